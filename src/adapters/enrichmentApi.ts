@@ -1,0 +1,39 @@
+import { z } from 'zod';
+import type { EnrichmentApi } from '../core/enrichBatch';
+import { HttpError, TimeoutError, parseRetryAfter } from '../core/retry';
+
+const ResultSchema = z.looseObject({
+  enrichment_status: z.enum(['enriched', 'not_found']),
+  professional_email: z.string().nullish(),
+  personal_phone: z.string().nullish(),
+  job_title: z.string().nullish(),
+  linkedin_url: z.string().nullish(),
+});
+const ResponseSchema = z.object({ results: z.array(ResultSchema) });
+
+/** The enrichment API over HTTP: one POST per call, with a hard timeout. Retries live in the caller. */
+export function httpEnrichmentApi(url: string, timeoutMs: number): EnrichmentApi {
+  return {
+    async enrich(contacts, fields) {
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ contacts, fields }),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+      } catch (err) {
+        if ((err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError') {
+          throw new TimeoutError(`enrichment API did not answer within ${timeoutMs} ms`);
+        }
+        throw err;
+      }
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new HttpError(res.status, `enrichment API answered ${res.status}`, parseRetryAfter(res.headers.get('retry-after')));
+      }
+      return ResponseSchema.parse(await res.json()).results;
+    },
+  };
+}

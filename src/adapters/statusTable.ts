@@ -1,0 +1,111 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { config } from '../config';
+import type { StatusStore } from '../core/ports';
+import { StatusRecordSchema, type StatusRecord } from '../schemas/status';
+import { documentClient } from './clients';
+
+const isConditionFailure = (err: unknown) =>
+  err instanceof ConditionalCheckFailedException || (err as { name?: string })?.name === 'ConditionalCheckFailedException';
+
+const toRecord = (item: Record<string, unknown> | undefined): StatusRecord | undefined =>
+  item ? StatusRecordSchema.parse(item) : undefined;
+
+export function dynamoStatusStore(table = config().TABLE_NAME): StatusStore {
+  const db = documentClient();
+  const get = async (requestId: string) =>
+    toRecord((await db.send(new GetCommand({ TableName: table, Key: { requestId }, ConsistentRead: true }))).Item);
+
+  return {
+    async create(record) {
+      await db.send(
+        new PutCommand({ TableName: table, Item: record, ConditionExpression: 'attribute_not_exists(requestId)' }),
+      );
+    },
+    get,
+    async recordBatch(requestId, batchIndex, outcome, now) {
+      const counter = outcome === 'processed' ? 'processedBatches' : 'failedBatches';
+      try {
+        // One item, one conditional update: the index joins the set and the counter moves, or neither happens.
+        const res = await db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { requestId },
+            UpdateExpression: `ADD doneBatches :idxSet, ${counter} :one SET updatedAt = :now`,
+            ConditionExpression: 'attribute_exists(requestId) AND #status = :processing AND NOT contains(doneBatches, :idx)',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':idxSet': new Set([batchIndex]),
+              ':idx': batchIndex,
+              ':one': 1,
+              ':now': now,
+              ':processing': 'processing',
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return { recorded: true, record: toRecord(res.Attributes)! };
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+        const record = await get(requestId);
+        return record ? { recorded: false, record } : undefined;
+      }
+    },
+    async finalize(requestId, status, counts, now) {
+      try {
+        await db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { requestId },
+            UpdateExpression:
+              'SET #status = :status, updatedAt = :now, completedAt = :now, enrichedContacts = :e, notFoundContacts = :n, failedContacts = :f',
+            ConditionExpression: '#status = :processing',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':status': status,
+              ':now': now,
+              ':e': counts.enriched,
+              ':n': counts.not_found,
+              ':f': counts.failed,
+              ':processing': 'processing',
+            },
+          }),
+        );
+        return true;
+      } catch (err) {
+        if (isConditionFailure(err)) return false;
+        throw err;
+      }
+    },
+    async touch(requestId, now) {
+      await db.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: { requestId },
+          UpdateExpression: 'SET updatedAt = :now',
+          ConditionExpression: '#status = :processing',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':now': now, ':processing': 'processing' },
+        }),
+      ).catch((err) => {
+        if (!isConditionFailure(err)) throw err;
+      });
+    },
+    async *listProcessing() {
+      let start: Record<string, unknown> | undefined;
+      do {
+        const res = await db.send(
+          new ScanCommand({
+            TableName: table,
+            FilterExpression: '#status = :processing',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':processing': 'processing' },
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const item of res.Items ?? []) yield toRecord(item)!;
+        start = res.LastEvaluatedKey;
+      } while (start);
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+
+const optionalUrl = z.string().url().optional().or(z.literal('').transform(() => undefined));
+const seconds = z.coerce.number().int().positive();
+
+const ConfigSchema = z.object({
+  STAGE: z.string().min(1).default('local'),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  BUCKET_NAME: z.string().min(3),
+  TABLE_NAME: z.string().min(3),
+  BATCH_QUEUE_NAME: z.string().min(1),
+  ENRICHMENT_API_URL: z.string().url(),
+  /** Public base URL of the API, used to build download links; derived from the request when unset. */
+  PUBLIC_API_URL: optionalUrl,
+  /** Endpoint overrides for the offline stack and tests (fauxqs, dynalite). */
+  S3_ENDPOINT: optionalUrl,
+  SQS_ENDPOINT: optionalUrl,
+  DYNAMODB_ENDPOINT: optionalUrl,
+  BATCH_SIZE: z.coerce.number().int().min(1).max(100).default(100),
+  ENRICHMENT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  ENRICHMENT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(4),
+  ENRICHMENT_BACKOFF_BASE_MS: z.coerce.number().int().min(0).default(200),
+  ENRICHMENT_BACKOFF_MAX_MS: z.coerce.number().int().min(0).default(5_000),
+  REQUEST_DEADLINE_SECONDS: seconds.default(3600),
+  RECONCILE_STALL_SECONDS: seconds.default(300),
+  DOWNLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(900),
+  RESULT_TTL_DAYS: seconds.default(30),
+  METRICS_ENABLED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`Invalid configuration: ${problems}`);
+  }
+  return parsed.data;
+}
+
+let cached: Config | undefined;
+
+/** The configuration, read and validated once per cold start. */
+export function config(): Config {
+  cached ??= loadConfig();
+  return cached;
+}
+
+/** For tests that change the environment between cases. */
+export function resetConfig(): void {
+  cached = undefined;
+}
+
+const MockConfigSchema = z.object({
+  MOCK_LATENCY_MS: z.coerce.number().int().min(0).default(50),
+  MOCK_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
+  MOCK_THROTTLE_RATE: z.coerce.number().min(0).max(1).default(0),
+  MOCK_SPIKE_RATE: z.coerce.number().min(0).max(1).default(0),
+  MOCK_SPIKE_MS: z.coerce.number().int().min(0).default(2000),
+});
+export type MockConfig = z.infer<typeof MockConfigSchema>;
+
+/** The mock enrichment API's knobs; read per call so tests can turn them at run time. */
+export function mockConfig(env: NodeJS.ProcessEnv = process.env): MockConfig {
+  const parsed = MockConfigSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(`Invalid mock configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return parsed.data;
+}

@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import { ContactSchema, MAX_CONTACT_BYTES, type Contact, type EnrichField } from '../schemas/contact';
+import { FieldsSchema, S3ReferenceSchema } from '../schemas/request';
+import type { BatchMessage } from '../schemas/message';
+import type { StatusRecord } from '../schemas/status';
+import type { Logger } from '../logger';
+import { chunk } from './batching';
+import { ValidationError, type FieldError } from './errors';
+import { renderInput, streamContacts } from './inputFile';
+import { placeholderOutput } from './output';
+import type { BatchQueue, Clock, ObjectStore, StatusStore } from './ports';
+import { keys } from './status';
+import { toFieldErrors, validationFailed } from './validation';
+
+export interface CreateDeps {
+  store: ObjectStore;
+  status: StatusStore;
+  queue: BatchQueue;
+  clock: Clock;
+  log: Logger;
+  bucket: string;
+  batchSize: number;
+  deadlineSeconds: number;
+  ttlDays: number;
+  newId?: () => string;
+}
+
+export interface CreateResult {
+  requestId: string;
+  totalContacts: number;
+  totalBatches: number;
+}
+
+/** Validates contacts one by one so that every error carries its `contacts[i].field` path. */
+function validateContacts(items: Iterable<unknown>, errors: FieldError[]): Contact[] {
+  const contacts: Contact[] = [];
+  let index = 0;
+  for (const item of items) {
+    const parsed = ContactSchema.safeParse(item);
+    if (!parsed.success) errors.push(...toFieldErrors(parsed.error, ['contacts', index]));
+    else if (Buffer.byteLength(JSON.stringify(parsed.data)) > MAX_CONTACT_BYTES) {
+      errors.push({ path: `contacts[${index}]`, message: `a contact must serialize to at most ${MAX_CONTACT_BYTES} bytes` });
+    } else contacts.push(parsed.data);
+    index += 1;
+  }
+  return contacts;
+}
+
+async function loadReferencedContacts(ref: string, deps: CreateDeps, errors: FieldError[]): Promise<Contact[]> {
+  let key = ref;
+  if (ref.startsWith('s3://')) {
+    const [bucket, ...rest] = ref.slice('s3://'.length).split('/');
+    if (bucket !== deps.bucket) {
+      throw new ValidationError('Invalid request', [
+        { path: 'contacts', message: `S3 references must point into the service bucket "${deps.bucket}"` },
+      ]);
+    }
+    key = rest.join('/');
+  }
+  if (!key.startsWith('uploads/')) {
+    throw new ValidationError('Invalid request', [{ path: 'contacts', message: 'S3 references must be under "uploads/"' }]);
+  }
+  const body = await deps.store.getStream(key);
+  if (!body) throw new ValidationError('Invalid request', [{ path: 'contacts', message: `no object at ${key}` }]);
+  const items: unknown[] = [];
+  try {
+    for await (const item of streamContacts(body)) items.push(item);
+  } catch {
+    throw new ValidationError('Invalid request', [{ path: 'contacts', message: `${key} is not valid JSON of the form {"contacts": [...]}` }]);
+  }
+  if (items.length === 0) {
+    throw new ValidationError('Invalid request', [{ path: 'contacts', message: `${key} holds no contacts (expected {"contacts": [...]})` }]);
+  }
+  return validateContacts(items, errors);
+}
+
+export async function createEnrichment(body: unknown, deps: CreateDeps): Promise<CreateResult> {
+  // 1. Validate the request (inline contacts or an S3 reference); nothing is written before this passes.
+  // 2. Store input.json and the placeholder output.json.
+  // 3. Put the status item (processing, counts at zero).
+  // 4. Send one SQS message per batch of contacts.
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ValidationError('Request body must be a JSON object with "contacts" and "fields_to_enrich"');
+  }
+  const { contacts: rawContacts, fields_to_enrich: rawFields } = body as Record<string, unknown>;
+  const errors: FieldError[] = [];
+  const fieldsParsed = FieldsSchema.safeParse(rawFields);
+  if (!fieldsParsed.success) errors.push(...toFieldErrors(fieldsParsed.error, ['fields_to_enrich']));
+
+  let contacts: Contact[] = [];
+  if (Array.isArray(rawContacts)) {
+    if (rawContacts.length === 0) errors.push({ path: 'contacts', message: 'contacts must not be empty' });
+    contacts = validateContacts(rawContacts, errors);
+  } else if (typeof rawContacts === 'string' && S3ReferenceSchema.safeParse(rawContacts).success) {
+    if (errors.length) throw validationFailed(errors);
+    contacts = await loadReferencedContacts(rawContacts.trim(), deps, errors);
+  } else {
+    errors.push({
+      path: 'contacts',
+      message: 'contacts must be an array of contacts or an S3 reference "s3://<bucket>/uploads/<key>"',
+    });
+  }
+  if (errors.length || !fieldsParsed.success) throw validationFailed(errors);
+  const fields: EnrichField[] = fieldsParsed.data;
+
+  const requestId = (deps.newId ?? randomUUID)();
+  const now = deps.clock.now();
+  const batches = chunk(contacts, deps.batchSize);
+  const log = deps.log.child({ requestId });
+
+  await deps.store.upload(keys.input(requestId), renderInput(contacts, fields), 'application/json');
+  await deps.store.putJson(keys.output(requestId), placeholderOutput(requestId));
+
+  const record: StatusRecord = {
+    requestId,
+    status: 'processing',
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+    totalContacts: contacts.length,
+    totalBatches: batches.length,
+    processedBatches: 0,
+    failedBatches: 0,
+    fields,
+    inputFileKey: keys.input(requestId),
+    outputFileKey: keys.output(requestId),
+    deadlineAt: new Date(now.getTime() + deps.deadlineSeconds * 1000).toISOString(),
+    expiresAt: Math.floor(now.getTime() / 1000) + deps.ttlDays * 86_400,
+  };
+  await deps.status.create(record);
+
+  const messages: BatchMessage[] = batches.map((batch, batchIndex) => ({
+    requestId,
+    batchIndex,
+    totalBatches: batches.length,
+    fields,
+    contacts: batch,
+  }));
+  await deps.queue.send(messages);
+  log.info('request accepted', { totalContacts: contacts.length, totalBatches: batches.length, fields });
+  return { requestId, totalContacts: contacts.length, totalBatches: batches.length };
+}

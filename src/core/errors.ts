@@ -1,0 +1,46 @@
+/** Typed errors that the handlers' error mapper turns into HTTP responses. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class ValidationError extends Error {
+  readonly statusCode = 400;
+  constructor(
+    message: string,
+    readonly errors: FieldError[] = [],
+  ) {
+    super(message);
+    this.name = 'ValidationError';
+  }
+}
+
+export class NotFoundError extends Error {
+  readonly statusCode = 404;
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}
+
+export class PayloadTooLargeError extends Error {
+  readonly statusCode = 413;
+  constructor(message: string) {
+    super(message);
+    this.name = 'PayloadTooLargeError';
+  }
+}
+
+export type ClientError = ValidationError | NotFoundError | PayloadTooLargeError;
+
+export function isClientError(err: unknown): err is ClientError {
+  return err instanceof ValidationError || err instanceof NotFoundError || err instanceof PayloadTooLargeError;
+}
+
+/** Thrown by the fault-injection hook in tests; never by production wiring. */
+export class InjectedCrash extends Error {
+  constructor(readonly point: string) {
+    super(`injected crash at ${point}`);
+    this.name = 'InjectedCrash';
+  }
+}

@@ -1,0 +1,41 @@
+import { createHash } from 'node:crypto';
+import { Faker, en } from '@faker-js/faker';
+import type { Contact, EnrichField } from '../schemas/contact';
+import type { EnrichmentResult } from './output';
+
+const NOT_FOUND_PERCENT = 5;
+
+function contactHash(contact: Contact): Buffer {
+  const key = [contact.first_name, contact.last_name, contact.company_domain].map((s) => s.trim().toLowerCase()).join('|');
+  return createHash('sha256').update(key).digest();
+}
+
+const slug = (s: string) =>
+  s
+    .normalize('NFKD')
+    .replace(/[^a-zA-Z0-9]+/g, '')
+    .toLowerCase() || 'x';
+
+const faker = new Faker({ locale: [en] });
+
+/** Deterministic enrichment: the same contact always gets the same data; about 5% are not found. */
+export function mockEnrichContact(contact: Contact, fields: readonly EnrichField[]): EnrichmentResult {
+  const hash = contactHash(contact);
+  if (hash.readUInt32BE(0) % 100 < NOT_FOUND_PERCENT) return { enrichment_status: 'not_found' };
+  faker.seed(hash.readUInt32BE(4));
+  const first = slug(contact.first_name);
+  const last = slug(contact.last_name);
+  const domain = contact.company_domain.trim().toLowerCase();
+  const all: Record<EnrichField, string> = {
+    professional_email: `${first}.${last}@${domain}`,
+    personal_phone: faker.phone.number({ style: 'international' }),
+    job_title: faker.person.jobTitle(),
+    linkedin_url: `https://www.linkedin.com/in/${first}-${last}-${hash.toString('hex', 8, 11)}`,
+  };
+  const result: EnrichmentResult = { enrichment_status: 'enriched' };
+  for (const field of fields) result[field] = all[field];
+  return result;
+}
+
+/** Contacts whose domain ends in `.invalid` make the mock API fail every call that includes them. */
+export const isPoisonContact = (contact: Contact) => contact.company_domain.trim().toLowerCase().endsWith('.invalid');

@@ -1,0 +1,54 @@
+import type { Readable } from 'node:stream';
+import type { BatchMessage } from '../schemas/message';
+import type { RequestStatus, StatusRecord } from '../schemas/status';
+import type { OutputCounts } from './output';
+
+/** The ports the use cases need; src/adapters implements them on S3, DynamoDB and SQS. */
+export interface ObjectStore {
+  /** Small JSON documents (batch results, the placeholder output). Overwrites. */
+  putJson(key: string, value: unknown): Promise<void>;
+  /** A body of any size, streamed through a multipart upload. Overwrites. */
+  upload(key: string, body: AsyncIterable<string | Buffer> | Readable, contentType?: string): Promise<void>;
+  /** undefined when the object does not exist. */
+  getJson<T>(key: string): Promise<T | undefined>;
+  /** undefined when the object does not exist. */
+  getStream(key: string): Promise<Readable | undefined>;
+  listKeys(prefix: string): Promise<string[]>;
+}
+
+export type BatchOutcome = 'processed' | 'failed';
+
+export interface RecordBatchResult {
+  /** false when this batch had been recorded before (redelivery): nothing was counted. */
+  recorded: boolean;
+  record: StatusRecord;
+}
+
+export interface StatusStore {
+  create(record: StatusRecord): Promise<void>;
+  get(requestId: string): Promise<StatusRecord | undefined>;
+  /** Counts a batch exactly once, with a single conditional update. undefined for an unknown request. */
+  recordBatch(requestId: string, batchIndex: number, outcome: BatchOutcome, now: string): Promise<RecordBatchResult | undefined>;
+  /** Moves a processing request to its final status. false when another caller already did. */
+  finalize(requestId: string, status: RequestStatus, counts: OutputCounts, now: string): Promise<boolean>;
+  /** Notes that reconcile looked at a request, so that it is not re-driven again before the next stall. */
+  touch(requestId: string, now: string): Promise<void>;
+  listProcessing(): AsyncIterable<StatusRecord>;
+}
+
+export interface BatchQueue {
+  send(messages: BatchMessage[]): Promise<void>;
+}
+
+/** A test-only hook: production wiring passes none, so it can never fire there. */
+export interface FaultHooks {
+  at(point: string, context: { requestId: string; batchIndex?: number }): Promise<void> | void;
+}
+
+export const noFaults: FaultHooks = { at: () => undefined };
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };

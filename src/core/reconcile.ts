@@ -1,0 +1,120 @@
+import type { BatchMessage } from '../schemas/message';
+import type { StatusRecord } from '../schemas/status';
+import { assembleOutput } from './assembleOutput';
+import { readInputBatches } from './inputFile';
+import { failedRow, type BatchResult } from './output';
+import type { BatchQueue } from './ports';
+import type { WorkerDeps } from './processBatch';
+import { isComplete, keys } from './status';
+
+export interface ReconcileDeps extends WorkerDeps {
+  queue: BatchQueue;
+  batchSize: number;
+  stallSeconds: number;
+}
+
+export type ReconcileAction = 'none' | 'assembled' | 'resent' | 'recounted' | 'expired';
+
+export interface ReconcileReport {
+  requestId: string;
+  action: ReconcileAction;
+  resentBatches: number[];
+  recoveredBatches: number[];
+  expiredBatches: number[];
+}
+
+const BATCH_KEY = /\/batches\/(\d+)(\.failed)?\.json$/;
+
+/** Batch indexes with a stored result that the counter does not hold yet, by kind. */
+async function storedResults(deps: ReconcileDeps, requestId: string) {
+  const processed = new Set<number>();
+  const failed = new Set<number>();
+  for (const key of await deps.store.listKeys(keys.batchPrefix(requestId))) {
+    const m = BATCH_KEY.exec(key);
+    if (m) (m[2] ? failed : processed).add(Number(m[1]));
+  }
+  return { processed, failed };
+}
+
+/**
+ * Drives one stalled request to the end: re-counts batches whose results are in S3 but were
+ * never recorded, re-sends batches that have no result, and past the deadline marks the rest failed.
+ * Every count goes through the same once-only conditional update as the workers use.
+ */
+export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps): Promise<ReconcileReport> {
+  // 1. Skip requests that made progress within the stall window.
+  // 2. Complete ones only need assembly (a crash after the last count).
+  // 3. Record results that reached S3 but were never counted.
+  // 4. Past the deadline: write and record the missing batches as failed, then assemble.
+  // 5. Otherwise re-send the missing batches from input.json and note the visit.
+  const { requestId } = record;
+  const report: ReconcileReport = { requestId, action: 'none', resentBatches: [], recoveredBatches: [], expiredBatches: [] };
+  const now = deps.clock.now();
+  if (now.getTime() - Date.parse(record.updatedAt) < deps.stallSeconds * 1000) return report;
+  const log = deps.log.child({ requestId });
+
+  if (isComplete(record)) {
+    await assembleOutput(requestId, deps);
+    return { ...report, action: 'assembled' };
+  }
+
+  const done = record.doneBatches ?? new Set<number>();
+  const stored = await storedResults(deps, requestId);
+  let latest = record;
+  for (let i = 0; i < record.totalBatches; i++) {
+    if (done.has(i)) continue;
+    const outcome = stored.processed.has(i) ? 'processed' : stored.failed.has(i) ? 'failed' : undefined;
+    if (!outcome) continue;
+    const r = await deps.status.recordBatch(requestId, i, outcome, now.toISOString());
+    if (r) latest = r.record;
+    if (r?.recorded) report.recoveredBatches.push(i);
+  }
+  const missing = new Set<number>();
+  for (let i = 0; i < record.totalBatches; i++) if (!latest.doneBatches?.has(i)) missing.add(i);
+
+  if (missing.size > 0 && now.getTime() >= Date.parse(record.deadlineAt)) {
+    const contacts = await readInputBatches(deps.store, requestId, deps.batchSize, missing);
+    for (const index of missing) {
+      const rows = (contacts.get(index) ?? []).map((c) => failedRow(c, record.fields, 'request deadline passed before the batch was processed'));
+      await deps.store.putJson(keys.failedBatch(requestId, index), { requestId, batchIndex: index, rows } satisfies BatchResult);
+      const r = await deps.status.recordBatch(requestId, index, 'failed', now.toISOString());
+      if (r?.recorded) report.expiredBatches.push(index);
+    }
+    log.warn('request deadline passed; unprocessed batches marked failed', { batches: report.expiredBatches.length });
+    await assembleOutput(requestId, deps);
+    return { ...report, action: 'expired' };
+  }
+
+  if (missing.size === 0) {
+    await assembleOutput(requestId, deps);
+    return { ...report, action: 'assembled' };
+  }
+
+  const contacts = await readInputBatches(deps.store, requestId, deps.batchSize, missing);
+  const messages: BatchMessage[] = [...missing].map((batchIndex) => ({
+    requestId,
+    batchIndex,
+    totalBatches: record.totalBatches,
+    fields: record.fields,
+    contacts: contacts.get(batchIndex) ?? [],
+  }));
+  await deps.queue.send(messages.filter((m) => m.contacts.length > 0));
+  await deps.status.touch(requestId, now.toISOString());
+  report.resentBatches = [...missing];
+  log.warn('stalled request re-driven', { resent: missing.size, recovered: report.recoveredBatches.length });
+  return { ...report, action: report.recoveredBatches.length ? 'recounted' : 'resent' };
+}
+
+/** One reconcile pass over every request still processing. */
+export async function reconcileAll(deps: ReconcileDeps): Promise<ReconcileReport[]> {
+  const reports: ReconcileReport[] = [];
+  for await (const record of deps.status.listProcessing()) {
+    try {
+      const report = await reconcileRequest(record, deps);
+      if (report.action !== 'none') reports.push(report);
+    } catch (err) {
+      deps.log.error('reconcile failed for a request', { requestId: record.requestId, err });
+    }
+  }
+  return reports;
+}

@@ -1,0 +1,65 @@
+import type { OutputCounts } from './output';
+import type { RequestStatus, StatusRecord } from '../schemas/status';
+
+/** The final status from what the output holds: all rows failed → failed, some → completed_with_errors. */
+export function finalStatus(counts: OutputCounts): RequestStatus {
+  const total = counts.enriched + counts.not_found + counts.failed;
+  if (counts.failed === 0) return 'completed';
+  if (counts.failed === total) return 'failed';
+  return 'completed_with_errors';
+}
+
+export function isComplete(record: Pick<StatusRecord, 'processedBatches' | 'failedBatches' | 'totalBatches'>): boolean {
+  return record.processedBatches + record.failedBatches >= record.totalBatches;
+}
+
+export function isFinal(status: RequestStatus): boolean {
+  return status !== 'processing';
+}
+
+export interface StatusResponse {
+  requestId: string;
+  status: RequestStatus;
+  createdAt: string;
+  updatedAt: string;
+  completedAt?: string;
+  totalContacts: number;
+  totalBatches: number;
+  processedBatches: number;
+  failedBatches: number;
+  outputFileKey: string;
+  downloadUrl: string;
+  summary?: { enriched: number; not_found: number; failed: number };
+}
+
+export function toStatusResponse(record: StatusRecord, downloadUrl: string): StatusResponse {
+  const response: StatusResponse = {
+    requestId: record.requestId,
+    status: record.status,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    totalContacts: record.totalContacts,
+    totalBatches: record.totalBatches,
+    processedBatches: record.processedBatches,
+    failedBatches: record.failedBatches,
+    outputFileKey: record.outputFileKey,
+    downloadUrl,
+  };
+  if (record.completedAt) response.completedAt = record.completedAt;
+  if (record.enrichedContacts !== undefined) {
+    response.summary = {
+      enriched: record.enrichedContacts,
+      not_found: record.notFoundContacts ?? 0,
+      failed: record.failedContacts ?? 0,
+    };
+  }
+  return response;
+}
+
+export const keys = {
+  input: (requestId: string) => `${requestId}/input.json`,
+  output: (requestId: string) => `${requestId}/output.json`,
+  batchPrefix: (requestId: string) => `${requestId}/batches/`,
+  batch: (requestId: string, index: number) => `${requestId}/batches/${String(index).padStart(6, '0')}.json`,
+  failedBatch: (requestId: string, index: number) => `${requestId}/batches/${String(index).padStart(6, '0')}.failed.json`,
+};

@@ -1,0 +1,32 @@
+import type { z } from 'zod';
+import { ValidationError, type FieldError } from './errors';
+
+const MAX_REPORTED_ERRORS = 50;
+
+/** `['contacts', 17, 'company_domain']` → `contacts[17].company_domain` */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out || '(body)';
+}
+
+export function toFieldErrors(error: z.ZodError, prefix: PropertyKey[] = []): FieldError[] {
+  return error.issues.map((issue) => ({ path: formatPath([...prefix, ...issue.path]), message: issue.message }));
+}
+
+/** One ValidationError for a list of field errors, keeping the report to a readable size. */
+export function validationFailed(errors: FieldError[], message = 'Invalid request'): ValidationError {
+  const shown = errors.slice(0, MAX_REPORTED_ERRORS);
+  const more = errors.length - shown.length;
+  const suffix = more > 0 ? ` (${errors.length} errors, first ${MAX_REPORTED_ERRORS} shown)` : '';
+  return new ValidationError(`${message}${suffix}`, shown);
+}
+
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, message?: string, path: PropertyKey[] = []): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw validationFailed(toFieldErrors(parsed.error, path), message);
+  return parsed.data;
+}

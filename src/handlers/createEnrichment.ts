@@ -1,0 +1,37 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { metric } from '../adapters/metrics';
+import { createEnrichment, type CreateDeps } from '../core/createEnrichment';
+import { PayloadTooLargeError } from '../core/errors';
+import { logger } from '../logger';
+import { correlationIdOf, downloadUrlFor, errorResponse, json, parseJsonBody } from './http';
+import { createDeps } from './wiring';
+
+/** API Gateway's payload limit; bigger bodies never reach a deployed Lambda (a GatewayResponse answers). */
+export const MAX_INLINE_BODY_BYTES = 10 * 1024 * 1024;
+
+export function makeHandler(deps: () => CreateDeps = createDeps) {
+  return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+    const correlationId = correlationIdOf(event);
+    const log = logger.child({ correlationId });
+    try {
+      if (event.body && Buffer.byteLength(event.body) > MAX_INLINE_BODY_BYTES) {
+        throw new PayloadTooLargeError(
+          'Request body is larger than 10 MB. Upload the contacts to S3 and submit {"contacts": "s3://<bucket>/uploads/<key>"} instead.',
+        );
+      }
+      const result = await createEnrichment(parseJsonBody(event), { ...deps(), log });
+      metric('enrichment.request.contacts', result.totalContacts);
+      return json(202, {
+        message: 'Request accepted',
+        requestId: result.requestId,
+        downloadUrl: downloadUrlFor(event, result.requestId),
+        totalContacts: result.totalContacts,
+        totalBatches: result.totalBatches,
+      });
+    } catch (err) {
+      return errorResponse(err, log, correlationId);
+    }
+  };
+}
+
+export const handler = makeHandler();

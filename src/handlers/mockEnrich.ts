@@ -1,0 +1,31 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { z } from 'zod';
+import { mockConfig } from '../config';
+import { isPoisonContact, mockEnrichContact } from '../core/mockData';
+import { parseOrThrow } from '../core/validation';
+import { logger } from '../logger';
+import { ContactSchema, EnrichFieldSchema } from '../schemas/contact';
+import { errorResponse, json, parseJsonBody } from './http';
+
+const MockRequestSchema = z.object({
+  contacts: z.array(ContactSchema).min(1).max(100, { error: 'at most 100 contacts per call' }),
+  fields: z.array(EnrichFieldSchema).min(1),
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The mock enrichment API: deterministic data, with configurable latency, spikes, throttling and failures. */
+export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+  const log = logger.child({ fn: 'mockEnrich' });
+  try {
+    const request = parseOrThrow(MockRequestSchema, parseJsonBody(event), 'Invalid enrichment call');
+    const knobs = mockConfig();
+    await sleep(knobs.MOCK_LATENCY_MS + (Math.random() < knobs.MOCK_SPIKE_RATE ? knobs.MOCK_SPIKE_MS : 0));
+    if (Math.random() < knobs.MOCK_THROTTLE_RATE) return json(429, { message: 'Too many requests' }, { 'retry-after': '1' });
+    if (Math.random() < knobs.MOCK_FAILURE_RATE) return json(500, { message: 'Injected failure (MOCK_FAILURE_RATE)' });
+    if (request.contacts.some(isPoisonContact)) return json(500, { message: 'Cannot enrich a contact in this call' });
+    return json(200, { results: request.contacts.map((c) => mockEnrichContact(c, request.fields)) });
+  } catch (err) {
+    return errorResponse(err, log);
+  }
+};

@@ -1,0 +1,51 @@
+import type { AddressInfo } from 'node:net';
+
+// fauxqs ships as an ES module only; keep a real import() under CommonJS compilation.
+const nativeImport = new Function('specifier', 'return import(specifier)') as <T>(specifier: string) => Promise<T>;
+
+interface FauxqsServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+export interface Emulators {
+  /** fauxqs: S3 and SQS on one port. */
+  s3Endpoint: string;
+  sqsEndpoint: string;
+  /** dynalite: DynamoDB. */
+  dynamodbEndpoint: string;
+  stop(): Promise<void>;
+}
+
+/** Starts fauxqs (S3 + SQS) and dynalite (DynamoDB) in this process. Port 0 picks a free port. */
+export async function startEmulators(opts: { s3SqsPort?: number; dynamodbPort?: number } = {}): Promise<Emulators> {
+  const { startFauxqs } = await nativeImport<{ startFauxqs(o: object): Promise<FauxqsServer> }>('fauxqs');
+  const fauxqs = await startFauxqs({ port: opts.s3SqsPort ?? 0, logger: false });
+
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const dynalite = require('dynalite') as (o: object) => import('node:net').Server;
+  const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    dynamo.once('error', reject);
+    dynamo.listen(opts.dynamodbPort ?? 0, '127.0.0.1', () => resolve());
+  });
+  const dynamoPort = (dynamo.address() as AddressInfo).port;
+
+  const fauxqsUrl = `http://127.0.0.1:${fauxqs.port}`;
+  return {
+    s3Endpoint: fauxqsUrl,
+    sqsEndpoint: fauxqsUrl,
+    dynamodbEndpoint: `http://127.0.0.1:${dynamoPort}`,
+    async stop() {
+      await Promise.allSettled([fauxqs.stop(), new Promise<void>((resolve) => dynamo.close(() => resolve()))]);
+    },
+  };
+}
+
+/** The offline stack signs requests with fixed fake credentials: nothing here talks to AWS. */
+export function useFakeAwsCredentials(env: NodeJS.ProcessEnv = process.env): void {
+  env.AWS_ACCESS_KEY_ID ||= 'local';
+  env.AWS_SECRET_ACCESS_KEY ||= 'local';
+  env.AWS_REGION ||= 'us-east-1';
+  env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE ||= '1';
+}

@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import {
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  type Message,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Logger } from '../logger';
+
+export interface EventSourceOptions {
+  sqs: SQSClient;
+  queueUrl: string;
+  queueArn: string;
+  batchSize: number;
+  reportBatchItemFailures: boolean;
+  /** Calls the function; a rejection means the whole batch failed, as an unhandled Lambda error does. */
+  invoke(event: SQSEvent): Promise<SQSBatchResponse | void | unknown>;
+  /** How many batches run at once (Lambda's concurrency for this mapping). */
+  concurrency?: number;
+  /** Overrides the queue's visibility timeout on receive, so failed messages come back sooner locally. */
+  visibilityTimeout?: number;
+  waitTimeSeconds?: number;
+  log?: Logger;
+}
+
+export interface EventSource {
+  stop(): Promise<void>;
+}
+
+function toEvent(messages: Message[], arn: string, region: string): SQSEvent {
+  return {
+    Records: messages.map((m) => ({
+      messageId: m.MessageId!,
+      receiptHandle: m.ReceiptHandle!,
+      body: m.Body ?? '',
+      attributes: {
+        ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? '1',
+        SentTimestamp: m.Attributes?.SentTimestamp ?? String(Date.now()),
+        SenderId: m.Attributes?.SenderId ?? 'local',
+        ApproximateFirstReceiveTimestamp: m.Attributes?.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+      },
+      messageAttributes: {},
+      md5OfBody: m.MD5OfBody ?? '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: arn,
+      awsRegion: region,
+    })),
+  };
+}
+
+/**
+ * A local stand-in for Lambda's SQS event source mapping: polls a queue, invokes the function
+ * with an SQS event, and deletes only the messages that succeeded. With ReportBatchItemFailures
+ * the listed messages stay on the queue and come back after the visibility timeout, so retries
+ * and the dead-letter redrive behave as they do on AWS.
+ */
+export function startSqsEventSource(opts: EventSourceOptions): EventSource {
+  let running = true;
+  const region = opts.queueArn.split(':')[3] ?? 'us-east-1';
+  const abort = new AbortController();
+
+  async function handle(messages: Message[]): Promise<void> {
+    let failedIds = new Set<string>(messages.map((m) => m.MessageId!));
+    try {
+      const result = (await opts.invoke(toEvent(messages, opts.queueArn, region))) as SQSBatchResponse | undefined;
+      const reported = opts.reportBatchItemFailures ? (result?.batchItemFailures ?? []) : [];
+      failedIds = new Set(reported.map((f) => f.itemIdentifier));
+    } catch (err) {
+      opts.log?.warn('function failed; the batch will be retried', { queue: opts.queueUrl, err });
+    }
+    const done = messages.filter((m) => !failedIds.has(m.MessageId!));
+    if (done.length) {
+      await opts.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: opts.queueUrl,
+          Entries: done.map((m) => ({ Id: randomUUID(), ReceiptHandle: m.ReceiptHandle! })),
+        }),
+      );
+    }
+  }
+
+  async function loop(): Promise<void> {
+    while (running) {
+      try {
+        const res = await opts.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: opts.queueUrl,
+            MaxNumberOfMessages: Math.min(opts.batchSize, 10),
+            WaitTimeSeconds: opts.waitTimeSeconds ?? 1,
+            VisibilityTimeout: opts.visibilityTimeout,
+            MessageSystemAttributeNames: ['All'],
+          }),
+          { abortSignal: abort.signal },
+        );
+        if (res.Messages?.length) await handle(res.Messages);
+      } catch (err) {
+        if (!running) return;
+        opts.log?.warn('polling failed; retrying', { queue: opts.queueUrl, err });
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  const loops = Array.from({ length: opts.concurrency ?? 4 }, () => loop());
+  return {
+    async stop() {
+      running = false;
+      abort.abort();
+      await Promise.allSettled(loops);
+    },
+  };
+}

@@ -1,0 +1,150 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { createLogger } from '../logger';
+import { startEmulators, useFakeAwsCredentials, type Emulators } from './emulators';
+import { provisionFromServerlessYml, type LocalResources } from './provision';
+import { ServerlessConfig } from './serverlessConfig';
+import { startSqsEventSource, type EventSource } from './sqsEventSource';
+
+export interface StackOptions {
+  /** HTTP API port (serverless offline). */
+  port?: number;
+  /** serverless offline's Lambda invoke port. */
+  lambdaPort?: number;
+  /** fauxqs (S3 + SQS); 0 picks a free port. */
+  s3SqsPort?: number;
+  /** dynalite (DynamoDB); 0 picks a free port. */
+  dynamodbPort?: number;
+  /** Concurrent batch workers (Lambda concurrency of processBatch). */
+  workers?: number;
+  /** Seconds before a failed batch message is retried locally. */
+  retryVisibilitySeconds?: number;
+  /** Extra environment for the functions (e.g. MOCK_FAILURE_RATE). */
+  env?: NodeJS.ProcessEnv;
+  /** Where serverless offline's output goes; 'inherit' prints it. */
+  stdio?: 'inherit' | 'ignore' | 'pipe';
+}
+
+export interface Stack {
+  apiUrl: string;
+  emulators: Emulators;
+  resources: LocalResources;
+  /** Environment the functions run with: endpoints and resource names. */
+  env: NodeJS.ProcessEnv;
+  invoke(functionKey: string, event: unknown): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+const log = createLogger({ service: 'enrichment-service', component: 'local-stack' });
+const ROOT = path.resolve(__dirname, '../..');
+
+async function waitForHttp(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`serverless offline exited with code ${child.exitCode} before it was ready`);
+    try {
+      await fetch(url, { signal: AbortSignal.timeout(2000) });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  throw new Error(`serverless offline did not answer on ${url} within ${timeoutMs / 1000}s`);
+}
+
+/**
+ * The whole service on one machine: emulators in this process, resources from serverless.yml,
+ * serverless offline for the HTTP API and the functions, and local SQS event sources and a
+ * reconcile schedule standing in for Lambda's triggers.
+ */
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  useFakeAwsCredentials();
+  const port = opts.port ?? 3000;
+  const lambdaPort = opts.lambdaPort ?? 3002;
+  const region = process.env.AWS_REGION ?? 'us-east-1';
+  const emulators = await startEmulators({ s3SqsPort: opts.s3SqsPort ?? 4566, dynamodbPort: opts.dynamodbPort ?? 8000 });
+  const apiUrl = `http://localhost:${port}`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DD_FLUSH_TO_LOG: 'true',
+    DD_TRACE_ENABLED: 'false',
+    DD_ENHANCED_METRICS: 'false',
+    METRICS_ENABLED: process.env.METRICS_ENABLED ?? 'false',
+    ...opts.env,
+    OFFLINE_HTTP_PORT: String(port),
+    OFFLINE_LAMBDA_PORT: String(lambdaPort),
+    S3_ENDPOINT: emulators.s3Endpoint,
+    SQS_ENDPOINT: emulators.sqsEndpoint,
+    DYNAMODB_ENDPOINT: emulators.dynamodbEndpoint,
+    PUBLIC_API_URL: apiUrl,
+    ENRICHMENT_API_URL: opts.env?.ENRICHMENT_API_URL ?? `${apiUrl}/mock/enrich`,
+  };
+  const sls = new ServerlessConfig({ stage: 'local', region, env });
+  let resources: LocalResources;
+  try {
+    resources = await provisionFromServerlessYml(sls, emulators);
+  } catch (err) {
+    await emulators.stop();
+    throw err;
+  }
+
+  const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'offline', 'start', '--stage', 'local', '--region', region], {
+    cwd: ROOT,
+    env,
+    stdio: opts.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : opts.stdio ?? 'inherit',
+  });
+  const sources: EventSource[] = [];
+  const sqs = new SQSClient({ region, endpoint: emulators.sqsEndpoint });
+
+  const invoke = async (functionKey: string, event: unknown): Promise<unknown> => {
+    const res = await fetch(`http://localhost:${lambdaPort}/2015-03-31/functions/${sls.functionName(functionKey)}/invocations`, {
+      method: 'POST',
+      body: JSON.stringify(event),
+    });
+    const text = await res.text();
+    const payload = text ? JSON.parse(text) : undefined;
+    if (!res.ok || res.headers.get('x-amz-function-error')) {
+      throw new Error(`${functionKey} failed: ${payload?.errorMessage ?? payload?.Message ?? res.status}`);
+    }
+    return payload;
+  };
+
+  const stop = async () => {
+    await Promise.allSettled(sources.map((s) => s.stop()));
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+    sqs.destroy();
+    await emulators.stop();
+  };
+
+  try {
+    await waitForHttp(`${apiUrl}/enrichment/00000000-0000-4000-8000-000000000000`, child, 120_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  for (const source of sls.sqsEventSources()) {
+    const queue = resources.queues[source.queueLogicalId];
+    if (!queue) throw new Error(`function ${source.functionKey} listens to ${source.queueLogicalId}, which is not a queue in resources`);
+    sources.push(
+      startSqsEventSource({
+        sqs,
+        queueUrl: queue.url,
+        queueArn: queue.arn,
+        batchSize: source.batchSize,
+        reportBatchItemFailures: source.reportBatchItemFailures,
+        concurrency: opts.workers ?? 4,
+        visibilityTimeout: opts.retryVisibilitySeconds ?? 5,
+        invoke: (event) => invoke(source.functionKey, event),
+        log,
+      }),
+    );
+  }
+  return { apiUrl, emulators, resources, env, invoke, stop };
+}

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { ContactSchema, EnrichFieldSchema } from './contact';
+
+/** `s3://bucket/key` or a key under `uploads/` in the service's bucket. */
+export const S3ReferenceSchema = z
+  .string()
+  .trim()
+  .regex(/^(s3:\/\/[a-z0-9.-]{3,63}\/.+|uploads\/.+)$/, {
+    error: 'contacts must be an array of contacts or an S3 reference "s3://<bucket>/<key>" or "uploads/<key>"',
+  });
+
+export const FieldsSchema = z
+  .array(EnrichFieldSchema, { error: 'fields_to_enrich must be an array of field names' })
+  .min(1, { error: 'fields_to_enrich must name at least one field' })
+  .transform((fields) => [...new Set(fields)]);
+
+export const CreateEnrichmentRequestSchema = z.object({
+  contacts: z.union([
+    z.array(ContactSchema, { error: 'contacts must be an array' }).min(1, { error: 'contacts must not be empty' }),
+    S3ReferenceSchema,
+  ]),
+  fields_to_enrich: FieldsSchema,
+});
+export type CreateEnrichmentRequest = z.infer<typeof CreateEnrichmentRequestSchema>;
+
+export const RequestIdSchema = z.uuid({ version: 'v4', error: 'id must be a UUID v4' });

@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { EnrichFieldSchema } from './contact';
+
+export const REQUEST_STATUSES = ['processing', 'completed', 'completed_with_errors', 'failed'] as const;
+export const RequestStatusSchema = z.enum(REQUEST_STATUSES);
+export type RequestStatus = z.infer<typeof RequestStatusSchema>;
+
+/** The status item in DynamoDB, one per request. Batch sets hold the indexes recorded so far. */
+export const StatusRecordSchema = z.object({
+  requestId: z.string(),
+  status: RequestStatusSchema,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  totalContacts: z.number().int(),
+  totalBatches: z.number().int(),
+  processedBatches: z.number().int().default(0),
+  failedBatches: z.number().int().default(0),
+  fields: z.array(EnrichFieldSchema),
+  inputFileKey: z.string(),
+  outputFileKey: z.string(),
+  deadlineAt: z.string(),
+  expiresAt: z.number().int(),
+  doneBatches: z.set(z.number()).optional(),
+  completedAt: z.string().optional(),
+  enrichedContacts: z.number().int().optional(),
+  notFoundContacts: z.number().int().optional(),
+  failedContacts: z.number().int().optional(),
+});
+export type StatusRecord = z.infer<typeof StatusRecordSchema>;
+
+export const FINAL_STATUSES: readonly RequestStatus[] = ['completed', 'completed_with_errors', 'failed'];
