@@ -1,0 +1,79 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
+import { handler as downloadHandler } from '../../src/handlers/downloadEnrichment';
+import { apiEvent, makeContacts } from '../support/factories';
+import { expectExactOutput, readOutput, submit, waitForFinal } from '../support/flow';
+import { startTestService, type TestService } from '../support/service';
+
+const FIELDS = ['professional_email', 'personal_phone'];
+
+describe('create → SQS → concurrent workers → output.json (fauxqs + dynalite)', () => {
+  let service: TestService;
+  beforeEach(async () => {
+    service = await startTestService();
+  });
+  afterEach(() => service.close());
+
+  it('enriches every contact once, in order, with only the requested fields and pass-through properties', async () => {
+    const contacts = makeContacts(1_050, { extra: true });
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    expect(res.statusCode).toBe(202);
+    expect(res.json).toMatchObject({ message: 'Request accepted', totalContacts: 1050, totalBatches: 11 });
+    expect(res.json.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.json.downloadUrl).toBe(`https://api.example.test/dev/enrichment/${res.json.requestId}/download`);
+
+    service.deliver(service.queueUrl, service.queueArn, makeWorker(), { concurrency: 4 });
+    const final = await waitForFinal(res.json.requestId);
+    expect(final).toMatchObject({ status: 'completed', processedBatches: 11, failedBatches: 0, totalBatches: 11, totalContacts: 1050 });
+
+    const doc = await readOutput(service, res.json.requestId);
+    expect(doc.requestId).toBe(res.json.requestId);
+    expectExactOutput(doc, contacts, FIELDS);
+    const row = doc.enriched_contacts.find((r) => r.enrichment_status === 'enriched')!;
+    expect(row.professional_email).toMatch(/@company\d+\.example\.com$/);
+    expect(row).not.toHaveProperty('job_title');
+    expect(doc.enriched_contacts[5]).toHaveProperty('crm_id', 'crm-5');
+    const notFound = doc.enriched_contacts.filter((r) => r.enrichment_status === 'not_found');
+    expect(notFound.length).toBeGreaterThan(10);
+    expect(notFound.length).toBeLessThan(120);
+    expect(notFound[0].professional_email).toBeNull();
+    expect(await service.queueDepth()).toBe(0);
+  });
+
+  it('serves the output through a stable download link that redirects to a presigned URL', async () => {
+    const contacts = makeContacts(3);
+    const res = await submit({ contacts, fields_to_enrich: ['job_title'] });
+    service.deliver(service.queueUrl, service.queueArn, makeWorker());
+    await waitForFinal(res.json.requestId);
+    const redirect = await downloadHandler(apiEvent({ httpMethod: 'GET', pathParameters: { id: res.json.requestId } }));
+    expect(redirect.statusCode).toBe(302);
+    const location = (redirect.headers as Record<string, string>).location;
+    expect(location).toContain('X-Amz-Signature=');
+    const body = await (await fetch(location)).json();
+    expect(body.enriched_contacts.map((r: { first_name: string }) => r.first_name)).toEqual(['First0', 'First1', 'First2']);
+  });
+
+  it('accepts contacts uploaded to S3 and referenced as s3://bucket/uploads/key', async () => {
+    const contacts = makeContacts(2_500);
+    const key = 'uploads/batch-test.json';
+    await service.s3.send(new PutObjectCommand({ Bucket: service.bucket, Key: key, Body: JSON.stringify({ contacts }) }));
+    const res = await submit({ contacts: `s3://${service.bucket}/${key}`, fields_to_enrich: FIELDS });
+    expect(res.statusCode).toBe(202);
+    expect(res.json.totalBatches).toBe(25);
+    service.deliver(service.queueUrl, service.queueArn, makeWorker(), { concurrency: 4 });
+    expect((await waitForFinal(res.json.requestId)).status).toBe('completed');
+    expectExactOutput(await readOutput(service, res.json.requestId), contacts, FIELDS);
+  });
+
+  it('stores input.json and a placeholder output.json at once, and the status item', async () => {
+    const contacts = makeContacts(150);
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    const input = JSON.parse((await service.getObjectText(`${res.json.requestId}/input.json`))!);
+    expect(input.contacts).toEqual(contacts);
+    expect(input.fields_to_enrich).toEqual(FIELDS);
+    const placeholder = JSON.parse((await service.getObjectText(`${res.json.requestId}/output.json`))!);
+    expect(placeholder.enriched_contacts).toEqual([]);
+    expect(await service.queueDepth()).toBe(2);
+    expect(await service.scanTable()).toBe(1);
+  });
+});

@@ -1,0 +1,55 @@
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import { handler as createHandler } from '../../src/handlers/createEnrichment';
+import { handler as statusHandler } from '../../src/handlers/getEnrichmentStatus';
+import type { StatusResponse } from '../../src/core/status';
+import type { Contact, OutputRow } from '../../src/schemas/contact';
+import { apiEvent } from './factories';
+import type { TestService } from './service';
+
+export async function submit(body: unknown): Promise<APIGatewayProxyResult & { json: any }> {
+  const res = await createHandler(apiEvent({ body: typeof body === 'string' ? body : JSON.stringify(body) }));
+  return { ...res, json: res.body ? JSON.parse(res.body) : undefined };
+}
+
+export async function status(requestId: string): Promise<StatusResponse> {
+  const res = await statusHandler(apiEvent({ httpMethod: 'GET', pathParameters: { id: requestId } }));
+  if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}: ${res.body}`);
+  return JSON.parse(res.body);
+}
+
+/** Polls the status until it leaves `processing`; fails the test after `timeoutMs`. */
+export async function waitForFinal(requestId: string, timeoutMs = 60_000): Promise<StatusResponse> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await status(requestId);
+    if (s.status !== 'processing') return s;
+    if (Date.now() > until) throw new Error(`request still processing after ${timeoutMs} ms: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface OutputDoc {
+  requestId: string;
+  enriched_contacts: OutputRow[];
+  summary: { total: number; enriched: number; not_found: number; failed: number };
+}
+
+export async function readOutput(service: TestService, requestId: string): Promise<OutputDoc> {
+  const text = await service.getObjectText(`${requestId}/output.json`);
+  if (!text) throw new Error('output.json is missing');
+  return JSON.parse(text);
+}
+
+/** Every input contact exactly once, in input order, with the requested fields. */
+export function expectExactOutput(doc: OutputDoc, input: Contact[], fields: string[]): void {
+  expect(doc.enriched_contacts).toHaveLength(input.length);
+  const mismatches: number[] = [];
+  doc.enriched_contacts.forEach((row, i) => {
+    const c = input[i];
+    if (row.first_name !== c.first_name || row.last_name !== c.last_name || row.company_domain !== c.company_domain) mismatches.push(i);
+    for (const f of fields) if (!(f in row)) mismatches.push(i);
+  });
+  expect(mismatches.slice(0, 10)).toEqual([]);
+  const total = doc.summary.enriched + doc.summary.not_found + doc.summary.failed;
+  expect(total).toBe(input.length);
+}

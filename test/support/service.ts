@@ -1,0 +1,176 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import type { SQSEvent } from 'aws-lambda';
+import { resetClients } from '../../src/adapters/clients';
+import { resetQueueUrls } from '../../src/adapters/sqs';
+import { resetConfig } from '../../src/config';
+import { handler as mockEnrich } from '../../src/handlers/mockEnrich';
+import { provisionFromServerlessYml, type LocalResources } from '../../src/local/provision';
+import { ServerlessConfig } from '../../src/local/serverlessConfig';
+import { startSqsEventSource, type EventSource } from '../../src/local/sqsEventSource';
+import type { Emulators } from '../../src/local/emulators';
+import { apiEvent } from './factories';
+
+let counter = 0;
+
+/** The emulators started by globalSetup. */
+export function emulators(): Emulators {
+  const s3 = process.env.TEST_S3_ENDPOINT;
+  const dynamo = process.env.TEST_DYNAMODB_ENDPOINT;
+  if (!s3 || !dynamo) throw new Error('emulators are not running (jest globalSetup)');
+  return { s3Endpoint: s3, sqsEndpoint: process.env.TEST_SQS_ENDPOINT!, dynamodbEndpoint: dynamo, stop: async () => undefined };
+}
+
+/** The mock enrichment API's real handler behind a real HTTP server, as the worker sees it in AWS. */
+export async function startMockApi(): Promise<{ url: string; calls: () => number; close(): Promise<void> }> {
+  let calls = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', async () => {
+      calls += 1;
+      const result = await mockEnrich(apiEvent({ body: Buffer.concat(chunks).toString('utf8'), path: '/mock/enrich' }));
+      res.writeHead(result.statusCode, result.headers as http.OutgoingHttpHeaders);
+      res.end(result.body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/mock/enrich`,
+    calls: () => calls,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+export interface TestService {
+  stage: string;
+  resources: LocalResources;
+  bucket: string;
+  table: string;
+  queueUrl: string;
+  dlqUrl: string;
+  queueArn: string;
+  dlqArn: string;
+  mockApi: Awaited<ReturnType<typeof startMockApi>>;
+  s3: S3Client;
+  sqs: SQSClient;
+  ddb: DynamoDBClient;
+  getObjectText(key: string): Promise<string | undefined>;
+  listKeys(prefix?: string): Promise<string[]>;
+  scanTable(): Promise<number>;
+  queueDepth(url?: string): Promise<number>;
+  /** Lambda's SQS event source mapping, with the given handler as the function. */
+  deliver(
+    url: string,
+    arn: string,
+    handler: (event: SQSEvent) => Promise<unknown>,
+    opts?: { concurrency?: number; visibilityTimeout?: number; batchSize?: number },
+  ): EventSource;
+  close(): Promise<void>;
+}
+
+/**
+ * Provisions a fresh copy of serverless.yml's resources on the shared emulators under a unique
+ * stage, and points this process's configuration (the same env vars Lambda gets) at them.
+ */
+export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+  const stage = `t${process.pid % 1000}x${++counter}${Math.floor(Math.random() * 1e4)}`;
+  const emu = emulators();
+  const mockApi = await startMockApi();
+  const sls = new ServerlessConfig({ stage, region: 'us-east-1', env: {} });
+  const resources = await provisionFromServerlessYml(sls, emu);
+  Object.assign(process.env, sls.environment(), {
+    S3_ENDPOINT: emu.s3Endpoint,
+    SQS_ENDPOINT: emu.sqsEndpoint,
+    DYNAMODB_ENDPOINT: emu.dynamodbEndpoint,
+    ENRICHMENT_API_URL: mockApi.url,
+    ENRICHMENT_BACKOFF_BASE_MS: '2',
+    ENRICHMENT_BACKOFF_MAX_MS: '20',
+    MOCK_LATENCY_MS: '0',
+    MOCK_FAILURE_RATE: '0',
+    MOCK_SPIKE_RATE: '0',
+    MOCK_THROTTLE_RATE: '0',
+    ...env,
+  });
+  resetConfig();
+  resetClients();
+  resetQueueUrls();
+
+  const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+  const s3 = new S3Client({ region: 'us-east-1', endpoint: emu.s3Endpoint, forcePathStyle: true, credentials });
+  const sqs = new SQSClient({ region: 'us-east-1', endpoint: emu.sqsEndpoint, credentials });
+  const ddb = new DynamoDBClient({ region: 'us-east-1', endpoint: emu.dynamodbEndpoint, credentials });
+  const bucket = Object.values(resources.buckets)[0];
+  const table = Object.values(resources.tables)[0];
+  const sources: EventSource[] = [];
+
+  return {
+    stage,
+    resources,
+    bucket,
+    table,
+    queueUrl: resources.queues.BatchQueue.url,
+    queueArn: resources.queues.BatchQueue.arn,
+    dlqUrl: resources.queues.BatchDeadLetterQueue.url,
+    dlqArn: resources.queues.BatchDeadLetterQueue.arn,
+    mockApi,
+    s3,
+    sqs,
+    ddb,
+    async getObjectText(key) {
+      try {
+        const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        return await res.Body!.transformToString();
+      } catch (err) {
+        if ((err as { name?: string }).name === 'NoSuchKey') return undefined;
+        throw err;
+      }
+    },
+    async listKeys(prefix) {
+      const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+      return (res.Contents ?? []).map((o) => o.Key!);
+    },
+    async scanTable() {
+      return (await ddb.send(new ScanCommand({ TableName: table }))).Count ?? 0;
+    },
+    async queueDepth(url = resources.queues.BatchQueue.url) {
+      const res = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: url,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
+      return Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+    },
+    deliver(url, arn, handler, opts = {}) {
+      const source = startSqsEventSource({
+        sqs,
+        queueUrl: url,
+        queueArn: arn,
+        batchSize: opts.batchSize ?? 1,
+        reportBatchItemFailures: true,
+        concurrency: opts.concurrency ?? 4,
+        visibilityTimeout: opts.visibilityTimeout ?? 1,
+        waitTimeSeconds: 1,
+        invoke: handler,
+      });
+      sources.push(source);
+      return source;
+    },
+    async close() {
+      await Promise.allSettled(sources.map((s) => s.stop()));
+      await mockApi.close();
+      s3.destroy();
+      sqs.destroy();
+      ddb.destroy();
+    },
+  };
+}
