@@ -23,8 +23,8 @@ export async function startEmulators(opts: { s3SqsPort?: number; dynamodbPort?: 
   const fauxqs = await startFauxqs({ port: opts.s3SqsPort ?? 0, logger: false });
 
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const dynalite = require('dynalite') as (o: object) => import('node:net').Server;
-  const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const dynalite = require('dynalite') as (o: object) => import('node:http').Server;
+  const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }) as import('node:http').Server;
   await new Promise<void>((resolve, reject) => {
     dynamo.once('error', reject);
     dynamo.listen(opts.dynamodbPort ?? 0, '127.0.0.1', () => resolve());
@@ -37,6 +37,8 @@ export async function startEmulators(opts: { s3SqsPort?: number; dynamodbPort?: 
     sqsEndpoint: fauxqsUrl,
     dynamodbEndpoint: `http://127.0.0.1:${dynamoPort}`,
     async stop() {
+      // Idle keep-alive connections (SDK clients, downloads) would hold the servers open.
+      dynamo.closeAllConnections();
       await Promise.allSettled([fauxqs.stop(), new Promise<void>((resolve) => dynamo.close(() => resolve()))]);
     },
   };
@@ -48,4 +50,6 @@ export function useFakeAwsCredentials(env: NodeJS.ProcessEnv = process.env): voi
   env.AWS_SECRET_ACCESS_KEY ||= 'local';
   env.AWS_REGION ||= 'us-east-1';
   env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE ||= '1';
+  // The SDK's notice that future versions need Node 22 would repeat in every local function process.
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ||= 'true';
 }

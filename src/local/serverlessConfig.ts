@@ -137,6 +137,18 @@ export class ServerlessConfig {
     return out;
   }
 
+  /** The API Gateway response for bodies over its limit, as serverless.yml configures it. */
+  tooLargeResponse(): { statusCode: number; body: string } {
+    const found = Object.values(this.resources()).find(
+      (r) => r.Type === 'AWS::ApiGateway::GatewayResponse' && r.Properties?.ResponseType === 'REQUEST_TOO_LARGE',
+    );
+    if (!found) return { statusCode: 413, body: JSON.stringify({ message: 'Request Too Long' }) };
+    return {
+      statusCode: Number(found.Properties.StatusCode ?? 413),
+      body: String(found.Properties.ResponseTemplates?.['application/json'] ?? '{"message":"Request Too Long"}'),
+    };
+  }
+
   scheduledFunctions(): string[] {
     return Object.entries<Doc>(this.doc.functions ?? {})
       .filter(([, fn]) => (fn.events ?? []).some((e: Doc) => e.schedule))

@@ -3,12 +3,14 @@ import path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createLogger } from '../logger';
 import { startEmulators, useFakeAwsCredentials, type Emulators } from './emulators';
+import { startGateway } from './gateway';
+import { freePort } from './ports';
 import { provisionFromServerlessYml, type LocalResources } from './provision';
 import { ServerlessConfig } from './serverlessConfig';
 import { startSqsEventSource, type EventSource } from './sqsEventSource';
 
 export interface StackOptions {
-  /** HTTP API port (serverless offline). */
+  /** HTTP API port: the local API Gateway edge in front of serverless offline. */
   port?: number;
   /** serverless offline's Lambda invoke port. */
   lambdaPort?: number;
@@ -36,6 +38,9 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/** API Gateway REST APIs take request bodies up to 10 MB. */
+const API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
 const log = createLogger({ service: 'enrichment-service', component: 'local-stack' });
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -53,6 +58,27 @@ async function waitForHttp(url: string, child: ChildProcess, timeoutMs: number):
   throw new Error(`serverless offline did not answer on ${url} within ${timeoutMs / 1000}s`);
 }
 
+const running = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+
+/** SIGINT to the child's process group, then SIGKILL to whatever is left after `graceMs`. */
+async function stopProcessGroup(child: ChildProcess, graceMs: number): Promise<void> {
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
+    }
+  };
+  if (running(child)) {
+    const exited = new Promise((r) => child.once('exit', r));
+    signalGroup('SIGINT');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+  }
+  signalGroup('SIGKILL');
+}
+
 /**
  * The whole service on one machine: emulators in this process, resources from serverless.yml,
  * serverless offline for the HTTP API and the functions, and local SQS event sources and a
@@ -65,6 +91,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const region = process.env.AWS_REGION ?? 'us-east-1';
   const emulators = await startEmulators({ s3SqsPort: opts.s3SqsPort ?? 4566, dynamodbPort: opts.dynamodbPort ?? 8000 });
   const apiUrl = `http://localhost:${port}`;
+  // serverless offline listens inside; the gateway in front of it applies API Gateway's body limit.
+  const offlinePort = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DD_FLUSH_TO_LOG: 'true',
@@ -72,7 +100,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     DD_ENHANCED_METRICS: 'false',
     METRICS_ENABLED: process.env.METRICS_ENABLED ?? 'false',
     ...opts.env,
-    OFFLINE_HTTP_PORT: String(port),
+    OFFLINE_HTTP_PORT: String(offlinePort),
     OFFLINE_LAMBDA_PORT: String(lambdaPort),
     S3_ENDPOINT: emulators.s3Endpoint,
     SQS_ENDPOINT: emulators.sqsEndpoint,
@@ -93,6 +121,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     cwd: ROOT,
     env,
     stdio: opts.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : opts.stdio ?? 'inherit',
+    // Its own process group, so stopping it also stops what it started (esbuild's service).
+    detached: true,
   });
   const sources: EventSource[] = [];
   const sqs = new SQSClient({ region, endpoint: emulators.sqsEndpoint });
@@ -110,20 +140,23 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     return payload;
   };
 
+  let gateway: { close(): Promise<void> } | undefined;
   const stop = async () => {
     await Promise.allSettled(sources.map((s) => s.stop()));
-    if (child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGINT');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    await gateway?.close();
+    await stopProcessGroup(child, 5000);
     sqs.destroy();
     await emulators.stop();
   };
 
   try {
-    await waitForHttp(`${apiUrl}/enrichment/00000000-0000-4000-8000-000000000000`, child, 120_000);
+    await waitForHttp(`http://127.0.0.1:${offlinePort}/enrichment/00000000-0000-4000-8000-000000000000`, child, 120_000);
+    gateway = await startGateway({
+      port,
+      target: { host: '127.0.0.1', port: offlinePort },
+      maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES,
+      tooLarge: sls.tooLargeResponse(),
+    });
   } catch (err) {
     await stop();
     throw err;

@@ -49,8 +49,8 @@ describe('create → SQS → concurrent workers → output.json (fauxqs + dynali
     expect(redirect.statusCode).toBe(302);
     const location = (redirect.headers as Record<string, string>).location;
     expect(location).toContain('X-Amz-Signature=');
-    const body = await (await fetch(location)).json();
-    expect(body.enriched_contacts.map((r: { first_name: string }) => r.first_name)).toEqual(['First0', 'First1', 'First2']);
+    const body = (await (await fetch(location)).json()) as { enriched_contacts: Array<{ first_name: string }> };
+    expect(body.enriched_contacts.map((r) => r.first_name)).toEqual(['First0', 'First1', 'First2']);
   });
 
   it('accepts contacts uploaded to S3 and referenced as s3://bucket/uploads/key', async () => {

@@ -5,6 +5,7 @@ process.env.AWS_ACCESS_KEY_ID ??= 'test';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
 process.env.AWS_REGION ??= 'us-east-1';
 process.env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE = '1';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 process.env.BUCKET_NAME ??= 'unit-bucket';
 process.env.TABLE_NAME ??= 'unit-table';
 process.env.BATCH_QUEUE_NAME ??= 'unit-queue';

@@ -1,0 +1,104 @@
+import { makeContacts } from '../support/factories';
+import { freePort } from '../../src/local/ports';
+import { startOfflineStack, type RunningStack } from '../support/npmStart';
+
+const FIELDS = ['professional_email', 'personal_phone'];
+
+/** The `npm start` code path: emulators, resources from serverless.yml, serverless offline over HTTP. */
+describe('offline stack end to end (HTTP on free ports)', () => {
+  let stack: RunningStack;
+  let api: string;
+
+  beforeAll(async () => {
+    stack = await startOfflineStack({
+      PORT: String(await freePort()),
+      LAMBDA_PORT: String(await freePort()),
+      FAUXQS_PORT: '0',
+      DYNAMODB_PORT: '0',
+      LOG_SILENT: 'true',
+      MOCK_LATENCY_MS: '0',
+    });
+    api = stack.apiUrl;
+  }, 180_000);
+  afterAll(async () => {
+    // Ctrl-C stops everything and exits 0.
+    expect(await stack?.stop()).toBe(0);
+  });
+
+  const post = (body: string) =>
+    fetch(`${api}/enrichment`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+
+  async function waitForFinal(id: string, timeoutMs = 120_000): Promise<Record<string, any>> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await fetch(`${api}/enrichment/${id}`);
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as Record<string, any>;
+      if (body.status !== 'processing') return body;
+      if (Date.now() > until) throw new Error(`still processing: ${JSON.stringify(body)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  it('accepts a job, reports progress, and serves the output through the download link', async () => {
+    const contacts = makeContacts(1_234, { extra: true });
+    const res = await post(JSON.stringify({ contacts, fields_to_enrich: FIELDS }));
+    expect(res.status).toBe(202);
+    const accepted = (await res.json()) as Record<string, any>;
+    expect(accepted).toMatchObject({ message: 'Request accepted', totalContacts: 1234, totalBatches: 13 });
+    expect(accepted.downloadUrl).toBe(`${api}/enrichment/${accepted.requestId}/download`);
+
+    const final = await waitForFinal(accepted.requestId);
+    expect(final).toMatchObject({ status: 'completed', processedBatches: 13, failedBatches: 0, totalBatches: 13, totalContacts: 1234 });
+
+    // A client without AWS credentials follows the redirect to a presigned URL.
+    const download = await fetch(accepted.downloadUrl);
+    expect(download.status).toBe(200);
+    const doc = (await download.json()) as { requestId: string; enriched_contacts: Array<Record<string, unknown>> };
+    expect(doc.requestId).toBe(accepted.requestId);
+    expect(doc.enriched_contacts.map((r) => r.first_name)).toEqual(contacts.map((c) => c.first_name));
+    expect(doc.enriched_contacts.every((r) => FIELDS.every((f) => f in r) && !('job_title' in r))).toBe(true);
+    expect(doc.enriched_contacts[7]).toMatchObject({ crm_id: 'crm-7' });
+  });
+
+  it('takes an inline body of 50,000 contacts (about 4 MB) and finishes it', async () => {
+    const contacts = makeContacts(50_000);
+    const body = JSON.stringify({ contacts, fields_to_enrich: ['professional_email'] });
+    expect(Buffer.byteLength(body)).toBeGreaterThan(3_500_000);
+    const res = await post(body);
+    expect(res.status).toBe(202);
+    const { requestId } = (await res.json()) as { requestId: string };
+    const final = await waitForFinal(requestId, 240_000);
+    expect(final).toMatchObject({ status: 'completed', processedBatches: 500, totalContacts: 50_000 });
+    const doc = (await (await fetch(`${api}/enrichment/${requestId}/download`)).json()) as { enriched_contacts: Array<{ last_name: string }> };
+    expect(doc.enriched_contacts).toHaveLength(50_000);
+    expect(doc.enriched_contacts[49_999].last_name).toBe('Last49999');
+  }, 300_000);
+
+  it('answers 400 with field paths for bad input, 404 for an unknown id, 400 for a non-UUID id', async () => {
+    const bad = await post(JSON.stringify({ contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'nope' }], fields_to_enrich: ['shoe_size'] }));
+    expect(bad.status).toBe(400);
+    const body = (await bad.json()) as { errors: Array<{ path: string }> };
+    expect(body.errors.map((e) => e.path).sort()).toEqual(['contacts[0].company_domain', 'fields_to_enrich[0]']);
+    expect((await post('{"contacts": [')).status).toBe(400);
+    expect((await fetch(`${api}/enrichment/3f1c2a9e-6b7d-4c8e-9f0a-1b2c3d4e5f60`)).status).toBe(404);
+    expect((await fetch(`${api}/enrichment/not-a-uuid`)).status).toBe(400);
+  });
+
+  it('answers 413 with the S3 path for a body over 10 MB', async () => {
+    const res = await post(JSON.stringify({ contacts: makeContacts(1), fields_to_enrich: FIELDS, pad: 'x'.repeat(10 * 1024 * 1024 + 10) }));
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { message: string }).message).toMatch(/s3:\/\//);
+  });
+
+  it('serves the mock enrichment API', async () => {
+    const res = await fetch(`${api}/mock/enrich`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ contacts: makeContacts(2), fields: ['job_title'] }),
+    });
+    expect(res.status).toBe(200);
+    const { results } = (await res.json()) as { results: unknown[] };
+    expect(results).toHaveLength(2);
+  });
+});

@@ -1,0 +1,55 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+export interface RunningStack {
+  apiUrl: string;
+  output(): string;
+  /** Sends SIGINT (Ctrl-C) and resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+const ROOT = path.resolve(__dirname, '../..');
+
+/** Runs `npm start`'s entry point (src/local/start.ts) as its own process and waits for its ready line. */
+export async function startOfflineStack(env: Record<string, string>, timeoutMs = 150_000): Promise<RunningStack> {
+  const child: ChildProcess = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/local/start.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const apiUrl = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line within ${timeoutMs} ms:\n${out.slice(-3000)}`)), timeoutMs);
+    const check = () => {
+      const m = /ready: API (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout!.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`npm start exited with ${code} before it was ready:\n${out.slice(-3000)}`));
+    });
+  });
+
+  return {
+    apiUrl,
+    output: () => out,
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill('SIGINT');
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<null>((r) => (timer = setTimeout(() => r(null), 20_000)));
+      const code = await Promise.race([exited, timeout]);
+      clearTimeout(timer);
+      if (code === null) child.kill('SIGKILL');
+      return code;
+    },
+  };
+}
