@@ -1,0 +1,63 @@
+import { assembleOutput } from '../src/core/assembleOutput';
+import type { BatchResult } from '../src/core/output';
+import { noFaults, systemClock, type ObjectStore, type StatusStore } from '../src/core/ports';
+import { createLogger } from '../src/logger';
+import type { StatusRecord } from '../src/schemas/status';
+
+/**
+ * Memory of the output assembly alone, as the request grows: batch results are made on demand
+ * and the upload sink only counts bytes, so what is measured is the streaming assembly itself.
+ */
+export async function assemblyMemory(contacts: number): Promise<{ contacts: number; outputMB: number; heapPeakMB: number; seconds: number }> {
+  const batches = Math.ceil(contacts / 100);
+  const batch = (index: number): BatchResult => ({
+    requestId: 'r',
+    batchIndex: index,
+    rows: Array.from({ length: Math.min(100, contacts - index * 100) }, (_, i) => ({
+      first_name: `First${index * 100 + i}`,
+      last_name: `Last${index * 100 + i}`,
+      company_domain: 'company.example.com',
+      professional_email: `first${i}.last${i}@company.example.com`,
+      personal_phone: '+1 555 0100',
+      enrichment_status: 'enriched' as const,
+    })),
+  });
+  let bytes = 0;
+  let peak = 0;
+  const store: ObjectStore = {
+    putJson: async () => undefined,
+    getJson: async <T>(key: string) => (key.endsWith('.failed.json') ? undefined : (batch(Number(/(\d+)\.json$/.exec(key)![1])) as T)),
+    getStream: async () => undefined,
+    listKeys: async () => [],
+    async upload(_key, body) {
+      // Sampled per chunk: a fake store never yields to timers, so an interval would not run.
+      for await (const chunk of body as AsyncIterable<string>) {
+        bytes += Buffer.byteLength(chunk);
+        peak = Math.max(peak, process.memoryUsage().heapUsed);
+      }
+    },
+  };
+  const record: StatusRecord = {
+    requestId: 'r',
+    status: 'processing',
+    createdAt: '',
+    updatedAt: '',
+    totalContacts: contacts,
+    totalBatches: batches,
+    processedBatches: batches,
+    failedBatches: 0,
+    fields: ['professional_email', 'personal_phone'],
+    inputFileKey: '',
+    outputFileKey: '',
+    deadlineAt: '',
+    expiresAt: 0,
+  };
+  const status = { get: async () => record, finalize: async () => true } as unknown as StatusStore;
+
+  (globalThis as { gc?: () => void }).gc?.();
+  const base = process.memoryUsage().heapUsed;
+  const t0 = performance.now();
+  await assembleOutput('r', { store, status, clock: systemClock, log: createLogger(), faults: noFaults });
+  const seconds = (performance.now() - t0) / 1000;
+  return { contacts, outputMB: +(bytes / 1048576).toFixed(1), heapPeakMB: +((peak - base) / 1048576).toFixed(1), seconds: +seconds.toFixed(2) };
+}
