@@ -25,7 +25,7 @@ export interface StackOptions {
   /** Extra environment for the functions (e.g. MOCK_FAILURE_RATE). */
   env?: NodeJS.ProcessEnv;
   /** Where serverless offline's output goes; 'inherit' prints it. */
-  stdio?: 'inherit' | 'ignore' | 'pipe';
+  stdio?: 'inherit' | 'ignore';
 }
 
 export interface Stack {
@@ -120,7 +120,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'offline', 'start', '--stage', 'local', '--region', region], {
     cwd: ROOT,
     env,
-    stdio: opts.stdio === 'pipe' ? ['ignore', 'pipe', 'pipe'] : opts.stdio ?? 'inherit',
+    stdio: opts.stdio ?? 'inherit',
     // Its own process group, so stopping it also stops what it started (esbuild's service).
     detached: true,
   });

@@ -1,0 +1,169 @@
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { streamContacts } from '../core/inputFile';
+import { apiUrl, createEnrichment, DEFAULT_FIELDS, type CreateResponse } from './lib/api';
+import { checkOutput } from './lib/checkOutput';
+import { downloadTo } from './lib/download';
+import { waitForCompletion } from './lib/poll';
+import { s3Target, uploadContactsFile } from './lib/upload';
+
+const usage = (script: string) => `usage: npx ts-node src/scripts/${script} <contacts.json> [true] [--wait] [--fields a,b] [--out FILE]
+
+Submits the contacts in <contacts.json> ({"contacts": [...]}) to POST ${apiUrl()}/enrichment and prints the response.
+  true            upload the file to S3 first (uploads/<uuid>.json) and submit the S3 reference: for large files
+                  (local stack: fauxqs at S3_ENDPOINT, default http://127.0.0.1:4566; deployed: BUCKET_NAME or STAGE,
+                  with your AWS credentials)
+  --fields a,b    fields to enrich (default ${DEFAULT_FIELDS.join(',')})
+  --wait          poll the status with a progress bar, then download the output and check it against the input
+  --out FILE      where --wait saves the output (default output_<requestId>.json)
+  --interval S    seconds between status polls (default 1)
+  --timeout S     give up waiting after S seconds (default 3600; 0 waits forever)
+Environment: API_URL (default http://localhost:3000), S3_ENDPOINT, BUCKET_NAME, STAGE, AWS_REGION.`;
+
+class UsageError extends Error {}
+
+function parse(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      fields: { type: 'string' },
+      wait: { type: 'boolean', short: 'w' },
+      out: { type: 'string', short: 'o' },
+      interval: { type: 'string' },
+      timeout: { type: 'string' },
+      s3: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [file, flag, ...rest] = positionals;
+  if (values.help) return { help: true as const };
+  if (!file) throw new UsageError('missing the contacts file');
+  if (rest.length || (flag !== undefined && flag !== 'true' && flag !== 'false')) {
+    throw new UsageError(`unexpected argument(s): ${[flag, ...rest].join(' ')} (the only one after the file is "true")`);
+  }
+  const seconds = (name: string, v: string | undefined, fallback: number) => {
+    const n = v === undefined ? fallback : Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a number of seconds, got "${v}"`);
+    return n;
+  };
+  const fields = (values.fields ?? DEFAULT_FIELDS.join(','))
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
+  if (!fields.length) throw new UsageError('--fields must name at least one field');
+  return {
+    help: false as const,
+    file,
+    useS3: flag === 'true' || Boolean(values.s3),
+    fields,
+    wait: Boolean(values.wait),
+    out: values.out,
+    intervalMs: seconds('interval', values.interval, 1) * 1000,
+    timeoutMs: seconds('timeout', values.timeout, 3600) * 1000,
+  };
+}
+
+async function readInlineContacts(file: string): Promise<unknown[]> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  const contacts = Array.isArray(doc) ? doc : (doc as { contacts?: unknown })?.contacts;
+  if (!Array.isArray(contacts)) throw new Error(`${file} must hold {"contacts": [...]}`);
+  return contacts;
+}
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+export async function main(argv: string[], script = path.basename(process.argv[1] ?? 'createEnrichement.ts')): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse(argv);
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${usage(script)}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(usage(script));
+    return 0;
+  }
+  const { size } = await stat(args.file).catch(() => {
+    throw new Error(`cannot read ${args.file}: no such file (create one with: npx ts-node src/scripts/createJson.ts 50)`);
+  });
+
+  // 1. Inline contacts, or upload the file to S3 and submit its reference.
+  let contacts: unknown[] | string;
+  if (args.useS3) {
+    const target = s3Target();
+    console.error(`uploading ${args.file} (${mb(size)}) to s3://${target.bucket}/uploads/${target.endpoint ? ` at ${target.endpoint}` : ''}…`);
+    const { uri } = await uploadContactsFile(args.file, target);
+    console.error(`uploaded: ${uri}`);
+    contacts = uri;
+  } else {
+    contacts = await readInlineContacts(args.file);
+  }
+
+  // 2. Submit and print the response.
+  const res = await createEnrichment({ contacts, fields_to_enrich: args.fields });
+  console.log(typeof res.body === 'string' ? res.body : JSON.stringify(res.body, null, 2));
+  if (!res.ok) {
+    if (res.status === 413) console.error(`the body is too large to post inline: add "true" to upload the file to S3 first`);
+    console.error(`request rejected: HTTP ${res.status}`);
+    return 1;
+  }
+  if (!args.wait) return 0;
+
+  // 3. Wait with a progress bar, download the output via the download link, check it against the input.
+  const accepted = res.body as CreateResponse;
+  const started = Date.now();
+  const out = args.out ?? `output_${accepted.requestId}.json`;
+  // Ctrl-C while waiting stops the progress bar cleanly (cursor back); the request itself keeps running.
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  let final;
+  let bytes;
+  try {
+    final = await waitForCompletion(accepted.requestId, { intervalMs: args.intervalMs, timeoutMs: args.timeoutMs, signal: abort.signal });
+    bytes = await downloadTo(final.downloadUrl ?? accepted.downloadUrl, out, abort.signal);
+  } catch (err) {
+    if (!abort.signal.aborted) throw err;
+    console.error(`\ninterrupted; request ${accepted.requestId} keeps running: ./bin/getEnrichment.sh ${accepted.requestId}`);
+    return 130;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  const input = Array.isArray(contacts) ? contacts : streamContacts(createReadStream(args.file));
+  const check = await checkOutput(out, input, args.fields);
+
+  console.log(`\nrequest ${final.requestId}: ${final.status} after ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  console.log(`  contacts ${final.totalContacts}, batches ${final.processedBatches} processed / ${final.failedBatches} failed of ${final.totalBatches}`);
+  console.log(`  rows: ${check.counts.enriched} enriched, ${check.counts.not_found} not_found, ${check.counts.failed} failed`);
+  console.log(`  output: ${out} (${mb(bytes)})`);
+  if (!check.ok) {
+    console.error(`output check FAILED (${check.problemCount} problem(s)):\n  ${check.problems.join('\n  ')}`);
+    return 1;
+  }
+  console.log(`  check: ${check.rows} rows, one per input contact, in input order, with ${args.fields.join(', ')}`);
+  return final.status === 'failed' ? 1 : 0;
+}
+
+/** Runs the command and exits with its code; both spellings of the script call this. */
+export function run(): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+if (require.main === module) run();

@@ -1,0 +1,67 @@
+import { stat } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { writeContactsFile } from './lib/contacts';
+
+const USAGE = `usage: npx ts-node src/scripts/createJson.ts <thousands> [--seed N] [--out FILE] [--invalid N]
+
+Writes <thousands> × 1,000 valid contacts as {"contacts": [...]} to contacts_<thousands>k.json.
+  --seed N      reproducible output: the same seed writes an identical file (default: random, printed)
+  --out FILE    output file (default contacts_<thousands>k.json)
+  --invalid N   give N contacts, at random positions, a company_domain ending in ".invalid"
+                (the mock enrichment API fails every call that includes one: for fault demos)`;
+
+function fail(message: string): never {
+  console.error(`${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+function integer(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) fail(`--${name} must be a non-negative integer, got "${value}"`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: {
+        seed: { type: 'string' },
+        out: { type: 'string', short: 'o' },
+        invalid: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (positionals.length !== 1) fail('expected one argument: the number of contacts in thousands');
+  const thousands = Number(positionals[0]);
+  const count = Math.round(thousands * 1000);
+  if (!Number.isFinite(thousands) || count < 1) fail(`the number of thousands must be a positive number, got "${positionals[0]}"`);
+  const seed = integer('seed', values.seed, Math.floor(Math.random() * 2 ** 31));
+  const invalid = integer('invalid', values.invalid, 0);
+  if (invalid > count) fail(`--invalid ${invalid} is more than the ${count} contacts`);
+  const file = values.out ?? `contacts_${positionals[0]}k.json`;
+
+  const started = process.hrtime.bigint();
+  await writeContactsFile(file, count, { seed, invalid });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const { size } = await stat(file);
+  console.log(
+    `wrote ${count.toLocaleString('en-US')} contact${count === 1 ? '' : 's'}${invalid ? ` (${invalid} with a .invalid domain)` : ''} to ${file} ` +
+      `(${(size / 1024 / 1024).toFixed(1)} MB) in ${seconds.toFixed(1)}s; seed ${seed} (--seed ${seed} reproduces it)`,
+  );
+}
+
+main().catch((err) => {
+  console.error(`createJson failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

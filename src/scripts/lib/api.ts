@@ -1,0 +1,84 @@
+import type { StatusResponse } from '../../core/status';
+
+export type { StatusResponse };
+
+export const DEFAULT_API_URL = 'http://localhost:3000';
+export const DEFAULT_FIELDS = ['professional_email', 'personal_phone'];
+
+/** The API's base URL: `API_URL`, or the local stack. */
+export function apiUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return (env.API_URL || DEFAULT_API_URL).replace(/\/+$/, '');
+}
+
+/** True for the offline stack on this machine (its S3 is fauxqs, its credentials fake). */
+export function isLocalUrl(url: string): boolean {
+  const host = new URL(url).hostname;
+  return ['localhost', '127.0.0.1', '::1', '[::1]', '0.0.0.0'].includes(host);
+}
+
+export interface CreateResponse {
+  message: string;
+  requestId: string;
+  downloadUrl: string;
+  totalContacts?: number;
+  totalBatches?: number;
+}
+
+export interface ApiResponse<T = unknown> {
+  status: number;
+  ok: boolean;
+  /** Parsed JSON, or the raw text when the body is not JSON. */
+  body: T;
+}
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly body?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/** One JSON call to the API. Network failures become an ApiError that names the URL. */
+export async function request<T = unknown>(
+  method: 'GET' | 'POST',
+  path: string,
+  opts: { body?: unknown; baseUrl?: string; signal?: AbortSignal } = {},
+): Promise<ApiResponse<T>> {
+  const url = `${opts.baseUrl ?? apiUrl()}${path}`;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: opts.body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+      body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
+      signal: opts.signal,
+    });
+  } catch (err) {
+    if (opts.signal?.aborted) throw err;
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw new ApiError(`cannot reach ${method} ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message} (is the API running? set API_URL)`);
+  }
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, ok: res.ok, body: body as T };
+}
+
+export function createEnrichment(payload: { contacts: unknown; fields_to_enrich: string[] }, baseUrl?: string) {
+  return request<CreateResponse>('POST', '/enrichment', { body: payload, baseUrl });
+}
+
+export async function getStatus(requestId: string, opts: { baseUrl?: string; signal?: AbortSignal } = {}): Promise<StatusResponse> {
+  const res = await request<StatusResponse>('GET', `/enrichment/${encodeURIComponent(requestId)}`, opts);
+  if (!res.ok) throw new ApiError(`GET /enrichment/${requestId} answered ${res.status}: ${JSON.stringify(res.body)}`, res.status, res.body);
+  return res.body;
+}
+
+export const isFinalStatus = (status: string) => status !== 'processing';
