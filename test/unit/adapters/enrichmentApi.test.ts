@@ -1,0 +1,123 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ZodError } from 'zod';
+import { httpEnrichmentApi } from '../../../src/adapters/enrichmentApi';
+import { HttpError, TimeoutError } from '../../../src/core/retry';
+import { contactsOf } from '../fakes';
+
+type Reply = (req: http.IncomingMessage, body: string, res: http.ServerResponse) => void;
+
+let reply: Reply;
+let server: http.Server;
+let url: string;
+const received: Array<{ method?: string; headers: http.IncomingHttpHeaders; body: string }> = [];
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      received.push({ method: req.method, headers: req.headers, body });
+      reply(req, body, res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mock/enrich`;
+});
+afterAll(
+  () =>
+    new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    }),
+);
+beforeEach(() => {
+  received.length = 0;
+});
+
+const send = (status: number, payload: unknown, headers: Record<string, string> = {}): Reply => (_req, _body, res) => {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(typeof payload === 'string' ? payload : JSON.stringify(payload));
+};
+
+async function failure(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected the call to fail');
+}
+
+const contacts = contactsOf(2);
+
+describe('httpEnrichmentApi', () => {
+  it('POSTs the contacts and fields as JSON and returns the results', async () => {
+    const results = [
+      { enrichment_status: 'enriched', professional_email: 'a@b.co', personal_phone: null },
+      { enrichment_status: 'not_found' },
+    ];
+    reply = send(200, { results });
+    await expect(httpEnrichmentApi(url, 1_000).enrich(contacts, ['professional_email', 'personal_phone'])).resolves.toEqual(results);
+    expect(received).toHaveLength(1);
+    expect(received[0].method).toBe('POST');
+    expect(received[0].headers['content-type']).toBe('application/json');
+    expect(JSON.parse(received[0].body)).toEqual({ contacts, fields: ['professional_email', 'personal_phone'] });
+  });
+
+  it('turns a non-2xx answer into an HttpError with the status and Retry-After in ms', async () => {
+    reply = send(503, { message: 'busy' }, { 'retry-after': '2' });
+    const err = await failure(httpEnrichmentApi(url, 1_000).enrich(contacts, ['job_title']));
+    expect(err).toBeInstanceOf(HttpError);
+    expect(err).toMatchObject({ status: 503, retryAfterMs: 2_000 });
+  });
+
+  it('reads an HTTP-date Retry-After on a 429', async () => {
+    reply = send(429, { message: 'slow down' }, { 'retry-after': new Date(Date.now() + 30_000).toUTCString() });
+    const err = (await failure(httpEnrichmentApi(url, 1_000).enrich(contacts, ['job_title']))) as HttpError;
+    expect(err.status).toBe(429);
+    expect(err.retryAfterMs).toBeGreaterThan(25_000);
+    expect(err.retryAfterMs).toBeLessThanOrEqual(30_000);
+  });
+
+  it('leaves retryAfterMs unset without the header, and reports 4xx as HttpError too', async () => {
+    reply = send(400, { message: 'bad' });
+    const err = await failure(httpEnrichmentApi(url, 1_000).enrich(contacts, ['job_title']));
+    expect(err).toMatchObject({ name: 'HttpError', status: 400, retryAfterMs: undefined });
+  });
+
+  it('throws a TimeoutError when the API does not answer in time', async () => {
+    reply = (_req, _body, res) => {
+      setTimeout(() => send(200, { results: [] })(_req, _body, res), 1_000).unref();
+    };
+    const started = Date.now();
+    const err = await failure(httpEnrichmentApi(url, 50).enrich(contacts, ['job_title']));
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect((err as Error).message).toMatch(/50 ms/);
+    expect(Date.now() - started).toBeLessThan(900);
+  });
+
+  it.each([
+    ['no results list', {}],
+    ['results that are not a list', { results: 'nope' }],
+    ['an unknown status', { results: [{ enrichment_status: 'maybe' }] }],
+    ['a field of the wrong type', { results: [{ enrichment_status: 'enriched', professional_email: 42 }] }],
+  ])('rejects a payload with %s', async (_name, payload) => {
+    reply = send(200, payload);
+    expect(await failure(httpEnrichmentApi(url, 1_000).enrich(contacts, ['job_title']))).toBeInstanceOf(ZodError);
+  });
+
+  it('rejects a body that is not JSON', async () => {
+    reply = send(200, '<html>oops</html>');
+    // fetch's errors come from Node's own realm, so compare names rather than constructors.
+    expect(await failure(httpEnrichmentApi(url, 1_000).enrich(contacts, ['job_title']))).toMatchObject({ name: 'SyntaxError' });
+  });
+
+  it('passes a connection failure on as a plain (retryable) error', async () => {
+    const err = await failure(httpEnrichmentApi('http://127.0.0.1:9/mock/enrich', 1_000).enrich(contacts, ['job_title']));
+    expect(err).toMatchObject({ name: 'TypeError', message: 'fetch failed' });
+    expect(err).not.toBeInstanceOf(HttpError);
+    expect(err).not.toBeInstanceOf(TimeoutError);
+  });
+});

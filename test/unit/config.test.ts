@@ -1,0 +1,124 @@
+import { config, ConfigError, loadConfig, mockConfig, resetConfig } from '../../src/config';
+
+const minimal = {
+  BUCKET_NAME: 'svc-dev-data',
+  TABLE_NAME: 'svc-dev-status',
+  BATCH_QUEUE_NAME: 'svc-dev-batches',
+  ENRICHMENT_API_URL: 'https://api.example.test/dev/mock/enrich',
+};
+
+function configError(env: NodeJS.ProcessEnv): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('loadConfig accepted a bad environment');
+}
+
+describe('loadConfig', () => {
+  it('fills in the defaults', () => {
+    expect(loadConfig(minimal)).toEqual({
+      ...minimal,
+      STAGE: 'local',
+      AWS_REGION: 'us-east-1',
+      LOG_LEVEL: 'info',
+      PUBLIC_API_URL: undefined,
+      S3_ENDPOINT: undefined,
+      SQS_ENDPOINT: undefined,
+      DYNAMODB_ENDPOINT: undefined,
+      BATCH_SIZE: 100,
+      ENRICHMENT_TIMEOUT_MS: 10_000,
+      ENRICHMENT_MAX_ATTEMPTS: 4,
+      ENRICHMENT_BACKOFF_BASE_MS: 200,
+      ENRICHMENT_BACKOFF_MAX_MS: 5_000,
+      REQUEST_DEADLINE_SECONDS: 3600,
+      RECONCILE_STALL_SECONDS: 300,
+      DOWNLOAD_URL_TTL_SECONDS: 900,
+      RESULT_TTL_DAYS: 30,
+      METRICS_ENABLED: true,
+    });
+  });
+
+  it('reads numbers, flags and URLs from strings', () => {
+    const c = loadConfig({
+      ...minimal,
+      STAGE: 'prod',
+      BATCH_SIZE: '25',
+      ENRICHMENT_TIMEOUT_MS: '2500',
+      METRICS_ENABLED: 'false',
+      S3_ENDPOINT: 'http://127.0.0.1:4566',
+      PUBLIC_API_URL: '',
+    });
+    expect(c).toMatchObject({ STAGE: 'prod', BATCH_SIZE: 25, ENRICHMENT_TIMEOUT_MS: 2500, METRICS_ENABLED: false, S3_ENDPOINT: 'http://127.0.0.1:4566' });
+    expect(c.PUBLIC_API_URL).toBeUndefined();
+  });
+
+  it.each(['BUCKET_NAME', 'TABLE_NAME', 'BATCH_QUEUE_NAME', 'ENRICHMENT_API_URL'])('fails fast naming a missing %s', (name) => {
+    const env: NodeJS.ProcessEnv = { ...minimal };
+    delete env[name];
+    const err = configError(env);
+    expect(err.message).toMatch(/^Invalid configuration: /);
+    expect(err.message).toContain(name);
+    for (const other of Object.keys(minimal).filter((k) => k !== name)) expect(err.message).not.toContain(`${other}:`);
+  });
+
+  it.each([
+    ['ENRICHMENT_API_URL', 'not a url'],
+    ['BATCH_SIZE', '500'],
+    ['BATCH_SIZE', '0'],
+    ['BATCH_SIZE', 'ten'],
+    ['ENRICHMENT_MAX_ATTEMPTS', '11'],
+    ['ENRICHMENT_TIMEOUT_MS', '-1'],
+    ['DOWNLOAD_URL_TTL_SECONDS', '604801'],
+    ['LOG_LEVEL', 'verbose'],
+    ['METRICS_ENABLED', 'yes'],
+    ['S3_ENDPOINT', 'not an endpoint'],
+  ])('names %s=%p as the bad variable', (name, value) => {
+    const err = configError({ ...minimal, [name]: value });
+    expect(err.message).toContain(`${name}:`);
+    expect(err.message.split(';')).toHaveLength(1);
+  });
+
+  it('lists every bad variable at once', () => {
+    const err = configError({ ...minimal, BUCKET_NAME: undefined, BATCH_SIZE: '0' });
+    expect(err.message).toContain('BUCKET_NAME:');
+    expect(err.message).toContain('BATCH_SIZE:');
+  });
+});
+
+describe('config()', () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    process.env = { ...saved };
+    resetConfig();
+  });
+
+  it('reads process.env once until reset', () => {
+    resetConfig();
+    process.env.BATCH_SIZE = '10';
+    expect(config().BATCH_SIZE).toBe(10);
+    process.env.BATCH_SIZE = '20';
+    expect(config().BATCH_SIZE).toBe(10);
+    resetConfig();
+    expect(config().BATCH_SIZE).toBe(20);
+  });
+
+  it('throws on first use with a bad environment', () => {
+    resetConfig();
+    delete process.env.TABLE_NAME;
+    expect(() => config()).toThrow(/TABLE_NAME/);
+  });
+});
+
+describe('mockConfig', () => {
+  it('has the local defaults', () => {
+    expect(mockConfig({})).toEqual({ MOCK_LATENCY_MS: 50, MOCK_FAILURE_RATE: 0, MOCK_THROTTLE_RATE: 0, MOCK_SPIKE_RATE: 0, MOCK_SPIKE_MS: 2000 });
+  });
+  it('reads the knobs and rejects rates outside 0..1', () => {
+    expect(mockConfig({ MOCK_LATENCY_MS: '500', MOCK_FAILURE_RATE: '0.25' })).toMatchObject({ MOCK_LATENCY_MS: 500, MOCK_FAILURE_RATE: 0.25 });
+    expect(() => mockConfig({ MOCK_FAILURE_RATE: '2' })).toThrow(/MOCK_FAILURE_RATE/);
+    expect(() => mockConfig({ MOCK_LATENCY_MS: '-5' })).toThrow(/MOCK_LATENCY_MS/);
+  });
+});

@@ -1,0 +1,114 @@
+import { assembleOutput } from '../../../src/core/assembleOutput';
+import { failedRow } from '../../../src/core/output';
+import { failBatch, processBatch } from '../../../src/core/processBatch';
+import { keys } from '../../../src/core/status';
+import { crashOnceAt } from '../fakes';
+import { expectCompleteOutput, FIELDS, REQUEST_ID, seededRequest, type OutputDocument } from './workerHarness';
+
+/** A request whose batches are all stored and counted, but whose output was never assembled. */
+async function recordedButNotAssembled(n: number, batchSize = 100) {
+  const h = await seededRequest(n, { batchSize });
+  const last = h.messages.length - 1;
+  const crash = crashOnceAt('worker:after-record', (ctx) => ctx.batchIndex === last);
+  for (const m of h.messages.slice(0, last)) await processBatch(m, h.worker());
+  await expect(processBatch(h.messages[last], h.worker(crash))).rejects.toThrow(/crash/);
+  expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: h.messages.length });
+  return h;
+}
+
+describe('assembleOutput', () => {
+  it('builds output.json and finalizes; a second run changes nothing', async () => {
+    const h = await recordedButNotAssembled(350);
+    expect(await assembleOutput(REQUEST_ID, h.worker())).toBe('finalized');
+    const first = h.store.text(keys.output(REQUEST_ID));
+    const record = h.status.only();
+    expectCompleteOutput(JSON.parse(first!), h.contacts);
+
+    expect(await assembleOutput(REQUEST_ID, h.worker())).toBe('already-final');
+    expect(h.store.text(keys.output(REQUEST_ID))).toBe(first);
+    expect(h.status.only()).toEqual(record);
+  });
+
+  it('lets exactly one of several concurrent runs finalize, all writing the same output', async () => {
+    const h = await recordedButNotAssembled(350);
+    const outcomes = await Promise.all([1, 2, 3].map(() => assembleOutput(REQUEST_ID, h.worker())));
+    expect(outcomes.filter((o) => o === 'finalized')).toHaveLength(1);
+    expect(outcomes.filter((o) => o === 'already-final')).toHaveLength(2);
+    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+    expect(h.status.only().status).toBe('completed');
+  });
+
+  it('does nothing for unknown or incomplete requests', async () => {
+    const h = await seededRequest(250);
+    expect(await assembleOutput('00000000-0000-4000-8000-000000000000', h.worker())).toBe('unknown');
+    await processBatch(h.messages[0], h.worker());
+    expect(await assembleOutput(REQUEST_ID, h.worker())).toBe('incomplete');
+    expect(h.store.json(keys.output(REQUEST_ID)).enriched_contacts).toEqual([]); // placeholder kept
+    expect(h.status.only().status).toBe('processing');
+  });
+
+  it('fails loudly, leaving the request processing, when a recorded batch has no stored result', async () => {
+    const h = await recordedButNotAssembled(250);
+    h.store.objects.delete(keys.batch(REQUEST_ID, 1));
+    await expect(assembleOutput(REQUEST_ID, h.worker())).rejects.toThrow(/batch 1 .* has no stored result/);
+    expect(h.status.only().status).toBe('processing');
+  });
+
+  it('can be run again after a crash midway', async () => {
+    const h = await recordedButNotAssembled(450);
+    await expect(assembleOutput(REQUEST_ID, h.worker(crashOnceAt('assembly:midway')))).rejects.toThrow(/crash/);
+    expect(h.status.only().status).toBe('processing');
+    expect(await assembleOutput(REQUEST_ID, h.worker())).toBe('finalized');
+    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+  });
+
+  it('prefers a worker result over a failure record for the same batch', async () => {
+    const h = await seededRequest(150);
+    await processBatch(h.messages[0], h.worker());
+    // The DLQ handler wrote a failure record for batch 1, then a late worker result appeared before assembly.
+    await failBatch(h.messages[1], 'dlq', { ...h.worker(), faults: crashOnceAt('worker:after-record') }).catch(() => undefined);
+    await h.store.putJson(keys.batch(REQUEST_ID, 1), {
+      requestId: REQUEST_ID,
+      batchIndex: 1,
+      rows: h.contacts.slice(100).map((c) => ({ ...c, professional_email: 'late@x.io', personal_phone: null, enrichment_status: 'enriched' })),
+    });
+    expect(await assembleOutput(REQUEST_ID, h.worker())).toBe('finalized');
+    const doc = h.store.json<OutputDocument>(keys.output(REQUEST_ID))!;
+    expect(doc.enriched_contacts[120].professional_email).toBe('late@x.io');
+    expect(doc.summary.failed).toBe(0);
+  });
+
+  it('reads at most `prefetch` batch results ahead of the writer', async () => {
+    const h = await recordedButNotAssembled(2_000);
+    let inFlight = 0;
+    let peak = 0;
+    const getJson = h.store.getJson.bind(h.store);
+    h.store.getJson = async <T>(key: string) => {
+      inFlight += 1;
+      peak = Math.max(peak, inFlight);
+      await new Promise((r) => setTimeout(r, 1));
+      inFlight -= 1;
+      return getJson<T>(key);
+    };
+    expect(await assembleOutput(REQUEST_ID, { ...h.worker(), prefetch: 3 })).toBe('finalized');
+    expect(peak).toBeLessThanOrEqual(3);
+    expect(peak).toBeGreaterThan(1);
+    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+  });
+
+  it('sets the final status from the rows it wrote', async () => {
+    const h = await seededRequest(200);
+    await processBatch(h.messages[0], h.worker());
+    await h.store.putJson(keys.failedBatch(REQUEST_ID, 1), {
+      requestId: REQUEST_ID,
+      batchIndex: 1,
+      rows: h.contacts.slice(100).map((c) => failedRow(c, FIELDS, 'x')),
+    });
+    await h.status.recordBatch(REQUEST_ID, 1, 'failed', new Date().toISOString());
+    expect(await assembleOutput(REQUEST_ID, h.worker())).toBe('finalized');
+    const record = h.status.only();
+    expect(record.status).toBe('completed_with_errors');
+    expect(record.failedContacts).toBe(100);
+    expect((record.enrichedContacts ?? 0) + (record.notFoundContacts ?? 0)).toBe(100);
+  });
+});

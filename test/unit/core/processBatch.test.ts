@@ -1,0 +1,134 @@
+import { failBatch, processBatch } from '../../../src/core/processBatch';
+import { keys } from '../../../src/core/status';
+import { isPoisonContact } from '../../../src/core/mockData';
+import { contactsOf, crashOnceAt } from '../fakes';
+import { expectCompleteOutput, REQUEST_ID, seededRequest, type OutputDocument } from './workerHarness';
+
+describe('processBatch', () => {
+  it('enriches a batch, stores its result under its own key and counts it', async () => {
+    const h = await seededRequest(250);
+    expect(await processBatch(h.messages[1], h.worker())).toBe('recorded');
+    const result = h.store.json(keys.batch(REQUEST_ID, 1));
+    expect(result.batchIndex).toBe(1);
+    expect(result.rows.map((r: { first_name: string }) => r.first_name)).toEqual(h.contacts.slice(100, 200).map((c) => c.first_name));
+    expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 1, failedBatches: 0 });
+    expect([...h.status.only().doneBatches!]).toEqual([1]);
+    expect(h.api.calls).toHaveLength(1);
+    expect(h.metric).toHaveBeenCalledWith('enrichment.contacts.failed', 0);
+  });
+
+  it('finishes the request when the last batch is recorded: output in input order, status completed', async () => {
+    const h = await seededRequest(250);
+    for (const m of [h.messages[2], h.messages[0], h.messages[1]]) await processBatch(m, h.worker());
+    const record = h.status.only();
+    expect(record).toMatchObject({ status: 'completed', processedBatches: 3, failedBatches: 0 });
+    const doc = h.store.json<OutputDocument>(keys.output(REQUEST_ID))!;
+    expectCompleteOutput(doc, h.contacts);
+    expect(doc.summary.enriched + doc.summary.not_found).toBe(250);
+    expect(record.enrichedContacts).toBe(doc.summary.enriched);
+    expect(record.notFoundContacts).toBe(doc.summary.not_found);
+  });
+
+  it('does not count a redelivered batch twice', async () => {
+    const h = await seededRequest(250);
+    expect(await processBatch(h.messages[0], h.worker())).toBe('recorded');
+    expect(await processBatch(h.messages[0], h.worker())).toBe('duplicate');
+    expect(h.status.only()).toMatchObject({ processedBatches: 1, failedBatches: 0 });
+    expect(h.api.calls).toHaveLength(1); // the duplicate skips the API
+  });
+
+  it('counts concurrent duplicates once and still completes correctly', async () => {
+    const h = await seededRequest(250);
+    const deliveries = [...h.messages, ...h.messages, h.messages[1]];
+    const outcomes = await Promise.all(deliveries.map((m) => processBatch(m, h.worker())));
+    expect(outcomes.filter((o) => o === 'recorded')).toHaveLength(3);
+    const record = h.status.only();
+    expect(record).toMatchObject({ status: 'completed', processedBatches: 3, failedBatches: 0 });
+    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+  });
+
+  it('fails only the poison contacts and ends completed_with_errors', async () => {
+    const contacts = contactsOf(120);
+    contacts[42] = { ...contacts[42], company_domain: 'bad42.invalid' };
+    const h = await seededRequest(0, { contacts, isPoison: isPoisonContact });
+    for (const m of h.messages) await processBatch(m, h.worker());
+    const doc = h.store.json<OutputDocument>(keys.output(REQUEST_ID))!;
+    expectCompleteOutput(doc, contacts);
+    expect(doc.enriched_contacts.flatMap((r, i) => (r.enrichment_status === 'failed' ? [i] : []))).toEqual([42]);
+    expect(h.status.only()).toMatchObject({ status: 'completed_with_errors', failedContacts: 1, failedBatches: 0 });
+  });
+
+  it('recovers when the worker crashed after counting the last batch, on redelivery', async () => {
+    const h = await seededRequest(150);
+    await processBatch(h.messages[0], h.worker());
+    const crash = crashOnceAt('worker:after-record');
+    await expect(processBatch(h.messages[1], h.worker(crash))).rejects.toThrow(/crash/);
+    expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 2 });
+
+    expect(await processBatch(h.messages[1], h.worker())).toBe('duplicate');
+    expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 2 });
+    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+  });
+
+  it('recounts nothing when it crashed after writing the result but before counting', async () => {
+    const h = await seededRequest(150);
+    const crash = crashOnceAt('worker:after-result-write');
+    await expect(processBatch(h.messages[0], h.worker(crash))).rejects.toThrow(/crash/);
+    expect(h.status.only().processedBatches).toBe(0);
+    expect(await processBatch(h.messages[0], h.worker())).toBe('recorded');
+    expect(await processBatch(h.messages[1], h.worker())).toBe('recorded');
+    expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 2 });
+  });
+
+  it('drops batches of unknown or finished requests without calling the API', async () => {
+    const h = await seededRequest(100);
+    expect(await processBatch({ ...h.messages[0], requestId: 'a1b2c3d4-0000-4000-8000-000000000000' }, h.worker())).toBe('unknown-request');
+    await processBatch(h.messages[0], h.worker());
+    const calls = h.api.calls.length;
+    expect(await processBatch(h.messages[0], h.worker())).toBe('request-final');
+    expect(h.api.calls).toHaveLength(calls);
+    expect(h.log.entries.some((e) => e.msg.includes('unknown request'))).toBe(true);
+  });
+
+  it('never logs contact data', async () => {
+    const contacts = contactsOf(10);
+    contacts[3] = { ...contacts[3], company_domain: 'x.invalid' };
+    const h = await seededRequest(0, { contacts, isPoison: isPoisonContact });
+    await processBatch(h.messages[0], h.worker());
+    expect(JSON.stringify(h.log.entries)).not.toMatch(/Ada\d|Lovelace\d|example\.com|x\.invalid/);
+  });
+});
+
+describe('failBatch (dead-letter queue)', () => {
+  it('writes every contact as failed under the failure key and counts the batch as failed once', async () => {
+    const h = await seededRequest(250);
+    expect(await failBatch(h.messages[2], 'moved to DLQ', h.worker())).toBe('recorded');
+    expect(await failBatch(h.messages[2], 'moved to DLQ', h.worker())).toBe('duplicate');
+    const failed = h.store.json(keys.failedBatch(REQUEST_ID, 2));
+    expect(failed.rows).toHaveLength(50);
+    expect(failed.rows.every((r: { enrichment_status: string; failure_reason: string; professional_email: null }) =>
+      r.enrichment_status === 'failed' && r.failure_reason === 'moved to DLQ' && r.professional_email === null)).toBe(true);
+    expect(h.status.only()).toMatchObject({ processedBatches: 0, failedBatches: 1 });
+    expect(h.api.calls).toHaveLength(0);
+  });
+
+  it('leaves a batch a worker already recorded alone', async () => {
+    const h = await seededRequest(250);
+    await processBatch(h.messages[0], h.worker());
+    expect(await failBatch(h.messages[0], 'moved to DLQ', h.worker())).toBe('duplicate');
+    expect(h.store.text(keys.failedBatch(REQUEST_ID, 0))).toBeUndefined();
+    expect(h.status.only()).toMatchObject({ processedBatches: 1, failedBatches: 0 });
+  });
+
+  it('finishes the request: failed when every batch failed, completed_with_errors when some did', async () => {
+    const all = await seededRequest(150);
+    for (const m of all.messages) await failBatch(m, 'dlq', all.worker());
+    expect(all.status.only()).toMatchObject({ status: 'failed', failedBatches: 2, failedContacts: 150 });
+    expectCompleteOutput(all.store.json<OutputDocument>(keys.output(REQUEST_ID)), all.contacts);
+
+    const some = await seededRequest(150);
+    await processBatch(some.messages[0], some.worker());
+    await failBatch(some.messages[1], 'dlq', some.worker());
+    expect(some.status.only()).toMatchObject({ status: 'completed_with_errors', processedBatches: 1, failedBatches: 1, failedContacts: 50 });
+  });
+});

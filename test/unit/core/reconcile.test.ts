@@ -1,0 +1,113 @@
+import { processBatch } from '../../../src/core/processBatch';
+import { reconcileAll, reconcileRequest } from '../../../src/core/reconcile';
+import { keys } from '../../../src/core/status';
+import { crashOnceAt } from '../fakes';
+import { expectCompleteOutput, REQUEST_ID, seededRequest, type OutputDocument } from './workerHarness';
+
+const STALL_MS = 301_000;
+
+/** A 450-contact request (5 batches) where only some batches went through. */
+async function stalled(done: number[]) {
+  const h = await seededRequest(450);
+  for (const i of done) await processBatch(h.messages[i], h.worker());
+  return h;
+}
+
+describe('reconcileRequest', () => {
+  it('leaves a request alone while it is making progress', async () => {
+    const h = await stalled([0, 1]);
+    h.clock.advance(60_000);
+    const report = await reconcileRequest(h.status.only(), h.reconciler());
+    expect(report).toEqual({ requestId: REQUEST_ID, action: 'none', resentBatches: [], recoveredBatches: [], expiredBatches: [] });
+    expect(h.queue.sent).toHaveLength(0);
+  });
+
+  it('re-sends the batches that have no result, with the same contacts, and notes the visit', async () => {
+    const h = await stalled([0, 1]);
+    h.clock.advance(STALL_MS);
+    const report = await reconcileRequest(h.status.only(), h.reconciler());
+    expect(report.action).toBe('resent');
+    expect(report.resentBatches).toEqual([2, 3, 4]);
+    expect(h.queue.sent.map((m) => m.batchIndex)).toEqual([2, 3, 4]);
+    for (const m of h.queue.sent) expect(m).toEqual(h.messages[m.batchIndex]);
+    expect(h.status.only().updatedAt).toBe(h.clock.now().toISOString());
+
+    // The visit counts as progress: an immediate second pass does nothing.
+    expect((await reconcileRequest(h.status.only(), h.reconciler())).action).toBe('none');
+
+    // Delivering the re-sent messages completes the request.
+    for (const m of h.queue.drain()) await processBatch(m, h.worker());
+    expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 5 });
+    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+  });
+
+  it('counts results that reached S3 but were never recorded, and re-sends only the rest', async () => {
+    const h = await stalled([0]);
+    await expect(processBatch(h.messages[2], h.worker(crashOnceAt('worker:after-result-write')))).rejects.toThrow(/crash/);
+    await h.store.putJson(keys.failedBatch(REQUEST_ID, 3), { requestId: REQUEST_ID, batchIndex: 3, rows: [] });
+    h.clock.advance(STALL_MS);
+    const report = await reconcileRequest(h.status.only(), h.reconciler());
+    expect(report.action).toBe('recounted');
+    expect(report.recoveredBatches).toEqual([2, 3]);
+    expect(report.resentBatches).toEqual([1, 4]);
+    expect(h.status.only()).toMatchObject({ processedBatches: 2, failedBatches: 1 });
+    expect(h.queue.sent.map((m) => m.batchIndex)).toEqual([1, 4]);
+  });
+
+  it('assembles a request whose batches are all stored once they are recounted', async () => {
+    const h = await stalled([]);
+    for (const m of h.messages) {
+      await expect(processBatch(m, h.worker(crashOnceAt('worker:after-result-write')))).rejects.toThrow(/crash/);
+    }
+    h.clock.advance(STALL_MS);
+    const report = await reconcileRequest(h.status.only(), h.reconciler());
+    expect(report.recoveredBatches).toEqual([0, 1, 2, 3, 4]);
+    expect(report.action).toBe('assembled');
+    expect(h.queue.sent).toHaveLength(0);
+    expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 5 });
+    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+  });
+
+  it('assembles a request whose last worker crashed after counting', async () => {
+    const h = await stalled([0, 1, 2, 3]);
+    await expect(processBatch(h.messages[4], h.worker(crashOnceAt('worker:after-record')))).rejects.toThrow(/crash/);
+    h.clock.advance(STALL_MS);
+    expect((await reconcileRequest(h.status.only(), h.reconciler())).action).toBe('assembled');
+    expect(h.status.only().status).toBe('completed');
+  });
+
+  it('past the deadline, records the missing batches as failed and finishes the request', async () => {
+    const h = await stalled([0, 3]);
+    h.clock.advance(3_600_000);
+    const report = await reconcileRequest(h.status.only(), h.reconciler());
+    expect(report.action).toBe('expired');
+    expect(report.expiredBatches).toEqual([1, 2, 4]);
+    expect(h.queue.sent).toHaveLength(0);
+    expect(h.status.only()).toMatchObject({ status: 'completed_with_errors', processedBatches: 2, failedBatches: 3, failedContacts: 250 });
+    const doc = h.store.json<OutputDocument>(keys.output(REQUEST_ID))!;
+    expectCompleteOutput(doc, h.contacts);
+    const failedIdx = doc.enriched_contacts.flatMap((r, i) => (r.enrichment_status === 'failed' ? [i] : []));
+    expect(failedIdx).toHaveLength(250);
+    expect(failedIdx[0]).toBe(100);
+    expect(doc.enriched_contacts[420].failure_reason).toMatch(/deadline/);
+  });
+
+  it('marks the request failed when nothing was processed before the deadline', async () => {
+    const h = await stalled([]);
+    h.clock.advance(3_600_000);
+    expect((await reconcileRequest(h.status.only(), h.reconciler())).action).toBe('expired');
+    expect(h.status.only()).toMatchObject({ status: 'failed', failedBatches: 5, failedContacts: 450 });
+  });
+});
+
+describe('reconcileAll', () => {
+  it('visits every processing request and keeps going when one fails', async () => {
+    const h = await stalled([0]);
+    h.clock.advance(STALL_MS);
+    const broken = { ...h.status.only(), requestId: 'broken-1', inputFileKey: 'broken-1/input.json' };
+    await h.status.create(broken); // no input.json: re-sending fails
+    const reports = await reconcileAll(h.reconciler());
+    expect(reports.map((r) => [r.requestId, r.action])).toEqual([[REQUEST_ID, 'resent']]);
+    expect(h.log.entries.some((e) => e.level === 'error' && e.fields.requestId === 'broken-1')).toBe(true);
+  });
+});

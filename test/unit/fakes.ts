@@ -1,0 +1,205 @@
+import { Readable } from 'node:stream';
+import type { Contact, EnrichField } from '../../src/schemas/contact';
+import type { BatchMessage } from '../../src/schemas/message';
+import type { RequestStatus, StatusRecord } from '../../src/schemas/status';
+import type { BatchOutcome, BatchQueue, Clock, FaultHooks, ObjectStore, RecordBatchResult, StatusStore } from '../../src/core/ports';
+import type { OutputCounts } from '../../src/core/output';
+import type { EnrichmentApi } from '../../src/core/enrichBatch';
+import { HttpError } from '../../src/core/retry';
+import { mockEnrichContact } from '../../src/core/mockData';
+import type { Logger } from '../../src/logger';
+
+/** Every operation a fake saw, in order, across fakes that share the journal. */
+export type Journal = string[];
+
+/** An S3 bucket in a Map. Bodies are kept as text. */
+export class MemoryObjectStore implements ObjectStore {
+  readonly objects = new Map<string, string>();
+  constructor(readonly journal: Journal = []) {}
+
+  async putJson(key: string, value: unknown): Promise<void> {
+    this.journal.push(`put ${key}`);
+    this.objects.set(key, JSON.stringify(value));
+  }
+
+  async upload(key: string, body: AsyncIterable<string | Buffer> | Readable): Promise<void> {
+    let text = '';
+    for await (const part of body as AsyncIterable<string | Buffer>) text += typeof part === 'string' ? part : part.toString('utf8');
+    this.journal.push(`upload ${key}`);
+    this.objects.set(key, text);
+  }
+
+  async getJson<T>(key: string): Promise<T | undefined> {
+    const text = this.objects.get(key);
+    return text === undefined ? undefined : (JSON.parse(text) as T);
+  }
+
+  async getStream(key: string): Promise<Readable | undefined> {
+    const text = this.objects.get(key);
+    return text === undefined ? undefined : Readable.from([Buffer.from(text)]);
+  }
+
+  async listKeys(prefix: string): Promise<string[]> {
+    return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+  }
+
+  text(key: string): string | undefined {
+    return this.objects.get(key);
+  }
+
+  json<T = any>(key: string): T | undefined {
+    const text = this.objects.get(key);
+    return text === undefined ? undefined : (JSON.parse(text) as T);
+  }
+}
+
+const clone = <T>(value: T): T => structuredClone(value);
+
+/** The status table with the same conditional semantics as the DynamoDB adapter. */
+export class MemoryStatusStore implements StatusStore {
+  readonly records = new Map<string, StatusRecord>();
+  constructor(readonly journal: Journal = []) {}
+
+  async create(record: StatusRecord): Promise<void> {
+    if (this.records.has(record.requestId)) throw new Error('ConditionalCheckFailed: request exists');
+    this.journal.push(`status.create ${record.requestId}`);
+    this.records.set(record.requestId, clone(record));
+  }
+
+  async get(requestId: string): Promise<StatusRecord | undefined> {
+    const record = this.records.get(requestId);
+    return record && clone(record);
+  }
+
+  async recordBatch(requestId: string, batchIndex: number, outcome: BatchOutcome, now: string): Promise<RecordBatchResult | undefined> {
+    const record = this.records.get(requestId);
+    if (!record) return undefined;
+    if (record.status !== 'processing' || record.doneBatches?.has(batchIndex)) return { recorded: false, record: clone(record) };
+    record.doneBatches = new Set([...(record.doneBatches ?? []), batchIndex]);
+    if (outcome === 'processed') record.processedBatches += 1;
+    else record.failedBatches += 1;
+    record.updatedAt = now;
+    this.journal.push(`status.record ${batchIndex} ${outcome}`);
+    return { recorded: true, record: clone(record) };
+  }
+
+  async finalize(requestId: string, status: RequestStatus, counts: OutputCounts, now: string): Promise<boolean> {
+    const record = this.records.get(requestId);
+    if (!record || record.status !== 'processing') return false;
+    Object.assign(record, {
+      status,
+      updatedAt: now,
+      completedAt: now,
+      enrichedContacts: counts.enriched,
+      notFoundContacts: counts.not_found,
+      failedContacts: counts.failed,
+    });
+    this.journal.push(`status.finalize ${status}`);
+    return true;
+  }
+
+  async touch(requestId: string, now: string): Promise<void> {
+    const record = this.records.get(requestId);
+    if (record?.status === 'processing') record.updatedAt = now;
+  }
+
+  async *listProcessing(): AsyncIterable<StatusRecord> {
+    for (const record of [...this.records.values()]) if (record.status === 'processing') yield clone(record);
+  }
+
+  only(): StatusRecord {
+    if (this.records.size !== 1) throw new Error(`expected one status record, found ${this.records.size}`);
+    return clone([...this.records.values()][0]);
+  }
+}
+
+export class MemoryQueue implements BatchQueue {
+  readonly sent: BatchMessage[] = [];
+  constructor(readonly journal: Journal = []) {}
+  async send(messages: BatchMessage[]): Promise<void> {
+    this.journal.push(`queue.send ${messages.length}`);
+    this.sent.push(...clone(messages));
+  }
+  /** Hands the sent messages over, as a consumer would receive them. */
+  drain(): BatchMessage[] {
+    return this.sent.splice(0, this.sent.length);
+  }
+}
+
+export class ManualClock implements Clock {
+  constructor(private current = new Date('2024-05-01T12:00:00.000Z')) {}
+  now(): Date {
+    return new Date(this.current);
+  }
+  advance(ms: number): void {
+    this.current = new Date(this.current.getTime() + ms);
+  }
+}
+
+export interface LogEntry {
+  level: string;
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+/** A logger that keeps its entries (child fields merged in) for assertions. */
+export function recordingLogger(entries: LogEntry[] = [], base: Record<string, unknown> = {}): Logger & { entries: LogEntry[] } {
+  const write = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => {
+    entries.push({ level, msg, fields: { ...base, ...fields } });
+  };
+  return {
+    entries,
+    debug: write('debug'),
+    info: write('info'),
+    warn: write('warn'),
+    error: write('error'),
+    child: (fields) => recordingLogger(entries, { ...base, ...fields }),
+  };
+}
+
+/** Fault hooks that throw once at the named point (like a Lambda crash there), then let everything pass. */
+export function crashOnceAt(point: string, when: (ctx: { requestId: string; batchIndex?: number }) => boolean = () => true) {
+  const seen: string[] = [];
+  let fired = false;
+  const hooks: FaultHooks & { seen: string[]; fired: () => boolean } = {
+    seen,
+    fired: () => fired,
+    at(p, ctx) {
+      seen.push(p);
+      if (!fired && p === point && when(ctx)) {
+        fired = true;
+        throw new Error(`crash at ${p}`);
+      }
+    },
+  };
+  return hooks;
+}
+
+/**
+ * An enrichment API in memory: mock data for every contact, and a 500 for any call that
+ * contains a poison contact. Every call's contacts are kept.
+ */
+export class FakeEnrichmentApi implements EnrichmentApi {
+  readonly calls: Contact[][] = [];
+  constructor(
+    private readonly isPoison: (c: Contact) => boolean = () => false,
+    private readonly failWith: (contacts: Contact[]) => Error = () => new HttpError(500, 'enrichment API answered 500'),
+  ) {}
+
+  async enrich(contacts: Contact[], fields: EnrichField[]) {
+    if (contacts.length === 0) throw new Error('called with no contacts');
+    this.calls.push([...contacts]);
+    await Promise.resolve();
+    if (contacts.some(this.isPoison)) throw this.failWith(contacts);
+    return contacts.map((c) => mockEnrichContact(c, fields));
+  }
+}
+
+export function contactsOf(n: number, start = 0, extra?: (i: number) => Record<string, unknown>): Contact[] {
+  return Array.from({ length: n }, (_, k) => {
+    const i = start + k;
+    return { first_name: `Ada${i}`, last_name: `Lovelace${i}`, company_domain: `co${i % 13}.example.com`, ...(extra?.(i) ?? {}) };
+  });
+}
+
+export const NO_RETRY_DELAY = { maxAttempts: 2, baseDelayMs: 0, maxDelayMs: 0 } as const;

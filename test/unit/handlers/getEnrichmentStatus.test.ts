@@ -1,0 +1,83 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { handler } from '../../../src/handlers/getEnrichmentStatus';
+import type { StatusRecord } from '../../../src/schemas/status';
+import { apiEvent } from '../../support/factories';
+import { awsMocks } from './awsMocks';
+
+const aws = awsMocks();
+beforeEach(() => aws.reset());
+afterAll(() => aws.restore());
+
+const ID = '0d9c6d1e-6f7c-4b8e-9a57-0a4d7e0c1f2b';
+const item: StatusRecord = {
+  requestId: ID,
+  status: 'processing',
+  createdAt: '2024-05-01T12:00:00.000Z',
+  updatedAt: '2024-05-01T12:00:05.000Z',
+  totalContacts: 250,
+  totalBatches: 3,
+  processedBatches: 2,
+  failedBatches: 0,
+  fields: ['professional_email'],
+  inputFileKey: `${ID}/input.json`,
+  outputFileKey: `${ID}/output.json`,
+  deadlineAt: '2024-05-01T13:00:00.000Z',
+  expiresAt: 1_717_243_200,
+  doneBatches: new Set([0, 1]),
+};
+
+async function get(id: string | undefined) {
+  const res = await handler(apiEvent({ httpMethod: 'GET', pathParameters: id === undefined ? null : { id } }));
+  return { ...res, json: JSON.parse(res.body) };
+}
+
+describe('GET /enrichment/{id} handler', () => {
+  it('answers 200 with the documented fields', async () => {
+    aws.ddb.on(GetCommand, { Key: { requestId: ID } }).resolves({ Item: item });
+    const res = await get(ID);
+    expect(res.statusCode).toBe(200);
+    expect(res.headers).toMatchObject({ 'content-type': 'application/json', 'cache-control': 'no-store' });
+    expect(res.json).toEqual({
+      requestId: ID,
+      status: 'processing',
+      createdAt: item.createdAt,
+      updatedAt: item.updatedAt,
+      totalContacts: 250,
+      totalBatches: 3,
+      processedBatches: 2,
+      failedBatches: 0,
+      outputFileKey: `${ID}/output.json`,
+      downloadUrl: `https://api.example.test/dev/enrichment/${ID}/download`,
+    });
+    expect(aws.ddb.commandCalls(GetCommand)[0].args[0].input).toMatchObject({ TableName: 'unit-table', Key: { requestId: ID }, ConsistentRead: true });
+  });
+
+  it('includes the summary once final', async () => {
+    aws.ddb.on(GetCommand).resolves({
+      Item: { ...item, status: 'completed', completedAt: '2024-05-01T12:01:00.000Z', enrichedContacts: 240, notFoundContacts: 10, failedContacts: 0 },
+    });
+    const res = await get(ID);
+    expect(res.json).toMatchObject({ status: 'completed', completedAt: '2024-05-01T12:01:00.000Z', summary: { enriched: 240, not_found: 10, failed: 0 } });
+  });
+
+  it('answers 404 for an unknown id', async () => {
+    aws.ddb.on(GetCommand).resolves({});
+    const res = await get(ID);
+    expect(res.statusCode).toBe(404);
+    expect(res.json.message).toContain(ID);
+  });
+
+  it.each(['not-a-uuid', '0d9c6d1e-6f7c-1b8e-9a57-0a4d7e0c1f2b', '', undefined])('answers 400 for the id %p without reading the table', async (id) => {
+    const res = await get(id);
+    expect(res.statusCode).toBe(400);
+    expect(res.json.errors).toEqual([{ path: 'id', message: expect.any(String) }]);
+    expect(aws.allCalls()).toHaveLength(0);
+  });
+
+  it('answers 500 with a correlation id when DynamoDB fails', async () => {
+    aws.ddb.on(GetCommand).rejects(new Error('secret failure'));
+    const res = await get(ID);
+    expect(res.statusCode).toBe(500);
+    expect(res.json).toEqual({ message: 'Internal server error', correlationId: 'test-request' });
+  });
+});

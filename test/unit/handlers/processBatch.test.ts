@@ -1,0 +1,142 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { mockEnrichContact } from '../../../src/core/mockData';
+import { makeHandler } from '../../../src/handlers/processBatch';
+import { forEachBatchMessage } from '../../../src/handlers/sqsRecords';
+import type { BatchMessage } from '../../../src/schemas/message';
+import type { StatusRecord } from '../../../src/schemas/status';
+import { contactsOf } from '../fakes';
+import { awsMocks } from './awsMocks';
+
+const R1 = '11111111-1111-4111-8111-111111111111';
+const R2 = '22222222-2222-4222-8222-222222222222';
+const R3 = '33333333-3333-4333-8333-333333333333';
+
+function sqsRecord(messageId: string, body: string, receiveCount = 1): SQSRecord {
+  return {
+    messageId,
+    receiptHandle: `rh-${messageId}`,
+    body,
+    attributes: {
+      ApproximateReceiveCount: String(receiveCount),
+      SentTimestamp: '0',
+      SenderId: 'x',
+      ApproximateFirstReceiveTimestamp: '0',
+    },
+    messageAttributes: {},
+    md5OfBody: 'x',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:unit-queue',
+    awsRegion: 'us-east-1',
+  };
+}
+const event = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
+const message = (requestId: string, batchIndex = 0, over: Partial<BatchMessage> = {}): BatchMessage => ({
+  requestId,
+  batchIndex,
+  totalBatches: 2,
+  fields: ['professional_email'],
+  contacts: contactsOf(3, batchIndex * 3),
+  ...over,
+});
+
+describe('forEachBatchMessage', () => {
+  it('drops malformed messages, lists failing ones, and lets neighbours succeed', async () => {
+    const handled: Array<[string, number]> = [];
+    const res = await forEachBatchMessage(
+      event(
+        sqsRecord('ok-1', JSON.stringify(message(R1))),
+        sqsRecord('not-json', '{"requestId":'),
+        sqsRecord('bad-shape', JSON.stringify({ ...message(R1), contacts: [] })),
+        sqsRecord('fails', JSON.stringify(message(R2)), 3),
+        sqsRecord('ok-2', JSON.stringify(message(R3)), 2),
+      ),
+      async (m, receiveCount) => {
+        handled.push([m.requestId, receiveCount]);
+        if (m.requestId === R2) throw new Error('transient');
+      },
+    );
+    expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: 'fails' }] });
+    expect(handled.sort()).toEqual([[R1, 1], [R2, 3], [R3, 2]]);
+  });
+
+  it('reports no failures for an empty event', async () => {
+    expect(await forEachBatchMessage(event(), async () => undefined)).toEqual({ batchItemFailures: [] });
+  });
+});
+
+describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', () => {
+  const aws = awsMocks();
+  let fetchSpy: jest.SpyInstance;
+
+  const status = (requestId: string, over: Partial<StatusRecord> = {}): StatusRecord => ({
+    requestId,
+    status: 'processing',
+    createdAt: '2024-05-01T12:00:00.000Z',
+    updatedAt: '2024-05-01T12:00:00.000Z',
+    totalContacts: 6,
+    totalBatches: 2,
+    processedBatches: 0,
+    failedBatches: 0,
+    fields: ['professional_email'],
+    inputFileKey: `${requestId}/input.json`,
+    outputFileKey: `${requestId}/output.json`,
+    deadlineAt: '2024-05-01T13:00:00.000Z',
+    expiresAt: 1_717_243_200,
+    ...over,
+  });
+
+  beforeEach(() => {
+    aws.reset();
+    fetchSpy = jest.spyOn(globalThis, 'fetch').mockImplementation(async (_url, init) => {
+      const { contacts, fields } = JSON.parse(String(init!.body));
+      return new Response(JSON.stringify({ results: contacts.map((c: never) => mockEnrichContact(c, fields)) }), {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+      });
+    });
+  });
+  afterEach(() => fetchSpy.mockRestore());
+  afterAll(() => aws.restore());
+
+  it('processes one record, lists the one whose status read fails, and drops the malformed one', async () => {
+    aws.ddb.on(GetCommand, { Key: { requestId: R1 } }).resolves({ Item: status(R1) });
+    aws.ddb.on(GetCommand, { Key: { requestId: R2 } }).rejects(new Error('DynamoDB unavailable'));
+    aws.ddb.on(GetCommand, { Key: { requestId: R3 } }).resolves({ Item: status(R3, { status: 'completed' }) });
+    aws.ddb.on(UpdateCommand).resolves({ Attributes: { ...status(R1), processedBatches: 1, doneBatches: new Set([1]) } });
+
+    const res = await makeHandler()(
+      event(
+        sqsRecord('m1', JSON.stringify(message(R1, 1))),
+        sqsRecord('m2', JSON.stringify(message(R2))),
+        sqsRecord('m3', 'garbage'),
+        sqsRecord('m4', JSON.stringify(message(R3))),
+      ),
+    );
+    expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: 'm2' }] });
+
+    // Only R1 reached the API; the finished request R3 was skipped.
+    expect(fetchSpy).toHaveBeenCalledTimes(1);
+    expect(String(fetchSpy.mock.calls[0][0])).toBe(process.env.ENRICHMENT_API_URL);
+
+    const puts = aws.s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
+    expect(puts.map((p) => p.Key)).toEqual([`${R1}/batches/000001.json`]);
+    const stored = JSON.parse(String(puts[0].Body));
+    expect(stored).toMatchObject({ requestId: R1, batchIndex: 1 });
+    expect(stored.rows.map((r: { first_name: string }) => r.first_name)).toEqual(['Ada3', 'Ada4', 'Ada5']);
+
+    const updates = aws.ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+    expect(updates).toHaveLength(1);
+    expect(updates[0].Key).toEqual({ requestId: R1 });
+    expect(updates[0].ExpressionAttributeValues).toMatchObject({ ':idx': 1 });
+  });
+
+  it('lists a record whose result write fails, so SQS redelivers it', async () => {
+    aws.ddb.on(GetCommand).resolves({ Item: status(R1) });
+    aws.s3.on(PutObjectCommand).rejects(new Error('SlowDown'));
+    const res = await makeHandler()(event(sqsRecord('m1', JSON.stringify(message(R1)))));
+    expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
+    expect(aws.ddb.commandCalls(UpdateCommand)).toHaveLength(0); // nothing counted
+  });
+});
