@@ -1,6 +1,8 @@
 import { z } from 'zod';
 
-const optionalUrl = z.string().url().optional().or(z.literal('').transform(() => undefined));
+// An http(s) URL: `localhost:4566` without a scheme would otherwise pass and fail later in the SDK.
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+const optionalUrl = httpUrl.optional().or(z.literal('').transform(() => undefined));
 const seconds = z.coerce.number().int().positive();
 
 const ConfigSchema = z.object({
@@ -10,7 +12,7 @@ const ConfigSchema = z.object({
   BUCKET_NAME: z.string().min(3),
   TABLE_NAME: z.string().min(3),
   BATCH_QUEUE_NAME: z.string().min(1),
-  ENRICHMENT_API_URL: z.string().url(),
+  ENRICHMENT_API_URL: httpUrl,
   /** Public base URL of the API, used to build download links; derived from the request when unset. */
   PUBLIC_API_URL: optionalUrl,
   /** Endpoint overrides for the offline stack and tests (fauxqs, dynalite). */

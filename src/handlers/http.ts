@@ -12,7 +12,8 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
 export function errorResponse(err: unknown, log: Logger, correlationId: string = randomUUID()): APIGatewayProxyResult {
   if (isClientError(err)) {
     const body: Record<string, unknown> = { message: err.message };
-    if (err instanceof ValidationError && err.errors.length) body.errors = err.errors;
+    // A 400 always lists what is wrong, as a field path or, for an unreadable body, `(body)`.
+    if (err instanceof ValidationError) body.errors = err.errors.length ? err.errors : [{ path: '(body)', message: err.message }];
     return json(err.statusCode, body);
   }
   log.error('unexpected error', { correlationId, err });

@@ -18,6 +18,11 @@ function configError(env: NodeJS.ProcessEnv): ConfigError {
 }
 
 describe('loadConfig', () => {
+  it('rejects an endpoint without an http(s) scheme, naming the variable', () => {
+    expect(configError({ ...minimal, S3_ENDPOINT: 'localhost:4566' }).message).toMatch(/S3_ENDPOINT/);
+    expect(configError({ ...minimal, ENRICHMENT_API_URL: 'ftp://example.com/x' }).message).toMatch(/ENRICHMENT_API_URL/);
+  });
+
   it('fills in the defaults', () => {
     expect(loadConfig(minimal)).toEqual({
       ...minimal,

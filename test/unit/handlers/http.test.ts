@@ -20,6 +20,12 @@ describe('errorResponse', () => {
     expect(log.entries).toHaveLength(0);
   });
 
+  it('lists a body-level problem as an error on (body), so every 400 has errors[]', () => {
+    expect(errorResponse(new ValidationError('Request body is not valid JSON'), recordingLogger(), 'c')).toEqual(
+      json(400, { message: 'Request body is not valid JSON', errors: [{ path: '(body)', message: 'Request body is not valid JSON' }] }),
+    );
+  });
+
   it('hides anything else behind a generic 500 with the correlation id, logging the detail', () => {
     const log = recordingLogger();
     const res = errorResponse(new Error('secret detail'), log, 'corr-1');
