@@ -30,13 +30,15 @@ export async function enrichWithBisection(
   policy: RetryPolicy,
   stats: EnrichStats = { calls: 0, retries: 0, bisections: 0 },
 ): Promise<OutputRow[]> {
+  const callPolicy =
+    contacts.length === 1 && policy.singleContactMaxAttempts ? { ...policy, maxAttempts: policy.singleContactMaxAttempts } : policy;
   try {
     const results = await withRetry(
       () => {
         stats.calls += 1;
         return api.enrich(contacts, fields);
       },
-      policy,
+      callPolicy,
       () => {
         stats.retries += 1;
       },

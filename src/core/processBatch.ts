@@ -84,8 +84,9 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps): Pro
  */
 export async function failBatch(message: BatchMessage, reason: string, deps: WorkerDeps): Promise<BatchHandling> {
   // 1. Load the status item: skip unknown or finished requests, re-drive assembly for recorded batches.
-  // 2. Write the failure result under the batch's failure key (a worker result, if any, is kept).
-  // 3. Record the batch as failed exactly once; assemble if it was the last one.
+  // 2. A worker result already in S3 (only its count kept failing) is counted as processed, as reconcile does.
+  // 3. Otherwise write the failure result under the batch's failure key.
+  // 4. Record the batch exactly once; assemble if it was the last one.
   const { requestId, batchIndex } = message;
   const record = await deps.status.get(requestId);
   if (!record) return 'unknown-request';
@@ -93,6 +94,10 @@ export async function failBatch(message: BatchMessage, reason: string, deps: Wor
   if (record.doneBatches?.has(batchIndex)) {
     if (isComplete(record)) await finishIfComplete(requestId, deps);
     return 'duplicate';
+  }
+  if (await deps.store.getJson<BatchResult>(keys.batch(requestId, batchIndex))) {
+    deps.log.warn('dead-lettered batch has a stored result; counted as processed', { requestId, batchIndex });
+    return recordAndFinish(message, 'processed', deps);
   }
   const rows = message.contacts.map((c) => failedRow(c, message.fields, reason));
   await deps.store.putJson(keys.failedBatch(requestId, batchIndex), { requestId, batchIndex, rows } satisfies BatchResult);

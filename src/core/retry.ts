@@ -23,6 +23,8 @@ export interface RetryPolicy {
   maxDelayMs: number;
   /** Longest Retry-After we are willing to wait for. */
   maxRetryAfterMs?: number;
+  /** Attempts for a call with a single contact, the bisection's last word on it; maxAttempts when unset. */
+  singleContactMaxAttempts?: number;
 }
 
 /** Timeouts, network errors, 429 and 5xx are worth another try; other 4xx are not. */

@@ -25,14 +25,22 @@ export function emulators(): Emulators {
 }
 
 /** The mock enrichment API's real handler behind a real HTTP server, as the worker sees it in AWS. */
-export async function startMockApi(): Promise<{ url: string; calls: () => number; close(): Promise<void> }> {
+export async function startMockApi(): Promise<{
+  url: string;
+  calls: () => number;
+  /** How many answers the mock gave, by HTTP status. */
+  statuses: () => Record<number, number>;
+  close(): Promise<void>;
+}> {
   let calls = 0;
+  const statuses: Record<number, number> = {};
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', async () => {
       calls += 1;
       const result = await mockEnrich(apiEvent({ body: Buffer.concat(chunks).toString('utf8'), path: '/mock/enrich' }));
+      statuses[result.statusCode] = (statuses[result.statusCode] ?? 0) + 1;
       res.writeHead(result.statusCode, result.headers as http.OutgoingHttpHeaders);
       res.end(result.body);
     });
@@ -42,6 +50,7 @@ export async function startMockApi(): Promise<{ url: string; calls: () => number
   return {
     url: `http://127.0.0.1:${port}/mock/enrich`,
     calls: () => calls,
+    statuses: () => ({ ...statuses }),
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();

@@ -1,0 +1,142 @@
+import { isComplete } from '../../src/core/status';
+import { DLQ_REASON } from '../../src/handlers/handleFailedBatch';
+import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
+import type { FaultHooks } from '../../src/core/ports';
+import { makeContacts } from '../support/factories';
+import {
+  contactsOfBatches,
+  countingDeliveries,
+  drainedDepth,
+  crashAt,
+  expectedRows,
+  expectOutputRows,
+  failures,
+  runPipeline,
+  sendRaw,
+  sqsEvent,
+  startFaultService,
+  statusRecord,
+  takeAllBatchMessages,
+  workerWith,
+  type CrashHook,
+} from '../support/faults';
+import { readOutput, status, submit, waitForFinal } from '../support/flow';
+import type { TestService } from '../support/service';
+
+const FIELDS = ['personal_phone', 'linkedin_url'] as const;
+const sorted = (s: Set<number> | undefined) => [...(s ?? [])].sort((a, b) => a - b);
+
+/** The request is complete (every batch counted) as seen from the status item. */
+const requestComplete = async ({ requestId }: { requestId: string }) => isComplete(await statusRecord(requestId));
+
+describe('a crash at any step boundary, then normal redelivery: exact output (fauxqs + dynalite)', () => {
+  let service: TestService;
+  beforeEach(async () => {
+    service = await startFaultService();
+  });
+  afterEach(() => service.close());
+
+  /** 450 contacts (5 batches, the last one short) through the pipeline with `faults` in the worker. */
+  async function runWith(faults: FaultHooks, concurrency = 4) {
+    const contacts = makeContacts(450, { extra: true });
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    expect(res.json.totalBatches).toBe(5);
+    runPipeline(service, { worker: workerWith(faults), concurrency, visibilityTimeout: 1 });
+    const final = await waitForFinal(res.json.requestId, 30_000);
+    expect(final).toMatchObject({ status: 'completed', totalBatches: 5, processedBatches: 5, failedBatches: 0 });
+    expect(sorted((await statusRecord(res.json.requestId)).doneBatches)).toEqual([0, 1, 2, 3, 4]);
+    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+    expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
+    return final;
+  }
+
+  it.each(['worker:after-enrich', 'worker:after-result-write', 'worker:after-record'])(
+    'every batch crashes once at %s',
+    async (point) => {
+      const hook = crashAt(point);
+      await runWith(hook);
+      expect(hook.crashes).toBe(5);
+    },
+  );
+
+  it('the batch that completes the request crashes after its counter update, before assembly', async () => {
+    // One worker at a time, so the batch that sees the request complete is the one that completed it.
+    const hook = crashAt('worker:after-record', { when: requestComplete });
+    await runWith(hook, 1);
+    expect(hook.crashes).toBe(1);
+  });
+
+  it.each(['assembly:midway', 'assembly:after-upload'])('the assembly crashes once at %s', async (point) => {
+    const hook = crashAt(point);
+    await runWith(hook);
+    expect(hook.crashes).toBe(1);
+  });
+
+  it('crashes at every point at once (each batch once per point, the assembly twice)', async () => {
+    const hooks: CrashHook[] = [
+      crashAt('worker:after-enrich'),
+      crashAt('worker:after-result-write'),
+      crashAt('worker:after-record'),
+      crashAt('assembly:midway'),
+      crashAt('assembly:after-upload'),
+    ];
+    await runWith({ at: async (point, ctx) => { for (const h of hooks) await h.at(point, ctx); } });
+    expect(hooks.map((h) => h.crashes)).toEqual([5, 5, 5, 1, 1]);
+  });
+});
+
+describe('partial batch responses (fauxqs + dynalite)', () => {
+  let service: TestService;
+  afterEach(() => service.close());
+
+  it('reports batchItemFailures for the failing record only; neighbours are recorded; malformed records are dropped', async () => {
+    service = await startFaultService();
+    const contacts = makeContacts(400);
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    const requestId: string = res.json.requestId;
+    const messages = await takeAllBatchMessages(service);
+    const hook = crashAt('worker:after-enrich', { times: Infinity, when: (ctx) => ctx.batchIndex === 2 });
+    const event = sqsEvent([
+      ...messages.map((m) => ({ body: JSON.stringify(m), messageId: `m${m.batchIndex}` })),
+      { body: 'not json', messageId: 'garbage' },
+      { body: JSON.stringify({ requestId, batchIndex: 9 }), messageId: 'not-a-batch' },
+    ]);
+
+    const response = await workerWith(hook)(event);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm2' }] });
+    const record = await statusRecord(requestId);
+    expect(record).toMatchObject({ status: 'processing', processedBatches: 3, failedBatches: 0 });
+    expect(sorted(record.doneBatches)).toEqual([0, 1, 3]);
+
+    // Lambda retries only m2; the neighbours are not enriched again.
+    const callsBefore = service.mockApi.calls();
+    expect(await makeWorker()(sqsEvent([{ body: JSON.stringify(messages[2]), messageId: 'm2', receiveCount: 2 }]))).toEqual({ batchItemFailures: [] });
+    expect(service.mockApi.calls() - callsBefore).toBe(1);
+    expect(await waitForFinal(requestId, 5_000)).toMatchObject({ status: 'completed', processedBatches: 4, failedBatches: 0 });
+    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
+  });
+
+  it('through the event source with batchSize 10: a message that always crashes never makes its neighbours retry', async () => {
+    service = await startFaultService({ BATCH_SIZE: '10' });
+    const contacts = makeContacts(100);
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    expect(res.json.totalBatches).toBe(10);
+    const requestId: string = res.json.requestId;
+    await sendRaw(service, '{"not":"a batch message"}');
+
+    const hook = crashAt('worker:after-enrich', { times: Infinity, when: (ctx) => ctx.batchIndex === 4 });
+    const worker = countingDeliveries(workerWith(hook));
+    runPipeline(service, { worker: worker.handler, concurrency: 1, batchSize: 10, visibilityTimeout: 1 });
+    const final = await waitForFinal(requestId, 30_000);
+
+    expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 9, failedBatches: 1 });
+    const expected = expectedRows(contacts, [...FIELDS], failures(contactsOfBatches([4], 100, 10), DLQ_REASON));
+    expectOutputRows(await readOutput(service, requestId), expected);
+    // Each neighbour once; the bad batch as often as the redrive policy allows (maxReceiveCount 5); the malformed one once.
+    expect(Object.fromEntries(worker.counts)).toEqual({ '-1': 1, 0: 1, 1: 1, 2: 1, 3: 1, 4: 5, 5: 1, 6: 1, 7: 1, 8: 1, 9: 1 });
+    expect(hook.crashes).toBe(5);
+    expect((await status(requestId)).failedBatches).toBe(1);
+    expect(await drainedDepth(service)).toBe(0);
+    expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
+  });
+});

@@ -1,0 +1,131 @@
+import { DLQ_REASON } from '../../src/handlers/handleFailedBatch';
+import { makeContacts, scatteredIndexes } from '../support/factories';
+import {
+  contactsOfBatches,
+  crashAt,
+  drainedDepth,
+  expectedRows,
+  expectOutputRows,
+  failures,
+  runPipeline,
+  startFaultService,
+  summaryOf,
+  workerWith,
+} from '../support/faults';
+import { readOutput, status, submit, waitForFinal } from '../support/flow';
+import type { TestService } from '../support/service';
+
+const FIELDS = ['professional_email', 'personal_phone', 'job_title'] as const;
+const POISON_REASON = 'enrichment API answered 500';
+const batchesOf = (indexes: Iterable<number>, size = 100) => new Set([...indexes].map((i) => Math.floor(i / size)));
+
+describe('enrichment API faults, poison contacts and failing batches (fauxqs + dynalite)', () => {
+  let service: TestService;
+  afterEach(() => service.close());
+
+  it('MOCK_FAILURE_RATE=0.3 with latency spikes past the client timeout: completes, every contact enriched or not_found', async () => {
+    service = await startFaultService({
+      MOCK_FAILURE_RATE: '0.3',
+      MOCK_SPIKE_RATE: '0.1',
+      MOCK_SPIKE_MS: '300',
+      ENRICHMENT_TIMEOUT_MS: '150',
+    });
+    const contacts = makeContacts(3_000);
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    runPipeline(service, { concurrency: 8, visibilityTimeout: 30 });
+    const final = await waitForFinal(res.json.requestId, 60_000);
+
+    expect(final).toMatchObject({ status: 'completed', totalBatches: 30, processedBatches: 30, failedBatches: 0 });
+    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+    // The faults really happened: failed answers, and calls beyond one per batch (a clean run makes exactly 30).
+    expect(service.mockApi.statuses()[500]).toBeGreaterThan(0);
+    expect(service.mockApi.calls()).toBeGreaterThan(30);
+  });
+
+  it('poison contacts scattered through a request: exactly they fail, all neighbours are enriched, within a bounded time', async () => {
+    service = await startFaultService();
+    const poison = scatteredIndexes(3_000, 30);
+    expect(batchesOf(poison).size).toBeGreaterThan(15);
+    const contacts = makeContacts(3_000, { poison });
+    const started = Date.now();
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    runPipeline(service, { concurrency: 4, visibilityTimeout: 30 });
+    const final = await waitForFinal(res.json.requestId, 60_000);
+    const elapsedMs = Date.now() - started;
+
+    const expected = expectedRows(contacts, [...FIELDS], failures(poison, POISON_REASON));
+    expect(final).toMatchObject({ status: 'completed_with_errors', totalBatches: 30, processedBatches: 30, failedBatches: 0 });
+    const { enriched, not_found } = summaryOf(expected);
+    expect(final.summary).toEqual({ enriched, not_found, failed: 30 });
+    expectOutputRows(await readOutput(service, res.json.requestId), expected);
+    expect(elapsedMs).toBeLessThan(60_000);
+  });
+
+  it('poison contacts and MOCK_FAILURE_RATE=0.3 together: still exactly the poison contacts fail', async () => {
+    service = await startFaultService({ MOCK_FAILURE_RATE: '0.3' });
+    const poison = scatteredIndexes(4_000, 40, 7);
+    const contacts = makeContacts(4_000, { poison });
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    runPipeline(service, { concurrency: 8, visibilityTimeout: 30 });
+    const final = await waitForFinal(res.json.requestId, 60_000);
+
+    expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 40, failedBatches: 0 });
+    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(poison, POISON_REASON)));
+  });
+
+  it('a batch whose worker crashes every time reaches the DLQ: its contacts are failed, the request still finishes', async () => {
+    service = await startFaultService();
+    const contacts = makeContacts(500);
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    const hook = crashAt('worker:after-enrich', { times: Infinity, when: (ctx) => ctx.batchIndex === 2 });
+    runPipeline(service, { worker: workerWith(hook), concurrency: 4, visibilityTimeout: 1 });
+    const final = await waitForFinal(res.json.requestId, 30_000);
+
+    expect(final).toMatchObject({ status: 'completed_with_errors', totalBatches: 5, processedBatches: 4, failedBatches: 1 });
+    expect(hook.crashes).toBe(5); // maxReceiveCount in serverless.yml
+    const expected = expectedRows(contacts, [...FIELDS], failures(contactsOfBatches([2], 500), DLQ_REASON));
+    expectOutputRows(await readOutput(service, res.json.requestId), expected);
+    expect(final.summary).toMatchObject({ failed: 100 });
+    expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
+  });
+
+  it('a batch that reaches the DLQ after its result was stored (the count kept failing) is counted once, consistently', async () => {
+    service = await startFaultService();
+    const contacts = makeContacts(300);
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    const hook = crashAt('worker:after-result-write', { times: Infinity, when: (ctx) => ctx.batchIndex === 1 });
+    runPipeline(service, { worker: workerWith(hook), concurrency: 4, visibilityTimeout: 1 });
+    const final = await waitForFinal(res.json.requestId, 30_000);
+
+    expect(hook.crashes).toBe(5);
+    // The contacts were enriched and stored, so output, counts and status must all say so.
+    expect(final).toMatchObject({ status: 'completed', totalBatches: 3, processedBatches: 3, failedBatches: 0 });
+    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+  });
+
+  it('all batches reach the DLQ: status failed, output still lists every contact as failed', async () => {
+    service = await startFaultService();
+    const contacts = makeContacts(250, { extra: true });
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    const hook = crashAt('worker:after-enrich', { times: Infinity });
+    runPipeline(service, { worker: workerWith(hook), concurrency: 4, visibilityTimeout: 1 });
+    const final = await waitForFinal(res.json.requestId, 30_000);
+
+    expect(final).toMatchObject({ status: 'failed', totalBatches: 3, processedBatches: 0, failedBatches: 3 });
+    expect(final.summary).toEqual({ enriched: 0, not_found: 0, failed: 250 });
+    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(contacts.keys(), DLQ_REASON)));
+    expect((await status(res.json.requestId)).failedBatches).toBe(3);
+  });
+
+  it('every contact unenrichable: status failed, output still lists every contact as failed', async () => {
+    service = await startFaultService();
+    const all = new Set(Array.from({ length: 150 }, (_, i) => i));
+    const contacts = makeContacts(150, { poison: all });
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    runPipeline(service, { concurrency: 4, visibilityTimeout: 30 });
+    const final = await waitForFinal(res.json.requestId, 30_000);
+
+    expect(final).toMatchObject({ status: 'failed', totalBatches: 2, processedBatches: 2, failedBatches: 0 });
+    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all, POISON_REASON)));
+  });
+});

@@ -1,0 +1,279 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type Message,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { dynamoStatusStore } from '../../src/adapters/statusTable';
+import { InjectedCrash } from '../../src/core/errors';
+import { mockEnrichContact } from '../../src/core/mockData';
+import { enrichedRow, failedRow } from '../../src/core/output';
+import type { FaultHooks } from '../../src/core/ports';
+import type { ReconcileDeps } from '../../src/core/reconcile';
+import type { WorkerDeps } from '../../src/core/processBatch';
+import type { StatusRecord } from '../../src/schemas/status';
+import { makeHandler as makeDlqHandler } from '../../src/handlers/handleFailedBatch';
+import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
+import { makeHandler as makeReconcile } from '../../src/handlers/reconcile';
+import { reconcileDeps, workerDeps } from '../../src/handlers/wiring';
+import type { BatchMessage } from '../../src/schemas/message';
+import type { Contact, EnrichField, OutputRow } from '../../src/schemas/contact';
+import type { OutputDoc } from './flow';
+import { startTestService, type TestService } from './service';
+
+export type FaultContext = { requestId: string; batchIndex?: number };
+export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
+
+/**
+ * Knobs a test in this file may turn, reset to the service's defaults for every new service so
+ * that one test's setting never leaks into the next one (startTestService only resets some).
+ */
+const KNOB_DEFAULTS: Record<string, string> = {
+  BATCH_SIZE: '100',
+  ENRICHMENT_MAX_ATTEMPTS: '4',
+  ENRICHMENT_TIMEOUT_MS: '10000',
+  MOCK_SPIKE_MS: '0',
+};
+
+export function startFaultService(env: Record<string, string> = {}): Promise<TestService> {
+  return startTestService({ ...KNOB_DEFAULTS, ...env });
+}
+
+export interface CrashHook extends FaultHooks {
+  /** Crashes injected so far. */
+  readonly crashes: number;
+}
+
+/**
+ * A fault hook that throws InjectedCrash at `point`: `times` crashes for each batch (or, at the
+ * assembly points, for each request), optionally only where `when` says so. Wired only through
+ * makeHandler(deps) in tests; production wiring passes noFaults.
+ */
+export function crashAt(
+  point: string,
+  opts: { times?: number; when?: (ctx: FaultContext) => boolean | Promise<boolean> } = {},
+): CrashHook {
+  const times = opts.times ?? 1;
+  const perKey = new Map<string, number>();
+  let crashes = 0;
+  return {
+    get crashes() {
+      return crashes;
+    },
+    async at(at, ctx) {
+      if (at !== point) return;
+      const key = `${ctx.requestId}/${ctx.batchIndex ?? '-'}`;
+      if ((perKey.get(key) ?? 0) >= times) return;
+      if (opts.when && !(await opts.when(ctx))) return;
+      perKey.set(key, (perKey.get(key) ?? 0) + 1);
+      crashes += 1;
+      throw new InjectedCrash(point);
+    },
+  };
+}
+
+export const withFaults = (faults: FaultHooks) => (): WorkerDeps => ({ ...workerDeps(), faults });
+
+/** The worker function (src/handlers/processBatch) with a fault hook wired in. */
+export const workerWith = (faults: FaultHooks): SqsHandler => makeWorker(withFaults(faults));
+
+/** The reconcile function (src/handlers/reconcile), optionally with its clock or other deps replaced. */
+export const reconcileWith = (overrides: Partial<ReconcileDeps> = {}) => makeReconcile(() => ({ ...reconcileDeps(), ...overrides }));
+
+/** Counts the records that reach a handler, by batch index (-1 for bodies that are not batch messages). */
+export function countingDeliveries(handler: SqsHandler): { handler: SqsHandler; counts: Map<number, number> } {
+  const counts = new Map<number, number>();
+  return {
+    counts,
+    handler: (event) => {
+      for (const r of event.Records) {
+        let index = -1;
+        try {
+          index = (JSON.parse(r.body) as BatchMessage).batchIndex ?? -1;
+        } catch {
+          /* not a batch message */
+        }
+        counts.set(index, (counts.get(index) ?? 0) + 1);
+      }
+      return handler(event);
+    },
+  };
+}
+
+/**
+ * Lambda's two SQS event source mappings of serverless.yml: the worker on the batch queue and
+ * handleFailedBatch on the dead-letter queue. The 1 s visibility timeout makes retries quick;
+ * tests whose workers run long on purpose pass a longer one so that a slow batch is not redelivered.
+ */
+export function runPipeline(
+  service: TestService,
+  opts: { worker?: SqsHandler; dlq?: SqsHandler; concurrency?: number; visibilityTimeout?: number; batchSize?: number } = {},
+): void {
+  service.deliver(service.queueUrl, service.queueArn, opts.worker ?? makeWorker(), {
+    concurrency: opts.concurrency ?? 4,
+    visibilityTimeout: opts.visibilityTimeout ?? 1,
+    batchSize: opts.batchSize ?? 1,
+  });
+  service.deliver(service.dlqUrl, service.dlqArn, opts.dlq ?? makeDlqHandler(), { concurrency: 2, visibilityTimeout: 1 });
+}
+
+/** Receives every visible message of a queue, hidden for `hideSeconds`; nothing is deleted. */
+export async function receiveAll(service: TestService, url = service.queueUrl, hideSeconds = 300): Promise<Message[]> {
+  const out: Message[] = [];
+  for (;;) {
+    const res = await service.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: hideSeconds, WaitTimeSeconds: 0, MessageSystemAttributeNames: ['All'] }),
+    );
+    if (!res.Messages?.length) return out;
+    out.push(...res.Messages);
+  }
+}
+
+export async function deleteMessages(service: TestService, messages: Message[], url = service.queueUrl): Promise<void> {
+  for (let i = 0; i < messages.length; i += 10) {
+    const entries = messages.slice(i, i + 10).map((m, j) => ({ Id: `d${j}`, ReceiptHandle: m.ReceiptHandle! }));
+    const res = await service.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: entries }));
+    if (res.Failed?.length) throw new Error(`could not delete ${res.Failed.length} messages`);
+  }
+}
+
+/** Makes received messages visible again at once. */
+export async function releaseMessages(service: TestService, messages: Message[], url = service.queueUrl): Promise<void> {
+  for (let i = 0; i < messages.length; i += 10) {
+    const entries = messages.slice(i, i + 10).map((m, j) => ({ Id: `r${j}`, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 }));
+    await service.sqs.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: url, Entries: entries }));
+  }
+}
+
+/** Takes every message of the batch queue off it for good, returning the batch messages they carried, by index. */
+export async function takeAllBatchMessages(service: TestService): Promise<BatchMessage[]> {
+  const messages = await receiveAll(service);
+  await deleteMessages(service, messages);
+  return messages.map((m) => JSON.parse(m.Body!) as BatchMessage).sort((a, b) => a.batchIndex - b.batchIndex);
+}
+
+/** Simulated message loss: the batch queue's messages for `lost` batches are deleted unprocessed, the rest put back. */
+export async function loseBatchMessages(service: TestService, lost: ReadonlySet<number>): Promise<void> {
+  const messages = await receiveAll(service);
+  const isLost = (m: Message) => lost.has((JSON.parse(m.Body!) as BatchMessage).batchIndex);
+  const gone = messages.filter(isLost);
+  if (gone.length !== lost.size) throw new Error(`expected ${lost.size} messages to lose, found ${gone.length}`);
+  await deleteMessages(service, gone);
+  await releaseMessages(service, messages.filter((m) => !isLost(m)));
+}
+
+export async function sendRaw(service: TestService, body: string, url = service.queueUrl): Promise<void> {
+  await service.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
+}
+
+/** An SQS event as Lambda builds it, one record per body. */
+export function sqsEvent(records: Array<{ body: string; messageId?: string; receiveCount?: number }>, arn = 'arn:aws:sqs:us-east-1:000000000000:test'): SQSEvent {
+  const now = String(Date.now());
+  return {
+    Records: records.map((r) => ({
+      messageId: r.messageId ?? randomUUID(),
+      receiptHandle: randomUUID(),
+      body: r.body,
+      attributes: {
+        ApproximateReceiveCount: String(r.receiveCount ?? 1),
+        SentTimestamp: now,
+        SenderId: 'test',
+        ApproximateFirstReceiveTimestamp: now,
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: arn,
+      awsRegion: 'us-east-1',
+    })),
+  };
+}
+
+/** The status item as stored (with the done-batch set), straight from DynamoDB. */
+export const statusRecord = async (requestId: string): Promise<StatusRecord> => {
+  const record = await dynamoStatusStore().get(requestId);
+  if (!record) throw new Error(`no status item for ${requestId}`);
+  return record;
+};
+
+/** Polls the stored status item until `done` holds; fails after `timeoutMs`. */
+export async function waitForRecord(requestId: string, done: (r: StatusRecord) => boolean, timeoutMs = 20_000): Promise<StatusRecord> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await statusRecord(requestId);
+    if (done(r)) return r;
+    if (Date.now() > until) throw new Error(`status item never reached the expected state: ${JSON.stringify({ ...r, doneBatches: [...(r.doneBatches ?? [])] })}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Seeded shuffle (mulberry32), so a failing order can be replayed. */
+export function shuffled<T>(items: readonly T[], seed = 7): T[] {
+  let s = seed >>> 0;
+  const rand = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/**
+ * The exact output.json rows a request must end with: the mock API's deterministic answer for
+ * every contact, except the listed indexes, which must be failed with the given reason.
+ */
+export function expectedRows(contacts: readonly Contact[], fields: readonly EnrichField[], failed: ReadonlyMap<number, string> = new Map()): OutputRow[] {
+  return contacts.map((c, i) => {
+    const reason = failed.get(i);
+    return reason !== undefined ? failedRow(c, fields, reason) : enrichedRow(c, fields, mockEnrichContact(c, fields));
+  });
+}
+
+export function summaryOf(rows: readonly OutputRow[]) {
+  const s = { total: rows.length, enriched: 0, not_found: 0, failed: 0 };
+  for (const r of rows) s[r.enrichment_status] += 1;
+  return s;
+}
+
+/** output.json holds exactly `expected`, row by row in order, and a summary that matches it. */
+export function expectOutputRows(doc: OutputDoc, expected: readonly OutputRow[]): void {
+  const rows = doc.enriched_contacts;
+  const wrong: Array<{ index: number; got: unknown; want: unknown }> = [];
+  for (let i = 0; i < Math.max(rows.length, expected.length) && wrong.length < 5; i++) {
+    if (JSON.stringify(rows[i]) !== JSON.stringify(expected[i])) wrong.push({ index: i, got: rows[i], want: expected[i] });
+  }
+  expect(wrong).toEqual([]);
+  expect(rows).toHaveLength(expected.length);
+  expect(doc.summary).toEqual(summaryOf(expected));
+}
+
+/** Failure map for contacts at `indexes`, all with one reason. */
+export const failures = (indexes: Iterable<number>, reason: string) => new Map([...indexes].map((i) => [i, reason] as [number, string]));
+
+/** Indexes of the contacts in the given batches. */
+export function contactsOfBatches(batches: Iterable<number>, total: number, batchSize = 100): number[] {
+  const out: number[] = [];
+  for (const b of batches) for (let i = b * batchSize; i < Math.min(total, (b + 1) * batchSize); i++) out.push(i);
+  return out;
+}
+
+/** Waits (a few seconds at most) for a queue to drain, since an event source deletes a message only after its handler returned; returns the depth. */
+export async function drainedDepth(service: TestService, url = service.queueUrl, timeoutMs = 5_000): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const depth = await service.queueDepth(url);
+    if (depth === 0 || Date.now() > until) return depth;
+    await sleep(100);
+  }
+}
