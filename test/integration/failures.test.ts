@@ -43,7 +43,8 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
   });
 
   it('poison contacts scattered through a request: exactly they fail, all neighbours are enriched, within a bounded time', async () => {
-    service = await startFaultService();
+    // Small backoff keeps the bisection's retries quick; the bound below is generous on purpose.
+    service = await startFaultService({ ENRICHMENT_BACKOFF_BASE_MS: '2', ENRICHMENT_BACKOFF_MAX_MS: '20' });
     const poison = scatteredIndexes(3_000, 30);
     expect(batchesOf(poison).size).toBeGreaterThan(15);
     const contacts = makeContacts(3_000, { poison });
