@@ -19,6 +19,18 @@ export function describeFailure(err: unknown): string {
 }
 
 /**
+ * The whole batch gets the full retry budget (a transient outage should not split it). Inside the
+ * bisection a part that fails is split again at once rather than retried at length, which keeps
+ * the path down to a bad contact short; only a single contact, the last word on it, gets the
+ * extra attempts that keep a good contact from failing on bad luck.
+ */
+function attemptsFor(size: number, depth: number, policy: RetryPolicy): number {
+  if (size === 1) return policy.singleContactMaxAttempts ?? policy.maxAttempts;
+  if (depth === 0) return policy.maxAttempts;
+  return Math.min(policy.maxAttempts, policy.subBatchMaxAttempts ?? policy.maxAttempts);
+}
+
+/**
  * Enriches contacts in one call, retrying transient errors. When the call keeps failing,
  * the batch is split in halves and each half tried on its own, down to single contacts,
  * so that only the contacts that really fail are marked failed.
@@ -29,9 +41,9 @@ export async function enrichWithBisection(
   api: EnrichmentApi,
   policy: RetryPolicy,
   stats: EnrichStats = { calls: 0, retries: 0, bisections: 0 },
+  depth = 0,
 ): Promise<OutputRow[]> {
-  const callPolicy =
-    contacts.length === 1 && policy.singleContactMaxAttempts ? { ...policy, maxAttempts: policy.singleContactMaxAttempts } : policy;
+  const callPolicy = { ...policy, maxAttempts: attemptsFor(contacts.length, depth, policy) };
   try {
     const results = await withRetry(
       () => {
@@ -52,8 +64,8 @@ export async function enrichWithBisection(
     stats.bisections += 1;
     const mid = Math.ceil(contacts.length / 2);
     const [left, right] = await Promise.all([
-      enrichWithBisection(contacts.slice(0, mid), fields, api, policy, stats),
-      enrichWithBisection(contacts.slice(mid), fields, api, policy, stats),
+      enrichWithBisection(contacts.slice(0, mid), fields, api, policy, stats, depth + 1),
+      enrichWithBisection(contacts.slice(mid), fields, api, policy, stats, depth + 1),
     ]);
     return [...left, ...right];
   }

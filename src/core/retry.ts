@@ -25,6 +25,8 @@ export interface RetryPolicy {
   maxRetryAfterMs?: number;
   /** Attempts for a call with a single contact, the bisection's last word on it; maxAttempts when unset. */
   singleContactMaxAttempts?: number;
+  /** Attempts for a part of a bisected batch before it is split again; maxAttempts when unset. */
+  subBatchMaxAttempts?: number;
 }
 
 /** Timeouts, network errors, 429 and 5xx are worth another try; other 4xx are not. */

@@ -39,9 +39,8 @@ export function workerDeps(): WorkerDeps {
       maxAttempts: c.ENRICHMENT_MAX_ATTEMPTS,
       baseDelayMs: c.ENRICHMENT_BACKOFF_BASE_MS,
       maxDelayMs: c.ENRICHMENT_BACKOFF_MAX_MS,
-      // A contact left alone next to a bad one must not fail on bad luck: at 30% transient errors,
-      // 4 attempts still fail 1 in 123 of them, 8 attempts 1 in 15,000.
-      singleContactMaxAttempts: 2 * c.ENRICHMENT_MAX_ATTEMPTS,
+      singleContactMaxAttempts: c.ENRICHMENT_SINGLE_MAX_ATTEMPTS,
+      subBatchMaxAttempts: c.ENRICHMENT_SUBBATCH_MAX_ATTEMPTS,
     },
     metric,
   };

@@ -85,6 +85,16 @@ describe('enrichWithBisection', () => {
     expect(rows.map((r) => r.enrichment_status === 'failed')).toEqual([false, true]);
   });
 
+  it('gives the whole batch the full retry budget but splits a failing part after subBatchMaxAttempts', async () => {
+    const contacts = contactsOf(4);
+    const api = new FakeEnrichmentApi(poisonAt(contacts, [3]));
+    const policy: RetryPolicy = { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0, subBatchMaxAttempts: 1, singleContactMaxAttempts: 2 };
+    const rows = await enrichWithBisection(contacts, FIELDS, api, policy);
+    // [0..3] three times; [0,1] once (fine); [2,3] once, then split; [2] once (fine); [3] twice.
+    expect(api.calls.map((c) => c.length)).toEqual([4, 4, 4, 2, 2, 1, 1, 1]);
+    expect(rows.map((r) => r.enrichment_status === 'failed')).toEqual([false, false, false, true]);
+  });
+
   it('rescues a single contact from transient errors with its extra attempts', async () => {
     const contacts = contactsOf(1);
     let n = 0;
