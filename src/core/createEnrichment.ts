@@ -118,6 +118,7 @@ export async function createEnrichment(body: unknown, deps: CreateDeps): Promise
     updatedAt: now.toISOString(),
     totalContacts: contacts.length,
     totalBatches: batches.length,
+    batchSize: deps.batchSize,
     processedBatches: 0,
     failedBatches: 0,
     fields,

@@ -18,7 +18,7 @@ export interface WorkerDeps {
   metric?: (name: string, value: number, tags?: string[]) => void;
 }
 
-export type BatchHandling = 'recorded' | 'duplicate' | 'request-final' | 'unknown-request';
+export type BatchHandling = 'recorded' | 'duplicate' | 'request-final' | 'unknown-request' | 'out-of-range';
 
 /** After a batch is (or was already) recorded: the run that sees the last batch assembles the output. */
 async function finishIfComplete(requestId: string, deps: WorkerDeps): Promise<void> {
@@ -55,6 +55,10 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps): Pro
     log.warn('batch for an unknown request dropped');
     return 'unknown-request';
   }
+  if (batchIndex >= record.totalBatches) {
+    deps.log.warn('batch index outside the request dropped', { requestId, batchIndex, totalBatches: record.totalBatches });
+    return 'out-of-range';
+  }
   if (record.status !== 'processing') return 'request-final';
   if (record.doneBatches?.has(batchIndex)) {
     if (isComplete(record)) await finishIfComplete(requestId, deps);
@@ -90,6 +94,10 @@ export async function failBatch(message: BatchMessage, reason: string, deps: Wor
   const { requestId, batchIndex } = message;
   const record = await deps.status.get(requestId);
   if (!record) return 'unknown-request';
+  if (batchIndex >= record.totalBatches) {
+    deps.log.warn('batch index outside the request dropped', { requestId, batchIndex, totalBatches: record.totalBatches });
+    return 'out-of-range';
+  }
   if (record.status !== 'processing') return 'request-final';
   if (record.doneBatches?.has(batchIndex)) {
     if (isComplete(record)) await finishIfComplete(requestId, deps);

@@ -13,6 +13,8 @@ export const StatusRecordSchema = z.object({
   updatedAt: z.string(),
   totalContacts: z.number().int(),
   totalBatches: z.number().int(),
+  /** Contacts per batch when the request was created; reconcile re-reads input.json with it. */
+  batchSize: z.number().int().min(1).optional(),
   processedBatches: z.number().int().default(0),
   failedBatches: z.number().int().default(0),
   fields: z.array(EnrichFieldSchema),

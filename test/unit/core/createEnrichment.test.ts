@@ -112,6 +112,7 @@ describe('createEnrichment: accepted requests', () => {
       updatedAt: '2024-05-01T12:00:00.000Z',
       totalContacts: 250,
       totalBatches: 3,
+      batchSize: 100,
       processedBatches: 0,
       failedBatches: 0,
       fields,

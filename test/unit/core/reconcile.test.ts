@@ -41,6 +41,21 @@ describe('reconcileRequest', () => {
     expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
   });
 
+  it('re-reads input.json with the batch size the request was created with, not the current setting', async () => {
+    const h = await stalled([0, 1, 2]);
+    h.clock.advance(STALL_MS);
+    await reconcileRequest(h.status.only(), { ...h.reconciler(), batchSize: 50 });
+    for (const m of h.queue.sent) expect(m).toEqual(h.messages[m.batchIndex]);
+    for (const m of h.queue.drain()) await processBatch(m, h.worker());
+    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+  });
+
+  it('drops a batch index outside the request instead of counting it', async () => {
+    const h = await stalled([0, 1, 2, 3]);
+    expect(await processBatch({ ...h.messages[3], batchIndex: 7 }, h.worker())).toBe('out-of-range');
+    expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 4 });
+  });
+
   it('counts results that reached S3 but were never recorded, and re-sends only the rest', async () => {
     const h = await stalled([0]);
     await expect(processBatch(h.messages[2], h.worker(crashOnceAt('worker:after-result-write')))).rejects.toThrow(/crash/);
