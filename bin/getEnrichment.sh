@@ -3,8 +3,7 @@
 # Usage: ./bin/getEnrichment.sh <requestId>   (API_URL defaults to the local stack, http://localhost:3000)
 set -euo pipefail
 
-API_URL="${API_URL:-http://localhost:3000}"
-API_URL="${API_URL%/}"
+source "$(dirname "$0")/lib.sh"
 
 usage() {
   echo "usage: [API_URL=...] $0 <requestId>    prints the status JSON of an enrichment request" >&2
@@ -24,23 +23,4 @@ if [[ ! "$request_id" =~ ^[A-Za-z0-9-]+$ ]]; then
   exit 2
 fi
 
-# Pretty-prints JSON with jq or python3 when available; anything else is printed as it is.
-pretty() {
-  local body="$1"
-  if command -v jq >/dev/null 2>&1 && printf '%s' "$body" | jq . 2>/dev/null; then return; fi
-  if command -v python3 >/dev/null 2>&1 && printf '%s' "$body" | python3 -m json.tool 2>/dev/null; then return; fi
-  printf '%s\n' "$body"
-}
-
-body_file="$(mktemp)"
-trap 'rm -f "$body_file"' EXIT
-if ! code="$(curl -sS -o "$body_file" -w '%{http_code}' "$API_URL/enrichment/$request_id")"; then
-  echo "error: cannot reach $API_URL (is the stack running? npm start, or set API_URL)" >&2
-  exit 1
-fi
-
-pretty "$(cat "$body_file")"
-if [[ "$code" -lt 200 || "$code" -ge 300 ]]; then
-  echo "error: HTTP $code" >&2
-  exit 1
-fi
+request "$API_URL/enrichment/$request_id"

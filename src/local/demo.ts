@@ -5,7 +5,7 @@ import { checkOutput } from '../scripts/lib/checkOutput';
 import { generateContacts } from '../scripts/lib/contacts';
 import { downloadTo } from '../scripts/lib/download';
 import { waitForCompletion } from '../scripts/lib/poll';
-import { startStack, type Stack } from './stack';
+import { stackOptionsFromEnv, startStack, type Stack } from './stack';
 
 /**
  * `npm run demo`: the offline stack end to end. Starts it, submits generated contacts over HTTP,
@@ -14,7 +14,6 @@ import { startStack, type Stack } from './stack';
  */
 class CheckFailed extends Error {}
 
-const num = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
 
 async function demo(signal: AbortSignal, onStack: (stack: Stack) => void): Promise<void> {
   // 1. Start the stack (serverless offline's own output is hidden to keep the demo readable).
@@ -32,14 +31,7 @@ async function demo(signal: AbortSignal, onStack: (stack: Stack) => void): Promi
   const started = Date.now();
 
   console.log('starting the offline stack (fauxqs, dynalite, serverless offline)…');
-  const stack = await startStack({
-    port: num('PORT', 3000),
-    lambdaPort: num('LAMBDA_PORT', 3002),
-    s3SqsPort: num('FAUXQS_PORT', 4566),
-    dynamodbPort: num('DYNAMODB_PORT', 8000),
-    workers: num('LOCAL_WORKERS', 4),
-    stdio: 'ignore',
-  });
+  const stack = await startStack({ ...stackOptionsFromEnv(), stdio: 'ignore' });
   onStack(stack);
   signal.throwIfAborted();
   console.log(`stack ready at ${stack.apiUrl} in ${((Date.now() - started) / 1000).toFixed(1)}s`);

@@ -28,6 +28,19 @@ export interface StackOptions {
   stdio?: 'inherit' | 'ignore';
 }
 
+/** The stack's options from the environment, as `npm start` and `npm run demo` read them (README: Configuration). */
+export function stackOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): StackOptions {
+  const num = (name: string, fallback: number) => (env[name] ? Number(env[name]) : fallback);
+  return {
+    port: num('PORT', 3000),
+    lambdaPort: num('LAMBDA_PORT', 3002),
+    s3SqsPort: num('FAUXQS_PORT', 4566),
+    dynamodbPort: num('DYNAMODB_PORT', 8000),
+    workers: num('LOCAL_WORKERS', 4),
+    retryVisibilitySeconds: num('LOCAL_RETRY_VISIBILITY_SECONDS', 5),
+  };
+}
+
 export interface Stack {
   apiUrl: string;
   emulators: Emulators;

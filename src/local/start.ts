@@ -1,16 +1,8 @@
-import { startStack } from './stack';
+import { stackOptionsFromEnv, startStack } from './stack';
 
 /** `npm start`: the whole service offline, until Ctrl-C. Ports and knobs come from the environment (README: Configuration). */
 async function main(): Promise<void> {
-  const num = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
-  const stack = await startStack({
-    port: num('PORT', 3000),
-    lambdaPort: num('LAMBDA_PORT', 3002),
-    s3SqsPort: num('FAUXQS_PORT', 4566),
-    dynamodbPort: num('DYNAMODB_PORT', 8000),
-    workers: num('LOCAL_WORKERS', 4),
-    retryVisibilitySeconds: num('LOCAL_RETRY_VISIBILITY_SECONDS', 5),
-  });
+  const stack = await startStack(stackOptionsFromEnv());
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;

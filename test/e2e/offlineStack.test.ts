@@ -1,6 +1,5 @@
 import { makeContacts } from '../support/factories';
-import { freePort } from '../../src/local/ports';
-import { startOfflineStack, type RunningStack } from '../support/npmStart';
+import { startTestStack, type RunningStack } from '../support/npmStart';
 
 const FIELDS = ['professional_email', 'personal_phone'];
 
@@ -10,14 +9,7 @@ describe('offline stack end to end (HTTP on free ports)', () => {
   let api: string;
 
   beforeAll(async () => {
-    stack = await startOfflineStack({
-      PORT: String(await freePort()),
-      LAMBDA_PORT: String(await freePort()),
-      FAUXQS_PORT: '0',
-      DYNAMODB_PORT: '0',
-      LOG_SILENT: 'true',
-      MOCK_LATENCY_MS: '0',
-    });
+    stack = await startTestStack();
     api = stack.apiUrl;
   }, 180_000);
   afterAll(async () => {

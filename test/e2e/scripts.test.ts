@@ -4,10 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ContactSchema, type Contact } from '../../src/schemas/contact';
-import { freePort } from '../../src/local/ports';
 import { checkOutput } from '../../src/scripts/lib/checkOutput';
 import { generateContacts, renderContactsFile } from '../../src/scripts/lib/contacts';
-import { startOfflineStack, type RunningStack } from '../support/npmStart';
+import { startTestStack, type RunningStack } from '../support/npmStart';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
@@ -128,14 +127,7 @@ describe('users scripts against the offline stack', () => {
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    stack = await startOfflineStack({
-      PORT: String(await freePort()),
-      LAMBDA_PORT: String(await freePort()),
-      FAUXQS_PORT: '0',
-      DYNAMODB_PORT: '0',
-      LOG_SILENT: 'true',
-      MOCK_LATENCY_MS: '0',
-    });
+    stack = await startTestStack();
     const s3 = /S3\+SQS (http:\/\/\S+?),/.exec(stack.output())?.[1];
     if (!s3) throw new Error(`no S3 endpoint in the ready line:\n${stack.output().slice(-2000)}`);
     env = { API_URL: stack.apiUrl, S3_ENDPOINT: s3 };

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { freePort } from '../../src/local/ports';
 
 export interface RunningStack {
   apiUrl: string;
@@ -52,4 +53,17 @@ export async function startOfflineStack(env: Record<string, string>, timeoutMs =
       return code;
     },
   };
+}
+
+/** `npm start` on free ports with quiet functions and no mock latency, for the e2e tests. */
+export async function startTestStack(env: Record<string, string> = {}): Promise<RunningStack> {
+  return startOfflineStack({
+    PORT: String(await freePort()),
+    LAMBDA_PORT: String(await freePort()),
+    FAUXQS_PORT: '0',
+    DYNAMODB_PORT: '0',
+    LOG_SILENT: 'true',
+    MOCK_LATENCY_MS: '0',
+    ...env,
+  });
 }
