@@ -44,3 +44,11 @@ export class InjectedCrash extends Error {
     this.name = 'InjectedCrash';
   }
 }
+
+/** Every contact of a batch failed: more likely the enrichment API is down than every contact bad. */
+export class EnrichmentUnavailableError extends Error {
+  constructor(readonly contacts: number) {
+    super(`all ${contacts} contacts of the batch failed; leaving it for redelivery (then the dead-letter queue)`);
+    this.name = 'EnrichmentUnavailableError';
+  }
+}

@@ -2,6 +2,7 @@ import type { BatchMessage } from '../schemas/message';
 import type { Logger } from '../logger';
 import { assembleOutput } from './assembleOutput';
 import { enrichWithBisection, type EnrichmentApi, type EnrichStats } from './enrichBatch';
+import { EnrichmentUnavailableError } from './errors';
 import { failedRow, type BatchResult } from './output';
 import type { BatchOutcome, Clock, FaultHooks, ObjectStore, StatusStore } from './ports';
 import type { RetryPolicy } from './retry';
@@ -45,7 +46,8 @@ async function recordAndFinish(
 export async function processBatch(message: BatchMessage, deps: WorkerDeps): Promise<BatchHandling> {
   // 1. Load the status item: skip unknown or finished requests.
   // 2. A batch recorded before (redelivery) only re-drives assembly, which may have crashed.
-  // 3. Enrich the contacts, bisecting a failing batch so only the bad contacts fail.
+  // 3. Enrich the contacts, bisecting a failing batch so only the bad contacts fail; if all of them
+  //    fail, throw so SQS redelivers the message (and in the end dead-letters it).
   // 4. Store the batch result under its own key (overwrite).
   // 5. Record the batch exactly once; if that was the last one, assemble output.json and finalize.
   const { requestId, batchIndex } = message;
@@ -68,6 +70,8 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps): Pro
   const started = Date.now();
   const stats: EnrichStats = { calls: 0, retries: 0, bisections: 0 };
   const rows = await enrichWithBisection(message.contacts, message.fields, deps.api, deps.retry, stats);
+  // An outage fails every contact; SQS redelivers the message later instead of failing them for good.
+  if (rows.length > 1 && rows.every((r) => r.enrichment_status === 'failed')) throw new EnrichmentUnavailableError(rows.length);
   await deps.faults.at('worker:after-enrich', { requestId, batchIndex });
 
   const result: BatchResult = { requestId, batchIndex, rows };

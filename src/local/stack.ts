@@ -36,7 +36,7 @@ export function stackOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Stack
     lambdaPort: num('LAMBDA_PORT', 3002),
     s3SqsPort: num('FAUXQS_PORT', 4566),
     dynamodbPort: num('DYNAMODB_PORT', 8000),
-    workers: num('LOCAL_WORKERS', 4),
+    workers: num('LOCAL_WORKERS', 8),
     retryVisibilitySeconds: num('LOCAL_RETRY_VISIBILITY_SECONDS', 5),
   };
 }
@@ -185,7 +185,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         queueArn: queue.arn,
         batchSize: source.batchSize,
         reportBatchItemFailures: source.reportBatchItemFailures,
-        concurrency: opts.workers ?? 4,
+        concurrency: opts.workers ?? 8,
         visibilityTimeout: opts.retryVisibilitySeconds ?? 5,
         invoke: (event) => invoke(source.functionKey, event),
         log,

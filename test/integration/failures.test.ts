@@ -8,10 +8,14 @@ import {
   expectOutputRows,
   failures,
   runPipeline,
+  sqsEvent,
   startFaultService,
+  statusRecord,
   summaryOf,
+  takeAllBatchMessages,
   workerWith,
 } from '../support/faults';
+import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
 import { readOutput, status, submit, waitForFinal } from '../support/flow';
 import type { TestService } from '../support/service';
 
@@ -40,6 +44,26 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     // The faults really happened: failed answers, and calls beyond one per batch (a clean run makes exactly 30).
     expect(service.mockApi.statuses()[500]).toBeGreaterThan(0);
     expect(service.mockApi.calls()).toBeGreaterThan(30);
+  });
+
+  it('an enrichment API outage fails nothing for good: the batch is left for redelivery and enriched once the API is back', async () => {
+    service = await startFaultService({ MOCK_FAILURE_RATE: '1' });
+    const contacts = makeContacts(250);
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    const messages = await takeAllBatchMessages(service);
+    const worker = makeWorker();
+    const event = sqsEvent(messages.map((m) => ({ body: JSON.stringify(m), messageId: `b${m.batchIndex}` })));
+
+    // Down: every contact fails, so every record is reported back for redelivery and nothing is counted.
+    expect((await worker(event)).batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['b0', 'b1', 'b2']);
+    expect(await statusRecord(res.json.requestId)).toMatchObject({ status: 'processing', processedBatches: 0, failedBatches: 0 });
+
+    // Back: the redelivery enriches everything.
+    process.env.MOCK_FAILURE_RATE = '0';
+    expect((await worker(event)).batchItemFailures).toEqual([]);
+    const final = await waitForFinal(res.json.requestId, 10_000);
+    expect(final).toMatchObject({ status: 'completed', totalBatches: 3, processedBatches: 3, failedBatches: 0 });
+    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
   });
 
   it('poison contacts scattered through a request: exactly they fail, all neighbours are enriched, within a bounded time', async () => {
@@ -123,10 +147,11 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     const all = new Set(Array.from({ length: 150 }, (_, i) => i));
     const contacts = makeContacts(150, { poison: all });
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
-    runPipeline(service, { concurrency: 4, visibilityTimeout: 30 });
-    const final = await waitForFinal(res.json.requestId, 30_000);
+    // A batch whose every contact fails looks like an outage: it is redelivered, then dead-lettered.
+    runPipeline(service, { concurrency: 4, visibilityTimeout: 1 });
+    const final = await waitForFinal(res.json.requestId, 60_000);
 
-    expect(final).toMatchObject({ status: 'failed', totalBatches: 2, processedBatches: 2, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all, POISON_REASON)));
+    expect(final).toMatchObject({ status: 'failed', totalBatches: 2, processedBatches: 0, failedBatches: 2 });
+    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all, DLQ_REASON)));
   });
 });
