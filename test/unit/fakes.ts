@@ -203,3 +203,23 @@ export function contactsOf(n: number, start = 0, extra?: (i: number) => Record<s
 }
 
 export const NO_RETRY_DELAY = { maxAttempts: 2, baseDelayMs: 0, maxDelayMs: 0 } as const;
+
+/** A status item as createEnrichment writes it (250 contacts, 3 batches, nothing done yet), with overrides. */
+export function statusRecordOf(requestId: string, over: Partial<StatusRecord> = {}): StatusRecord {
+  return {
+    requestId,
+    status: 'processing',
+    createdAt: '2024-05-01T12:00:00.000Z',
+    updatedAt: '2024-05-01T12:00:00.000Z',
+    totalContacts: 250,
+    totalBatches: 3,
+    processedBatches: 0,
+    failedBatches: 0,
+    fields: ['professional_email'],
+    inputFileKey: `${requestId}/input.json`,
+    outputFileKey: `${requestId}/output.json`,
+    deadlineAt: '2024-05-01T13:00:00.000Z',
+    expiresAt: 1_717_243_200,
+    ...over,
+  };
+}

@@ -4,25 +4,12 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { resetClients } from '../../../src/adapters/clients';
 import { dynamoStatusStore } from '../../../src/adapters/statusTable';
 import { resetConfig } from '../../../src/config';
+import { statusRecordOf } from '../fakes';
 import type { StatusRecord } from '../../../src/schemas/status';
 
 const ID = '0d9c6d1e-6f7c-4b8e-9a57-0a4d7e0c1f2b';
 const NOW = '2024-05-01T12:00:05.000Z';
-const item: StatusRecord = {
-  requestId: ID,
-  status: 'processing',
-  createdAt: '2024-05-01T12:00:00.000Z',
-  updatedAt: '2024-05-01T12:00:00.000Z',
-  totalContacts: 250,
-  totalBatches: 3,
-  processedBatches: 0,
-  failedBatches: 0,
-  fields: ['professional_email'],
-  inputFileKey: `${ID}/input.json`,
-  outputFileKey: `${ID}/output.json`,
-  deadlineAt: '2024-05-01T13:00:00.000Z',
-  expiresAt: 1_717_243_200,
-};
+const item: StatusRecord = statusRecordOf(ID);
 const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
 
 const ddb = mockClient(DynamoDBDocumentClient);

@@ -1,5 +1,6 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { handler } from '../../../src/handlers/getEnrichmentStatus';
+import { statusRecordOf } from '../fakes';
 import type { StatusRecord } from '../../../src/schemas/status';
 import { apiEvent } from '../../support/factories';
 import { awsMocks } from './awsMocks';
@@ -9,22 +10,7 @@ beforeEach(() => aws.reset());
 afterAll(() => aws.restore());
 
 const ID = '0d9c6d1e-6f7c-4b8e-9a57-0a4d7e0c1f2b';
-const item: StatusRecord = {
-  requestId: ID,
-  status: 'processing',
-  createdAt: '2024-05-01T12:00:00.000Z',
-  updatedAt: '2024-05-01T12:00:05.000Z',
-  totalContacts: 250,
-  totalBatches: 3,
-  processedBatches: 2,
-  failedBatches: 0,
-  fields: ['professional_email'],
-  inputFileKey: `${ID}/input.json`,
-  outputFileKey: `${ID}/output.json`,
-  deadlineAt: '2024-05-01T13:00:00.000Z',
-  expiresAt: 1_717_243_200,
-  doneBatches: new Set([0, 1]),
-};
+const item: StatusRecord = statusRecordOf(ID, { updatedAt: '2024-05-01T12:00:05.000Z', processedBatches: 2, doneBatches: new Set([0, 1]) });
 
 async function get(id: string | undefined) {
   const res = await handler(apiEvent({ httpMethod: 'GET', pathParameters: id === undefined ? null : { id } }));

@@ -6,7 +6,7 @@ import { makeHandler } from '../../../src/handlers/processBatch';
 import { forEachBatchMessage } from '../../../src/handlers/sqsRecords';
 import type { BatchMessage } from '../../../src/schemas/message';
 import type { StatusRecord } from '../../../src/schemas/status';
-import { contactsOf } from '../fakes';
+import { contactsOf, statusRecordOf } from '../fakes';
 import { awsMocks } from './awsMocks';
 
 const R1 = '11111111-1111-4111-8111-111111111111';
@@ -70,22 +70,8 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
   const aws = awsMocks();
   let fetchSpy: jest.SpyInstance;
 
-  const status = (requestId: string, over: Partial<StatusRecord> = {}): StatusRecord => ({
-    requestId,
-    status: 'processing',
-    createdAt: '2024-05-01T12:00:00.000Z',
-    updatedAt: '2024-05-01T12:00:00.000Z',
-    totalContacts: 6,
-    totalBatches: 2,
-    processedBatches: 0,
-    failedBatches: 0,
-    fields: ['professional_email'],
-    inputFileKey: `${requestId}/input.json`,
-    outputFileKey: `${requestId}/output.json`,
-    deadlineAt: '2024-05-01T13:00:00.000Z',
-    expiresAt: 1_717_243_200,
-    ...over,
-  });
+  const status = (requestId: string, over: Partial<StatusRecord> = {}): StatusRecord =>
+    statusRecordOf(requestId, { totalContacts: 6, totalBatches: 2, ...over });
 
   beforeEach(() => {
     aws.reset();
