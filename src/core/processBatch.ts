@@ -40,6 +40,30 @@ async function recordAndFinish(
 }
 
 /**
+ * What makes a batch message need no work, shared by the worker and the DLQ handler: an unknown
+ * request, an index outside it, a final request, or a batch recorded before (whose redelivery only
+ * re-drives the assembly, which may have crashed). undefined when the batch is still to be handled.
+ */
+async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<BatchHandling | undefined> {
+  const { requestId, batchIndex } = message;
+  const record = await deps.status.get(requestId);
+  if (!record) {
+    deps.log.warn('batch for an unknown request dropped', { requestId, batchIndex });
+    return 'unknown-request';
+  }
+  if (batchIndex >= record.totalBatches) {
+    deps.log.warn('batch index outside the request dropped', { requestId, batchIndex, totalBatches: record.totalBatches });
+    return 'out-of-range';
+  }
+  if (record.status !== 'processing') return 'request-final';
+  if (record.doneBatches?.has(batchIndex)) {
+    if (isComplete(record)) await finishIfComplete(requestId, deps);
+    return 'duplicate';
+  }
+  return undefined;
+}
+
+/**
  * Handles one batch message. Safe under redelivery and concurrent duplicates: the batch result
  * is an idempotent overwrite and the batch is counted by one conditional update.
  */
@@ -52,20 +76,8 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps): Pro
   // 5. Record the batch exactly once; if that was the last one, assemble output.json and finalize.
   const { requestId, batchIndex } = message;
   const log = deps.log.child({ requestId, batchIndex });
-  const record = await deps.status.get(requestId);
-  if (!record) {
-    log.warn('batch for an unknown request dropped');
-    return 'unknown-request';
-  }
-  if (batchIndex >= record.totalBatches) {
-    deps.log.warn('batch index outside the request dropped', { requestId, batchIndex, totalBatches: record.totalBatches });
-    return 'out-of-range';
-  }
-  if (record.status !== 'processing') return 'request-final';
-  if (record.doneBatches?.has(batchIndex)) {
-    if (isComplete(record)) await finishIfComplete(requestId, deps);
-    return 'duplicate';
-  }
+  const skip = await alreadyHandled(message, deps);
+  if (skip) return skip;
 
   const started = Date.now();
   const stats: EnrichStats = { calls: 0, retries: 0, bisections: 0 };
@@ -96,17 +108,8 @@ export async function failBatch(message: BatchMessage, reason: string, deps: Wor
   // 3. Otherwise write the failure result under the batch's failure key.
   // 4. Record the batch exactly once; assemble if it was the last one.
   const { requestId, batchIndex } = message;
-  const record = await deps.status.get(requestId);
-  if (!record) return 'unknown-request';
-  if (batchIndex >= record.totalBatches) {
-    deps.log.warn('batch index outside the request dropped', { requestId, batchIndex, totalBatches: record.totalBatches });
-    return 'out-of-range';
-  }
-  if (record.status !== 'processing') return 'request-final';
-  if (record.doneBatches?.has(batchIndex)) {
-    if (isComplete(record)) await finishIfComplete(requestId, deps);
-    return 'duplicate';
-  }
+  const skip = await alreadyHandled(message, deps);
+  if (skip) return skip;
   if (await deps.store.getJson<BatchResult>(keys.batch(requestId, batchIndex))) {
     deps.log.warn('dead-lettered batch has a stored result; counted as processed', { requestId, batchIndex });
     return recordAndFinish(message, 'processed', deps);
