@@ -3,17 +3,17 @@ import { metric } from '../adapters/metrics';
 import { createEnrichment, type CreateDeps } from '../core/createEnrichment';
 import { PayloadTooLargeError } from '../core/errors';
 import { logger } from '../logger';
+import { MAX_INLINE_BODY_BYTES } from '../schemas/request';
 import { correlationIdOf, downloadUrlFor, errorResponse, json, parseJsonBody } from './http';
 import { createDeps } from './wiring';
 
-/** API Gateway's payload limit; bigger bodies never reach a deployed Lambda (a GatewayResponse answers). */
-export const MAX_INLINE_BODY_BYTES = 10 * 1024 * 1024;
 
 export function makeHandler(deps: () => CreateDeps = createDeps) {
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
     const correlationId = correlationIdOf(event);
     const log = logger.child({ correlationId });
     try {
+      // Deployed, API Gateway answers bigger bodies itself (a GatewayResponse); offline the local edge does.
       if (event.body && Buffer.byteLength(event.body) > MAX_INLINE_BODY_BYTES) {
         throw new PayloadTooLargeError(
           'Request body is larger than 10 MB. Upload the contacts to S3 and submit {"contacts": "s3://<bucket>/uploads/<key>"} instead.',

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createLogger } from '../logger';
+import { MAX_INLINE_BODY_BYTES } from '../schemas/request';
 import { startEmulators, useFakeAwsCredentials, type Emulators } from './emulators';
 import { startGateway } from './gateway';
 import { freePort } from './ports';
@@ -30,16 +31,19 @@ export interface StackOptions {
 
 /** The stack's options from the environment, as `npm start` and `npm run demo` read them (README: Configuration). */
 export function stackOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): StackOptions {
-  const num = (name: string, fallback: number) => (env[name] ? Number(env[name]) : fallback);
+  const num = (name: string) => (env[name] ? Number(env[name]) : undefined);
   return {
-    port: num('PORT', 3000),
-    lambdaPort: num('LAMBDA_PORT', 3002),
-    s3SqsPort: num('FAUXQS_PORT', 4566),
-    dynamodbPort: num('DYNAMODB_PORT', 8000),
-    workers: num('LOCAL_WORKERS', 8),
-    retryVisibilitySeconds: num('LOCAL_RETRY_VISIBILITY_SECONDS', 5),
+    port: num('PORT'),
+    lambdaPort: num('LAMBDA_PORT'),
+    s3SqsPort: num('FAUXQS_PORT'),
+    dynamodbPort: num('DYNAMODB_PORT'),
+    workers: num('LOCAL_WORKERS'),
+    retryVisibilitySeconds: num('LOCAL_RETRY_VISIBILITY_SECONDS'),
   };
 }
+
+/** The one home of the offline stack's defaults (README: Configuration). */
+const DEFAULTS = { port: 3000, lambdaPort: 3002, s3SqsPort: 4566, dynamodbPort: 8000, workers: 8, retryVisibilitySeconds: 5 };
 
 export interface Stack {
   apiUrl: string;
@@ -50,9 +54,6 @@ export interface Stack {
   invoke(functionKey: string, event: unknown): Promise<unknown>;
   stop(): Promise<void>;
 }
-
-/** API Gateway REST APIs take request bodies up to 10 MB. */
-const API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
 
 const log = createLogger({ service: 'enrichment-service', component: 'local-stack' });
 const ROOT = path.resolve(__dirname, '../..');
@@ -99,10 +100,10 @@ async function stopProcessGroup(child: ChildProcess, graceMs: number): Promise<v
  */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   useFakeAwsCredentials();
-  const port = opts.port ?? 3000;
-  const lambdaPort = opts.lambdaPort ?? 3002;
+  const port = opts.port ?? DEFAULTS.port;
+  const lambdaPort = opts.lambdaPort ?? DEFAULTS.lambdaPort;
   const region = process.env.AWS_REGION ?? 'us-east-1';
-  const emulators = await startEmulators({ s3SqsPort: opts.s3SqsPort ?? 4566, dynamodbPort: opts.dynamodbPort ?? 8000 });
+  const emulators = await startEmulators({ s3SqsPort: opts.s3SqsPort ?? DEFAULTS.s3SqsPort, dynamodbPort: opts.dynamodbPort ?? DEFAULTS.dynamodbPort });
   const apiUrl = `http://localhost:${port}`;
   // serverless offline listens inside; the gateway in front of it applies API Gateway's body limit.
   const offlinePort = await freePort();
@@ -167,7 +168,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     gateway = await startGateway({
       port,
       target: { host: '127.0.0.1', port: offlinePort },
-      maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES,
+      maxBodyBytes: MAX_INLINE_BODY_BYTES,
       tooLarge: sls.tooLargeResponse(),
     });
   } catch (err) {
@@ -185,8 +186,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         queueArn: queue.arn,
         batchSize: source.batchSize,
         reportBatchItemFailures: source.reportBatchItemFailures,
-        concurrency: opts.workers ?? 8,
-        visibilityTimeout: opts.retryVisibilitySeconds ?? 5,
+        concurrency: opts.workers ?? DEFAULTS.workers,
+        visibilityTimeout: opts.retryVisibilitySeconds ?? DEFAULTS.retryVisibilitySeconds,
         invoke: (event) => invoke(source.functionKey, event),
         log,
       }),

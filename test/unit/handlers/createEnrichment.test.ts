@@ -1,7 +1,8 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { handler, MAX_INLINE_BODY_BYTES } from '../../../src/handlers/createEnrichment';
+import { handler } from '../../../src/handlers/createEnrichment';
+import { MAX_INLINE_BODY_BYTES } from '../../../src/schemas/request';
 import { apiEvent } from '../../support/factories';
 import { contactsOf } from '../fakes';
 import { awsMocks } from './awsMocks';
