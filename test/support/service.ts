@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -91,11 +92,16 @@ export interface TestService {
  * stage, and points this process's configuration (the same env vars Lambda gets) at them.
  */
 export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
-  const stage = `t${process.pid % 1000}x${++counter}${Math.floor(Math.random() * 1e4)}`;
+  // Jest loads this module afresh for every test file in the one process, so the counter alone
+  // repeats; a random part makes names unique across the whole run (a clash fails CreateTable).
+  const stage = `t${++counter}x${randomUUID().slice(0, 12)}`;
   const emu = emulators();
   const mockApi = await startMockApi();
   const sls = new ServerlessConfig({ stage, region: 'us-east-1', env: {} });
-  const resources = await provisionFromServerlessYml(sls, emu);
+  const resources = await provisionFromServerlessYml(sls, emu).catch(async (err: unknown) => {
+    await mockApi.close(); // an open server would keep jest from exiting
+    throw err;
+  });
   Object.assign(process.env, sls.environment(), {
     S3_ENDPOINT: emu.s3Endpoint,
     SQS_ENDPOINT: emu.sqsEndpoint,
