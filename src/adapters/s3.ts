@@ -10,8 +10,7 @@ function isMissing(err: unknown): boolean {
   return err instanceof NoSuchKey || (err as { name?: string })?.name === 'NoSuchKey' || (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404;
 }
 
-export function s3ObjectStore(bucket = config().BUCKET_NAME): ObjectStore {
-  const client = s3Client();
+export function s3ObjectStore(bucket = config().BUCKET_NAME, client = s3Client()): ObjectStore {
   return {
     async putJson(key, value) {
       await client.send(
@@ -62,9 +61,9 @@ export function s3ObjectStore(bucket = config().BUCKET_NAME): ObjectStore {
 }
 
 /** A short-lived GET URL for a private object. */
-export async function presignDownload(key: string, filename: string, bucket = config().BUCKET_NAME): Promise<string> {
+export async function presignDownload(key: string, filename: string, bucket = config().BUCKET_NAME, client = s3Client()): Promise<string> {
   return getSignedUrl(
-    s3Client(),
+    client,
     new GetObjectCommand({ Bucket: bucket, Key: key, ResponseContentDisposition: `attachment; filename="${filename}"` }),
     { expiresIn: config().DOWNLOAD_URL_TTL_SECONDS },
   );

@@ -1,4 +1,4 @@
-import { GetQueueUrlCommand, SendMessageBatchCommand, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
+import { GetQueueUrlCommand, SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import { config } from '../config';
 import { groupForSendBatch, mapLimit } from '../core/batching';
 import type { BatchQueue } from '../core/ports';
@@ -8,32 +8,35 @@ import { sqsClient } from './clients';
 const MAX_ENTRY_ATTEMPTS = 5;
 const SEND_CONCURRENCY = 16;
 
-const urls = new Map<string, Promise<string>>();
+/** Per client (one per function), as each Lambda function has its own cold start. */
+let urls = new WeakMap<SQSClient, Map<string, Promise<string>>>();
 
 /** Queue URLs are looked up by name once per cold start (they differ between AWS and the emulator). */
-export function queueUrl(name: string): Promise<string> {
-  let url = urls.get(name);
+export function queueUrl(name: string, client: SQSClient = sqsClient()): Promise<string> {
+  let known = urls.get(client);
+  if (!known) urls.set(client, (known = new Map()));
+  let url = known.get(name);
   if (!url) {
-    url = sqsClient()
+    url = client
       .send(new GetQueueUrlCommand({ QueueName: name }))
       .then((r) => r.QueueUrl!);
-    url.catch(() => urls.delete(name));
-    urls.set(name, url);
+    url.catch(() => known.delete(name));
+    known.set(name, url);
   }
   return url;
 }
 
 export function resetQueueUrls(): void {
-  urls.clear();
+  urls = new WeakMap();
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Sends entries with SendMessageBatch, re-sending the entries that the call reports as failed. */
-async function sendGroup(url: string, entries: SendMessageBatchRequestEntry[]): Promise<void> {
+async function sendGroup(client: SQSClient, url: string, entries: SendMessageBatchRequestEntry[]): Promise<void> {
   let pending = entries;
   for (let attempt = 1; pending.length; attempt++) {
-    const res = await sqsClient().send(new SendMessageBatchCommand({ QueueUrl: url, Entries: pending }));
+    const res = await client.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: pending }));
     const failed = new Set((res.Failed ?? []).map((f) => f.Id));
     const senderFault = (res.Failed ?? []).find((f) => f.SenderFault);
     if (senderFault) throw new Error(`SQS rejected message ${senderFault.Id}: ${senderFault.Code} ${senderFault.Message}`);
@@ -45,15 +48,16 @@ async function sendGroup(url: string, entries: SendMessageBatchRequestEntry[]): 
   }
 }
 
-export function sqsBatchQueue(name = config().BATCH_QUEUE_NAME): BatchQueue {
+export function sqsBatchQueue(name = config().BATCH_QUEUE_NAME, client = sqsClient()): BatchQueue {
   return {
     async send(messages: BatchMessage[]) {
       if (!messages.length) return;
-      const url = await queueUrl(name);
+      const url = await queueUrl(name, client);
       const bodies = messages.map((m) => JSON.stringify(m));
       const groups = groupForSendBatch(bodies);
       await mapLimit(groups, SEND_CONCURRENCY, (group) =>
         sendGroup(
+          client,
           url,
           group.map((i) => ({ Id: `b${messages[i].batchIndex}`, MessageBody: bodies[i] })),
         ),

@@ -11,8 +11,7 @@ const isConditionFailure = (err: unknown) =>
 const toRecord = (item: Record<string, unknown> | undefined): StatusRecord | undefined =>
   item ? StatusRecordSchema.parse(item) : undefined;
 
-export function dynamoStatusStore(table = config().TABLE_NAME): StatusStore {
-  const db = documentClient();
+export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClient()): StatusStore {
   const get = async (requestId: string) =>
     toRecord((await db.send(new GetCommand({ TableName: table, Key: { requestId }, ConsistentRead: true }))).Item);
 

@@ -1,22 +1,26 @@
 import { config } from '../config';
 import { httpEnrichmentApi } from '../adapters/enrichmentApi';
+import { awsClients, type AwsClients } from '../adapters/clients';
 import { metric } from '../adapters/metrics';
-import { s3ObjectStore } from '../adapters/s3';
+import { presignDownload, s3ObjectStore } from '../adapters/s3';
 import { sqsBatchQueue } from '../adapters/sqs';
 import { dynamoStatusStore } from '../adapters/statusTable';
 import type { CreateDeps } from '../core/createEnrichment';
-import { noFaults, systemClock } from '../core/ports';
+import { noFaults, systemClock, type StatusStore } from '../core/ports';
 import type { WorkerDeps } from '../core/processBatch';
 import type { ReconcileDeps } from '../core/reconcile';
 import { logger } from '../logger';
 
-/** Production wiring of the use cases to the AWS adapters. Fault hooks are never wired here. */
-export function createDeps(): CreateDeps {
+/**
+ * Production wiring of the use cases to the AWS adapters. Fault hooks are never wired here.
+ * `clients` are the function's own (its role's); tests pass a function's local identity.
+ */
+export function createDeps(clients: AwsClients = awsClients()): CreateDeps {
   const c = config();
   return {
-    store: s3ObjectStore(),
-    status: dynamoStatusStore(),
-    queue: sqsBatchQueue(),
+    store: s3ObjectStore(c.BUCKET_NAME, clients.s3),
+    status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
+    queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs),
     clock: systemClock,
     log: logger,
     bucket: c.BUCKET_NAME,
@@ -26,11 +30,11 @@ export function createDeps(): CreateDeps {
   };
 }
 
-export function workerDeps(): WorkerDeps {
+export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
   const c = config();
   return {
-    store: s3ObjectStore(),
-    status: dynamoStatusStore(),
+    store: s3ObjectStore(c.BUCKET_NAME, clients.s3),
+    status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
     clock: systemClock,
     log: logger,
     faults: noFaults,
@@ -46,7 +50,21 @@ export function workerDeps(): WorkerDeps {
   };
 }
 
-export function reconcileDeps(): ReconcileDeps {
+export function reconcileDeps(clients: AwsClients = awsClients()): ReconcileDeps {
   const c = config();
-  return { ...workerDeps(), queue: sqsBatchQueue(), batchSize: c.BATCH_SIZE, stallSeconds: c.RECONCILE_STALL_SECONDS };
+  return { ...workerDeps(clients), queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs), batchSize: c.BATCH_SIZE, stallSeconds: c.RECONCILE_STALL_SECONDS };
+}
+
+/** What the status and download functions read: the status table and, for downloads, a presigner. */
+export interface ReadDeps {
+  status: StatusStore;
+  presign(key: string, filename: string): Promise<string>;
+}
+
+export function readDeps(clients: AwsClients = awsClients()): ReadDeps {
+  const c = config();
+  return {
+    status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
+    presign: (key, filename) => presignDownload(key, filename, c.BUCKET_NAME, clients.s3),
+  };
 }
