@@ -6,8 +6,13 @@ import { config } from '../config';
 import type { ObjectStore } from '../core/ports';
 import { s3Client } from './clients';
 
+/**
+ * A missing object: 404 NoSuchKey, or the 403 AccessDenied S3 answers instead when the caller may not
+ * s3:ListBucket (the roles grant it where a key may be missing; this keeps a narrower role working).
+ */
 function isMissing(err: unknown): boolean {
-  return err instanceof NoSuchKey || (err as { name?: string })?.name === 'NoSuchKey' || (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 404;
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return err instanceof NoSuchKey || e?.name === 'NoSuchKey' || e?.name === 'AccessDenied' || e?.$metadata?.httpStatusCode === 404 || e?.$metadata?.httpStatusCode === 403;
 }
 
 export function s3ObjectStore(bucket = config().BUCKET_NAME, client = s3Client()): ObjectStore {

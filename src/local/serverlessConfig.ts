@@ -28,7 +28,7 @@ export class ServerlessConfig {
   readonly doc: Doc;
   constructor(
     readonly ctx: ResolveContext,
-    file = path.resolve(__dirname, '../../serverless.yml'),
+    readonly file = path.resolve(__dirname, '../../serverless.yml'),
   ) {
     this.doc = yaml.load(readFileSync(file, 'utf8'), { schema: CFN_SCHEMA }) as Doc;
   }
@@ -75,9 +75,19 @@ export class ServerlessConfig {
     return this.resolve(value);
   }
 
+  /** `${file(./path.yml):address}`: a YAML file beside serverless.yml, or one key of it. */
+  private include(file: string, address: string | undefined): unknown {
+    const doc = yaml.load(readFileSync(path.resolve(path.dirname(this.file), file.trim()), 'utf8'), { schema: CFN_SCHEMA }) as Doc;
+    const value = address ? this.lookup(address.trim(), doc) : doc;
+    if (value === undefined) throw new Error(`serverless.yml: \${file(${file}):${address}} has no value`);
+    return this.resolve(value);
+  }
+
   /** Resolves framework variables in a value, leaving CloudFormation intrinsics as they are. */
   resolve(value: unknown): unknown {
     if (typeof value === 'string') {
+      const included = /^\$\{file\(([^)]+)\)(?::([^}]+))?\}$/.exec(value);
+      if (included) return this.include(included[1], included[2]);
       // The innermost reference first, so nested defaults work.
       const inner = /\$\{([a-z]+:[^${}]*)\}/;
       let text = value;

@@ -1,6 +1,5 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { mapLimit } from '../../src/core/batching';
-import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
 import type { BatchMessage } from '../../src/schemas/message';
 import { makeContacts } from '../support/factories';
 import {
@@ -19,6 +18,7 @@ import {
 } from '../support/faults';
 import { readOutput, submit, waitForFinal } from '../support/flow';
 import type { TestService } from '../support/service';
+import { workerFn } from '../support/functions';
 
 const FIELDS = ['professional_email', 'job_title'] as const;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -53,7 +53,7 @@ describe('concurrency and redelivery (fauxqs + dynalite)', () => {
     expect(res.statusCode).toBe(202);
     const requestId: string = res.json.requestId;
 
-    const worker = measuringConcurrency(makeWorker());
+    const worker = measuringConcurrency(workerFn());
     runPipeline(service, { worker: worker.handler, concurrency: 8, visibilityTimeout: 60 });
     const final = await waitForFinal(requestId, 60_000);
 
@@ -72,7 +72,7 @@ describe('concurrency and redelivery (fauxqs + dynalite)', () => {
 
   it('every message delivered twice and some three times, shuffled and overlapping: same output and counts as a clean run', async () => {
     const contacts = makeContacts(2_000, { extra: true });
-    const worker = makeWorker();
+    const worker = workerFn();
     const invoke = (bodies: string[]) => worker(sqsEvent(bodies.map((body) => ({ body }))));
 
     // The clean run: each message delivered once.

@@ -1,6 +1,5 @@
 import { isComplete } from '../../src/core/status';
 import { DLQ_REASON } from '../../src/handlers/handleFailedBatch';
-import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
 import type { FaultHooks } from '../../src/core/ports';
 import { makeContacts } from '../support/factories';
 import {
@@ -22,6 +21,7 @@ import {
 } from '../support/faults';
 import { readOutput, status, submit, waitForFinal } from '../support/flow';
 import type { TestService } from '../support/service';
+import { workerFn } from '../support/functions';
 
 const FIELDS = ['personal_phone', 'linkedin_url'] as const;
 const sorted = (s: Set<number> | undefined) => [...(s ?? [])].sort((a, b) => a - b);
@@ -110,7 +110,7 @@ describe('partial batch responses (fauxqs + dynalite)', () => {
 
     // Lambda retries only m2; the neighbours are not enriched again.
     const callsBefore = service.mockApi.calls();
-    expect(await makeWorker()(sqsEvent([{ body: JSON.stringify(messages[2]), messageId: 'm2', receiveCount: 2 }]))).toEqual({ batchItemFailures: [] });
+    expect(await workerFn()(sqsEvent([{ body: JSON.stringify(messages[2]), messageId: 'm2', receiveCount: 2 }]))).toEqual({ batchItemFailures: [] });
     expect(service.mockApi.calls() - callsBefore).toBe(1);
     expect(await waitForFinal(requestId, 5_000)).toMatchObject({ status: 'completed', processedBatches: 4, failedBatches: 0 });
     expectOutputRows(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));

@@ -15,9 +15,9 @@ import {
   takeAllBatchMessages,
   workerWith,
 } from '../support/faults';
-import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
 import { readOutput, status, submit, waitForFinal } from '../support/flow';
 import type { TestService } from '../support/service';
+import { workerFn } from '../support/functions';
 
 const FIELDS = ['professional_email', 'personal_phone', 'job_title'] as const;
 const POISON_REASON = 'enrichment API answered 500';
@@ -51,7 +51,7 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     const contacts = makeContacts(250);
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
     const messages = await takeAllBatchMessages(service);
-    const worker = makeWorker();
+    const worker = workerFn();
     const event = sqsEvent(messages.map((m) => ({ body: JSON.stringify(m), messageId: `b${m.batchIndex}` })));
 
     // Down: every contact fails, so every record is reported back for redelivery and nothing is counted.

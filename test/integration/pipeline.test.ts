@@ -1,9 +1,8 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
-import { handler as downloadHandler } from '../../src/handlers/downloadEnrichment';
 import { apiEvent, makeContacts } from '../support/factories';
 import { expectExactOutput, readOutput, submit, waitForFinal } from '../support/flow';
 import { startTestService, type TestService } from '../support/service';
+import { workerFn, downloadFn } from '../support/functions';
 
 const FIELDS = ['professional_email', 'personal_phone'];
 
@@ -22,7 +21,7 @@ describe('create → SQS → concurrent workers → output.json (fauxqs + dynali
     expect(res.json.requestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(res.json.downloadUrl).toBe(`https://api.example.test/dev/enrichment/${res.json.requestId}/download`);
 
-    service.deliver(service.queueUrl, service.queueArn, makeWorker(), { concurrency: 4 });
+    service.deliver(service.queueUrl, service.queueArn, workerFn(), { concurrency: 4 });
     const final = await waitForFinal(res.json.requestId);
     expect(final).toMatchObject({ status: 'completed', processedBatches: 11, failedBatches: 0, totalBatches: 11, totalContacts: 1050 });
 
@@ -43,9 +42,9 @@ describe('create → SQS → concurrent workers → output.json (fauxqs + dynali
   it('serves the output through a stable download link that redirects to a presigned URL', async () => {
     const contacts = makeContacts(3);
     const res = await submit({ contacts, fields_to_enrich: ['job_title'] });
-    service.deliver(service.queueUrl, service.queueArn, makeWorker());
+    service.deliver(service.queueUrl, service.queueArn, workerFn());
     await waitForFinal(res.json.requestId);
-    const redirect = await downloadHandler(apiEvent({ httpMethod: 'GET', pathParameters: { id: res.json.requestId } }));
+    const redirect = await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: res.json.requestId } }));
     expect(redirect.statusCode).toBe(302);
     const location = (redirect.headers as Record<string, string>).location;
     expect(location).toContain('X-Amz-Signature=');
@@ -60,7 +59,7 @@ describe('create → SQS → concurrent workers → output.json (fauxqs + dynali
     const res = await submit({ contacts: `s3://${service.bucket}/${key}`, fields_to_enrich: FIELDS });
     expect(res.statusCode).toBe(202);
     expect(res.json.totalBatches).toBe(25);
-    service.deliver(service.queueUrl, service.queueArn, makeWorker(), { concurrency: 4 });
+    service.deliver(service.queueUrl, service.queueArn, workerFn(), { concurrency: 4 });
     expect((await waitForFinal(res.json.requestId)).status).toBe('completed');
     expectExactOutput(await readOutput(service, res.json.requestId), contacts, FIELDS);
   });

@@ -1,7 +1,6 @@
 import { mapLimit } from '../../src/core/batching';
 import type { ReconcileReport } from '../../src/core/reconcile';
 import { isComplete } from '../../src/core/status';
-import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
 import { makeContacts } from '../support/factories';
 import {
   contactsOfBatches,
@@ -23,6 +22,7 @@ import {
 } from '../support/faults';
 import { readOutput, status, submit, waitForFinal } from '../support/flow';
 import type { TestService } from '../support/service';
+import { workerFn } from '../support/functions';
 
 const FIELDS = ['professional_email', 'linkedin_url'] as const;
 const DEADLINE_REASON = 'request deadline passed before the batch was processed';
@@ -108,7 +108,7 @@ describe('reconcile: lost messages, crashes between steps, deadlines (fauxqs + d
     expect(await statusRecord(requestId)).toMatchObject({ processedBatches: 4 });
 
     await sleep(STALL_MS);
-    const worker = makeWorker();
+    const worker = workerFn();
     const redeliver = (i: number) => worker(sqsEvent([{ body: JSON.stringify(messages[i]), receiveCount: 2 }]));
     const results = await Promise.all([reconcileWith()(), redeliver(2), reconcileWith()(), redeliver(4), redeliver(2), redeliver(0)]);
 
@@ -150,7 +150,7 @@ describe('reconcile: lost messages, crashes between steps, deadlines (fauxqs + d
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
     const requestId: string = res.json.requestId;
     const messages = await takeAllBatchMessages(service);
-    const worker = makeWorker();
+    const worker = workerFn();
     await mapLimit(
       messages.filter((m) => m.batchIndex !== 1),
       4,

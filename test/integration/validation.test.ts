@@ -1,9 +1,8 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { handler as statusHandler } from '../../src/handlers/getEnrichmentStatus';
-import { handler as downloadHandler } from '../../src/handlers/downloadEnrichment';
 import { apiEvent, makeContacts } from '../support/factories';
 import { submit } from '../support/flow';
 import { startTestService, type TestService } from '../support/service';
+import { statusFn, downloadFn } from '../support/functions';
 
 const valid = () => ({ contacts: makeContacts(3), fields_to_enrich: ['professional_email'] });
 
@@ -66,12 +65,12 @@ describe('bad input gets a clear 4xx and writes nothing (fauxqs + dynalite)', ()
   });
 
   it('answers 400 for a status id that is not a UUID and 404 for an unknown one', async () => {
-    const bad = await statusHandler(apiEvent({ httpMethod: 'GET', pathParameters: { id: 'abc' } }));
+    const bad = await statusFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: 'abc' } }));
     expect(bad.statusCode).toBe(400);
     expect(JSON.parse(bad.body).errors[0].path).toBe('id');
-    const unknown = await statusHandler(apiEvent({ httpMethod: 'GET', pathParameters: { id: '3f1c2a9e-6b7d-4c8e-9f0a-1b2c3d4e5f60' } }));
+    const unknown = await statusFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: '3f1c2a9e-6b7d-4c8e-9f0a-1b2c3d4e5f60' } }));
     expect(unknown.statusCode).toBe(404);
-    const dl = await downloadHandler(apiEvent({ httpMethod: 'GET', pathParameters: { id: '3f1c2a9e-6b7d-4c8e-9f0a-1b2c3d4e5f60' } }));
+    const dl = await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: '3f1c2a9e-6b7d-4c8e-9f0a-1b2c3d4e5f60' } }));
     expect(dl.statusCode).toBe(404);
   });
 });

@@ -7,6 +7,7 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { dynamoStatusStore } from '../../src/adapters/statusTable';
 import { InjectedCrash } from '../../src/core/errors';
 import { mockEnrichContact } from '../../src/core/mockData';
@@ -15,14 +16,11 @@ import type { FaultHooks } from '../../src/core/ports';
 import type { ReconcileDeps } from '../../src/core/reconcile';
 import type { WorkerDeps } from '../../src/core/processBatch';
 import type { StatusRecord } from '../../src/schemas/status';
-import { makeHandler as makeDlqHandler } from '../../src/handlers/handleFailedBatch';
-import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
-import { makeHandler as makeReconcile } from '../../src/handlers/reconcile';
-import { reconcileDeps, workerDeps } from '../../src/handlers/wiring';
 import type { BatchMessage } from '../../src/schemas/message';
 import type { Contact, EnrichField, OutputRow } from '../../src/schemas/contact';
 import type { OutputDoc } from './flow';
-import { startTestService, type TestService } from './service';
+import { dlqFn, reconcileFn, workerDepsFn, workerFn } from './functions';
+import { currentService, startTestService, type TestService } from './service';
 
 export type FaultContext = { requestId: string; batchIndex?: number };
 export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
@@ -79,13 +77,13 @@ export function crashAt(
   };
 }
 
-export const withFaults = (faults: FaultHooks) => (): WorkerDeps => ({ ...workerDeps(), faults });
+export const withFaults = (faults: FaultHooks): (() => WorkerDeps) => workerDepsFn({ faults });
 
 /** The worker function (src/handlers/processBatch) with a fault hook wired in. */
-export const workerWith = (faults: FaultHooks): SqsHandler => makeWorker(withFaults(faults));
+export const workerWith = (faults: FaultHooks): SqsHandler => workerFn(faults);
 
 /** The reconcile function (src/handlers/reconcile), optionally with its clock or other deps replaced. */
-export const reconcileWith = (overrides: Partial<ReconcileDeps> = {}) => makeReconcile(() => ({ ...reconcileDeps(), ...overrides }));
+export const reconcileWith = (overrides: Partial<ReconcileDeps> = {}) => reconcileFn(overrides);
 
 /** Counts the records that reach a handler, by batch index (-1 for bodies that are not batch messages). */
 export function countingDeliveries(handler: SqsHandler): { handler: SqsHandler; counts: Map<number, number> } {
@@ -116,12 +114,12 @@ export function runPipeline(
   service: TestService,
   opts: { worker?: SqsHandler; dlq?: SqsHandler; concurrency?: number; visibilityTimeout?: number; batchSize?: number } = {},
 ): void {
-  service.deliver(service.queueUrl, service.queueArn, opts.worker ?? makeWorker(), {
+  service.deliver(service.queueUrl, service.queueArn, opts.worker ?? workerFn(), {
     concurrency: opts.concurrency ?? 4,
     visibilityTimeout: opts.visibilityTimeout ?? 1,
     batchSize: opts.batchSize ?? 1,
   });
-  service.deliver(service.dlqUrl, service.dlqArn, opts.dlq ?? makeDlqHandler(), { concurrency: 2, visibilityTimeout: 1 });
+  service.deliver(service.dlqUrl, service.dlqArn, opts.dlq ?? dlqFn(), { concurrency: 2, visibilityTimeout: 1 });
 }
 
 /** Receives every visible message of a queue, hidden for `hideSeconds`; nothing is deleted. */
@@ -198,7 +196,7 @@ export function sqsEvent(records: Array<{ body: string; messageId?: string; rece
 
 /** The status item as stored (with the done-batch set), straight from DynamoDB. */
 export const statusRecord = async (requestId: string): Promise<StatusRecord> => {
-  const record = await dynamoStatusStore().get(requestId);
+  const record = await dynamoStatusStore(process.env.TABLE_NAME, DynamoDBDocumentClient.from(currentService().ddb)).get(requestId);
   if (!record) throw new Error(`no status item for ${requestId}`);
   return record;
 };

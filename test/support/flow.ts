@@ -1,18 +1,17 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import { handler as createHandler } from '../../src/handlers/createEnrichment';
-import { handler as statusHandler } from '../../src/handlers/getEnrichmentStatus';
 import type { StatusResponse } from '../../src/core/status';
 import type { Contact, OutputRow } from '../../src/schemas/contact';
 import { apiEvent } from './factories';
+import { createFn, statusFn } from './functions';
 import type { TestService } from './service';
 
 export async function submit(body: unknown): Promise<APIGatewayProxyResult & { json: any }> {
-  const res = await createHandler(apiEvent({ body: typeof body === 'string' ? body : JSON.stringify(body) }));
+  const res = await createFn()(apiEvent({ body: typeof body === 'string' ? body : JSON.stringify(body) }));
   return { ...res, json: res.body ? JSON.parse(res.body) : undefined };
 }
 
 export async function status(requestId: string): Promise<StatusResponse> {
-  const res = await statusHandler(apiEvent({ httpMethod: 'GET', pathParameters: { id: requestId } }));
+  const res = await statusFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: requestId } }));
   if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}: ${res.body}`);
   return JSON.parse(res.body);
 }

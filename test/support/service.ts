@@ -5,17 +5,22 @@ import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clien
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
-import { resetClients } from '../../src/adapters/clients';
+import { createAwsClients, resetClients, type AwsClients } from '../../src/adapters/clients';
 import { resetQueueUrls } from '../../src/adapters/sqs';
 import { resetConfig } from '../../src/config';
 import { handler as mockEnrich } from '../../src/handlers/mockEnrich';
 import { provisionFromServerlessYml, type LocalResources } from '../../src/local/provision';
 import { ServerlessConfig } from '../../src/local/serverlessConfig';
+import { describeDecision, startIamEdge, type IamEdge } from '../../src/local/iamEdge';
+import { functionRoles } from '../../src/local/iamRoles';
 import { startSqsEventSource, type EventSource } from '../../src/local/sqsEventSource';
 import type { Emulators } from '../../src/local/emulators';
 import { apiEvent } from './factories';
 
 let counter = 0;
+
+/** The service the functions of this test file run against (startTestService points process.env at it). */
+let current: TestService | undefined;
 
 /** The emulators started by globalSetup. */
 export function emulators(): Emulators {
@@ -70,6 +75,11 @@ export interface TestService {
   queueArn: string;
   dlqArn: string;
   mockApi: Awaited<ReturnType<typeof startMockApi>>;
+  /** The local IAM edge the functions reach AWS through: each function's role from serverless.yml, enforced. */
+  iam: IamEdge;
+  /** A function's own AWS clients: they sign as that function, so the edge applies its role. */
+  as(functionKey: string): AwsClients;
+  /** The test's own clients below: straight to the emulators, with no role applied (the operator's view). */
   s3: S3Client;
   sqs: SQSClient;
   ddb: DynamoDBClient;
@@ -77,12 +87,15 @@ export interface TestService {
   listKeys(prefix?: string): Promise<string[]>;
   scanTable(): Promise<number>;
   queueDepth(url?: string): Promise<number>;
-  /** Lambda's SQS event source mapping, with the given handler as the function. */
+  /**
+   * Lambda's SQS event source mapping, with the given handler as the function. It polls with the
+   * function's role (`functionKey`: processBatch for the batch queue, handleFailedBatch for the DLQ).
+   */
   deliver(
     url: string,
     arn: string,
     handler: (event: SQSEvent) => Promise<unknown>,
-    opts?: { concurrency?: number; visibilityTimeout?: number; batchSize?: number },
+    opts?: { concurrency?: number; visibilityTimeout?: number; batchSize?: number; functionKey?: string },
   ): EventSource;
   close(): Promise<void>;
 }
@@ -102,10 +115,20 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     await mockApi.close(); // an open server would keep jest from exiting
     throw err;
   });
+  const iam = await startIamEdge({
+    upstream: { s3Sqs: emu.s3Endpoint, dynamodb: emu.dynamodbEndpoint },
+    functions: functionRoles(sls, resources),
+    region: 'us-east-1',
+  }).catch(async (err: unknown) => {
+    await mockApi.close();
+    throw err;
+  });
+  const guarded = { takeDenials: () => iam.takeDenials().map(describeDecision) };
+  openEdges.add(guarded);
   Object.assign(process.env, sls.environment(), {
-    S3_ENDPOINT: emu.s3Endpoint,
-    SQS_ENDPOINT: emu.sqsEndpoint,
-    DYNAMODB_ENDPOINT: emu.dynamodbEndpoint,
+    S3_ENDPOINT: iam.url,
+    SQS_ENDPOINT: iam.url,
+    DYNAMODB_ENDPOINT: iam.url,
     ENRICHMENT_API_URL: mockApi.url,
     ENRICHMENT_BACKOFF_BASE_MS: '2',
     ENRICHMENT_BACKOFF_MAX_MS: '20',
@@ -126,8 +149,17 @@ export async function startTestService(env: Record<string, string> = {}): Promis
   const bucket = Object.values(resources.buckets)[0];
   const table = Object.values(resources.tables)[0];
   const sources: EventSource[] = [];
+  const functionClients = new Map<string, AwsClients>();
+  const as = (functionKey: string): AwsClients => {
+    let clients = functionClients.get(functionKey);
+    if (!clients) {
+      clients = createAwsClients({ accessKeyId: sls.functionName(functionKey), secretAccessKey: 'local' });
+      functionClients.set(functionKey, clients);
+    }
+    return clients;
+  };
 
-  return {
+  current = {
     stage,
     resources,
     bucket,
@@ -137,6 +169,8 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     dlqUrl: resources.queues.BatchDeadLetterQueue.url,
     dlqArn: resources.queues.BatchDeadLetterQueue.arn,
     mockApi,
+    iam,
+    as,
     s3,
     sqs,
     ddb,
@@ -166,8 +200,9 @@ export async function startTestService(env: Record<string, string> = {}): Promis
       return Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
     },
     deliver(url, arn, handler, opts = {}) {
+      const functionKey = opts.functionKey ?? (url === resources.queues.BatchDeadLetterQueue.url ? 'handleFailedBatch' : 'processBatch');
       const source = startSqsEventSource({
-        sqs,
+        sqs: as(functionKey).sqs,
         queueUrl: url,
         queueArn: arn,
         batchSize: opts.batchSize ?? 1,
@@ -183,9 +218,26 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     async close() {
       await Promise.allSettled(sources.map((s) => s.stop()));
       await mockApi.close();
+      await iam.close();
+      openEdges.delete(guarded);
+      for (const c of functionClients.values()) for (const client of Object.values(c)) client.destroy();
       s3.destroy();
       sqs.destroy();
       ddb.destroy();
     },
   };
+  return current;
 }
+
+export function currentService(): TestService {
+  if (!current) throw new Error('no test service is running (startTestService)');
+  return current;
+}
+
+/** One function of the current test service, by its key in serverless.yml. */
+export function as(functionKey: string): AwsClients {
+  return currentService().as(functionKey);
+}
+
+/** Running edges, for test/support/iamGuard.ts (kept on globalThis so the guard imports nothing). */
+const openEdges: Set<{ takeDenials(): string[] }> = ((globalThis as { __iamEdges__?: Set<{ takeDenials(): string[] }> }).__iamEdges__ ??= new Set());

@@ -33,12 +33,20 @@ describe('s3ObjectStore.getJson / getStream', () => {
     expect(await s3ObjectStore().getJson('nope.json')).toBeUndefined();
   });
 
-  it('passes other errors on', async () => {
+  it('treats the 403 S3 answers for a missing key, to a role without s3:ListBucket, as missing', async () => {
     s3.on(GetObjectCommand).rejects(
       new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'denied' }),
     );
-    await expect(s3ObjectStore().getJson('x.json')).rejects.toThrow('denied');
-    await expect(s3ObjectStore().getStream('x.json')).rejects.toThrow('denied');
+    expect(await s3ObjectStore().getJson('nope.json')).toBeUndefined();
+    expect(await s3ObjectStore().getStream('nope.json')).toBeUndefined();
+  });
+
+  it('passes other errors on', async () => {
+    s3.on(GetObjectCommand).rejects(
+      new S3ServiceException({ name: 'InternalError', $fault: 'server', $metadata: { httpStatusCode: 500 }, message: 'broken' }),
+    );
+    await expect(s3ObjectStore().getJson('x.json')).rejects.toThrow('broken');
+    await expect(s3ObjectStore().getStream('x.json')).rejects.toThrow('broken');
   });
 
   it('uses the bucket it was given', async () => {

@@ -1,0 +1,23 @@
+import { makeHandler as makeCreate } from '../../src/handlers/createEnrichment';
+import { makeHandler as makeDownload } from '../../src/handlers/downloadEnrichment';
+import { makeHandler as makeStatus } from '../../src/handlers/getEnrichmentStatus';
+import { makeHandler as makeDlq } from '../../src/handlers/handleFailedBatch';
+import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
+import { makeHandler as makeReconcile } from '../../src/handlers/reconcile';
+import { createDeps, readDeps, reconcileDeps, workerDeps } from '../../src/handlers/wiring';
+import type { FaultHooks } from '../../src/core/ports';
+import type { WorkerDeps } from '../../src/core/processBatch';
+import type { ReconcileDeps } from '../../src/core/reconcile';
+import { as } from './service';
+
+/**
+ * The service's functions as Lambda runs them against the current test service: production handlers
+ * and wiring, each function with its own AWS clients that sign as it, so its role applies.
+ */
+export const createFn = () => makeCreate(() => createDeps(as('createEnrichment')));
+export const statusFn = () => makeStatus(() => readDeps(as('getEnrichmentStatus')));
+export const downloadFn = () => makeDownload(() => readDeps(as('downloadEnrichment')));
+export const workerDepsFn = (overrides: Partial<WorkerDeps> = {}) => (): WorkerDeps => ({ ...workerDeps(as('processBatch')), ...overrides });
+export const workerFn = (faults?: FaultHooks) => makeWorker(workerDepsFn(faults ? { faults } : {}));
+export const dlqFn = () => makeDlq(() => workerDeps(as('handleFailedBatch')));
+export const reconcileFn = (overrides: Partial<ReconcileDeps> = {}) => makeReconcile(() => ({ ...reconcileDeps(as('reconcile')), ...overrides }));
