@@ -32,6 +32,8 @@ export interface IamEdgeOptions {
   region: string;
   port?: number;
   log?: Logger;
+  /** Called for every denial (the offline stack prints them). */
+  onDenied?: (decision: Decision) => void;
 }
 
 export interface IamEdge {
@@ -95,7 +97,7 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
     else {
       denials.push(decision);
       if (denials.length > 1000) denials = denials.slice(-1000);
-      opts.log?.warn('IAM denied', { functionKey: fn.functionKey, role: fn.roleName, action: auth.action, resource: auth.resource, note });
+      opts.onDenied?.(decision);
     }
     return ok;
   };

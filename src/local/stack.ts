@@ -5,6 +5,8 @@ import { createLogger } from '../logger';
 import { MAX_INLINE_BODY_BYTES } from '../schemas/request';
 import { startEmulators, useFakeAwsCredentials, type Emulators } from './emulators';
 import { startGateway } from './gateway';
+import { describeDecision, startIamEdge, type IamEdge } from './iamEdge';
+import { functionRoles } from './iamRoles';
 import { freePort } from './ports';
 import { provisionFromServerlessYml, type LocalResources } from './provision';
 import { ServerlessConfig } from './serverlessConfig';
@@ -48,6 +50,8 @@ const DEFAULTS = { port: 3000, lambdaPort: 3002, s3SqsPort: 4566, dynamodbPort: 
 export interface Stack {
   apiUrl: string;
   emulators: Emulators;
+  /** The local IAM edge the functions reach the emulators through, with each function's role applied. */
+  iam: IamEdge;
   resources: LocalResources;
   /** Environment the functions run with: endpoints and resource names. */
   env: NodeJS.ProcessEnv;
@@ -116,22 +120,31 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     ...opts.env,
     OFFLINE_HTTP_PORT: String(offlinePort),
     OFFLINE_LAMBDA_PORT: String(lambdaPort),
-    S3_ENDPOINT: emulators.s3Endpoint,
-    SQS_ENDPOINT: emulators.sqsEndpoint,
-    DYNAMODB_ENDPOINT: emulators.dynamodbEndpoint,
     PUBLIC_API_URL: apiUrl,
     ENRICHMENT_API_URL: opts.env?.ENRICHMENT_API_URL ?? `${apiUrl}/mock/enrich`,
   };
   const sls = new ServerlessConfig({ stage: 'local', region, env });
   let resources: LocalResources;
+  let iam: IamEdge;
   try {
     resources = await provisionFromServerlessYml(sls, emulators);
+    iam = await startIamEdge({
+      upstream: { s3Sqs: emulators.s3Endpoint, dynamodb: emulators.dynamodbEndpoint },
+      functions: functionRoles(sls, resources),
+      region,
+      log,
+      // Always printed, LOG_SILENT or not: AWS would refuse the same call.
+      onDenied: (d) => console.error(`IAM denied: ${describeDecision(d)}`),
+    });
   } catch (err) {
     await emulators.stop();
     throw err;
   }
+  // The functions reach S3, SQS and DynamoDB only through the IAM edge, as their roles allow.
+  Object.assign(env, { S3_ENDPOINT: iam.url, SQS_ENDPOINT: iam.url, DYNAMODB_ENDPOINT: iam.url });
 
-  const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'offline', 'start', '--stage', 'local', '--region', region], {
+  // The preload gives each function (a worker thread) its own identity, which the IAM edge maps to its role.
+  const child = spawn(process.execPath, ['-r', path.join(__dirname, 'functionCredentials.js'), path.join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'offline', 'start', '--stage', 'local', '--region', region], {
     cwd: ROOT,
     env,
     stdio: opts.stdio ?? 'inherit',
@@ -139,7 +152,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     detached: true,
   });
   const sources: EventSource[] = [];
-  const sqs = new SQSClient({ region, endpoint: emulators.sqsEndpoint });
+  const pollers: SQSClient[] = [];
 
   const invoke = async (functionKey: string, event: unknown): Promise<unknown> => {
     const res = await fetch(`http://localhost:${lambdaPort}/2015-03-31/functions/${sls.functionName(functionKey)}/invocations`, {
@@ -159,7 +172,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await Promise.allSettled(sources.map((s) => s.stop()));
     await gateway?.close();
     await stopProcessGroup(child, 5000);
-    sqs.destroy();
+    for (const poller of pollers) poller.destroy();
+    await iam.close();
     await emulators.stop();
   };
 
@@ -179,6 +193,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   for (const source of sls.sqsEventSources()) {
     const queue = resources.queues[source.queueLogicalId];
     if (!queue) throw new Error(`function ${source.functionKey} listens to ${source.queueLogicalId}, which is not a queue in resources`);
+    // Lambda's event source mapping polls with the function's role.
+    const sqs = new SQSClient({
+      region,
+      endpoint: iam.url,
+      credentials: { accessKeyId: sls.functionName(source.functionKey), secretAccessKey: 'local' },
+    });
+    pollers.push(sqs);
     sources.push(
       startSqsEventSource({
         sqs,
@@ -193,5 +214,5 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       }),
     );
   }
-  return { apiUrl, emulators, resources, env, invoke, stop };
+  return { apiUrl, emulators, iam, resources, env, invoke, stop };
 }

@@ -9,7 +9,8 @@ describe('offline stack end to end (HTTP on free ports)', () => {
   let api: string;
 
   beforeAll(async () => {
-    stack = await startTestStack();
+    // Quick retries, so that a batch that keeps failing reaches the dead-letter queue within seconds.
+    stack = await startTestStack({ ENRICHMENT_MAX_ATTEMPTS: '2', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '2', LOCAL_RETRY_VISIBILITY_SECONDS: '1' });
     api = stack.apiUrl;
   }, 180_000);
   afterAll(async () => {
@@ -82,6 +83,20 @@ describe('offline stack end to end (HTTP on free ports)', () => {
     expect(res.status).toBe(413);
     expect(((await res.json()) as { message: string }).message).toMatch(/s3:\/\//);
   });
+
+  it('finishes a request whose batch is dead-lettered within a minute, every function inside its IAM role', async () => {
+    // Batch 1 holds only poison contacts: every try fails, so after 5 deliveries it goes to the DLQ.
+    const contacts = makeContacts(150, { poison: new Set(Array.from({ length: 50 }, (_, i) => 100 + i)) });
+    const started = Date.now();
+    const res = await post(JSON.stringify({ contacts, fields_to_enrich: FIELDS }));
+    expect(res.status).toBe(202);
+    const { requestId } = (await res.json()) as { requestId: string };
+    const final = await waitForFinal(requestId, 60_000);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 1, failedBatches: 1, summary: { failed: 50 } });
+    // The local IAM edge prints every call a function's role would not allow on AWS.
+    expect(stack.output()).not.toMatch(/IAM denied/);
+  }, 90_000);
 
   it('serves the mock enrichment API', async () => {
     const res = await fetch(`${api}/mock/enrich`, {

@@ -40,8 +40,8 @@ const KNOB_DEFAULTS: Record<string, string> = {
   MOCK_SPIKE_MS: '0',
 };
 
-export function startFaultService(env: Record<string, string> = {}): Promise<TestService> {
-  return startTestService({ ...KNOB_DEFAULTS, ...env });
+export function startFaultService(env: Record<string, string> = {}, editServerlessYml?: Parameters<typeof startTestService>[1]): Promise<TestService> {
+  return startTestService({ ...KNOB_DEFAULTS, ...env }, editServerlessYml);
 }
 
 export interface CrashHook extends FaultHooks {

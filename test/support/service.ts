@@ -10,7 +10,7 @@ import { resetQueueUrls } from '../../src/adapters/sqs';
 import { resetConfig } from '../../src/config';
 import { handler as mockEnrich } from '../../src/handlers/mockEnrich';
 import { provisionFromServerlessYml, type LocalResources } from '../../src/local/provision';
-import { ServerlessConfig } from '../../src/local/serverlessConfig';
+import { ServerlessConfig, type Doc } from '../../src/local/serverlessConfig';
 import { describeDecision, startIamEdge, type IamEdge } from '../../src/local/iamEdge';
 import { functionRoles } from '../../src/local/iamRoles';
 import { startSqsEventSource, type EventSource } from '../../src/local/sqsEventSource';
@@ -104,13 +104,18 @@ export interface TestService {
  * Provisions a fresh copy of serverless.yml's resources on the shared emulators under a unique
  * stage, and points this process's configuration (the same env vars Lambda gets) at them.
  */
-export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+export async function startTestService(
+  env: Record<string, string> = {},
+  /** Edits serverless.yml as read, before anything is provisioned (e.g. a role without a statement). */
+  editServerlessYml?: (doc: Doc) => void,
+): Promise<TestService> {
   // Jest loads this module afresh for every test file in the one process, so the counter alone
   // repeats; a random part makes names unique across the whole run (a clash fails CreateTable).
   const stage = `t${++counter}x${randomUUID().slice(0, 12)}`;
   const emu = emulators();
   const mockApi = await startMockApi();
   const sls = new ServerlessConfig({ stage, region: 'us-east-1', env: {} });
+  editServerlessYml?.(sls.doc);
   const resources = await provisionFromServerlessYml(sls, emu).catch(async (err: unknown) => {
     await mockApi.close(); // an open server would keep jest from exiting
     throw err;

@@ -1,0 +1,140 @@
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { ServerlessConfig, type Doc } from '../../src/local/serverlessConfig';
+import { makeContacts } from '../support/factories';
+import { downloadFn } from '../support/functions';
+import { reconcileWith, runPipeline, sleep, startFaultService, takeAllBatchMessages, waitForRecord } from '../support/faults';
+import { submit, waitForFinal } from '../support/flow';
+import { apiEvent } from '../support/factories';
+import type { TestService } from '../support/service';
+
+/**
+ * Actions a role grants for callers other than the function's own code, which no test here can
+ * observe; every other action of every role must be used by one of its functions.
+ */
+const NOT_CALLED_BY_THE_CODE: Record<string, string> = {
+  'logs:CreateLogStream': "Lambda's runtime writes the function's logs",
+  'logs:PutLogEvents': "Lambda's runtime writes the function's logs",
+  'secretsmanager:GetSecretValue': 'the Datadog extension reads its API key',
+  'sqs:GetQueueAttributes': "AWS's SQS event source mapping requires it of the function's role",
+  's3:AbortMultipartUpload': 'lib-storage aborts a multipart upload that failed (leavePartsOnError: false)',
+};
+
+const FIELDS = ['professional_email'];
+const sls = new ServerlessConfig({ stage: 'iam', region: 'us-east-1', env: {} });
+
+/** Each role's statements as serverless.yml writes them, framework variables resolved. */
+function roleStatements(doc: Doc = sls.doc): Map<string, Doc[]> {
+  const out = new Map<string, Doc[]>();
+  for (const [id, r] of Object.entries<Doc>(doc.resources.Resources)) {
+    if (r.Type !== 'AWS::IAM::Role') continue;
+    const policies = sls.resolve(r.Properties.Policies) as Doc[];
+    out.set(id, policies.flatMap((p) => p.PolicyDocument.Statement));
+  }
+  return out;
+}
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
+
+describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynalite behind the local IAM edge)", () => {
+  let service: TestService;
+  afterEach(() => service?.close());
+
+  it('every role allows exactly what its functions do: no denial on any path, and no action that none of them uses', async () => {
+    service = await startFaultService({
+      REQUEST_DEADLINE_SECONDS: '3',
+      RECONCILE_STALL_SECONDS: '1',
+      ENRICHMENT_MAX_ATTEMPTS: '1',
+      ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: '1',
+      ENRICHMENT_SINGLE_MAX_ATTEMPTS: '1',
+    });
+    // reconcile: a request whose messages are lost is re-sent, then expired at its deadline and assembled.
+    const stalled = await submit({ contacts: makeContacts(150), fields_to_enrich: FIELDS });
+    const stalledId: string = stalled.json.requestId;
+    await takeAllBatchMessages(service);
+    await sleep(1_200);
+    expect((await reconcileWith()()).reconciled).toEqual([expect.objectContaining({ requestId: stalledId, action: 'resent' })]);
+    await takeAllBatchMessages(service);
+    await sleep(2_000);
+    expect((await reconcileWith()()).reconciled).toEqual([expect.objectContaining({ requestId: stalledId, action: 'expired' })]);
+    await waitForRecord(stalledId, (r) => r.status === 'failed');
+
+    // create (inline, an S3 reference, a missing reference), worker, dead-letter handler, status, download.
+    await service.s3.send(
+      new PutObjectCommand({ Bucket: service.bucket, Key: 'uploads/iam.json', Body: JSON.stringify({ contacts: makeContacts(3) }) }),
+    );
+    expect((await submit({ contacts: `s3://${service.bucket}/uploads/iam.json`, fields_to_enrich: FIELDS })).statusCode).toBe(202);
+    expect((await submit({ contacts: 'uploads/missing.json', fields_to_enrich: FIELDS })).statusCode).toBe(400);
+    const poisoned = makeContacts(102, { poison: new Set([100, 101]) }); // batch 1: every contact fails, so it is dead-lettered
+    const res = await submit({ contacts: poisoned, fields_to_enrich: FIELDS });
+    runPipeline(service, { concurrency: 2 });
+    const final = await waitForFinal(res.json.requestId, 30_000);
+    expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 1, failedBatches: 1 });
+    const redirect = await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: res.json.requestId } }));
+    const download = await fetch(String(redirect.headers?.location));
+    expect(download.status).toBe(200);
+    expect(((await download.json()) as { enriched_contacts: unknown[] }).enriched_contacts).toHaveLength(102);
+
+    // No denial happened (test/support/iamGuard.ts); now every granted action must have been used.
+    const used = service.iam.used();
+    const roleOf = new Map(Object.entries<Doc>(sls.doc.functions).map(([key, fn]) => [key, fn.role as string]));
+    const unused: string[] = [];
+    for (const [role, statements] of roleStatements()) {
+      const fns = [...roleOf].filter(([, r]) => r === role).map(([key]) => key);
+      for (const action of statements.flatMap((s) => list(s.Action)) as string[]) {
+        if (NOT_CALLED_BY_THE_CODE[action]) continue;
+        if (!fns.some((fn) => used.has(`${fn} ${action}`))) unused.push(`${role} grants ${action}, which none of ${fns.join(', ')} uses`);
+      }
+    }
+    expect(unused).toEqual([]);
+  }, 60_000);
+
+  it('a call outside the role fails as AWS fails it, naming the function, the action and the resource', async () => {
+    service = await startFaultService();
+    const status = service.as('getEnrichmentStatus');
+    const tableArn = `arn:aws:dynamodb:us-east-1:000000000000:table/${service.table}`;
+    await expect(status.ddb.send(new PutCommand({ TableName: service.table, Item: { requestId: 'x' } }))).rejects.toMatchObject({
+      name: 'AccessDeniedException',
+      message: expect.stringContaining(`is not authorized to perform: dynamodb:PutItem on resource: ${tableArn}`),
+    });
+    await expect(status.s3.send(new ListObjectsV2Command({ Bucket: service.bucket }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    expect(service.iam.takeDenials().map((d) => `${d.functionKey} ${d.action} ${d.resource}`)).toEqual([
+      `getEnrichmentStatus dynamodb:PutItem ${tableArn}`,
+      `getEnrichmentStatus s3:ListBucket arn:aws:s3:::${service.bucket}`,
+    ]);
+    expect(await service.scanTable()).toBe(0);
+  });
+
+  it('an S3 read of a missing key answers 403 to a role without s3:ListBucket and 404 to one with it, as on AWS', async () => {
+    service = await startFaultService();
+    const read = (fn: string) => service.as(fn).s3.send(new GetObjectCommand({ Bucket: service.bucket, Key: 'nothing/output.json' }));
+    await expect(read('downloadEnrichment')).rejects.toMatchObject({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+    await expect(read('processBatch')).rejects.toMatchObject({ name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+    expect(service.iam.takeDenials()).toEqual([expect.objectContaining({ functionKey: 'downloadEnrichment', action: 's3:ListBucket' })]);
+  });
+
+  it('a statement removed from serverless.yml shows up as a denial naming the function, the action and the resource', async () => {
+    // ProcessBatchRole without s3:ListBucket: the DLQ handler's read of a batch result that does not exist.
+    service = await startFaultService({ ENRICHMENT_MAX_ATTEMPTS: '1', ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: '1', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '1' }, (doc) => {
+      const policy = doc.resources.Resources.ProcessBatchRole.Properties.Policies[0].PolicyDocument;
+      const before = policy.Statement.length;
+      policy.Statement = policy.Statement.filter((s: Doc) => !list(s.Action).includes('s3:ListBucket'));
+      expect(policy.Statement.length).toBe(before - 1);
+    });
+    const res = await submit({ contacts: makeContacts(2, { poison: new Set([0, 1]) }), fields_to_enrich: FIELDS });
+    runPipeline(service, { concurrency: 1 });
+    await waitForFinal(res.json.requestId, 30_000);
+    const denials = service.iam.takeDenials().map((d) => `${d.functionKey} ${d.action} ${d.resource}`);
+    expect(denials).toContain(`handleFailedBatch s3:ListBucket arn:aws:s3:::${service.bucket}`);
+  });
+
+  it('no role grants a wildcard action or an unscoped resource', () => {
+    const loose: string[] = [];
+    for (const [role, statements] of roleStatements()) {
+      for (const s of statements) {
+        for (const a of list(s.Action) as string[]) if (a.includes('*')) loose.push(`${role}: action ${a}`);
+        for (const r of list(s.Resource)) if (r === '*') loose.push(`${role}: resource * for ${list(s.Action).join(', ')}`);
+      }
+    }
+    expect(loose).toEqual([]);
+  });
+});
