@@ -131,13 +131,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     throw err;
   }
 
-  const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'offline', 'start', '--stage', 'local', '--region', region], {
+  const serverless = [path.join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'offline', 'start', '--stage', 'local', '--region', region];
+  const child = spawn(process.execPath, [path.join(__dirname, 'watchdog.js'), process.execPath, ...serverless], {
     cwd: ROOT,
     env,
-    stdio: opts.stdio ?? 'inherit',
+    // stdin: the watchdog's lifeline; it kills its group when this process dies, even by SIGKILL.
+    stdio: ['pipe', opts.stdio ?? 'inherit', opts.stdio ?? 'inherit'],
     // Its own process group, so stopping it also stops what it started (esbuild's service).
     detached: true,
   });
+  child.stdin!.on('error', () => {}); // EPIPE once the watchdog is gone
   const sources: EventSource[] = [];
   const sqs = new SQSClient({ region, endpoint: emulators.sqsEndpoint });
 
