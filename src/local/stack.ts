@@ -144,13 +144,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   Object.assign(env, { S3_ENDPOINT: iam.url, SQS_ENDPOINT: iam.url, DYNAMODB_ENDPOINT: iam.url });
 
   // The preload gives each function (a worker thread) its own identity, which the IAM edge maps to its role.
-  const child = spawn(process.execPath, ['-r', path.join(__dirname, 'functionCredentials.js'), path.join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'offline', 'start', '--stage', 'local', '--region', region], {
+  const serverless = ['-r', path.join(__dirname, 'functionCredentials.js'), path.join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'offline', 'start', '--stage', 'local', '--region', region];
+  const child = spawn(process.execPath, [path.join(__dirname, 'watchdog.js'), process.execPath, ...serverless], {
     cwd: ROOT,
     env,
-    stdio: opts.stdio ?? 'inherit',
+    // stdin: the watchdog's lifeline; it kills its group when this process dies, even by SIGKILL.
+    stdio: ['pipe', opts.stdio ?? 'inherit', opts.stdio ?? 'inherit'],
     // Its own process group, so stopping it also stops what it started (esbuild's service).
     detached: true,
   });
+  child.stdin!.on('error', () => {}); // EPIPE once the watchdog is gone
   const sources: EventSource[] = [];
   const pollers: SQSClient[] = [];
 

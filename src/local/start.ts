@@ -1,19 +1,45 @@
-import { stackOptionsFromEnv, startStack } from './stack';
+import { stackOptionsFromEnv, startStack, type Stack } from './stack';
 
-/** `npm start`: the whole service offline, until Ctrl-C. Ports and knobs come from the environment (README: Configuration). */
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+/** A stop that takes longer is cut short; serverless offline's watchdog (src/local/watchdog.js) ends it as we exit. */
+const STOP_DEADLINE_MS = 20_000;
+
+/**
+ * `npm start`: the whole service offline until Ctrl-C, SIGTERM or SIGHUP, or until the process that started it
+ * exits (npm killed, terminal closed). Ports and knobs come from the environment (README: Configuration).
+ */
 async function main(): Promise<void> {
-  const stack = await startStack(stackOptionsFromEnv());
+  // A closed terminal must not turn the stop's messages into an EPIPE crash halfway through it.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+  let stack: Stack | undefined;
   let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
+  const shutdown = async (reason: string) => {
+    if (stopping) {
+      console.log(`${reason}: already stopping`);
+      return;
+    }
     stopping = true;
-    console.log(`\n${signal} received, stopping the offline stack…`);
+    console.log(`\n${reason}, stopping the offline stack…`);
+    // Before the stack is up there is nothing in this process to stop; the watchdog ends serverless offline.
+    if (!stack) process.exit(0);
+    setTimeout(() => {
+      console.error(`the offline stack did not stop within ${STOP_DEADLINE_MS / 1000}s; exiting`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
     await stack.stop();
     console.log('stopped');
     process.exit(0);
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  for (const signal of SIGNALS) process.on(signal, () => void shutdown(`${signal} received`));
+  // Reparented: npm (or whatever started us) is gone, and no signal will come. PID 1 as parent from the start is a supervisor.
+  const parent = process.ppid;
+  if (parent !== 1) {
+    setInterval(() => {
+      if (process.ppid !== parent) void shutdown(`parent process ${parent} exited`);
+    }, 500).unref();
+  }
+
+  stack = await startStack(stackOptionsFromEnv());
   console.log(
     `enrichment-service ready: API ${stack.apiUrl} (S3+SQS ${stack.emulators.s3Endpoint}, DynamoDB ${stack.emulators.dynamodbEndpoint}, bucket ${Object.values(stack.resources.buckets)[0]}). Ctrl-C to stop.`,
   );

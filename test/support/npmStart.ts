@@ -4,19 +4,34 @@ import { freePort } from '../../src/local/ports';
 
 export interface RunningStack {
   apiUrl: string;
+  /** The process started: npm, or node running src/local/start.ts. */
+  pid: number;
   output(): string;
+  /** Resolves with its exit code (null when a signal ended it) once the process started has exited. */
+  exited: Promise<number | null>;
   /** Sends SIGINT (Ctrl-C) and resolves with the exit code. */
   stop(): Promise<number | null>;
 }
 
+export interface StartOptions {
+  timeoutMs?: number;
+  /** Run `npm start` itself (npm, then node) rather than node on its entry point. */
+  npm?: boolean;
+  /** Lead a process group of its own, as a shell's background job does. */
+  detached?: boolean;
+}
+
 const ROOT = path.resolve(__dirname, '../..');
 
-/** Runs `npm start`'s entry point (src/local/start.ts) as its own process and waits for its ready line. */
-export async function startOfflineStack(env: Record<string, string>, timeoutMs = 150_000): Promise<RunningStack> {
-  const child: ChildProcess = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/local/start.ts'], {
+/** Runs `npm start`'s entry point (src/local/start.ts), or `npm start` itself, as its own process and waits for its ready line. */
+export async function startOfflineStack(env: Record<string, string>, opts: StartOptions = {}): Promise<RunningStack> {
+  const { timeoutMs = 150_000 } = opts;
+  const [command, args] = opts.npm ? ['npm', ['start']] : [process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/local/start.ts']];
+  const child: ChildProcess = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached,
   });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
@@ -41,7 +56,9 @@ export async function startOfflineStack(env: Record<string, string>, timeoutMs =
 
   return {
     apiUrl,
+    pid: child.pid!,
     output: () => out,
+    exited,
     async stop() {
       if (child.exitCode !== null) return child.exitCode;
       child.kill('SIGINT');
@@ -56,14 +73,17 @@ export async function startOfflineStack(env: Record<string, string>, timeoutMs =
 }
 
 /** `npm start` on free ports with quiet functions and no mock latency, for the e2e tests. */
-export async function startTestStack(env: Record<string, string> = {}): Promise<RunningStack> {
-  return startOfflineStack({
-    PORT: String(await freePort()),
-    LAMBDA_PORT: String(await freePort()),
-    FAUXQS_PORT: '0',
-    DYNAMODB_PORT: '0',
-    LOG_SILENT: 'true',
-    MOCK_LATENCY_MS: '0',
-    ...env,
-  });
+export async function startTestStack(env: Record<string, string> = {}, opts: StartOptions = {}): Promise<RunningStack> {
+  return startOfflineStack(
+    {
+      PORT: String(await freePort()),
+      LAMBDA_PORT: String(await freePort()),
+      FAUXQS_PORT: '0',
+      DYNAMODB_PORT: '0',
+      LOG_SILENT: 'true',
+      MOCK_LATENCY_MS: '0',
+      ...env,
+    },
+    opts,
+  );
 }
