@@ -1,3 +1,4 @@
+import { TOO_LARGE_MESSAGE } from '../../src/inlineLimits';
 import { makeContacts } from '../support/factories';
 import { startTestStack, type RunningStack } from '../support/npmStart';
 
@@ -81,6 +82,19 @@ describe('offline stack end to end (HTTP on free ports)', () => {
     const res = await post(JSON.stringify({ contacts: makeContacts(1), fields_to_enrich: FIELDS, pad: 'x'.repeat(10 * 1024 * 1024 + 10) }));
     expect(res.status).toBe(413);
     expect(((await res.json()) as { message: string }).message).toMatch(/s3:\/\//);
+  });
+
+  it('answers 413 with the upload hint for a 5.5 MB and a 9 MB body (under API Gateway\'s 10 MB, over Lambda\'s 6 MB event)', async () => {
+    const mib = 1024 * 1024;
+    for (const [count, low, high] of [[62_500, 5.5, 5.6], [102_000, 9, 9.1]]) {
+      const body = JSON.stringify({ contacts: makeContacts(count), fields_to_enrich: FIELDS });
+      expect(Buffer.byteLength(body) / mib).toBeGreaterThan(low);
+      expect(Buffer.byteLength(body) / mib).toBeLessThan(high);
+      const res = await post(body);
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { message: string }).message).toBe(TOO_LARGE_MESSAGE);
+    }
+    expect(TOO_LARGE_MESSAGE).toContain('s3://<bucket>/uploads/<key>');
   });
 
   it('serves the mock enrichment API', async () => {

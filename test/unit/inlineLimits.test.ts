@@ -1,6 +1,7 @@
 import {
   API_GATEWAY_MAX_BODY_BYTES,
   checkInline,
+  INLINE_CONTACTS_ESTIMATE,
   LAMBDA_MAX_EVENT_BYTES,
   proxyEventBytes,
   proxyEventFor,
@@ -84,7 +85,9 @@ describe('checkInline: API Gateway 10 MB body and Lambda 6 MB event, exact at th
     const body = (n: number) => JSON.stringify({ contacts: contacts.slice(0, n), fields_to_enrich: ['professional_email', 'personal_phone'] });
     const fits = body(67_000);
     expect(checkInline(post(fits, fetchHeaders(fits))).ok).toBe(true);
-    expect(TOO_LARGE_MESSAGE).toMatch(/67,000 contacts/);
+    expect(INLINE_CONTACTS_ESTIMATE).toBe('about 5.2 MB or 67,000 contacts');
+    expect(Buffer.byteLength(fits) / 1024 / 1024).toBeCloseTo(5.2, 1);
+    expect(TOO_LARGE_MESSAGE).toContain(INLINE_CONTACTS_ESTIMATE);
     const over = body(71_500);
     expect(Buffer.byteLength(over)).toBeGreaterThan(5.5 * 1024 * 1024);
     expect(checkInline(post(over, fetchHeaders(over)))).toMatchObject({ ok: false, limit: 'event' });
