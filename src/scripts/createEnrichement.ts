@@ -113,7 +113,7 @@ export async function main(argv: string[], script = path.basename(process.argv[1
       body = JSON.stringify({ contacts, fields_to_enrich: args.fields });
       const verdict = inlineVerdict(body);
       if (!verdict.ok) {
-        const as = verdict.limit === 'event' ? `a ${mb(verdict.eventBytes)} Lambda event` : `a ${mb(verdict.bodyBytes)} body`;
+        const as = verdict.limit === 'event' ? `a Lambda event of ${mb(verdict.eventBytes)}` : `a body of ${mb(verdict.bodyBytes)}`;
         overLimit = `${args.file} is ${mb(size)}, over the inline limit (it would be ${as}; ${INLINE_LIMIT})`;
       }
     }

@@ -171,7 +171,7 @@ describe('users scripts against the offline stack', () => {
   it('createEnrichement.ts of a 100k-contact file without "true" says it is over the inline limit, uploads it and completes', async () => {
     expect((await runTs([script('createJson.ts'), '100', '--seed', '3'], dir)).code).toBe(0);
     const res = await runTs([script('createEnrichement.ts'), 'contacts_100k.json', '--wait', '--out', 'out_100k.json'], dir, env);
-    expect(res.stderr).toMatch(/contacts_100k\.json is 7\.\d MB, over the inline limit \(it would be a 8\.\d MB Lambda event; .*67,000 contacts\): uploading to S3 instead/);
+    expect(res.stderr).toMatch(/contacts_100k\.json is 7\.\d MB, over the inline limit \(it would be a Lambda event of 8\.\d MB; .*67,000 contacts\): uploading to S3 instead/);
     expect(res.stderr).toMatch(/uploaded: s3:\/\/enrichment-service-local-data\/uploads\/[0-9a-f-]{36}\.json/);
     expect(res.code).toBe(0);
     const accepted = JSON.parse(res.stdout.slice(0, res.stdout.indexOf('\n}') + 2));
