@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { pipeline } from 'node:stream';
-import { AWS_INLINE_LIMITS, checkInline, type InlineLimits } from '../inlineLimits';
+import { API_GATEWAY_MAX_BODY_BYTES, checkInline } from '../inlineLimits';
 
 export interface GatewayOptions {
   port: number;
@@ -8,8 +8,6 @@ export interface GatewayOptions {
   target: { host: string; port: number };
   /** The body and status of the REQUEST_TOO_LARGE gateway response from serverless.yml. */
   tooLarge: { statusCode: number; body: string };
-  /** API Gateway's body limit and Lambda's event limit; the defaults are AWS's (src/inlineLimits.ts). */
-  limits?: InlineLimits;
 }
 
 /**
@@ -19,7 +17,6 @@ export interface GatewayOptions {
  * a function. Everything else is passed through unchanged.
  */
 export async function startGateway(opts: GatewayOptions): Promise<{ close(): Promise<void> }> {
-  const limits = opts.limits ?? AWS_INLINE_LIMITS;
   const server = http.createServer((req, res) => {
     const tooLarge = () => {
       // Drain the rest of the body so the client reads the answer instead of a broken pipe.
@@ -28,21 +25,21 @@ export async function startGateway(opts: GatewayOptions): Promise<{ close(): Pro
       res.writeHead(opts.tooLarge.statusCode, { 'content-type': 'application/json' });
       res.end(opts.tooLarge.body);
     };
-    if (Number(req.headers['content-length'] ?? 0) > limits.maxBodyBytes) return tooLarge();
+    if (Number(req.headers['content-length'] ?? 0) > API_GATEWAY_MAX_BODY_BYTES) return tooLarge();
 
     const chunks: Buffer[] = [];
     let seen = 0;
     // Chunked bodies carry no length: count as they arrive.
     req.on('data', (chunk: Buffer) => {
       seen += chunk.length;
-      if (seen > limits.maxBodyBytes) return tooLarge();
+      if (seen > API_GATEWAY_MAX_BODY_BYTES) return tooLarge();
       chunks.push(chunk);
     });
     req.on('end', () => {
       if (res.headersSent) return;
       const body = Buffer.concat(chunks);
       const request = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: body.toString('utf8') };
-      if (!checkInline(request, limits).ok) return tooLarge();
+      if (!checkInline(request).ok) return tooLarge();
       forward(req, res, body);
     });
   });
