@@ -2,8 +2,8 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { metric } from '../adapters/metrics';
 import { createEnrichment, type CreateDeps } from '../core/createEnrichment';
 import { PayloadTooLargeError } from '../core/errors';
+import { API_GATEWAY_MAX_BODY_BYTES, lambdaEventBytes, LAMBDA_MAX_EVENT_BYTES, TOO_LARGE_MESSAGE } from '../inlineLimits';
 import { logger } from '../logger';
-import { MAX_INLINE_BODY_BYTES } from '../schemas/request';
 import { correlationIdOf, downloadUrlFor, errorResponse, json, parseJsonBody } from './http';
 import { createDeps } from './wiring';
 
@@ -13,11 +13,10 @@ export function makeHandler(deps: () => CreateDeps = createDeps) {
     const correlationId = correlationIdOf(event);
     const log = logger.child({ correlationId });
     try {
-      // Deployed, API Gateway answers bigger bodies itself (a GatewayResponse); offline the local edge does.
-      if (event.body && Buffer.byteLength(event.body) > MAX_INLINE_BODY_BYTES) {
-        throw new PayloadTooLargeError(
-          'Request body is larger than 10 MB. Upload the contacts to S3 and submit {"contacts": "s3://<bucket>/uploads/<key>"} instead.',
-        );
+      // API Gateway and Lambda (offline, the local edge) stop such requests before they get here; this
+      // keeps a direct invocation honest too.
+      if (event.body && (Buffer.byteLength(event.body) > API_GATEWAY_MAX_BODY_BYTES || lambdaEventBytes(event) >= LAMBDA_MAX_EVENT_BYTES)) {
+        throw new PayloadTooLargeError(TOO_LARGE_MESSAGE);
       }
       const result = await createEnrichment(parseJsonBody(event), { ...deps(), log });
       metric('enrichment.request.contacts', result.totalContacts);

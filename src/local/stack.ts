@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createLogger } from '../logger';
-import { MAX_INLINE_BODY_BYTES } from '../schemas/request';
 import { startEmulators, useFakeAwsCredentials, type Emulators } from './emulators';
 import { startGateway } from './gateway';
 import { describeDecision, startIamEdge, type IamEdge } from './iamEdge';
@@ -109,7 +108,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const region = process.env.AWS_REGION ?? 'us-east-1';
   const emulators = await startEmulators({ s3SqsPort: opts.s3SqsPort ?? DEFAULTS.s3SqsPort, dynamodbPort: opts.dynamodbPort ?? DEFAULTS.dynamodbPort });
   const apiUrl = `http://localhost:${port}`;
-  // serverless offline listens inside; the gateway in front of it applies API Gateway's body limit.
+  // serverless offline listens inside; the gateway in front of it applies API Gateway's and Lambda's size limits.
   const offlinePort = await freePort();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -185,7 +184,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     gateway = await startGateway({
       port,
       target: { host: '127.0.0.1', port: offlinePort },
-      maxBodyBytes: MAX_INLINE_BODY_BYTES,
       tooLarge: sls.tooLargeResponse(),
     });
   } catch (err) {

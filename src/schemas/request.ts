@@ -1,9 +1,6 @@
 import { z } from 'zod';
 import { ContactSchema, EnrichFieldSchema } from './contact';
 
-/** API Gateway REST APIs take request bodies up to 10 MB; larger contact lists go through S3. */
-export const MAX_INLINE_BODY_BYTES = 10 * 1024 * 1024;
-
 /** `s3://bucket/key` or a key under `uploads/` in the service's bucket. */
 export const S3ReferenceSchema = z
   .string()

@@ -3,7 +3,8 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { streamContacts } from '../core/inputFile';
-import { apiUrl, createEnrichment, DEFAULT_FIELDS, type CreateResponse } from './lib/api';
+import { INLINE_CONTACTS_ESTIMATE, LAMBDA_MAX_EVENT_BYTES } from '../inlineLimits';
+import { apiUrl, createEnrichment, DEFAULT_FIELDS, inlineVerdict, type CreateResponse } from './lib/api';
 import { checkOutput } from './lib/checkOutput';
 import { downloadTo } from './lib/download';
 import { waitForCompletion } from './lib/poll';
@@ -12,7 +13,8 @@ import { s3Target, uploadContactsFile } from './lib/upload';
 const usage = (script: string) => `usage: npx ts-node src/scripts/${script} <contacts.json> [true] [--wait] [--fields a,b] [--out FILE]
 
 Submits the contacts in <contacts.json> ({"contacts": [...]}) to POST ${apiUrl()}/enrichment and prints the response.
-  true            upload the file to S3 first (uploads/<uuid>.json) and submit the S3 reference: for large files
+A request too large to send inline (a Lambda event of 6 MB: ${INLINE_CONTACTS_ESTIMATE}) goes through S3 by itself.
+  true            upload the file to S3 first (uploads/<uuid>.json) and submit the S3 reference, whatever its size
                   (local stack: fauxqs at S3_ENDPOINT, default http://127.0.0.1:4566; deployed: BUCKET_NAME or STAGE,
                   with your AWS credentials)
   --fields a,b    fields to enrich (default ${DEFAULT_FIELDS.join(',')})
@@ -79,6 +81,7 @@ async function readInlineContacts(file: string): Promise<unknown[]> {
 }
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+const INLINE_LIMIT = `API Gateway passes a function at most a ${mb(LAMBDA_MAX_EVENT_BYTES)} event, the JSON-escaped body included: ${INLINE_CONTACTS_ESTIMATE}`;
 
 export async function main(argv: string[], script = path.basename(process.argv[1] ?? 'createEnrichement.ts')): Promise<number> {
   let args: ReturnType<typeof parse>;
@@ -96,23 +99,43 @@ export async function main(argv: string[], script = path.basename(process.argv[1
     throw new Error(`cannot read ${args.file}: no such file (create one with: npx ts-node src/scripts/createJson.ts 50)`);
   });
 
-  // 1. Inline contacts, or upload the file to S3 and submit its reference.
-  let contacts: unknown[] | string;
-  if (args.useS3) {
+  // 1. Inline contacts when the request fits what API Gateway delivers to a function; otherwise (or
+  //    with `true`) upload the file to S3 and submit its reference.
+  let contacts: unknown[] | undefined;
+  let overLimit: string | undefined;
+  let body: string | undefined;
+  if (!args.useS3) {
+    // Not even read when this large: its contacts could fit only if most of the file were whitespace.
+    if (size > 4 * LAMBDA_MAX_EVENT_BYTES) {
+      overLimit = `${args.file} is ${mb(size)}, over the inline limit (${INLINE_LIMIT})`;
+    } else {
+      contacts = await readInlineContacts(args.file);
+      body = JSON.stringify({ contacts, fields_to_enrich: args.fields });
+      const verdict = inlineVerdict(body);
+      if (!verdict.ok) {
+        const as = verdict.limit === 'event' ? `a Lambda event of ${mb(verdict.eventBytes)}` : `a body of ${mb(verdict.bodyBytes)}`;
+        overLimit = `${args.file} is ${mb(size)}, over the inline limit (it would be ${as}; ${INLINE_LIMIT})`;
+      }
+    }
+  }
+  const viaS3 = async (): Promise<string> => {
     const target = s3Target();
     console.error(`uploading ${args.file} (${mb(size)}) to s3://${target.bucket}/uploads/${target.endpoint ? ` at ${target.endpoint}` : ''}…`);
     const { uri } = await uploadContactsFile(args.file, target);
     console.error(`uploaded: ${uri}`);
-    contacts = uri;
-  } else {
-    contacts = await readInlineContacts(args.file);
-  }
+    return uri;
+  };
+  if (overLimit) console.error(`${overLimit}: uploading to S3 instead`);
+  const inline = body !== undefined && !overLimit;
 
-  // 2. Submit and print the response.
-  const res = await createEnrichment({ contacts, fields_to_enrich: args.fields });
+  // 2. Submit and print the response. A 413 (a request the estimate let through) takes the S3 path too.
+  let res = await createEnrichment(inline ? body! : { contacts: await viaS3(), fields_to_enrich: args.fields });
+  if (inline && res.status === 413) {
+    console.error(`the API answered 413 (too large to send inline): uploading to S3 instead`);
+    res = await createEnrichment({ contacts: await viaS3(), fields_to_enrich: args.fields });
+  }
   console.log(typeof res.body === 'string' ? res.body : JSON.stringify(res.body, null, 2));
   if (!res.ok) {
-    if (res.status === 413) console.error(`the body is too large to post inline: add "true" to upload the file to S3 first`);
     console.error(`request rejected: HTTP ${res.status}`);
     return 1;
   }
@@ -138,7 +161,7 @@ export async function main(argv: string[], script = path.basename(process.argv[1
   } finally {
     process.off('SIGINT', onSigint);
   }
-  const input = Array.isArray(contacts) ? contacts : streamContacts(createReadStream(args.file));
+  const input = contacts ?? streamContacts(createReadStream(args.file));
   const check = await checkOutput(out, input, args.fields);
 
   console.log(`\nrequest ${final.requestId}: ${final.status} after ${((Date.now() - started) / 1000).toFixed(1)}s`);

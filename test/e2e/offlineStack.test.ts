@@ -1,3 +1,4 @@
+import { TOO_LARGE_MESSAGE } from '../../src/inlineLimits';
 import { makeContacts } from '../support/factories';
 import { startTestStack, type RunningStack } from '../support/npmStart';
 
@@ -97,6 +98,19 @@ describe('offline stack end to end (HTTP on free ports)', () => {
     // The local IAM edge prints every call a function's role would not allow on AWS.
     expect(stack.output()).not.toMatch(/IAM denied/);
   }, 90_000);
+
+  it('answers 413 with the upload hint for a 5.5 MB and a 9 MB body (under API Gateway\'s 10 MB, over Lambda\'s 6 MB event)', async () => {
+    const mib = 1024 * 1024;
+    for (const [count, low, high] of [[62_500, 5.5, 5.6], [102_000, 9, 9.1]]) {
+      const body = JSON.stringify({ contacts: makeContacts(count), fields_to_enrich: FIELDS });
+      expect(Buffer.byteLength(body) / mib).toBeGreaterThan(low);
+      expect(Buffer.byteLength(body) / mib).toBeLessThan(high);
+      const res = await post(body);
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { message: string }).message).toBe(TOO_LARGE_MESSAGE);
+    }
+    expect(TOO_LARGE_MESSAGE).toContain('s3://<bucket>/uploads/<key>');
+  });
 
   it('serves the mock enrichment API', async () => {
     const res = await fetch(`${api}/mock/enrich`, {

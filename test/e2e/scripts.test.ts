@@ -160,12 +160,25 @@ describe('users scripts against the offline stack', () => {
     await writeFile(path.join(dir, 'contacts_small.json'), [...renderContactsFile(generateContacts(150, { seed: 9 }))].join(''));
     const ok = await runTs([script('createEnrichment.ts'), 'contacts_small.json'], dir, env);
     expect(ok.code).toBe(0);
+    expect(ok.stderr).not.toMatch(/upload/);
     expect(JSON.parse(ok.stdout)).toMatchObject({ message: 'Request accepted', totalContacts: 150, totalBatches: 2 });
 
     const bad = await runTs([script('createEnrichment.ts'), 'contacts_small.json', '--fields', 'shoe_size'], dir, env);
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout).errors[0]).toMatchObject({ path: 'fields_to_enrich[0]' });
   }, 120_000);
+
+  it('createEnrichement.ts of a 100k-contact file without "true" says it is over the inline limit, uploads it and completes', async () => {
+    expect((await runTs([script('createJson.ts'), '100', '--seed', '3'], dir)).code).toBe(0);
+    const res = await runTs([script('createEnrichement.ts'), 'contacts_100k.json', '--wait', '--out', 'out_100k.json'], dir, env);
+    expect(res.stderr).toMatch(/contacts_100k\.json is 7\.\d MB, over the inline limit \(it would be a Lambda event of 8\.\d MB; .*67,000 contacts\): uploading to S3 instead/);
+    expect(res.stderr).toMatch(/uploaded: s3:\/\/enrichment-service-local-data\/uploads\/[0-9a-f-]{36}\.json/);
+    expect(res.code).toBe(0);
+    const accepted = JSON.parse(res.stdout.slice(0, res.stdout.indexOf('\n}') + 2));
+    expect(accepted).toMatchObject({ message: 'Request accepted', totalContacts: 100_000, totalBatches: 1000 });
+    expect(res.stdout).toMatch(/: completed after/);
+    expect(res.stdout).toMatch(/check: 100000 rows, one per input contact, in input order/);
+  }, 400_000);
 
   it('bin/createEnrichment.sh posts the sample and bin/getEnrichment.sh prints its status', async () => {
     const shellEnv = { ...cleanEnv(), API_URL: stack.apiUrl };

@@ -1,4 +1,5 @@
 import type { StatusResponse } from '../../core/status';
+import { API_GATEWAY_MAX_BODY_BYTES, checkInline, LAMBDA_MAX_EVENT_BYTES, type InlineVerdict } from '../../inlineLimits';
 
 export type { StatusResponse };
 
@@ -41,6 +42,33 @@ export class ApiError extends Error {
   }
 }
 
+const JSON_HEADERS = { accept: 'application/json', 'content-type': 'application/json' };
+
+/**
+ * Room left for headers we cannot see from here (a custom domain's, a proxy's): the scripts upload a
+ * request that comes this close to Lambda's limit rather than risk a 413.
+ */
+export const INLINE_MARGIN_BYTES = 4096;
+
+/**
+ * Whether POST /enrichment with this body reaches the function on AWS (and on the local edge): the
+ * body as `fetch` sends it (its own headers added), measured as the Lambda event API Gateway builds.
+ */
+export function inlineVerdict(body: string, baseUrl = apiUrl()): InlineVerdict {
+  const headers = {
+    ...JSON_HEADERS,
+    host: new URL(baseUrl).host,
+    connection: 'keep-alive',
+    'accept-language': '*',
+    'sec-fetch-mode': 'cors',
+    'user-agent': 'node',
+    'accept-encoding': 'gzip, deflate',
+    'content-length': String(Buffer.byteLength(body)),
+  };
+  const limits = { maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES, maxEventBytes: LAMBDA_MAX_EVENT_BYTES - INLINE_MARGIN_BYTES };
+  return checkInline({ method: 'POST', url: '/enrichment', headers, body }, limits);
+}
+
 /** One JSON call to the API. Network failures become an ApiError that names the URL. */
 export async function request<T = unknown>(
   method: 'GET' | 'POST',
@@ -52,7 +80,7 @@ export async function request<T = unknown>(
   try {
     res = await fetch(url, {
       method,
-      headers: opts.body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+      headers: opts.body === undefined ? { accept: 'application/json' } : JSON_HEADERS,
       body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
       signal: opts.signal,
     });
@@ -71,7 +99,8 @@ export async function request<T = unknown>(
   return { status: res.status, ok: res.ok, body: body as T };
 }
 
-export function createEnrichment(payload: { contacts: unknown; fields_to_enrich: string[] }, baseUrl?: string) {
+/** POST /enrichment with a payload, or with a body already serialized (the one `inlineVerdict` measured). */
+export function createEnrichment(payload: { contacts: unknown; fields_to_enrich: string[] } | string, baseUrl?: string) {
   return request<CreateResponse>('POST', '/enrichment', { body: payload, baseUrl });
 }
 

@@ -2,7 +2,8 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { handler } from '../../../src/handlers/createEnrichment';
-import { MAX_INLINE_BODY_BYTES } from '../../../src/schemas/request';
+import { API_GATEWAY_MAX_BODY_BYTES, lambdaEventBytes, LAMBDA_MAX_EVENT_BYTES, TOO_LARGE_MESSAGE } from '../../../src/inlineLimits';
+import { generateContacts } from '../../../src/scripts/lib/contacts';
 import { apiEvent } from '../../support/factories';
 import { contactsOf } from '../fakes';
 import { awsMocks } from './awsMocks';
@@ -83,12 +84,33 @@ describe('POST /enrichment handler', () => {
   });
 
   it('answers 413 pointing to the S3 path for a body over 10 MB, before parsing it', async () => {
-    expect(MAX_INLINE_BODY_BYTES).toBe(10 * 1024 * 1024);
-    const res = await post('x'.repeat(MAX_INLINE_BODY_BYTES + 1));
+    expect(API_GATEWAY_MAX_BODY_BYTES).toBe(10 * 1024 * 1024);
+    const res = await post('x'.repeat(API_GATEWAY_MAX_BODY_BYTES + 1));
     expect(res.statusCode).toBe(413);
     expect(res.json.message).toMatch(/S3/);
     expect(res.json.message).toMatch(/s3:\/\//);
     expect(aws.allCalls()).toHaveLength(0);
+  });
+
+  it('answers 413 with the S3 hint for an event of 6 MB or more (5.5 MB of contacts), and takes one a byte smaller', async () => {
+    expect(LAMBDA_MAX_EVENT_BYTES).toBe(6_291_456);
+    // Escaping the contacts' quotes into the event adds about 15%: 5.5 MB of contacts make a 6.3 MB event.
+    const body = JSON.stringify({ contacts: [...generateContacts(71_500, { seed: 1 })], fields_to_enrich: ['job_title'] });
+    expect(Buffer.byteLength(body)).toBeGreaterThan(5.5 * 1024 * 1024);
+    expect(Buffer.byteLength(body)).toBeLessThan(5.6 * 1024 * 1024);
+    const over = await post(body);
+    expect(over.statusCode).toBe(413);
+    expect(over.json.message).toBe(TOO_LARGE_MESSAGE);
+    expect(aws.allCalls()).toHaveLength(0);
+
+    // Exactly at the boundary: the same event a byte smaller than the limit reaches validation (400: no fields).
+    const base = apiEvent({ body: '' });
+    const room = LAMBDA_MAX_EVENT_BYTES - 1 - lambdaEventBytes(base);
+    const fits = await handler(apiEvent({ body: 'x'.repeat(room) }));
+    expect(lambdaEventBytes(apiEvent({ body: 'x'.repeat(room) }))).toBe(LAMBDA_MAX_EVENT_BYTES - 1);
+    expect(fits.statusCode).toBe(400);
+    const atLimit = await handler(apiEvent({ body: 'x'.repeat(room + 1) }));
+    expect(atLimit.statusCode).toBe(413);
   });
 
   it('answers 500 with a generic message and the correlation id, and no stack, when DynamoDB fails', async () => {
