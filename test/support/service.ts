@@ -17,6 +17,9 @@ import { apiEvent } from './factories';
 
 let counter = 0;
 
+/** The harness's own settings (test/support/env.ts), kept over serverless.yml's deployed defaults. */
+const HARNESS_ENV = { METRICS_ENABLED: process.env.METRICS_ENABLED ?? 'false', PUBLIC_API_URL: process.env.PUBLIC_API_URL ?? '' };
+
 /** The emulators started by globalSetup. */
 export function emulators(): Emulators {
   const s3 = process.env.TEST_S3_ENDPOINT;
@@ -102,7 +105,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     await mockApi.close(); // an open server would keep jest from exiting
     throw err;
   });
-  Object.assign(process.env, sls.environment(), {
+  Object.assign(process.env, sls.environment(), HARNESS_ENV, {
     S3_ENDPOINT: emu.s3Endpoint,
     SQS_ENDPOINT: emu.sqsEndpoint,
     DYNAMODB_ENDPOINT: emu.dynamodbEndpoint,
