@@ -13,7 +13,8 @@ import {
   type Authorization,
   type Service,
 } from './awsRequests';
-import { LOCAL_ACCOUNT_ID, type FunctionRole } from './iamRoles';
+import type { FunctionRole } from './iamRoles';
+import { LOCAL_ACCOUNT_ID } from './serverlessConfig';
 
 /** One IAM decision the edge took for a function. */
 export interface Decision extends Authorization {

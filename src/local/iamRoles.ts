@@ -1,8 +1,5 @@
 import type { LocalResources } from './provision';
-import type { Doc, ServerlessConfig } from './serverlessConfig';
-
-/** The account the emulators live in. */
-export const LOCAL_ACCOUNT_ID = '000000000000';
+import { LOCAL_ACCOUNT_ID, type Doc, type ServerlessConfig } from './serverlessConfig';
 
 export interface PolicyStatement {
   Sid?: string;

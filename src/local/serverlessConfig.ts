@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
 import yaml from 'js-yaml';
 
 /** serverless.yml read the way CloudFormation and the framework see it, for the offline stack. */
@@ -24,13 +25,24 @@ export interface ResolveContext {
   env: NodeJS.ProcessEnv;
 }
 
+/** CloudFormation's pseudo parameters as the offline stack sees them (one fake account). */
+/** The account the emulators live in. */
+export const LOCAL_ACCOUNT_ID = '000000000000';
+
 export class ServerlessConfig {
   readonly doc: Doc;
+  /** ctx.env over the stage's `.env.<stage>` or `.env` file when `useDotenv` is on, as the framework loads them. */
+  private readonly env: NodeJS.ProcessEnv;
   constructor(
     readonly ctx: ResolveContext,
     readonly file = path.resolve(__dirname, '../../serverless.yml'),
   ) {
     this.doc = yaml.load(readFileSync(file, 'utf8'), { schema: CFN_SCHEMA }) as Doc;
+    this.env = ctx.env;
+    if (this.doc.useDotenv) {
+      const dotenv = [`.env.${ctx.stage}`, '.env'].map((name) => path.join(path.dirname(file), name)).find((f) => existsSync(f));
+      if (dotenv) this.env = { ...parseEnv(readFileSync(dotenv, 'utf8')), ...ctx.env };
+    }
   }
 
   private lookup(dotted: string, root: Doc): unknown {
@@ -45,7 +57,9 @@ export class ServerlessConfig {
   /** One `${source:address, fallback}` reference. */
   private variable(expr: string): unknown {
     const [ref, ...rest] = expr.split(',');
-    const fallback = rest.length ? rest.join(',').trim().replace(/^['"]|['"]$/g, '') : undefined;
+    const literal = rest.length ? rest.join(',').trim() : undefined;
+    // `null` unsets (a function or resources item that resolves to null does not exist), as in the framework.
+    const fallback = literal === 'null' ? null : literal?.replace(/^['"]|['"]$/g, '');
     const [source, address] = [ref.slice(0, ref.indexOf(':')).trim(), ref.slice(ref.indexOf(':') + 1).trim()];
     let value: unknown;
     switch (source) {
@@ -59,13 +73,13 @@ export class ServerlessConfig {
         value = address === 'stage' ? this.ctx.stage : address === 'region' ? this.ctx.region : undefined;
         break;
       case 'aws':
-        value = address === 'region' ? this.ctx.region : address === 'accountId' ? '000000000000' : undefined;
+        value = address === 'region' ? this.ctx.region : address === 'accountId' ? LOCAL_ACCOUNT_ID : undefined;
         break;
       case 'param':
         value = this.param(address);
         break;
       case 'env':
-        value = this.ctx.env[address] || undefined;
+        value = this.env[address] || undefined;
         break;
       default:
         throw new Error(`serverless.yml: variable source "${source}" is not supported by the offline stack (in \${${expr}})`);
@@ -75,6 +89,29 @@ export class ServerlessConfig {
     return this.resolve(value);
   }
 
+  /** `!Sub` of pseudo parameters only (e.g. an account-scoped name) becomes its string; other intrinsics stay. */
+  private pseudoSub(template: string): string | undefined {
+    const pseudo: Record<string, string> = {
+      'AWS::AccountId': LOCAL_ACCOUNT_ID,
+      'AWS::Region': this.ctx.region,
+      'AWS::Partition': 'aws',
+      'AWS::URLSuffix': 'amazonaws.com',
+      'AWS::StackName': `${this.service}-${this.ctx.stage}`,
+    };
+    let complete = true;
+    const text = template.replace(/\$\{([^}]*)\}/g, (whole, name: string) => {
+      if (name in pseudo) return pseudo[name];
+      complete = false;
+      return whole;
+    });
+    return complete ? text : undefined;
+  }
+
+  /**
+   * Resolves framework variables in a value, leaving CloudFormation intrinsics as they are, except a
+   * `!Sub` that only uses pseudo parameters (${AWS::AccountId} is the offline stack's fake account).
+   */
+
   /** `${file(./path.yml):address}`: a YAML file beside serverless.yml, or one key of it. */
   private include(file: string, address: string | undefined): unknown {
     const doc = yaml.load(readFileSync(path.resolve(path.dirname(this.file), file.trim()), 'utf8'), { schema: CFN_SCHEMA }) as Doc;
@@ -83,7 +120,6 @@ export class ServerlessConfig {
     return this.resolve(value);
   }
 
-  /** Resolves framework variables in a value, leaving CloudFormation intrinsics as they are. */
   resolve(value: unknown): unknown {
     if (typeof value === 'string') {
       const included = /^\$\{file\(([^)]+)\)(?::([^}]+))?\}$/.exec(value);
@@ -100,7 +136,10 @@ export class ServerlessConfig {
     }
     if (Array.isArray(value)) return value.map((v) => this.resolve(v));
     if (value && typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.resolve(v)]));
+      const resolved = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.resolve(v)]));
+      const sub = resolved['Fn::Sub'];
+      if (Object.keys(resolved).length === 1 && typeof sub === 'string') return this.pseudoSub(sub) ?? resolved;
+      return resolved;
     }
     return value;
   }
@@ -109,8 +148,26 @@ export class ServerlessConfig {
     return this.doc.service;
   }
 
+  /** resources.Resources; `resources` may be a list whose items (variables resolving to null drop out) merge, as in the framework. */
   resources(): Record<string, { Type: string; Properties: Doc }> {
-    return this.doc.resources?.Resources ?? {};
+    const raw = this.doc.resources;
+    const items: unknown[] = Array.isArray(raw) ? raw : [raw];
+    const out: Record<string, { Type: string; Properties: Doc }> = {};
+    for (const item of items) {
+      const part = (typeof item === 'string' ? this.resolve(item) : item) as Doc | null | undefined;
+      Object.assign(out, part?.Resources ?? {});
+    }
+    return out;
+  }
+
+  /** The functions that exist on this stage: an entry that resolves to null (e.g. the mock where mockApi is false) does not. */
+  functions(): Record<string, Doc> {
+    const out: Record<string, Doc> = {};
+    for (const [key, raw] of Object.entries<unknown>(this.doc.functions ?? {})) {
+      const fn = (typeof raw === 'string' ? this.resolve(raw) : raw) as Doc | null;
+      if (fn) out[key] = fn;
+    }
+    return out;
   }
 
   /** provider.environment with every value resolved to a string, as Lambda would see it. */
@@ -130,7 +187,7 @@ export class ServerlessConfig {
   /** The SQS event sources of the functions: which function each queue (a resource) triggers. */
   sqsEventSources(): Array<{ functionKey: string; queueLogicalId: string; batchSize: number; reportBatchItemFailures: boolean }> {
     const out = [];
-    for (const [functionKey, fn] of Object.entries<Doc>(this.doc.functions ?? {})) {
+    for (const [functionKey, fn] of Object.entries(this.functions())) {
       for (const event of fn.events ?? []) {
         if (!event.sqs) continue;
         const arn = event.sqs.arn ?? event.sqs;
@@ -160,7 +217,7 @@ export class ServerlessConfig {
   }
 
   scheduledFunctions(): string[] {
-    return Object.entries<Doc>(this.doc.functions ?? {})
+    return Object.entries(this.functions())
       .filter(([, fn]) => (fn.events ?? []).some((e: Doc) => e.schedule))
       .map(([key]) => key);
   }

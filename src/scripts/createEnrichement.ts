@@ -15,7 +15,7 @@ const usage = (script: string) => `usage: npx ts-node src/scripts/${script} <con
 Submits the contacts in <contacts.json> ({"contacts": [...]}) to POST ${apiUrl()}/enrichment and prints the response.
 A request too large to send inline (a Lambda event of 6 MB: ${INLINE_CONTACTS_ESTIMATE}) goes through S3 by itself.
   true            upload the file to S3 first (uploads/<uuid>.json) and submit the S3 reference, whatever its size
-                  (local stack: fauxqs at S3_ENDPOINT, default http://127.0.0.1:4566; deployed: BUCKET_NAME or STAGE,
+                  (local stack: fauxqs at S3_ENDPOINT, default http://127.0.0.1:4566; deployed: BUCKET_NAME,
                   with your AWS credentials)
   --fields a,b    fields to enrich (default ${DEFAULT_FIELDS.join(',')})
   --wait          poll the status with a progress bar, then download the output and check it against the input

@@ -21,6 +21,8 @@ let counter = 0;
 
 /** The service the functions of this test file run against (startTestService points process.env at it). */
 let current: TestService | undefined;
+/** The harness's own settings (test/support/env.ts), kept over serverless.yml's deployed defaults. */
+const HARNESS_ENV = { METRICS_ENABLED: process.env.METRICS_ENABLED ?? 'false', PUBLIC_API_URL: process.env.PUBLIC_API_URL ?? '' };
 
 /** The emulators started by globalSetup. */
 export function emulators(): Emulators {
@@ -130,7 +132,7 @@ export async function startTestService(
   });
   const guarded = { takeDenials: () => iam.takeDenials().map(describeDecision) };
   openEdges.add(guarded);
-  Object.assign(process.env, sls.environment(), {
+  Object.assign(process.env, sls.environment(), HARNESS_ENV, {
     S3_ENDPOINT: iam.url,
     SQS_ENDPOINT: iam.url,
     DYNAMODB_ENDPOINT: iam.url,

@@ -17,16 +17,17 @@ export interface S3Target {
 
 /**
  * Where uploads go. Local stack (API_URL on this machine): fauxqs on S3_ENDPOINT (default
- * 127.0.0.1:4566) and the `local` stage's bucket. Deployed stage: BUCKET_NAME, or STAGE →
- * `enrichment-service-<stage>-data`, with the caller's own AWS credentials.
+ * 127.0.0.1:4566) and the `local` stage's bucket. Deployed stage: BUCKET_NAME (its name holds the
+ * account id: the stack's DataBucketName output), with the caller's own AWS credentials.
  */
 export function s3Target(env: NodeJS.ProcessEnv = process.env): S3Target {
   const local = isLocalUrl(apiUrl(env));
   const endpoint = env.S3_ENDPOINT || (local ? LOCAL_S3_ENDPOINT : undefined);
-  const stage = env.STAGE || (local ? 'local' : undefined);
-  const bucket = env.BUCKET_NAME || (stage ? `${SERVICE}-${stage}-data` : undefined);
+  const bucket = env.BUCKET_NAME || (local ? `${SERVICE}-${env.STAGE || 'local'}-data` : undefined);
   if (!bucket) {
-    throw new Error(`API_URL ${apiUrl(env)} is not local: set BUCKET_NAME (or STAGE, for ${SERVICE}-<stage>-data) to upload the contacts to S3`);
+    throw new Error(
+      `API_URL ${apiUrl(env)} is not local: set BUCKET_NAME to the stage's bucket (DataBucketName in \`npx sls info --stage <stage> --verbose\`) to upload the contacts to S3`,
+    );
   }
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
   return { bucket, region, endpoint, local: Boolean(endpoint && isLocalUrl(endpoint)) };

@@ -1,0 +1,45 @@
+'use strict';
+
+/**
+ * A serverless plugin (listed in serverless.yml) that stops `sls package` and `sls deploy` of a
+ * half-configured stage before anything is built: a stage without the mock needs the real
+ * enrichment API, and Datadog needs its API key secret. The message names the param and how to
+ * pass it (README: Deploy). Other commands (remove, info, logs) are not affected.
+ */
+class CheckStageParams {
+  constructor(serverless, options) {
+    this.serverless = serverless;
+    this.options = options;
+    this.hooks = { 'before:package:initialize': () => this.check() };
+  }
+
+  check() {
+    const { service } = this.serverless;
+    const stage = this.options.stage || service.provider.stage;
+    const param = (name, example) => `--param="${name}=${example}" (or set ${name} under params.${stage} in serverless.yml)`;
+    const problems = [];
+
+    const apiUrl = service.provider.environment && service.provider.environment.ENRICHMENT_API_URL;
+    if (typeof apiUrl === 'string' && !/^https?:\/\/\S+$/.test(apiUrl)) {
+      problems.push(
+        apiUrl === ''
+          ? `enrichmentApiUrl is required: stage "${stage}" deploys no mock enrichment API (mockApi is false), so the worker needs the real one. Pass ${param('enrichmentApiUrl', 'https://…')}.`
+          : `enrichmentApiUrl must be an http(s) URL, got "${apiUrl}".`,
+      );
+    }
+
+    const datadog = (service.custom && service.custom.datadog) || {};
+    if (String(datadog.enabled) !== 'false' && !/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+$/.test(datadog.apiKeySecretArn || '')) {
+      problems.push(
+        `ddApiKeySecretArn is required while Datadog is on (datadogEnabled): the Secrets Manager ARN of the Datadog API key, got "${datadog.apiKeySecretArn || ''}". ` +
+          `Pass ${param('ddApiKeySecretArn', 'arn:aws:secretsmanager:<region>:<account>:secret:<name>')}, or turn Datadog off with --param="datadogEnabled=false".`,
+      );
+    }
+
+    if (problems.length) {
+      throw new this.serverless.classes.Error(`Stage "${stage}" is not fully configured:\n  - ${problems.join('\n  - ')}`);
+    }
+  }
+}
+
+module.exports = CheckStageParams;

@@ -1,0 +1,137 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * `sls package` of serverless.yml as a new user would run it before a deploy: offline, with fake
+ * credentials, and any AWS SDK call pointed at a closed port so nothing can reach AWS.
+ */
+const ROOT = path.resolve(__dirname, '../..');
+const SLS = path.join(ROOT, 'node_modules/serverless/bin/serverless.js');
+const DD_SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:datadog-api-key-AbCdEf';
+
+type Template = { Resources: Record<string, { Type: string; Properties?: any; DeletionPolicy?: string; UpdateReplacePolicy?: string }> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface Packaged {
+  code: number;
+  output: string;
+  template?: Template;
+}
+
+const dirs: string[] = [];
+
+async function slsPackage(args: string[]): Promise<Packaged> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sls-package-'));
+  dirs.push(dir);
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+  Object.assign(env, { AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', AWS_ENDPOINT_URL: 'http://127.0.0.1:9', AWS_EC2_METADATA_DISABLED: 'true' });
+  const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
+    execFile(process.execPath, [SLS, 'package', ...args, '--package', dir], { cwd: ROOT, env, timeout: 150_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` });
+    });
+  });
+  const file = path.join(dir, 'cloudformation-template-update-stack.json');
+  const written = await stat(file).then(() => true, () => false);
+  return { code, output, template: written ? (JSON.parse(await readFile(file, 'utf8')) as Template) : undefined };
+}
+
+let prodMissing: Packaged;
+let prod: Packaged;
+let dev: Packaged;
+
+// One after the other: serverless-esbuild builds in the project's one .esbuild folder.
+beforeAll(async () => {
+  prodMissing = await slsPackage(['--stage', 'prod']);
+  prod = await slsPackage([
+    '--stage', 'prod',
+    '--param=enrichmentApiUrl=https://enrich.example.com/v1/enrich',
+    `--param=ddApiKeySecretArn=${DD_SECRET}`,
+    '--param=workerMaxConcurrency=20',
+    '--param=resultTtlDays=7',
+  ]);
+  dev = await slsPackage(['--stage', 'dev', '--param=datadogEnabled=false']);
+}, 170_000);
+
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+const resources = (p: Packaged) => {
+  if (!p.template) throw new Error(`sls package failed (exit ${p.code}):\n${p.output.slice(-3000)}`);
+  return p.template.Resources;
+};
+const env = (p: Packaged, fn: string) => resources(p)[`${fn}LambdaFunction`].Properties.Environment.Variables;
+const roleKeys = (p: Packaged) => Object.keys(resources(p)).filter((k) => resources(p)[k].Type === 'AWS::IAM::Role');
+
+describe('sls package --stage prod', () => {
+  it('fails without enrichmentApiUrl and the Datadog secret, naming both params and how to pass them', () => {
+    expect(prodMissing.code).not.toBe(0);
+    expect(prodMissing.template).toBeUndefined();
+    expect(prodMissing.output).toContain('Stage "prod" is not fully configured');
+    expect(prodMissing.output).toContain('enrichmentApiUrl is required: stage "prod" deploys no mock enrichment API (mockApi is false)');
+    expect(prodMissing.output).toContain('--param="enrichmentApiUrl=https://…"');
+    expect(prodMissing.output).toContain('ddApiKeySecretArn is required while Datadog is on');
+  });
+
+  it('with them: no mock function, role or route, and the worker calls the given API', () => {
+    const keys = Object.keys(resources(prod));
+    expect(keys.filter((k) => /mock/i.test(k))).toEqual([]);
+    expect(JSON.stringify(prod.template)).not.toContain('mock/enrich');
+    expect(env(prod, 'ProcessBatch').ENRICHMENT_API_URL).toBe('https://enrich.example.com/v1/enrich');
+  });
+
+  it('caps the worker: maximumConcurrency on its SQS event source and the same reserved concurrency', () => {
+    expect(resources(prod).ProcessBatchEventSourceMappingSQSBatchQueue.Properties.ScalingConfig).toEqual({ MaximumConcurrency: 20 });
+    expect(resources(prod).ProcessBatchLambdaFunction.Properties.ReservedConcurrentExecutions).toBe(20);
+  });
+
+  it('keeps bucket and table on remove and replacement, and scopes the bucket name by account', () => {
+    for (const key of ['DataBucket', 'StatusTable']) {
+      expect(resources(prod)[key]).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    }
+    const name = { 'Fn::Sub': 'enrichment-service-prod-${AWS::AccountId}-data' };
+    expect(resources(prod).DataBucket.Properties.BucketName).toEqual(name);
+    expect(env(prod, 'CreateEnrichment').BUCKET_NAME).toEqual(name);
+  });
+
+  it('takes resultTtlDays for the S3 lifecycle rule and RESULT_TTL_DAYS', () => {
+    // A --param is a string; CloudFormation takes "7" for an integer property.
+    expect(Number(resources(prod).DataBucket.Properties.LifecycleConfiguration.Rules[0].ExpirationInDays)).toBe(7);
+    expect(env(prod, 'ProcessBatch').RESULT_TTL_DAYS).toBe('7');
+  });
+
+  it('grants every role read access to exactly the Datadog secret given, and has no placeholder account', () => {
+    expect(resources(prod).DatadogApiKeyReadPolicy.Properties.PolicyDocument.Statement).toEqual([
+      { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: DD_SECRET },
+    ]);
+    for (const role of roleKeys(prod)) {
+      expect([role, resources(prod)[role].Properties.ManagedPolicyArns]).toEqual([role, [{ Ref: 'DatadogApiKeyReadPolicy' }]]);
+    }
+    expect(JSON.stringify(prod.template)).not.toContain('000000000000');
+  });
+});
+
+describe('sls package --stage dev (datadogEnabled=false)', () => {
+  it('deploys the mock with its role and route, and the worker calls it', () => {
+    expect(resources(dev).MockEnrichLambdaFunction.Properties.Role).toEqual({ 'Fn::GetAtt': ['MockEnrichRole', 'Arn'] });
+    expect(resources(dev).MockEnrichRole.Type).toBe('AWS::IAM::Role');
+    expect(resources(dev).ApiGatewayMethodMockEnrichPost.Type).toBe('AWS::ApiGateway::Method');
+    expect(JSON.stringify(env(dev, 'ProcessBatch').ENRICHMENT_API_URL)).toContain('/dev/mock/enrich');
+  });
+
+  it('lets bucket and table go on remove, reserves no concurrency but still caps the event source', () => {
+    for (const key of ['DataBucket', 'StatusTable']) {
+      expect(resources(dev)[key]).toMatchObject({ DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
+    }
+    expect(resources(dev).ProcessBatchLambdaFunction.Properties).not.toHaveProperty('ReservedConcurrentExecutions');
+    expect(resources(dev).ProcessBatchEventSourceMappingSQSBatchQueue.Properties.ScalingConfig).toEqual({ MaximumConcurrency: 50 });
+  });
+
+  it('has no Datadog layer, secret policy or grant when Datadog is off', () => {
+    expect(resources(dev)).not.toHaveProperty('DatadogApiKeyReadPolicy');
+    for (const role of roleKeys(dev)) expect(resources(dev)[role].Properties).not.toHaveProperty('ManagedPolicyArns');
+    expect(resources(dev).ProcessBatchLambdaFunction.Properties).not.toHaveProperty('Layers');
+    expect(env(dev, 'ProcessBatch').METRICS_ENABLED).toBe('false');
+  });
+});
