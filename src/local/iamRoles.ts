@@ -81,21 +81,35 @@ export function resolveIntrinsics(value: unknown, resources: LocalResources, reg
 }
 
 /**
- * Every function of serverless.yml with its role's policies, resolved the way the deployed template
- * is (framework variables, then intrinsics against the resources the offline stack created).
+ * Every function of serverless.yml with its role's policies (inline, and managed ones the template
+ * defines), resolved the way the deployed template is: framework variables, then intrinsics against
+ * the resources the offline stack created.
  */
 export function functionRoles(sls: ServerlessConfig, resources: LocalResources): FunctionRole[] {
   const all = sls.resources();
-  return Object.entries<Doc>(sls.doc.functions ?? {}).map(([functionKey, fn]) => {
+  const region = sls.ctx.region;
+  const managed = (arn: unknown, roleName: string): RolePolicy => {
+    const id = (arn as Doc)?.Ref;
+    const policy = id ? all[id] : undefined;
+    if (policy?.Type !== 'AWS::IAM::ManagedPolicy') {
+      throw new Error(`serverless.yml: ${roleName} attaches ${JSON.stringify(arn)}; offline only !Ref to an AWS::IAM::ManagedPolicy of the template can be enforced`);
+    }
+    return { name: id, policy: resolveIntrinsics(sls.resolve(policy.Properties.PolicyDocument), resources, region) as RolePolicy['policy'] };
+  };
+  return Object.entries(sls.functions()).map(([functionKey, fn]) => {
     const roleName = sls.resolve(fn.role) as string | undefined;
     const role = roleName ? all[roleName] : undefined;
     if (!roleName || role?.Type !== 'AWS::IAM::Role') {
       throw new Error(`serverless.yml: function ${functionKey} needs \`role:\` naming an AWS::IAM::Role in resources (the offline stack enforces each function's role)`);
     }
-    const policies = (sls.resolve(role.Properties.Policies ?? []) as Doc[]).map((p) => ({
-      name: p.PolicyName as string,
-      policy: resolveIntrinsics(p.PolicyDocument, resources, sls.ctx.region) as RolePolicy['policy'],
-    }));
+    const props = sls.resolve(role.Properties) as Doc;
+    const policies: RolePolicy[] = [
+      ...((props.Policies ?? []) as Doc[]).map((p) => ({
+        name: p.PolicyName as string,
+        policy: resolveIntrinsics(p.PolicyDocument, resources, region) as RolePolicy['policy'],
+      })),
+      ...((props.ManagedPolicyArns ?? []) as unknown[]).map((arn) => managed(arn, roleName)),
+    ];
     return { functionKey, functionName: sls.functionName(functionKey), roleName, policies };
   });
 }

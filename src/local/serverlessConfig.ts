@@ -23,10 +23,11 @@ export interface ResolveContext {
   stage: string;
   region: string;
   env: NodeJS.ProcessEnv;
+  /** As `--param="name=value"` on the command line: wins over the stage's params. */
+  params?: Record<string, string>;
 }
 
-/** CloudFormation's pseudo parameters as the offline stack sees them (one fake account). */
-/** The account the emulators live in. */
+/** The account the emulators live in (CloudFormation's pseudo parameters, offline). */
 export const LOCAL_ACCOUNT_ID = '000000000000';
 
 export class ServerlessConfig {
@@ -51,7 +52,7 @@ export class ServerlessConfig {
 
   private param(name: string): unknown {
     const params = this.doc.params ?? {};
-    return params[this.ctx.stage]?.[name] ?? params.default?.[name];
+    return this.ctx.params?.[name] ?? params[this.ctx.stage]?.[name] ?? params.default?.[name];
   }
 
   /** One `${source:address, fallback}` reference. */

@@ -21,15 +21,17 @@ const NOT_CALLED_BY_THE_CODE: Record<string, string> = {
 };
 
 const FIELDS = ['professional_email'];
-const sls = new ServerlessConfig({ stage: 'iam', region: 'us-east-1', env: {} });
+const sls = new ServerlessConfig({ stage: 'iam', region: 'us-east-1', env: {}, params: { ddApiKeySecretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:dd' } });
 
-/** Each role's statements as serverless.yml writes them, framework variables resolved. */
-function roleStatements(doc: Doc = sls.doc): Map<string, Doc[]> {
+/** Each role's statements as serverless.yml writes them (inline and managed policies), variables resolved. */
+function roleStatements(): Map<string, Doc[]> {
+  const all = sls.resources();
   const out = new Map<string, Doc[]>();
-  for (const [id, r] of Object.entries<Doc>(doc.resources.Resources)) {
+  for (const [id, r] of Object.entries<Doc>(all)) {
     if (r.Type !== 'AWS::IAM::Role') continue;
-    const policies = sls.resolve(r.Properties.Policies) as Doc[];
-    out.set(id, policies.flatMap((p) => p.PolicyDocument.Statement));
+    const props = sls.resolve(r.Properties) as Doc;
+    const managed = ((props.ManagedPolicyArns ?? []) as Doc[]).map((arn) => all[arn.Ref].Properties);
+    out.set(id, [...(props.Policies ?? []), ...managed].flatMap((p: Doc) => (sls.resolve(p.PolicyDocument) as Doc).Statement));
   }
   return out;
 }
@@ -76,7 +78,7 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
 
     // No denial happened (test/support/iamGuard.ts); now every granted action must have been used.
     const used = service.iam.used();
-    const roleOf = new Map(Object.entries<Doc>(sls.doc.functions).map(([key, fn]) => [key, fn.role as string]));
+    const roleOf = new Map(Object.entries(sls.functions()).map(([key, fn]) => [key, fn.role as string]));
     const unused: string[] = [];
     for (const [role, statements] of roleStatements()) {
       const fns = [...roleOf].filter(([, r]) => r === role).map(([key]) => key);
@@ -114,8 +116,8 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
 
   it('a statement removed from serverless.yml shows up as a denial naming the function, the action and the resource', async () => {
     // ProcessBatchRole without s3:ListBucket: the DLQ handler's read of a batch result that does not exist.
-    service = await startFaultService({ ENRICHMENT_MAX_ATTEMPTS: '1', ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: '1', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '1' }, (doc) => {
-      const policy = doc.resources.Resources.ProcessBatchRole.Properties.Policies[0].PolicyDocument;
+    service = await startFaultService({ ENRICHMENT_MAX_ATTEMPTS: '1', ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: '1', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '1' }, (config) => {
+      const policy = config.resources().ProcessBatchRole.Properties.Policies[0].PolicyDocument;
       const before = policy.Statement.length;
       policy.Statement = policy.Statement.filter((s: Doc) => !list(s.Action).includes('s3:ListBucket'));
       expect(policy.Statement.length).toBe(before - 1);

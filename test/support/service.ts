@@ -10,7 +10,7 @@ import { resetQueueUrls } from '../../src/adapters/sqs';
 import { resetConfig } from '../../src/config';
 import { handler as mockEnrich } from '../../src/handlers/mockEnrich';
 import { provisionFromServerlessYml, type LocalResources } from '../../src/local/provision';
-import { ServerlessConfig, type Doc } from '../../src/local/serverlessConfig';
+import { ServerlessConfig } from '../../src/local/serverlessConfig';
 import { describeDecision, startIamEdge, type IamEdge } from '../../src/local/iamEdge';
 import { functionRoles } from '../../src/local/iamRoles';
 import { startSqsEventSource, type EventSource } from '../../src/local/sqsEventSource';
@@ -18,6 +18,7 @@ import type { Emulators } from '../../src/local/emulators';
 import { apiEvent } from './factories';
 
 let counter = 0;
+const TEST_DD_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:datadog-api-key-test';
 
 /** The service the functions of this test file run against (startTestService points process.env at it). */
 let current: TestService | undefined;
@@ -109,15 +110,16 @@ export interface TestService {
 export async function startTestService(
   env: Record<string, string> = {},
   /** Edits serverless.yml as read, before anything is provisioned (e.g. a role without a statement). */
-  editServerlessYml?: (doc: Doc) => void,
+  editServerlessYml?: (sls: ServerlessConfig) => void,
 ): Promise<TestService> {
   // Jest loads this module afresh for every test file in the one process, so the counter alone
   // repeats; a random part makes names unique across the whole run (a clash fails CreateTable).
   const stage = `t${++counter}x${randomUUID().slice(0, 12)}`;
   const emu = emulators();
   const mockApi = await startMockApi();
-  const sls = new ServerlessConfig({ stage, region: 'us-east-1', env: {} });
-  editServerlessYml?.(sls.doc);
+  // A deployed stage's params, with what a deploy must pass (a Datadog key secret; the mock API is started here).
+  const sls = new ServerlessConfig({ stage, region: 'us-east-1', env: {}, params: { ddApiKeySecretArn: TEST_DD_SECRET } });
+  editServerlessYml?.(sls);
   const resources = await provisionFromServerlessYml(sls, emu).catch(async (err: unknown) => {
     await mockApi.close(); // an open server would keep jest from exiting
     throw err;
