@@ -228,7 +228,10 @@ export async function startTestService(
       await Promise.allSettled(sources.map((s) => s.stop()));
       await mockApi.close();
       await iam.close();
+      // Hooks of a test file run before the guard's: keep what was denied for it to report.
       openEdges.delete(guarded);
+      const left = guarded.takeDenials();
+      if (left.length) openEdges.add({ takeDenials: () => left.splice(0) });
       for (const c of functionClients.values()) for (const client of Object.values(c)) client.destroy();
       s3.destroy();
       sqs.destroy();
