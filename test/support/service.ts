@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import type { SQSEvent } from 'aws-lambda';
+import type { Context, SQSEvent } from 'aws-lambda';
 import { resetClients } from '../../src/adapters/clients';
 import { resetQueueUrls } from '../../src/adapters/sqs';
 import { resetConfig } from '../../src/config';
@@ -14,6 +14,7 @@ import { ServerlessConfig } from '../../src/local/serverlessConfig';
 import { startSqsEventSource, type EventSource } from '../../src/local/sqsEventSource';
 import type { Emulators } from '../../src/local/emulators';
 import { apiEvent } from './factories';
+import { lambdaContext } from './lambdaContext';
 
 let counter = 0;
 
@@ -77,12 +78,17 @@ export interface TestService {
   listKeys(prefix?: string): Promise<string[]>;
   scanTable(): Promise<number>;
   queueDepth(url?: string): Promise<number>;
-  /** Lambda's SQS event source mapping, with the given handler as the function. */
+  /** The worker's timeout in serverless.yml (processBatch and handleFailedBatch share it), in ms. */
+  workerTimeoutMs: number;
+  /**
+   * Lambda's SQS event source mapping, with the given handler as the function. Each invocation gets
+   * a Lambda context whose deadline is `timeoutMs` away (default: the worker's timeout).
+   */
   deliver(
     url: string,
     arn: string,
-    handler: (event: SQSEvent) => Promise<unknown>,
-    opts?: { concurrency?: number; visibilityTimeout?: number; batchSize?: number },
+    handler: (event: SQSEvent, context: Context) => Promise<unknown>,
+    opts?: { concurrency?: number; visibilityTimeout?: number; batchSize?: number; timeoutMs?: number },
   ): EventSource;
   close(): Promise<void>;
 }
@@ -126,8 +132,10 @@ export async function startTestService(env: Record<string, string> = {}): Promis
   const bucket = Object.values(resources.buckets)[0];
   const table = Object.values(resources.tables)[0];
   const sources: EventSource[] = [];
+  const workerTimeoutMs = sls.functionTimeoutSeconds('processBatch') * 1000;
 
   return {
+    workerTimeoutMs,
     stage,
     resources,
     bucket,
@@ -175,7 +183,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
         concurrency: opts.concurrency ?? 4,
         visibilityTimeout: opts.visibilityTimeout ?? 1,
         waitTimeSeconds: 1,
-        invoke: handler,
+        invoke: (event) => handler(event, lambdaContext(opts.timeoutMs ?? workerTimeoutMs)),
       });
       sources.push(source);
       return source;
