@@ -8,6 +8,8 @@ import {
   expectOutputRows,
   failures,
   runPipeline,
+  sendRaw,
+  sleep,
   startFaultService,
   timedInvocations,
   type TimedInvocation,
@@ -73,4 +75,34 @@ describe('worker time budget: a hanging enrichment call (fauxqs + dynalite, real
     expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures([HANG], DLQ_REASON)));
     expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
   }, 90_000);
+
+  it('the local event source keeps a running message hidden past its short visibility timeout, as AWS does for a running function', async () => {
+    service = await startFaultService();
+    let runs = 0;
+    let running = false;
+    let overlapped = false;
+    // Several pollers and a 1 s visibility: without renewal the message would be handed out again mid-run.
+    service.deliver(
+      service.queueUrl,
+      service.queueArn,
+      async (event) => {
+        runs += 1;
+        if (running) overlapped = true;
+        if (runs > 1) return { batchItemFailures: [] };
+        running = true;
+        await sleep(3_500);
+        running = false;
+        // Failed: it must come back soon after (quick local retries), not only at the queue's 360 s.
+        return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
+      },
+      { concurrency: 3, visibilityTimeout: 1 },
+    );
+    await sendRaw(service, 'not a batch message; the handler above does not read it');
+    const until = Date.now() + 15_000;
+    while (runs < 2 && Date.now() < until) await sleep(100);
+
+    expect(runs).toBe(2);
+    expect(overlapped).toBe(false);
+    expect(await drainedDepth(service)).toBe(0);
+  }, 30_000);
 });
