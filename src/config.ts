@@ -31,6 +31,11 @@ const ConfigSchema = z.object({
   ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(2),
   ENRICHMENT_BACKOFF_BASE_MS: z.coerce.number().int().min(0).default(200),
   ENRICHMENT_BACKOFF_MAX_MS: z.coerce.number().int().min(0).default(5_000),
+  /**
+   * Time the worker keeps back from its function timeout to store and record what it has: no
+   * enrichment call or backoff runs into it. Must stay well under the worker timeout.
+   */
+  WORKER_TIME_RESERVE_MS: z.coerce.number().int().min(500).max(600_000).default(5_000),
   REQUEST_DEADLINE_SECONDS: seconds.default(3600),
   RECONCILE_STALL_SECONDS: seconds.default(300),
   DOWNLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(900),

@@ -11,10 +11,16 @@ const ResultSchema = z.looseObject({
 });
 const ResponseSchema = z.object({ results: z.array(ResultSchema) });
 
-/** The enrichment API over HTTP: one POST per call, with a hard timeout. Retries live in the caller. */
-export function httpEnrichmentApi(url: string, timeoutMs: number): EnrichmentApi {
+/**
+ * The enrichment API over HTTP: one POST per call, with a hard timeout (the caller may give a
+ * shorter one: the time its budget has left). Retries live in the caller.
+ */
+export function httpEnrichmentApi(url: string, defaultTimeoutMs: number): EnrichmentApi {
   return {
-    async enrich(contacts, fields) {
+    async enrich(contacts, fields, opts) {
+      const timeoutMs = Math.max(1, Math.floor(Math.min(defaultTimeoutMs, opts?.timeoutMs ?? Infinity)));
+      const timedOut = (err: unknown) => (err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError';
+      const timeoutError = () => new TimeoutError(`enrichment API did not answer within ${timeoutMs} ms`);
       let res: Response;
       try {
         res = await fetch(url, {
@@ -24,16 +30,22 @@ export function httpEnrichmentApi(url: string, timeoutMs: number): EnrichmentApi
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (err) {
-        if ((err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError') {
-          throw new TimeoutError(`enrichment API did not answer within ${timeoutMs} ms`);
-        }
+        if (timedOut(err)) throw timeoutError();
         throw err;
       }
       if (!res.ok) {
         await res.body?.cancel();
         throw new HttpError(res.status, `enrichment API answered ${res.status}`, parseRetryAfter(res.headers.get('retry-after')));
       }
-      return ResponseSchema.parse(await res.json()).results;
+      // The same signal bounds the body: a response that stalls halfway is a timeout too.
+      let body: unknown;
+      try {
+        body = await res.json();
+      } catch (err) {
+        if (timedOut(err)) throw timeoutError();
+        throw err;
+      }
+      return ResponseSchema.parse(body).results;
     },
   };
 }

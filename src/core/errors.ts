@@ -52,3 +52,14 @@ export class EnrichmentUnavailableError extends Error {
     this.name = 'EnrichmentUnavailableError';
   }
 }
+
+/** The worker's time ran out before every contact was settled; the progress is kept for the redelivery. */
+export class BatchOutOfTimeError extends Error {
+  constructor(
+    readonly settled: number,
+    readonly pending: number,
+  ) {
+    super(`out of time with ${pending} contacts still to try (${settled} settled and kept); leaving the batch for redelivery`);
+    this.name = 'BatchOutOfTimeError';
+  }
+}

@@ -39,3 +39,6 @@ export function mockEnrichContact(contact: Contact, fields: readonly EnrichField
 
 /** Contacts whose domain ends in `.invalid` make the mock API fail every call that includes them. */
 export const isPoisonContact = (contact: Contact) => contact.company_domain.trim().toLowerCase().endsWith('.invalid');
+
+/** Contacts whose domain ends in `.hang` make the mock API never answer a call that includes them. */
+export const isHangingContact = (contact: Contact) => contact.company_domain.trim().toLowerCase().endsWith('.hang');

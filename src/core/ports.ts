@@ -52,3 +52,8 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => new Date() };
+
+/** The time an invocation has left before it is stopped (Lambda: context.getRemainingTimeInMillis()). */
+export interface TimeBudget {
+  remainingMs(): number;
+}

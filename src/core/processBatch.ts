@@ -1,11 +1,12 @@
+import type { OutputRow } from '../schemas/contact';
 import type { BatchMessage } from '../schemas/message';
 import type { Logger } from '../logger';
 import { assembleOutput } from './assembleOutput';
-import { enrichWithBisection, type EnrichmentApi, type EnrichStats } from './enrichBatch';
-import { EnrichmentUnavailableError } from './errors';
+import { advanceEnrichment, fitsBatch, freshProgress, type EnrichmentApi, type EnrichProgress, type EnrichStats } from './enrichBatch';
+import { BatchOutOfTimeError, EnrichmentUnavailableError } from './errors';
 import { failedRow, type BatchResult } from './output';
-import type { BatchOutcome, Clock, FaultHooks, ObjectStore, StatusStore } from './ports';
-import type { RetryPolicy } from './retry';
+import type { BatchOutcome, Clock, FaultHooks, ObjectStore, StatusStore, TimeBudget } from './ports';
+import type { RetryBudget, RetryPolicy } from './retry';
 import { isComplete, keys } from './status';
 
 export interface WorkerDeps {
@@ -16,7 +17,23 @@ export interface WorkerDeps {
   faults: FaultHooks;
   api: EnrichmentApi;
   retry: RetryPolicy;
+  /** Time kept back from the invocation's budget to store and record what was done. 0 when unset. */
+  timeReserveMs?: number;
   metric?: (name: string, value: number, tags?: string[]) => void;
+}
+
+/** What the worker knows about the invocation that carries the message. */
+export interface Invocation {
+  /** The time the function has left; no limit when unset (direct calls in tests). */
+  budget?: TimeBudget;
+  /** SQS's ApproximateReceiveCount: only a redelivery can find progress kept by an earlier one. */
+  receiveCount?: number;
+}
+
+/** A batch's partial progress as stored between deliveries. */
+export interface StoredProgress extends EnrichProgress {
+  requestId: string;
+  batchIndex: number;
 }
 
 export type BatchHandling = 'recorded' | 'duplicate' | 'request-final' | 'unknown-request' | 'out-of-range';
@@ -67,21 +84,45 @@ async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<
  * Handles one batch message. Safe under redelivery and concurrent duplicates: the batch result
  * is an idempotent overwrite and the batch is counted by one conditional update.
  */
-export async function processBatch(message: BatchMessage, deps: WorkerDeps): Promise<BatchHandling> {
+export async function processBatch(message: BatchMessage, deps: WorkerDeps, invocation: Invocation = {}): Promise<BatchHandling> {
   // 1. Load the status item: skip unknown or finished requests.
   // 2. A batch recorded before (redelivery) only re-drives assembly, which may have crashed.
-  // 3. Enrich the contacts, bisecting a failing batch so only the bad contacts fail; if all of them
-  //    fail, throw so SQS redelivers the message (and in the end dead-letters it).
-  // 4. Store the batch result under its own key (overwrite).
-  // 5. Record the batch exactly once; if that was the last one, assemble output.json and finalize.
+  // 3. On a redelivery, pick up the progress an earlier delivery kept when its time ran out.
+  // 4. Enrich the contacts within the time budget, bisecting a failing batch so only the bad contacts
+  //    fail. Out of time: keep the progress and throw, so SQS redelivers the message to go on.
+  // 5. If all of them failed, throw so SQS redelivers the message (and in the end dead-letters it).
+  // 6. Store the batch result under its own key (overwrite).
+  // 7. Record the batch exactly once; if that was the last one, assemble output.json and finalize.
   const { requestId, batchIndex } = message;
   const log = deps.log.child({ requestId, batchIndex });
   const skip = await alreadyHandled(message, deps);
   if (skip) return skip;
 
   const started = Date.now();
+  const size = message.contacts.length;
+  let start = freshProgress(size);
+  if ((invocation.receiveCount ?? 1) > 1) {
+    const kept = await deps.store.getJson<StoredProgress>(keys.batchProgress(requestId, batchIndex));
+    if (fitsBatch(kept, size)) start = { rows: kept.rows, pending: kept.pending };
+  }
+  const budget = workBudget(invocation.budget, deps.timeReserveMs ?? 0);
+  const callTimeoutMs = deps.retry.callTimeoutMs;
+  if (budget && callTimeoutMs && budget.availableMs() < 2 * callTimeoutMs) {
+    log.warn('the time budget fits fewer than two enrichment calls; keep ENRICHMENT_TIMEOUT_MS well under the worker timeout', {
+      availableMs: budget.availableMs(),
+      callTimeoutMs,
+    });
+  }
   const stats: EnrichStats = { calls: 0, retries: 0, bisections: 0 };
-  const rows = await enrichWithBisection(message.contacts, message.fields, deps.api, deps.retry, stats);
+  const progress = await advanceEnrichment(message.contacts, message.fields, deps.api, deps.retry, start, { budget, stats });
+  if (progress.pending.length) {
+    const pending = progress.pending.reduce((n, p) => n + p.at.length, 0);
+    await deps.store.putJson(keys.batchProgress(requestId, batchIndex), { requestId, batchIndex, ...progress } satisfies StoredProgress);
+    log.warn('batch out of time; progress kept for the redelivery', { settled: size - pending, pending, ...stats, durationMs: Date.now() - started });
+    deps.metric?.('enrichment.batch.out_of_time', 1);
+    throw new BatchOutOfTimeError(size - pending, pending);
+  }
+  const rows = progress.rows as OutputRow[];
   // An outage fails every contact; SQS redelivers the message later instead of failing them for good.
   if (rows.length > 1 && rows.every((r) => r.enrichment_status === 'failed')) throw new EnrichmentUnavailableError(rows.length);
   await deps.faults.at('worker:after-enrich', { requestId, batchIndex });
@@ -98,6 +139,11 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps): Pro
   return recordAndFinish(message, 'processed', deps);
 }
 
+/** The time left for enrichment calls: the invocation's remaining time less the reserve. */
+function workBudget(budget: TimeBudget | undefined, reserveMs: number): RetryBudget | undefined {
+  return budget && { availableMs: () => budget.remainingMs() - reserveMs };
+}
+
 /**
  * Handles a batch that reached the dead-letter queue: its contacts are written as failed
  * and the batch is counted as failed, once, unless a worker recorded it in the meantime.
@@ -105,7 +151,8 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps): Pro
 export async function failBatch(message: BatchMessage, reason: string, deps: WorkerDeps): Promise<BatchHandling> {
   // 1. Load the status item: skip unknown or finished requests, re-drive assembly for recorded batches.
   // 2. A worker result already in S3 (only its count kept failing) is counted as processed, as reconcile does.
-  // 3. Otherwise write the failure result under the batch's failure key.
+  // 3. Otherwise write the failure result under the batch's failure key: the rows a worker settled
+  //    before its time ran out are kept, only the contacts it never settled fail.
   // 4. Record the batch exactly once; assemble if it was the last one.
   const { requestId, batchIndex } = message;
   const skip = await alreadyHandled(message, deps);
@@ -114,9 +161,12 @@ export async function failBatch(message: BatchMessage, reason: string, deps: Wor
     deps.log.warn('dead-lettered batch has a stored result; counted as processed', { requestId, batchIndex });
     return recordAndFinish(message, 'processed', deps);
   }
-  const rows = message.contacts.map((c) => failedRow(c, message.fields, reason));
+  const kept = await deps.store.getJson<StoredProgress>(keys.batchProgress(requestId, batchIndex));
+  const settled = fitsBatch(kept, message.contacts.length) ? kept.rows : [];
+  const rows = message.contacts.map((c, i) => settled[i] ?? failedRow(c, message.fields, reason));
   await deps.store.putJson(keys.failedBatch(requestId, batchIndex), { requestId, batchIndex, rows } satisfies BatchResult);
-  deps.log.warn('batch failed', { requestId, batchIndex, contacts: rows.length, reason });
+  const failed = rows.filter((r) => r.enrichment_status === 'failed').length;
+  deps.log.warn('batch failed', { requestId, batchIndex, contacts: rows.length, failedContacts: failed, keptRows: settled.filter(Boolean).length, reason });
   deps.metric?.('enrichment.batch.failed', 1);
   return recordAndFinish(message, 'failed', deps);
 }

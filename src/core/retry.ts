@@ -19,6 +19,11 @@ export class TimeoutError extends Error {
 
 export interface RetryPolicy {
   maxAttempts: number;
+  /**
+   * The timeout of one call when time is plenty. Under a time budget a call gets at most the time
+   * left, and a call cut short that way does not count as a failed attempt. Unset: no cap of our own.
+   */
+  callTimeoutMs?: number;
   baseDelayMs: number;
   maxDelayMs: number;
   /** Longest Retry-After we are willing to wait for. */
@@ -55,17 +60,56 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The time left for calls and backoff sleeps (the invocation's remaining time less a reserve). */
+export interface RetryBudget {
+  availableMs(): number;
+}
+
+/**
+ * The budget ran out before the call succeeded or used up its attempts. `attempts` counts only the
+ * attempts that really failed: a call cut short by the deadline says nothing about the contacts.
+ */
+export class OutOfTimeError extends Error {
+  constructor(
+    readonly attempts: number,
+    readonly lastError?: unknown,
+  ) {
+    super(`out of time after ${attempts} failed attempts`);
+    this.name = 'OutOfTimeError';
+  }
+}
+
+export interface RetryOptions {
+  /** Unbounded when unset. */
+  budget?: RetryBudget;
+  /** Attempts already spent on this call by an earlier invocation (its progress was kept). */
+  attemptsSpent?: number;
+}
+
+/**
+ * Calls `fn` until it succeeds, fails for good, or uses up `policy.maxAttempts`. `fn` gets the
+ * timeout its call must keep (undefined when nothing caps it). Under a budget no call runs and no
+ * backoff sleeps past the time available; then OutOfTimeError says how many attempts failed.
+ */
 export async function withRetry<T>(
-  fn: (attempt: number) => Promise<T>,
+  fn: (attempt: number, timeoutMs: number | undefined) => Promise<T>,
   policy: RetryPolicy,
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void,
+  opts: RetryOptions = {},
 ): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
+  const available = () => opts.budget?.availableMs() ?? Infinity;
+  const ownTimeout = policy.callTimeoutMs ?? Infinity;
+  for (let attempt = (opts.attemptsSpent ?? 0) + 1; ; attempt++) {
+    const left = available();
+    if (left <= 0) throw new OutOfTimeError(attempt - 1);
+    const timeout = Math.min(ownTimeout, left);
     try {
-      return await fn(attempt);
+      return await fn(attempt, Number.isFinite(timeout) ? timeout : undefined);
     } catch (err) {
+      if (err instanceof TimeoutError && left < ownTimeout) throw new OutOfTimeError(attempt - 1, err);
       if (attempt >= policy.maxAttempts || !isRetryable(err)) throw err;
       const delay = backoffDelay(attempt, policy, err);
+      if (delay >= available()) throw new OutOfTimeError(attempt, err);
       onRetry?.(err, attempt, delay);
       await sleep(delay);
     }

@@ -62,4 +62,6 @@ export const keys = {
   batchPrefix: (requestId: string) => `${requestId}/batches/`,
   batch: (requestId: string, index: number) => `${requestId}/batches/${String(index).padStart(6, '0')}.json`,
   failedBatch: (requestId: string, index: number) => `${requestId}/batches/${String(index).padStart(6, '0')}.failed.json`,
+  /** A worker's partial progress on a batch it could not finish in time (not a result: reconcile ignores it). */
+  batchProgress: (requestId: string, index: number) => `${requestId}/batches/${String(index).padStart(6, '0')}.progress.json`,
 };

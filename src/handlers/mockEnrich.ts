@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
 import { mockConfig } from '../config';
-import { isPoisonContact, mockEnrichContact } from '../core/mockData';
+import { isHangingContact, isPoisonContact, mockEnrichContact } from '../core/mockData';
 import { parseOrThrow } from '../core/validation';
 import { logger } from '../logger';
 import { ContactSchema, EnrichFieldSchema } from '../schemas/contact';
@@ -14,12 +14,14 @@ const MockRequestSchema = z.object({
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The mock enrichment API: deterministic data, with configurable latency, spikes, throttling and failures. */
+/** The mock enrichment API: deterministic data, with configurable latency, spikes, throttling and failures, and poison (`.invalid`) and hanging (`.hang`) contacts. */
 export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   const log = logger.child({ fn: 'mockEnrich' });
   try {
     const request = parseOrThrow(MockRequestSchema, parseJsonBody(event), 'Invalid enrichment call');
     const knobs = mockConfig();
+    // Never answers: the caller's timeout (or the function's own) ends the call.
+    if (request.contacts.some(isHangingContact)) return await new Promise<never>(() => undefined);
     await sleep(knobs.MOCK_LATENCY_MS + (Math.random() < knobs.MOCK_SPIKE_RATE ? knobs.MOCK_SPIKE_MS : 0));
     if (Math.random() < knobs.MOCK_THROTTLE_RATE) return json(429, { message: 'Too many requests' }, { 'retry-after': '1' });
     if (Math.random() < knobs.MOCK_FAILURE_RATE) return json(500, { message: 'Injected failure (MOCK_FAILURE_RATE)' });

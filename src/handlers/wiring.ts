@@ -45,7 +45,9 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
       maxDelayMs: c.ENRICHMENT_BACKOFF_MAX_MS,
       singleContactMaxAttempts: c.ENRICHMENT_SINGLE_MAX_ATTEMPTS,
       subBatchMaxAttempts: c.ENRICHMENT_SUBBATCH_MAX_ATTEMPTS,
+      callTimeoutMs: c.ENRICHMENT_TIMEOUT_MS,
     },
+    timeReserveMs: c.WORKER_TIME_RESERVE_MS,
     metric,
   };
 }

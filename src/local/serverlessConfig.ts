@@ -185,6 +185,13 @@ export class ServerlessConfig {
     return `${this.service}-${this.ctx.stage}-${key}`;
   }
 
+  /** A function's timeout in seconds (its own, else the provider's, else the framework's 6). */
+  functionTimeoutSeconds(key: string): number {
+    const fn = this.doc.functions?.[key];
+    if (!fn) throw new Error(`serverless.yml has no function ${key}`);
+    return Number(this.resolve(fn.timeout ?? this.doc.provider?.timeout ?? 6));
+  }
+
   /** The SQS event sources of the functions: which function each queue (a resource) triggers. */
   sqsEventSources(): Array<{ functionKey: string; queueLogicalId: string; batchSize: number; reportBatchItemFailures: boolean }> {
     const out = [];

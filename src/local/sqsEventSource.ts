@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   ReceiveMessageCommand,
   type Message,
@@ -18,7 +19,11 @@ export interface EventSourceOptions {
   invoke(event: SQSEvent): Promise<SQSBatchResponse | void | unknown>;
   /** How many batches run at once (Lambda's concurrency for this mapping). */
   concurrency?: number;
-  /** Overrides the queue's visibility timeout on receive, so failed messages come back sooner locally. */
+  /**
+   * Overrides the queue's visibility timeout on receive, so failed messages come back sooner locally.
+   * While the function runs its messages are kept hidden (renewed every half period), as on AWS,
+   * where the queue's visibility timeout is at least the function's timeout.
+   */
   visibilityTimeout?: number;
   waitTimeSeconds?: number;
   log?: Logger;
@@ -60,14 +65,35 @@ export function startSqsEventSource(opts: EventSourceOptions): EventSource {
   const region = opts.queueArn.split(':')[3] ?? 'us-east-1';
   const abort = new AbortController();
 
+  /** Keeps in-flight messages hidden until stopped, so a short local visibility never redelivers a running batch. */
+  function keepHidden(messages: Message[]): () => void {
+    const seconds = opts.visibilityTimeout;
+    if (!seconds) return () => undefined;
+    const timer = setInterval(() => {
+      opts.sqs
+        .send(
+          new ChangeMessageVisibilityBatchCommand({
+            QueueUrl: opts.queueUrl,
+            Entries: messages.map((m, i) => ({ Id: `v${i}`, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: seconds })),
+          }),
+        )
+        .catch((err: unknown) => opts.log?.warn('could not extend the visibility of running messages', { queue: opts.queueUrl, err }));
+    }, (seconds * 1000) / 2);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
   async function handle(messages: Message[]): Promise<void> {
     let failedIds = new Set<string>(messages.map((m) => m.MessageId!));
+    const release = keepHidden(messages);
     try {
       const result = (await opts.invoke(toEvent(messages, opts.queueArn, region))) as SQSBatchResponse | undefined;
       const reported = opts.reportBatchItemFailures ? (result?.batchItemFailures ?? []) : [];
       failedIds = new Set(reported.map((f) => f.itemIdentifier));
     } catch (err) {
       opts.log?.warn('function failed; the batch will be retried', { queue: opts.queueUrl, err });
+    } finally {
+      release();
     }
     const done = messages.filter((m) => !failedIds.has(m.MessageId!));
     if (done.length) {

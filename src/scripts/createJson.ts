@@ -2,13 +2,15 @@ import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { writeContactsFile } from './lib/contacts';
 
-const USAGE = `usage: npx ts-node src/scripts/createJson.ts <thousands> [--seed N] [--out FILE] [--invalid N]
+const USAGE = `usage: npx ts-node src/scripts/createJson.ts <thousands> [--seed N] [--out FILE] [--invalid N] [--hang N]
 
 Writes <thousands> × 1,000 valid contacts as {"contacts": [...]} to contacts_<thousands>k.json.
   --seed N      reproducible output: the same seed writes an identical file (default: random, printed)
   --out FILE    output file (default contacts_<thousands>k.json)
   --invalid N   give N contacts, at random positions, a company_domain ending in ".invalid"
-                (the mock enrichment API fails every call that includes one: for fault demos)`;
+                (the mock enrichment API fails every call that includes one: for fault demos)
+  --hang N      give N other contacts a company_domain ending in ".hang"
+                (the mock enrichment API never answers a call that includes one: for time-budget demos)`;
 
 function fail(message: string): never {
   console.error(`${message}\n\n${USAGE}`);
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
         seed: { type: 'string' },
         out: { type: 'string', short: 'o' },
         invalid: { type: 'string' },
+        hang: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -49,14 +52,16 @@ async function main(): Promise<void> {
   const seed = integer('seed', values.seed, Math.floor(Math.random() * 2 ** 31));
   const invalid = integer('invalid', values.invalid, 0);
   if (invalid > count) fail(`--invalid ${invalid} is more than the ${count} contacts`);
+  const hang = integer('hang', values.hang, 0);
+  if (invalid + hang > count) fail(`--invalid ${invalid} and --hang ${hang} together are more than the ${count} contacts`);
   const file = values.out ?? `contacts_${positionals[0]}k.json`;
 
   const started = process.hrtime.bigint();
-  await writeContactsFile(file, count, { seed, invalid });
+  await writeContactsFile(file, count, { seed, invalid, hang });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const { size } = await stat(file);
   console.log(
-    `wrote ${count.toLocaleString('en-US')} contact${count === 1 ? '' : 's'}${invalid ? ` (${invalid} with a .invalid domain)` : ''} to ${file} ` +
+    `wrote ${count.toLocaleString('en-US')} contact${count === 1 ? '' : 's'}${invalid ? ` (${invalid} with a .invalid domain)` : ''}${hang ? ` (${hang} with a .hang domain)` : ''} to ${file} ` +
       `(${(size / 1024 / 1024).toFixed(1)} MB) in ${seconds.toFixed(1)}s; seed ${seed} (--seed ${seed} reproduces it)`,
   );
 }

@@ -77,6 +77,24 @@ describe('createJson', () => {
     expect(() => [...generateContacts(10, { seed: 1, invalid: 11 })]).toThrow(RangeError);
   });
 
+  it('--hang gives exactly N other contacts a .hang domain and leaves the rest as they were', async () => {
+    const plain = [...generateContacts(5000, { seed: 3, invalid: 25 })];
+    const both = [...generateContacts(5000, { seed: 3, invalid: 25, hang: 10 })];
+    const hanging = both.flatMap((c, i) => (c.company_domain.endsWith('.hang') ? [i] : []));
+    expect(hanging).toHaveLength(10);
+    expect(both.filter((c) => c.company_domain.endsWith('.invalid'))).toHaveLength(25);
+    both.forEach((c, i) => {
+      if (!hanging.includes(i)) expect(c).toEqual(plain[i]);
+    });
+    expect(both.every((c) => ContactSchema.safeParse(c).success)).toBe(true);
+    expect(() => [...generateContacts(10, { seed: 1, invalid: 5, hang: 6 })]).toThrow(RangeError);
+
+    const res = await runTs([script('createJson.ts'), '1', '--seed', '4', '--hang', '3', '--out', 'hang.json'], dir);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/3 with a \.hang domain/);
+    expect((await readContacts(path.join(dir, 'hang.json'))).filter((c) => c.company_domain.endsWith('.hang'))).toHaveLength(3);
+  }, 60_000);
+
   it('rejects a missing or bad count with a usage message', async () => {
     const res = await runTs([script('createJson.ts'), 'lots'], dir);
     expect(res.code).toBe(2);

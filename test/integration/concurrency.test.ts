@@ -28,11 +28,11 @@ const sorted = (s: Set<number> | undefined) => [...(s ?? [])].sort((a, b) => a -
 function measuringConcurrency(handler: SqsHandler) {
   let inFlight = 0;
   const seen = { max: 0 };
-  const wrapped: SqsHandler = async (event) => {
+  const wrapped: SqsHandler = async (event, context) => {
     inFlight += 1;
     seen.max = Math.max(seen.max, inFlight);
     try {
-      return await handler(event);
+      return await handler(event, context);
     } finally {
       inFlight -= 1;
     }

@@ -1,13 +1,13 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { Contact } from '../../src/schemas/contact';
 
-/** Deterministic, valid contacts; every `poisonEvery`-th (or listed) index gets a `.invalid` domain. */
-export function makeContacts(n: number, opts: { poison?: ReadonlySet<number>; extra?: boolean } = {}): Contact[] {
+/** Deterministic, valid contacts; the `poison` indexes get a `.invalid` domain, the `hang` ones a `.hang` domain. */
+export function makeContacts(n: number, opts: { poison?: ReadonlySet<number>; hang?: ReadonlySet<number>; extra?: boolean } = {}): Contact[] {
   return Array.from({ length: n }, (_, i) => {
     const c: Contact = {
       first_name: `First${i}`,
       last_name: `Last${i}`,
-      company_domain: opts.poison?.has(i) ? `company${i}.invalid` : `company${i % 97}.example.com`,
+      company_domain: opts.poison?.has(i) ? `company${i}.invalid` : opts.hang?.has(i) ? `company${i}.hang` : `company${i % 97}.example.com`,
     };
     if (opts.extra) (c as Record<string, unknown>).crm_id = `crm-${i}`;
     return c;

@@ -16,6 +16,7 @@ import type { FaultHooks } from '../../src/core/ports';
 import type { ReconcileDeps } from '../../src/core/reconcile';
 import type { WorkerDeps } from '../../src/core/processBatch';
 import type { StatusRecord } from '../../src/schemas/status';
+import type { LambdaContext } from '../../src/handlers/processBatch';
 import type { BatchMessage } from '../../src/schemas/message';
 import type { Contact, EnrichField, OutputRow } from '../../src/schemas/contact';
 import type { OutputDoc } from './flow';
@@ -23,7 +24,7 @@ import { dlqFn, reconcileFn, workerDepsFn, workerFn } from './functions';
 import { currentService, startTestService, type TestService } from './service';
 
 export type FaultContext = { requestId: string; batchIndex?: number };
-export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
+export type SqsHandler = (event: SQSEvent, context?: LambdaContext) => Promise<SQSBatchResponse>;
 
 /**
  * Knobs a test in this file may turn, reset to the service's defaults for every new service so
@@ -37,6 +38,7 @@ const KNOB_DEFAULTS: Record<string, string> = {
   // 2 million (the default 8: once in 15,000, which over the ~50 such contacts of a run would flake).
   ENRICHMENT_SINGLE_MAX_ATTEMPTS: '12',
   ENRICHMENT_TIMEOUT_MS: '10000',
+  WORKER_TIME_RESERVE_MS: '5000',
   MOCK_SPIKE_MS: '0',
 };
 
@@ -90,7 +92,7 @@ export function countingDeliveries(handler: SqsHandler): { handler: SqsHandler; 
   const counts = new Map<number, number>();
   return {
     counts,
-    handler: (event) => {
+    handler: (event, context) => {
       for (const r of event.Records) {
         let index = -1;
         try {
@@ -100,7 +102,7 @@ export function countingDeliveries(handler: SqsHandler): { handler: SqsHandler; 
         }
         counts.set(index, (counts.get(index) ?? 0) + 1);
       }
-      return handler(event);
+      return handler(event, context);
     },
   };
 }
@@ -112,14 +114,39 @@ export function countingDeliveries(handler: SqsHandler): { handler: SqsHandler; 
  */
 export function runPipeline(
   service: TestService,
-  opts: { worker?: SqsHandler; dlq?: SqsHandler; concurrency?: number; visibilityTimeout?: number; batchSize?: number } = {},
+  opts: { worker?: SqsHandler; dlq?: SqsHandler; concurrency?: number; visibilityTimeout?: number; batchSize?: number; timeoutMs?: number } = {},
 ): void {
   service.deliver(service.queueUrl, service.queueArn, opts.worker ?? workerFn(), {
     concurrency: opts.concurrency ?? 4,
     visibilityTimeout: opts.visibilityTimeout ?? 1,
     batchSize: opts.batchSize ?? 1,
+    timeoutMs: opts.timeoutMs,
   });
-  service.deliver(service.dlqUrl, service.dlqArn, opts.dlq ?? dlqFn(), { concurrency: 2, visibilityTimeout: 1 });
+  service.deliver(service.dlqUrl, service.dlqArn, opts.dlq ?? dlqFn(), { concurrency: 2, visibilityTimeout: 1, timeoutMs: opts.timeoutMs });
+}
+
+/** One invocation as a handler saw it: the time it had (its context's deadline) and the time it took. */
+export interface TimedInvocation {
+  allowedMs: number;
+  tookMs: number;
+}
+
+/** Records, for every invocation of `handler`, how long it had before its deadline and how long it ran. */
+export function timedInvocations(handler: SqsHandler): { handler: SqsHandler; invocations: TimedInvocation[] } {
+  const invocations: TimedInvocation[] = [];
+  return {
+    invocations,
+    handler: async (event, context) => {
+      if (!context) throw new Error('timedInvocations needs the Lambda context the event source passes');
+      const allowedMs = context.getRemainingTimeInMillis();
+      const started = Date.now();
+      try {
+        return await handler(event, context);
+      } finally {
+        invocations.push({ allowedMs, tookMs: Date.now() - started });
+      }
+    },
+  };
 }
 
 /** Receives every visible message of a queue, hidden for `hideSeconds`; nothing is deleted. */

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import type { SQSEvent } from 'aws-lambda';
+import type { Context, SQSEvent } from 'aws-lambda';
 import { createAwsClients, resetClients, type AwsClients } from '../../src/adapters/clients';
 import { resetQueueUrls } from '../../src/adapters/sqs';
 import { resetConfig } from '../../src/config';
@@ -16,6 +16,7 @@ import { functionRoles } from '../../src/local/iamRoles';
 import { startSqsEventSource, type EventSource } from '../../src/local/sqsEventSource';
 import type { Emulators } from '../../src/local/emulators';
 import { apiEvent } from './factories';
+import { lambdaContext } from './lambdaContext';
 
 let counter = 0;
 const TEST_DD_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:datadog-api-key-test';
@@ -90,15 +91,18 @@ export interface TestService {
   listKeys(prefix?: string): Promise<string[]>;
   scanTable(): Promise<number>;
   queueDepth(url?: string): Promise<number>;
+  /** The worker's timeout in serverless.yml (processBatch and handleFailedBatch share it), in ms. */
+  workerTimeoutMs: number;
   /**
    * Lambda's SQS event source mapping, with the given handler as the function. It polls with the
    * function's role (`functionKey`: processBatch for the batch queue, handleFailedBatch for the DLQ).
+   * Each invocation gets a Lambda context whose deadline is `timeoutMs` away (default: the worker's timeout).
    */
   deliver(
     url: string,
     arn: string,
-    handler: (event: SQSEvent) => Promise<unknown>,
-    opts?: { concurrency?: number; visibilityTimeout?: number; batchSize?: number; functionKey?: string },
+    handler: (event: SQSEvent, context: Context) => Promise<unknown>,
+    opts?: { concurrency?: number; visibilityTimeout?: number; batchSize?: number; timeoutMs?: number; functionKey?: string },
   ): EventSource;
   close(): Promise<void>;
 }
@@ -168,7 +172,10 @@ export async function startTestService(
     return clients;
   };
 
+  const workerTimeoutMs = sls.functionTimeoutSeconds('processBatch') * 1000;
+
   current = {
+    workerTimeoutMs,
     stage,
     resources,
     bucket,
@@ -219,7 +226,7 @@ export async function startTestService(
         concurrency: opts.concurrency ?? 4,
         visibilityTimeout: opts.visibilityTimeout ?? 1,
         waitTimeSeconds: 1,
-        invoke: handler,
+        invoke: (event) => handler(event, lambdaContext(opts.timeoutMs ?? workerTimeoutMs)),
       });
       sources.push(source);
       return source;

@@ -23,6 +23,12 @@ describe('loadConfig', () => {
     expect(configError({ ...minimal, ENRICHMENT_API_URL: 'ftp://example.com/x' }).message).toMatch(/ENRICHMENT_API_URL/);
   });
 
+  it('rejects a WORKER_TIME_RESERVE_MS that leaves no time to store and record, naming the variable', () => {
+    expect(configError({ ...minimal, WORKER_TIME_RESERVE_MS: '100' }).message).toMatch(/WORKER_TIME_RESERVE_MS/);
+    expect(configError({ ...minimal, WORKER_TIME_RESERVE_MS: 'soon' }).message).toMatch(/WORKER_TIME_RESERVE_MS/);
+    expect(loadConfig({ ...minimal, WORKER_TIME_RESERVE_MS: '2000' }).WORKER_TIME_RESERVE_MS).toBe(2_000);
+  });
+
   it('fills in the defaults', () => {
     expect(loadConfig(minimal)).toEqual({
       ...minimal,
@@ -40,6 +46,7 @@ describe('loadConfig', () => {
       ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: 2,
       ENRICHMENT_BACKOFF_BASE_MS: 200,
       ENRICHMENT_BACKOFF_MAX_MS: 5_000,
+      WORKER_TIME_RESERVE_MS: 5_000,
       REQUEST_DEADLINE_SECONDS: 3600,
       RECONCILE_STALL_SECONDS: 300,
       DOWNLOAD_URL_TTL_SECONDS: 900,

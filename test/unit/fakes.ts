@@ -2,10 +2,10 @@ import { Readable } from 'node:stream';
 import type { Contact, EnrichField } from '../../src/schemas/contact';
 import type { BatchMessage } from '../../src/schemas/message';
 import type { RequestStatus, StatusRecord } from '../../src/schemas/status';
-import type { BatchOutcome, BatchQueue, Clock, FaultHooks, ObjectStore, RecordBatchResult, StatusStore } from '../../src/core/ports';
+import type { BatchOutcome, BatchQueue, Clock, FaultHooks, ObjectStore, RecordBatchResult, StatusStore, TimeBudget } from '../../src/core/ports';
 import type { OutputCounts } from '../../src/core/output';
 import type { EnrichmentApi } from '../../src/core/enrichBatch';
-import { HttpError } from '../../src/core/retry';
+import { HttpError, TimeoutError } from '../../src/core/retry';
 import { mockEnrichContact } from '../../src/core/mockData';
 import type { Logger } from '../../src/logger';
 
@@ -191,6 +191,53 @@ export class FakeEnrichmentApi implements EnrichmentApi {
     this.calls.push([...contacts]);
     await Promise.resolve();
     if (contacts.some(this.isPoison)) throw this.failWith(contacts);
+    return contacts.map((c) => mockEnrichContact(c, fields));
+  }
+}
+
+/** Virtual time for time-budget tests: calls move it forward instead of waiting. */
+export class VirtualClock {
+  now = 0;
+  /** An invocation's budget that ends `ms` from now, as Lambda's context counts it down. */
+  budget(ms: number): TimeBudget & { deadline: number } {
+    const deadline = this.now + ms;
+    return { deadline, remainingMs: () => deadline - this.now };
+  }
+}
+
+export interface TimedCall {
+  contacts: Contact[];
+  startedAt: number;
+  timeoutMs: number | undefined;
+  /** When the call ended on the virtual clock. */
+  endedAt: number;
+}
+
+/**
+ * An enrichment API on a virtual clock: a call takes `callMs`, except that a call including a
+ * hanging contact never answers, so it lasts its whole timeout and times out (without a timeout it
+ * would hang for ever: that throws at once, as a test failure).
+ */
+export class HangingEnrichmentApi implements EnrichmentApi {
+  readonly calls: TimedCall[] = [];
+  constructor(
+    private readonly clock: VirtualClock,
+    private readonly isHanging: (c: Contact) => boolean,
+    private readonly callMs = 5,
+  ) {}
+
+  async enrich(contacts: Contact[], fields: EnrichField[], opts?: { timeoutMs?: number }) {
+    const startedAt = this.clock.now;
+    const timeoutMs = opts?.timeoutMs;
+    await Promise.resolve();
+    if (contacts.some(this.isHanging)) {
+      if (timeoutMs === undefined) throw new Error('a call with a hanging contact and no timeout would never end');
+      this.clock.now += timeoutMs;
+      this.calls.push({ contacts: [...contacts], startedAt, timeoutMs, endedAt: this.clock.now });
+      throw new TimeoutError(`no answer within ${timeoutMs} ms`);
+    }
+    this.clock.now += this.callMs;
+    this.calls.push({ contacts: [...contacts], startedAt, timeoutMs, endedAt: this.clock.now });
     return contacts.map((c) => mockEnrichContact(c, fields));
   }
 }

@@ -42,6 +42,8 @@ export interface GenerateOptions {
   seed: number;
   /** How many contacts get a company_domain ending in `.invalid` (the mock API fails every call with one). */
   invalid?: number;
+  /** How many other contacts get a company_domain ending in `.hang` (the mock API never answers a call with one). */
+  hang?: number;
 }
 
 /** `k` distinct indexes in [0, n), chosen with Floyd's algorithm (O(k) memory, no shuffle of n). */
@@ -56,7 +58,7 @@ function samplePositions(n: number, k: number, random: () => number): Set<number
 
 /**
  * Valid contacts (first_name, last_name, company_domain), deterministic for a seed. The `.invalid`
- * positions come from a separate stream, so the other contacts are the same with or without them.
+ * and `.hang` positions come from separate streams, so the other contacts are the same with or without them.
  */
 export function* generateContacts(count: number, opts: GenerateOptions): Generator<Contact> {
   if (!Number.isInteger(count) || count < 0) throw new RangeError(`count must be a non-negative integer, got ${count}`);
@@ -67,6 +69,16 @@ export function* generateContacts(count: number, opts: GenerateOptions): Generat
   const random = prng(opts.seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
   const poisoned = samplePositions(count, invalid, prng(opts.seed ^ 0x9e3779b9));
+  const hang = opts.hang ?? 0;
+  if (!Number.isInteger(hang) || hang < 0 || invalid + hang > count) {
+    throw new RangeError(`hang must be an integer between 0 and the contacts left after the invalid ones (${count - invalid}), got ${hang}`);
+  }
+  const hanging = new Set<number>();
+  const hangRandom = prng(opts.seed ^ 0x85ebca6b);
+  while (hanging.size < hang) {
+    const i = Math.floor(hangRandom() * count);
+    if (!poisoned.has(i)) hanging.add(i);
+  }
   const { firstNames, lastNames, domainWords, adjectives, tlds } = lists;
 
   for (let i = 0; i < count; i += 1) {
@@ -76,7 +88,7 @@ export function* generateContacts(count: number, opts: GenerateOptions): Generat
     const label =
       shape < 0.4 ? pick(domainWords) : shape < 0.7 ? `${pick(domainWords)}-${pick(domainWords)}` : `${pick(adjectives)}${pick(domainWords)}`;
     const tld = pick(tlds);
-    yield { first_name, last_name, company_domain: `${label}.${poisoned.has(i) ? 'invalid' : tld}` };
+    yield { first_name, last_name, company_domain: `${label}.${poisoned.has(i) ? 'invalid' : hanging.has(i) ? 'hang' : tld}` };
   }
 }
 

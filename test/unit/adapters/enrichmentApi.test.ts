@@ -98,6 +98,27 @@ describe('httpEnrichmentApi', () => {
     expect(Date.now() - started).toBeLessThan(900);
   });
 
+  it("takes the caller's shorter timeout (the time its budget has left), never a longer one", async () => {
+    reply = (_req, _body, res) => {
+      setTimeout(() => send(200, { results: [] })(_req, _body, res), 1_000).unref();
+    };
+    const short = await failure(httpEnrichmentApi(url, 5_000).enrich(contacts, ['job_title'], { timeoutMs: 60 }));
+    expect(short).toBeInstanceOf(TimeoutError);
+    expect((short as Error).message).toMatch(/60 ms/);
+    const longer = await failure(httpEnrichmentApi(url, 50).enrich(contacts, ['job_title'], { timeoutMs: 5_000 }));
+    expect((longer as Error).message).toMatch(/50 ms/);
+  });
+
+  it('times out a response whose body stalls halfway, as a TimeoutError', async () => {
+    reply = (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"results":[');
+      setTimeout(() => res.end(']}'), 1_000).unref();
+    };
+    const err = await failure(httpEnrichmentApi(url, 80).enrich(contacts, ['job_title']));
+    expect(err).toBeInstanceOf(TimeoutError);
+  });
+
   it.each([
     ['no results list', {}],
     ['results that are not a list', { results: 'nope' }],

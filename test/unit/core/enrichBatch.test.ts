@@ -1,9 +1,9 @@
-import { describeFailure, enrichWithBisection, type EnrichStats } from '../../../src/core/enrichBatch';
+import { advanceEnrichment, describeFailure, enrichWithBisection, freshProgress, type EnrichProgress, type EnrichStats } from '../../../src/core/enrichBatch';
 import { enrichedRow } from '../../../src/core/output';
 import { mockEnrichContact } from '../../../src/core/mockData';
 import { HttpError, TimeoutError, type RetryPolicy } from '../../../src/core/retry';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
-import { contactsOf, FakeEnrichmentApi } from '../fakes';
+import { contactsOf, FakeEnrichmentApi, HangingEnrichmentApi, VirtualClock } from '../fakes';
 
 const FIELDS: EnrichField[] = ['professional_email', 'personal_phone'];
 const once: RetryPolicy = { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0 };
@@ -151,6 +151,71 @@ describe('enrichWithBisection', () => {
       ['Ada0', 'failed', 'enrichment API call failed'],
       ['Ada1', 'failed', 'enrichment API call failed'],
     ]);
+  });
+});
+
+describe('advanceEnrichment under a time budget (virtual clock)', () => {
+  const HANG = 37;
+  const policy: RetryPolicy = { maxAttempts: 4, subBatchMaxAttempts: 2, singleContactMaxAttempts: 8, baseDelayMs: 0, maxDelayMs: 0, callTimeoutMs: 500 };
+  const setup = () => {
+    const contacts = contactsOf(100);
+    const clock = new VirtualClock();
+    const api = new HangingEnrichmentApi(clock, (c) => c === contacts[HANG]);
+    return { contacts, clock, api };
+  };
+  const budgetOf = (clock: VirtualClock, ms: number) => {
+    const b = clock.budget(ms);
+    return { deadline: b.deadline, budget: { availableMs: b.remainingMs } };
+  };
+  const settledAt = (p: EnrichProgress) => new Set(p.rows.flatMap((r, i) => (r ? [i] : [])));
+
+  it('stops at the deadline: the good contacts settle, the hanging one stays pending (not failed), no call may run past it', async () => {
+    const { contacts, clock, api } = setup();
+    const { deadline, budget } = budgetOf(clock, 5_000);
+    const progress = await advanceEnrichment(contacts, FIELDS, api, policy, freshProgress(100), { budget });
+
+    for (const call of api.calls) expect(call.startedAt + (call.timeoutMs ?? Infinity)).toBeLessThanOrEqual(deadline);
+    expect(progress.rows[HANG]).toBeNull();
+    expect(progress.rows.filter((r) => r?.enrichment_status === 'failed')).toEqual([]);
+    const pendingAt = progress.pending.flatMap((p) => p.at);
+    expect(pendingAt).toContain(HANG);
+    // Every contact is either settled or pending, exactly once.
+    expect([...settledAt(progress), ...pendingAt].sort((a, b) => a - b)).toEqual(contacts.map((_, i) => i));
+    expect(settledAt(progress).size).toBeGreaterThanOrEqual(75); // the halves without the hanging contact
+  });
+
+  it('goes on where the last invocation stopped, never re-calls a settled contact, and fails the hanging one after exactly its attempts', async () => {
+    const { contacts, clock, api } = setup();
+    let progress = freshProgress(100);
+    let invocations = 0;
+    while (progress.pending.length && invocations < 20) {
+      const settledBefore = settledAt(progress);
+      const callsBefore = api.calls.length;
+      const { deadline, budget } = budgetOf(clock, 3_000);
+      progress = await advanceEnrichment(contacts, FIELDS, api, policy, progress, { budget });
+      invocations += 1;
+      for (const call of api.calls.slice(callsBefore)) {
+        expect(call.startedAt + call.timeoutMs!).toBeLessThanOrEqual(deadline);
+        expect(call.contacts.filter((c) => settledBefore.has(contacts.indexOf(c)))).toEqual([]);
+      }
+    }
+    // The whole bisection needs 4 + 6 × 2 + 8 = 24 full calls of 500 ms: more than one invocation's 3 s.
+    expect(invocations).toBeGreaterThan(4);
+    expect(progress.pending).toEqual([]);
+    expect(progress.rows[HANG]).toMatchObject({ enrichment_status: 'failed', failure_reason: 'enrichment API timed out' });
+    expect(progress.rows.filter((r) => r!.enrichment_status === 'failed')).toHaveLength(1);
+    // Calls on the hanging contact alone that ran their full timeout: its 8 attempts, whatever the deadline cut.
+    const alone = api.calls.filter((c) => c.contacts.length === 1 && c.contacts[0] === contacts[HANG]);
+    expect(alone.filter((c) => c.timeoutMs === 500)).toHaveLength(8);
+  });
+
+  it('starts nothing when the budget is already spent, and loses nothing', async () => {
+    const { contacts, clock, api } = setup();
+    const { budget } = budgetOf(clock, 0);
+    const start = freshProgress(100);
+    const progress = await advanceEnrichment(contacts, FIELDS, api, policy, start, { budget });
+    expect(api.calls).toEqual([]);
+    expect(progress).toEqual(start);
   });
 });
 

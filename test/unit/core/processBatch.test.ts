@@ -1,7 +1,10 @@
-import { failBatch, processBatch } from '../../../src/core/processBatch';
+import { BatchOutOfTimeError } from '../../../src/core/errors';
+import { failBatch, processBatch, type StoredProgress, type WorkerDeps } from '../../../src/core/processBatch';
+import { reconcileRequest } from '../../../src/core/reconcile';
+import type { RetryPolicy } from '../../../src/core/retry';
 import { keys } from '../../../src/core/status';
-import { isPoisonContact } from '../../../src/core/mockData';
-import { contactsOf, crashOnceAt } from '../fakes';
+import { isHangingContact, isPoisonContact } from '../../../src/core/mockData';
+import { contactsOf, crashOnceAt, HangingEnrichmentApi, VirtualClock } from '../fakes';
 import { expectCompleteOutput, REQUEST_ID, seededRequest, type OutputDocument } from './workerHarness';
 
 describe('processBatch', () => {
@@ -130,5 +133,104 @@ describe('failBatch (dead-letter queue)', () => {
     await processBatch(some.messages[0], some.worker());
     await failBatch(some.messages[1], 'dlq', some.worker());
     expect(some.status.only()).toMatchObject({ status: 'completed_with_errors', processedBatches: 1, failedBatches: 1, failedContacts: 50 });
+  });
+});
+
+describe('processBatch under a time budget (virtual clock, one .hang contact)', () => {
+  const HANG = 37;
+  const POLICY: RetryPolicy = { maxAttempts: 4, subBatchMaxAttempts: 2, singleContactMaxAttempts: 8, baseDelayMs: 0, maxDelayMs: 0, callTimeoutMs: 500 };
+  const RESERVE = 2_000;
+
+  async function hangingRequest() {
+    const contacts = contactsOf(100);
+    contacts[HANG] = { ...contacts[HANG], company_domain: `x${HANG}.hang` };
+    const h = await seededRequest(0, { contacts });
+    const time = new VirtualClock(); // drives the API and the budget; h.clock stays the status clock
+    const api = new HangingEnrichmentApi(time, isHangingContact);
+    const deps: WorkerDeps = { ...h.worker(), api, retry: POLICY, timeReserveMs: RESERVE };
+    return { ...h, time, api, deps, message: h.messages[0] };
+  }
+  const kept = (h: { store: { json<T>(k: string): T | undefined } }) => h.store.json<StoredProgress>(keys.batchProgress(REQUEST_ID, 0));
+  const settled = (p: StoredProgress | undefined) => new Set((p?.rows ?? []).flatMap((r, i) => (r ? [i] : [])));
+
+  it('out of time: keeps the reserve free, stores what it settled, records nothing and throws for redelivery', async () => {
+    const h = await hangingRequest();
+    const budget = h.time.budget(6_000);
+    await expect(processBatch(h.message, h.deps, { budget, receiveCount: 1 })).rejects.toBeInstanceOf(BatchOutOfTimeError);
+
+    for (const call of h.api.calls) expect(call.startedAt + call.timeoutMs!).toBeLessThanOrEqual(budget.deadline - RESERVE);
+    const progress = kept(h)!;
+    expect(progress).toMatchObject({ requestId: REQUEST_ID, batchIndex: 0 });
+    expect(progress.rows[HANG]).toBeNull();
+    expect(settled(progress).size).toBeGreaterThanOrEqual(50);
+    expect(progress.rows.some((r) => r?.enrichment_status === 'failed')).toBe(false);
+    expect(progress.pending.flatMap((p) => p.at)).toContain(HANG);
+    expect(h.store.text(keys.batch(REQUEST_ID, 0))).toBeUndefined();
+    expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 0, failedBatches: 0 });
+    expect(h.metric).toHaveBeenCalledWith('enrichment.batch.out_of_time', 1);
+  });
+
+  it('redeliveries go on from the kept progress, never re-call a settled contact, and fail only the hanging one', async () => {
+    const h = await hangingRequest();
+    let receiveCount = 0;
+    let outcome: string | undefined;
+    while (!outcome && receiveCount < 10) {
+      receiveCount += 1;
+      const before = settled(kept(h));
+      const callsBefore = h.api.calls.length;
+      outcome = await processBatch(h.message, h.deps, { budget: h.time.budget(6_000), receiveCount }).catch((err: unknown) => {
+        expect(err).toBeInstanceOf(BatchOutOfTimeError);
+        return undefined;
+      });
+      for (const call of h.api.calls.slice(callsBefore)) expect(call.contacts.filter((c) => before.has(h.contacts.indexOf(c)))).toEqual([]);
+    }
+    expect(outcome).toBe('recorded');
+    expect(receiveCount).toBeGreaterThan(1);
+    const doc = h.store.json<OutputDocument>(keys.output(REQUEST_ID))!;
+    expectCompleteOutput(doc, h.contacts);
+    expect(doc.enriched_contacts.flatMap((r, i) => (r.enrichment_status === 'failed' ? [i] : []))).toEqual([HANG]);
+    expect(doc.enriched_contacts[HANG]).toMatchObject({ failure_reason: 'enrichment API timed out' });
+    expect(h.status.only()).toMatchObject({ status: 'completed_with_errors', processedBatches: 1, failedContacts: 1 });
+  });
+
+  it('a first delivery does not look for kept progress (no read on the happy path)', async () => {
+    const h = await hangingRequest();
+    await processBatch(h.message, h.deps, { budget: h.time.budget(6_000), receiveCount: 1 }).catch(() => undefined);
+    const callsBefore = h.api.calls.length;
+    await processBatch(h.message, h.deps, { budget: h.time.budget(6_000), receiveCount: 1 }).catch(() => undefined);
+    // Started over: the whole batch was called again.
+    expect(h.api.calls.slice(callsBefore)[0].contacts).toHaveLength(100);
+  });
+
+  it('with less time left than the reserve, calls nothing and loses nothing', async () => {
+    const h = await hangingRequest();
+    await expect(processBatch(h.message, h.deps, { budget: h.time.budget(RESERVE - 1), receiveCount: 1 })).rejects.toBeInstanceOf(BatchOutOfTimeError);
+    expect(h.api.calls).toEqual([]);
+    expect(kept(h)!.pending).toEqual([{ at: h.contacts.map((_, i) => i), depth: 0, attempts: 0 }]);
+  });
+
+  it('the DLQ handler keeps the rows the worker settled and fails only the others', async () => {
+    const h = await hangingRequest();
+    await processBatch(h.message, h.deps, { budget: h.time.budget(6_000), receiveCount: 1 }).catch(() => undefined);
+    const settledRows = settled(kept(h));
+    expect(await failBatch(h.message, 'moved to DLQ', h.deps)).toBe('recorded');
+
+    const doc = h.store.json<OutputDocument>(keys.output(REQUEST_ID))!;
+    expectCompleteOutput(doc, h.contacts);
+    doc.enriched_contacts.forEach((row, i) => {
+      if (settledRows.has(i)) expect(row).toEqual(kept(h)!.rows[i]);
+      else expect(row).toMatchObject({ enrichment_status: 'failed', failure_reason: 'moved to DLQ' });
+    });
+    expect(h.status.only()).toMatchObject({ status: 'completed_with_errors', failedBatches: 1, failedContacts: 100 - settledRows.size });
+  });
+
+  it('kept progress is not a batch result: reconcile re-sends the batch instead of counting it', async () => {
+    const h = await hangingRequest();
+    await processBatch(h.message, h.deps, { budget: h.time.budget(6_000), receiveCount: 1 }).catch(() => undefined);
+    expect(kept(h)).toBeDefined();
+    h.clock.advance(301_000); // past RECONCILE_STALL_SECONDS
+    const report = await reconcileRequest(h.status.only(), h.reconciler());
+    expect(report).toMatchObject({ action: 'resent', resentBatches: [0], recoveredBatches: [] });
+    expect(h.status.only()).toMatchObject({ processedBatches: 0, failedBatches: 0 });
   });
 });

@@ -1,4 +1,4 @@
-import { backoffDelay, HttpError, isRetryable, parseRetryAfter, TimeoutError, withRetry, type RetryPolicy } from '../../../src/core/retry';
+import { backoffDelay, HttpError, isRetryable, OutOfTimeError, parseRetryAfter, TimeoutError, withRetry, type RetryBudget, type RetryPolicy } from '../../../src/core/retry';
 
 const policy: RetryPolicy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1_000 };
 
@@ -132,5 +132,81 @@ describe('withRetry', () => {
     });
     await expect(withRetry(fn, { ...fast, maxAttempts: 1 })).rejects.toBeInstanceOf(TimeoutError);
     expect(fn).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('withRetry under a time budget', () => {
+  /** A budget on a hand-moved clock: `left` ms, less whatever the calls spend. */
+  function budget(left: number) {
+    const clock = { left };
+    const b: RetryBudget = { availableMs: () => clock.left };
+    return { clock, budget: b };
+  }
+  const policy: RetryPolicy = { maxAttempts: 4, baseDelayMs: 0, maxDelayMs: 0, callTimeoutMs: 1_000 };
+
+  it('starts no call when no time is left', async () => {
+    const fn = jest.fn(async () => 'ok');
+    const err = await withRetry(fn, policy, undefined, { budget: budget(0).budget }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutOfTimeError);
+    expect(err).toMatchObject({ attempts: 0 });
+    expect(fn).not.toHaveBeenCalled();
+  });
+
+  it('gives each call its own timeout while time is plenty, and only the time left near the deadline', async () => {
+    const { clock, budget: b } = budget(2_500);
+    const timeouts: Array<number | undefined> = [];
+    const fn = jest.fn(async (_attempt: number, timeoutMs: number | undefined) => {
+      timeouts.push(timeoutMs);
+      clock.left -= 1_000;
+      throw new HttpError(503, 'busy');
+    });
+    await withRetry(fn, policy, undefined, { budget: b }).catch(() => undefined);
+    expect(timeouts).toEqual([1_000, 1_000, 500]);
+    // Without a budget or a timeout of its own nothing caps the call.
+    await expect(withRetry(async (_a, t) => t, { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0 })).resolves.toBeUndefined();
+  });
+
+  it('does not count a call the deadline cut short, and says how many attempts really failed', async () => {
+    const { clock, budget: b } = budget(2_400);
+    const fn = jest.fn(async (_attempt: number, timeoutMs: number | undefined) => {
+      clock.left -= timeoutMs!;
+      throw new TimeoutError('slow');
+    });
+    const err = await withRetry(fn, policy, undefined, { budget: b }).catch((e: unknown) => e);
+    expect(fn).toHaveBeenCalledTimes(3); // 1000 + 1000 + the last 400, cut short
+    expect(err).toBeInstanceOf(OutOfTimeError);
+    expect(err).toMatchObject({ attempts: 2 });
+  });
+
+  it("counts a timeout at the call's own limit as a failed attempt, as without a budget", async () => {
+    const { clock, budget: b } = budget(10_000);
+    const fn = jest.fn(async (_attempt: number, timeoutMs: number | undefined) => {
+      clock.left -= timeoutMs!;
+      throw new TimeoutError('slow');
+    });
+    await expect(withRetry(fn, policy, undefined, { budget: b })).rejects.toBeInstanceOf(TimeoutError);
+    expect(fn).toHaveBeenCalledTimes(4);
+  });
+
+  it('does not sleep a backoff that would cross the deadline', async () => {
+    const fn = jest.fn(async () => {
+      throw new HttpError(429, 'slow down', 20_000);
+    });
+    const onRetry = jest.fn();
+    const started = Date.now();
+    const err = await withRetry(fn, policy, onRetry, { budget: budget(5_000).budget }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutOfTimeError);
+    expect(err).toMatchObject({ attempts: 1 });
+    expect(onRetry).not.toHaveBeenCalled();
+    expect(Date.now() - started).toBeLessThan(1_000); // it did not wait the 20 s Retry-After
+  });
+
+  it('goes on from the attempts an earlier invocation spent', async () => {
+    const fn = jest.fn(async (_attempt: number) => {
+      throw new HttpError(500, 'down');
+    });
+    await expect(withRetry(fn, policy, undefined, { attemptsSpent: 3 })).rejects.toBeInstanceOf(HttpError);
+    expect(fn).toHaveBeenCalledTimes(1);
+    expect(fn.mock.calls[0][0]).toBe(4);
   });
 });

@@ -57,6 +57,18 @@ describe('POST /mock/enrich handler', () => {
     expect((await call({ contacts: contacts.slice(0, 4), fields: ['job_title'] })).statusCode).toBe(200);
   });
 
+  it('never answers a call containing a hanging (.hang) contact, even with failures injected; answers without it', async () => {
+    process.env.MOCK_FAILURE_RATE = '1';
+    const contacts = contactsOf(5);
+    contacts[2] = { ...contacts[2], company_domain: 'slow.hang' };
+    const pending = Symbol('pending');
+    const answer = handler(apiEvent({ path: '/mock/enrich', body: JSON.stringify({ contacts, fields: ['job_title'] }) }));
+    // Still unanswered after a while that any answer of this mock (latency 0) fits many times over.
+    expect(await Promise.race([answer, new Promise((r) => setTimeout(() => r(pending), 200))])).toBe(pending);
+    process.env.MOCK_FAILURE_RATE = '0';
+    expect((await call({ contacts: contacts.filter((_, i) => i !== 2), fields: ['job_title'] })).statusCode).toBe(200);
+  });
+
   it('answers 429 with Retry-After when throttling', async () => {
     process.env.MOCK_THROTTLE_RATE = '1';
     const res = await call({ contacts: contactsOf(1), fields: ['job_title'] });

@@ -118,6 +118,23 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
     expect(updates[0].ExpressionAttributeValues).toMatchObject({ ':idx': 1 });
   });
 
+  it("gives the core the Lambda context's remaining time: with less left than WORKER_TIME_RESERVE_MS it calls nothing, keeps its progress and lists the record", async () => {
+    aws.ddb.on(GetCommand).resolves({ Item: status(R1) });
+    aws.ddb.on(UpdateCommand).resolves({ Attributes: { ...status(R1), processedBatches: 1, doneBatches: new Set([0]) } });
+    const context = { getRemainingTimeInMillis: () => 4_000 }; // the default reserve is 5 s
+    const res = await makeHandler()(event(sqsRecord('m1', JSON.stringify(message(R1)))), context);
+    expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
+    expect(fetchSpy).not.toHaveBeenCalled();
+    const puts = aws.s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
+    expect(puts.map((p) => p.Key)).toEqual([`${R1}/batches/000000.progress.json`]);
+    expect(aws.ddb.commandCalls(UpdateCommand)).toHaveLength(0);
+
+    // With time to spare the same record goes through.
+    const ok = await makeHandler()(event(sqsRecord('m1', JSON.stringify(message(R1)))), { getRemainingTimeInMillis: () => 60_000 });
+    expect(ok.batchItemFailures).toEqual([]);
+    expect(fetchSpy).toHaveBeenCalledTimes(1);
+  });
+
   it('lists a record whose result write fails, so SQS redelivers it', async () => {
     aws.ddb.on(GetCommand).resolves({ Item: status(R1) });
     aws.s3.on(PutObjectCommand).rejects(new Error('SlowDown'));
