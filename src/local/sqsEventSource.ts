@@ -25,6 +25,11 @@ export interface EventSourceOptions {
    * where the queue's visibility timeout is at least the function's timeout.
    */
   visibilityTimeout?: number;
+  /**
+   * The client that renews that visibility: this stand-in's own need (on AWS the queue's visibility
+   * outlasts the function), so not the function's role but the emulator's operator; default `sqs`.
+   */
+  renewSqs?: SQSClient;
   waitTimeSeconds?: number;
   log?: Logger;
 }
@@ -70,7 +75,7 @@ export function startSqsEventSource(opts: EventSourceOptions): EventSource {
     const seconds = opts.visibilityTimeout;
     if (!seconds) return () => undefined;
     const timer = setInterval(() => {
-      opts.sqs
+      (opts.renewSqs ?? opts.sqs)
         .send(
           new ChangeMessageVisibilityBatchCommand({
             QueueUrl: opts.queueUrl,

@@ -155,6 +155,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   child.stdin!.on('error', () => {}); // EPIPE once the watchdog is gone
   const sources: EventSource[] = [];
   const pollers: SQSClient[] = [];
+  const operatorSqs = new SQSClient({ region, endpoint: emulators.sqsEndpoint });
+  pollers.push(operatorSqs);
 
   const invoke = async (functionKey: string, event: unknown): Promise<unknown> => {
     const res = await fetch(`http://localhost:${lambdaPort}/2015-03-31/functions/${sls.functionName(functionKey)}/invocations`, {
@@ -204,6 +206,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     sources.push(
       startSqsEventSource({
         sqs,
+        renewSqs: operatorSqs,
         queueUrl: queue.url,
         queueArn: queue.arn,
         batchSize: source.batchSize,

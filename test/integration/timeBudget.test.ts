@@ -1,5 +1,4 @@
-import { DLQ_REASON, makeHandler as makeDlqHandler } from '../../src/handlers/handleFailedBatch';
-import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
+import { DLQ_REASON } from '../../src/handlers/handleFailedBatch';
 import { makeContacts } from '../support/factories';
 import {
   countingDeliveries,
@@ -15,6 +14,7 @@ import {
   type TimedInvocation,
 } from '../support/faults';
 import { readOutput, submit, waitForFinal } from '../support/flow';
+import { dlqFn, workerFn } from '../support/functions';
 import type { TestService } from '../support/service';
 
 const FIELDS = ['professional_email', 'job_title'] as const;
@@ -35,8 +35,8 @@ describe('worker time budget: a hanging enrichment call (fauxqs + dynalite, real
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
     expect(res.json.totalBatches).toBe(1);
 
-    const worker = timedInvocations(makeWorker());
-    const dlq = timedInvocations(makeDlqHandler());
+    const worker = timedInvocations(workerFn());
+    const dlq = timedInvocations(dlqFn());
     const deliveries = countingDeliveries(worker.handler);
     runPipeline(service, { worker: deliveries.handler, dlq: dlq.handler, timeoutMs: 10_000, visibilityTimeout: 1, concurrency: 1 });
     const final = await waitForFinal(res.json.requestId, 60_000);
@@ -61,8 +61,8 @@ describe('worker time budget: a hanging enrichment call (fauxqs + dynalite, real
     const contacts = makeContacts(100, { hang: new Set([HANG]) });
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
 
-    const worker = timedInvocations(makeWorker());
-    const dlq = timedInvocations(makeDlqHandler());
+    const worker = timedInvocations(workerFn());
+    const dlq = timedInvocations(dlqFn());
     const deliveries = countingDeliveries(worker.handler);
     runPipeline(service, { worker: deliveries.handler, dlq: dlq.handler, timeoutMs: 3_000, visibilityTimeout: 1, concurrency: 1 });
     const final = await waitForFinal(res.json.requestId, 60_000);

@@ -219,6 +219,7 @@ export async function startTestService(
       const functionKey = opts.functionKey ?? (url === resources.queues.BatchDeadLetterQueue.url ? 'handleFailedBatch' : 'processBatch');
       const source = startSqsEventSource({
         sqs: as(functionKey).sqs,
+        renewSqs: sqs,
         queueUrl: url,
         queueArn: arn,
         batchSize: opts.batchSize ?? 1,
