@@ -90,7 +90,7 @@ describe('serverless.yml offline', () => {
   const KNOBS = [
     'LOG_LEVEL', 'PUBLIC_API_URL', 'BATCH_SIZE', 'ENRICHMENT_TIMEOUT_MS', 'ENRICHMENT_MAX_ATTEMPTS', 'ENRICHMENT_SINGLE_MAX_ATTEMPTS',
     'ENRICHMENT_SUBBATCH_MAX_ATTEMPTS', 'ENRICHMENT_BACKOFF_BASE_MS', 'ENRICHMENT_BACKOFF_MAX_MS', 'REQUEST_DEADLINE_SECONDS',
-    'RECONCILE_STALL_SECONDS', 'DOWNLOAD_URL_TTL_SECONDS', 'RESULT_TTL_DAYS',
+    'RECONCILE_STALL_SECONDS', 'DOWNLOAD_URL_TTL_SECONDS', 'RESULT_TTL_DAYS', 'WORKER_TIME_RESERVE_MS',
   ] as const;
 
   it('sets every runtime knob through params, with the same defaults as src/config.ts', () => {
@@ -106,7 +106,7 @@ describe('serverless.yml offline', () => {
     const overrides = { LOG_LEVEL: 'debug', PUBLIC_API_URL: 'http://localhost:3100', BATCH_SIZE: '10', ENRICHMENT_TIMEOUT_MS: '1000',
       ENRICHMENT_MAX_ATTEMPTS: '2', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '3', ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: '1', ENRICHMENT_BACKOFF_BASE_MS: '5',
       ENRICHMENT_BACKOFF_MAX_MS: '50', REQUEST_DEADLINE_SECONDS: '60', RECONCILE_STALL_SECONDS: '10', DOWNLOAD_URL_TTL_SECONDS: '60',
-      RESULT_TTL_DAYS: '3', METRICS_ENABLED: 'true' };
+      RESULT_TTL_DAYS: '3', METRICS_ENABLED: 'true', WORKER_TIME_RESERVE_MS: '2000' };
     expect(stage('local', overrides).environment()).toMatchObject(overrides);
     const local = stage('local', { RESULT_TTL_DAYS: '3' });
     expect(local.resolve(local.resources().DataBucket.Properties)).toMatchObject({ LifecycleConfiguration: { Rules: [{ ExpirationInDays: '3' }] } });
