@@ -13,6 +13,15 @@ class CheckStageParams {
     this.hooks = { 'before:package:initialize': () => this.check() };
   }
 
+  /** A resource of the template; `resources` may be a list of fragments, as serverless.yml writes it. */
+  resource(id) {
+    const raw = this.serverless.service.resources;
+    const parts = Array.isArray(raw) ? raw : [raw];
+    const found = parts.map((p) => p && p.Resources && p.Resources[id]).find(Boolean);
+    if (!found) throw new this.serverless.classes.Error(`serverless.yml has no resource ${id}`);
+    return found;
+  }
+
   check() {
     const { service } = this.serverless;
     const stage = this.options.stage || service.provider.stage;
@@ -33,6 +42,16 @@ class CheckStageParams {
       problems.push(
         `ddApiKeySecretArn is required while Datadog is on (datadogEnabled): the Secrets Manager ARN of the Datadog API key, got "${datadog.apiKeySecretArn || ''}". ` +
           `Pass ${param('ddApiKeySecretArn', 'arn:aws:secretsmanager:<region>:<account>:secret:<name>')}, or turn Datadog off with --param="datadogEnabled=false".`,
+      );
+    }
+
+    const timeout = Number(service.custom && service.custom.workerTimeout);
+    const visibility = Math.min(...['BatchQueue', 'BatchDeadLetterQueue'].map((q) => Number(this.resource(q).Properties.VisibilityTimeout)));
+    if (!(timeout >= 1 && timeout <= 900)) problems.push(`workerTimeoutSeconds must be 1 to 900 (Lambda's limit), got "${service.custom.workerTimeout}".`);
+    else if (!(visibility >= 6 * timeout)) {
+      problems.push(
+        `queueVisibilitySeconds (${visibility}) must be at least 6 times workerTimeoutSeconds (${timeout}), as AWS requires of an SQS event source: ` +
+          `pass ${param('queueVisibilitySeconds', 6 * timeout)}.`,
       );
     }
 

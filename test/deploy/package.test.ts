@@ -42,13 +42,15 @@ let dev: Packaged;
 
 // One after the other: serverless-esbuild builds in the project's one .esbuild folder.
 beforeAll(async () => {
-  prodMissing = await slsPackage(['--stage', 'prod']);
+  prodMissing = await slsPackage(['--stage', 'prod', '--param=workerTimeoutSeconds=120']);
   prod = await slsPackage([
     '--stage', 'prod',
     '--param=enrichmentApiUrl=https://enrich.example.com/v1/enrich',
     `--param=ddApiKeySecretArn=${DD_SECRET}`,
     '--param=workerMaxConcurrency=20',
     '--param=resultTtlDays=7',
+    '--param=workerTimeoutSeconds=30',
+    '--param=queueVisibilitySeconds=180',
   ]);
   dev = await slsPackage(['--stage', 'dev', '--param=datadogEnabled=false']);
 }, 170_000);
@@ -72,6 +74,16 @@ describe('sls package --stage prod', () => {
     expect(prodMissing.output).toContain('enrichmentApiUrl is required: stage "prod" deploys no mock enrichment API (mockApi is false)');
     expect(prodMissing.output).toContain('--param="enrichmentApiUrl=https://…"');
     expect(prodMissing.output).toContain('ddApiKeySecretArn is required while Datadog is on');
+  });
+
+  it('fails when the queues would hand a batch out again while its worker still runs (visibility < 6x the worker timeout)', () => {
+    expect(prodMissing.output).toContain('queueVisibilitySeconds (360) must be at least 6 times workerTimeoutSeconds (120), as AWS requires of an SQS event source: pass --param="queueVisibilitySeconds=720"');
+  });
+
+  it('takes the worker timeout and the queues\' visibility timeout from params', () => {
+    expect(resources(prod).ProcessBatchLambdaFunction.Properties.Timeout).toBe(30);
+    expect(resources(prod).HandleFailedBatchLambdaFunction.Properties.Timeout).toBe(30);
+    for (const queue of ['BatchQueue', 'BatchDeadLetterQueue']) expect(Number(resources(prod)[queue].Properties.VisibilityTimeout)).toBe(180);
   });
 
   it('with them: no mock function, role or route, and the worker calls the given API', () => {
