@@ -8,20 +8,10 @@
 import { parseArgs } from 'node:util';
 import { checkInline, LAMBDA_MAX_EVENT_BYTES, proxyEventBytes } from '../src/inlineLimits';
 import { generateContacts } from '../src/scripts/lib/contacts';
-import { DEFAULT_FIELDS, inlineVerdict } from '../src/scripts/lib/api';
+import { DEFAULT_FIELDS, fetchPostHeaders, inlineVerdict } from '../src/scripts/lib/api';
 
 const { values } = parseArgs({ options: { seeds: { type: 'string', default: '1,2,3,42,777' } } });
-const headers = (body: string) => ({
-  host: 'localhost:3000',
-  connection: 'keep-alive',
-  accept: 'application/json',
-  'content-type': 'application/json',
-  'accept-language': '*',
-  'sec-fetch-mode': 'cors',
-  'user-agent': 'node',
-  'accept-encoding': 'gzip, deflate',
-  'content-length': String(Buffer.byteLength(body)),
-});
+const headers = (body: string) => fetchPostHeaders(body, 'localhost:3000');
 const request = (body: string) => ({ method: 'POST', url: '/enrichment', headers: headers(body), body });
 
 /** The largest n in [1, max] for which fits(n) holds (fits is monotone). */

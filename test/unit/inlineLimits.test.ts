@@ -9,20 +9,10 @@ import {
   type InlineRequest,
 } from '../../src/inlineLimits';
 import { ServerlessConfig } from '../../src/local/serverlessConfig';
+import { fetchPostHeaders } from '../../src/scripts/lib/api';
 import { generateContacts } from '../../src/scripts/lib/contacts';
 
-/** The headers `fetch` sends for the scripts' POST (measured with a listening socket). */
-const fetchHeaders = (body: string) => ({
-  host: 'localhost:3000',
-  connection: 'keep-alive',
-  accept: 'application/json',
-  'content-type': 'application/json',
-  'accept-language': '*',
-  'sec-fetch-mode': 'cors',
-  'user-agent': 'node',
-  'accept-encoding': 'gzip, deflate',
-  'content-length': String(Buffer.byteLength(body)),
-});
+const fetchHeaders = (body: string) => fetchPostHeaders(body, 'localhost:3000');
 const post = (body: string, headers: InlineRequest['headers'] = { 'content-type': 'application/json' }): InlineRequest => ({
   method: 'POST',
   url: '/enrichment',

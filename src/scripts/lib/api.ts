@@ -50,14 +50,11 @@ const JSON_HEADERS = { accept: 'application/json', 'content-type': 'application/
  */
 export const INLINE_MARGIN_BYTES = 4096;
 
-/**
- * Whether POST /enrichment with this body reaches the function on AWS (and on the local edge): the
- * body as `fetch` sends it (its own headers added), measured as the Lambda event API Gateway builds.
- */
-export function inlineVerdict(body: string, baseUrl = apiUrl()): InlineVerdict {
-  const headers = {
+/** The headers `fetch` sends with the scripts' POST of `body` (measured with a listening socket). */
+export function fetchPostHeaders(body: string, host = new URL(apiUrl()).host): Record<string, string> {
+  return {
     ...JSON_HEADERS,
-    host: new URL(baseUrl).host,
+    host,
     connection: 'keep-alive',
     'accept-language': '*',
     'sec-fetch-mode': 'cors',
@@ -65,6 +62,14 @@ export function inlineVerdict(body: string, baseUrl = apiUrl()): InlineVerdict {
     'accept-encoding': 'gzip, deflate',
     'content-length': String(Buffer.byteLength(body)),
   };
+}
+
+/**
+ * Whether POST /enrichment with this body reaches the function on AWS (and on the local edge): the
+ * body as `fetch` sends it (its own headers added), measured as the Lambda event API Gateway builds.
+ */
+export function inlineVerdict(body: string, baseUrl = apiUrl()): InlineVerdict {
+  const headers = fetchPostHeaders(body, new URL(baseUrl).host);
   const limits = { maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES, maxEventBytes: LAMBDA_MAX_EVENT_BYTES - INLINE_MARGIN_BYTES };
   return checkInline({ method: 'POST', url: '/enrichment', headers, body }, limits);
 }
