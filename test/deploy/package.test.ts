@@ -80,6 +80,10 @@ describe('sls package --stage prod', () => {
     expect(prodMissing.output).toContain('queueVisibilitySeconds (360) must be at least 6 times workerTimeoutSeconds (120), as AWS requires of an SQS event source: pass --param="queueVisibilitySeconds=720"');
   });
 
+  it('serves the API from a regional endpoint, so a body over 10 MB gets the gateway response with the S3 hint (an edge-optimized one answers CloudFront\'s plain text)', () => {
+    expect(resources(prod).ApiGatewayRestApi.Properties.EndpointConfiguration).toEqual({ Types: ['REGIONAL'] });
+  });
+
   it('takes the worker timeout and the queues\' visibility timeout from params', () => {
     expect(resources(prod).ProcessBatchLambdaFunction.Properties.Timeout).toBe(30);
     expect(resources(prod).HandleFailedBatchLambdaFunction.Properties.Timeout).toBe(30);
