@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-  echo "usage: [API_URL=...] $0    posts a 3-contact sample to \$API_URL/enrichment (default http://localhost:3000)"
+  echo "usage: [API_URL=...] [API_KEY=...] $0    posts a 3-contact sample to \$API_URL/enrichment (default http://localhost:3000)"
   exit 0
 fi
 

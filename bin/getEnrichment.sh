@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 usage() {
-  echo "usage: [API_URL=...] $0 <requestId>    prints the status JSON of an enrichment request" >&2
+  echo "usage: [API_URL=...] [API_KEY=...] $0 <requestId>    prints the status JSON of an enrichment request" >&2
 }
 
 if [[ $# -ne 1 || -z "$1" ]]; then

@@ -55,6 +55,14 @@ class CheckStageParams {
       );
     }
 
+    const env = service.provider.environment || {};
+    if (service.functions && service.functions.mockEnrich && !env.ENRICHMENT_API_KEY) {
+      // Not an error: the key only exists once the stage is deployed (README: Authentication).
+      this.serverless.cli.log(
+        `Warning: stage "${stage}" deploys the mock behind its API keys, but the worker has no enrichmentApiKey: its calls to the mock answer 403 until you deploy again with ${param('enrichmentApiKey', '<the value of one of this stage\'s API keys>')}.`,
+      );
+    }
+
     if (problems.length) {
       throw new this.serverless.classes.Error(`Stage "${stage}" is not fully configured:\n  - ${problems.join('\n  - ')}`);
     }

@@ -13,6 +13,8 @@ const ConfigSchema = z.object({
   TABLE_NAME: z.string().min(3),
   BATCH_QUEUE_NAME: z.string().min(1),
   ENRICHMENT_API_URL: httpUrl,
+  /** Sent as x-api-key to the enrichment API when set (the stage's own mock needs one of its API keys). */
+  ENRICHMENT_API_KEY: z.string().optional(),
   /** Public base URL of the API, used to build download links; derived from the request when unset. */
   PUBLIC_API_URL: optionalUrl,
   /** Endpoint overrides for the offline stack and tests (fauxqs, dynalite). */

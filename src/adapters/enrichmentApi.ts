@@ -15,7 +15,7 @@ const ResponseSchema = z.object({ results: z.array(ResultSchema) });
  * The enrichment API over HTTP: one POST per call, with a hard timeout (the caller may give a
  * shorter one: the time its budget has left). Retries live in the caller.
  */
-export function httpEnrichmentApi(url: string, defaultTimeoutMs: number): EnrichmentApi {
+export function httpEnrichmentApi(url: string, defaultTimeoutMs: number, apiKey?: string): EnrichmentApi {
   return {
     async enrich(contacts, fields, opts) {
       const timeoutMs = Math.max(1, Math.floor(Math.min(defaultTimeoutMs, opts?.timeoutMs ?? Infinity)));
@@ -25,7 +25,7 @@ export function httpEnrichmentApi(url: string, defaultTimeoutMs: number): Enrich
       try {
         res = await fetch(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', ...(apiKey ? { 'x-api-key': apiKey } : {}) },
           body: JSON.stringify({ contacts, fields }),
           signal: AbortSignal.timeout(timeoutMs),
         });

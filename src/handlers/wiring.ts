@@ -38,7 +38,7 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
     clock: systemClock,
     log: logger,
     faults: noFaults,
-    api: httpEnrichmentApi(c.ENRICHMENT_API_URL, c.ENRICHMENT_TIMEOUT_MS),
+    api: httpEnrichmentApi(c.ENRICHMENT_API_URL, c.ENRICHMENT_TIMEOUT_MS, c.ENRICHMENT_API_KEY),
     retry: {
       maxAttempts: c.ENRICHMENT_MAX_ATTEMPTS,
       baseDelayMs: c.ENRICHMENT_BACKOFF_BASE_MS,

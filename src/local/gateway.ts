@@ -8,6 +8,10 @@ export interface GatewayOptions {
   target: { host: string; port: number };
   /** The body and status of the REQUEST_TOO_LARGE gateway response from serverless.yml. */
   tooLarge: { statusCode: number; body: string };
+  /** The API keys of the stage's usage plan: every route needs one in x-api-key. None: no key needed. */
+  apiKeys?: ReadonlySet<string>;
+  /** The body and status of the INVALID_API_KEY gateway response from serverless.yml. */
+  invalidApiKey?: { statusCode: number; body: string };
 }
 
 /**
@@ -18,13 +22,19 @@ export interface GatewayOptions {
  */
 export async function startGateway(opts: GatewayOptions): Promise<{ close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
-    const tooLarge = () => {
+    const answer = (response: { statusCode: number; body: string }) => {
       // Drain the rest of the body so the client reads the answer instead of a broken pipe.
       req.removeAllListeners('data');
       req.resume();
-      res.writeHead(opts.tooLarge.statusCode, { 'content-type': 'application/json' });
-      res.end(opts.tooLarge.body);
+      res.writeHead(response.statusCode, { 'content-type': 'application/json' });
+      res.end(response.body);
     };
+    const tooLarge = () => answer(opts.tooLarge);
+    // API Gateway checks the key before anything else (a usage plan's key, x-api-key).
+    const key = req.headers['x-api-key'];
+    if (opts.apiKeys && !(typeof key === 'string' && opts.apiKeys.has(key))) {
+      return answer(opts.invalidApiKey ?? { statusCode: 403, body: '{"message":"Forbidden"}' });
+    }
     if (Number(req.headers['content-length'] ?? 0) > API_GATEWAY_MAX_BODY_BYTES) return tooLarge();
 
     const chunks: Buffer[] = [];

@@ -212,16 +212,25 @@ export class ServerlessConfig {
     return out;
   }
 
+  /** A gateway response (REQUEST_TOO_LARGE, INVALID_API_KEY, ...) as serverless.yml configures it, else API Gateway's default. */
+  gatewayResponse(type: string, fallback: { statusCode: number; message: string }): { statusCode: number; body: string } {
+    const found = Object.values(this.resources()).find((r) => r.Type === 'AWS::ApiGateway::GatewayResponse' && r.Properties?.ResponseType === type);
+    const body = JSON.stringify({ message: fallback.message });
+    if (!found) return { statusCode: fallback.statusCode, body };
+    return {
+      statusCode: Number(found.Properties.StatusCode ?? fallback.statusCode),
+      body: String(found.Properties.ResponseTemplates?.['application/json'] ?? body),
+    };
+  }
+
   /** The API Gateway response for bodies over its limit, as serverless.yml configures it. */
   tooLargeResponse(): { statusCode: number; body: string } {
-    const found = Object.values(this.resources()).find(
-      (r) => r.Type === 'AWS::ApiGateway::GatewayResponse' && r.Properties?.ResponseType === 'REQUEST_TOO_LARGE',
-    );
-    if (!found) return { statusCode: 413, body: JSON.stringify({ message: 'Request Too Long' }) };
-    return {
-      statusCode: Number(found.Properties.StatusCode ?? 413),
-      body: String(found.Properties.ResponseTemplates?.['application/json'] ?? '{"message":"Request Too Long"}'),
-    };
+    return this.gatewayResponse('REQUEST_TOO_LARGE', { statusCode: 413, message: 'Request Too Long' });
+  }
+
+  /** The API Gateway response for a missing or unknown API key. */
+  invalidApiKeyResponse(): { statusCode: number; body: string } {
+    return this.gatewayResponse('INVALID_API_KEY', { statusCode: 403, message: 'Forbidden' });
   }
 
   scheduledFunctions(): string[] {

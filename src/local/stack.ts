@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createLogger } from '../logger';
@@ -28,6 +29,14 @@ export interface StackOptions {
   env?: NodeJS.ProcessEnv;
   /** Where serverless offline's output goes; 'inherit' prints it. */
   stdio?: 'inherit' | 'ignore';
+  /** The API keys clients must send in x-api-key; none given: one is generated. */
+  apiKeys?: string[];
+}
+
+/** API_KEYS (comma-separated, one per client) and API_KEY, as `npm start` reads them. */
+export function apiKeysFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  const keys = [...(env.API_KEYS ?? '').split(','), env.API_KEY ?? ''].map((k) => k.trim()).filter(Boolean);
+  return [...new Set(keys)];
 }
 
 /** The stack's options from the environment, as `npm start` and `npm run demo` read them (README: Configuration). */
@@ -40,6 +49,7 @@ export function stackOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Stack
     dynamodbPort: num('DYNAMODB_PORT'),
     workers: num('LOCAL_WORKERS'),
     retryVisibilitySeconds: num('LOCAL_RETRY_VISIBILITY_SECONDS'),
+    apiKeys: apiKeysFromEnv(env),
   };
 }
 
@@ -48,6 +58,8 @@ const DEFAULTS = { port: 3000, lambdaPort: 3002, s3SqsPort: 4566, dynamodbPort: 
 
 export interface Stack {
   apiUrl: string;
+  /** The keys the API takes in x-api-key (the first is the one to use; generated when none was given). */
+  apiKeys: string[];
   emulators: Emulators;
   /** The local IAM edge the functions reach the emulators through, with each function's role applied. */
   iam: IamEdge;
@@ -104,6 +116,7 @@ async function stopProcessGroup(child: ChildProcess, graceMs: number): Promise<v
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   useFakeAwsCredentials();
   const port = opts.port ?? DEFAULTS.port;
+  const apiKeys = opts.apiKeys?.length ? opts.apiKeys : [`local-${randomBytes(12).toString('hex')}`];
   const lambdaPort = opts.lambdaPort ?? DEFAULTS.lambdaPort;
   const region = process.env.AWS_REGION ?? 'us-east-1';
   const emulators = await startEmulators({ s3SqsPort: opts.s3SqsPort ?? DEFAULTS.s3SqsPort, dynamodbPort: opts.dynamodbPort ?? DEFAULTS.dynamodbPort });
@@ -121,6 +134,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     OFFLINE_LAMBDA_PORT: String(lambdaPort),
     PUBLIC_API_URL: apiUrl,
     ENRICHMENT_API_URL: opts.env?.ENRICHMENT_API_URL ?? `${apiUrl}/mock/enrich`,
+    // The stack's own mock sits behind the key check like every route; a provider of the user's brings its own key.
+    ...(opts.env?.ENRICHMENT_API_URL ? {} : { ENRICHMENT_API_KEY: apiKeys[0] }),
   };
   const sls = new ServerlessConfig({ stage: 'local', region, env });
   let resources: LocalResources;
@@ -187,6 +202,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       port,
       target: { host: '127.0.0.1', port: offlinePort },
       tooLarge: sls.tooLargeResponse(),
+      apiKeys: new Set(apiKeys),
+      invalidApiKey: sls.invalidApiKeyResponse(),
     });
   } catch (err) {
     await stop();
@@ -218,5 +235,5 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       }),
     );
   }
-  return { apiUrl, emulators, iam, resources, env, invoke, stop };
+  return { apiUrl, apiKeys, emulators, iam, resources, env, invoke, stop };
 }

@@ -51,6 +51,7 @@ beforeAll(async () => {
     '--param=resultTtlDays=7',
     '--param=workerTimeoutSeconds=30',
     '--param=queueVisibilitySeconds=180',
+    '--param=apiThrottleRateLimit=5',
   ]);
   dev = await slsPackage(['--stage', 'dev', '--param=datadogEnabled=false']);
 }, 170_000);
@@ -82,6 +83,19 @@ describe('sls package --stage prod', () => {
 
   it('serves the API from a regional endpoint, so a body over 10 MB gets the gateway response with the S3 hint (an edge-optimized one answers CloudFront\'s plain text)', () => {
     expect(resources(prod).ApiGatewayRestApi.Properties.EndpointConfiguration).toEqual({ Types: ['REGIONAL'] });
+  });
+
+  it('requires an API key on every method, with a usage plan whose throttle and quota come from params, and a 403 that says what to send', () => {
+    const methods = Object.values(resources(prod)).filter((r) => r.Type === 'AWS::ApiGateway::Method');
+    expect(methods.length).toBeGreaterThanOrEqual(3);
+    expect(methods.filter((m) => m.Properties.ApiKeyRequired !== true)).toEqual([]);
+    const plans = Object.values(resources(prod)).filter((r) => r.Type === 'AWS::ApiGateway::UsagePlan');
+    expect(plans).toHaveLength(1);
+    expect(plans[0].Properties).toMatchObject({ Throttle: { RateLimit: 5, BurstLimit: 100 }, Quota: { Limit: 100000, Period: 'DAY' } });
+    expect(Object.values(resources(prod)).filter((r) => r.Type === 'AWS::ApiGateway::ApiKey')).toHaveLength(1);
+    expect(Object.values(resources(prod)).filter((r) => r.Type === 'AWS::ApiGateway::UsagePlanKey')).toHaveLength(1);
+    expect(resources(prod).InvalidApiKeyResponse.Properties).toMatchObject({ ResponseType: 'INVALID_API_KEY', StatusCode: '403' });
+    expect(resources(prod).InvalidApiKeyResponse.Properties.ResponseTemplates['application/json']).toContain('x-api-key');
   });
 
   it('takes the worker timeout and the queues\' visibility timeout from params', () => {
@@ -129,6 +143,12 @@ describe('sls package --stage prod', () => {
 });
 
 describe('sls package --stage dev (datadogEnabled=false)', () => {
+  it('requires the API key on every method, the mock\'s included', () => {
+    const methods = Object.values(resources(dev)).filter((r) => r.Type === 'AWS::ApiGateway::Method');
+    expect(methods.map((m) => [m.Properties.HttpMethod, m.Properties.ApiKeyRequired])).toEqual(methods.map((m) => [m.Properties.HttpMethod, true]));
+    expect(methods).toHaveLength(4);
+  });
+
   it('deploys the mock with its role and route, and the worker calls it', () => {
     expect(resources(dev).MockEnrichLambdaFunction.Properties.Role).toEqual({ 'Fn::GetAtt': ['MockEnrichRole', 'Arn'] });
     expect(resources(dev).MockEnrichRole.Type).toBe('AWS::IAM::Role');

@@ -1,6 +1,7 @@
 import { TOO_LARGE_MESSAGE } from '../../src/inlineLimits';
 import { makeContacts } from '../support/factories';
-import { startTestStack, type RunningStack } from '../support/npmStart';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { startTestStack, TEST_API_KEY, type RunningStack } from '../support/npmStart';
 
 const FIELDS = ['professional_email', 'personal_phone'];
 
@@ -19,13 +20,15 @@ describe('offline stack end to end (HTTP on free ports)', () => {
     expect(await stack?.stop()).toBe(0);
   });
 
-  const post = (body: string) =>
-    fetch(`${api}/enrichment`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const KEY = { 'x-api-key': TEST_API_KEY };
+  const post = (body: string, headers: Record<string, string> = KEY) =>
+    fetch(`${api}/enrichment`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const get = (url: string) => fetch(url.startsWith('http') ? url : `${api}${url}`, { headers: KEY });
 
   async function waitForFinal(id: string, timeoutMs = 120_000): Promise<Record<string, any>> {
     const until = Date.now() + timeoutMs;
     for (;;) {
-      const res = await fetch(`${api}/enrichment/${id}`);
+      const res = await get(`/enrichment/${id}`);
       expect(res.status).toBe(200);
       const body = (await res.json()) as Record<string, any>;
       if (body.status !== 'processing') return body;
@@ -46,7 +49,7 @@ describe('offline stack end to end (HTTP on free ports)', () => {
     expect(final).toMatchObject({ status: 'completed', processedBatches: 13, failedBatches: 0, totalBatches: 13, totalContacts: 1234 });
 
     // A client without AWS credentials follows the redirect to a presigned URL.
-    const download = await fetch(accepted.downloadUrl);
+    const download = await get(accepted.downloadUrl);
     expect(download.status).toBe(200);
     const doc = (await download.json()) as { requestId: string; enriched_contacts: Array<Record<string, unknown>> };
     expect(doc.requestId).toBe(accepted.requestId);
@@ -64,7 +67,7 @@ describe('offline stack end to end (HTTP on free ports)', () => {
     const { requestId } = (await res.json()) as { requestId: string };
     const final = await waitForFinal(requestId, 240_000);
     expect(final).toMatchObject({ status: 'completed', processedBatches: 500, totalContacts: 50_000 });
-    const doc = (await (await fetch(`${api}/enrichment/${requestId}/download`)).json()) as { enriched_contacts: Array<{ last_name: string }> };
+    const doc = (await (await get(`/enrichment/${requestId}/download`)).json()) as { enriched_contacts: Array<{ last_name: string }> };
     expect(doc.enriched_contacts).toHaveLength(50_000);
     expect(doc.enriched_contacts[49_999].last_name).toBe('Last49999');
   }, 300_000);
@@ -75,8 +78,8 @@ describe('offline stack end to end (HTTP on free ports)', () => {
     const body = (await bad.json()) as { errors: Array<{ path: string }> };
     expect(body.errors.map((e) => e.path).sort()).toEqual(['contacts[0].company_domain', 'fields_to_enrich[0]']);
     expect((await post('{"contacts": [')).status).toBe(400);
-    expect((await fetch(`${api}/enrichment/3f1c2a9e-6b7d-4c8e-9f0a-1b2c3d4e5f60`)).status).toBe(404);
-    expect((await fetch(`${api}/enrichment/not-a-uuid`)).status).toBe(400);
+    expect((await get('/enrichment/3f1c2a9e-6b7d-4c8e-9f0a-1b2c3d4e5f60')).status).toBe(404);
+    expect((await get('/enrichment/not-a-uuid')).status).toBe(400);
   });
 
   it('answers 413 with the S3 path for a body over 10 MB', async () => {
@@ -112,10 +115,29 @@ describe('offline stack end to end (HTTP on free ports)', () => {
     expect(TOO_LARGE_MESSAGE).toContain('s3://<bucket>/uploads/<key>');
   });
 
+  it('answers 403 naming x-api-key without a key or with a wrong one, on every route, and writes nothing', async () => {
+    const s3 = new S3Client({ region: 'us-east-1', endpoint: stack.s3Endpoint, forcePathStyle: true, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    const objects = async () => (await s3.send(new ListObjectsV2Command({ Bucket: 'enrichment-service-local-data' }))).KeyCount;
+    const before = await objects();
+    const body = JSON.stringify({ contacts: makeContacts(3), fields_to_enrich: FIELDS });
+    for (const headers of [{}, { 'x-api-key': 'not-the-key' }] as Array<Record<string, string>>) {
+      const answers = [
+        await post(body, headers),
+        await fetch(`${api}/enrichment/3f1c2a9e-6b7d-4c8e-9f0a-1b2c3d4e5f60`, { headers }),
+        await fetch(`${api}/enrichment/3f1c2a9e-6b7d-4c8e-9f0a-1b2c3d4e5f60/download`, { headers }),
+        await fetch(`${api}/mock/enrich`, { method: 'POST', headers, body: '{}' }),
+      ];
+      expect(answers.map((r) => r.status)).toEqual([403, 403, 403, 403]);
+      expect(((await answers[0].json()) as { message: string }).message).toMatch(/x-api-key/);
+    }
+    expect(await objects()).toBe(before);
+    s3.destroy();
+  });
+
   it('serves the mock enrichment API', async () => {
     const res = await fetch(`${api}/mock/enrich`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...KEY },
       body: JSON.stringify({ contacts: makeContacts(2), fields: ['job_title'] }),
     });
     expect(res.status).toBe(200);

@@ -2,8 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { freePort } from '../../src/local/ports';
 
+/** The key the e2e tests' stacks take (API_KEY), sent in x-api-key. */
+export const TEST_API_KEY = 'e2e-test-key';
+
 export interface RunningStack {
   apiUrl: string;
+  /** The S3 + SQS emulator, as the ready line names it (the users' direct view, for checks). */
+  s3Endpoint: string;
   /** The process started: npm, or node running src/local/start.ts. */
   pid: number;
   output(): string;
@@ -38,13 +43,13 @@ export async function startOfflineStack(env: Record<string, string>, opts: Start
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
-  const apiUrl = await new Promise<string>((resolve, reject) => {
+  const [apiUrl, s3Endpoint] = await new Promise<[string, string]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ready line within ${timeoutMs} ms:\n${out.slice(-3000)}`)), timeoutMs);
     const check = () => {
-      const m = /ready: API (http:\/\/\S+)/.exec(out);
+      const m = /ready: API (http:\/\/\S+) .*S3\+SQS (http:\/\/[^,\s]+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve(m[1]);
+        resolve([m[1], m[2]]);
       }
     };
     child.stdout!.on('data', check);
@@ -56,6 +61,7 @@ export async function startOfflineStack(env: Record<string, string>, opts: Start
 
   return {
     apiUrl,
+    s3Endpoint,
     pid: child.pid!,
     output: () => out,
     exited,
@@ -82,6 +88,7 @@ export async function startTestStack(env: Record<string, string> = {}, opts: Sta
       DYNAMODB_PORT: '0',
       LOG_SILENT: 'true',
       MOCK_LATENCY_MS: '0',
+      API_KEY: TEST_API_KEY,
       ...env,
     },
     opts,

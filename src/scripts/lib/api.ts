@@ -54,6 +54,7 @@ export const INLINE_MARGIN_BYTES = 4096;
 export function fetchPostHeaders(body: string, host = new URL(apiUrl()).host): Record<string, string> {
   return {
     ...JSON_HEADERS,
+    ...apiKeyHeader(),
     host,
     connection: 'keep-alive',
     'accept-language': '*',
@@ -74,6 +75,11 @@ export function inlineVerdict(body: string, baseUrl = apiUrl()): InlineVerdict {
   return checkInline({ method: 'POST', url: '/enrichment', headers, body }, limits);
 }
 
+/** The API key the scripts send (README: Authentication): API_KEY, as `npm start` prints it or a deployed stage's. */
+export function apiKeyHeader(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return env.API_KEY ? { 'x-api-key': env.API_KEY } : {};
+}
+
 /** One JSON call to the API. Network failures become an ApiError that names the URL. */
 export async function request<T = unknown>(
   method: 'GET' | 'POST',
@@ -85,7 +91,7 @@ export async function request<T = unknown>(
   try {
     res = await fetch(url, {
       method,
-      headers: opts.body === undefined ? { accept: 'application/json' } : JSON_HEADERS,
+      headers: { ...(opts.body === undefined ? { accept: 'application/json' } : JSON_HEADERS), ...apiKeyHeader() },
       body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
       signal: opts.signal,
     });

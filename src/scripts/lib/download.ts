@@ -3,13 +3,18 @@ import { rename, rm } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { apiKeyHeader } from './api';
 
 /**
  * Downloads the output through the API's download link, which redirects to a short-lived presigned
  * S3 URL; streams to `file` (via `file.part`, so a broken download never looks complete). Returns bytes written.
  */
 export async function downloadTo(url: string, file: string, signal?: AbortSignal): Promise<number> {
-  const res = await fetch(url, { redirect: 'follow', signal });
+  // The API needs the key; the presigned URL it redirects to must not get it (it goes to S3).
+  const first = await fetch(url, { redirect: 'manual', headers: apiKeyHeader(), signal });
+  const location = first.status >= 300 && first.status < 400 ? first.headers.get('location') : null;
+  if (location) await first.body?.cancel();
+  const res = location ? await fetch(new URL(location, url), { signal }) : first;
   if (!res.ok || !res.body) {
     const text = await res.text().catch(() => '');
     throw new Error(`download from ${url} failed: HTTP ${res.status} ${text.slice(0, 500)}`);

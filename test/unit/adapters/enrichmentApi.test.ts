@@ -142,3 +142,12 @@ describe('httpEnrichmentApi', () => {
     expect(err).not.toBeInstanceOf(TimeoutError);
   });
 });
+
+describe('the API key', () => {
+  it('is sent as x-api-key when configured, and not at all otherwise', async () => {
+    reply = send(200, { results: [{ enrichment_status: 'not_found' }] });
+    await httpEnrichmentApi(url, 1000, 'k-123').enrich(contactsOf(1), ['job_title']);
+    await httpEnrichmentApi(url, 1000).enrich(contactsOf(1), ['job_title']);
+    expect(received.map((r) => r.headers['x-api-key'])).toEqual(['k-123', undefined]);
+  });
+});
