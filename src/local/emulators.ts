@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 // fauxqs ships as an ES module only; keep a real import() under CommonJS compilation.
 const nativeImport = new Function('specifier', 'return import(specifier)') as <T>(specifier: string) => Promise<T>;
 
-interface FauxqsServer {
-  port: number;
-  stop(): Promise<void>;
+interface FauxqsApp {
+  listen(o: { port: number; host: string }): Promise<string>;
+  close(): Promise<void>;
 }
 
 export interface Emulators {
@@ -17,29 +17,41 @@ export interface Emulators {
   stop(): Promise<void>;
 }
 
-/** Starts fauxqs (S3 + SQS) and dynalite (DynamoDB) in this process. Port 0 picks a free port. */
-export async function startEmulators(opts: { s3SqsPort?: number; dynamodbPort?: number } = {}): Promise<Emulators> {
-  const { startFauxqs } = await nativeImport<{ startFauxqs(o: object): Promise<FauxqsServer> }>('fauxqs');
-  const fauxqs = await startFauxqs({ port: opts.s3SqsPort ?? 0, logger: false });
+/** The address clients connect to for a server listening on `host`: a wildcard address means this machine. */
+export function connectHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
+ * Starts fauxqs (S3 + SQS) and dynalite (DynamoDB) in this process, listening on `host` (default 127.0.0.1:
+ * neither checks credentials, so anyone who can reach them can read and change everything). Port 0 picks a free port.
+ */
+export async function startEmulators(opts: { s3SqsPort?: number; dynamodbPort?: number; host?: string } = {}): Promise<Emulators> {
+  const host = opts.host ?? '127.0.0.1';
+  // fauxqs's own startFauxqs() always listens on 0.0.0.0; its app listens where it is told.
+  const { buildApp } = await nativeImport<{ buildApp(o: object): FauxqsApp }>('fauxqs');
+  const fauxqs = buildApp({ logger: false });
+  const fauxqsPort = Number(new URL(await fauxqs.listen({ port: opts.s3SqsPort ?? 0, host })).port);
 
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const dynalite = require('dynalite') as (o: object) => import('node:http').Server;
   const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }) as import('node:http').Server;
   await new Promise<void>((resolve, reject) => {
     dynamo.once('error', reject);
-    dynamo.listen(opts.dynamodbPort ?? 0, '127.0.0.1', () => resolve());
+    dynamo.listen(opts.dynamodbPort ?? 0, host, () => resolve());
   });
   const dynamoPort = (dynamo.address() as AddressInfo).port;
 
-  const fauxqsUrl = `http://127.0.0.1:${fauxqs.port}`;
+  const fauxqsUrl = `http://${connectHost(host)}:${fauxqsPort}`;
   return {
     s3Endpoint: fauxqsUrl,
     sqsEndpoint: fauxqsUrl,
-    dynamodbEndpoint: `http://127.0.0.1:${dynamoPort}`,
+    dynamodbEndpoint: `http://${connectHost(host)}:${dynamoPort}`,
     async stop() {
       // Idle keep-alive connections (SDK clients, downloads) would hold the servers open.
       dynamo.closeAllConnections();
-      await Promise.allSettled([fauxqs.stop(), new Promise<void>((resolve) => dynamo.close(() => resolve()))]);
+      await Promise.allSettled([fauxqs.close(), new Promise<void>((resolve) => dynamo.close(() => resolve()))]);
     },
   };
 }

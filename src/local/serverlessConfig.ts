@@ -223,6 +223,19 @@ export class ServerlessConfig {
     };
   }
 
+  /** The HTTP events of the functions: which function answers which method and path. */
+  httpRoutes(): Array<{ functionKey: string; method: string; path: string }> {
+    const out = [];
+    for (const [functionKey, fn] of Object.entries(this.functions())) {
+      for (const event of fn.events ?? []) {
+        if (!event.http) continue;
+        const http = typeof event.http === 'string' ? { method: event.http.split(' ')[0], path: event.http.split(' ')[1] } : event.http;
+        out.push({ functionKey, method: String(this.resolve(http.method)), path: String(this.resolve(http.path)) });
+      }
+    }
+    return out;
+  }
+
   /** The API Gateway response for bodies over its limit, as serverless.yml configures it. */
   tooLargeResponse(): { statusCode: number; body: string } {
     return this.gatewayResponse('REQUEST_TOO_LARGE', { statusCode: 413, message: 'Request Too Long' });

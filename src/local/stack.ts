@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createLogger } from '../logger';
-import { startEmulators, useFakeAwsCredentials, type Emulators } from './emulators';
+import { connectHost, startEmulators, useFakeAwsCredentials, type Emulators } from './emulators';
 import { startGateway } from './gateway';
 import { describeDecision, startIamEdge, type IamEdge } from './iamEdge';
 import { functionRoles } from './iamRoles';
@@ -13,6 +13,8 @@ import { ServerlessConfig } from './serverlessConfig';
 import { startSqsEventSource, type EventSource } from './sqsEventSource';
 
 export interface StackOptions {
+  /** The address the API edge and the emulators listen on (HOST); 127.0.0.1 unless told otherwise. */
+  host?: string;
   /** HTTP API port: the local API Gateway edge in front of serverless offline. */
   port?: number;
   /** serverless offline's Lambda invoke port. */
@@ -27,6 +29,12 @@ export interface StackOptions {
   retryVisibilitySeconds?: number;
   /** Extra environment for the functions (e.g. MOCK_FAILURE_RATE). */
   env?: NodeJS.ProcessEnv;
+  /** Requests each function of the API handles at once; more wait at the edge (LOCAL_API_CONCURRENCY). */
+  apiConcurrency?: number;
+  /** Requests that may wait per function before the edge answers 429 (LOCAL_API_QUEUE). */
+  apiQueue?: number;
+  /** The edge's integration and client timeout in ms; API Gateway's 29 s unless set (tests). */
+  apiTimeoutMs?: number;
   /** Where serverless offline's output goes; 'inherit' prints it. */
   stdio?: 'inherit' | 'ignore';
   /** The API keys clients must send in x-api-key; none given: one is generated. */
@@ -43,6 +51,10 @@ export function apiKeysFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
 export function stackOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): StackOptions {
   const num = (name: string) => (env[name] ? Number(env[name]) : undefined);
   return {
+    host: env.HOST || undefined,
+    apiConcurrency: num('LOCAL_API_CONCURRENCY'),
+    apiQueue: num('LOCAL_API_QUEUE'),
+    apiTimeoutMs: num('LOCAL_API_TIMEOUT_MS'),
     port: num('PORT'),
     lambdaPort: num('LAMBDA_PORT'),
     s3SqsPort: num('FAUXQS_PORT'),
@@ -54,7 +66,7 @@ export function stackOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Stack
 }
 
 /** The one home of the offline stack's defaults (README: Configuration). */
-const DEFAULTS = { port: 3000, lambdaPort: 3002, s3SqsPort: 4566, dynamodbPort: 8000, workers: 8, retryVisibilitySeconds: 5 };
+const DEFAULTS = { host: '127.0.0.1', apiConcurrency: 8, apiQueue: 1000, port: 3000, lambdaPort: 3002, s3SqsPort: 4566, dynamodbPort: 8000, workers: 8, retryVisibilitySeconds: 5 };
 
 export interface Stack {
   apiUrl: string;
@@ -118,9 +130,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const port = opts.port ?? DEFAULTS.port;
   const apiKeys = opts.apiKeys?.length ? opts.apiKeys : [`local-${randomBytes(12).toString('hex')}`];
   const lambdaPort = opts.lambdaPort ?? DEFAULTS.lambdaPort;
+  const host = opts.host ?? DEFAULTS.host;
   const region = process.env.AWS_REGION ?? 'us-east-1';
-  const emulators = await startEmulators({ s3SqsPort: opts.s3SqsPort ?? DEFAULTS.s3SqsPort, dynamodbPort: opts.dynamodbPort ?? DEFAULTS.dynamodbPort });
-  const apiUrl = `http://localhost:${port}`;
+  const emulators = await startEmulators({ s3SqsPort: opts.s3SqsPort ?? DEFAULTS.s3SqsPort, dynamodbPort: opts.dynamodbPort ?? DEFAULTS.dynamodbPort, host });
+  const apiUrl = `http://${host === DEFAULTS.host ? 'localhost' : connectHost(host)}:${port}`;
   // serverless offline listens inside; the gateway in front of it applies API Gateway's and Lambda's size limits.
   const offlinePort = await freePort();
   const env: NodeJS.ProcessEnv = {
@@ -131,6 +144,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     METRICS_ENABLED: process.env.METRICS_ENABLED ?? 'false',
     ...opts.env,
     OFFLINE_HTTP_PORT: String(offlinePort),
+    // Its own esbuild folder (serverless.yml, custom.esbuild): `sls package` cleans .esbuild/ when it is done.
+    OFFLINE_ESBUILD_FOLDER: '.esbuild-offline',
     OFFLINE_LAMBDA_PORT: String(lambdaPort),
     PUBLIC_API_URL: apiUrl,
     ENRICHMENT_API_URL: opts.env?.ENRICHMENT_API_URL ?? `${apiUrl}/mock/enrich`,
@@ -174,7 +189,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   pollers.push(operatorSqs);
 
   const invoke = async (functionKey: string, event: unknown): Promise<unknown> => {
-    const res = await fetch(`http://localhost:${lambdaPort}/2015-03-31/functions/${sls.functionName(functionKey)}/invocations`, {
+    const res = await fetch(`http://127.0.0.1:${lambdaPort}/2015-03-31/functions/${sls.functionName(functionKey)}/invocations`, {
       method: 'POST',
       body: JSON.stringify(event),
     });
@@ -200,10 +215,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await waitForHttp(`http://127.0.0.1:${offlinePort}/enrichment/00000000-0000-4000-8000-000000000000`, child, 120_000);
     gateway = await startGateway({
       port,
+      host,
       target: { host: '127.0.0.1', port: offlinePort },
       tooLarge: sls.tooLargeResponse(),
       apiKeys: new Set(apiKeys),
       invalidApiKey: sls.invalidApiKeyResponse(),
+      routes: sls.httpRoutes(),
+      concurrency: opts.apiConcurrency ?? DEFAULTS.apiConcurrency,
+      maxQueued: opts.apiQueue ?? DEFAULTS.apiQueue,
+      timeoutMs: opts.apiTimeoutMs,
     });
   } catch (err) {
     await stop();
