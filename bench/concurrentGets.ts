@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { startTestStack } from '../test/support/npmStart';
+import { startTestStack, TEST_API_KEY } from '../test/support/npmStart';
 import { processesOf } from '../test/support/processes';
 
 const { values } = parseArgs({
@@ -24,8 +24,8 @@ const rssMb = () =>
     const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${p.pid}/status`, 'utf8'));
     return sum + (m ? Number(m[1]) / 1024 : 0);
   }, 0);
-const headers: Record<string, string> = { 'content-type': 'application/json' };
-if (process.env.API_KEY) headers['x-api-key'] = process.env.API_KEY;
+// startTestStack gives the stack this key (API_KEY).
+const headers: Record<string, string> = { 'content-type': 'application/json', 'x-api-key': TEST_API_KEY };
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 async function main(): Promise<void> {
