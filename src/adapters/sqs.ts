@@ -2,7 +2,7 @@ import { GetQueueUrlCommand, SendMessageBatchCommand, type SendMessageBatchReque
 import { config } from '../config';
 import { groupForSendBatch, mapLimit } from '../core/batching';
 import type { BatchQueue } from '../core/ports';
-import type { BatchMessage } from '../schemas/message';
+import { encodeMessageBody, type BatchMessage } from '../schemas/message';
 import { sqsClient } from './clients';
 
 const MAX_ENTRY_ATTEMPTS = 5;
@@ -53,7 +53,7 @@ export function sqsBatchQueue(name = config().BATCH_QUEUE_NAME, client = sqsClie
     async send(messages: BatchMessage[]) {
       if (!messages.length) return;
       const url = await queueUrl(name, client);
-      const bodies = messages.map((m) => JSON.stringify(m));
+      const bodies = messages.map(encodeMessageBody);
       const groups = groupForSendBatch(bodies);
       await mapLimit(groups, SEND_CONCURRENCY, (group) =>
         sendGroup(

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { ContactSchema, MAX_CONTACT_BYTES, type Contact, type EnrichField } from '../schemas/contact';
-import { FieldsSchema, S3ReferenceSchema } from '../schemas/request';
-import type { BatchMessage } from '../schemas/message';
+import { FieldsSchema, MAX_S3_KEY_BYTES, S3ReferenceSchema } from '../schemas/request';
+import { encodeMessageBody, type BatchMessage } from '../schemas/message';
+import { quoteInput } from '../schemas/text';
 import type { StatusRecord } from '../schemas/status';
 import type { Logger } from '../logger';
 import { chunk } from './batching';
 import { ValidationError, type FieldError } from './errors';
-import { renderInput, streamContacts } from './inputFile';
+import { readUploadedContacts, renderInput } from './inputFile';
 import { placeholderOutput } from './output';
 import type { BatchQueue, Clock, ObjectStore, StatusStore } from './ports';
 import { keys } from './status';
@@ -38,8 +39,11 @@ function validateContacts(items: Iterable<unknown>, errors: FieldError[]): Conta
   for (const item of items) {
     const parsed = ContactSchema.safeParse(item);
     if (!parsed.success) errors.push(...toFieldErrors(parsed.error, ['contacts', index]));
-    else if (Buffer.byteLength(JSON.stringify(parsed.data)) > MAX_CONTACT_BYTES) {
-      errors.push({ path: `contacts[${index}]`, message: `a contact must serialize to at most ${MAX_CONTACT_BYTES} bytes` });
+    else if (encodeMessageBody(parsed.data).length > MAX_CONTACT_BYTES) {
+      errors.push({
+        path: `contacts[${index}]`,
+        message: `a contact must serialize to at most ${MAX_CONTACT_BYTES} bytes (as sent: a non-ASCII character counts as its \\u escape, 6 bytes, an emoji 12)`,
+      });
     } else contacts.push(parsed.data);
     index += 1;
   }
@@ -60,16 +64,19 @@ async function loadReferencedContacts(ref: string, deps: CreateDeps, errors: Fie
   if (!key.startsWith('uploads/')) {
     throw new ValidationError('Invalid request', [{ path: 'contacts', message: 'S3 references must be under "uploads/"' }]);
   }
-  const body = await deps.store.getStream(key);
-  if (!body) throw new ValidationError('Invalid request', [{ path: 'contacts', message: `no object at ${key}` }]);
-  const items: unknown[] = [];
-  try {
-    for await (const item of streamContacts(body)) items.push(item);
-  } catch {
-    throw new ValidationError('Invalid request', [{ path: 'contacts', message: `${key} is not valid JSON of the form {"contacts": [...]}` }]);
+  if (Buffer.byteLength(key) > MAX_S3_KEY_BYTES) {
+    throw new ValidationError('Invalid request', [{ path: 'contacts', message: `the S3 key is too long (S3 keys are at most ${MAX_S3_KEY_BYTES} bytes)` }]);
   }
-  if (items.length === 0) {
-    throw new ValidationError('Invalid request', [{ path: 'contacts', message: `${key} holds no contacts (expected {"contacts": [...]})` }]);
+  const body = await deps.store.getStream(key);
+  if (!body) throw new ValidationError('Invalid request', [{ path: 'contacts', message: `no object at ${quoteInput(key)}` }]);
+  let items: unknown;
+  try {
+    items = await readUploadedContacts(body);
+  } catch {
+    throw new ValidationError('Invalid request', [{ path: 'contacts', message: `${quoteInput(key)} is not valid JSON of the form {"contacts": [...]}` }]);
+  }
+  if (!Array.isArray(items) || items.length === 0) {
+    throw new ValidationError('Invalid request', [{ path: 'contacts', message: `${quoteInput(key)} holds no contacts (expected {"contacts": [...]})` }]);
   }
   return validateContacts(items, errors);
 }
@@ -78,7 +85,9 @@ export async function createEnrichment(body: unknown, deps: CreateDeps): Promise
   // 1. Validate the request (inline contacts or an S3 reference); nothing is written before this passes.
   // 2. Store input.json and the placeholder output.json.
   // 3. Put the status item (processing, counts at zero).
-  // 4. Send one SQS message per batch of contacts.
+  // 4. Send one SQS message per batch of contacts. From step 2 on the request is durable: should the send
+  //    fail, reconcile re-sends the missing batches from input.json once the request stalls
+  //    (RECONCILE_STALL_SECONDS), so the client still gets its 202 and the request finishes by itself.
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new ValidationError('Request body must be a JSON object with "contacts" and "fields_to_enrich"');
   }
@@ -91,9 +100,11 @@ export async function createEnrichment(body: unknown, deps: CreateDeps): Promise
   if (Array.isArray(rawContacts)) {
     if (rawContacts.length === 0) errors.push({ path: 'contacts', message: 'contacts must not be empty' });
     contacts = validateContacts(rawContacts, errors);
-  } else if (typeof rawContacts === 'string' && S3ReferenceSchema.safeParse(rawContacts).success) {
+  } else if (typeof rawContacts === 'string') {
+    const ref = S3ReferenceSchema.safeParse(rawContacts);
+    if (!ref.success) throw validationFailed([...errors, ...toFieldErrors(ref.error, ['contacts'])]);
     if (errors.length) throw validationFailed(errors);
-    contacts = await loadReferencedContacts(rawContacts.trim(), deps, errors);
+    contacts = await loadReferencedContacts(ref.data, deps, errors);
   } else {
     errors.push({
       path: 'contacts',
@@ -136,7 +147,11 @@ export async function createEnrichment(body: unknown, deps: CreateDeps): Promise
     fields,
     contacts: batch,
   }));
-  await deps.queue.send(messages);
+  try {
+    await deps.queue.send(messages);
+  } catch (err) {
+    log.error('sending the batch messages failed; reconcile will re-send them from input.json', { err, totalBatches: batches.length });
+  }
   log.info('request accepted', { totalContacts: contacts.length, totalBatches: batches.length, fields });
   return { requestId, totalContacts: contacts.length, totalBatches: batches.length };
 }

@@ -31,10 +31,23 @@ export class PayloadTooLargeError extends Error {
   }
 }
 
-export type ClientError = ValidationError | NotFoundError | PayloadTooLargeError;
+export class UnsupportedMediaTypeError extends Error {
+  readonly statusCode = 415;
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsupportedMediaTypeError';
+  }
+}
+
+export type ClientError = ValidationError | NotFoundError | PayloadTooLargeError | UnsupportedMediaTypeError;
 
 export function isClientError(err: unknown): err is ClientError {
-  return err instanceof ValidationError || err instanceof NotFoundError || err instanceof PayloadTooLargeError;
+  return (
+    err instanceof ValidationError ||
+    err instanceof NotFoundError ||
+    err instanceof PayloadTooLargeError ||
+    err instanceof UnsupportedMediaTypeError
+  );
 }
 
 /** Thrown by the fault-injection hook in tests; never by production wiring. */

@@ -3,6 +3,7 @@ import { chain } from 'stream-chain';
 import { parser } from 'stream-json';
 import { pick } from 'stream-json/filters/Pick';
 import { streamArray } from 'stream-json/streamers/StreamArray';
+import { streamValues } from 'stream-json/streamers/StreamValues';
 import type { Contact, EnrichField } from '../schemas/contact';
 import type { ObjectStore } from './ports';
 import { keys } from './status';
@@ -11,6 +12,17 @@ import { keys } from './status';
 export async function* streamContacts(source: Readable): AsyncGenerator<unknown> {
   const pipeline = chain([source, parser(), pick({ filter: 'contacts' }), streamArray()]);
   for await (const item of pipeline as AsyncIterable<{ key: number; value: unknown }>) yield item.value;
+}
+
+/**
+ * The top-level `contacts` value of an uploaded JSON document, or undefined when it has none. With the
+ * key given twice the last one wins, as JSON.parse does for an inline body.
+ */
+export async function readUploadedContacts(source: Readable): Promise<unknown> {
+  const pipeline = chain([source, parser(), pick({ filter: 'contacts' }), streamValues()]);
+  let last: unknown;
+  for await (const item of pipeline as AsyncIterable<{ key: number; value: unknown }>) last = item.value;
+  return last;
 }
 
 /** input.json as text: `{"fields_to_enrich":[…],"contacts":[…]}`, one contact per line. */

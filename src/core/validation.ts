@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { quoteInput } from '../schemas/text';
 import { ValidationError, type FieldError } from './errors';
 
 const MAX_REPORTED_ERRORS = 50;
@@ -8,6 +9,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
+    // A property name is user input: odd or long ones are shown quoted and cut short.
+    else if (typeof part === 'string' && !/^[A-Za-z_$][\w$]{0,99}$/.test(part)) out += `[${quoteInput(part)}]`;
     else out += out ? `.${String(part)}` : String(part);
   }
   return out || '(body)';

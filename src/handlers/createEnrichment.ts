@@ -4,7 +4,7 @@ import { createEnrichment, type CreateDeps } from '../core/createEnrichment';
 import { PayloadTooLargeError } from '../core/errors';
 import { API_GATEWAY_MAX_BODY_BYTES, lambdaEventBytes, LAMBDA_MAX_EVENT_BYTES, TOO_LARGE_MESSAGE } from '../inlineLimits';
 import { logger } from '../logger';
-import { correlationIdOf, downloadUrlFor, errorResponse, json, parseJsonBody } from './http';
+import { correlationIdOf, downloadUrlFor, errorResponse, json, parseJsonBody, requireJsonBody } from './http';
 import { createDeps } from './wiring';
 
 
@@ -18,6 +18,7 @@ export function makeHandler(deps: () => CreateDeps = createDeps) {
       if (event.body && (Buffer.byteLength(event.body) > API_GATEWAY_MAX_BODY_BYTES || lambdaEventBytes(event) >= LAMBDA_MAX_EVENT_BYTES)) {
         throw new PayloadTooLargeError(TOO_LARGE_MESSAGE);
       }
+      requireJsonBody(event);
       const result = await createEnrichment(parseJsonBody(event), { ...deps(), log });
       metric('enrichment.request.contacts', result.totalContacts);
       return json(202, {

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { config } from '../config';
-import { isClientError, ValidationError } from '../core/errors';
+import { isClientError, UnsupportedMediaTypeError, ValidationError } from '../core/errors';
 import type { Logger } from '../logger';
+import { clipText, quoteInput } from '../schemas/text';
 
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult {
   return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
@@ -20,13 +21,39 @@ export function errorResponse(err: unknown, log: Logger, correlationId: string =
   return json(500, { message: 'Internal server error', correlationId });
 }
 
+function header(event: Pick<APIGatewayProxyEvent, 'headers'>, name: string): string | undefined {
+  for (const [key, value] of Object.entries(event.headers ?? {})) if (key.toLowerCase() === name && value !== undefined) return value;
+  return undefined;
+}
+
+/**
+ * The body must be JSON as sent: `application/json` or any `application/<x>+json`, in UTF-8 (the
+ * charset parameter, if any, must say so); no content type at all is read as JSON too, for clients
+ * that send none. A compressed body (`content-encoding` other than identity) is refused, not guessed at.
+ */
+export function requireJsonBody(event: Pick<APIGatewayProxyEvent, 'headers'>): void {
+  const encoding = header(event, 'content-encoding')?.trim().toLowerCase();
+  if (encoding && encoding !== 'identity') {
+    throw new UnsupportedMediaTypeError(`Content-Encoding ${quoteInput(encoding)} is not supported: send the JSON body uncompressed`);
+  }
+  const contentType = header(event, 'content-type');
+  if (contentType === undefined || contentType.trim() === '') return;
+  const [mediaType, ...params] = contentType.split(';').map((part) => part.trim().toLowerCase());
+  const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/^"|"$/g, '');
+  const json = mediaType === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(mediaType);
+  if (!json || (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8')) {
+    throw new UnsupportedMediaTypeError(`Content-Type ${quoteInput(contentType)} is not supported: send the body as application/json (UTF-8)`);
+  }
+}
+
 export function parseJsonBody(event: Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded'>): unknown {
   if (!event.body) throw new ValidationError('Request body is empty: expected JSON with "contacts" and "fields_to_enrich"');
   const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new ValidationError(`Request body is not valid JSON: ${(err as Error).message}`);
+    // V8's message quotes a piece of the body: cut short and ASCII-safe, so no raw bytes are echoed.
+    throw new ValidationError(`Request body is not valid JSON: ${clipText((err as Error).message)}`);
   }
 }
 

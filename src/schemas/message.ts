@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ContactSchema, EnrichFieldSchema } from './contact';
+import { escapeNonAscii } from './text';
 
 /** The SQS message for one batch: it carries its own contacts so the worker needs no extra read. */
 export const BatchMessageSchema = z.object({
@@ -10,3 +11,10 @@ export const BatchMessageSchema = z.object({
   contacts: z.array(ContactSchema).min(1).max(100),
 });
 export type BatchMessage = z.infer<typeof BatchMessageSchema>;
+
+/**
+ * The wire form of an SQS message body (and the measure of a contact's size): JSON with every non-ASCII
+ * character as a `\u` escape. SQS refuses some characters in a body and fauxqs any outside the BMP (an
+ * emoji); escaped, every contact travels, and the consumer's JSON.parse reads it back unchanged.
+ */
+export const encodeMessageBody = (value: unknown): string => escapeNonAscii(JSON.stringify(value));

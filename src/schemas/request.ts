@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import { ContactSchema, EnrichFieldSchema } from './contact';
+import { unsafeCharIn } from './text';
+
+/** S3 object keys are at most 1,024 bytes of UTF-8. */
+export const MAX_S3_KEY_BYTES = 1024;
 
 /** `s3://bucket/key` or a key under `uploads/` in the service's bucket. */
 export const S3ReferenceSchema = z
@@ -7,6 +11,11 @@ export const S3ReferenceSchema = z
   .trim()
   .regex(/^(s3:\/\/[a-z0-9.-]{3,63}\/.+|uploads\/.+)$/, {
     error: 'contacts must be an array of contacts or an S3 reference "s3://<bucket>/<key>" or "uploads/<key>"',
+  })
+  .superRefine((ref, ctx) => {
+    // A lone surrogate cannot be URI-encoded for the S3 call, nor a control character be a usable key.
+    const bad = unsafeCharIn(ref);
+    if (bad) ctx.addIssue({ code: 'custom', message: `the S3 reference ${bad}` });
   });
 
 export const FieldsSchema = z
@@ -23,4 +32,9 @@ export const CreateEnrichmentRequestSchema = z.object({
 });
 export type CreateEnrichmentRequest = z.infer<typeof CreateEnrichmentRequestSchema>;
 
-export const RequestIdSchema = z.uuid({ version: 'v4', error: 'id must be a UUID v4' });
+/** Request ids are stored in lowercase; an id in uppercase (UUIDs are case-insensitive) finds the same request. */
+export const RequestIdSchema = z
+  .string({ error: 'id must be a UUID v4' })
+  .trim()
+  .toLowerCase()
+  .pipe(z.uuid({ version: 'v4', error: 'id must be a UUID v4' }));
