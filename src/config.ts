@@ -38,6 +38,12 @@ const ConfigSchema = z.object({
    * enrichment call or backoff runs into it. Must stay well under the worker timeout.
    */
   WORKER_TIME_RESERVE_MS: z.coerce.number().int().min(500).max(600_000).default(5_000),
+  /** Enrichment calls a batch may make in all, across its deliveries: this many per contact, plus 10. */
+  ENRICHMENT_CALL_BUDGET_FACTOR: z.coerce.number().min(1).max(100).default(3),
+  /** Consecutive transient whole-call failures that open a worker's circuit breaker. */
+  ENRICHMENT_BREAKER_THRESHOLD: z.coerce.number().int().min(2).max(1000).default(20),
+  /** How long an open circuit makes no call before one trial call. */
+  ENRICHMENT_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   REQUEST_DEADLINE_SECONDS: seconds.default(3600),
   RECONCILE_STALL_SECONDS: seconds.default(300),
   DOWNLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(900),
@@ -46,6 +52,10 @@ const ConfigSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((v) => v === 'true'),
+}).refine((c) => c.ENRICHMENT_BREAKER_THRESHOLD > c.ENRICHMENT_SINGLE_MAX_ATTEMPTS, {
+  // A contact a whole-call-failing provider always rejects gets its single attempts in a row: they must not open the circuit.
+  path: ['ENRICHMENT_BREAKER_THRESHOLD'],
+  error: 'must be greater than ENRICHMENT_SINGLE_MAX_ATTEMPTS (a lone bad contact\'s retries must not open the circuit)',
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -80,6 +90,11 @@ const MockConfigSchema = z.object({
   MOCK_THROTTLE_RATE: z.coerce.number().min(0).max(1).default(0),
   MOCK_SPIKE_RATE: z.coerce.number().min(0).max(1).default(0),
   MOCK_SPIKE_MS: z.coerce.number().int().min(0).default(2000),
+  /**
+   * How the mock answers a call with a contact it can never enrich (a `.invalid` domain): `contact`,
+   * a per-contact error in a 200 answer, as bulk enrichment APIs do; `call`, a 500 for the whole call.
+   */
+  MOCK_INVALID_MODE: z.enum(['contact', 'call']).default('contact'),
 });
 export type MockConfig = z.infer<typeof MockConfigSchema>;
 

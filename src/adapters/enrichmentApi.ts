@@ -2,13 +2,19 @@ import { z } from 'zod';
 import type { EnrichmentApi } from '../core/enrichBatch';
 import { HttpError, TimeoutError, parseRetryAfter } from '../core/retry';
 
-const ResultSchema = z.looseObject({
+const FoundSchema = z.looseObject({
   enrichment_status: z.enum(['enriched', 'not_found']),
   professional_email: z.string().nullish(),
   personal_phone: z.string().nullish(),
   job_title: z.string().nullish(),
   linkedin_url: z.string().nullish(),
 });
+/** A per-contact error inside a 200 answer: the API will never enrich this contact (permanent, not retried). */
+const ContactErrorSchema = z.looseObject({
+  enrichment_status: z.literal('error'),
+  error: z.string().default('unknown error'),
+});
+const ResultSchema = z.discriminatedUnion('enrichment_status', [FoundSchema, ContactErrorSchema]);
 const ResponseSchema = z.object({ results: z.array(ResultSchema) });
 
 /**

@@ -1,6 +1,7 @@
 import type { Contact, EnrichField, OutputRow } from '../schemas/contact';
+import type { CircuitBreaker } from './circuitBreaker';
 import { enrichedRow, failedRow, type EnrichmentResult } from './output';
-import { withRetry, HttpError, OutOfTimeError, type RetryBudget, type RetryPolicy } from './retry';
+import { withRetry, CallsStoppedError, HttpError, isPermanent, isRetryable, OutOfTimeError, TimeoutError, type RetryBudget, type RetryPolicy } from './retry';
 
 export interface EnrichmentApi {
   /** `timeoutMs`, when given, caps this call's own timeout (the time budget left). */
@@ -18,6 +19,22 @@ export function describeFailure(err: unknown): string {
   if (err instanceof Error && err.name === 'TimeoutError') return 'enrichment API timed out';
   return 'enrichment API call failed';
 }
+
+/** The failure reason of a contact the API answered with a per-contact error (its text cut to 100 characters). */
+export function describeContactError(error: string): string {
+  const text = error.length > 100 ? `${error.slice(0, 100)}…` : error;
+  return `enrichment API could not enrich the contact: ${text}`;
+}
+
+/** Calls a batch of `size` contacts may make in all, across deliveries: `factor` per contact, plus 10. */
+export function callBudget(size: number, factor: number): number {
+  return Math.ceil(factor * size) + 10;
+}
+
+export const budgetSpentReason = (budget: number) => `enrichment call budget spent (${budget} calls for the batch)`;
+
+/** 4xx answers that speak about the request's content, so that splitting it can isolate the contact that causes them. */
+const CONTENT_STATUSES = new Set([400, 413, 422]);
 
 /**
  * The whole batch gets the full retry budget (a transient outage should not split it). Inside the
@@ -40,16 +57,28 @@ export interface PendingPart {
 
 /**
  * How far the enrichment of a batch got: a row for every settled contact (enriched, not_found, or
- * failed after all its attempts), null for the others, and the parts of the bisection still to try.
+ * failed for good), null for the others, the parts of the bisection still to try, the enrichment
+ * calls made so far (they count against the batch's call budget across deliveries) and how many
+ * contacts failed permanently (a per-contact error or a 4xx, not an outage).
  */
 export interface EnrichProgress {
   rows: (OutputRow | null)[];
   pending: PendingPart[];
+  callsSpent?: number;
+  permanentFailures?: number;
 }
 
+/** What stopped an advance before every contact was settled. */
+export type StoppedBy = 'time' | 'breaker';
+
 /** Nothing tried yet: the whole batch is one part. */
-export function freshProgress(size: number): EnrichProgress {
-  return { rows: Array.from({ length: size }, () => null), pending: [{ at: Array.from({ length: size }, (_, i) => i), depth: 0, attempts: 0 }] };
+export function freshProgress(size: number, callsSpent = 0): EnrichProgress {
+  return {
+    rows: Array.from({ length: size }, () => null),
+    pending: [{ at: Array.from({ length: size }, (_, i) => i), depth: 0, attempts: 0 }],
+    callsSpent,
+    permanentFailures: 0,
+  };
 }
 
 /** A stored progress fits a batch when it has one row per contact and its parts point inside it. */
@@ -59,16 +88,29 @@ export function fitsBatch(progress: EnrichProgress | undefined, size: number): p
     Array.isArray(progress.rows) &&
     progress.rows.length === size &&
     Array.isArray(progress.pending) &&
-    progress.pending.every((p) => p.at.length > 0 && p.at.every((i) => Number.isInteger(i) && i >= 0 && i < size && progress.rows[i] === null))
+    progress.pending.every((p) => p.at.length > 0 && p.at.every((i) => Number.isInteger(i) && i >= 0 && i < size && progress.rows[i] === null)) &&
+    (progress.callsSpent === undefined || (Number.isInteger(progress.callsSpent) && progress.callsSpent >= 0))
   );
 }
 
+export interface AdvanceOptions {
+  budget?: RetryBudget;
+  stats?: EnrichStats;
+  /** Calls the batch may make in all (progress.callsSpent included); unlimited when unset. */
+  callBudget?: number;
+  /** The worker instance's circuit breaker; none when unset. */
+  breaker?: CircuitBreaker;
+}
+
 /**
- * Takes the enrichment of a batch as far as the budget allows. Each pending part is called as a
- * whole, retrying transient errors; a part that keeps failing is split in halves, each tried on its
- * own, down to single contacts, so only the contacts that really fail are marked failed. A part the
- * budget stops (before its call, inside a backoff, or by cutting its call short) stays pending with
- * the attempts it really spent, so a later invocation goes on where this one stopped.
+ * Takes the enrichment of a batch as far as the time budget, the call budget and the circuit
+ * breaker allow. Each pending part is called as a whole, retrying transient errors; a part that
+ * keeps failing is split in halves, each tried on its own, down to single contacts, so only the
+ * contacts that really fail are marked failed. A per-contact error in an answer fails that contact
+ * at once; a permanent 4xx is never retried (and split only when it speaks about the content).
+ * A part the time budget or an open circuit stops stays pending with the attempts it really spent,
+ * so a later invocation goes on where this one stopped; once the call budget is spent, the contacts
+ * still unsettled fail.
  */
 export async function advanceEnrichment(
   contacts: Contact[],
@@ -76,54 +118,91 @@ export async function advanceEnrichment(
   api: EnrichmentApi,
   policy: RetryPolicy,
   progress: EnrichProgress,
-  opts: { budget?: RetryBudget; stats?: EnrichStats } = {},
-): Promise<EnrichProgress> {
+  opts: AdvanceOptions = {},
+): Promise<EnrichProgress & { stoppedBy?: StoppedBy }> {
   const stats = opts.stats ?? { calls: 0, retries: 0, bisections: 0 };
   const rows = [...progress.rows];
   const pending: PendingPart[] = [];
+  const maxCalls = opts.callBudget ?? Infinity;
+  const breaker = opts.breaker;
+  let callsSpent = progress.callsSpent ?? 0;
+  let permanentFailures = progress.permanentFailures ?? 0;
+  let stoppedBy: StoppedBy | undefined;
+
+  const failAll = (part: PendingPart, reason: string, permanent: boolean) => {
+    for (const position of part.at) rows[position] = failedRow(contacts[position], fields, reason);
+    if (permanent) permanentFailures += part.at.length;
+  };
+
+  async function call(group: Contact[], timeoutMs: number | undefined): Promise<EnrichmentResult[]> {
+    if (callsSpent >= maxCalls) throw new CallsStoppedError('budget');
+    if (breaker && !(await breaker.acquire())) throw new CallsStoppedError('breaker');
+    callsSpent += 1;
+    stats.calls += 1;
+    try {
+      const results = await api.enrich(group, fields, { timeoutMs });
+      if (results.length !== group.length) {
+        throw new Error(`enrichment API returned ${results.length} results for ${group.length} contacts`);
+      }
+      breaker?.success();
+      return results;
+    } catch (err) {
+      // A call cut short by the deadline says nothing about the API; a permanent answer means it is up.
+      const cutShort = err instanceof TimeoutError && timeoutMs !== undefined && timeoutMs < (policy.callTimeoutMs ?? Infinity);
+      if (isRetryable(err) && !cutShort) breaker?.failure();
+      else breaker?.release();
+      throw err;
+    }
+  }
+
+  async function split(part: PendingPart): Promise<void> {
+    stats.bisections += 1;
+    const mid = Math.ceil(part.at.length / 2);
+    await Promise.all([
+      run({ at: part.at.slice(0, mid), depth: part.depth + 1, attempts: 0 }),
+      run({ at: part.at.slice(mid), depth: part.depth + 1, attempts: 0 }),
+    ]);
+  }
 
   async function run(part: PendingPart): Promise<void> {
     const group = part.at.map((i) => contacts[i]);
     const callPolicy = { ...policy, maxAttempts: attemptsFor(group.length, part.depth, policy) };
+    let results: EnrichmentResult[];
     try {
-      const results = await withRetry(
-        (_attempt, timeoutMs) => {
-          stats.calls += 1;
-          return api.enrich(group, fields, { timeoutMs });
-        },
+      results = await withRetry(
+        (_attempt, timeoutMs) => call(group, timeoutMs),
         callPolicy,
         () => {
           stats.retries += 1;
         },
         { budget: opts.budget, attemptsSpent: part.attempts },
       );
-      if (results.length !== group.length) {
-        throw new Error(`enrichment API returned ${results.length} results for ${group.length} contacts`);
-      }
-      part.at.forEach((position, k) => {
-        rows[position] = enrichedRow(group[k], fields, results[k]);
-      });
     } catch (err) {
-      if (err instanceof OutOfTimeError) {
+      if (err instanceof OutOfTimeError || (err instanceof CallsStoppedError && err.reason === 'breaker')) {
+        stoppedBy ??= err instanceof OutOfTimeError ? 'time' : 'breaker';
         pending.push({ ...part, attempts: err.attempts });
         return;
       }
-      if (group.length === 1) {
-        rows[part.at[0]] = failedRow(group[0], fields, describeFailure(err));
-        return;
+      if (err instanceof CallsStoppedError) return failAll(part, budgetSpentReason(maxCalls), false);
+      if (isPermanent(err)) {
+        if (group.length > 1 && CONTENT_STATUSES.has((err as HttpError).status)) return split(part);
+        return failAll(part, describeFailure(err), true);
       }
-      stats.bisections += 1;
-      const mid = Math.ceil(group.length / 2);
-      await Promise.all([
-        run({ at: part.at.slice(0, mid), depth: part.depth + 1, attempts: 0 }),
-        run({ at: part.at.slice(mid), depth: part.depth + 1, attempts: 0 }),
-      ]);
+      if (group.length === 1) return failAll(part, describeFailure(err), false);
+      return split(part);
     }
+    part.at.forEach((position, k) => {
+      const result = results[k];
+      if (result.enrichment_status === 'error') {
+        rows[position] = failedRow(group[k], fields, describeContactError(result.error));
+        permanentFailures += 1;
+      } else rows[position] = enrichedRow(group[k], fields, result);
+    });
   }
 
   await Promise.all(progress.pending.map(run));
   pending.sort((a, b) => a.at[0] - b.at[0]);
-  return { rows, pending };
+  return { rows, pending, callsSpent, permanentFailures, ...(pending.length ? { stoppedBy } : {}) };
 }
 
 /** The whole bisection with no time limit: one row per contact, in order. */

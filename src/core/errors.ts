@@ -76,3 +76,14 @@ export class BatchOutOfTimeError extends Error {
     this.name = 'BatchOutOfTimeError';
   }
 }
+
+/** The circuit breaker is open (the enrichment API keeps failing): the progress is kept and the batch handed back. */
+export class EnrichmentPausedError extends Error {
+  constructor(
+    readonly settled: number,
+    readonly pending: number,
+  ) {
+    super(`the enrichment API keeps failing (circuit open) with ${pending} contacts still to try (${settled} settled and kept); leaving the batch for redelivery`);
+    this.name = 'EnrichmentPausedError';
+  }
+}

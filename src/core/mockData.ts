@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Faker, en } from '@faker-js/faker';
 import type { Contact, EnrichField } from '../schemas/contact';
-import type { EnrichmentResult } from './output';
+import type { ContactErrorResult, FoundResult } from './output';
 
 const NOT_FOUND_PERCENT = 5;
 
@@ -19,7 +19,7 @@ const slug = (s: string) =>
 const faker = new Faker({ locale: [en] });
 
 /** Deterministic enrichment: the same contact always gets the same data; about 5% are not found. */
-export function mockEnrichContact(contact: Contact, fields: readonly EnrichField[]): EnrichmentResult {
+export function mockEnrichContact(contact: Contact, fields: readonly EnrichField[]): FoundResult {
   const hash = contactHash(contact);
   if (hash.readUInt32BE(0) % 100 < NOT_FOUND_PERCENT) return { enrichment_status: 'not_found' };
   faker.seed(hash.readUInt32BE(4));
@@ -32,12 +32,18 @@ export function mockEnrichContact(contact: Contact, fields: readonly EnrichField
     job_title: faker.person.jobTitle(),
     linkedin_url: `https://www.linkedin.com/in/${first}-${last}-${hash.toString('hex', 8, 11)}`,
   };
-  const result: EnrichmentResult = { enrichment_status: 'enriched' };
+  const result: FoundResult = { enrichment_status: 'enriched' };
   for (const field of fields) result[field] = all[field];
   return result;
 }
 
-/** Contacts whose domain ends in `.invalid` make the mock API fail every call that includes them. */
+/** The mock API's answer for a contact it can never enrich (a `.invalid` domain). */
+export const POISON_CONTACT_ERROR: ContactErrorResult = { enrichment_status: 'error', error: 'company_domain cannot be enriched' };
+
+/**
+ * Contacts whose domain ends in `.invalid` the mock API can never enrich: a per-contact error in a
+ * 200 answer, or (MOCK_INVALID_MODE=call) a 500 for every call that includes them.
+ */
 export const isPoisonContact = (contact: Contact) => contact.company_domain.trim().toLowerCase().endsWith('.invalid');
 
 /** Contacts whose domain ends in `.hang` make the mock API never answer a call that includes them. */

@@ -1,7 +1,7 @@
 import type { Contact, EnrichField, EnrichmentStatus, OutputRow } from '../schemas/contact';
 
-/** What the enrichment API answers for one contact. */
-export interface EnrichmentResult {
+/** What the enrichment API answers for a contact it could look up. */
+export interface FoundResult {
   enrichment_status: 'enriched' | 'not_found';
   professional_email?: string | null;
   personal_phone?: string | null;
@@ -9,8 +9,17 @@ export interface EnrichmentResult {
   linkedin_url?: string | null;
 }
 
+/** A per-contact error inside a successful answer: the API will never enrich this contact (permanent). */
+export interface ContactErrorResult {
+  enrichment_status: 'error';
+  error: string;
+}
+
+/** What the enrichment API answers for one contact. */
+export type EnrichmentResult = FoundResult | ContactErrorResult;
+
 /** The input contact with only the requested fields added. */
-export function enrichedRow(contact: Contact, fields: readonly EnrichField[], result: EnrichmentResult): OutputRow {
+export function enrichedRow(contact: Contact, fields: readonly EnrichField[], result: FoundResult): OutputRow {
   const row: Record<string, unknown> = { ...contact };
   for (const field of fields) row[field] = result.enrichment_status === 'enriched' ? (result[field] ?? null) : null;
   row.enrichment_status = result.enrichment_status;

@@ -2,8 +2,9 @@ import type { OutputRow } from '../schemas/contact';
 import type { BatchMessage } from '../schemas/message';
 import type { Logger } from '../logger';
 import { assembleOutput } from './assembleOutput';
-import { advanceEnrichment, fitsBatch, freshProgress, type EnrichmentApi, type EnrichProgress, type EnrichStats } from './enrichBatch';
-import { BatchOutOfTimeError, EnrichmentUnavailableError } from './errors';
+import type { CircuitBreaker } from './circuitBreaker';
+import { advanceEnrichment, callBudget, fitsBatch, freshProgress, type EnrichmentApi, type EnrichProgress, type EnrichStats } from './enrichBatch';
+import { BatchOutOfTimeError, EnrichmentPausedError, EnrichmentUnavailableError } from './errors';
 import { failedRow, type BatchResult } from './output';
 import type { BatchOutcome, Clock, FaultHooks, ObjectStore, StatusStore, TimeBudget } from './ports';
 import type { RetryBudget, RetryPolicy } from './retry';
@@ -19,6 +20,10 @@ export interface WorkerDeps {
   retry: RetryPolicy;
   /** Time kept back from the invocation's budget to store and record what was done. 0 when unset. */
   timeReserveMs?: number;
+  /** Enrichment calls a batch may make in all, per contact (callBudget): unlimited when unset. */
+  callBudgetFactor?: number;
+  /** The worker instance's circuit breaker: none when unset. */
+  breaker?: CircuitBreaker;
   metric?: (name: string, value: number, tags?: string[]) => void;
 }
 
@@ -88,9 +93,11 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps, invo
   // 1. Load the status item: skip unknown or finished requests.
   // 2. A batch recorded before (redelivery) only re-drives assembly, which may have crashed.
   // 3. On a redelivery, pick up the progress an earlier delivery kept when its time ran out.
-  // 4. Enrich the contacts within the time budget, bisecting a failing batch so only the bad contacts
-  //    fail. Out of time: keep the progress and throw, so SQS redelivers the message to go on.
-  // 5. If all of them failed, throw so SQS redelivers the message (and in the end dead-letters it).
+  // 4. Enrich the contacts within the time budget and the batch's call budget, bisecting a failing
+  //    batch so only the bad contacts fail. Out of time, or the circuit breaker open: keep the
+  //    progress and throw, so SQS redelivers the message to go on.
+  // 5. If all of them failed and none for good (an outage), keep the calls spent and throw so SQS
+  //    redelivers the message (and in the end dead-letters it).
   // 6. Store the batch result under its own key (overwrite).
   // 7. Record the batch exactly once; if that was the last one, assemble output.json and finalize.
   const { requestId, batchIndex } = message;
@@ -103,7 +110,7 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps, invo
   let start = freshProgress(size);
   if ((invocation.receiveCount ?? 1) > 1) {
     const kept = await deps.store.getJson<StoredProgress>(keys.batchProgress(requestId, batchIndex));
-    if (fitsBatch(kept, size)) start = { rows: kept.rows, pending: kept.pending };
+    if (fitsBatch(kept, size)) start = { rows: kept.rows, pending: kept.pending, callsSpent: kept.callsSpent, permanentFailures: kept.permanentFailures };
   }
   const budget = workBudget(invocation.budget, deps.timeReserveMs ?? 0);
   const callTimeoutMs = deps.retry.callTimeoutMs;
@@ -114,17 +121,36 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps, invo
     });
   }
   const stats: EnrichStats = { calls: 0, retries: 0, bisections: 0 };
-  const progress = await advanceEnrichment(message.contacts, message.fields, deps.api, deps.retry, start, { budget, stats });
+  const maxCalls = deps.callBudgetFactor === undefined ? undefined : callBudget(size, deps.callBudgetFactor);
+  const { stoppedBy, ...progress } = await advanceEnrichment(message.contacts, message.fields, deps.api, deps.retry, start, {
+    budget,
+    stats,
+    callBudget: maxCalls,
+    breaker: deps.breaker,
+  });
+  const keep = (kept: EnrichProgress) =>
+    deps.store.putJson(keys.batchProgress(requestId, batchIndex), { requestId, batchIndex, ...kept } satisfies StoredProgress);
   if (progress.pending.length) {
     const pending = progress.pending.reduce((n, p) => n + p.at.length, 0);
-    await deps.store.putJson(keys.batchProgress(requestId, batchIndex), { requestId, batchIndex, ...progress } satisfies StoredProgress);
-    log.warn('batch out of time; progress kept for the redelivery', { settled: size - pending, pending, ...stats, durationMs: Date.now() - started });
+    await keep(progress);
+    const fields = { settled: size - pending, pending, callsSpent: progress.callsSpent, ...stats, durationMs: Date.now() - started };
+    if (stoppedBy === 'breaker') {
+      log.warn('enrichment API keeps failing: circuit open, batch handed back with its progress', fields);
+      deps.metric?.('enrichment.batch.circuit_open', 1);
+      throw new EnrichmentPausedError(size - pending, pending);
+    }
+    log.warn('batch out of time; progress kept for the redelivery', fields);
     deps.metric?.('enrichment.batch.out_of_time', 1);
     throw new BatchOutOfTimeError(size - pending, pending);
   }
   const rows = progress.rows as OutputRow[];
   // An outage fails every contact; SQS redelivers the message later instead of failing them for good.
-  if (rows.length > 1 && rows.every((r) => r.enrichment_status === 'failed')) throw new EnrichmentUnavailableError(rows.length);
+  // The calls spent are kept, so the redeliveries share the batch's call budget.
+  if (rows.length > 1 && !progress.permanentFailures && rows.every((r) => r.enrichment_status === 'failed')) {
+    await keep(freshProgress(size, progress.callsSpent));
+    log.warn('every contact of the batch failed: left for redelivery', { callsSpent: progress.callsSpent, ...stats });
+    throw new EnrichmentUnavailableError(rows.length);
+  }
   await deps.faults.at('worker:after-enrich', { requestId, batchIndex });
 
   const result: BatchResult = { requestId, batchIndex, rows };
@@ -132,7 +158,7 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps, invo
   await deps.faults.at('worker:after-result-write', { requestId, batchIndex });
 
   const failed = rows.filter((r) => r.enrichment_status === 'failed').length;
-  log.info('batch enriched', { contacts: rows.length, failedContacts: failed, ...stats, durationMs: Date.now() - started });
+  log.info('batch enriched', { contacts: rows.length, failedContacts: failed, callsSpent: progress.callsSpent, ...stats, durationMs: Date.now() - started });
   deps.metric?.('enrichment.batch.duration_ms', Date.now() - started);
   deps.metric?.('enrichment.contacts.failed', failed);
   deps.metric?.('enrichment.api.retries', stats.retries);

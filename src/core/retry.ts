@@ -34,10 +34,30 @@ export interface RetryPolicy {
   subBatchMaxAttempts?: number;
 }
 
-/** Timeouts, network errors, 429 and 5xx are worth another try; other 4xx are not. */
+/** Timeouts, network errors, 408, 429 and 5xx are worth another try (transient); other 4xx are not (permanent). */
 export function isRetryable(err: unknown): boolean {
-  if (err instanceof HttpError) return err.status === 429 || err.status >= 500;
+  if (err instanceof CallsStoppedError) return false;
+  if (err instanceof HttpError) return err.status === 408 || err.status === 429 || err.status >= 500;
   return true;
+}
+
+/** A 4xx answer other than 408 and 429: the same call would get the same answer. */
+export function isPermanent(err: unknown): boolean {
+  return err instanceof HttpError && err.status >= 400 && err.status < 500 && !isRetryable(err);
+}
+
+/**
+ * The caller stopped calling before this attempt: the batch's call budget is spent or the circuit
+ * breaker is open. `attempts` counts the attempts that really failed before it.
+ */
+export class CallsStoppedError extends Error {
+  constructor(
+    readonly reason: 'budget' | 'breaker',
+    readonly attempts = 0,
+  ) {
+    super(reason === 'budget' ? 'enrichment call budget spent' : 'enrichment API circuit open');
+    this.name = 'CallsStoppedError';
+  }
 }
 
 /** Capped exponential backoff with full jitter; a server's Retry-After wins when it is given. */
@@ -106,6 +126,7 @@ export async function withRetry<T>(
     try {
       return await fn(attempt, Number.isFinite(timeout) ? timeout : undefined);
     } catch (err) {
+      if (err instanceof CallsStoppedError) throw new CallsStoppedError(err.reason, attempt - 1);
       if (err instanceof TimeoutError && left < ownTimeout) throw new OutOfTimeError(attempt - 1, err);
       if (attempt >= policy.maxAttempts || !isRetryable(err)) throw err;
       const delay = backoffDelay(attempt, policy, err);

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
 import { mockConfig } from '../config';
-import { isHangingContact, isPoisonContact, mockEnrichContact } from '../core/mockData';
+import { isHangingContact, isPoisonContact, mockEnrichContact, POISON_CONTACT_ERROR } from '../core/mockData';
 import { parseOrThrow } from '../core/validation';
 import { logger } from '../logger';
 import { ContactSchema, EnrichFieldSchema } from '../schemas/contact';
@@ -14,7 +14,7 @@ const MockRequestSchema = z.object({
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The mock enrichment API: deterministic data, with configurable latency, spikes, throttling and failures, and poison (`.invalid`) and hanging (`.hang`) contacts. */
+/** The mock enrichment API: deterministic data, with configurable latency, spikes, throttling and failures, and poison (`.invalid`: a per-contact error, or with MOCK_INVALID_MODE=call a 500 for the whole call) and hanging (`.hang`) contacts. */
 export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   const log = logger.child({ fn: 'mockEnrich' });
   try {
@@ -25,8 +25,8 @@ export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayPr
     await sleep(knobs.MOCK_LATENCY_MS + (Math.random() < knobs.MOCK_SPIKE_RATE ? knobs.MOCK_SPIKE_MS : 0));
     if (Math.random() < knobs.MOCK_THROTTLE_RATE) return json(429, { message: 'Too many requests' }, { 'retry-after': '1' });
     if (Math.random() < knobs.MOCK_FAILURE_RATE) return json(500, { message: 'Injected failure (MOCK_FAILURE_RATE)' });
-    if (request.contacts.some(isPoisonContact)) return json(500, { message: 'Cannot enrich a contact in this call' });
-    return json(200, { results: request.contacts.map((c) => mockEnrichContact(c, request.fields)) });
+    if (knobs.MOCK_INVALID_MODE === 'call' && request.contacts.some(isPoisonContact)) return json(500, { message: 'Cannot enrich a contact in this call' });
+    return json(200, { results: request.contacts.map((c) => (isPoisonContact(c) ? POISON_CONTACT_ERROR : mockEnrichContact(c, request.fields))) });
   } catch (err) {
     return errorResponse(err, log);
   }

@@ -5,6 +5,7 @@ import { metric } from '../adapters/metrics';
 import { presignDownload, s3ObjectStore } from '../adapters/s3';
 import { sqsBatchQueue } from '../adapters/sqs';
 import { dynamoStatusStore } from '../adapters/statusTable';
+import { CircuitBreaker } from '../core/circuitBreaker';
 import type { CreateDeps } from '../core/createEnrichment';
 import { noFaults, systemClock, type StatusStore } from '../core/ports';
 import type { WorkerDeps } from '../core/processBatch';
@@ -30,6 +31,23 @@ export function createDeps(clients: AwsClients = awsClients()): CreateDeps {
   };
 }
 
+let breaker: CircuitBreaker | undefined;
+
+/**
+ * The worker's circuit breaker: module state, so one per function instance (on AWS, per execution
+ * environment), shared by the messages it handles over its life.
+ */
+export function workerBreaker(): CircuitBreaker {
+  const c = config();
+  breaker ??= new CircuitBreaker({ threshold: c.ENRICHMENT_BREAKER_THRESHOLD, coolDownMs: c.ENRICHMENT_BREAKER_COOLDOWN_MS });
+  return breaker;
+}
+
+/** For tests that start a new service (a new configuration) in the same process. */
+export function resetWorkerBreaker(): void {
+  breaker = undefined;
+}
+
 export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
   const c = config();
   return {
@@ -48,6 +66,8 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
       callTimeoutMs: c.ENRICHMENT_TIMEOUT_MS,
     },
     timeReserveMs: c.WORKER_TIME_RESERVE_MS,
+    callBudgetFactor: c.ENRICHMENT_CALL_BUDGET_FACTOR,
+    breaker: workerBreaker(),
     metric,
   };
 }

@@ -1,3 +1,5 @@
+import { describeContactError } from '../../src/core/enrichBatch';
+import { POISON_CONTACT_ERROR } from '../../src/core/mockData';
 import { DLQ_REASON } from '../../src/handlers/handleFailedBatch';
 import { makeContacts, scatteredIndexes } from '../support/factories';
 import {
@@ -8,6 +10,7 @@ import {
   expectOutputRows,
   failures,
   runPipeline,
+  sleep,
   sqsEvent,
   startFaultService,
   statusRecord,
@@ -20,7 +23,22 @@ import type { TestService } from '../support/service';
 import { workerFn } from '../support/functions';
 
 const FIELDS = ['professional_email', 'personal_phone', 'job_title'] as const;
-const POISON_REASON = 'enrichment API answered 500';
+/** The mock answers a `.invalid` contact with a per-contact error, as bulk enrichment APIs do... */
+const POISON_REASON = describeContactError(POISON_CONTACT_ERROR.error);
+/** ...or, with MOCK_INVALID_MODE=call, with a 500 for every call that includes it: the bisection isolates it. */
+const CALL_MODE = { MOCK_INVALID_MODE: 'call' };
+/**
+ * The bisection under whole-call 500s, many batches at once. Here 4 to 8 workers share one process,
+ * so one circuit breaker sees all their failing calls interleaved (the roots of 8 poisoned batches
+ * alone fail 32 calls in a row); on AWS and on npm start each instance handles one batch at a time.
+ * The breaker is set out of reach to test the bisection; callBudget.test.ts tests the breaker.
+ */
+const BISECTION = { ...CALL_MODE, ENRICHMENT_BREAKER_THRESHOLD: '1000' };
+const CALL_MODE_REASON = 'enrichment API answered 500';
+const POISON_MODES = [
+  ['a per-contact error', {}, POISON_REASON],
+  ['a whole-call 500 (bisection)', BISECTION, CALL_MODE_REASON],
+] as const;
 const batchesOf = (indexes: Iterable<number>, size = 100) => new Set([...indexes].map((i) => Math.floor(i / size)));
 
 describe('enrichment API faults, poison contacts and failing batches (fauxqs + dynalite)', () => {
@@ -47,7 +65,7 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
   });
 
   it('an enrichment API outage fails nothing for good: the batch is left for redelivery and enriched once the API is back', async () => {
-    service = await startFaultService({ MOCK_FAILURE_RATE: '1' });
+    service = await startFaultService({ MOCK_FAILURE_RATE: '1', ENRICHMENT_BREAKER_COOLDOWN_MS: '1000' });
     const contacts = makeContacts(250);
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
     const messages = await takeAllBatchMessages(service);
@@ -58,17 +76,23 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     expect((await worker(event)).batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['b0', 'b1', 'b2']);
     expect(await statusRecord(res.json.requestId)).toMatchObject({ status: 'processing', processedBatches: 0, failedBatches: 0 });
 
-    // Back: the redelivery enriches everything.
+    // Back, but the worker's circuit is still open: a redelivery within the cool-down makes no call.
     process.env.MOCK_FAILURE_RATE = '0';
+    const callsBefore = service.mockApi.calls();
+    expect((await worker(event)).batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['b0', 'b1', 'b2']);
+    expect(service.mockApi.calls()).toBe(callsBefore);
+
+    // After the cool-down, the redelivery enriches everything.
+    await sleep(1_100);
     expect((await worker(event)).batchItemFailures).toEqual([]);
     const final = await waitForFinal(res.json.requestId, 10_000);
     expect(final).toMatchObject({ status: 'completed', totalBatches: 3, processedBatches: 3, failedBatches: 0 });
     expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
   });
 
-  it('poison contacts scattered through a request: exactly they fail, all neighbours are enriched, within a bounded time', async () => {
+  it.each(POISON_MODES)('poison contacts (%s) scattered through a request: exactly they fail, all neighbours are enriched, within a bounded time', async (_mode, mode, reason) => {
     // Small backoff keeps the bisection's retries quick; the bound below is generous on purpose.
-    service = await startFaultService({ ENRICHMENT_BACKOFF_BASE_MS: '2', ENRICHMENT_BACKOFF_MAX_MS: '20' });
+    service = await startFaultService({ ENRICHMENT_BACKOFF_BASE_MS: '2', ENRICHMENT_BACKOFF_MAX_MS: '20', ...mode });
     const poison = scatteredIndexes(3_000, 30);
     expect(batchesOf(poison).size).toBeGreaterThan(15);
     const contacts = makeContacts(3_000, { poison });
@@ -78,7 +102,7 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     const final = await waitForFinal(res.json.requestId, 60_000);
     const elapsedMs = Date.now() - started;
 
-    const expected = expectedRows(contacts, [...FIELDS], failures(poison, POISON_REASON));
+    const expected = expectedRows(contacts, [...FIELDS], failures(poison, reason));
     expect(final).toMatchObject({ status: 'completed_with_errors', totalBatches: 30, processedBatches: 30, failedBatches: 0 });
     const { enriched, not_found } = summaryOf(expected);
     expect(final.summary).toEqual({ enriched, not_found, failed: 30 });
@@ -86,8 +110,8 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     expect(elapsedMs).toBeLessThan(60_000);
   });
 
-  it('poison contacts and MOCK_FAILURE_RATE=0.3 together: still exactly the poison contacts fail', async () => {
-    service = await startFaultService({ MOCK_FAILURE_RATE: '0.3' });
+  it.each(POISON_MODES)('poison contacts (%s) and MOCK_FAILURE_RATE=0.3 together: still exactly the poison contacts fail', async (_mode, mode, reason) => {
+    service = await startFaultService({ MOCK_FAILURE_RATE: '0.3', ...mode });
     const poison = scatteredIndexes(4_000, 40, 7);
     const contacts = makeContacts(4_000, { poison });
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
@@ -95,7 +119,7 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     const final = await waitForFinal(res.json.requestId, 60_000);
 
     expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 40, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(poison, POISON_REASON)));
+    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(poison, reason)));
   });
 
   it('a batch whose worker crashes every time reaches the DLQ: its contacts are failed, the request still finishes', async () => {
@@ -142,12 +166,25 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     expect((await status(res.json.requestId)).failedBatches).toBe(3);
   });
 
-  it('every contact unenrichable: status failed, output still lists every contact as failed', async () => {
+  it('every contact unenrichable (per-contact errors): status failed at once, output still lists every contact as failed with its reason', async () => {
     service = await startFaultService();
     const all = new Set(Array.from({ length: 150 }, (_, i) => i));
     const contacts = makeContacts(150, { poison: all });
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
-    // A batch whose every contact fails looks like an outage: it is redelivered, then dead-lettered.
+    runPipeline(service, { concurrency: 4, visibilityTimeout: 1 });
+    const final = await waitForFinal(res.json.requestId, 60_000);
+
+    // A per-contact error is final: nothing is retried, redelivered or dead-lettered. One call per batch.
+    expect(final).toMatchObject({ status: 'failed', totalBatches: 2, processedBatches: 2, failedBatches: 0 });
+    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all, POISON_REASON)));
+    expect(service.mockApi.calls()).toBe(2);
+  });
+
+  it('every contact unenrichable (whole-call 500s): looks like an outage, so redelivered, then dead-lettered; status failed', async () => {
+    service = await startFaultService({ ...CALL_MODE, ENRICHMENT_BREAKER_COOLDOWN_MS: '50' });
+    const all = new Set(Array.from({ length: 150 }, (_, i) => i));
+    const contacts = makeContacts(150, { poison: all });
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
     runPipeline(service, { concurrency: 4, visibilityTimeout: 1 });
     const final = await waitForFinal(res.json.requestId, 60_000);
 

@@ -48,6 +48,8 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
       ENRICHMENT_MAX_ATTEMPTS: '1',
       ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: '1',
       ENRICHMENT_SINGLE_MAX_ATTEMPTS: '1',
+      // Poison contacts fail the whole call, so a batch of them looks like an outage and reaches the DLQ.
+      MOCK_INVALID_MODE: 'call',
     });
     // reconcile: a request whose messages are lost is re-sent, then expired at its deadline and assembled.
     const stalled = await submit({ contacts: makeContacts(150), fields_to_enrich: FIELDS });
@@ -116,7 +118,7 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
 
   it('a statement removed from serverless.yml shows up as a denial naming the function, the action and the resource', async () => {
     // ProcessBatchRole without s3:ListBucket: the DLQ handler's read of a batch result that does not exist.
-    service = await startFaultService({ ENRICHMENT_MAX_ATTEMPTS: '1', ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: '1', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '1' }, (config) => {
+    service = await startFaultService({ ENRICHMENT_MAX_ATTEMPTS: '1', ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: '1', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '1', MOCK_INVALID_MODE: 'call' }, (config) => {
       const policy = config.resources().ProcessBatchRole.Properties.Policies[0].PolicyDocument;
       const before = policy.Statement.length;
       policy.Statement = policy.Statement.filter((s: Doc) => !list(s.Action).includes('s3:ListBucket'));

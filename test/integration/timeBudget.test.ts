@@ -57,7 +57,8 @@ describe('worker time budget: a hanging enrichment call (fauxqs + dynalite, real
   it('a contact that hangs through every delivery: the DLQ handler keeps the 99 rows the worker settled and fails only it', async () => {
     // 3 s invocations with 1 s kept back leave 2 s, about 5 calls of 0.4 s: five deliveries settle
     // every good contact (about 16 calls) but not the 20 tries the hanging contact gets alone.
-    service = await startFaultService({ ENRICHMENT_TIMEOUT_MS: '400', WORKER_TIME_RESERVE_MS: '1000', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '20' });
+    // The circuit breaker's threshold must stay above the lone contact's attempts (config refuses it otherwise).
+    service = await startFaultService({ ENRICHMENT_TIMEOUT_MS: '400', WORKER_TIME_RESERVE_MS: '1000', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '20', ENRICHMENT_BREAKER_THRESHOLD: '21' });
     const contacts = makeContacts(100, { hang: new Set([HANG]) });
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
 

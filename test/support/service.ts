@@ -9,6 +9,7 @@ import { createAwsClients, resetClients, type AwsClients } from '../../src/adapt
 import { resetQueueUrls } from '../../src/adapters/sqs';
 import { resetConfig } from '../../src/config';
 import { handler as mockEnrich } from '../../src/handlers/mockEnrich';
+import { resetWorkerBreaker } from '../../src/handlers/wiring';
 import { provisionFromServerlessYml, type LocalResources } from '../../src/local/provision';
 import { ServerlessConfig } from '../../src/local/serverlessConfig';
 import { describeDecision, startIamEdge, type IamEdge } from '../../src/local/iamEdge';
@@ -145,13 +146,17 @@ export async function startTestService(
     ENRICHMENT_API_URL: mockApi.url,
     ENRICHMENT_BACKOFF_BASE_MS: '2',
     ENRICHMENT_BACKOFF_MAX_MS: '20',
+    // Test clocks run fast: an open circuit waits half a second, not serverless.yml's 30 s.
+    ENRICHMENT_BREAKER_COOLDOWN_MS: '500',
     MOCK_LATENCY_MS: '0',
     MOCK_FAILURE_RATE: '0',
     MOCK_SPIKE_RATE: '0',
     MOCK_THROTTLE_RATE: '0',
+    MOCK_INVALID_MODE: 'contact',
     ...env,
   });
   resetConfig();
+  resetWorkerBreaker();
   resetClients();
   resetQueueUrls();
 

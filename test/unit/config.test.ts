@@ -47,6 +47,9 @@ describe('loadConfig', () => {
       ENRICHMENT_BACKOFF_BASE_MS: 200,
       ENRICHMENT_BACKOFF_MAX_MS: 5_000,
       WORKER_TIME_RESERVE_MS: 5_000,
+      ENRICHMENT_CALL_BUDGET_FACTOR: 3,
+      ENRICHMENT_BREAKER_THRESHOLD: 20,
+      ENRICHMENT_BREAKER_COOLDOWN_MS: 30_000,
       REQUEST_DEADLINE_SECONDS: 3600,
       RECONCILE_STALL_SECONDS: 300,
       DOWNLOAD_URL_TTL_SECONDS: 900,
@@ -128,7 +131,11 @@ describe('config()', () => {
 
 describe('mockConfig', () => {
   it('has the local defaults', () => {
-    expect(mockConfig({})).toEqual({ MOCK_LATENCY_MS: 50, MOCK_FAILURE_RATE: 0, MOCK_THROTTLE_RATE: 0, MOCK_SPIKE_RATE: 0, MOCK_SPIKE_MS: 2000 });
+    expect(mockConfig({})).toEqual({ MOCK_LATENCY_MS: 50, MOCK_FAILURE_RATE: 0, MOCK_THROTTLE_RATE: 0, MOCK_SPIKE_RATE: 0, MOCK_SPIKE_MS: 2000, MOCK_INVALID_MODE: 'contact' });
+  });
+  it('reads MOCK_INVALID_MODE and rejects an unknown one', () => {
+    expect(mockConfig({ MOCK_INVALID_MODE: 'call' }).MOCK_INVALID_MODE).toBe('call');
+    expect(() => mockConfig({ MOCK_INVALID_MODE: 'sometimes' })).toThrow(/MOCK_INVALID_MODE/);
   });
   it('reads the knobs and rejects rates outside 0..1', () => {
     expect(mockConfig({ MOCK_LATENCY_MS: '500', MOCK_FAILURE_RATE: '0.25' })).toMatchObject({ MOCK_LATENCY_MS: 500, MOCK_FAILURE_RATE: 0.25 });

@@ -213,9 +213,10 @@ describe('advanceEnrichment under a time budget (virtual clock)', () => {
     const { contacts, clock, api } = setup();
     const { budget } = budgetOf(clock, 0);
     const start = freshProgress(100);
-    const progress = await advanceEnrichment(contacts, FIELDS, api, policy, start, { budget });
+    const { stoppedBy, ...progress } = await advanceEnrichment(contacts, FIELDS, api, policy, start, { budget });
     expect(api.calls).toEqual([]);
     expect(progress).toEqual(start);
+    expect(stoppedBy).toBe('time');
   });
 });
 

@@ -1,9 +1,9 @@
-import { mockEnrichContact } from '../../../src/core/mockData';
+import { mockEnrichContact, POISON_CONTACT_ERROR } from '../../../src/core/mockData';
 import { handler } from '../../../src/handlers/mockEnrich';
 import { apiEvent } from '../../support/factories';
 import { contactsOf } from '../fakes';
 
-const KNOBS = ['MOCK_LATENCY_MS', 'MOCK_FAILURE_RATE', 'MOCK_THROTTLE_RATE', 'MOCK_SPIKE_RATE', 'MOCK_SPIKE_MS'];
+const KNOBS = ['MOCK_LATENCY_MS', 'MOCK_FAILURE_RATE', 'MOCK_THROTTLE_RATE', 'MOCK_SPIKE_RATE', 'MOCK_SPIKE_MS', 'MOCK_INVALID_MODE'];
 
 beforeEach(() => {
   for (const k of KNOBS) delete process.env[k];
@@ -50,7 +50,16 @@ describe('POST /mock/enrich handler', () => {
     expect((await call({ contacts: contactsOf(101), fields: ['job_title'] })).statusCode).toBe(400);
   });
 
-  it('answers 500 for any call containing a poison (.invalid) contact', async () => {
+  it('answers a poison (.invalid) contact with a per-contact error inside a 200, and its neighbours as usual', async () => {
+    const contacts = contactsOf(5);
+    contacts[4] = { ...contacts[4], company_domain: 'bad.invalid' };
+    const res = await call({ contacts, fields: ['job_title'] });
+    expect(res.statusCode).toBe(200);
+    expect(res.json.results).toEqual([...contacts.slice(0, 4).map((c) => mockEnrichContact(c, ['job_title'])), { enrichment_status: 'error', error: POISON_CONTACT_ERROR.error }]);
+  });
+
+  it('with MOCK_INVALID_MODE=call answers 500 for any call containing a poison (.invalid) contact', async () => {
+    process.env.MOCK_INVALID_MODE = 'call';
     const contacts = contactsOf(5);
     contacts[4] = { ...contacts[4], company_domain: 'bad.invalid' };
     expect((await call({ contacts, fields: ['job_title'] })).statusCode).toBe(500);
