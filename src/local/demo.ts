@@ -34,6 +34,8 @@ async function demo(signal: AbortSignal, onStack: (stack: Stack) => void): Promi
   const stack = await startStack({ ...stackOptionsFromEnv(), stdio: 'ignore' });
   onStack(stack);
   signal.throwIfAborted();
+  // The scripts' calls below send API_KEY, as a user's would.
+  process.env.API_KEY = stack.apiKeys[0];
   console.log(`stack ready at ${stack.apiUrl} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 
   const contacts = [...generateContacts(count, { seed: Number(values.seed) })];
