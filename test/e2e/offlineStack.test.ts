@@ -12,7 +12,14 @@ describe('offline stack end to end (HTTP on free ports)', () => {
 
   beforeAll(async () => {
     // Quick retries, so that a batch that keeps failing reaches the dead-letter queue within seconds.
-    stack = await startTestStack({ ENRICHMENT_MAX_ATTEMPTS: '2', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '2', LOCAL_RETRY_VISIBILITY_SECONDS: '1' });
+    // A provider that fails the whole call for a bad contact (MOCK_INVALID_MODE=call), with the breaker out of reach.
+    stack = await startTestStack({
+      ENRICHMENT_MAX_ATTEMPTS: '2',
+      ENRICHMENT_SINGLE_MAX_ATTEMPTS: '2',
+      LOCAL_RETRY_VISIBILITY_SECONDS: '1',
+      MOCK_INVALID_MODE: 'call',
+      ENRICHMENT_BREAKER_THRESHOLD: '1000',
+    });
     api = stack.apiUrl;
   }, 180_000);
   afterAll(async () => {

@@ -12,6 +12,8 @@ const all = (n: number) => new Set(Array.from({ length: n }, (_, i) => i));
 /** serverless.yml's default: 3 calls per contact, plus 10. */
 const BUDGET_100 = callBudget(100, 3);
 
+// Tests that count calls exactly hide a running message for 30 s (not the pipeline's usual 1 s), so a
+// late renewal on a loaded machine cannot hand the batch to a second worker and add its calls.
 describe('enrichment calls are bounded: call budget, permanent errors, circuit breaker (fauxqs + dynalite)', () => {
   let service: TestService;
   afterEach(() => service.close());
@@ -20,7 +22,7 @@ describe('enrichment calls are bounded: call budget, permanent errors, circuit b
     service = await startFaultService();
     const contacts = makeContacts(100, { poison: all(100) });
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
-    runPipeline(service, { concurrency: 2 });
+    runPipeline(service, { concurrency: 2, visibilityTimeout: 30 });
     const final = await waitForFinal(res.json.requestId, 30_000);
 
     expect(final).toMatchObject({ status: 'failed', processedBatches: 1, failedBatches: 0 });
@@ -46,7 +48,7 @@ describe('enrichment calls are bounded: call budget, permanent errors, circuit b
     service = await startFaultService({ MOCK_INVALID_MODE: 'call' });
     const contacts = makeContacts(200, { poison: new Set([37]) });
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
-    runPipeline(service, { concurrency: 2 });
+    runPipeline(service, { concurrency: 2, visibilityTimeout: 30 });
     const final = await waitForFinal(res.json.requestId, 30_000);
 
     expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 2, failedBatches: 0 });
@@ -65,7 +67,7 @@ describe('enrichment calls are bounded: call budget, permanent errors, circuit b
     const poison = new Set([3, 11, 19, 27, 35, 43, 51, 59, 67, 75, 83, 91]);
     const contacts = makeContacts(100, { poison });
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
-    runPipeline(service, { concurrency: 1 });
+    runPipeline(service, { concurrency: 1, visibilityTimeout: 30 });
     const final = await waitForFinal(res.json.requestId, 30_000);
     const rows = (await readOutput(service, res.json.requestId)).enriched_contacts;
 
