@@ -10,6 +10,7 @@ import { ValidationError, type FieldError } from './errors';
 import { readUploadedContacts, renderInput } from './inputFile';
 import { placeholderOutput } from './output';
 import type { BatchQueue, Clock, ObjectStore, StatusStore } from './ports';
+import { uploadPrefixOf } from './owner';
 import { keys } from './status';
 import { toFieldErrors, validationFailed } from './validation';
 
@@ -24,6 +25,8 @@ export interface CreateDeps {
   deadlineSeconds: number;
   ttlDays: number;
   newId?: () => string;
+  /** The caller (src/core/owner.ts): it owns the request, and may only reference its own uploads. */
+  owner?: string;
 }
 
 export interface CreateResult {
@@ -63,6 +66,12 @@ async function loadReferencedContacts(ref: string, deps: CreateDeps, errors: Fie
   }
   if (!key.startsWith('uploads/')) {
     throw new ValidationError('Invalid request', [{ path: 'contacts', message: 'S3 references must be under "uploads/"' }]);
+  }
+  // Only the caller's own uploads, checked before S3 is read: another key's upload is neither used nor probed.
+  if (deps.owner && !key.startsWith(uploadPrefixOf(deps.owner))) {
+    throw new ValidationError('Invalid request', [
+      { path: 'contacts', message: `S3 references must be under "${uploadPrefixOf(deps.owner)}", the uploads of your API key (see README: Large datasets)` },
+    ]);
   }
   if (Buffer.byteLength(key) > MAX_S3_KEY_BYTES) {
     throw new ValidationError('Invalid request', [{ path: 'contacts', message: `the S3 key is too long (S3 keys are at most ${MAX_S3_KEY_BYTES} bytes)` }]);
@@ -124,6 +133,7 @@ export async function createEnrichment(body: unknown, deps: CreateDeps): Promise
 
   const record: StatusRecord = {
     requestId,
+    ...(deps.owner ? { owner: deps.owner } : {}),
     status: 'processing',
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),

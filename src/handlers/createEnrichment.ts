@@ -4,7 +4,7 @@ import { createEnrichment, type CreateDeps } from '../core/createEnrichment';
 import { PayloadTooLargeError } from '../core/errors';
 import { API_GATEWAY_MAX_BODY_BYTES, lambdaEventBytes, LAMBDA_MAX_EVENT_BYTES, TOO_LARGE_MESSAGE } from '../inlineLimits';
 import { logger } from '../logger';
-import { correlationIdOf, downloadUrlFor, errorResponse, json, parseJsonBody, requireJsonBody } from './http';
+import { correlationIdOf, downloadUrlFor, errorResponse, json, parseJsonBody, requireJsonBody, ownerOf } from './http';
 import { createDeps } from './wiring';
 
 
@@ -19,7 +19,7 @@ export function makeHandler(deps: () => CreateDeps = createDeps) {
         throw new PayloadTooLargeError(TOO_LARGE_MESSAGE);
       }
       requireJsonBody(event);
-      const result = await createEnrichment(parseJsonBody(event), { ...deps(), log });
+      const result = await createEnrichment(parseJsonBody(event), { ...deps(), log, owner: ownerOf(event) });
       metric('enrichment.request.contacts', result.totalContacts);
       return json(202, {
         message: 'Request accepted',

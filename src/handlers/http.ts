@@ -3,6 +3,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { config } from '../config';
 import { isClientError, UnsupportedMediaTypeError, ValidationError } from '../core/errors';
 import type { Logger } from '../logger';
+import { ownerIdOf } from '../core/owner';
 import { clipText, quoteInput } from '../schemas/text';
 
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult {
@@ -68,6 +69,12 @@ export function apiBaseUrl(event: Pick<APIGatewayProxyEvent, 'requestContext' | 
 
 export const downloadUrlFor = (event: Pick<APIGatewayProxyEvent, 'requestContext' | 'headers'>, requestId: string) =>
   `${apiBaseUrl(event)}/enrichment/${requestId}/download`;
+
+/** The caller's owner id: from the x-api-key header, which API Gateway (offline: the local edge) has validated. */
+export function ownerOf(event: Pick<APIGatewayProxyEvent, 'headers'>): string | undefined {
+  const entry = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'x-api-key');
+  return entry?.[1] ? ownerIdOf(entry[1]) : undefined;
+}
 
 export function correlationIdOf(event: Pick<APIGatewayProxyEvent, 'requestContext'>): string {
   return event.requestContext?.requestId ?? randomUUID();

@@ -8,6 +8,8 @@ export type RequestStatus = z.infer<typeof RequestStatusSchema>;
 /** The status item in DynamoDB, one per request. Batch sets hold the indexes recorded so far. */
 export const StatusRecordSchema = z.object({
   requestId: z.string(),
+  /** The id of the API key that created it (src/core/owner.ts); unset without keys. */
+  owner: z.string().optional(),
   status: RequestStatusSchema,
   createdAt: z.string(),
   updatedAt: z.string(),

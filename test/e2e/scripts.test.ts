@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { ContactSchema, type Contact } from '../../src/schemas/contact';
 import { checkOutput } from '../../src/scripts/lib/checkOutput';
 import { generateContacts, renderContactsFile } from '../../src/scripts/lib/contacts';
+import { ownerIdOf, uploadPrefixOf } from '../../src/core/owner';
 import { startTestStack, TEST_API_KEY, type RunningStack } from '../support/npmStart';
 
 const run = promisify(execFile);
@@ -157,7 +158,7 @@ describe('users scripts against the offline stack', () => {
   it('createEnrichement.ts <file> true --wait uploads to S3, waits, downloads and checks the output', async () => {
     await writeFile(path.join(dir, 'contacts_s3.json'), [...renderContactsFile(generateContacts(2500, { seed: 5, invalid: 2 }))].join(''));
     const res = await runTs([script('createEnrichement.ts'), 'contacts_s3.json', 'true', '--wait', '--out', 'out_s3.json'], dir, env);
-    expect(res.stderr).toMatch(/uploaded: s3:\/\/enrichment-service-local-data\/uploads\/[0-9a-f-]{36}\.json/);
+    expect(res.stderr).toContain(`uploaded: s3://enrichment-service-local-data/${uploadPrefixOf(ownerIdOf(TEST_API_KEY))}`);
     expect([res.code, res.stderr.slice(-1500)]).toEqual([0, expect.anything()]);
     const accepted = JSON.parse(res.stdout.slice(0, res.stdout.indexOf('\n}') + 2));
     expect(accepted).toMatchObject({ message: 'Request accepted', totalContacts: 2500, totalBatches: 25 });
@@ -190,7 +191,7 @@ describe('users scripts against the offline stack', () => {
     expect((await runTs([script('createJson.ts'), '100', '--seed', '3'], dir)).code).toBe(0);
     const res = await runTs([script('createEnrichement.ts'), 'contacts_100k.json', '--wait', '--out', 'out_100k.json'], dir, env);
     expect(res.stderr).toMatch(/contacts_100k\.json is 7\.\d MB, over the inline limit \(it would be a Lambda event of 8\.\d MB; .*67,000 contacts\): uploading to S3 instead/);
-    expect(res.stderr).toMatch(/uploaded: s3:\/\/enrichment-service-local-data\/uploads\/[0-9a-f-]{36}\.json/);
+    expect(res.stderr).toContain(`uploaded: s3://enrichment-service-local-data/${uploadPrefixOf(ownerIdOf(TEST_API_KEY))}`);
     expect(res.code).toBe(0);
     const accepted = JSON.parse(res.stdout.slice(0, res.stdout.indexOf('\n}') + 2));
     expect(accepted).toMatchObject({ message: 'Request accepted', totalContacts: 100_000, totalBatches: 1000 });

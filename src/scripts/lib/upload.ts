@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { ownerIdOf, uploadPrefixOf } from '../../core/owner';
 import { apiUrl, isLocalUrl } from './api';
 
 export const SERVICE = 'enrichment-service';
@@ -44,13 +45,16 @@ function s3ClientFor(target: S3Target, env: NodeJS.ProcessEnv): S3Client {
   });
 }
 
-/** Streams `file` to `uploads/<uuid>.json` with a multipart upload; returns the `s3://` reference to submit. */
+/**
+ * Streams `file` to `uploads/<owner>/<uuid>.json` (the uploads of API_KEY's owner, the only ones a request of that
+ * key may reference) with a multipart upload; returns the `s3://` reference to submit.
+ */
 export async function uploadContactsFile(
   file: string,
   target: S3Target = s3Target(),
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ uri: string; key: string; bucket: string }> {
-  const key = `uploads/${randomUUID()}.json`;
+  const key = `${env.API_KEY ? uploadPrefixOf(ownerIdOf(env.API_KEY)) : 'uploads/'}${randomUUID()}.json`;
   const client = s3ClientFor(target, env);
   try {
     // Multipart in 5 MiB parts: no single request grows with the file (fauxqs rejects bodies over 11 MiB).
