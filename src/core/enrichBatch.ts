@@ -136,8 +136,12 @@ export async function advanceEnrichment(
 
   async function call(group: Contact[], timeoutMs: number | undefined): Promise<EnrichmentResult[]> {
     if (callsSpent >= maxCalls) throw new CallsStoppedError('budget');
-    if (breaker && !(await breaker.acquire())) throw new CallsStoppedError('breaker');
+    // Taken before the wait on the breaker: parts that wait at the same time must not all pass the check.
     callsSpent += 1;
+    if (breaker && !(await breaker.acquire())) {
+      callsSpent -= 1;
+      throw new CallsStoppedError('breaker');
+    }
     stats.calls += 1;
     try {
       const results = await api.enrich(group, fields, { timeoutMs });

@@ -157,3 +157,16 @@ describe('processBatch with a call budget and a circuit breaker', () => {
     expect(api.calls).toBe(14);
   });
 });
+
+describe('the call budget under concurrency', () => {
+  it('is never overrun by parts of a bisection that wait on the breaker at the same time', async () => {
+    // Every bad contact fails its whole call, so the bisection runs many parts at once; each asks the
+    // breaker (which answers after a turn of the event loop) before its call.
+    const contacts = contactsOf(100);
+    const api = new ScriptedApi((c) => contacts.indexOf(c) % 8 === 3, { status: 500 });
+    const breaker = new CircuitBreaker({ threshold: 10_000, coolDownMs: 1_000 });
+    const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100), { callBudget: callBudget(100, 1), breaker });
+    expect(api.calls).toBe(callBudget(100, 1));
+    expect(progress.callsSpent).toBe(callBudget(100, 1));
+  });
+});
