@@ -57,6 +57,14 @@ export function documentedResponse(method: string, p: string, status: number | s
   return response && deref(response);
 }
 
+/** The schema errors of a request body against an operation's documented request schema (`[]`: valid). */
+export function requestBodyErrors(method: string, p: string, value: unknown): string[] {
+  const media = spec.paths[p]?.[method.toLowerCase()]?.requestBody?.content?.['application/json'];
+  if (!media) return [`${method} ${p} takes no JSON body`];
+  const validate = validatorFor(media.schema);
+  return validate(value) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message}`);
+}
+
 /** The schema errors of a value against a component schema (`[]`: valid). */
 export function schemaErrors(component: string, value: unknown): string[] {
   const validate = validatorFor({ $ref: `#/components/schemas/${component}` });
