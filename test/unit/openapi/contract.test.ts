@@ -1,0 +1,211 @@
+import { Readable } from 'node:stream';
+import { GetObjectCommand, NoSuchKey } from '@aws-sdk/client-s3';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import { handler as createEnrichment } from '../../../src/handlers/createEnrichment';
+import { handler as downloadEnrichment } from '../../../src/handlers/downloadEnrichment';
+import { handler as getEnrichmentStatus } from '../../../src/handlers/getEnrichmentStatus';
+import { handler as mockEnrich } from '../../../src/handlers/mockEnrich';
+import { API_GATEWAY_MAX_BODY_BYTES } from '../../../src/inlineLimits';
+import { ServerlessConfig } from '../../../src/local/serverlessConfig';
+import { apiEvent } from '../../support/factories';
+import { awsMocks } from '../handlers/awsMocks';
+import { contactsOf } from '../fakes';
+import { documentedResponse, mismatches, operations, spec } from './spec';
+
+/**
+ * docs/openapi.yaml against the real handlers: each answer a handler gives (called in-process, AWS mocked) must
+ * have a documented status and validate against the spec's schema for it. The answers API Gateway gives by
+ * itself (403, 413) are the gateway responses of serverless.yml, which the local edge serves too.
+ */
+const aws = awsMocks();
+beforeEach(() => aws.reset());
+afterAll(() => aws.restore());
+
+const ID = '84fe817a-4c6d-48b6-8afa-6493264f8e3e';
+/** Which documented answers were seen, to prove at the end that every one was. */
+const covered = new Set<string>();
+
+function expectConforms(method: string, path: string, res: APIGatewayProxyResult, expectedStatus: number) {
+  expect({ status: res.statusCode, body: res.body.slice(0, 300) }).toMatchObject({ status: expectedStatus });
+  expect(mismatches(method, path, res)).toEqual([]);
+  covered.add(`${method} ${path} ${res.statusCode}`);
+}
+
+const example = (method: string, path: string, name?: string) => {
+  const media = spec.paths[path][method.toLowerCase()].requestBody.content['application/json'];
+  return name ? media.examples[name].value : media.example;
+};
+
+const statusItem = (extra: Record<string, unknown> = {}) => ({
+  requestId: ID, status: 'processing', createdAt: '2026-11-25T16:25:03.921Z', updatedAt: '2026-11-25T16:25:04.581Z',
+  totalContacts: 250, totalBatches: 3, processedBatches: 1, failedBatches: 0, fields: ['job_title'],
+  inputFileKey: `${ID}/input.json`, outputFileKey: `${ID}/output.json`, deadlineAt: '2026-11-25T17:25:03.921Z', expiresAt: 1, ...extra,
+});
+
+const quietErrors = () => jest.spyOn(console, 'error').mockImplementation(() => undefined);
+
+describe('docs/openapi.yaml matches the handlers', () => {
+  describe('POST /enrichment', () => {
+    const post = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+      createEnrichment(apiEvent({ body, headers }));
+
+    it('202 for the spec\'s inline example (emoji and CJK names included)', async () => {
+      expectConforms('POST', '/enrichment', await post(JSON.stringify(example('POST', '/enrichment', 'inline'))), 202);
+    });
+
+    it('202 for the spec\'s S3 reference example', async () => {
+      const file = JSON.stringify({ contacts: contactsOf(150) });
+      aws.s3.on(GetObjectCommand).callsFake(() => ({ Body: Readable.from([file]), ContentLength: file.length }));
+      expectConforms('POST', '/enrichment', await post(JSON.stringify(example('POST', '/enrichment', 's3Reference'))), 202);
+    });
+
+    it.each([
+      ['not JSON', '{"contacts": ['],
+      ['an empty body', ''],
+      ['a bad domain', JSON.stringify({ contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'nope' }], fields_to_enrich: ['job_title'] })],
+      ['an unknown field', JSON.stringify({ contacts: contactsOf(1), fields_to_enrich: ['shoe_size'] })],
+      ['more than 50 errors', JSON.stringify({ contacts: Array.from({ length: 80 }, () => ({})), fields_to_enrich: ['job_title'] })],
+      ['a missing upload', JSON.stringify({ contacts: 'uploads/missing.json', fields_to_enrich: ['job_title'] })],
+    ])('400 for %s', async (_name, body) => {
+      aws.s3.on(GetObjectCommand).rejects(new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} }));
+      expectConforms('POST', '/enrichment', await post(body), 400);
+    });
+
+    it('413 for a body over 10 MB', async () => {
+      expectConforms('POST', '/enrichment', await post('x'.repeat(API_GATEWAY_MAX_BODY_BYTES + 1)), 413);
+    });
+
+    it.each([
+      ['text/plain', { 'content-type': 'text/plain' }],
+      ['content-encoding gzip', { 'content-type': 'application/json', 'content-encoding': 'gzip' }],
+    ])('415 for %s', async (_name, headers) => {
+      expectConforms('POST', '/enrichment', await post(JSON.stringify(example('POST', '/enrichment', 'inline')), headers), 415);
+    });
+
+    it('500 with a correlation id when DynamoDB fails', async () => {
+      aws.ddb.on(PutCommand).rejects(new Error('boom'));
+      const errors = quietErrors();
+      try {
+        expectConforms('POST', '/enrichment', await post(JSON.stringify(example('POST', '/enrichment', 'inline'))), 500);
+      } finally {
+        errors.mockRestore();
+      }
+    });
+  });
+
+  describe.each([
+    ['/enrichment/{id}', getEnrichmentStatus, 200],
+    ['/enrichment/{id}/download', downloadEnrichment, 302],
+  ] as const)('GET %s', (path, handler, ok) => {
+    const get = (id: string) => handler(apiEvent({ httpMethod: 'GET', path: path.replace('{id}', id), pathParameters: { id } }));
+
+    it(`${ok} for a request still processing`, async () => {
+      aws.ddb.on(GetCommand).resolves({ Item: statusItem() });
+      expectConforms('GET', path, await get(ID), ok);
+    });
+
+    it(`${ok} for a finished request (uppercase id)`, async () => {
+      aws.ddb.on(GetCommand).resolves({
+        Item: statusItem({ status: 'completed_with_errors', processedBatches: 3, completedAt: '2026-11-25T16:26:00.000Z', enrichedContacts: 200, notFoundContacts: 40, failedContacts: 10 }),
+      });
+      expectConforms('GET', path, await get(ID.toUpperCase()), ok);
+    });
+
+    it('400 for an id that is not a UUID', async () => {
+      expectConforms('GET', path, await get('not-a-uuid'), 400);
+    });
+
+    it('404 for an unknown id', async () => {
+      aws.ddb.on(GetCommand).resolves({});
+      expectConforms('GET', path, await get(ID), 404);
+    });
+
+    it('500 with a correlation id when DynamoDB fails', async () => {
+      aws.ddb.on(GetCommand).rejects(new Error('boom'));
+      const errors = quietErrors();
+      try {
+        expectConforms('GET', path, await get(ID), 500);
+      } finally {
+        errors.mockRestore();
+      }
+    });
+  });
+
+  describe('POST /mock/enrich', () => {
+    const KNOBS = ['MOCK_LATENCY_MS', 'MOCK_FAILURE_RATE', 'MOCK_THROTTLE_RATE', 'MOCK_SPIKE_RATE', 'MOCK_INVALID_MODE'];
+    beforeEach(() => {
+      for (const k of KNOBS) delete process.env[k];
+      process.env.MOCK_LATENCY_MS = '0';
+    });
+    afterAll(() => {
+      for (const k of KNOBS) delete process.env[k];
+    });
+    const call = (body: unknown) => mockEnrich(apiEvent({ path: '/mock/enrich', body: typeof body === 'string' ? body : JSON.stringify(body) }));
+
+    it('200 for the spec\'s example, with a per-contact error result', async () => {
+      const res = await call(example('POST', '/mock/enrich'));
+      expectConforms('POST', '/mock/enrich', res, 200);
+      expect(JSON.parse(res.body).results[1]).toEqual({ enrichment_status: 'error', error: 'company_domain cannot be enriched' });
+    });
+
+    it('200 with every kind of result: enriched, not_found and error, for every field', async () => {
+      const contacts = [...contactsOf(100).slice(0, 99), { first_name: 'Eve', last_name: 'Broken', company_domain: 'acme.invalid' }];
+      const res = await call({ contacts, fields: ['professional_email', 'personal_phone', 'job_title', 'linkedin_url'] });
+      expectConforms('POST', '/mock/enrich', res, 200);
+      expect(new Set(JSON.parse(res.body).results.map((r: { enrichment_status: string }) => r.enrichment_status))).toEqual(new Set(['enriched', 'not_found', 'error']));
+    });
+
+    it.each([
+      ['101 contacts', { contacts: contactsOf(101), fields: ['job_title'] }],
+      ['not JSON', '{'],
+      ['an unknown field', { contacts: contactsOf(1), fields: ['shoe_size'] }],
+    ])('400 for %s', async (_name, body) => {
+      expectConforms('POST', '/mock/enrich', await call(body), 400);
+    });
+
+    it('429 with Retry-After when throttling (MOCK_THROTTLE_RATE)', async () => {
+      process.env.MOCK_THROTTLE_RATE = '1';
+      expectConforms('POST', '/mock/enrich', await call(example('POST', '/mock/enrich')), 429);
+    });
+
+    it.each([
+      ['an injected failure (MOCK_FAILURE_RATE)', 'MOCK_FAILURE_RATE', '1'],
+      ['a .invalid contact with MOCK_INVALID_MODE=call', 'MOCK_INVALID_MODE', 'call'],
+    ])('500 for %s', async (_name, knob, value) => {
+      process.env[knob] = value;
+      expectConforms('POST', '/mock/enrich', await call(example('POST', '/mock/enrich')), 500);
+    });
+  });
+
+  describe('the answers API Gateway gives itself (serverless.yml gateway responses, served by the local edge too)', () => {
+    const stack = new ServerlessConfig({ stage: 'local', region: 'us-east-1', env: {} });
+    const asResult = (r: { statusCode: number; body: string }): APIGatewayProxyResult => ({ ...r, headers: { 'content-type': 'application/json' } });
+
+    it('403 for a missing or unknown key, on every operation', () => {
+      for (const { method, path } of operations()) expectConforms(method, path, asResult(stack.invalidApiKeyResponse()), 403);
+    });
+
+    it('413 for a request too large to send inline, on the operations that take a body', () => {
+      for (const { method, path } of operations().filter((o) => o.op.requestBody)) expectConforms(method, path, asResult(stack.tooLargeResponse()), 413);
+    });
+  });
+
+  it('every operation needs the x-api-key key, and the spec\'s routes are serverless.yml\'s', () => {
+    expect(spec.components.securitySchemes.ApiKey).toMatchObject({ type: 'apiKey', in: 'header', name: 'x-api-key' });
+    expect(spec.security).toEqual([{ ApiKey: [] }]);
+    for (const { op } of operations()) expect(op.security ?? spec.security).toEqual([{ ApiKey: [] }]);
+    const routes = new ServerlessConfig({ stage: 'local', region: 'us-east-1', env: {} }).httpRoutes();
+    const asKeys = (list: Array<{ method: string; path: string }>) => list.map((r) => `${r.method.toUpperCase()} /${r.path.replace(/^\//, '')}`).sort();
+    expect(asKeys(operations())).toEqual(asKeys(routes));
+  });
+
+  it('every documented answer was produced above, except those only API Gateway gives (429, 504)', () => {
+    const gatewayOnly = (method: string, path: string, status: string) =>
+      status === '504' || (status === '429' && !(method === 'POST' && path === '/mock/enrich'));
+    const documented = operations().flatMap(({ method, path, statuses }) => statuses.map((s) => ({ method, path, s })));
+    const missing = documented.filter(({ method, path, s }) => !gatewayOnly(method, path, s) && !covered.has(`${method} ${path} ${s}`));
+    expect(missing).toEqual([]);
+    expect(documentedResponse('GET', '/enrichment/{id}/download', 302)?.headers.Location.required).toBe(true);
+  });
+});
