@@ -21,7 +21,7 @@ export function errorResponse(err: unknown, log: Logger, correlationId: string =
   return json(500, { message: 'Internal server error', correlationId });
 }
 
-function header(event: Pick<APIGatewayProxyEvent, 'headers'>, name: string): string | undefined {
+export function header(event: Pick<APIGatewayProxyEvent, 'headers'>, name: string): string | undefined {
   for (const [key, value] of Object.entries(event.headers ?? {})) if (key.toLowerCase() === name && value !== undefined) return value;
   return undefined;
 }
