@@ -1,7 +1,8 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
 import { config } from '../config';
-import type { StatusStore } from '../core/ports';
+import type { DedupClaim, StatusStore } from '../core/ports';
 import { StatusRecordSchema, type StatusRecord } from '../schemas/status';
 import { documentClient } from './clients';
 
@@ -10,6 +11,33 @@ const isConditionFailure = (err: unknown) =>
 
 const toRecord = (item: Record<string, unknown> | undefined): StatusRecord | undefined =>
   item ? StatusRecordSchema.parse(item) : undefined;
+
+/** A dedup item shares the table with the status items: its `requestId` key is `dedup#<sha256>`. */
+const DedupItemSchema = z.object({
+  requestId: z.string(),
+  kind: z.literal('dedup'),
+  forRequestId: z.string(),
+  bodyHash: z.string(),
+  claimedAt: z.string(),
+  expiresAt: z.number().int(),
+  released: z.boolean().optional(),
+});
+
+const dedupItem = (claim: DedupClaim) => ({
+  requestId: claim.key,
+  kind: 'dedup' as const,
+  forRequestId: claim.requestId,
+  bodyHash: claim.bodyHash,
+  claimedAt: claim.claimedAt,
+  expiresAt: claim.expiresAt,
+  ...(claim.released ? { released: true } : {}),
+});
+
+const toClaim = (item: Record<string, unknown> | undefined): DedupClaim | undefined => {
+  if (!item) return undefined;
+  const d = DedupItemSchema.parse(item);
+  return { key: d.requestId, requestId: d.forRequestId, bodyHash: d.bodyHash, claimedAt: d.claimedAt, expiresAt: d.expiresAt, released: d.released };
+};
 
 export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClient()): StatusStore {
   const get = async (requestId: string) =>
@@ -22,6 +50,42 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
       );
     },
     get,
+    async claimDedup(claim, replaces) {
+      try {
+        await db.send(
+          new PutCommand({
+            TableName: table,
+            Item: dedupItem(claim),
+            // DynamoDB's TTL deletes expired items late (and dynalite never): an expired claim counts as none.
+            ...(replaces
+              ? { ConditionExpression: 'forRequestId = :prev', ExpressionAttributeValues: { ':prev': replaces } }
+              : {
+                  ConditionExpression: 'attribute_not_exists(requestId) OR expiresAt < :now',
+                  ExpressionAttributeValues: { ':now': Math.floor(Date.parse(claim.claimedAt) / 1000) },
+                }),
+          }),
+        );
+        return { claimed: true };
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+        const res = await db.send(new GetCommand({ TableName: table, Key: { requestId: claim.key }, ConsistentRead: true }));
+        return { claimed: false, current: toClaim(res.Item) };
+      }
+    },
+    async releaseDedup(claim) {
+      await db
+        .send(
+          new PutCommand({
+            TableName: table,
+            Item: dedupItem({ ...claim, released: true }),
+            ConditionExpression: 'forRequestId = :mine',
+            ExpressionAttributeValues: { ':mine': claim.requestId },
+          }),
+        )
+        .catch((err) => {
+          if (!isConditionFailure(err)) throw err;
+        });
+    },
     async recordBatch(requestId, batchIndex, outcome, now) {
       const counter = outcome === 'processed' ? 'processedBatches' : 'failedBatches';
       try {

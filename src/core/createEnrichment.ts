@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { ContactSchema, MAX_CONTACT_BYTES, type Contact, type EnrichField } from '../schemas/contact';
-import { FieldsSchema, MAX_S3_KEY_BYTES, S3ReferenceSchema } from '../schemas/request';
+import { DedupeSchema, FieldsSchema, IdempotencyKeySchema, MAX_S3_KEY_BYTES, S3ReferenceSchema } from '../schemas/request';
 import { encodeMessageBody, type BatchMessage } from '../schemas/message';
 import { quoteInput } from '../schemas/text';
 import type { StatusRecord } from '../schemas/status';
 import type { Logger } from '../logger';
 import { chunk } from './batching';
+import { claimOrFindDuplicate, dedupKey, requestHash } from './dedup';
 import { ValidationError, type FieldError } from './errors';
 import { readUploadedContacts, renderInput } from './inputFile';
 import { placeholderOutput } from './output';
-import type { BatchQueue, Clock, ObjectStore, StatusStore } from './ports';
+import type { BatchQueue, Clock, DedupClaim, ObjectStore, StatusStore } from './ports';
 import { uploadPrefixOf } from './owner';
 import { keys } from './status';
 import { toFieldErrors, validationFailed } from './validation';
@@ -27,12 +28,26 @@ export interface CreateDeps {
   newId?: () => string;
   /** The caller (src/core/owner.ts): it owns the request, and may only reference its own uploads. */
   owner?: string;
+  /** Dedup timing (core/dedup.ts defaults); tests shorten them. */
+  dedupLeaseMs?: number;
+  dedupWaitMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Who asks, as the handler read it from the request's headers. */
+export interface CreateCaller {
+  /** SHA-256 of the caller's API key: dedup never crosses callers. '' when the call carried none. */
+  callerHash?: string;
+  /** The `Idempotency-Key` header as sent, not yet validated. */
+  idempotencyKey?: string;
 }
 
 export interface CreateResult {
   requestId: string;
   totalContacts: number;
   totalBatches: number;
+  /** Set when the request repeats one accepted before: nothing was done, these are the original's. */
+  duplicate?: { status: StatusRecord['status'] };
 }
 
 /** Validates contacts one by one so that every error carries its `contacts[i].field` path. */
@@ -90,20 +105,27 @@ async function loadReferencedContacts(ref: string, deps: CreateDeps, errors: Fie
   return validateContacts(items, errors);
 }
 
-export async function createEnrichment(body: unknown, deps: CreateDeps): Promise<CreateResult> {
-  // 1. Validate the request (inline contacts or an S3 reference); nothing is written before this passes.
-  // 2. Store input.json and the placeholder output.json.
-  // 3. Put the status item (processing, counts at zero).
-  // 4. Send one SQS message per batch of contacts. From step 2 on the request is durable: should the send
+export async function createEnrichment(body: unknown, deps: CreateDeps, caller: CreateCaller = {}): Promise<CreateResult> {
+  // 1. Validate the request (inline contacts or an S3 reference, the Idempotency-Key, `dedupe`); nothing is
+  //    written before this passes.
+  // 2. Dedup (unless `"dedupe": false` without an Idempotency-Key): claim the key with a conditional write
+  //    before anything else; a repeat answers with the request that holds it and does nothing more.
+  // 3. Store input.json and the placeholder output.json.
+  // 4. Put the status item (processing, counts at zero). Should step 3 or 4 fail, the claim is released.
+  // 5. Send one SQS message per batch of contacts. From step 3 on the request is durable: should the send
   //    fail, reconcile re-sends the missing batches from input.json once the request stalls
   //    (RECONCILE_STALL_SECONDS), so the client still gets its 202 and the request finishes by itself.
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new ValidationError('Request body must be a JSON object with "contacts" and "fields_to_enrich"');
   }
-  const { contacts: rawContacts, fields_to_enrich: rawFields } = body as Record<string, unknown>;
+  const { contacts: rawContacts, fields_to_enrich: rawFields, dedupe: rawDedupe } = body as Record<string, unknown>;
   const errors: FieldError[] = [];
   const fieldsParsed = FieldsSchema.safeParse(rawFields);
   if (!fieldsParsed.success) errors.push(...toFieldErrors(fieldsParsed.error, ['fields_to_enrich']));
+  const dedupeParsed = DedupeSchema.safeParse(rawDedupe);
+  if (!dedupeParsed.success) errors.push(...toFieldErrors(dedupeParsed.error, ['dedupe']));
+  const keyParsed = caller.idempotencyKey === undefined ? undefined : IdempotencyKeySchema.safeParse(caller.idempotencyKey);
+  if (keyParsed && !keyParsed.success) errors.push({ path: 'Idempotency-Key (header)', message: keyParsed.error.issues[0].message });
 
   let contacts: Contact[] = [];
   if (Array.isArray(rawContacts)) {
@@ -127,9 +149,30 @@ export async function createEnrichment(body: unknown, deps: CreateDeps): Promise
   const now = deps.clock.now();
   const batches = chunk(contacts, deps.batchSize);
   const log = deps.log.child({ requestId });
+  const expiresAt = Math.floor(now.getTime() / 1000) + deps.ttlDays * 86_400;
 
-  await deps.store.upload(keys.input(requestId), renderInput(contacts, fields), 'application/json');
-  await deps.store.putJson(keys.output(requestId), placeholderOutput(requestId));
+  // With an Idempotency-Key, dedup applies even with "dedupe": false: the key is the client's own retry guard.
+  const idempotencyKey = keyParsed?.success ? keyParsed.data : undefined;
+  let claim: DedupClaim | undefined;
+  if (idempotencyKey !== undefined || dedupeParsed.data !== false) {
+    const bodyHash = requestHash(contacts, fields);
+    const key = dedupKey(caller.callerHash ?? '', bodyHash, idempotencyKey);
+    const outcome = await claimOrFindDuplicate(
+      { key, requestId, bodyHash, expiresAt },
+      { status: deps.status, clock: deps.clock, leaseMs: deps.dedupLeaseMs, waitMs: deps.dedupWaitMs, sleep: deps.sleep },
+    );
+    if ('duplicate' in outcome) {
+      const original = outcome.duplicate;
+      deps.log.info('duplicate request: answered with the original', { requestId: original.requestId, byIdempotencyKey: idempotencyKey !== undefined });
+      return {
+        requestId: original.requestId,
+        totalContacts: original.totalContacts,
+        totalBatches: original.totalBatches,
+        duplicate: { status: original.status },
+      };
+    }
+    claim = outcome.claimed;
+  }
 
   const record: StatusRecord = {
     requestId,
@@ -146,9 +189,19 @@ export async function createEnrichment(body: unknown, deps: CreateDeps): Promise
     inputFileKey: keys.input(requestId),
     outputFileKey: keys.output(requestId),
     deadlineAt: new Date(now.getTime() + deps.deadlineSeconds * 1000).toISOString(),
-    expiresAt: Math.floor(now.getTime() / 1000) + deps.ttlDays * 86_400,
+    expiresAt,
   };
-  await deps.status.create(record);
+  try {
+    await deps.store.upload(keys.input(requestId), renderInput(contacts, fields), 'application/json');
+    await deps.store.putJson(keys.output(requestId), placeholderOutput(requestId));
+    await deps.status.create(record);
+  } catch (err) {
+    // No request exists: free its key at once, so the client's retry is not taken for a duplicate of it.
+    if (claim) {
+      await deps.status.releaseDedup(claim).catch((releaseErr) => log.warn('releasing the dedup claim failed; it frees itself after its lease', { err: releaseErr }));
+    }
+    throw err;
+  }
 
   const messages: BatchMessage[] = batches.map((batch, batchIndex) => ({
     requestId,

@@ -39,14 +39,40 @@ export class UnsupportedMediaTypeError extends Error {
   }
 }
 
-export type ClientError = ValidationError | NotFoundError | PayloadTooLargeError | UnsupportedMediaTypeError;
+/** The same Idempotency-Key came with a different body (other contacts or fields). */
+export class IdempotencyKeyReusedError extends Error {
+  readonly statusCode = 422;
+  constructor(message: string) {
+    super(message);
+    this.name = 'IdempotencyKeyReusedError';
+  }
+}
+
+/** An identical request is still being accepted by another call and did not finish in time to answer with it. */
+export class DuplicateInProgressError extends Error {
+  readonly statusCode = 409;
+  constructor(message: string) {
+    super(message);
+    this.name = 'DuplicateInProgressError';
+  }
+}
+
+export type ClientError =
+  | ValidationError
+  | NotFoundError
+  | PayloadTooLargeError
+  | UnsupportedMediaTypeError
+  | IdempotencyKeyReusedError
+  | DuplicateInProgressError;
 
 export function isClientError(err: unknown): err is ClientError {
   return (
     err instanceof ValidationError ||
     err instanceof NotFoundError ||
     err instanceof PayloadTooLargeError ||
-    err instanceof UnsupportedMediaTypeError
+    err instanceof UnsupportedMediaTypeError ||
+    err instanceof IdempotencyKeyReusedError ||
+    err instanceof DuplicateInProgressError
   );
 }
 

@@ -24,8 +24,33 @@ export interface RecordBatchResult {
   record: StatusRecord;
 }
 
+/**
+ * The dedup item of a request (`dedup#<sha256>` in the status table): which request holds the key, and
+ * the hash of the body it was made with. Written before anything else of the request.
+ */
+export interface DedupClaim {
+  key: string;
+  requestId: string;
+  bodyHash: string;
+  claimedAt: string;
+  /** Epoch seconds, as the status item's: the table's TTL removes both together. */
+  expiresAt: number;
+  /** Set by a request that failed before its status item was written: the key is free to take over. */
+  released?: boolean;
+}
+
+export type ClaimResult = { claimed: true } | { claimed: false; current: DedupClaim | undefined };
+
 export interface StatusStore {
   create(record: StatusRecord): Promise<void>;
+  /**
+   * Puts the dedup item with one conditional write: only if no live item holds the key (none, or one past
+   * its expiresAt), or, with `replaces`, only if the item still names that request (a takeover). On a lost
+   * race, the item in the way (read consistently; undefined if it vanished meanwhile).
+   */
+  claimDedup(claim: DedupClaim, replaces?: string): Promise<ClaimResult>;
+  /** Marks the claim released, if it is still this request's: a retry may take the key over at once. */
+  releaseDedup(claim: DedupClaim): Promise<void>;
   get(requestId: string): Promise<StatusRecord | undefined>;
   /** Counts a batch exactly once, with a single conditional update. undefined for an unknown request. */
   recordBatch(requestId: string, batchIndex: number, outcome: BatchOutcome, now: string): Promise<RecordBatchResult | undefined>;

@@ -4,10 +4,13 @@ import { createEnrichment, type CreateDeps } from '../core/createEnrichment';
 import { PayloadTooLargeError } from '../core/errors';
 import { API_GATEWAY_MAX_BODY_BYTES, lambdaEventBytes, LAMBDA_MAX_EVENT_BYTES, TOO_LARGE_MESSAGE } from '../inlineLimits';
 import { logger } from '../logger';
-import { correlationIdOf, downloadUrlFor, errorResponse, json, parseJsonBody, requireJsonBody, ownerOf } from './http';
+import { correlationIdOf, downloadUrlFor, errorResponse, header, json, ownerOf, parseJsonBody, requireJsonBody } from './http';
 import { createDeps } from './wiring';
 
-
+/**
+ * The caller, for dedup: the SHA-256 of its API key (API Gateway, or the local edge, has checked the key
+ * before the function runs). The key itself is never stored or logged.
+ */
 export function makeHandler(deps: () => CreateDeps = createDeps) {
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
     const correlationId = correlationIdOf(event);
@@ -19,7 +22,23 @@ export function makeHandler(deps: () => CreateDeps = createDeps) {
         throw new PayloadTooLargeError(TOO_LARGE_MESSAGE);
       }
       requireJsonBody(event);
-      const result = await createEnrichment(parseJsonBody(event), { ...deps(), log, owner: ownerOf(event) });
+      const result = await createEnrichment(parseJsonBody(event), { ...deps(), log, owner: ownerOf(event) }, {
+        // Dedup never crosses callers: the key's owner id is its scope.
+        callerHash: ownerOf(event) ?? '',
+        idempotencyKey: header(event, 'idempotency-key'),
+      });
+      if (result.duplicate) {
+        metric('enrichment.request.duplicate', 1);
+        return json(200, {
+          message: 'Duplicate request: already accepted',
+          requestId: result.requestId,
+          downloadUrl: downloadUrlFor(event, result.requestId),
+          totalContacts: result.totalContacts,
+          totalBatches: result.totalBatches,
+          status: result.duplicate.status,
+          duplicate: true,
+        });
+      }
       metric('enrichment.request.contacts', result.totalContacts);
       return json(202, {
         message: 'Request accepted',

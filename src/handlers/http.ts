@@ -22,7 +22,7 @@ export function errorResponse(err: unknown, log: Logger, correlationId: string =
   return json(500, { message: 'Internal server error', correlationId });
 }
 
-function header(event: Pick<APIGatewayProxyEvent, 'headers'>, name: string): string | undefined {
+export function header(event: Pick<APIGatewayProxyEvent, 'headers'>, name: string): string | undefined {
   for (const [key, value] of Object.entries(event.headers ?? {})) if (key.toLowerCase() === name && value !== undefined) return value;
   return undefined;
 }
@@ -72,8 +72,8 @@ export const downloadUrlFor = (event: Pick<APIGatewayProxyEvent, 'requestContext
 
 /** The caller's owner id: from the x-api-key header, which API Gateway (offline: the local edge) has validated. */
 export function ownerOf(event: Pick<APIGatewayProxyEvent, 'headers'>): string | undefined {
-  const entry = Object.entries(event.headers ?? {}).find(([name]) => name.toLowerCase() === 'x-api-key');
-  return entry?.[1] ? ownerIdOf(entry[1]) : undefined;
+  const key = header(event, 'x-api-key');
+  return key ? ownerIdOf(key) : undefined;
 }
 
 export function correlationIdOf(event: Pick<APIGatewayProxyEvent, 'requestContext'>): string {

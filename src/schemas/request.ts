@@ -23,12 +23,22 @@ export const FieldsSchema = z
   .min(1, { error: 'fields_to_enrich must name at least one field' })
   .transform((fields) => [...new Set(fields)]);
 
+/** The `Idempotency-Key` header: 1 to 255 printable ASCII characters (spaces inside allowed, none around). */
+export const IdempotencyKeySchema = z
+  .string()
+  .trim()
+  .regex(/^[\x20-\x7e]{1,255}$/, { error: 'Idempotency-Key must be 1 to 255 printable ASCII characters' });
+
+/** `"dedupe": false` asks for a new job even if the same contacts and fields were sent before. */
+export const DedupeSchema = z.boolean({ error: 'dedupe must be true or false' }).optional();
+
 export const CreateEnrichmentRequestSchema = z.object({
   contacts: z.union([
     z.array(ContactSchema, { error: 'contacts must be an array' }).min(1, { error: 'contacts must not be empty' }),
     S3ReferenceSchema,
   ]),
   fields_to_enrich: FieldsSchema,
+  dedupe: DedupeSchema,
 });
 export type CreateEnrichmentRequest = z.infer<typeof CreateEnrichmentRequestSchema>;
 

@@ -84,8 +84,9 @@ describe('concurrency and redelivery (fauxqs + dynalite)', () => {
     const cleanFinal = await waitForFinal(clean.json.requestId, 10_000);
     const cleanDoc = await readOutput(service, clean.json.requestId);
 
-    // The same request again, with at-least-once delivery at its worst.
-    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    // The same request again as a new job (without dedupe: false it would be a duplicate of the first),
+    // with at-least-once delivery at its worst.
+    const res = await submit({ contacts, fields_to_enrich: FIELDS, dedupe: false });
     const requestId: string = res.json.requestId;
     const messages = await takeAllBatchMessages(service);
     const deliveries: string[][] = [];

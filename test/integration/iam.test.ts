@@ -67,6 +67,8 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
       new PutObjectCommand({ Bucket: service.bucket, Key: 'uploads/iam.json', Body: JSON.stringify({ contacts: makeContacts(3) }) }),
     );
     expect((await submit({ contacts: `s3://${service.bucket}/uploads/iam.json`, fields_to_enrich: FIELDS })).statusCode).toBe(202);
+    // A duplicate reads the dedup item and the status item it points at.
+    expect((await submit({ contacts: `s3://${service.bucket}/uploads/iam.json`, fields_to_enrich: FIELDS })).statusCode).toBe(200);
     expect((await submit({ contacts: 'uploads/missing.json', fields_to_enrich: FIELDS })).statusCode).toBe(400);
     const poisoned = makeContacts(102, { poison: new Set([100, 101]) }); // batch 1: every contact fails, so it is dead-lettered
     const res = await submit({ contacts: poisoned, fields_to_enrich: FIELDS });

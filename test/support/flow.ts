@@ -5,8 +5,9 @@ import { apiEvent } from './factories';
 import { createFn, statusFn } from './functions';
 import type { TestService } from './service';
 
-export async function submit(body: unknown): Promise<APIGatewayProxyResult & { json: any }> {
-  const res = await createFn()(apiEvent({ body: typeof body === 'string' ? body : JSON.stringify(body) }));
+/** POST /enrichment through the create function; `headers` as the client sends them (x-api-key, Idempotency-Key). */
+export async function submit(body: unknown, headers: Record<string, string> = {}): Promise<APIGatewayProxyResult & { json: any }> {
+  const res = await createFn()(apiEvent({ body: typeof body === 'string' ? body : JSON.stringify(body), headers }));
   return { ...res, json: res.body ? JSON.parse(res.body) : undefined };
 }
 

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { Contact, EnrichField } from '../../src/schemas/contact';
 import type { BatchMessage } from '../../src/schemas/message';
 import type { RequestStatus, StatusRecord } from '../../src/schemas/status';
-import type { BatchOutcome, BatchQueue, Clock, FaultHooks, ObjectStore, RecordBatchResult, StatusStore, TimeBudget } from '../../src/core/ports';
+import type { BatchOutcome, BatchQueue, ClaimResult, Clock, DedupClaim, FaultHooks, ObjectStore, RecordBatchResult, StatusStore, TimeBudget } from '../../src/core/ports';
 import type { OutputCounts } from '../../src/core/output';
 import type { EnrichmentApi } from '../../src/core/enrichBatch';
 import { HttpError, TimeoutError } from '../../src/core/retry';
@@ -58,7 +58,25 @@ const clone = <T>(value: T): T => structuredClone(value);
 /** The status table with the same conditional semantics as the DynamoDB adapter. */
 export class MemoryStatusStore implements StatusStore {
   readonly records = new Map<string, StatusRecord>();
+  /** The dedup items, kept apart from the status items (in DynamoDB they share the table). */
+  readonly claims = new Map<string, DedupClaim>();
   constructor(readonly journal: Journal = []) {}
+
+  async claimDedup(claim: DedupClaim, replaces?: string): Promise<ClaimResult> {
+    const current = this.claims.get(claim.key);
+    const free = replaces !== undefined ? current?.requestId === replaces : !current || current.expiresAt < Date.parse(claim.claimedAt) / 1000;
+    if (!free) return { claimed: false, current: current && clone(current) };
+    this.journal.push(`status.claimDedup ${claim.requestId}`);
+    this.claims.set(claim.key, clone(claim));
+    return { claimed: true };
+  }
+
+  async releaseDedup(claim: DedupClaim): Promise<void> {
+    const current = this.claims.get(claim.key);
+    if (current?.requestId !== claim.requestId) return;
+    this.journal.push(`status.releaseDedup ${claim.requestId}`);
+    current.released = true;
+  }
 
   async create(record: StatusRecord): Promise<void> {
     if (this.records.has(record.requestId)) throw new Error('ConditionalCheckFailed: request exists');

@@ -130,8 +130,8 @@ describe('createEnrichment: accepted requests', () => {
     expect(queue.sent.flatMap((m) => m.contacts)).toEqual(contacts); // extra properties travel with the contacts
     expect(queue.sent.every((m) => JSON.stringify(m.fields) === JSON.stringify(fields))).toBe(true);
 
-    // Stored before the status exists, and the status before any worker can see a message.
-    expect(journal).toEqual([`upload ${ID}/input.json`, `put ${ID}/output.json`, `status.create ${ID}`, 'queue.send 3']);
+    // The dedup claim before anything else, stored before the status exists, and the status before any worker can see a message.
+    expect(journal).toEqual([`status.claimDedup ${ID}`, `upload ${ID}/input.json`, `put ${ID}/output.json`, `status.create ${ID}`, 'queue.send 3']);
   });
 
   it('follows the configured batch size, deadline and retention', async () => {
@@ -144,7 +144,7 @@ describe('createEnrichment: accepted requests', () => {
   it('makes a fresh UUID v4 per request by default', async () => {
     const { deps } = setup({ newId: undefined });
     const a = await createEnrichment({ contacts: contactsOf(1), fields_to_enrich: ['job_title'] }, deps);
-    const b = await createEnrichment({ contacts: contactsOf(1), fields_to_enrich: ['job_title'] }, deps);
+    const b = await createEnrichment({ contacts: contactsOf(1), fields_to_enrich: ['job_title'], dedupe: false }, deps);
     expect(a.requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(a.requestId).not.toBe(b.requestId);
   });

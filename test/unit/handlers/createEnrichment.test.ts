@@ -46,14 +46,21 @@ describe('POST /enrichment handler', () => {
     expect(JSON.parse(bodyText(puts.find((p) => p.Key === `${id}/input.json`)!)).contacts).toEqual(contacts);
     expect(JSON.parse(bodyText(puts.find((p) => p.Key === `${id}/output.json`)!))).toMatchObject({ enriched_contacts: [] });
 
+    // The dedup item first (a conditional put), then the status item.
     const items = aws.ddb.commandCalls(PutCommand).map((c) => c.args[0].input);
-    expect(items).toHaveLength(1);
+    expect(items).toHaveLength(2);
     expect(items[0]).toMatchObject({
+      TableName: 'unit-table',
+      ConditionExpression: 'attribute_not_exists(requestId) OR expiresAt < :now',
+      Item: { requestId: expect.stringMatching(/^dedup#[0-9a-f]{64}$/), kind: 'dedup', forRequestId: id, bodyHash: expect.stringMatching(/^[0-9a-f]{64}$/) },
+    });
+    expect(items[1]).toMatchObject({
       TableName: 'unit-table',
       ConditionExpression: 'attribute_not_exists(requestId)',
       Item: { requestId: id, status: 'processing', totalContacts: 250, totalBatches: 3, processedBatches: 0, outputFileKey: `${id}/output.json` },
     });
-    expect(items[0].Item!.createdAt).toEqual(expect.any(String));
+    expect(items[1].Item!.createdAt).toEqual(expect.any(String));
+    expect(items[0].Item!.expiresAt).toBe(items[1].Item!.expiresAt);
 
     const entries = aws.sqs.commandCalls(SendMessageBatchCommand).flatMap((c) => c.args[0].input.Entries!);
     expect(entries.map((e) => JSON.parse(e.MessageBody!).batchIndex).sort()).toEqual([0, 1, 2]);
