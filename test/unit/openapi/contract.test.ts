@@ -1,8 +1,10 @@
 import { Readable } from 'node:stream';
-import { GetObjectCommand, NoSuchKey } from '@aws-sdk/client-s3';
+import { GetObjectCommand, NoSuchKey, PutObjectCommand } from '@aws-sdk/client-s3';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import { handler as createEnrichment } from '../../../src/handlers/createEnrichment';
+import { handler as createEnrichment, makeHandler as makeCreate } from '../../../src/handlers/createEnrichment';
+import { createDeps } from '../../../src/handlers/wiring';
 import { handler as downloadEnrichment } from '../../../src/handlers/downloadEnrichment';
 import { handler as getEnrichmentStatus } from '../../../src/handlers/getEnrichmentStatus';
 import { handler as mockEnrich } from '../../../src/handlers/mockEnrich';
@@ -81,6 +83,47 @@ describe('docs/openapi.yaml matches the handlers', () => {
       ['content-encoding gzip', { 'content-type': 'application/json', 'content-encoding': 'gzip' }],
     ])('415 for %s', async (_name, headers) => {
       expectConforms('POST', '/enrichment', await post(JSON.stringify(example('POST', '/enrichment', 'inline')), headers), 415);
+    });
+
+    describe('the same request twice (a table held in memory, with its conditional writes)', () => {
+      const KEY = { 'content-type': 'application/json', 'x-api-key': 'contract-test-key-0123456789' };
+      beforeEach(() => {
+        const items = new Map<string, Record<string, unknown>>();
+        aws.ddb.on(PutCommand).callsFake(async (input: { Item: Record<string, unknown>; ConditionExpression?: string; ExpressionAttributeValues?: Record<string, unknown> }) => {
+          const current = items.get(String(input.Item.requestId));
+          const condition = input.ConditionExpression ?? '';
+          const values = input.ExpressionAttributeValues ?? {};
+          const free = !current || (condition.includes('expiresAt < :now') && Number(current.expiresAt) < Number(values[':now']));
+          const ok = condition.startsWith('attribute_not_exists') ? free : condition.startsWith('forRequestId') ? current?.forRequestId === Object.values(values)[0] : true;
+          if (!ok) throw new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+          items.set(String(input.Item.requestId), input.Item);
+          return {};
+        });
+        aws.ddb.on(GetCommand).callsFake(async (input: { Key: { requestId: string } }) => ({ Item: items.get(input.Key.requestId) }));
+      });
+
+      it('200 with "duplicate": true for a repeat', async () => {
+        const body = JSON.stringify(example('POST', '/enrichment', 'inline'));
+        expect((await post(body, KEY)).statusCode).toBe(202);
+        expectConforms('POST', '/enrichment', await post(body, KEY), 200);
+      });
+
+      it('422 for an Idempotency-Key used before with another body', async () => {
+        const keyed = { ...KEY, 'idempotency-key': 'order-42' };
+        expect((await post(JSON.stringify(example('POST', '/enrichment', 'inline')), keyed)).statusCode).toBe(202);
+        expectConforms('POST', '/enrichment', await post(JSON.stringify({ contacts: contactsOf(2), fields_to_enrich: ['job_title'] }), keyed), 422);
+      });
+
+      it('409 while the same request is still being accepted by another call', async () => {
+        // The first call's input upload takes a while; the second finds its claim and no request yet.
+        aws.s3.on(PutObjectCommand).callsFake(() => new Promise((resolve) => setTimeout(() => resolve({}), 300)));
+        const impatient = makeCreate(() => ({ ...createDeps(), dedupWaitMs: 20 }));
+        const body = JSON.stringify(example('POST', '/enrichment', 'inline'));
+        const first = post(body, KEY);
+        await new Promise((r) => setTimeout(r, 50));
+        expectConforms('POST', '/enrichment', await impatient(apiEvent({ body, headers: KEY })), 409);
+        expect((await first).statusCode).toBe(202);
+      });
     });
 
     it('500 with a correlation id when DynamoDB fails', async () => {
