@@ -86,7 +86,7 @@ describe('the same request twice is one job (fauxqs + dynalite, conditional writ
     expect(await service.queueDepth()).toBe(9);
     // The duplicate answer keeps pointing at the original once it has finished.
     service.deliver(service.queueUrl, service.queueArn, workerFn(), { concurrency: 4 });
-    await waitForFinal(first.json.requestId);
+    await waitForFinal(first.json.requestId, 60_000, KEY_A);
     expect((await submit(body, KEY_A)).json).toMatchObject({ requestId: first.json.requestId, status: 'completed', duplicate: true });
   });
 

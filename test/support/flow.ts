@@ -11,17 +11,18 @@ export async function submit(body: unknown, headers: Record<string, string> = {}
   return { ...res, json: res.body ? JSON.parse(res.body) : undefined };
 }
 
-export async function status(requestId: string): Promise<StatusResponse> {
-  const res = await statusFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: requestId } }));
+/** The status as the request's owner sees it (`headers`: the x-api-key it was created with, if any). */
+export async function status(requestId: string, headers: Record<string, string> = {}): Promise<StatusResponse> {
+  const res = await statusFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: requestId }, headers }));
   if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}: ${res.body}`);
   return JSON.parse(res.body);
 }
 
 /** Polls the status until it leaves `processing`; fails the test after `timeoutMs`. */
-export async function waitForFinal(requestId: string, timeoutMs = 60_000): Promise<StatusResponse> {
+export async function waitForFinal(requestId: string, timeoutMs = 60_000, headers: Record<string, string> = {}): Promise<StatusResponse> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const s = await status(requestId);
+    const s = await status(requestId, headers);
     if (s.status !== 'processing') return s;
     if (Date.now() > until) throw new Error(`request still processing after ${timeoutMs} ms: ${JSON.stringify(s)}`);
     await new Promise((r) => setTimeout(r, 100));
