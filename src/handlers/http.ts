@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { config } from '../config';
-import { isClientError, UnsupportedMediaTypeError, ValidationError } from '../core/errors';
+import { isClientError, NotFoundError, UnsupportedMediaTypeError, ValidationError } from '../core/errors';
 import type { Logger } from '../logger';
-import { ownerIdOf } from '../core/owner';
+import { ownerIdOf, visibleTo } from '../core/owner';
+import type { StatusStore } from '../core/ports';
+import { parseOrThrow } from '../core/validation';
+import { RequestIdSchema } from '../schemas/request';
+import type { StatusRecord } from '../schemas/status';
 import { clipText, quoteInput } from '../schemas/text';
 
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult {
@@ -74,6 +78,17 @@ export const downloadUrlFor = (event: Pick<APIGatewayProxyEvent, 'requestContext
 export function ownerOf(event: Pick<APIGatewayProxyEvent, 'headers'>): string | undefined {
   const key = header(event, 'x-api-key');
   return key ? ownerIdOf(key) : undefined;
+}
+
+/**
+ * The request a GET /enrichment/{id}… names, if the caller may see it: another key's request is as
+ * unknown as one that does not exist (404 either way).
+ */
+export async function callersRequest(event: Pick<APIGatewayProxyEvent, 'pathParameters' | 'headers'>, status: StatusStore): Promise<StatusRecord> {
+  const id = parseOrThrow(RequestIdSchema, event.pathParameters?.id, 'Invalid request id', ['id']);
+  const record = await status.get(id);
+  if (!record || !visibleTo(record, ownerOf(event))) throw new NotFoundError(`No enrichment request with id ${id}`);
+  return record;
 }
 
 export function correlationIdOf(event: Pick<APIGatewayProxyEvent, 'requestContext'>): string {
