@@ -48,6 +48,13 @@ const ConfigSchema = z.object({
   RECONCILE_STALL_SECONDS: seconds.default(300),
   DOWNLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(900),
   RESULT_TTL_DAYS: seconds.default(30),
+  /**
+   * The largest upload POST /enrichment/uploads accepts. At most 1,000 parts of 8 MiB, so the answer (one
+   * presigned URL per part) stays under 1 MB, far from Lambda's 6 MB response limit.
+   */
+  MAX_UPLOAD_BYTES: z.coerce.number().int().positive().max(1000 * 8 * 1024 * 1024).default(2_147_483_648),
+  /** How long the presigned part URLs of an upload are valid. */
+  UPLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(3600),
   METRICS_ENABLED: z
     .enum(['true', 'false'])
     .default('true')

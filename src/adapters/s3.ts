@@ -1,9 +1,19 @@
 import { Readable } from 'node:stream';
-import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { config } from '../config';
-import type { ObjectStore } from '../core/ports';
+import type { ObjectStore, UploadStore } from '../core/ports';
 import { s3Client } from './clients';
 
 /**
@@ -72,4 +82,53 @@ export async function presignDownload(key: string, filename: string, bucket = co
     new GetObjectCommand({ Bucket: bucket, Key: key, ResponseContentDisposition: `attachment; filename="${filename}"` }),
     { expiresIn: config().DOWNLOAD_URL_TTL_SECONDS },
   );
+}
+
+const s3ErrorName = (err: unknown) => (err as { name?: string; Code?: string } | undefined)?.name;
+
+/** Direct uploads: multipart uploads that clients write through presigned part URLs (no AWS credentials of theirs). */
+export function s3UploadStore(bucket = config().BUCKET_NAME, client = s3Client()): UploadStore {
+  return {
+    bucket,
+    async start(key, contentType) {
+      const res = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: contentType }));
+      if (!res.UploadId) throw new Error(`S3 started no multipart upload for ${key}`);
+      return res.UploadId;
+    },
+    presignPart(key, uploadId, partNumber, expiresIn) {
+      return getSignedUrl(client, new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }), { expiresIn });
+    },
+    async complete(key, uploadId, parts) {
+      try {
+        await client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+          }),
+        );
+        return { ok: true };
+      } catch (err) {
+        const name = s3ErrorName(err);
+        if (name === 'NoSuchUpload') return { ok: false, reason: 'missing', message: 'no such upload' };
+        if (name === 'InvalidPart' || name === 'InvalidPartOrder' || name === 'EntityTooSmall') {
+          return { ok: false, reason: 'invalid', message: `S3 refused the parts (${name}): ${(err as Error).message}` };
+        }
+        throw err;
+      }
+    },
+    async size(key) {
+      try {
+        const res = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return res.ContentLength;
+      } catch (err) {
+        if (isMissing(err)) return undefined;
+        throw err;
+      }
+    },
+    async delete(key) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    },
+  };
 }

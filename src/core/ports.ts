@@ -82,3 +82,23 @@ export const systemClock: Clock = { now: () => new Date() };
 export interface TimeBudget {
   remainingMs(): number;
 }
+
+/** A part the client uploaded, as S3 answered its PUT. */
+export interface UploadedPart {
+  partNumber: number;
+  etag: string;
+}
+
+/** Direct uploads to the bucket: multipart uploads the client writes through presigned part URLs. */
+export interface UploadStore {
+  bucket: string;
+  /** Starts a multipart upload; its S3 upload id. */
+  start(key: string, contentType: string): Promise<string>;
+  /** A URL that lets anyone holding it PUT one part of the upload, until it expires. */
+  presignPart(key: string, uploadId: string, partNumber: number, expiresInSeconds: number): Promise<string>;
+  /** `missing`: no such upload (never started, aborted, completed); `invalid`: parts S3 refused (with its reason). */
+  complete(key: string, uploadId: string, parts: UploadedPart[]): Promise<{ ok: true } | { ok: false; reason: 'missing' | 'invalid'; message: string }>;
+  /** The object's size in bytes (HeadObject); undefined when it does not exist. */
+  size(key: string): Promise<number | undefined>;
+  delete(key: string): Promise<void>;
+}

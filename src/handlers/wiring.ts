@@ -2,7 +2,7 @@ import { config } from '../config';
 import { httpEnrichmentApi } from '../adapters/enrichmentApi';
 import { awsClients, type AwsClients } from '../adapters/clients';
 import { metric } from '../adapters/metrics';
-import { presignDownload, s3ObjectStore } from '../adapters/s3';
+import { presignDownload, s3ObjectStore, s3UploadStore } from '../adapters/s3';
 import { sqsBatchQueue } from '../adapters/sqs';
 import { dynamoStatusStore } from '../adapters/statusTable';
 import { CircuitBreaker } from '../core/circuitBreaker';
@@ -10,6 +10,7 @@ import type { CreateDeps } from '../core/createEnrichment';
 import { noFaults, systemClock, type StatusStore } from '../core/ports';
 import type { WorkerDeps } from '../core/processBatch';
 import type { ReconcileDeps } from '../core/reconcile';
+import type { UploadDeps } from '../core/uploads';
 import { logger } from '../logger';
 
 /**
@@ -89,4 +90,10 @@ export function readDeps(clients: AwsClients = awsClients()): ReadDeps {
     status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
     presign: (key, filename) => presignDownload(key, filename, c.BUCKET_NAME, clients.s3),
   };
+}
+
+/** The upload functions: the bucket's multipart uploads, the size cap and the part URLs' lifetime. */
+export function uploadDeps(clients: AwsClients = awsClients()): Omit<UploadDeps, 'owner'> {
+  const c = config();
+  return { uploads: s3UploadStore(c.BUCKET_NAME, clients.s3), clock: systemClock, maxBytes: c.MAX_UPLOAD_BYTES, urlTtlSeconds: c.UPLOAD_URL_TTL_SECONDS };
 }

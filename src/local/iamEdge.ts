@@ -6,6 +6,7 @@ import type { Logger } from '../logger';
 import {
   accessKeyOf,
   dynamodbAuthorizations,
+  presignedUrlExpired,
   s3Arn,
   s3Authorizations,
   serviceOf,
@@ -122,6 +123,8 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
 
     if (service === 's3') {
       if (!fn) return refuse(res, service, 'InvalidAccessKeyId', `The AWS access key id ${accessKey ?? '(none)'} is not one of this stack's functions`);
+      // A presigned URL (a download link, an upload's part URL) works until it expires, as on AWS.
+      if (presignedUrlExpired(url.searchParams)) return refuse(res, service, 'AccessDenied', 'Request has expired');
       const auths = s3Authorizations(req.method ?? 'GET', url.pathname, url.searchParams, req.headers);
       if (!auths) return refuse(res, service, 'AccessDenied', `local IAM edge: no IAM mapping for S3 ${req.method} ${url.pathname}?${url.searchParams}`);
       for (const auth of auths) if (!(await decide(fn, auth))) return deny(res, service, fn, auth);

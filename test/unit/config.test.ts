@@ -54,6 +54,8 @@ describe('loadConfig', () => {
       RECONCILE_STALL_SECONDS: 300,
       DOWNLOAD_URL_TTL_SECONDS: 900,
       RESULT_TTL_DAYS: 30,
+      MAX_UPLOAD_BYTES: 2_147_483_648,
+      UPLOAD_URL_TTL_SECONDS: 3600,
       METRICS_ENABLED: true,
     });
   });
@@ -89,6 +91,9 @@ describe('loadConfig', () => {
     ['ENRICHMENT_MAX_ATTEMPTS', '11'],
     ['ENRICHMENT_TIMEOUT_MS', '-1'],
     ['DOWNLOAD_URL_TTL_SECONDS', '604801'],
+    ['MAX_UPLOAD_BYTES', '0'],
+    ['MAX_UPLOAD_BYTES', String(1000 * 8 * 1024 * 1024 + 1)],
+    ['UPLOAD_URL_TTL_SECONDS', '604801'],
     ['LOG_LEVEL', 'verbose'],
     ['METRICS_ENABLED', 'yes'],
     ['S3_ENDPOINT', 'not an endpoint'],

@@ -1,4 +1,4 @@
-import { accessKeyOf, dynamodbAuthorizations, s3Authorizations, serviceOf, sqsAuthorizations } from '../../../src/local/awsRequests';
+import { accessKeyOf, dynamodbAuthorizations, presignedUrlExpired, s3Authorizations, serviceOf, sqsAuthorizations } from '../../../src/local/awsRequests';
 
 const q = (s = '') => new URLSearchParams(s);
 
@@ -27,8 +27,22 @@ describe('IAM mapping of the requests the functions make', () => {
     ['DELETE', '/b/r/output.json', '', 's3:DeleteObject', 'arn:aws:s3:::b/r/output.json'],
     ['GET', '/b', 'list-type=2&prefix=r%2Fbatches%2F', 's3:ListBucket', 'arn:aws:s3:::b'],
     ['GET', '/b/uploads/a%20b.json', '', 's3:GetObject', 'arn:aws:s3:::b/uploads/a b.json'],
+    // The upload functions: a presigned part URL (UploadPart), ListParts, the HeadObject after completion.
+    ['PUT', '/b/uploads/o/k.csv', 'X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=f%2F20261129%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261129T000000Z&X-Amz-Expires=3600&X-Amz-Signature=ab&X-Amz-SignedHeaders=host&partNumber=2&uploadId=u&x-id=UploadPart', 's3:PutObject', 'arn:aws:s3:::b/uploads/o/k.csv'],
+    ['GET', '/b/uploads/o/k.csv', 'uploadId=u', 's3:ListMultipartUploadParts', 'arn:aws:s3:::b/uploads/o/k.csv'],
+    ['HEAD', '/b/uploads/o/k.csv', '', 's3:GetObject', 'arn:aws:s3:::b/uploads/o/k.csv'],
   ])('S3 %s %s?%s is %s on %s', (method, path, query, action, resource) => {
     expect(s3Authorizations(method, path, q(query), {})).toEqual([{ action, resource }]);
+  });
+
+  it('a presigned URL expires X-Amz-Expires seconds after its X-Amz-Date; a header-signed request never does', () => {
+    const url = (date: string, expires = '60') => q(`X-Amz-Date=${date}&X-Amz-Expires=${expires}&X-Amz-Signature=ab`);
+    const now = new Date('2026-11-29T12:00:00Z');
+    expect(presignedUrlExpired(url('20261129T115900Z'), now)).toBe(false);
+    expect(presignedUrlExpired(url('20261129T115859Z'), now)).toBe(true);
+    expect(presignedUrlExpired(url('not-a-date'), now)).toBe(true);
+    expect(presignedUrlExpired(url('20261129T115900Z', 'x'), now)).toBe(true);
+    expect(presignedUrlExpired(q('x-id=GetObject'), now)).toBe(false);
   });
 
   it('authorizes a copy as a write of the target and a read of the source; refuses what it does not know', () => {
