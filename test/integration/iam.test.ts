@@ -2,7 +2,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-s
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ServerlessConfig, type Doc } from '../../src/local/serverlessConfig';
 import { makeContacts } from '../support/factories';
-import { downloadFn } from '../support/functions';
+import { completeUploadFn, createUploadFn, downloadFn } from '../support/functions';
 import { reconcileWith, runPipeline, sleep, startFaultService, takeAllBatchMessages, waitForRecord } from '../support/faults';
 import { submit, waitForFinal } from '../support/flow';
 import { apiEvent } from '../support/factories';
@@ -79,6 +79,19 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     const download = await fetch(String(redirect.headers?.location));
     expect(download.status).toBe(200);
     expect(((await download.json()) as { enriched_contacts: unknown[] }).enriched_contacts).toHaveLength(102);
+
+    // Direct uploads: create (presigning), a part PUT with the part URL (signed as createUpload), complete
+    // (HeadObject of the result), and an object over the cap deleted.
+    for (const maxBytes of [1_000, 4]) {
+      const headers = { 'x-api-key': 'iam-test-key', 'content-type': 'application/json' };
+      const created = await createUploadFn()(apiEvent({ body: JSON.stringify({ size: 5 }), headers }));
+      const up = JSON.parse(created.body);
+      const put = await fetch(up.parts[0].url, { method: 'PUT', body: '{"a"}' });
+      expect(put.status).toBe(200);
+      const body = JSON.stringify({ key: up.key, parts: [{ partNumber: 1, etag: put.headers.get('etag') }] });
+      const done = await completeUploadFn({ maxBytes })(apiEvent({ body, headers, pathParameters: { uploadId: up.uploadId } }));
+      expect(done.statusCode).toBe(maxBytes > 5 ? 200 : 400);
+    }
 
     // No denial happened (test/support/iamGuard.ts); now every granted action must have been used.
     const used = service.iam.used();

@@ -1,10 +1,13 @@
+import { makeHandler as makeCompleteUpload } from '../../src/handlers/completeUpload';
 import { makeHandler as makeCreate } from '../../src/handlers/createEnrichment';
+import { makeHandler as makeCreateUpload } from '../../src/handlers/createUpload';
 import { makeHandler as makeDownload } from '../../src/handlers/downloadEnrichment';
 import { makeHandler as makeStatus } from '../../src/handlers/getEnrichmentStatus';
 import { makeHandler as makeDlq } from '../../src/handlers/handleFailedBatch';
 import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
 import { makeHandler as makeReconcile } from '../../src/handlers/reconcile';
-import { createDeps, readDeps, reconcileDeps, workerDeps } from '../../src/handlers/wiring';
+import { createDeps, readDeps, reconcileDeps, uploadDeps, workerDeps } from '../../src/handlers/wiring';
+import type { UploadDeps } from '../../src/core/uploads';
 import type { FaultHooks } from '../../src/core/ports';
 import type { WorkerDeps } from '../../src/core/processBatch';
 import type { ReconcileDeps } from '../../src/core/reconcile';
@@ -21,3 +24,5 @@ export const workerDepsFn = (overrides: Partial<WorkerDeps> = {}) => (): WorkerD
 export const workerFn = (faults?: FaultHooks) => makeWorker(workerDepsFn(faults ? { faults } : {}));
 export const dlqFn = () => makeDlq(() => workerDeps(as('handleFailedBatch')));
 export const reconcileFn = (overrides: Partial<ReconcileDeps> = {}) => makeReconcile(() => ({ ...reconcileDeps(as('reconcile')), ...overrides }));
+export const createUploadFn = (overrides: Partial<UploadDeps> = {}) => makeCreateUpload(() => ({ ...uploadDeps(as('createUpload')), ...overrides }));
+export const completeUploadFn = (overrides: Partial<UploadDeps> = {}) => makeCompleteUpload(() => ({ ...uploadDeps(as('completeUpload')), ...overrides }));
