@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { createUpload, type UploadDeps } from '../core/uploads';
 import { logger } from '../logger';
-import { correlationIdOf, errorResponse, json, ownerOf, parseJsonBody, requireJsonBody } from './http';
+import { apiBaseUrl, correlationIdOf, errorResponse, json, ownerOf, parseJsonBody, requireJsonBody } from './http';
 import { uploadDeps } from './wiring';
 
 /** POST /enrichment/uploads: a multipart upload the client writes with presigned part URLs. */
@@ -13,7 +13,8 @@ export function makeHandler(deps: () => Omit<UploadDeps, 'owner'> = uploadDeps) 
       requireJsonBody(event);
       const upload = await createUpload(parseJsonBody(event), { ...deps(), owner: ownerOf(event) });
       log.info('upload started', { key: upload.key, parts: upload.parts.length });
-      return json(201, upload, { 'cache-control': 'no-store' });
+      const completeUrl = `${apiBaseUrl(event)}/enrichment/uploads/${encodeURIComponent(upload.uploadId)}/complete`;
+      return json(201, { ...upload, completeUrl }, { 'cache-control': 'no-store' });
     } catch (err) {
       return errorResponse(err, log, correlationId);
     }

@@ -8,21 +8,21 @@ import { apiUrl, createEnrichment, DEFAULT_FIELDS, inlineVerdict, type CreateRes
 import { checkOutput } from './lib/checkOutput';
 import { downloadTo } from './lib/download';
 import { waitForCompletion } from './lib/poll';
-import { s3Target, uploadContactsFile } from './lib/upload';
+import { formatOf, uploadContactsFile } from './lib/upload';
 
-const usage = (script: string) => `usage: npx ts-node src/scripts/${script} <contacts.json> [true] [--wait] [--fields a,b] [--out FILE]
+const usage = (script: string) => `usage: npx ts-node src/scripts/${script} <contacts file> [true] [--wait] [--fields a,b] [--out FILE]
 
-Submits the contacts in <contacts.json> ({"contacts": [...]}) to POST ${apiUrl()}/enrichment and prints the response.
-A request too large to send inline (a Lambda event of 6 MB: ${INLINE_CONTACTS_ESTIMATE}) goes through S3 by itself.
-  true            upload the file to S3 first (uploads/<uuid>.json) and submit the S3 reference, whatever its size
-                  (local stack: fauxqs at S3_ENDPOINT, default http://127.0.0.1:4566; deployed: BUCKET_NAME,
-                  with your AWS credentials)
+Submits the contacts in <contacts file> to POST ${apiUrl()}/enrichment and prints the response: JSON ({"contacts": [...]})
+inline; a request too large to send inline (a Lambda event of 6 MB: ${INLINE_CONTACTS_ESTIMATE}), or an NDJSON
+(.ndjson, .jsonl) or CSV (.csv) file, is uploaded first.
+  true            upload the file first (POST /enrichment/uploads, presigned part URLs: no AWS credentials needed)
+                  and submit its reference, whatever its size
   --fields a,b    fields to enrich (default ${DEFAULT_FIELDS.join(',')})
   --wait          poll the status with a progress bar, then download the output and check it against the input
   --out FILE      where --wait saves the output (default output_<requestId>.json)
   --interval S    seconds between status polls (default 1)
   --timeout S     give up waiting after S seconds (default 3600; 0 waits forever)
-Environment: API_URL (default http://localhost:3000), S3_ENDPOINT, BUCKET_NAME, STAGE, AWS_REGION.`;
+Environment: API_URL (default http://localhost:3000), API_KEY (sent as x-api-key).`;
 
 class UsageError extends Error {}
 
@@ -104,6 +104,8 @@ export async function main(argv: string[], script = path.basename(process.argv[1
   let contacts: unknown[] | undefined;
   let overLimit: string | undefined;
   let body: string | undefined;
+  // NDJSON and CSV are never sent inline: POST /enrichment takes JSON only.
+  if (!args.useS3 && formatOf(args.file) !== 'json') args.useS3 = true;
   if (!args.useS3) {
     // Not even read when this large: its contacts could fit only if most of the file were whitespace.
     if (size > 4 * LAMBDA_MAX_EVENT_BYTES) {
@@ -119,11 +121,10 @@ export async function main(argv: string[], script = path.basename(process.argv[1
     }
   }
   const viaS3 = async (): Promise<string> => {
-    const target = s3Target();
-    console.error(`uploading ${args.file} (${mb(size)}) to s3://${target.bucket}/uploads/${target.endpoint ? ` at ${target.endpoint}` : ''}…`);
-    const { uri } = await uploadContactsFile(args.file, target);
-    console.error(`uploaded: ${uri}`);
-    return uri;
+    console.error(`uploading ${args.file} (${mb(size)}, ${formatOf(args.file)}) through ${apiUrl()}/enrichment/uploads…`);
+    const { reference } = await uploadContactsFile(args.file);
+    console.error(`uploaded: ${reference}`);
+    return reference;
   };
   if (overLimit) console.error(`${overLimit}: uploading to S3 instead`);
   const inline = body !== undefined && !overLimit;
@@ -153,6 +154,12 @@ export async function main(argv: string[], script = path.basename(process.argv[1
   let bytes;
   try {
     final = await waitForCompletion(accepted.requestId, { intervalMs: args.intervalMs, timeoutMs: args.timeoutMs, signal: abort.signal });
+    // An uploaded file with an invalid contact ends `rejected`, with the errors a 400 would have listed.
+    if ((final.status as string) === 'rejected') {
+      const errors = (final as { errors?: Array<{ path: string; message: string }> }).errors ?? [];
+      console.error(`\nrequest ${final.requestId} rejected (${errors.length} error(s) listed):\n  ${errors.map((e) => `${e.path}: ${e.message}`).join('\n  ')}`);
+      return 1;
+    }
     bytes = await downloadTo(final.downloadUrl ?? accepted.downloadUrl, out, abort.signal);
   } catch (err) {
     if (!abort.signal.aborted) throw err;
@@ -160,6 +167,10 @@ export async function main(argv: string[], script = path.basename(process.argv[1
     return 130;
   } finally {
     process.off('SIGINT', onSigint);
+  }
+  if (contacts === undefined && formatOf(args.file) !== 'json') {
+    console.log(`\nrequest ${final.requestId}: ${final.status}; output: ${out} (${mb(bytes)}); check skipped (it reads JSON input only)`);
+    return final.status === 'failed' ? 1 : 0;
   }
   const input = contacts ?? streamContacts(createReadStream(args.file));
   const check = await checkOutput(out, input, args.fields);

@@ -121,4 +121,5 @@ export async function getStatus(requestId: string, opts: { baseUrl?: string; sig
   return res.body;
 }
 
-export const isFinalStatus = (status: string) => status !== 'processing';
+/** Still running: `validating` (an uploaded file being checked, before any batch) or `processing`. */
+export const isFinalStatus = (status: string) => status !== 'processing' && status !== 'validating';

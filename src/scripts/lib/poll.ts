@@ -15,7 +15,7 @@ export interface WaitOptions {
 /** Consecutive polling failures tolerated (network blips, 5xx) before giving up. */
 const MAX_POLL_ERRORS = 5;
 
-/** Polls GET /enrichment/{id} until the request leaves `processing`, showing batches done / total. */
+/** Polls GET /enrichment/{id} until the request is final (not `validating` or `processing`), showing batches done / total. */
 export async function waitForCompletion(requestId: string, opts: WaitOptions = {}): Promise<StatusResponse> {
   const interval = opts.intervalMs ?? 1000;
   const deadline = opts.timeoutMs ? Date.now() + opts.timeoutMs : Infinity;
@@ -44,7 +44,10 @@ export async function waitForCompletion(requestId: string, opts: WaitOptions = {
       if (status) {
         const done = status.processedBatches + status.failedBatches;
         if (bar) {
-          if (!bar.isActive) bar.start(status.totalBatches, done, { failed: status.failedBatches, state: status.status });
+          // While `validating`, the number of batches may not be known yet (0): the bar shows it once it is.
+          const total = status.totalBatches ?? 0;
+          if (!bar.isActive) bar.start(total, done, { failed: status.failedBatches, state: status.status });
+          if (bar.getTotal() !== total) bar.setTotal(total);
           bar.update(done, { failed: status.failedBatches, state: status.status });
         }
         if (isFinalStatus(status.status)) return status;

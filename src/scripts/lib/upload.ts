@@ -1,76 +1,120 @@
-import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { ownerIdOf, uploadPrefixOf } from '../../core/owner';
-import { apiUrl, isLocalUrl } from './api';
+import { stat } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { SingleBar } from 'cli-progress';
+import { request } from './api';
 
-export const SERVICE = 'enrichment-service';
-export const LOCAL_S3_ENDPOINT = 'http://127.0.0.1:4566';
+export type UploadFormat = 'json' | 'ndjson' | 'csv';
 
-export interface S3Target {
-  bucket: string;
-  region: string;
-  /** Set for the offline stack (fauxqs) or another S3-compatible endpoint; unset means AWS. */
-  endpoint?: string;
-  local: boolean;
+/** The format of a contacts file, by its extension: .ndjson/.jsonl, .csv, otherwise JSON. */
+export function formatOf(file: string): UploadFormat {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.ndjson' || ext === '.jsonl') return 'ndjson';
+  if (ext === '.csv') return 'csv';
+  return 'json';
 }
 
-/**
- * Where uploads go. Local stack (API_URL on this machine): fauxqs on S3_ENDPOINT (default
- * 127.0.0.1:4566) and the `local` stage's bucket. Deployed stage: BUCKET_NAME (its name holds the
- * account id: the stack's DataBucketName output), with the caller's own AWS credentials.
- */
-export function s3Target(env: NodeJS.ProcessEnv = process.env): S3Target {
-  const local = isLocalUrl(apiUrl(env));
-  const endpoint = env.S3_ENDPOINT || (local ? LOCAL_S3_ENDPOINT : undefined);
-  const bucket = env.BUCKET_NAME || (local ? `${SERVICE}-${env.STAGE || 'local'}-data` : undefined);
-  if (!bucket) {
-    throw new Error(
-      `API_URL ${apiUrl(env)} is not local: set BUCKET_NAME to the stage's bucket (DataBucketName in \`npx sls info --stage <stage> --verbose\`) to upload the contacts to S3`,
-    );
-  }
-  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
-  return { bucket, region, endpoint, local: Boolean(endpoint && isLocalUrl(endpoint)) };
+/** POST /enrichment/uploads's answer (docs/openapi.yaml). */
+export interface CreatedUpload {
+  uploadId: string;
+  key: string;
+  reference: string;
+  partSize: number;
+  parts: Array<{ partNumber: number; url: string }>;
+  completeUrl: string;
+  expiresAt: string;
 }
 
-function s3ClientFor(target: S3Target, env: NodeJS.ProcessEnv): S3Client {
-  return new S3Client({
-    region: target.region,
-    endpoint: target.endpoint,
-    forcePathStyle: Boolean(target.endpoint),
-    // The emulator accepts any signature; fixed fake keys keep a developer's AWS profile out of it.
-    credentials:
-      target.local && !env.AWS_ACCESS_KEY_ID ? { accessKeyId: 'local', secretAccessKey: 'local' } : undefined,
+/** Parts in flight at once, and tries per part (a network blip does not lose the upload). */
+const CONCURRENCY = 4;
+const PART_ATTEMPTS = 3;
+
+/** PUTs bytes [start, end] of the file to a presigned URL, streamed from disk; resolves to the part's ETag. */
+function putPart(url: string, file: string, start: number, end: number, onBytes: (n: number) => void): Promise<string> {
+  const target = new URL(url);
+  const client = target.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = client.request(target, { method: 'PUT', headers: { 'content-length': String(end - start + 1) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const etag = res.headers.etag;
+        if (res.statusCode === 200 && etag) resolve(etag);
+        else reject(new Error(`PUT of bytes ${start}-${end} answered ${res.statusCode}: ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`));
+      });
+    });
+    req.on('error', reject);
+    const body = createReadStream(file, { start, end });
+    body.on('data', (c) => onBytes(c.length));
+    pipeline(body, req).catch(reject);
   });
 }
 
 /**
- * Streams `file` to `uploads/<owner>/<uuid>.json` (the uploads of API_KEY's owner, the only ones a request of that
- * key may reference) with a multipart upload; returns the `s3://` reference to submit.
+ * Uploads `file` through the API, with nothing but API_URL and API_KEY: POST /enrichment/uploads, each part PUT
+ * to its presigned URL (a few at a time, streamed from disk), then the completion. Returns the `s3://` reference.
  */
-export async function uploadContactsFile(
-  file: string,
-  target: S3Target = s3Target(),
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<{ uri: string; key: string; bucket: string }> {
-  const key = `${env.API_KEY ? uploadPrefixOf(ownerIdOf(env.API_KEY)) : 'uploads/'}${randomUUID()}.json`;
-  const client = s3ClientFor(target, env);
+export async function uploadContactsFile(file: string, opts: { progress?: boolean } = {}): Promise<{ reference: string; size: number }> {
+  // 1. Size the file and ask for an upload of that size and format.
+  const { size } = await stat(file);
+  const format = formatOf(file);
+  const created = await request<CreatedUpload | { message?: string }>('POST', '/enrichment/uploads', { body: { size, format, filename: path.basename(file) } });
+  if (created.status !== 201) throw new Error(`POST /enrichment/uploads answered ${created.status}: ${JSON.stringify(created.body)}`);
+  const up = created.body as CreatedUpload;
+
+  // 2. PUT the parts, CONCURRENCY at a time, with a bar of the bytes sent.
+  const bar = opts.progress === false
+    ? undefined
+    : new SingleBar({
+        format: 'uploading |{bar}| {percentage}% | {value}/{total} MB | {duration_formatted}',
+        barCompleteChar: '█',
+        barIncompleteChar: '░',
+        hideCursor: true,
+        noTTYOutput: true,
+        notTTYSchedule: 5000,
+        stream: process.stderr,
+      });
+  const mb = (n: number) => Math.round((n / 1024 / 1024) * 10) / 10;
+  let sent = 0;
+  bar?.start(mb(size), 0);
+  const etags: Array<{ partNumber: number; etag: string }> = [];
+  const queue = [...up.parts];
   try {
-    // Multipart in 5 MiB parts: no single request grows with the file (fauxqs rejects bodies over 11 MiB).
-    const upload = new Upload({
-      client,
-      params: { Bucket: target.bucket, Key: key, Body: createReadStream(file), ContentType: 'application/json' },
-      partSize: 5 * 1024 * 1024,
-      queueSize: 4,
-      leavePartsOnError: false,
-    });
-    await upload.done();
-  } catch (err) {
-    const where = target.endpoint ? `${target.endpoint} (bucket ${target.bucket})` : `bucket ${target.bucket}`;
-    throw new Error(`upload to ${where} failed: ${(err as Error).message}`);
+    await Promise.all(
+      Array.from({ length: Math.min(CONCURRENCY, queue.length) }, async () => {
+        for (let part = queue.shift(); part; part = queue.shift()) {
+          const start = (part.partNumber - 1) * up.partSize;
+          const end = Math.min(size, start + up.partSize) - 1;
+          for (let attempt = 1; ; attempt++) {
+            let partBytes = 0;
+            try {
+              const etag = await putPart(part.url, file, start, end, (n) => {
+                partBytes += n;
+                sent += n;
+                bar?.update(mb(sent));
+              });
+              etags.push({ partNumber: part.partNumber, etag });
+              break;
+            } catch (err) {
+              sent -= partBytes;
+              if (attempt >= PART_ATTEMPTS) throw new Error(`upload of part ${part.partNumber} failed: ${(err as Error).message}`);
+            }
+          }
+        }
+      }),
+    );
   } finally {
-    client.destroy();
+    bar?.stop();
   }
-  return { uri: `s3://${target.bucket}/${key}`, key, bucket: target.bucket };
+
+  // 3. Complete: the API checks the parts and the size, and answers the reference to submit.
+  etags.sort((a, b) => a.partNumber - b.partNumber);
+  const done = await request<{ reference: string; size: number }>('POST', `/enrichment/uploads/${encodeURIComponent(up.uploadId)}/complete`, {
+    body: { key: up.key, parts: etags },
+  });
+  if (done.status !== 200) throw new Error(`completing the upload answered ${done.status}: ${JSON.stringify(done.body)}`);
+  return done.body;
 }
