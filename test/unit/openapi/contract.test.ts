@@ -1,11 +1,23 @@
 import { Readable } from 'node:stream';
-import { GetObjectCommand, NoSuchKey, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  NoSuchKey,
+  PutObjectCommand,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { handler as createEnrichment, makeHandler as makeCreate } from '../../../src/handlers/createEnrichment';
 import { createDeps } from '../../../src/handlers/wiring';
+import { handler as completeUpload } from '../../../src/handlers/completeUpload';
+import { handler as createUpload } from '../../../src/handlers/createUpload';
 import { handler as downloadEnrichment } from '../../../src/handlers/downloadEnrichment';
+import { ownerIdOf, uploadPrefixOf } from '../../../src/core/owner';
 import { handler as getEnrichmentStatus } from '../../../src/handlers/getEnrichmentStatus';
 import { handler as mockEnrich } from '../../../src/handlers/mockEnrich';
 import { API_GATEWAY_MAX_BODY_BYTES } from '../../../src/inlineLimits';
@@ -172,6 +184,57 @@ describe('docs/openapi.yaml matches the handlers', () => {
       } finally {
         errors.mockRestore();
       }
+    });
+  });
+
+  describe('direct uploads', () => {
+    const KEY = 'contract-test-key';
+    const headers = { 'content-type': 'application/json', 'x-api-key': KEY };
+    const own = `${uploadPrefixOf(ownerIdOf(KEY))}0b6c3f0e-6a57-4a1b-9d7f-2f1f7c1a9e11.json`;
+    const start = (body: string, h: Record<string, string> = headers) => createUpload(apiEvent({ body, headers: h, path: '/enrichment/uploads' }));
+    const finish = (body: unknown, key = KEY) =>
+      completeUpload(apiEvent({ body: JSON.stringify(body), headers: { ...headers, 'x-api-key': key }, pathParameters: { uploadId: 'up-1' } }));
+    const parts = [{ partNumber: 1, etag: '"9b2cf535f27731c974343645a3985328"' }];
+    const s3Error = (name: string, status: number) => new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: status }, message: name });
+
+    it("201 for the spec's example", async () => {
+      aws.s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up-1' });
+      expectConforms('POST', '/enrichment/uploads', await start(JSON.stringify(example('POST', '/enrichment/uploads'))), 201);
+    });
+
+    it.each([
+      ['a size over the maximum', { size: 3 * 1024 ** 3 }],
+      ['a size of 0', { size: 0 }],
+      ['an unknown format', { size: 10, format: 'xml' }],
+    ])('400 for %s', async (_name, body) => {
+      expectConforms('POST', '/enrichment/uploads', await start(JSON.stringify(body)), 400);
+    });
+
+    it('415 for a body that is not JSON', async () => {
+      expectConforms('POST', '/enrichment/uploads', await start('size=1', { ...headers, 'content-type': 'text/plain' }), 415);
+      expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', await completeUpload(apiEvent({ body: 'x', headers: { ...headers, 'content-type': 'text/plain' }, pathParameters: { uploadId: 'up-1' } })), 415);
+    });
+
+    it('500 with a correlation id when S3 fails', async () => {
+      quietErrors();
+      aws.s3.on(CreateMultipartUploadCommand).rejects(new Error('S3 down'));
+      expectConforms('POST', '/enrichment/uploads', await start(JSON.stringify({ size: 10 })), 500);
+      aws.s3.on(CompleteMultipartUploadCommand).rejects(new Error('S3 down'));
+      expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', await finish({ key: own, parts }), 500);
+    });
+
+    it("200 for the caller's upload; 400 for parts S3 refuses or an object over the maximum; 404 for another key's", async () => {
+      aws.s3.on(CompleteMultipartUploadCommand).resolves({});
+      aws.s3.on(HeadObjectCommand).resolves({ ContentLength: 1234 });
+      expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', await finish({ key: own, parts }), 200);
+      expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', await finish({ key: own, parts }, 'another-key'), 404);
+      aws.s3.on(HeadObjectCommand).resolves({ ContentLength: 3 * 1024 ** 3 });
+      aws.s3.on(DeleteObjectCommand).resolves({});
+      expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', await finish({ key: own, parts }), 400);
+      aws.s3.on(CompleteMultipartUploadCommand).rejects(s3Error('InvalidPart', 400));
+      expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', await finish({ key: own, parts }), 400);
+      aws.s3.on(CompleteMultipartUploadCommand).rejects(s3Error('NoSuchUpload', 404));
+      expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', await finish({ key: own, parts }), 404);
     });
   });
 
