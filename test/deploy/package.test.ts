@@ -146,7 +146,7 @@ describe('sls package --stage dev (datadogEnabled=false)', () => {
   it('requires the API key on every method, the mock\'s included', () => {
     const methods = Object.values(resources(dev)).filter((r) => r.Type === 'AWS::ApiGateway::Method');
     expect(methods.map((m) => [m.Properties.HttpMethod, m.Properties.ApiKeyRequired])).toEqual(methods.map((m) => [m.Properties.HttpMethod, true]));
-    expect(methods).toHaveLength(4);
+    expect(methods).toHaveLength(6); // POST /enrichment, its two GETs, the two upload routes, the mock
   });
 
   it('deploys the mock with its role and route, and the worker calls it', () => {
