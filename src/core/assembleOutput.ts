@@ -26,13 +26,16 @@ export interface AssembleDeps {
   formats?: readonly OutputFormat[];
 }
 
-/** Text buffered per output before the producer waits for that upload to take it (back-pressure). */
-const HIGH_WATER_MARK = 1024 * 1024;
+/**
+ * Text buffered per output before the producer waits for that upload to take it (back-pressure): a
+ * PassThrough holds up to this much on each of its sides, so about 1 MiB per format in all.
+ */
+const HIGH_WATER_MARK = 512 * 1024;
 
 /**
  * One pass over the batches feeding several uploads: each batch is rendered in every format and
  * written to each upload's stream; when any stream is full the pass waits until it drains, so at most
- * about HIGH_WATER_MARK (plus the upload's own part buffers) is held per format. A failure on either
+ * about 2 × HIGH_WATER_MARK (plus the upload's own part buffers) is held per format. A failure on either
  * side (the pass, or any upload) destroys every stream, so each multipart upload aborts and the whole
  * thing rejects with the first error.
  */
