@@ -7,6 +7,7 @@ import {
   OUTPUT_CONTENT_TYPES,
   OUTPUT_FORMATS,
   rendererFor,
+  rowsAsJson,
   type BatchResult,
   type OutputCounts,
   type OutputFormat,
@@ -26,6 +27,12 @@ export interface AssembleDeps {
   formats?: readonly OutputFormat[];
 }
 
+/** A batch's rows, and each as JSON: stringified once for both the JSON and the NDJSON output. */
+interface RenderedBatch {
+  rows: BatchResult['rows'];
+  json: string[];
+}
+
 /**
  * Text buffered per output before the producer waits for that upload to take it (back-pressure): a
  * PassThrough holds up to this much on each of its sides, so about 1 MiB per format in all.
@@ -41,8 +48,8 @@ const HIGH_WATER_MARK = 512 * 1024;
  */
 async function writeAll(
   store: ObjectStore,
-  outputs: { key: string; contentType: string; render: (batch: BatchResult | 'start' | 'end') => string }[],
-  batches: AsyncIterable<BatchResult>,
+  outputs: { key: string; contentType: string; render: (batch: RenderedBatch | 'start' | 'end') => string }[],
+  batches: AsyncIterable<RenderedBatch>,
 ): Promise<void> {
   const streams = outputs.map(() => new PassThrough({ highWaterMark: HIGH_WATER_MARK }));
   // Errors surface through the promises below; a listener keeps a destroyed stream from throwing them again.
@@ -56,7 +63,7 @@ async function writeAll(
     fail(err);
     throw err;
   }));
-  const write = async (what: BatchResult | 'start' | 'end') => {
+  const write = async (what: RenderedBatch | 'start' | 'end') => {
     const full: Promise<unknown>[] = [];
     outputs.forEach((o, i) => {
       const text = o.render(what);
@@ -145,14 +152,15 @@ export async function assembleOutput(requestId: string, deps: AssembleDeps): Pro
     return {
       key: outputKey(requestId, format),
       contentType: OUTPUT_CONTENT_TYPES[format],
-      render: (what: BatchResult | 'start' | 'end') =>
-        what === 'start' ? renderer.start() : what === 'end' ? renderer.end(counts) : renderer.rows(what.rows),
+      render: (what: RenderedBatch | 'start' | 'end') =>
+        what === 'start' ? renderer.start() : what === 'end' ? renderer.end(counts) : renderer.rows(what.rows, what.json),
     };
   });
-  async function* counted(): AsyncGenerator<BatchResult> {
+  const needsJson = (deps.formats ?? OUTPUT_FORMATS).some((f) => f !== 'csv');
+  async function* counted(): AsyncGenerator<RenderedBatch> {
     for await (const batch of withCrashPoint()) {
       for (const row of batch.rows) countRow(counts, row.enrichment_status);
-      yield batch;
+      yield { rows: batch.rows, json: needsJson ? rowsAsJson(batch.rows) : [] };
     }
   }
   await writeAll(deps.store, outputs, counted());

@@ -70,22 +70,25 @@ export const OUTPUT_CONTENT_TYPES: Record<OutputFormat, string> = {
 
 /**
  * Turns the rows into one output format, a batch at a time (the assembly calls `rows` once per batch,
- * in order, then `end` once). Renderers do not count rows: the assembly counts each row once for all formats.
+ * in order, then `end` once). Renderers do not count rows: the assembly counts each row once for all
+ * formats, and stringifies each row once for JSON and NDJSON (`json[i]` is `JSON.stringify(rows[i])`).
  */
 export interface OutputRenderer {
   start(): string;
-  rows(rows: readonly OutputRow[]): string;
+  rows(rows: readonly OutputRow[], json: readonly string[]): string;
   end(counts: OutputCounts): string;
 }
+
+export const rowsAsJson = (rows: readonly OutputRow[]): string[] => rows.map((row) => JSON.stringify(row));
 
 /** output.json: `{"requestId":…,"enriched_contacts":[…],"summary":{…}}`. */
 export function jsonRenderer(requestId: string): OutputRenderer {
   let first = true;
   return {
     start: () => `{"requestId":${JSON.stringify(requestId)},"enriched_contacts":[`,
-    rows(rows) {
+    rows(rows, json) {
       if (rows.length === 0) return '';
-      const text = (first ? '\n' : ',\n') + rows.map((row) => JSON.stringify(row)).join(',\n');
+      const text = (first ? '\n' : ',\n') + json.join(',\n');
       first = false;
       return text;
     },
@@ -100,7 +103,7 @@ export function jsonRenderer(requestId: string): OutputRenderer {
 export function ndjsonRenderer(): OutputRenderer {
   return {
     start: () => '',
-    rows: (rows) => rows.map((row) => JSON.stringify(row) + '\n').join(''),
+    rows: (rows, json) => (rows.length ? json.join('\n') + '\n' : ''),
     end: () => '',
   };
 }
@@ -174,7 +177,7 @@ export async function* renderOutput(
   yield json.start();
   for await (const batch of batches) {
     for (const row of batch.rows) countRow(counts, row.enrichment_status);
-    const text = json.rows(batch.rows);
+    const text = json.rows(batch.rows, rowsAsJson(batch.rows));
     if (text) yield text;
   }
   yield json.end(counts);

@@ -1,4 +1,4 @@
-import { csvRenderer, ndjsonRenderer, type OutputRenderer } from '../../../src/core/output';
+import { csvRenderer, ndjsonRenderer, rowsAsJson, type OutputRenderer } from '../../../src/core/output';
 import type { OutputRow } from '../../../src/schemas/contact';
 import { expectCsvMatches, parseCsv, parseNdjson } from '../../support/outputFormats';
 
@@ -7,7 +7,7 @@ const row = (over: Record<string, unknown>): OutputRow =>
   ({ first_name: 'Ada', last_name: 'Lovelace', company_domain: 'example.com', personal_phone: null, job_title: null, enrichment_status: 'enriched', ...over }) as OutputRow;
 
 function render(renderer: OutputRenderer, batches: OutputRow[][]): string {
-  return renderer.start() + batches.map((rows) => renderer.rows(rows)).join('') + renderer.end({ enriched: 0, not_found: 0, failed: 0 });
+  return renderer.start() + batches.map((rows) => renderer.rows(rows, rowsAsJson(rows))).join('') + renderer.end({ enriched: 0, not_found: 0, failed: 0 });
 }
 
 describe('ndjsonRenderer', () => {
