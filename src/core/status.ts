@@ -29,6 +29,8 @@ export interface StatusResponse {
   failedBatches: number;
   outputFileKey: string;
   downloadUrl: string;
+  /** Once the outputs exist (a final status): `downloadUrl` with each `?format=`. */
+  downloadUrls?: Record<OutputFormat, string>;
   summary?: { enriched: number; not_found: number; failed: number };
 }
 
@@ -46,6 +48,9 @@ export function toStatusResponse(record: StatusRecord, downloadUrl: string): Sta
     downloadUrl,
   };
   if (record.completedAt) response.completedAt = record.completedAt;
+  if (hasFinalOutput(record.status)) {
+    response.downloadUrls = { json: `${downloadUrl}?format=json`, ndjson: `${downloadUrl}?format=ndjson`, csv: `${downloadUrl}?format=csv` };
+  }
   if (record.enrichedContacts !== undefined) {
     response.summary = {
       enriched: record.enrichedContacts,
