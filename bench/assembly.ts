@@ -1,5 +1,5 @@
 import { assembleOutput } from '../src/core/assembleOutput';
-import type { BatchResult } from '../src/core/output';
+import { OUTPUT_FORMATS, type BatchResult, type OutputFormat } from '../src/core/output';
 import { noFaults, systemClock, type ObjectStore, type StatusStore } from '../src/core/ports';
 import { createLogger } from '../src/logger';
 import type { StatusRecord } from '../src/schemas/status';
@@ -8,7 +8,10 @@ import type { StatusRecord } from '../src/schemas/status';
  * Memory of the output assembly alone, as the request grows: batch results are made on demand
  * and the upload sink only counts bytes, so what is measured is the streaming assembly itself.
  */
-export async function assemblyMemory(contacts: number): Promise<{ contacts: number; outputMB: number; heapPeakMB: number; seconds: number }> {
+export async function assemblyMemory(
+  contacts: number,
+  formats: readonly OutputFormat[] = OUTPUT_FORMATS,
+): Promise<{ contacts: number; formats: string; outputMB: number; heapPeakMB: number; rssPeakMB: number; seconds: number }> {
   const batches = Math.ceil(contacts / 100);
   const batch = (index: number): BatchResult => ({
     requestId: 'r',
@@ -24,6 +27,7 @@ export async function assemblyMemory(contacts: number): Promise<{ contacts: numb
   });
   let bytes = 0;
   let peak = 0;
+  let rssPeak = 0;
   const store: ObjectStore = {
     putJson: async () => undefined,
     getJson: async <T>(key: string) => (key.endsWith('.failed.json') ? undefined : (batch(Number(/(\d+)\.json$/.exec(key)![1])) as T)),
@@ -33,7 +37,9 @@ export async function assemblyMemory(contacts: number): Promise<{ contacts: numb
       // Sampled per chunk: a fake store never yields to timers, so an interval would not run.
       for await (const chunk of body as AsyncIterable<string>) {
         bytes += Buffer.byteLength(chunk);
-        peak = Math.max(peak, process.memoryUsage().heapUsed);
+        const m = process.memoryUsage();
+        peak = Math.max(peak, m.heapUsed);
+        rssPeak = Math.max(rssPeak, m.rss);
       }
     },
   };
@@ -57,7 +63,15 @@ export async function assemblyMemory(contacts: number): Promise<{ contacts: numb
   (globalThis as { gc?: () => void }).gc?.();
   const base = process.memoryUsage().heapUsed;
   const t0 = performance.now();
-  await assembleOutput('r', { store, status, clock: systemClock, log: createLogger(), faults: noFaults });
+  await assembleOutput('r', { store, status, clock: systemClock, log: createLogger(), faults: noFaults, formats });
   const seconds = (performance.now() - t0) / 1000;
-  return { contacts, outputMB: +(bytes / 1048576).toFixed(1), heapPeakMB: +((peak - base) / 1048576).toFixed(1), seconds: +seconds.toFixed(2) };
+  return {
+    contacts,
+    formats: formats.join('+'),
+    outputMB: +(bytes / 1048576).toFixed(1),
+    heapPeakMB: +((peak - base) / 1048576).toFixed(1),
+    // The process's peak resident set while assembling: run one size per process to read it per size.
+    rssPeakMB: +(rssPeak / 1048576).toFixed(1),
+    seconds: +seconds.toFixed(2),
+  };
 }

@@ -75,11 +75,22 @@ export function s3ObjectStore(bucket = config().BUCKET_NAME, client = s3Client()
   };
 }
 
-/** A short-lived GET URL for a private object. */
-export async function presignDownload(key: string, filename: string, bucket = config().BUCKET_NAME, client = s3Client()): Promise<string> {
+/** A short-lived GET URL for a private object; `contentType` overrides the stored one in the answer. */
+export async function presignDownload(
+  key: string,
+  filename: string,
+  bucket = config().BUCKET_NAME,
+  client = s3Client(),
+  contentType?: string,
+): Promise<string> {
   return getSignedUrl(
     client,
-    new GetObjectCommand({ Bucket: bucket, Key: key, ResponseContentDisposition: `attachment; filename="${filename}"` }),
+    new GetObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      ResponseContentDisposition: `attachment; filename="${filename}"`,
+      ...(contentType ? { ResponseContentType: contentType } : {}),
+    }),
     { expiresIn: config().DOWNLOAD_URL_TTL_SECONDS },
   );
 }

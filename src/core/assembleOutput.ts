@@ -1,7 +1,19 @@
+import { PassThrough } from 'node:stream';
+import { once } from 'node:events';
 import type { Logger } from '../logger';
-import { emptyCounts, renderOutput, type BatchResult, type OutputCounts } from './output';
+import {
+  countRow,
+  emptyCounts,
+  OUTPUT_CONTENT_TYPES,
+  OUTPUT_FORMATS,
+  rendererFor,
+  rowsAsJson,
+  type BatchResult,
+  type OutputCounts,
+  type OutputFormat,
+} from './output';
 import type { Clock, FaultHooks, ObjectStore, StatusStore } from './ports';
-import { finalStatus, isComplete, keys } from './status';
+import { finalStatus, isComplete, keys, outputKey } from './status';
 
 export interface AssembleDeps {
   store: ObjectStore;
@@ -11,6 +23,72 @@ export interface AssembleDeps {
   faults: FaultHooks;
   /** Batch results fetched ahead of the writer. */
   prefetch?: number;
+  /** The formats written (default: all). Only the bench leaves some out, to measure what they cost. */
+  formats?: readonly OutputFormat[];
+}
+
+/** A batch's rows, and each as JSON: stringified once for both the JSON and the NDJSON output. */
+interface RenderedBatch {
+  rows: BatchResult['rows'];
+  json: string[];
+}
+
+/**
+ * Text buffered per output before the producer waits for that upload to take it (back-pressure): a
+ * PassThrough holds up to this much on each of its sides, so about 1 MiB per format in all.
+ */
+const HIGH_WATER_MARK = 512 * 1024;
+
+/**
+ * One pass over the batches feeding several uploads: each batch is rendered in every format and
+ * written to each upload's stream; when any stream is full the pass waits until it drains, so at most
+ * about 2 × HIGH_WATER_MARK (plus the upload's own part buffers) is held per format. A failure on either
+ * side (the pass, or any upload) destroys every stream, so each multipart upload aborts and the whole
+ * thing rejects with the first error.
+ */
+async function writeAll(
+  store: ObjectStore,
+  outputs: { key: string; contentType: string; render: (batch: RenderedBatch | 'start' | 'end') => string }[],
+  batches: AsyncIterable<RenderedBatch>,
+): Promise<void> {
+  const streams = outputs.map(() => new PassThrough({ highWaterMark: HIGH_WATER_MARK }));
+  // Errors surface through the promises below; a listener keeps a destroyed stream from throwing them again.
+  for (const s of streams) s.on('error', () => undefined);
+  let failed: unknown;
+  const fail = (err: unknown) => {
+    failed ??= err;
+    for (const s of streams) if (!s.destroyed) s.destroy(err as Error);
+  };
+  const uploads = outputs.map((o, i) => store.upload(o.key, streams[i], o.contentType).catch((err) => {
+    fail(err);
+    throw err;
+  }));
+  const write = async (what: RenderedBatch | 'start' | 'end') => {
+    const full: Promise<unknown>[] = [];
+    outputs.forEach((o, i) => {
+      const text = o.render(what);
+      if (text && !streams[i].write(text)) full.push(once(streams[i], 'drain'));
+    });
+    if (full.length) await Promise.all(full);
+  };
+  const produce = (async () => {
+    try {
+      await write('start');
+      for await (const batch of batches) {
+        if (failed) throw failed;
+        await write(batch);
+      }
+      await write('end');
+      for (const s of streams) s.end();
+    } catch (err) {
+      fail(err);
+      throw err;
+    }
+  })();
+  const results = await Promise.allSettled([produce, ...uploads]);
+  if (failed) throw failed;
+  const rejected = results.find((r) => r.status === 'rejected');
+  if (rejected) throw (rejected as PromiseRejectedResult).reason;
 }
 
 /** A batch's worker result, or else the failure record written for it by the DLQ handler or the deadline. */
@@ -44,13 +122,15 @@ async function* batchesInOrder(store: ObjectStore, requestId: string, total: num
 export type AssembleOutcome = 'finalized' | 'already-final' | 'incomplete' | 'unknown';
 
 /**
- * Builds output.json from the batch results and sets the final status. Safe to run any number
- * of times and concurrently: each run writes the same whole object, and only one status update wins.
+ * Builds output.json, output.ndjson and output.csv from the batch results and sets the final status.
+ * Safe to run any number of times and concurrently: each run writes the same whole objects, and only
+ * one status update wins.
  */
 export async function assembleOutput(requestId: string, deps: AssembleDeps): Promise<AssembleOutcome> {
   // 1. Re-read the status item: stop if it is final already or not every batch is recorded.
-  // 2. Stream the batch results, in order, into output.json (multipart upload, flat memory).
-  // 3. Set the final status with a conditional update (processing → final).
+  // 2. Read the batch results once, in order, rendering each into JSON, NDJSON and CSV, each streamed
+  //    into its own multipart upload (flat memory); wait until all of them are stored.
+  // 3. Set the final status with a conditional update (processing → final): the outputs exist by then.
   const record = await deps.status.get(requestId);
   if (!record) return 'unknown';
   if (record.status !== 'processing') return 'already-final';
@@ -67,7 +147,23 @@ export async function assembleOutput(requestId: string, deps: AssembleDeps): Pro
       yield batch;
     }
   }
-  await deps.store.upload(keys.output(requestId), renderOutput(requestId, withCrashPoint(), counts), 'application/json');
+  const outputs = (deps.formats ?? OUTPUT_FORMATS).map((format) => {
+    const renderer = rendererFor(format, requestId, record.fields);
+    return {
+      key: outputKey(requestId, format),
+      contentType: OUTPUT_CONTENT_TYPES[format],
+      render: (what: RenderedBatch | 'start' | 'end') =>
+        what === 'start' ? renderer.start() : what === 'end' ? renderer.end(counts) : renderer.rows(what.rows, what.json),
+    };
+  });
+  const needsJson = (deps.formats ?? OUTPUT_FORMATS).some((f) => f !== 'csv');
+  async function* counted(): AsyncGenerator<RenderedBatch> {
+    for await (const batch of withCrashPoint()) {
+      for (const row of batch.rows) countRow(counts, row.enrichment_status);
+      yield { rows: batch.rows, json: needsJson ? rowsAsJson(batch.rows) : [] };
+    }
+  }
+  await writeAll(deps.store, outputs, counted());
   await faults.at('assembly:after-upload', { requestId });
 
   const status = finalStatus(counts);

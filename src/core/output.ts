@@ -1,3 +1,4 @@
+import { stringify } from 'csv-stringify/sync';
 import type { Contact, EnrichField, EnrichmentStatus, OutputRow } from '../schemas/contact';
 
 /** What the enrichment API answers for a contact it could look up. */
@@ -57,27 +58,127 @@ export interface BatchResult {
 
 export const placeholderOutput = (requestId: string) => ({ requestId, status: 'processing', enriched_contacts: [] as OutputRow[] });
 
+/** The formats the output is stored and downloaded in; json first: it is the default and has the placeholder. */
+export const OUTPUT_FORMATS = ['json', 'ndjson', 'csv'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+export const OUTPUT_CONTENT_TYPES: Record<OutputFormat, string> = {
+  json: 'application/json',
+  ndjson: 'application/x-ndjson',
+  csv: 'text/csv; charset=utf-8',
+};
+
 /**
- * Yields output.json as text, pulling one batch at a time so memory stays flat:
- * `{"requestId":…,"enriched_contacts":[…],"summary":{…}}`. Counts are filled in as rows pass.
+ * Turns the rows into one output format, a batch at a time (the assembly calls `rows` once per batch,
+ * in order, then `end` once). Renderers do not count rows: the assembly counts each row once for all
+ * formats, and stringifies each row once for JSON and NDJSON (`json[i]` is `JSON.stringify(rows[i])`).
  */
+export interface OutputRenderer {
+  start(): string;
+  rows(rows: readonly OutputRow[], json: readonly string[]): string;
+  end(counts: OutputCounts): string;
+}
+
+export const rowsAsJson = (rows: readonly OutputRow[]): string[] => rows.map((row) => JSON.stringify(row));
+
+/** output.json: `{"requestId":…,"enriched_contacts":[…],"summary":{…}}`. */
+export function jsonRenderer(requestId: string): OutputRenderer {
+  let first = true;
+  return {
+    start: () => `{"requestId":${JSON.stringify(requestId)},"enriched_contacts":[`,
+    rows(rows, json) {
+      if (rows.length === 0) return '';
+      const text = (first ? '\n' : ',\n') + json.join(',\n');
+      first = false;
+      return text;
+    },
+    end(counts) {
+      const total = counts.enriched + counts.not_found + counts.failed;
+      return `\n],"summary":${JSON.stringify({ total, ...counts })}}\n`;
+    },
+  };
+}
+
+/** output.ndjson: one row object per line, rows only (the summary is on the status and in output.json). */
+export function ndjsonRenderer(): OutputRenderer {
+  return {
+    start: () => '',
+    rows: (rows, json) => (rows.length ? json.join('\n') + '\n' : ''),
+    end: () => '',
+  };
+}
+
+const CONTACT_COLUMNS = ['first_name', 'last_name', 'company_domain'] as const;
+const STATUS_COLUMNS = ['enrichment_status', 'failure_reason'] as const;
+
+/**
+ * output.csv (RFC 4180: CRLF line ends, fields quoted when they hold a comma, a quote or a line break).
+ * Columns: first_name, last_name, company_domain, the requested fields in request order,
+ * enrichment_status, failure_reason, then the first row's other properties in that row's order, and
+ * last `other_fields`: a JSON object of any property of a row that has no column of its own (so a row
+ * with properties the first row lacked loses nothing). The header is fixed when the first row is seen:
+ * the columns cannot depend on rows not read yet in a single pass.
+ * Cells: null and absent are empty; strings as they are; numbers and booleans as text; objects and
+ * arrays as JSON. A cell that starts with = + - @ tab or CR (or their full-width forms) gets a leading
+ * `'` so that a spreadsheet shows it as text instead of running it as a formula (OWASP "CSV Injection").
+ */
+export function csvRenderer(fields: readonly EnrichField[]): OutputRenderer {
+  const fixed: string[] = [...CONTACT_COLUMNS, ...fields, ...STATUS_COLUMNS];
+  let columns: string[] | undefined;
+  let columnSet = new Set<string>();
+  let overflow = 'other_fields';
+  const options = {
+    record_delimiter: 'windows',
+    // Given a record_delimiter, the library stops quoting values with a bare \n or \r unless told to.
+    quote_record_delimiter: true,
+    escape_formulas: true,
+    cast: { boolean: (v: boolean) => String(v), object: (v: object) => JSON.stringify(v), number: (v: number) => String(v) },
+  } as const;
+  const header = (first: OutputRow | undefined): string => {
+    const known = new Set(fixed);
+    const extra = first ? Object.keys(first).filter((k) => !known.has(k)) : [];
+    columns = [...fixed, ...extra];
+    columnSet = new Set(columns);
+    while (columns.includes(overflow)) overflow = `_${overflow}`;
+    return stringify([[...columns, overflow]], options);
+  };
+  const cells = (row: OutputRow): unknown[] => {
+    const r = row as Record<string, unknown>;
+    const out: unknown[] = columns!.map((c) => r[c] ?? null);
+    let others: Record<string, unknown> | undefined;
+    for (const key of Object.keys(r)) if (!columnSet.has(key)) (others ??= {})[key] = r[key];
+    out.push(others ? JSON.stringify(others) : null);
+    return out;
+  };
+  return {
+    start: () => '',
+    rows(rows) {
+      if (rows.length === 0) return '';
+      const text = columns ? '' : header(rows[0]);
+      return text + stringify(rows.map(cells), options);
+    },
+    end: () => (columns ? '' : header(undefined)),
+  };
+}
+
+export function rendererFor(format: OutputFormat, requestId: string, fields: readonly EnrichField[]): OutputRenderer {
+  if (format === 'json') return jsonRenderer(requestId);
+  if (format === 'ndjson') return ndjsonRenderer();
+  return csvRenderer(fields);
+}
+
+/** Yields output.json as text, pulling one batch at a time so memory stays flat. Counts are filled in as rows pass. */
 export async function* renderOutput(
   requestId: string,
   batches: AsyncIterable<BatchResult>,
   counts: OutputCounts,
 ): AsyncGenerator<string> {
-  yield `{"requestId":${JSON.stringify(requestId)},"enriched_contacts":[`;
-  let first = true;
+  const json = jsonRenderer(requestId);
+  yield json.start();
   for await (const batch of batches) {
-    const parts: string[] = [];
-    for (const row of batch.rows) {
-      countRow(counts, row.enrichment_status);
-      parts.push(JSON.stringify(row));
-    }
-    if (parts.length === 0) continue;
-    yield (first ? '\n' : ',\n') + parts.join(',\n');
-    first = false;
+    for (const row of batch.rows) countRow(counts, row.enrichment_status);
+    const text = json.rows(batch.rows, rowsAsJson(batch.rows));
+    if (text) yield text;
   }
-  const total = counts.enriched + counts.not_found + counts.failed;
-  yield `\n],"summary":${JSON.stringify({ total, ...counts })}}\n`;
+  yield json.end(counts);
 }

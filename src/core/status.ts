@@ -1,4 +1,4 @@
-import type { OutputCounts } from './output';
+import type { OutputCounts, OutputFormat } from './output';
 import type { RequestStatus, StatusRecord } from '../schemas/status';
 
 /** The final status from what the output holds: all rows failed → failed, some → completed_with_errors. */
@@ -29,6 +29,8 @@ export interface StatusResponse {
   failedBatches: number;
   outputFileKey: string;
   downloadUrl: string;
+  /** Once the outputs exist (a final status): `downloadUrl` with each `?format=`. */
+  downloadUrls?: Record<OutputFormat, string>;
   summary?: { enriched: number; not_found: number; failed: number };
 }
 
@@ -46,6 +48,9 @@ export function toStatusResponse(record: StatusRecord, downloadUrl: string): Sta
     downloadUrl,
   };
   if (record.completedAt) response.completedAt = record.completedAt;
+  if (hasFinalOutput(record.status)) {
+    response.downloadUrls = { json: `${downloadUrl}?format=json`, ndjson: `${downloadUrl}?format=ndjson`, csv: `${downloadUrl}?format=csv` };
+  }
   if (record.enrichedContacts !== undefined) {
     response.summary = {
       enriched: record.enrichedContacts,
@@ -59,9 +64,21 @@ export function toStatusResponse(record: StatusRecord, downloadUrl: string): Sta
 export const keys = {
   input: (requestId: string) => `${requestId}/input.json`,
   output: (requestId: string) => `${requestId}/output.json`,
+  outputNdjson: (requestId: string) => `${requestId}/output.ndjson`,
+  outputCsv: (requestId: string) => `${requestId}/output.csv`,
   batchPrefix: (requestId: string) => `${requestId}/batches/`,
   batch: (requestId: string, index: number) => `${requestId}/batches/${String(index).padStart(6, '0')}.json`,
   failedBatch: (requestId: string, index: number) => `${requestId}/batches/${String(index).padStart(6, '0')}.failed.json`,
   /** A worker's partial progress on a batch it could not finish in time (not a result: reconcile ignores it). */
   batchProgress: (requestId: string, index: number) => `${requestId}/batches/${String(index).padStart(6, '0')}.progress.json`,
 };
+
+/** The stored output in one format: `<requestId>/output.<format>`. */
+export function outputKey(requestId: string, format: OutputFormat): string {
+  return format === 'json' ? keys.output(requestId) : format === 'ndjson' ? keys.outputNdjson(requestId) : keys.outputCsv(requestId);
+}
+
+/** Statuses the assembly sets once every output format is stored (only output.json has a placeholder before). */
+export function hasFinalOutput(status: RequestStatus): boolean {
+  return status === 'completed' || status === 'completed_with_errors' || status === 'failed';
+}

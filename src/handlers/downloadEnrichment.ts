@@ -1,18 +1,41 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { ValidationError } from '../core/errors';
+import { OUTPUT_CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../core/output';
+import { hasFinalOutput, outputKey } from '../core/status';
+import { quoteInput } from '../schemas/text';
 import { logger } from '../logger';
-import { callersRequest, correlationIdOf, errorResponse } from './http';
+import { callersRequest, correlationIdOf, errorResponse, json } from './http';
 import { readDeps, type ReadDeps } from './wiring';
 
-/** A stable link that redirects to a fresh presigned URL, so it works for as long as the output exists. */
+/** `?format=` (json when absent); anything else is a 400 naming the formats there are. */
+export function formatOf(event: Pick<APIGatewayProxyEvent, 'queryStringParameters'>): OutputFormat {
+  const format = event.queryStringParameters?.format;
+  if (format === undefined) return 'json';
+  if ((OUTPUT_FORMATS as readonly string[]).includes(format)) return format as OutputFormat;
+  const message = `Unknown format ${quoteInput(format)}. Allowed formats: ${OUTPUT_FORMATS.join(', ')}`;
+  throw new ValidationError(message, [{ path: 'format', message }]);
+}
+
+/**
+ * A stable link that redirects to a fresh presigned URL, so it works for as long as the output exists.
+ * Before the request is final only output.json exists (its placeholder); NDJSON and CSV answer 409 then.
+ */
 export function makeHandler(deps: () => ReadDeps = readDeps) {
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
     const correlationId = correlationIdOf(event);
     const log = logger.child({ correlationId });
     try {
+      const format = formatOf(event);
       const { status, presign } = deps();
       const record = await callersRequest(event, status);
-      const location = await presign(record.outputFileKey, `enrichment-${record.requestId}.json`);
-      return { statusCode: 302, headers: { location, 'cache-control': 'no-store', 'x-enrichment-status': record.status }, body: '' };
+      const headers = { 'cache-control': 'no-store', 'x-enrichment-status': record.status };
+      if (format !== 'json' && !hasFinalOutput(record.status)) {
+        const message = `The ${format} output exists once the request is final (status is ${record.status}); only json has a placeholder before`;
+        return json(409, { message }, headers);
+      }
+      const key = format === 'json' ? record.outputFileKey : outputKey(record.requestId, format);
+      const location = await presign(key, `enrichment-${record.requestId}.${format}`, OUTPUT_CONTENT_TYPES[format]);
+      return { statusCode: 302, headers: { location, ...headers }, body: '' };
     } catch (err) {
       return errorResponse(err, log, correlationId);
     }

@@ -81,14 +81,14 @@ export function reconcileDeps(clients: AwsClients = awsClients()): ReconcileDeps
 /** What the status and download functions read: the status table and, for downloads, a presigner. */
 export interface ReadDeps {
   status: StatusStore;
-  presign(key: string, filename: string): Promise<string>;
+  presign(key: string, filename: string, contentType?: string): Promise<string>;
 }
 
 export function readDeps(clients: AwsClients = awsClients()): ReadDeps {
   const c = config();
   return {
     status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
-    presign: (key, filename) => presignDownload(key, filename, c.BUCKET_NAME, clients.s3),
+    presign: (key, filename, contentType) => presignDownload(key, filename, c.BUCKET_NAME, clients.s3, contentType),
   };
 }
 

@@ -2,6 +2,7 @@ import { assembleOutput } from '../../../src/core/assembleOutput';
 import { failedRow } from '../../../src/core/output';
 import { failBatch, processBatch } from '../../../src/core/processBatch';
 import { keys } from '../../../src/core/status';
+import { expectCsvMatches, parseNdjson } from '../../support/outputFormats';
 import { crashOnceAt } from '../fakes';
 import { expectCompleteOutput, FIELDS, REQUEST_ID, seededRequest, type OutputDocument } from './workerHarness';
 
@@ -110,5 +111,92 @@ describe('assembleOutput', () => {
     expect(record.status).toBe('completed_with_errors');
     expect(record.failedContacts).toBe(100);
     expect((record.enrichedContacts ?? 0) + (record.notFoundContacts ?? 0)).toBe(100);
+  });
+
+  describe('NDJSON and CSV beside JSON', () => {
+    it('writes the same rows in the same order in all three, reading each batch result once', async () => {
+      const h = await recordedButNotAssembled(450, 50);
+      const reads = new Map<string, number>();
+      const getJson = h.store.getJson.bind(h.store);
+      h.store.getJson = async <T>(key: string) => {
+        reads.set(key, (reads.get(key) ?? 0) + 1);
+        return getJson<T>(key);
+      };
+      expect(await assembleOutput(REQUEST_ID, h.worker())).toBe('finalized');
+      expect([...reads.values()].every((n) => n === 1)).toBe(true);
+      expect(reads.size).toBe(9);
+      const rows = h.store.json<OutputDocument>(keys.output(REQUEST_ID))!.enriched_contacts;
+      expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+      expect(parseNdjson(h.store.text(keys.outputNdjson(REQUEST_ID))!)).toEqual(rows);
+      const fixed = ['first_name', 'last_name', 'company_domain', ...FIELDS, 'enrichment_status', 'failure_reason'];
+      expectCsvMatches(h.store.text(keys.outputCsv(REQUEST_ID))!, rows as never, fixed);
+    });
+
+    it('finalizes only after all three uploads are stored', async () => {
+      const h = await recordedButNotAssembled(250);
+      const events: string[] = [];
+      const upload = h.store.upload.bind(h.store);
+      h.store.upload = async (key: string, body: Parameters<typeof upload>[1]) => {
+        await upload(key, body);
+        events.push(`stored ${key.split('/').pop()}`);
+      };
+      const finalize = h.status.finalize.bind(h.status);
+      h.status.finalize = async (...args) => {
+        events.push('finalize');
+        return finalize(...args);
+      };
+      await assembleOutput(REQUEST_ID, h.worker());
+      expect(events.slice(0, 3).sort()).toEqual(['stored output.csv', 'stored output.json', 'stored output.ndjson']);
+      expect(events.slice(3)).toEqual(['finalize']);
+    });
+
+    it('aborts every upload and leaves the request processing when one upload fails', async () => {
+      const h = await recordedButNotAssembled(350);
+      const upload = h.store.upload.bind(h.store);
+      const settled: string[] = [];
+      h.store.upload = async (key: string, body: Parameters<typeof upload>[1]) => {
+        try {
+          if (key.endsWith('.csv')) {
+            for await (const _ of body as AsyncIterable<unknown>) throw new Error('S3 said no');
+          }
+          await upload(key, body);
+          settled.push(`stored ${key}`);
+        } catch (err) {
+          settled.push(`aborted ${key}`);
+          throw err;
+        }
+      };
+      await expect(assembleOutput(REQUEST_ID, h.worker())).rejects.toThrow('S3 said no');
+      expect(h.status.only().status).toBe('processing');
+      expect(settled.sort()).toEqual([`aborted ${keys.outputCsv(REQUEST_ID)}`, `aborted ${keys.output(REQUEST_ID)}`, `aborted ${keys.outputNdjson(REQUEST_ID)}`]);
+      expect(h.store.json(keys.output(REQUEST_ID)).enriched_contacts).toEqual([]); // placeholder kept
+    });
+
+    it('holds back while an upload does not take its text (back-pressure)', async () => {
+      const h = await recordedButNotAssembled(12_000);
+      let pulled = 0;
+      const getJson = h.store.getJson.bind(h.store);
+      h.store.getJson = async <T>(key: string) => {
+        pulled += 1;
+        return getJson<T>(key);
+      };
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const upload = h.store.upload.bind(h.store);
+      h.store.upload = async (key: string, body: Parameters<typeof upload>[1]) => {
+        if (key.endsWith('.ndjson')) await gate; // this upload reads nothing until released
+        await upload(key, body);
+      };
+      const run = assembleOutput(REQUEST_ID, { ...h.worker(), prefetch: 2 });
+      await new Promise((r) => setTimeout(r, 200));
+      const held = pulled;
+      release();
+      expect(await run).toBe('finalized');
+      expect(pulled).toBe(120);
+      // The stalled upload's stream takes about 1 MiB (both sides of its PassThrough), then the pass waits.
+      const perBatch = h.store.text(keys.outputNdjson(REQUEST_ID))!.length / 120;
+      expect(held * perBatch).toBeLessThan(1.25 * 1024 * 1024 + 3 * perBatch);
+      expect(held * perBatch).toBeGreaterThan(0.75 * 1024 * 1024);
+    });
   });
 });

@@ -1,4 +1,4 @@
-import { finalStatus, isComplete, isFinal, keys, toStatusResponse } from '../../../src/core/status';
+import { finalStatus, isComplete, isFinal, keys, outputKey, toStatusResponse } from '../../../src/core/status';
 import type { StatusRecord } from '../../../src/schemas/status';
 
 const record: StatusRecord = {
@@ -72,6 +72,15 @@ describe('toStatusResponse', () => {
     expect(res.completedAt).toBe('2024-05-01T12:01:00.000Z');
     expect(res.summary).toEqual({ enriched: 240, not_found: 9, failed: 1 });
   });
+
+  it('lists a download link per format once final, and none while processing (ndjson and csv do not exist yet)', () => {
+    expect(toStatusResponse(record, 'https://api/x/download').downloadUrls).toBeUndefined();
+    expect(toStatusResponse({ ...record, status: 'failed' }, 'https://api/x/download').downloadUrls).toEqual({
+      json: 'https://api/x/download?format=json',
+      ndjson: 'https://api/x/download?format=ndjson',
+      csv: 'https://api/x/download?format=csv',
+    });
+  });
 });
 
 describe('keys', () => {
@@ -79,6 +88,7 @@ describe('keys', () => {
   it('names the request objects', () => {
     expect(keys.input(id)).toBe('req/input.json');
     expect(keys.output(id)).toBe('req/output.json');
+    expect([outputKey(id, 'json'), outputKey(id, 'ndjson'), outputKey(id, 'csv')]).toEqual(['req/output.json', 'req/output.ndjson', 'req/output.csv']);
     expect(keys.batch(id, 7)).toBe('req/batches/000007.json');
     expect(keys.failedBatch(id, 7)).toBe('req/batches/000007.failed.json');
   });

@@ -149,6 +149,29 @@ describe('docs/openapi.yaml matches the handlers', () => {
     });
   });
 
+  describe('GET /enrichment/{id}/download?format=', () => {
+    const get = (format: string) =>
+      downloadEnrichment(apiEvent({ httpMethod: 'GET', path: `/enrichment/${ID}/download`, pathParameters: { id: ID }, queryStringParameters: { format } }));
+    const documentedFormats = () =>
+      spec.paths['/enrichment/{id}/download'].get.parameters.find((p: { name: string }) => p.name === 'format').schema.enum;
+
+    it.each(['json', 'ndjson', 'csv'])('302 for format=%s of a finished request', async (format) => {
+      aws.ddb.on(GetCommand).resolves({ Item: statusItem({ status: 'completed', processedBatches: 3, completedAt: '2026-11-25T16:26:00.000Z' }) });
+      expectConforms('GET', '/enrichment/{id}/download', await get(format), 302);
+    });
+
+    it('409 for csv while the request is processing', async () => {
+      aws.ddb.on(GetCommand).resolves({ Item: statusItem() });
+      expectConforms('GET', '/enrichment/{id}/download', await get('csv'), 409);
+    });
+
+    it('400 for a format not documented, naming exactly the documented ones', async () => {
+      const res = await get('xlsx');
+      expectConforms('GET', '/enrichment/{id}/download', res, 400);
+      expect(JSON.parse(res.body).message).toBe(`Unknown format "xlsx". Allowed formats: ${documentedFormats().join(', ')}`);
+    });
+  });
+
   describe.each([
     ['/enrichment/{id}', getEnrichmentStatus, 200],
     ['/enrichment/{id}/download', downloadEnrichment, 302],
