@@ -1,9 +1,11 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { config } from '../config';
-import type { DedupClaim, StatusStore } from '../core/ports';
-import { StatusRecordSchema, type StatusRecord } from '../schemas/status';
+import type { DedupClaim, ShardState, StatusStore } from '../core/ports';
+import { batchAt, offsetIn, shardCount, shardOf, shardSize } from '../core/shards';
+import { isComplete } from '../core/status';
+import { FINAL_STATUSES, StatusRecordSchema, type StatusRecord } from '../schemas/status';
 import { documentClient } from './clients';
 
 const isConditionFailure = (err: unknown) =>
@@ -11,6 +13,25 @@ const isConditionFailure = (err: unknown) =>
 
 const toRecord = (item: Record<string, unknown> | undefined): StatusRecord | undefined =>
   item ? StatusRecordSchema.parse(item) : undefined;
+
+/** The sparse index of requests not final yet (serverless.yml): partition `running`, sort `createdAt`. */
+export const RUNNING_INDEX = 'running';
+/** One partition: the index is written only when a request starts and ends, far below a partition's limit. */
+const RUNNING = 1;
+
+/** A shard item shares the table with the status items: its `requestId` key is `shard#<requestId>#<shard>`. */
+export const shardKey = (requestId: string, shard: number) => `shard#${requestId}#${shard}`;
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+const toShard = (requestId: string, shard: number, size: number, item: Record<string, unknown> | undefined): ShardState => ({
+  requestId,
+  shard,
+  size,
+  done: (item?.done as Set<number> | undefined)?.size ?? 0,
+  processed: Number(item?.processed ?? 0),
+  failed: Number(item?.failed ?? 0),
+});
 
 /** A dedup item shares the table with the status items: its `requestId` key is `dedup#<sha256>`. */
 const DedupItemSchema = z.object({
@@ -40,13 +61,51 @@ const toClaim = (item: Record<string, unknown> | undefined): DedupClaim | undefi
 };
 
 export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClient()): StatusStore {
-  const get = async (requestId: string) =>
-    toRecord((await db.send(new GetCommand({ TableName: table, Key: { requestId }, ConsistentRead: true }))).Item);
+  const getItem = async (requestId: string, consistent: boolean) =>
+    toRecord((await db.send(new GetCommand({ TableName: table, Key: { requestId }, ConsistentRead: consistent }))).Item);
+
+  /** Items by key, 100 keys a call, unprocessed keys retried. */
+  async function batchGet(keys: string[], consistent: boolean): Promise<Map<string, Record<string, unknown>>> {
+    const found = new Map<string, Record<string, unknown>>();
+    for (let i = 0; i < keys.length; i += 100) {
+      let pending: Record<string, unknown>[] | undefined = keys.slice(i, i + 100).map((requestId) => ({ requestId }));
+      for (let attempt = 0; pending?.length; attempt++) {
+        if (attempt) await new Promise((r) => setTimeout(r, Math.min(1_000, 25 * 2 ** attempt)));
+        const res: BatchGetCommandOutput = await db.send(
+          new BatchGetCommand({ RequestItems: { [table]: { Keys: pending, ConsistentRead: consistent } } }),
+        );
+        for (const item of res.Responses?.[table] ?? []) found.set(String(item.requestId), item);
+        pending = res.UnprocessedKeys?.[table]?.Keys;
+      }
+    }
+    return found;
+  }
+
+  const readShards = async (requestId: string, shards: number[]) => {
+    const items = await batchGet(shards.map((k) => shardKey(requestId, k)), true);
+    return shards.map((shard) => ({ shard, item: items.get(shardKey(requestId, shard)) }));
+  };
+
+  /** The status item with the counts and latest update of the shards not promoted yet added in. */
+  async function get(requestId: string): Promise<StatusRecord | undefined> {
+    const record = await getItem(requestId, true);
+    if (!record || record.status !== 'processing') return record;
+    const pending = range(shardCount(record.totalBatches)).filter((k) => !record.fullShards?.has(k));
+    for (const { item } of pending.length ? await readShards(requestId, pending) : []) {
+      if (!item) continue;
+      record.processedBatches += Number(item.processed ?? 0);
+      record.failedBatches += Number(item.failed ?? 0);
+      if (typeof item.updatedAt === 'string' && item.updatedAt > record.updatedAt) record.updatedAt = item.updatedAt;
+    }
+    return record;
+  }
 
   return {
     async create(record) {
+      // Not final yet: the item joins the sparse index reconcile reads (finalize removes `running`).
+      const item = FINAL_STATUSES.includes(record.status) ? record : { ...record, running: RUNNING };
       await db.send(
-        new PutCommand({ TableName: table, Item: record, ConditionExpression: 'attribute_not_exists(requestId)' }),
+        new PutCommand({ TableName: table, Item: item, ConditionExpression: 'attribute_not_exists(requestId)' }),
       );
     },
     get,
@@ -86,42 +145,100 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
           if (!isConditionFailure(err)) throw err;
         });
     },
-    async recordBatch(requestId, batchIndex, outcome, now) {
-      const counter = outcome === 'processed' ? 'processedBatches' : 'failedBatches';
+    async recordBatch(requestId, batchIndex, outcome, now, request) {
+      const ref = request ?? (await getItem(requestId, true));
+      if (!ref) return undefined;
+      const shard = shardOf(batchIndex);
+      const size = shardSize(shard, ref.totalBatches);
+      const counter = outcome === 'processed' ? 'processed' : 'failed';
       try {
-        // One item, one conditional update: the index joins the set and the counter moves, or neither happens.
+        // One shard item, one conditional update: the offset joins the set and the counter moves, or neither happens.
         const res = await db.send(
           new UpdateCommand({
             TableName: table,
-            Key: { requestId },
-            UpdateExpression: `ADD doneBatches :idxSet, ${counter} :one SET updatedAt = :now`,
-            ConditionExpression: 'attribute_exists(requestId) AND #status = :processing AND NOT contains(doneBatches, :idx)',
+            Key: { requestId: shardKey(requestId, shard) },
+            UpdateExpression: 'ADD #done :offSet, #counter :one SET updatedAt = :now, expiresAt = :exp',
+            ConditionExpression: 'NOT contains(#done, :off)',
+            // Both names are DynamoDB reserved words.
+            ExpressionAttributeNames: { '#done': 'done', '#counter': counter },
+            ExpressionAttributeValues: { ':offSet': new Set([offsetIn(batchIndex)]), ':off': offsetIn(batchIndex), ':one': 1, ':now': now, ':exp': ref.expiresAt },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return { recorded: true, shard: toShard(requestId, shard, size, res.Attributes) };
+      } catch (err) {
+        // dynalite has no ReturnValuesOnConditionCheckFailure: a duplicate re-reads its shard.
+        if (!isConditionFailure(err)) throw err;
+        const res = await db.send(new GetCommand({ TableName: table, Key: { requestId: shardKey(requestId, shard) }, ConsistentRead: true }));
+        return { recorded: false, shard: toShard(requestId, shard, size, res.Item) };
+      }
+    },
+    async promoteShard(shard, now) {
+      try {
+        const res = await db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { requestId: shard.requestId },
+            UpdateExpression: 'ADD fullShards :kSet, processedBatches :p, failedBatches :f SET updatedAt = :now',
+            ConditionExpression: '#status = :processing AND NOT contains(fullShards, :k)',
             ExpressionAttributeNames: { '#status': 'status' },
             ExpressionAttributeValues: {
-              ':idxSet': new Set([batchIndex]),
-              ':idx': batchIndex,
-              ':one': 1,
+              ':kSet': new Set([shard.shard]),
+              ':k': shard.shard,
+              ':p': shard.processed,
+              ':f': shard.failed,
               ':now': now,
               ':processing': 'processing',
             },
             ReturnValues: 'ALL_NEW',
           }),
         );
-        return { recorded: true, record: toRecord(res.Attributes)! };
+        return { complete: isComplete(toRecord(res.Attributes)!) };
       } catch (err) {
         if (!isConditionFailure(err)) throw err;
-        const record = await get(requestId);
-        return record ? { recorded: false, record } : undefined;
+        // Promoted before (a redelivery repairing a crash, or a race), final, or unknown.
+        const record = await getItem(shard.requestId, true);
+        if (!record) return undefined;
+        return { complete: record.status === 'processing' && !!record.fullShards?.has(shard.shard) && isComplete(record) };
       }
     },
+    async lookupBatch(requestId, batchIndex) {
+      const shard = shardOf(batchIndex);
+      const items = await batchGet([requestId, shardKey(requestId, shard)], false);
+      // An eventually consistent read may miss a request created a moment ago: confirm before dropping its batch.
+      const record = toRecord(items.get(requestId)) ?? (await getItem(requestId, true));
+      if (!record) return undefined;
+      const shardItem = items.get(shardKey(requestId, shard));
+      return {
+        record,
+        batchDone: !!(shardItem?.done as Set<number> | undefined)?.has(offsetIn(batchIndex)),
+        shard: toShard(requestId, shard, shardSize(shard, record.totalBatches), shardItem),
+      };
+    },
+    async doneBatches(record) {
+      const done = new Set<number>();
+      for (const s of await readShards(record.requestId, range(shardCount(record.totalBatches)))) {
+        for (const offset of (s.item?.done as Set<number> | undefined) ?? []) done.add(batchAt(s.shard, offset));
+      }
+      return done;
+    },
     async finalize(requestId, status, counts, now) {
+      const record = await getItem(requestId, true);
+      if (!record || record.status !== 'processing') return false;
+      // The final counts come from every shard: a promotion lost in a crash still counts.
+      let processed = 0;
+      let failed = 0;
+      for (const s of await readShards(requestId, range(shardCount(record.totalBatches)))) {
+        processed += Number(s.item?.processed ?? 0);
+        failed += Number(s.item?.failed ?? 0);
+      }
       try {
         await db.send(
           new UpdateCommand({
             TableName: table,
             Key: { requestId },
             UpdateExpression:
-              'SET #status = :status, updatedAt = :now, completedAt = :now, enrichedContacts = :e, notFoundContacts = :n, failedContacts = :f',
+              'SET #status = :status, updatedAt = :now, completedAt = :now, enrichedContacts = :e, notFoundContacts = :n, failedContacts = :f, processedBatches = :pb, failedBatches = :fb REMOVE fullShards, running',
             ConditionExpression: '#status = :processing',
             ExpressionAttributeNames: { '#status': 'status' },
             ExpressionAttributeValues: {
@@ -130,6 +247,8 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
               ':e': counts.enriched,
               ':n': counts.not_found,
               ':f': counts.failed,
+              ':pb': processed,
+              ':fb': failed,
               ':processing': 'processing',
             },
           }),
@@ -155,18 +274,22 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
       });
     },
     async *listProcessing() {
+      // The sparse index holds only requests not final yet (running is removed by finalize): no Scan.
       let start: Record<string, unknown> | undefined;
       do {
         const res = await db.send(
-          new ScanCommand({
+          new QueryCommand({
             TableName: table,
-            FilterExpression: '#status = :processing',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: { ':processing': 'processing' },
+            IndexName: RUNNING_INDEX,
+            KeyConditionExpression: 'running = :running',
+            ExpressionAttributeValues: { ':running': RUNNING },
             ExclusiveStartKey: start,
           }),
         );
-        for (const item of res.Items ?? []) yield toRecord(item)!;
+        for (const key of res.Items ?? []) {
+          const record = await get(String(key.requestId));
+          if (record?.status === 'processing') yield record;
+        }
         start = res.LastEvaluatedKey;
       } while (start);
     },

@@ -18,10 +18,35 @@ export interface ObjectStore {
 
 export type BatchOutcome = 'processed' | 'failed';
 
+/** A shard of a request's batches (src/core/shards.ts): what its item holds. */
+export interface ShardState {
+  requestId: string;
+  shard: number;
+  /** Batches the shard covers: it is full when `done` reaches it. */
+  size: number;
+  done: number;
+  processed: number;
+  failed: number;
+}
+
 export interface RecordBatchResult {
   /** false when this batch had been recorded before (redelivery): nothing was counted. */
   recorded: boolean;
+  /** The batch's shard after the update (read consistently after a duplicate). */
+  shard: ShardState;
+}
+
+/** What recording a batch needs of its request's status item (both fixed at creation). */
+export interface RequestRef {
+  totalBatches: number;
+  expiresAt: number;
+}
+
+/** The worker's look-up before a batch: the status item as stored (unsummed) and the batch's shard. */
+export interface BatchLookup {
   record: StatusRecord;
+  batchDone: boolean;
+  shard: ShardState;
 }
 
 /**
@@ -51,10 +76,30 @@ export interface StatusStore {
   claimDedup(claim: DedupClaim, replaces?: string): Promise<ClaimResult>;
   /** Marks the claim released, if it is still this request's: a retry may take the key over at once. */
   releaseDedup(claim: DedupClaim): Promise<void>;
+  /**
+   * The request read consistently, counts and updatedAt including the shards not yet promoted: processedBatches
+   * and failedBatches are the batches recorded so far, updatedAt the latest record.
+   */
   get(requestId: string): Promise<StatusRecord | undefined>;
-  /** Counts a batch exactly once, with a single conditional update. undefined for an unknown request. */
-  recordBatch(requestId: string, batchIndex: number, outcome: BatchOutcome, now: string): Promise<RecordBatchResult | undefined>;
-  /** Moves a processing request to its final status. false when another caller already did. */
+  /**
+   * Counts a batch exactly once, with a single conditional update of its shard item. Without `request` the
+   * status item is read first (consistently). undefined for an unknown request.
+   */
+  recordBatch(requestId: string, batchIndex: number, outcome: BatchOutcome, now: string, request?: RequestRef): Promise<RecordBatchResult | undefined>;
+  /**
+   * Adds a full shard's counts to the status item, once (its number joins a set there). complete: the request
+   * is processing and every batch is counted on the status item (whether this call or an earlier one did it).
+   * undefined for an unknown request.
+   */
+  promoteShard(shard: ShardState, now: string): Promise<{ complete: boolean } | undefined>;
+  /** The status item (unsummed) and the batch's shard, in one eventually consistent read. */
+  lookupBatch(requestId: string, batchIndex: number): Promise<BatchLookup | undefined>;
+  /** The batches recorded so far (all shards, read consistently). */
+  doneBatches(record: StatusRecord): Promise<Set<number>>;
+  /**
+   * Moves a processing request to its final status, with the batch counts summed from its shards and the
+   * promoted-shard set removed (the final item has a constant size). false when another caller already did.
+   */
   finalize(requestId: string, status: RequestStatus, counts: OutputCounts, now: string): Promise<boolean>;
   /** Notes that reconcile looked at a request, so that it is not re-driven again before the next stall. */
   touch(requestId: string, now: string): Promise<void>;

@@ -6,9 +6,9 @@ import type { CircuitBreaker } from './circuitBreaker';
 import { advanceEnrichment, callBudget, fitsBatch, freshProgress, type EnrichmentApi, type EnrichProgress, type EnrichStats } from './enrichBatch';
 import { BatchOutOfTimeError, EnrichmentPausedError, EnrichmentUnavailableError } from './errors';
 import { failedRow, type BatchResult } from './output';
-import type { BatchOutcome, Clock, FaultHooks, ObjectStore, StatusStore, TimeBudget } from './ports';
+import type { BatchOutcome, Clock, FaultHooks, ObjectStore, RequestRef, ShardState, StatusStore, TimeBudget } from './ports';
 import type { RetryBudget, RetryPolicy } from './retry';
-import { isComplete, keys } from './status';
+import { keys } from './status';
 
 export interface WorkerDeps {
   store: ObjectStore;
@@ -48,41 +48,59 @@ async function finishIfComplete(requestId: string, deps: WorkerDeps): Promise<vo
   await assembleOutput(requestId, deps);
 }
 
+/**
+ * Counts a batch on its shard (exactly once), promotes the shard to the status item if that filled it,
+ * and assembles the output if the promotion found every batch counted. A duplicate repeats the promotion,
+ * which repairs a crash between the two updates.
+ */
 async function recordAndFinish(
   message: BatchMessage,
   outcome: BatchOutcome,
+  request: RequestRef,
   deps: WorkerDeps,
 ): Promise<BatchHandling> {
   const { requestId, batchIndex } = message;
-  const result = await deps.status.recordBatch(requestId, batchIndex, outcome, deps.clock.now().toISOString());
+  const now = () => deps.clock.now().toISOString();
+  const result = await deps.status.recordBatch(requestId, batchIndex, outcome, now(), request);
   if (!result) return 'unknown-request';
+  await deps.faults.at('worker:after-shard-record', { requestId, batchIndex });
+  const complete = await promoteIfFull(result.shard, now(), deps);
+  if (complete === undefined) return 'unknown-request';
   await deps.faults.at('worker:after-record', { requestId, batchIndex });
-  if (result.record.status === 'processing' && isComplete(result.record)) await finishIfComplete(requestId, deps);
+  if (complete) await finishIfComplete(requestId, deps);
   return result.recorded ? 'recorded' : 'duplicate';
+}
+
+/** false for a shard not full yet; undefined for an unknown request. */
+async function promoteIfFull(shard: ShardState, now: string, deps: WorkerDeps): Promise<boolean | undefined> {
+  if (shard.done < shard.size) return false;
+  return (await deps.status.promoteShard(shard, now))?.complete;
 }
 
 /**
  * What makes a batch message need no work, shared by the worker and the DLQ handler: an unknown
  * request, an index outside it, a final request, or a batch recorded before (whose redelivery only
- * re-drives the assembly, which may have crashed). undefined when the batch is still to be handled.
+ * re-drives the promotion of its shard and the assembly, either of which may have crashed).
+ * Otherwise what recording the batch needs of its request.
  */
-async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<BatchHandling | undefined> {
+async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<BatchHandling | RequestRef> {
   const { requestId, batchIndex } = message;
-  const record = await deps.status.get(requestId);
-  if (!record) {
+  const found = await deps.status.lookupBatch(requestId, batchIndex);
+  if (!found) {
     deps.log.warn('batch for an unknown request dropped', { requestId, batchIndex });
     return 'unknown-request';
   }
+  const { record } = found;
   if (batchIndex >= record.totalBatches) {
     deps.log.warn('batch index outside the request dropped', { requestId, batchIndex, totalBatches: record.totalBatches });
     return 'out-of-range';
   }
   if (record.status !== 'processing') return 'request-final';
-  if (record.doneBatches?.has(batchIndex)) {
-    if (isComplete(record)) await finishIfComplete(requestId, deps);
+  if (found.batchDone) {
+    if (await promoteIfFull(found.shard, deps.clock.now().toISOString(), deps)) await finishIfComplete(requestId, deps);
     return 'duplicate';
   }
-  return undefined;
+  return { totalBatches: record.totalBatches, expiresAt: record.expiresAt };
 }
 
 /**
@@ -90,8 +108,8 @@ async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<
  * is an idempotent overwrite and the batch is counted by one conditional update.
  */
 export async function processBatch(message: BatchMessage, deps: WorkerDeps, invocation: Invocation = {}): Promise<BatchHandling> {
-  // 1. Load the status item: skip unknown or finished requests.
-  // 2. A batch recorded before (redelivery) only re-drives assembly, which may have crashed.
+  // 1. Look up the status item and the batch's shard (one read): skip unknown or finished requests.
+  // 2. A batch recorded before (redelivery) only re-drives its shard's promotion and the assembly, which may have crashed.
   // 3. On a redelivery, pick up the progress an earlier delivery kept when its time ran out.
   // 4. Enrich the contacts within the time budget and the batch's call budget, bisecting a failing
   //    batch so only the bad contacts fail. Out of time, or the circuit breaker open: keep the
@@ -99,11 +117,12 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps, invo
   // 5. If all of them failed and none for good (an outage), keep the calls spent and throw so SQS
   //    redelivers the message (and in the end dead-letters it).
   // 6. Store the batch result under its own key (overwrite).
-  // 7. Record the batch exactly once; if that was the last one, assemble output.json and finalize.
+  // 7. Record the batch exactly once on its shard; promote a full shard; if that was the last one, assemble
+  //    output.json and finalize.
   const { requestId, batchIndex } = message;
   const log = deps.log.child({ requestId, batchIndex });
-  const skip = await alreadyHandled(message, deps);
-  if (skip) return skip;
+  const request = await alreadyHandled(message, deps);
+  if (typeof request === 'string') return request;
 
   const started = Date.now();
   const size = message.contacts.length;
@@ -162,7 +181,7 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps, invo
   deps.metric?.('enrichment.batch.duration_ms', Date.now() - started);
   deps.metric?.('enrichment.contacts.failed', failed);
   deps.metric?.('enrichment.api.retries', stats.retries);
-  return recordAndFinish(message, 'processed', deps);
+  return recordAndFinish(message, 'processed', request, deps);
 }
 
 /** The time left for enrichment calls: the invocation's remaining time less the reserve. */
@@ -175,17 +194,17 @@ function workBudget(budget: TimeBudget | undefined, reserveMs: number): RetryBud
  * and the batch is counted as failed, once, unless a worker recorded it in the meantime.
  */
 export async function failBatch(message: BatchMessage, reason: string, deps: WorkerDeps): Promise<BatchHandling> {
-  // 1. Load the status item: skip unknown or finished requests, re-drive assembly for recorded batches.
+  // 1. Look up the status item and shard: skip unknown or finished requests, re-drive promotion and assembly for recorded batches.
   // 2. A worker result already in S3 (only its count kept failing) is counted as processed, as reconcile does.
   // 3. Otherwise write the failure result under the batch's failure key: the rows a worker settled
   //    before its time ran out are kept, only the contacts it never settled fail.
   // 4. Record the batch exactly once; assemble if it was the last one.
   const { requestId, batchIndex } = message;
-  const skip = await alreadyHandled(message, deps);
-  if (skip) return skip;
+  const request = await alreadyHandled(message, deps);
+  if (typeof request === 'string') return request;
   if (await deps.store.getJson<BatchResult>(keys.batch(requestId, batchIndex))) {
     deps.log.warn('dead-lettered batch has a stored result; counted as processed', { requestId, batchIndex });
-    return recordAndFinish(message, 'processed', deps);
+    return recordAndFinish(message, 'processed', request, deps);
   }
   const kept = await deps.store.getJson<StoredProgress>(keys.batchProgress(requestId, batchIndex));
   const settled = fitsBatch(kept, message.contacts.length) ? kept.rows : [];
@@ -194,5 +213,5 @@ export async function failBatch(message: BatchMessage, reason: string, deps: Wor
   const failed = rows.filter((r) => r.enrichment_status === 'failed').length;
   deps.log.warn('batch failed', { requestId, batchIndex, contacts: rows.length, failedContacts: failed, keptRows: settled.filter(Boolean).length, reason });
   deps.metric?.('enrichment.batch.failed', 1);
-  return recordAndFinish(message, 'failed', deps);
+  return recordAndFinish(message, 'failed', request, deps);
 }

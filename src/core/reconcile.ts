@@ -3,7 +3,7 @@ import type { StatusRecord } from '../schemas/status';
 import { assembleOutput } from './assembleOutput';
 import { readInputBatches } from './inputFile';
 import { failedRow, type BatchResult } from './output';
-import type { BatchQueue } from './ports';
+import type { BatchOutcome, BatchQueue } from './ports';
 import type { WorkerDeps } from './processBatch';
 import { isComplete, keys } from './status';
 
@@ -42,9 +42,9 @@ async function storedResults(deps: ReconcileDeps, requestId: string) {
  * Every count goes through the same once-only conditional update as the workers use.
  */
 export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps): Promise<ReconcileReport> {
-  // 1. Skip requests that made progress within the stall window.
+  // 1. Skip requests that made progress within the stall window (the record's updatedAt includes its shards').
   // 2. Complete ones only need assembly (a crash after the last count).
-  // 3. Record results that reached S3 but were never counted.
+  // 3. Read the shards for the batches recorded; record results that reached S3 but were never counted.
   // 4. Past the deadline: write and record the missing batches as failed, then assemble.
   // 5. Otherwise re-send the missing batches from input.json and note the visit.
   const { requestId } = record;
@@ -52,32 +52,38 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   const now = deps.clock.now();
   if (now.getTime() - Date.parse(record.updatedAt) < deps.stallSeconds * 1000) return report;
   const log = deps.log.child({ requestId });
+  const request = { totalBatches: record.totalBatches, expiresAt: record.expiresAt };
+  /** Records a batch on its shard and promotes the shard if that filled it, as the worker does. */
+  const count = async (index: number, outcome: BatchOutcome) => {
+    const r = await deps.status.recordBatch(requestId, index, outcome, now.toISOString(), request);
+    if (r && r.shard.done >= r.shard.size) await deps.status.promoteShard(r.shard, now.toISOString());
+    return r;
+  };
 
   if (isComplete(record)) {
     await assembleOutput(requestId, deps);
     return { ...report, action: 'assembled' };
   }
 
-  const done = record.doneBatches ?? new Set<number>();
+  const done = await deps.status.doneBatches(record);
   const stored = await storedResults(deps, requestId);
-  let latest = record;
   for (let i = 0; i < record.totalBatches; i++) {
     if (done.has(i)) continue;
     const outcome = stored.processed.has(i) ? 'processed' : stored.failed.has(i) ? 'failed' : undefined;
     if (!outcome) continue;
-    const r = await deps.status.recordBatch(requestId, i, outcome, now.toISOString());
-    if (r) latest = r.record;
+    const r = await count(i, outcome);
+    if (r) done.add(i);
     if (r?.recorded) report.recoveredBatches.push(i);
   }
   const missing = new Set<number>();
-  for (let i = 0; i < record.totalBatches; i++) if (!latest.doneBatches?.has(i)) missing.add(i);
+  for (let i = 0; i < record.totalBatches; i++) if (!done.has(i)) missing.add(i);
 
   if (missing.size > 0 && now.getTime() >= Date.parse(record.deadlineAt)) {
     const contacts = await readInputBatches(deps.store, requestId, record.batchSize ?? deps.batchSize, missing);
     for (const index of missing) {
       const rows = (contacts.get(index) ?? []).map((c) => failedRow(c, record.fields, 'request deadline passed before the batch was processed'));
       await deps.store.putJson(keys.failedBatch(requestId, index), { requestId, batchIndex: index, rows } satisfies BatchResult);
-      const r = await deps.status.recordBatch(requestId, index, 'failed', now.toISOString());
+      const r = await count(index, 'failed');
       if (r?.recorded) report.expiredBatches.push(index);
     }
     log.warn('request deadline passed; unprocessed batches marked failed', { batches: report.expiredBatches.length });

@@ -5,7 +5,10 @@ export const REQUEST_STATUSES = ['processing', 'completed', 'completed_with_erro
 export const RequestStatusSchema = z.enum(REQUEST_STATUSES);
 export type RequestStatus = z.infer<typeof RequestStatusSchema>;
 
-/** The status item in DynamoDB, one per request. Batch sets hold the indexes recorded so far. */
+/**
+ * The status item in DynamoDB, one per request. Batches are counted on shard items (StatusStore.get sums them),
+ * so the item keeps a constant size: only the numbers of full shards, while it runs.
+ */
 export const StatusRecordSchema = z.object({
   requestId: z.string(),
   /** The id of the API key that created it (src/core/owner.ts); unset without keys. */
@@ -24,6 +27,9 @@ export const StatusRecordSchema = z.object({
   outputFileKey: z.string(),
   deadlineAt: z.string(),
   expiresAt: z.number().int(),
+  /** Shards whose counts were added to processedBatches/failedBatches; removed when the request is final. */
+  fullShards: z.set(z.number()).optional(),
+  /** Never stored: the recorded batch indexes, filled in by callers that read them (StatusStore.doneBatches). */
   doneBatches: z.set(z.number()).optional(),
   completedAt: z.string().optional(),
   enrichedContacts: z.number().int().optional(),

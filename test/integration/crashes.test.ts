@@ -1,4 +1,6 @@
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { isComplete } from '../../src/core/status';
+import type { BatchMessage } from '../../src/schemas/message';
 import { DLQ_REASON } from '../../src/handlers/handleFailedBatch';
 import type { FaultHooks } from '../../src/core/ports';
 import { makeContacts } from '../support/factories';
@@ -10,8 +12,10 @@ import {
   expectedRows,
   expectOutputRows,
   failures,
+  reconcileWith,
   runPipeline,
   sendRaw,
+  sleep,
   sqsEvent,
   startFaultService,
   statusRecord,
@@ -50,7 +54,7 @@ describe('a crash at any step boundary, then normal redelivery: exact output (fa
     return final;
   }
 
-  it.each(['worker:after-enrich', 'worker:after-result-write', 'worker:after-record'])(
+  it.each(['worker:after-enrich', 'worker:after-result-write', 'worker:after-shard-record', 'worker:after-record'])(
     'every batch crashes once at %s',
     async (point) => {
       const hook = crashAt(point);
@@ -82,6 +86,74 @@ describe('a crash at any step boundary, then normal redelivery: exact output (fa
     ];
     await runWith({ at: async (point, ctx) => { for (const h of hooks) await h.at(point, ctx); } });
     expect(hooks.map((h) => h.crashes)).toEqual([5, 5, 5, 1, 1]);
+  });
+});
+
+describe('sharded counting: a crash between the shard record and its promotion (fauxqs + dynalite)', () => {
+  let service: TestService;
+  afterEach(() => service.close());
+
+  /** 300 one-contact batches: shards of 256 and 44 batches. */
+  async function sharded(env: Record<string, string> = {}) {
+    service = await startFaultService({ BATCH_SIZE: '1', ...env });
+    const contacts = makeContacts(300);
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    expect(res.json.totalBatches).toBe(300);
+    return { contacts, requestId: res.json.requestId as string, messages: await takeAllBatchMessages(service) };
+  }
+  /** The status item as stored, not summed. */
+  const storedItem = async (requestId: string) =>
+    (await DynamoDBDocumentClient.from(service.ddb).send(new GetCommand({ TableName: service.table, Key: { requestId }, ConsistentRead: true }))).Item!;
+  /** Every message twice, the two copies of each 50 at the same time (concurrent duplicates on one shard). */
+  const deliverAll = async (handler: ReturnType<typeof workerFn>, messages: BatchMessage[], receiveCount = 1) => {
+    for (let i = 0; i < messages.length; i += 50) {
+      const chunk = messages.slice(i, i + 50).map((m) => ({ body: JSON.stringify(m), receiveCount }));
+      await Promise.all([handler(sqsEvent(chunk)), handler(sqsEvent(chunk))]);
+    }
+  };
+
+  it('every batch recorded but no shard promoted: status reads still count them all; redeliveries promote each shard once and complete the request', async () => {
+    const { contacts, requestId, messages } = await sharded();
+    const hook = crashAt('worker:after-shard-record', { times: Infinity });
+    await deliverAll(workerWith(hook), messages);
+    expect(hook.crashes).toBeGreaterThanOrEqual(300);
+    const recorded = await statusRecord(requestId);
+    expect(recorded).toMatchObject({ status: 'processing', processedBatches: 300, failedBatches: 0 });
+    expect(recorded.doneBatches?.size).toBe(300);
+    expect((await storedItem(requestId)).fullShards).toBeUndefined();
+
+    // One redelivery from shard 1 promotes shard 1 only: the request is not complete on the status item.
+    const callsBefore = service.mockApi.calls();
+    await workerFn()(sqsEvent([{ body: JSON.stringify(messages[280]), receiveCount: 2 }]));
+    await workerFn()(sqsEvent([{ body: JSON.stringify(messages[281]), receiveCount: 2 }])); // promotes nothing twice
+    expect((await storedItem(requestId))).toMatchObject({ processedBatches: 44, fullShards: new Set([1]), status: 'processing' });
+    expect(await statusRecord(requestId)).toMatchObject({ status: 'processing', processedBatches: 300 });
+
+    // 5 messages of shard 0 again, twice and concurrently: shard 0 promoted once, the request completes exactly
+    // (each duplicate that sees it complete re-drives the assembly, as before sharding).
+    await deliverAll(workerFn(), messages.slice(0, 5), 2);
+    expect(service.mockApi.calls() - callsBefore).toBe(0); // duplicates never reach the API
+    const final = await waitForFinal(requestId, 30_000);
+    expect(final).toMatchObject({ status: 'completed', totalBatches: 300, processedBatches: 300, failedBatches: 0 });
+    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
+    const item = await storedItem(requestId);
+    expect(item.fullShards).toBeUndefined(); // the final item has a constant size
+    expect(item.running).toBeUndefined(); // out of the index of running requests
+  }, 60_000);
+
+  it('a lost promotion with every message lost is repaired by reconcile, which counts the shards', async () => {
+    const { contacts, requestId, messages } = await sharded({ RECONCILE_STALL_SECONDS: '1' });
+    const hook = crashAt('worker:after-shard-record', { times: Infinity, when: (ctx) => ctx.batchIndex === 299 || ctx.batchIndex === 100 });
+    for (let i = 0; i < messages.length; i += 50) {
+      await workerWith(hook)(sqsEvent(messages.slice(i, i + 50).map((m) => ({ body: JSON.stringify(m) }))));
+    }
+    expect(hook.crashes).toBe(2);
+    expect(await statusRecord(requestId)).toMatchObject({ status: 'processing', processedBatches: 300 });
+    await sleep(1_200);
+    expect((await reconcileWith()()).reconciled).toEqual([expect.objectContaining({ requestId, action: 'assembled' })]);
+    const final = await waitForFinal(requestId, 10_000);
+    expect(final).toMatchObject({ status: 'completed', processedBatches: 300, failedBatches: 0 });
+    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
   });
 });
 

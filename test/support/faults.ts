@@ -221,11 +221,12 @@ export function sqsEvent(records: Array<{ body: string; messageId?: string; rece
   };
 }
 
-/** The status item as stored (with the done-batch set), straight from DynamoDB. */
+/** The status item straight from DynamoDB (counts summed over its shards), with the done-batch set its shards hold. */
 export const statusRecord = async (requestId: string): Promise<StatusRecord> => {
-  const record = await dynamoStatusStore(process.env.TABLE_NAME, DynamoDBDocumentClient.from(currentService().ddb)).get(requestId);
+  const store = dynamoStatusStore(process.env.TABLE_NAME, DynamoDBDocumentClient.from(currentService().ddb));
+  const record = await store.get(requestId);
   if (!record) throw new Error(`no status item for ${requestId}`);
-  return record;
+  return { ...record, doneBatches: await store.doneBatches(record) };
 };
 
 /** Polls the stored status item until `done` holds; fails after `timeoutMs`. */

@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import type { Contact, EnrichField } from '../../src/schemas/contact';
 import type { BatchMessage } from '../../src/schemas/message';
 import type { RequestStatus, StatusRecord } from '../../src/schemas/status';
-import type { BatchOutcome, BatchQueue, ClaimResult, Clock, DedupClaim, FaultHooks, ObjectStore, RecordBatchResult, StatusStore, TimeBudget } from '../../src/core/ports';
+import type { BatchLookup, BatchOutcome, BatchQueue, ClaimResult, Clock, DedupClaim, FaultHooks, ObjectStore, RecordBatchResult, RequestRef, ShardState, StatusStore, TimeBudget } from '../../src/core/ports';
+import { batchAt, offsetIn, shardCount, shardOf, shardSize } from '../../src/core/shards';
 import type { OutputCounts } from '../../src/core/output';
 import type { EnrichmentApi } from '../../src/core/enrichBatch';
 import { HttpError, TimeoutError } from '../../src/core/retry';
@@ -84,30 +85,97 @@ export class MemoryStatusStore implements StatusStore {
     this.records.set(record.requestId, clone(record));
   }
 
-  async get(requestId: string): Promise<StatusRecord | undefined> {
-    const record = this.records.get(requestId);
-    return record && clone(record);
+  /** The shard items, as DynamoDB holds them (key `<requestId>#<shard>`). */
+  readonly shards = new Map<string, { done: Set<number>; processed: number; failed: number; updatedAt: string }>();
+
+  /** What get() answers: the status item with the unpromoted shards' counts added, and (only here) the done set. */
+  private view(record: StatusRecord): StatusRecord {
+    const out = clone(record);
+    delete out.doneBatches;
+    if (out.status !== 'processing') return out;
+    const done = new Set<number>();
+    for (let k = 0; k < shardCount(out.totalBatches); k++) {
+      const s = this.shards.get(`${out.requestId}#${k}`);
+      if (!s) continue;
+      for (const o of s.done) done.add(batchAt(k, o));
+      if (out.fullShards?.has(k)) continue;
+      out.processedBatches += s.processed;
+      out.failedBatches += s.failed;
+      if (s.updatedAt > out.updatedAt) out.updatedAt = s.updatedAt;
+    }
+    if (done.size) out.doneBatches = done;
+    return out;
   }
 
-  async recordBatch(requestId: string, batchIndex: number, outcome: BatchOutcome, now: string): Promise<RecordBatchResult | undefined> {
+  private shardState(requestId: string, batchIndex: number, totalBatches: number): ShardState {
+    const k = shardOf(batchIndex);
+    const s = this.shards.get(`${requestId}#${k}`);
+    return { requestId, shard: k, size: shardSize(k, totalBatches), done: s?.done.size ?? 0, processed: s?.processed ?? 0, failed: s?.failed ?? 0 };
+  }
+
+  async get(requestId: string): Promise<StatusRecord | undefined> {
+    const record = this.records.get(requestId);
+    return record && this.view(record);
+  }
+
+  async lookupBatch(requestId: string, batchIndex: number): Promise<BatchLookup | undefined> {
     const record = this.records.get(requestId);
     if (!record) return undefined;
-    if (record.status !== 'processing' || record.doneBatches?.has(batchIndex)) return { recorded: false, record: clone(record) };
-    record.doneBatches = new Set([...(record.doneBatches ?? []), batchIndex]);
-    if (outcome === 'processed') record.processedBatches += 1;
-    else record.failedBatches += 1;
-    record.updatedAt = now;
+    const done = !!this.shards.get(`${requestId}#${shardOf(batchIndex)}`)?.done.has(offsetIn(batchIndex));
+    return { record: clone(record), batchDone: done, shard: this.shardState(requestId, batchIndex, record.totalBatches) };
+  }
+
+  async recordBatch(requestId: string, batchIndex: number, outcome: BatchOutcome, now: string, request?: RequestRef): Promise<RecordBatchResult | undefined> {
+    const totalBatches = request?.totalBatches ?? this.records.get(requestId)?.totalBatches;
+    if (totalBatches === undefined) return undefined;
+    const key = `${requestId}#${shardOf(batchIndex)}`;
+    const s = this.shards.get(key) ?? { done: new Set<number>(), processed: 0, failed: 0, updatedAt: now };
+    if (s.done.has(offsetIn(batchIndex))) return { recorded: false, shard: this.shardState(requestId, batchIndex, totalBatches) };
+    s.done.add(offsetIn(batchIndex));
+    if (outcome === 'processed') s.processed += 1;
+    else s.failed += 1;
+    s.updatedAt = now;
+    this.shards.set(key, s);
     this.journal.push(`status.record ${batchIndex} ${outcome}`);
-    return { recorded: true, record: clone(record) };
+    return { recorded: true, shard: this.shardState(requestId, batchIndex, totalBatches) };
+  }
+
+  async promoteShard(shard: ShardState, now: string): Promise<{ complete: boolean } | undefined> {
+    const record = this.records.get(shard.requestId);
+    if (!record) return undefined;
+    if (record.status === 'processing' && !record.fullShards?.has(shard.shard)) {
+      record.fullShards = new Set([...(record.fullShards ?? []), shard.shard]);
+      record.processedBatches += shard.processed;
+      record.failedBatches += shard.failed;
+      record.updatedAt = now;
+      this.journal.push(`status.promote ${shard.shard}`);
+      return { complete: record.processedBatches + record.failedBatches >= record.totalBatches };
+    }
+    const complete = record.status === 'processing' && !!record.fullShards?.has(shard.shard) && record.processedBatches + record.failedBatches >= record.totalBatches;
+    return { complete };
+  }
+
+  async doneBatches(record: StatusRecord): Promise<Set<number>> {
+    const current = this.records.get(record.requestId);
+    return current ? (this.view({ ...current, status: 'processing' }).doneBatches ?? new Set()) : new Set();
   }
 
   async finalize(requestId: string, status: RequestStatus, counts: OutputCounts, now: string): Promise<boolean> {
     const record = this.records.get(requestId);
     if (!record || record.status !== 'processing') return false;
+    let processed = 0;
+    let failed = 0;
+    for (let k = 0; k < shardCount(record.totalBatches); k++) {
+      processed += this.shards.get(`${requestId}#${k}`)?.processed ?? 0;
+      failed += this.shards.get(`${requestId}#${k}`)?.failed ?? 0;
+    }
+    delete record.fullShards;
     Object.assign(record, {
       status,
       updatedAt: now,
       completedAt: now,
+      processedBatches: processed,
+      failedBatches: failed,
       enrichedContacts: counts.enriched,
       notFoundContacts: counts.not_found,
       failedContacts: counts.failed,
@@ -122,12 +190,12 @@ export class MemoryStatusStore implements StatusStore {
   }
 
   async *listProcessing(): AsyncIterable<StatusRecord> {
-    for (const record of [...this.records.values()]) if (record.status === 'processing') yield clone(record);
+    for (const record of [...this.records.values()]) if (record.status === 'processing') yield this.view(record);
   }
 
   only(): StatusRecord {
     if (this.records.size !== 1) throw new Error(`expected one status record, found ${this.records.size}`);
-    return clone([...this.records.values()][0]);
+    return this.view([...this.records.values()][0]);
   }
 }
 

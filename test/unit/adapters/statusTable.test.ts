@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { resetClients } from '../../../src/adapters/clients';
 import { dynamoStatusStore } from '../../../src/adapters/statusTable';
@@ -21,66 +21,168 @@ beforeEach(() => {
 });
 afterAll(() => ddb.restore());
 
-describe('dynamoStatusStore.recordBatch', () => {
-  it('sends one conditional update: ADD the index to the set and 1 to the counter, unless the set holds it', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { ...item, processedBatches: 1, doneBatches: new Set([2]), updatedAt: NOW } });
-    const result = await dynamoStatusStore().recordBatch(ID, 2, 'processed', NOW);
+const SHARD0 = `shard#${ID}#0`;
+const REF = { totalBatches: 3, expiresAt: 1_700_000_000 };
 
-    expect(result).toEqual({ recorded: true, record: expect.objectContaining({ processedBatches: 1, doneBatches: new Set([2]) }) });
+describe('dynamoStatusStore.recordBatch', () => {
+  it("sends one conditional update of the batch's shard: ADD the offset to the set and 1 to the counter, unless the set holds it", async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { requestId: SHARD0, done: new Set([2]), processed: 1, updatedAt: NOW } });
+    const result = await dynamoStatusStore().recordBatch(ID, 2, 'processed', NOW, REF);
+
+    expect(result).toEqual({ recorded: true, shard: { requestId: ID, shard: 0, size: 3, done: 1, processed: 1, failed: 0 } });
     const calls = ddb.commandCalls(UpdateCommand);
     expect(calls).toHaveLength(1);
+    expect(ddb.commandCalls(GetCommand)).toHaveLength(0); // the request was given: no status read
     const input = calls[0].args[0].input;
-    expect(input).toMatchObject({ TableName: 'unit-table', Key: { requestId: ID }, ReturnValues: 'ALL_NEW' });
-    expect(input.UpdateExpression).toMatch(/^ADD doneBatches :idxSet, processedBatches :one SET updatedAt = :now$/);
-    expect(input.ConditionExpression).toContain('NOT contains(doneBatches, :idx)');
-    expect(input.ConditionExpression).toContain('#status = :processing');
-    expect(input.ConditionExpression).toContain('attribute_exists(requestId)');
-    expect(input.ExpressionAttributeNames).toEqual({ '#status': 'status' });
-    expect(input.ExpressionAttributeValues).toEqual({
-      ':idxSet': new Set([2]),
-      ':idx': 2,
-      ':one': 1,
-      ':now': NOW,
-      ':processing': 'processing',
-    });
+    expect(input).toMatchObject({ TableName: 'unit-table', Key: { requestId: SHARD0 }, ReturnValues: 'ALL_NEW' });
+    expect(input.UpdateExpression).toBe('ADD #done :offSet, #counter :one SET updatedAt = :now, expiresAt = :exp');
+    expect(input.ConditionExpression).toBe('NOT contains(#done, :off)');
+    expect(input.ExpressionAttributeNames).toEqual({ '#done': 'done', '#counter': 'processed' });
+    expect(input.ExpressionAttributeValues).toEqual({ ':offSet': new Set([2]), ':off': 2, ':one': 1, ':now': NOW, ':exp': REF.expiresAt });
   });
 
-  it('counts a failed batch in failedBatches', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { ...item, failedBatches: 1, doneBatches: new Set([0]) } });
-    await dynamoStatusStore().recordBatch(ID, 0, 'failed', NOW);
-    expect(ddb.commandCalls(UpdateCommand)[0].args[0].input.UpdateExpression).toBe('ADD doneBatches :idxSet, failedBatches :one SET updatedAt = :now');
+  it('puts batch 600 on shard 2 at offset 88, and counts a failed batch in failed', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { requestId: `shard#${ID}#2`, done: new Set([88]), failed: 1 } });
+    const result = await dynamoStatusStore().recordBatch(ID, 600, 'failed', NOW, { ...REF, totalBatches: 700 });
+    expect(result?.shard).toEqual({ requestId: ID, shard: 2, size: 700 - 512, done: 1, processed: 0, failed: 1 });
+    const input = ddb.commandCalls(UpdateCommand)[0].args[0].input;
+    expect(input.Key).toEqual({ requestId: `shard#${ID}#2` });
+    expect(input.ExpressionAttributeNames).toEqual({ '#done': 'done', '#counter': 'failed' });
+    expect(input.ExpressionAttributeValues).toMatchObject({ ':off': 88 });
   });
 
-  it('returns recorded:false with the fresh record when the batch was counted before', async () => {
+  it('reads the status item first when the request is not given, and returns undefined for an unknown one', async () => {
+    ddb.on(GetCommand).resolves({});
+    expect(await dynamoStatusStore().recordBatch(ID, 0, 'processed', NOW)).toBeUndefined();
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(0);
+  });
+
+  it('returns recorded:false with the shard re-read consistently when the batch was counted before', async () => {
     ddb.on(UpdateCommand).rejects(conditionFailed());
-    const fresh = { ...item, processedBatches: 1, doneBatches: new Set([2]) };
-    ddb.on(GetCommand).resolves({ Item: fresh });
-    const result = await dynamoStatusStore().recordBatch(ID, 2, 'processed', NOW);
-    expect(result).toEqual({ recorded: false, record: { ...fresh } });
-    expect(ddb.commandCalls(GetCommand)[0].args[0].input).toEqual({ TableName: 'unit-table', Key: { requestId: ID }, ConsistentRead: true });
+    ddb.on(GetCommand).resolves({ Item: { requestId: SHARD0, done: new Set([0, 1, 2]), processed: 3 } });
+    const result = await dynamoStatusStore().recordBatch(ID, 2, 'processed', NOW, REF);
+    expect(result).toEqual({ recorded: false, shard: { requestId: ID, shard: 0, size: 3, done: 3, processed: 3, failed: 0 } });
+    expect(ddb.commandCalls(GetCommand)[0].args[0].input).toEqual({ TableName: 'unit-table', Key: { requestId: SHARD0 }, ConsistentRead: true });
   });
 
   it('recognises a condition failure by name too (errors crossing SDK copies)', async () => {
     ddb.on(UpdateCommand).rejects(Object.assign(new Error('x'), { name: 'ConditionalCheckFailedException' }));
-    ddb.on(GetCommand).resolves({ Item: { ...item, status: 'completed' } });
-    expect(await dynamoStatusStore().recordBatch(ID, 1, 'processed', NOW)).toMatchObject({ recorded: false, record: { status: 'completed' } });
-  });
-
-  it('returns undefined for an unknown request', async () => {
-    ddb.on(UpdateCommand).rejects(conditionFailed());
-    ddb.on(GetCommand).resolves({});
-    expect(await dynamoStatusStore().recordBatch(ID, 0, 'processed', NOW)).toBeUndefined();
+    ddb.on(GetCommand).resolves({ Item: { requestId: SHARD0, done: new Set([1]), processed: 1 } });
+    expect(await dynamoStatusStore().recordBatch(ID, 1, 'processed', NOW, REF)).toMatchObject({ recorded: false });
   });
 
   it('passes other errors on', async () => {
     ddb.on(UpdateCommand).rejects(new Error('ProvisionedThroughputExceeded'));
-    await expect(dynamoStatusStore().recordBatch(ID, 0, 'processed', NOW)).rejects.toThrow('ProvisionedThroughputExceeded');
+    await expect(dynamoStatusStore().recordBatch(ID, 0, 'processed', NOW, REF)).rejects.toThrow('ProvisionedThroughputExceeded');
     expect(ddb.commandCalls(GetCommand)).toHaveLength(0);
+  });
+});
+
+describe('dynamoStatusStore.promoteShard', () => {
+  const full = { requestId: ID, shard: 1, size: 256, done: 256, processed: 250, failed: 6 };
+
+  it("adds a full shard's counts to the status item once: its number joins fullShards, only while processing", async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { ...item, totalBatches: 512, processedBatches: 500, failedBatches: 12, fullShards: new Set([0, 1]) } });
+    expect(await dynamoStatusStore().promoteShard(full, NOW)).toEqual({ complete: true });
+    const input = ddb.commandCalls(UpdateCommand)[0].args[0].input;
+    expect(input.Key).toEqual({ requestId: ID });
+    expect(input.UpdateExpression).toBe('ADD fullShards :kSet, processedBatches :p, failedBatches :f SET updatedAt = :now');
+    expect(input.ConditionExpression).toBe('#status = :processing AND NOT contains(fullShards, :k)');
+    expect(input.ExpressionAttributeValues).toEqual({ ':kSet': new Set([1]), ':k': 1, ':p': 250, ':f': 6, ':now': NOW, ':processing': 'processing' });
+  });
+
+  it('is not complete while batches are missing', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { ...item, totalBatches: 700, processedBatches: 500, failedBatches: 12, fullShards: new Set([0, 1]) } });
+    expect(await dynamoStatusStore().promoteShard(full, NOW)).toEqual({ complete: false });
+  });
+
+  it('after a promotion done before, reads the status item: complete only if processing with every batch counted', async () => {
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    const promoted = { ...item, totalBatches: 512, processedBatches: 500, failedBatches: 12, fullShards: new Set([0, 1]) };
+    ddb.on(GetCommand).resolvesOnce({ Item: promoted }).resolvesOnce({ Item: { ...promoted, status: 'completed' } }).resolvesOnce({});
+    expect(await dynamoStatusStore().promoteShard(full, NOW)).toEqual({ complete: true });
+    expect(await dynamoStatusStore().promoteShard(full, NOW)).toEqual({ complete: false });
+    expect(await dynamoStatusStore().promoteShard(full, NOW)).toBeUndefined();
+    expect(ddb.commandCalls(GetCommand)[0].args[0].input).toEqual({ TableName: 'unit-table', Key: { requestId: ID }, ConsistentRead: true });
+  });
+});
+
+describe('dynamoStatusStore: get sums the shards, lookupBatch reads once', () => {
+  it('adds the counts and latest update of the shards not promoted yet, read consistently in one call', async () => {
+    const running = { ...item, totalBatches: 600, processedBatches: 250, failedBatches: 6, fullShards: new Set([0]) };
+    ddb.on(GetCommand).resolves({ Item: running });
+    ddb.on(BatchGetCommand).resolves({
+      Responses: { 'unit-table': [{ requestId: `shard#${ID}#2`, done: new Set([0, 1]), processed: 1, failed: 1, updatedAt: '2024-05-01T12:09:00.000Z' }] },
+    });
+    expect(await dynamoStatusStore().get(ID)).toMatchObject({ processedBatches: 251, failedBatches: 7, updatedAt: '2024-05-01T12:09:00.000Z' });
+    expect(ddb.commandCalls(BatchGetCommand)[0].args[0].input).toEqual({
+      RequestItems: { 'unit-table': { Keys: [{ requestId: `shard#${ID}#1` }, { requestId: `shard#${ID}#2` }], ConsistentRead: true } },
+    });
+  });
+
+  it('reads no shard for a final request', async () => {
+    ddb.on(GetCommand).resolves({ Item: { ...item, status: 'completed', processedBatches: 3 } });
+    expect(await dynamoStatusStore().get(ID)).toMatchObject({ processedBatches: 3 });
+    expect(ddb.commandCalls(BatchGetCommand)).toHaveLength(0);
+  });
+
+  it("lookupBatch: the status item and the batch's shard in one eventually consistent call", async () => {
+    ddb.on(BatchGetCommand).resolves({ Responses: { 'unit-table': [item, { requestId: SHARD0, done: new Set([1]), processed: 1 }] } });
+    const found = await dynamoStatusStore().lookupBatch(ID, 1);
+    expect(found).toEqual({ record: item, batchDone: true, shard: { requestId: ID, shard: 0, size: 3, done: 1, processed: 1, failed: 0 } });
+    expect(await dynamoStatusStore().lookupBatch(ID, 2)).toMatchObject({ batchDone: false });
+    expect(ddb.commandCalls(BatchGetCommand)[0].args[0].input).toEqual({
+      RequestItems: { 'unit-table': { Keys: [{ requestId: ID }, { requestId: SHARD0 }], ConsistentRead: false } },
+    });
+    expect(ddb.commandCalls(GetCommand)).toHaveLength(0);
+  });
+
+  it('lookupBatch confirms a missing status item with a consistent read before calling the request unknown', async () => {
+    ddb.on(BatchGetCommand).resolves({ Responses: { 'unit-table': [] } });
+    ddb.on(GetCommand).resolvesOnce({ Item: item }).resolvesOnce({});
+    expect(await dynamoStatusStore().lookupBatch(ID, 0)).toMatchObject({ record: item, batchDone: false });
+    expect(await dynamoStatusStore().lookupBatch(ID, 0)).toBeUndefined();
+    expect(ddb.commandCalls(GetCommand)[0].args[0].input).toMatchObject({ ConsistentRead: true });
+  });
+
+  it('retries the keys a BatchGetItem left unprocessed', async () => {
+    ddb.on(GetCommand).resolves({ Item: { ...item, totalBatches: 600 } });
+    ddb
+      .on(BatchGetCommand)
+      .resolvesOnce({ Responses: { 'unit-table': [] }, UnprocessedKeys: { 'unit-table': { Keys: [{ requestId: `shard#${ID}#1` }] } } })
+      .resolvesOnce({ Responses: { 'unit-table': [{ requestId: `shard#${ID}#1`, processed: 4 }] } });
+    expect(await dynamoStatusStore().get(ID)).toMatchObject({ processedBatches: 4 });
+    expect(ddb.commandCalls(BatchGetCommand)[1].args[0].input.RequestItems?.['unit-table'].Keys).toEqual([{ requestId: `shard#${ID}#1` }]);
+  });
+
+  it('doneBatches lists the batch indexes of every shard', async () => {
+    ddb.on(BatchGetCommand).resolves({
+      Responses: { 'unit-table': [{ requestId: SHARD0, done: new Set([0, 255]) }, { requestId: `shard#${ID}#2`, done: new Set([3]) }] },
+    });
+    expect([...(await dynamoStatusStore().doneBatches({ ...item, totalBatches: 600 }))].sort((a, b) => a - b)).toEqual([0, 255, 515]);
   });
 });
 
 describe('dynamoStatusStore.finalize', () => {
   const counts = { enriched: 240, not_found: 9, failed: 1 };
+  beforeEach(() => {
+    ddb.on(GetCommand).resolves({ Item: item });
+    ddb.on(BatchGetCommand).resolves({ Responses: { 'unit-table': [{ requestId: SHARD0, done: new Set([0, 1, 2]), processed: 2, failed: 1 }] } });
+  });
+
+  it('takes the batch counts from every shard, and removes the promoted-shard set and the index key', async () => {
+    ddb.on(UpdateCommand).resolves({});
+    expect(await dynamoStatusStore().finalize(ID, 'completed_with_errors', counts, NOW)).toBe(true);
+    const input = ddb.commandCalls(UpdateCommand)[0].args[0].input;
+    expect(input.ExpressionAttributeValues).toMatchObject({ ':pb': 2, ':fb': 1 });
+    expect(input.UpdateExpression).toMatch(/processedBatches = :pb, failedBatches = :fb REMOVE fullShards, running$/);
+  });
+
+  it('does nothing for a request that is not processing', async () => {
+    ddb.on(GetCommand).resolves({ Item: { ...item, status: 'completed' } });
+    expect(await dynamoStatusStore().finalize(ID, 'completed', counts, NOW)).toBe(false);
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(0);
+  });
 
   it('sets the final status and summary only while processing', async () => {
     ddb.on(UpdateCommand).resolves({});
@@ -116,7 +218,7 @@ describe('dynamoStatusStore: create, get, touch, listProcessing', () => {
     await dynamoStatusStore().create(item);
     expect(ddb.commandCalls(PutCommand)[0].args[0].input).toEqual({
       TableName: 'unit-table',
-      Item: item,
+      Item: { ...item, running: 1 }, // in the sparse index of running requests
       ConditionExpression: 'attribute_not_exists(requestId)',
     });
   });
@@ -124,6 +226,7 @@ describe('dynamoStatusStore: create, get, touch, listProcessing', () => {
   it('gets and validates an item, undefined when absent', async () => {
     ddb.on(GetCommand, { Key: { requestId: ID } }).resolves({ Item: item });
     ddb.on(GetCommand, { Key: { requestId: 'other' } }).resolves({});
+    ddb.on(BatchGetCommand).resolves({ Responses: {} }); // no shard recorded yet
     expect(await dynamoStatusStore().get(ID)).toEqual(item);
     expect(await dynamoStatusStore().get('other')).toBeUndefined();
   });
@@ -140,17 +243,26 @@ describe('dynamoStatusStore: create, get, touch, listProcessing', () => {
     await expect(dynamoStatusStore().touch(ID, NOW)).rejects.toThrow('boom');
   });
 
-  it('lists processing requests across scan pages', async () => {
+  it('lists processing requests from the sparse index across query pages, no Scan', async () => {
     ddb
-      .on(ScanCommand)
-      .resolvesOnce({ Items: [item], LastEvaluatedKey: { requestId: ID } })
-      .resolvesOnce({ Items: [{ ...item, requestId: 'b' }] });
+      .on(QueryCommand)
+      .resolvesOnce({ Items: [{ requestId: ID, running: 1, createdAt: 'c' }], LastEvaluatedKey: { requestId: ID, running: 1, createdAt: 'c' } })
+      .resolvesOnce({ Items: [{ requestId: 'b' }, { requestId: 'gone' }] });
+    ddb.on(GetCommand, { Key: { requestId: ID } }).resolves({ Item: item });
+    ddb.on(GetCommand, { Key: { requestId: 'b' } }).resolves({ Item: { ...item, requestId: 'b' } });
+    ddb.on(GetCommand, { Key: { requestId: 'gone' } }).resolves({});
+    ddb.on(BatchGetCommand).resolves({ Responses: {} });
     const ids: string[] = [];
     for await (const r of dynamoStatusStore().listProcessing()) ids.push(r.requestId);
     expect(ids).toEqual([ID, 'b']);
-    const calls = ddb.commandCalls(ScanCommand);
-    expect(calls[0].args[0].input.ExclusiveStartKey).toBeUndefined();
-    expect(calls[1].args[0].input.ExclusiveStartKey).toEqual({ requestId: ID });
-    expect(calls[0].args[0].input.ExpressionAttributeValues).toEqual({ ':processing': 'processing' });
+    const calls = ddb.commandCalls(QueryCommand);
+    expect(calls[0].args[0].input).toEqual({
+      TableName: 'unit-table',
+      IndexName: 'running',
+      KeyConditionExpression: 'running = :running',
+      ExpressionAttributeValues: { ':running': 1 },
+      ExclusiveStartKey: undefined,
+    });
+    expect(calls[1].args[0].input.ExclusiveStartKey).toEqual({ requestId: ID, running: 1, createdAt: 'c' });
   });
 });

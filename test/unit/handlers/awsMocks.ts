@@ -1,6 +1,6 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueUrlCommand, SendMessageBatchCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { resetClients } from '../../../src/adapters/clients';
 import { resetQueueUrls } from '../../../src/adapters/sqs';
@@ -24,6 +24,8 @@ export function awsMocks() {
       resetQueueUrls();
       s3.on(PutObjectCommand).resolves({ ETag: '"e"' });
       ddb.on(PutCommand).resolves({});
+      // No shard items: a running request's counts are the status item's.
+      ddb.on(BatchGetCommand).resolves({ Responses: {} });
       sqs.on(GetQueueUrlCommand).resolves({ QueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/unit-queue' });
       sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => ({
         Successful: input.Entries!.map((e) => ({ Id: e.Id!, MessageId: `m-${e.Id}`, MD5OfMessageBody: 'x' })),

@@ -1,5 +1,5 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockEnrichContact } from '../../../src/core/mockData';
 import { makeHandler } from '../../../src/handlers/processBatch';
@@ -90,7 +90,14 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
     aws.ddb.on(GetCommand, { Key: { requestId: R1 } }).resolves({ Item: status(R1) });
     aws.ddb.on(GetCommand, { Key: { requestId: R2 } }).rejects(new Error('DynamoDB unavailable'));
     aws.ddb.on(GetCommand, { Key: { requestId: R3 } }).resolves({ Item: status(R3, { status: 'completed' }) });
-    aws.ddb.on(UpdateCommand).resolves({ Attributes: { ...status(R1), processedBatches: 1, doneBatches: new Set([1]) } });
+    // The worker reads the status item and the batch's shard in one call.
+    const items: Record<string, Record<string, unknown>> = { [R1]: status(R1), [R3]: status(R3, { status: 'completed' }) };
+    aws.ddb.on(BatchGetCommand).callsFake(async (input: { RequestItems: Record<string, { Keys: Array<{ requestId: string }> }> }) => {
+      const keys = input.RequestItems['unit-table'].Keys;
+      if (keys.some((k) => k.requestId === R2)) throw new Error('DynamoDB unavailable');
+      return { Responses: { 'unit-table': keys.flatMap((k) => items[k.requestId] ?? []) } };
+    });
+    aws.ddb.on(UpdateCommand).resolves({ Attributes: { requestId: `shard#${R1}#0`, done: new Set([1]), processed: 1 } });
 
     const res = await makeHandler()(
       event(
@@ -114,13 +121,13 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
 
     const updates = aws.ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
     expect(updates).toHaveLength(1);
-    expect(updates[0].Key).toEqual({ requestId: R1 });
-    expect(updates[0].ExpressionAttributeValues).toMatchObject({ ':idx': 1 });
+    expect(updates[0].Key).toEqual({ requestId: `shard#${R1}#0` });
+    expect(updates[0].ExpressionAttributeValues).toMatchObject({ ':off': 1 });
   });
 
   it("gives the core the Lambda context's remaining time: with less left than WORKER_TIME_RESERVE_MS it calls nothing, keeps its progress and lists the record", async () => {
     aws.ddb.on(GetCommand).resolves({ Item: status(R1) });
-    aws.ddb.on(UpdateCommand).resolves({ Attributes: { ...status(R1), processedBatches: 1, doneBatches: new Set([0]) } });
+    aws.ddb.on(UpdateCommand).resolves({ Attributes: { requestId: `shard#${R1}#0`, done: new Set([0]), processed: 1 } });
     const context = { getRemainingTimeInMillis: () => 4_000 }; // the default reserve is 5 s
     const res = await makeHandler()(event(sqsRecord('m1', JSON.stringify(message(R1)))), context);
     expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
