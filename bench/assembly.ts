@@ -1,8 +1,9 @@
 import { assembleOutput } from '../src/core/assembleOutput';
 import type { BatchResult } from '../src/core/output';
-import { noFaults, systemClock, type ObjectStore, type StatusStore } from '../src/core/ports';
+import { noFaults, systemClock, type StatusStore } from '../src/core/ports';
 import { createLogger } from '../src/logger';
 import type { StatusRecord } from '../src/schemas/status';
+import { CountingStore } from './countingStore';
 
 /**
  * Memory of the output assembly alone, as the request grows: batch results are made on demand
@@ -22,21 +23,22 @@ export async function assemblyMemory(contacts: number): Promise<{ contacts: numb
       enrichment_status: 'enriched' as const,
     })),
   });
-  let bytes = 0;
   let peak = 0;
-  const store: ObjectStore = {
-    putJson: async () => undefined,
-    getJson: async <T>(key: string) => (key.endsWith('.failed.json') ? undefined : (batch(Number(/(\d+)\.json$/.exec(key)![1])) as T)),
-    getStream: async () => undefined,
-    listKeys: async () => [],
-    async upload(_key, body) {
-      // Sampled per chunk: a fake store never yields to timers, so an interval would not run.
-      for await (const chunk of body as AsyncIterable<string>) {
-        bytes += Buffer.byteLength(chunk);
-        peak = Math.max(peak, process.memoryUsage().heapUsed);
-      }
-    },
-  };
+  const store = new CountingStore({
+    json: (key) => (key.endsWith('.failed.json') ? undefined : batch(Number(/(\d+)\.json$/.exec(key)![1]))),
+  });
+  // Sampled per chunk: a fake store never yields to timers, so an interval would not run.
+  const upload = store.upload.bind(store);
+  store.upload = async (key, body) =>
+    upload(
+      key,
+      (async function* () {
+        for await (const chunk of body as AsyncIterable<string | Buffer>) {
+          peak = Math.max(peak, process.memoryUsage().heapUsed);
+          yield chunk;
+        }
+      })(),
+    );
   const record: StatusRecord = {
     requestId: 'r',
     status: 'processing',
@@ -59,5 +61,5 @@ export async function assemblyMemory(contacts: number): Promise<{ contacts: numb
   const t0 = performance.now();
   await assembleOutput('r', { store, status, clock: systemClock, log: createLogger(), faults: noFaults });
   const seconds = (performance.now() - t0) / 1000;
-  return { contacts, outputMB: +(bytes / 1048576).toFixed(1), heapPeakMB: +((peak - base) / 1048576).toFixed(1), seconds: +seconds.toFixed(2) };
+  return { contacts, outputMB: +(store.bytesWritten / 1048576).toFixed(1), heapPeakMB: +((peak - base) / 1048576).toFixed(1), seconds: +seconds.toFixed(2) };
 }
