@@ -6,6 +6,7 @@
  *   role=<function>:  an SQS-triggered function of serverless.yml (processBatch, handleFailedBatch, ...):
  *                     polls its queue through the real handler until told {stop}, answers {invocations, maxRssMB}.
  *   role=assembly:    assembleOutput alone against the byte-counting store (bench/assembly.ts) for {contacts}.
+ *   role=intake-standin: the create use case on an upload reference against that store (bench/intakeStandIn.ts).
  */
 import path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -31,6 +32,9 @@ async function main(): Promise<void> {
   if (role === 'assembly') {
     const { assemblyMemory } = await import('./assembly');
     process.once('message', async (m: { contacts: number }) => send({ ...(await assemblyMemory(m.contacts)), maxRssMB: maxRssMB() }));
+  } else if (role === 'intake-standin') {
+    const { intakeStandIn } = await import('./intakeStandIn');
+    process.once('message', async (m: { contacts: number }) => send({ ...(await intakeStandIn(m.contacts)), maxRssMB: maxRssMB() }));
   } else if (role === 'create') {
     const create = handlerOf(sls, 'createEnrichment');
     process.once('message', async (m: { body: string }) => {
