@@ -8,22 +8,34 @@
  *   role=assembly:    assembleOutput alone against the byte-counting store (bench/assembly.ts) for {contacts}.
  *   role=intake-standin: the create use case on an upload reference against that store (bench/intakeStandIn.ts).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { buildSync } from 'esbuild';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { ServerlessConfig } from '../src/local/serverlessConfig';
 import { startSqsEventSource } from '../src/local/sqsEventSource';
 
 const ROOT = path.resolve(__dirname, '..');
 const send = (m: unknown) => process.send!(m);
+/** The last answer: then exit on our own, so that --cpu-prof writes its profile. */
+const finish = (m: unknown) => process.send!(m, () => process.exit(0));
 const maxRssMB = () => Math.round(process.resourceUsage().maxRSS / 1024);
 
-/** The handler serverless.yml names for a function (`src/handlers/x.handler`), loaded as the function would. */
+/**
+ * The handler serverless.yml names for a function (`src/handlers/x.handler`), bundled by esbuild as the
+ * deployed function is (custom.esbuild) and loaded from the bundle: no ts-node compiling in the measured path.
+ */
 function handlerOf(sls: ServerlessConfig, functionKey: string): (...args: unknown[]) => Promise<unknown> {
   const spec = (sls.functions() as Record<string, { handler: string }>)[functionKey]?.handler;
   if (!spec) throw new Error(`no function ${functionKey} in serverless.yml`);
   const dot = spec.lastIndexOf('.');
+  // Our code bundled; packages (plain JavaScript) loaded from node_modules, found from the bundle's folder.
+  const outfile = path.join(mkdtempSync(path.join(ROOT, '.bench-')), `${functionKey}.js`);
+  buildSync({ entryPoints: [path.join(ROOT, `${spec.slice(0, dot)}.ts`)], bundle: true, packages: 'external', platform: 'node', target: 'node20', outfile, logLevel: 'error' });
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(path.join(ROOT, spec.slice(0, dot)))[spec.slice(dot + 1)];
+  const handler = require(outfile)[spec.slice(dot + 1)];
+  rmSync(path.dirname(outfile), { recursive: true, force: true });
+  return handler;
 }
 
 async function main(): Promise<void> {
@@ -31,16 +43,16 @@ async function main(): Promise<void> {
   const sls = new ServerlessConfig({ stage: process.env.STAGE!, region: 'us-east-1', env: {} });
   if (role === 'assembly') {
     const { assemblyMemory } = await import('./assembly');
-    process.once('message', async (m: { contacts: number }) => send({ ...(await assemblyMemory(m.contacts)), maxRssMB: maxRssMB() }));
+    process.once('message', async (m: { contacts: number }) => finish({ ...(await assemblyMemory(m.contacts)), maxRssMB: maxRssMB() }));
   } else if (role === 'intake-standin') {
     const { intakeStandIn } = await import('./intakeStandIn');
-    process.once('message', async (m: { contacts: number }) => send({ ...(await intakeStandIn(m.contacts)), maxRssMB: maxRssMB() }));
+    process.once('message', async (m: { contacts: number }) => finish({ ...(await intakeStandIn(m.contacts)), maxRssMB: maxRssMB() }));
   } else if (role === 'create') {
     const create = handlerOf(sls, 'createEnrichment');
     process.once('message', async (m: { body: string }) => {
       const t0 = performance.now();
       const res = await create({ body: m.body, headers: {}, requestContext: { requestId: 'bench' } });
-      send({ result: res, ms: performance.now() - t0, maxRssMB: maxRssMB() });
+      finish({ result: res, ms: performance.now() - t0, maxRssMB: maxRssMB() });
     });
   } else {
     const source = sls.sqsEventSources().find((s) => s.functionKey === role);
@@ -68,7 +80,7 @@ async function main(): Promise<void> {
     process.once('message', async () => {
       await events.stop();
       sqs.destroy();
-      send({ invocations, maxRssMB: maxRssMB() });
+      finish({ invocations, maxRssMB: maxRssMB() });
     });
   }
   send({ ready: true });

@@ -7,6 +7,7 @@
  *   npm run bench -- --sizes 100000,1000000         # add 1M (about 2-3 minutes more)
  *   npm run bench -- --standin-sizes 100000,1000000,10000000 --rmw-sizes 20000,50000 --workers 8 --json
  *   npm run bench -- --profile .cpuprofile          # each role with node --cpu-prof; summary: bench/profile.ts
+ *   (the emulators and the mock too: node --cpu-prof --cpu-prof-dir .cpuprofile -r ts-node/register/transpile-only bench/run.ts ...)
  *
  * Prints: whole jobs (time, contacts/s, batches/s, the targets), the status item's DynamoDB size, peak RSS
  * per role, intake and assembly alone against a byte-counting stand-in store, the public design's
@@ -89,9 +90,11 @@ async function startRole(name: string, env: NodeJS.ProcessEnv): Promise<Role> {
 
 const stopRole = async (role: Role) => {
   if (role.child.exitCode !== null) return;
+  // It exits by itself after its last answer (so that --cpu-prof writes its profile); a kill if it does not.
   const exited = new Promise((r) => role.child.once('exit', r));
-  role.child.kill('SIGTERM');
+  const timer = setTimeout(() => role.child.kill('SIGKILL'), 30_000);
   await exited;
+  clearTimeout(timer);
 };
 
 async function main(): Promise<void> {
