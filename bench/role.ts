@@ -8,7 +8,7 @@
  *   role=assembly:    assembleOutput alone against the byte-counting store (bench/assembly.ts) for {contacts}.
  *   role=intake-standin: the create use case on an upload reference against that store (bench/intakeStandIn.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { buildSync } from 'esbuild';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -19,7 +19,14 @@ const ROOT = path.resolve(__dirname, '..');
 const send = (m: unknown) => process.send!(m);
 /** The last answer: then exit on our own, so that --cpu-prof writes its profile. */
 const finish = (m: unknown) => process.send!(m, () => process.exit(0));
-const maxRssMB = () => Math.round(process.resourceUsage().maxRSS / 1024);
+/**
+ * This process's peak RSS: Linux's VmHWM, which starts afresh with the program. Not resourceUsage().maxRSS:
+ * getrusage keeps the peak across fork + exec, so it would report the bench process's RSS at the fork.
+ */
+function maxRssMB(): number {
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(existsSync('/proc/self/status') ? readFileSync('/proc/self/status', 'utf8') : '');
+  return Math.round((hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS) / 1024);
+}
 
 /**
  * The handler serverless.yml names for a function (`src/handlers/x.handler`), bundled by esbuild as the

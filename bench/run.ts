@@ -259,7 +259,7 @@ async function main(): Promise<void> {
     console.table(jobs);
     console.log('Status item size after the job (DynamoDB item size rules):');
     console.table(itemSizes);
-    console.log('Peak RSS per role (each role in its own process; process.resourceUsage().maxRSS):');
+    console.log('Peak RSS per role (each role in its own process; its VmHWM):');
     console.table(rss);
     console.table(flat);
     if (rmw.length) {
