@@ -1,8 +1,9 @@
 import { assembleOutput } from '../src/core/assembleOutput';
 import { OUTPUT_FORMATS, type BatchResult, type OutputFormat } from '../src/core/output';
-import { noFaults, systemClock, type ObjectStore, type StatusStore } from '../src/core/ports';
+import { noFaults, systemClock, type StatusStore } from '../src/core/ports';
 import { createLogger } from '../src/logger';
 import type { StatusRecord } from '../src/schemas/status';
+import { CountingStore } from './countingStore';
 
 /**
  * Memory of the output assembly alone, as the request grows: batch results are made on demand
@@ -25,24 +26,25 @@ export async function assemblyMemory(
       enrichment_status: 'enriched' as const,
     })),
   });
-  let bytes = 0;
   let peak = 0;
   let rssPeak = 0;
-  const store: ObjectStore = {
-    putJson: async () => undefined,
-    getJson: async <T>(key: string) => (key.endsWith('.failed.json') ? undefined : (batch(Number(/(\d+)\.json$/.exec(key)![1])) as T)),
-    getStream: async () => undefined,
-    listKeys: async () => [],
-    async upload(_key, body) {
-      // Sampled per chunk: a fake store never yields to timers, so an interval would not run.
-      for await (const chunk of body as AsyncIterable<string>) {
-        bytes += Buffer.byteLength(chunk);
-        const m = process.memoryUsage();
-        peak = Math.max(peak, m.heapUsed);
-        rssPeak = Math.max(rssPeak, m.rss);
-      }
-    },
-  };
+  const store = new CountingStore({
+    json: (key) => (key.endsWith('.failed.json') ? undefined : batch(Number(/(\d+)\.json$/.exec(key)![1]))),
+  });
+  // Sampled per chunk: a fake store never yields to timers, so an interval would not run.
+  const upload = store.upload.bind(store);
+  store.upload = async (key, body) =>
+    upload(
+      key,
+      (async function* () {
+        for await (const chunk of body as AsyncIterable<string | Buffer>) {
+          const m = process.memoryUsage();
+          peak = Math.max(peak, m.heapUsed);
+          rssPeak = Math.max(rssPeak, m.rss);
+          yield chunk;
+        }
+      })(),
+    );
   const record: StatusRecord = {
     requestId: 'r',
     status: 'processing',
@@ -68,7 +70,7 @@ export async function assemblyMemory(
   return {
     contacts,
     formats: formats.join('+'),
-    outputMB: +(bytes / 1048576).toFixed(1),
+    outputMB: +(store.bytesWritten / 1048576).toFixed(1),
     heapPeakMB: +((peak - base) / 1048576).toFixed(1),
     // The process's peak resident set while assembling: run one size per process to read it per size.
     rssPeakMB: +(rssPeak / 1048576).toFixed(1),

@@ -1,53 +1,110 @@
 /**
- * npm run bench: the pipeline in one process on the emulators (fauxqs + dynalite), through the real
- * handlers and AWS SDK code, for growing request sizes. Reports wall time and throughput of whole
- * jobs, and the memory the output assembly needs as the request grows.
+ * npm run bench: the pipeline on the emulators (fauxqs + dynalite), through the real handlers and AWS SDK
+ * code, for growing request sizes. Each role runs in its own process (bench/role.ts) so that its peak RSS
+ * is its own; the emulators and the mock API live in this one.
  *
- *   npm run bench                       # 10k, 50k, 100k contacts
- *   npm run bench -- --sizes 10000,200000 --workers 8 --assembly-sizes 10000,1000000 --json
+ *   npm run bench                                   # jobs of 1k, 20k, 50k, 100k contacts
+ *   npm run bench -- --sizes 100000,1000000         # add 1M (about 2-3 minutes more)
+ *   npm run bench -- --standin-sizes 100000,1000000,10000000 --rmw-sizes 20000,50000 --workers 8 --json
+ *   npm run bench -- --profile .cpuprofile          # each role with node --cpu-prof; summary: bench/profile.ts
+ *   (the emulators and the mock too: node --cpu-prof --cpu-prof-dir .cpuprofile -r ts-node/register/transpile-only bench/run.ts ...)
+ *
+ * Prints: whole jobs (time, contacts/s, batches/s, the targets), the status item's DynamoDB size, peak RSS
+ * per role, intake and assembly alone against a byte-counting stand-in store, the public design's
+ * read-modify-write output beside ours, and writes the chart (docs/benchmarks.svg).
  */
+import { fork, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { S3Client } from '@aws-sdk/client-s3';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { resetClients } from '../src/adapters/clients';
 import { s3ObjectStore } from '../src/adapters/s3';
-import { resetQueueUrls } from '../src/adapters/sqs';
 import { dynamoStatusStore } from '../src/adapters/statusTable';
 import { resetConfig } from '../src/config';
-import { handler as create } from '../src/handlers/createEnrichment';
 import { handler as mockEnrich } from '../src/handlers/mockEnrich';
-import { handler as worker } from '../src/handlers/processBatch';
+import { API_GATEWAY_MAX_BODY_BYTES, LAMBDA_MAX_EVENT_BYTES } from '../src/inlineLimits';
 import { startEmulators, useFakeAwsCredentials } from '../src/local/emulators';
 import { provisionFromServerlessYml } from '../src/local/provision';
 import { ServerlessConfig } from '../src/local/serverlessConfig';
-import { startSqsEventSource } from '../src/local/sqsEventSource';
-import { assemblyMemory } from './assembly';
+import { renderChart } from './chart';
+import { uploadJson } from './intakeStandIn';
+import { dynamoItemBytes } from './itemSize';
+import { readModifyWrite } from './readModifyWrite';
 
 const { values } = parseArgs({
   options: {
-    sizes: { type: 'string', default: '10000,50000,100000' },
-    'assembly-sizes': { type: 'string', default: '10000,100000,1000000' },
+    sizes: { type: 'string', default: '1000,20000,50000,100000' },
+    'standin-sizes': { type: 'string', default: '100000,1000000,10000000' },
+    'intake-standin-sizes': { type: 'string', default: '100000,1000000' },
+    'rmw-sizes': { type: 'string', default: '20000,50000' },
     workers: { type: 'string', default: '8' },
+    chart: { type: 'string', default: 'docs/benchmarks.svg' },
+    profile: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
-const sizes = values.sizes!.split(',').map(Number);
+const list = (s: string | undefined) => (s ? s.split(',').filter(Boolean).map(Number) : []);
 const workers = Number(values.workers);
+const FIELDS = ['professional_email', 'personal_phone'];
+const TARGETS: Record<number, number> = { 100_000: 10, 1_000_000: 100 };
+const say = (s: string) => values.json || console.error(s);
 
-function contacts(n: number) {
-  return Array.from({ length: n }, (_, i) => ({ first_name: `First${i}`, last_name: `Last${i}`, company_domain: `company${i % 997}.example.com` }));
+const contact = (i: number) => ({ first_name: `First${i}`, last_name: `Last${i}`, company_domain: `company${i % 997}.example.com` });
+interface Role {
+  name: string;
+  child: ChildProcess;
+  ask<T>(message: unknown): Promise<T>;
 }
+
+/** A role in its own process (bench/role.ts), ready to be told what to do. */
+async function startRole(name: string, env: NodeJS.ProcessEnv): Promise<Role> {
+  const execArgv = ['--expose-gc', '-r', 'ts-node/register/transpile-only', '--max-old-space-size=8192'];
+  if (values.profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${values.profile}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
+  const child = fork(path.join(__dirname, 'role.ts'), [], { env: { ...process.env, ...env, BENCH_ROLE: name }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = <T>() =>
+    new Promise<T>((resolve, reject) => {
+      const onExit = (code: number | null, signal: string | null) => reject(new Error(`role ${name} exited (${signal ?? code}) before it answered`));
+      child.once('exit', onExit);
+      child.once('message', (m) => {
+        child.off('exit', onExit);
+        resolve(m as T);
+      });
+    });
+  await next();
+  return {
+    name,
+    child,
+    ask<T>(message: unknown) {
+      const answer = next<T>();
+      child.send(message as never);
+      return answer;
+    },
+  };
+}
+
+const stopRole = async (role: Role) => {
+  if (role.child.exitCode !== null) return;
+  // It exits by itself after its last answer (so that --cpu-prof writes its profile); a kill if it does not.
+  const exited = new Promise((r) => role.child.once('exit', r));
+  const timer = setTimeout(() => role.child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
+};
 
 async function main(): Promise<void> {
   useFakeAwsCredentials();
   process.env.LOG_SILENT = 'true';
   process.env.METRICS_ENABLED = 'false';
+  process.env.MOCK_LATENCY_MS = '0';
   const emulators = await startEmulators({ s3SqsPort: 0, dynamodbPort: 0 });
 
   // The mock API's handler behind a real HTTP server, no added latency: the pipeline's own cost.
-  process.env.MOCK_LATENCY_MS = '0';
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
@@ -59,97 +116,156 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 
-  const rows: Array<Record<string, number | string>> = [];
-  for (const [i, size] of sizes.entries()) {
-    const stage = `bench${i}`;
+  const jobs: Array<Record<string, number | string>> = [];
+  const rss: Array<{ role: string; contacts: number; MB: number; how: string }> = [];
+  const itemSizes: Array<{ contacts: number; 'status item bytes': number }> = [];
+  const rmw: Array<Record<string, number | string>> = [];
+  let stageNo = 0;
+
+  async function provision() {
+    const stage = `bench${stageNo++}`;
     const sls = new ServerlessConfig({ stage, region: 'us-east-1', env: {} });
     const resources = await provisionFromServerlessYml(sls, emulators);
-    Object.assign(process.env, sls.environment(), {
+    const env: NodeJS.ProcessEnv = {
+      ...sls.environment(),
       S3_ENDPOINT: emulators.s3Endpoint,
       SQS_ENDPOINT: emulators.sqsEndpoint,
       DYNAMODB_ENDPOINT: emulators.dynamodbEndpoint,
       ENRICHMENT_API_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mock/enrich`,
       PUBLIC_API_URL: 'http://localhost:3000',
       METRICS_ENABLED: 'false',
-    });
-    // A new "cold start" per size: config and clients are read again from the environment.
+      LOG_SILENT: 'true',
+      BENCH_WORKERS: String(workers),
+    };
+    for (const [id, q] of Object.entries(resources.queues)) Object.assign(env, { [`BENCH_QUEUE_URL_${id}`]: q.url, [`BENCH_QUEUE_ARN_${id}`]: q.arn });
+    // This process's own calls (upload, status reads) go to the same stage: a new "cold start" per stage.
+    Object.assign(process.env, env);
     resetConfig();
     resetClients();
-    resetQueueUrls();
+    return { sls, resources, env };
+  }
 
-    const fields = ['professional_email', 'personal_phone'];
-    const input = contacts(size);
+  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1', endpoint: emulators.dynamodbEndpoint }));
+
+  for (const size of list(values.sizes)) {
+    const { sls, env } = await provision();
+    // Every queue-triggered function of serverless.yml polls in its own process, started (and warm) before t0.
+    const pollers = await Promise.all(sls.sqsEventSources().map((s) => startRole(s.functionKey, env)));
+    const creator = await startRole('create', env);
+
+    // The users' scripts send a request inline when it fits API Gateway's and Lambda's limits, else through S3.
+    const inline = size <= 70_000 ? JSON.stringify({ contacts: Array.from({ length: size }, (_, i) => contact(i)), fields_to_enrich: FIELDS }) : '';
+    const fits = inline !== '' && Buffer.byteLength(inline) < Math.min(API_GATEWAY_MAX_BODY_BYTES, LAMBDA_MAX_EVENT_BYTES - 100_000);
     const t0 = performance.now();
-    let res = await create({ body: JSON.stringify({ contacts: input, fields_to_enrich: fields }), requestContext: { requestId: 'bench' } } as never);
-    let path = 'inline';
-    if (res.statusCode === 413) {
-      // Too large to send inline (README: Limits): the S3 path, as the users' scripts take it.
+    let body = inline;
+    if (!fits) {
       const key = `uploads/bench-${size}.json`;
-      await s3ObjectStore().upload(key, Readable.from([JSON.stringify({ contacts: input })]));
-      res = await create({ body: JSON.stringify({ contacts: key, fields_to_enrich: fields }), requestContext: { requestId: 'bench' } } as never);
-      path = 'S3 upload';
+      await s3ObjectStore().upload(key, Readable.from(uploadJson(size)));
+      body = JSON.stringify({ contacts: key, fields_to_enrich: FIELDS });
     }
-    if (res.statusCode !== 202) throw new Error(`create answered ${res.statusCode}: ${res.body}`);
-    const { requestId } = JSON.parse(res.body) as { requestId: string };
+    const uploaded = performance.now() - t0;
+    const created = await creator.ask<{ result: { statusCode: number; body: string }; ms: number; maxRssMB: number }>({ body });
+    if (created.result.statusCode !== 202) throw new Error(`create answered ${created.result.statusCode}: ${created.result.body}`);
+    const { requestId } = JSON.parse(created.result.body) as { requestId: string };
     const accepted = performance.now() - t0;
 
-    // Memory of the processing phase (workers + assembly), sampled while it runs.
-    (globalThis as { gc?: () => void }).gc?.();
-    const heapBase = process.memoryUsage().heapUsed;
-    let peakHeap = heapBase;
-    let peakRss = process.memoryUsage().rss;
-    const sampler = setInterval(() => {
-      const m = process.memoryUsage();
-      peakHeap = Math.max(peakHeap, m.heapUsed);
-      peakRss = Math.max(peakRss, m.rss);
-    }, 10);
-    const sqs = new SQSClient({ region: 'us-east-1', endpoint: emulators.sqsEndpoint });
-    const queue = resources.queues.BatchQueue;
-    const source = startSqsEventSource({
-      sqs,
-      queueUrl: queue.url,
-      queueArn: queue.arn,
-      batchSize: 1,
-      reportBatchItemFailures: true,
-      concurrency: workers,
-      visibilityTimeout: 30,
-      waitTimeSeconds: 1,
-      invoke: worker as never,
-    });
     const status = dynamoStatusStore();
+    let final = '';
     for (;;) {
       const record = await status.get(requestId);
-      if (record && record.status !== 'processing') break;
+      if (record && !['processing', 'validating'].includes(record.status)) {
+        final = record.status;
+        break;
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
-    const total = performance.now() - t0;
-    clearInterval(sampler);
-    await source.stop();
-    sqs.destroy();
-    rows.push({
-      contacts: size,
-      path,
-      batches: Math.ceil(size / 100),
-      'accept ms': Math.round(accepted),
-      'job s': +(total / 1000).toFixed(2),
-      'contacts/s': Math.round(size / (total / 1000)),
-      'processing heap peak MB': Math.round((peakHeap - heapBase) / 1048576),
-      'peak RSS MB': Math.round(peakRss / 1048576),
+    const seconds = (performance.now() - t0) / 1000;
+    const answers = await Promise.all(pollers.map((p) => p.ask<{ invocations: number; maxRssMB: number }>({ stop: true })));
+    await Promise.all([...pollers, creator].map(stopRole));
+
+    const item = (await ddb.send(new GetCommand({ TableName: env.TABLE_NAME, Key: { requestId } }))).Item ?? {};
+    itemSizes.push({ contacts: size, 'status item bytes': dynamoItemBytes(item) });
+    rss.push({ role: 'create (accept, and intake of an upload)', contacts: size, MB: created.maxRssMB, how: 'end to end' });
+    pollers.forEach((p, i) => {
+      if (answers[i].invocations) rss.push({ role: p.name === 'processBatch' ? 'processBatch (incl. assembly)' : p.name, contacts: size, MB: answers[i].maxRssMB, how: 'end to end' });
     });
-    if (!values.json) console.error(`done ${size}`);
+    const target = TARGETS[size];
+    jobs.push({
+      contacts: size,
+      path: fits ? 'inline' : 'S3 upload',
+      status: final,
+      'accept ms': Math.round(accepted),
+      'upload ms': fits ? 0 : Math.round(uploaded),
+      'job s': +seconds.toFixed(2),
+      'contacts/s': Math.round(size / seconds),
+      'batches/s': Math.round(size / 100 / seconds),
+      target: target ? (seconds <= target ? `≤ ${target} s: met` : `≤ ${target} s: missed by ${(seconds - target).toFixed(1)} s`) : '',
+    });
+    say(`job ${size}: ${seconds.toFixed(1)} s, ${final}`);
   }
+
+  // Roles alone against the byte-counting stand-in store: sizes no in-memory emulator holds.
+  for (const size of list(values['standin-sizes'])) {
+    const role = await startRole('assembly', {});
+    const r = await role.ask<{ outputMB: number; seconds: number; maxRssMB: number }>({ contacts: size });
+    await stopRole(role);
+    rss.push({ role: 'assembly alone', contacts: size, MB: r.maxRssMB, how: `stand-in store, ${r.outputMB} MB output in ${r.seconds} s` });
+    say(`assembly ${size}: ${r.maxRssMB} MB`);
+  }
+  for (const size of list(values['intake-standin-sizes'])) {
+    const role = await startRole('intake-standin', {});
+    const r = await role.ask<{ ok: boolean; error?: string; seconds: number; messages: number; maxRssMB: number }>({ contacts: size }).catch((err: Error) => ({ ok: false, error: err.message, seconds: 0, messages: 0, maxRssMB: NaN }));
+    await stopRole(role);
+    rss.push({ role: 'create/intake alone', contacts: size, MB: r.maxRssMB, how: r.ok ? `stand-in store, ${r.messages} batch messages in ${r.seconds} s` : `failed: ${r.error}` });
+    say(`intake ${size}: ${r.maxRssMB} MB`);
+  }
+
+  // The public design's read-modify-write output, on the same emulator.
+  if (list(values['rmw-sizes']).length) {
+    const { resources } = await provision();
+    const s3 = new S3Client({ region: 'us-east-1', endpoint: emulators.s3Endpoint, forcePathStyle: true });
+    for (const size of list(values['rmw-sizes'])) {
+      const theirs = await readModifyWrite(s3, Object.values(resources.buckets)[0], size);
+      const ours = jobs.find((j) => j.contacts === size);
+      rmw.push({
+        contacts: size,
+        'read-modify-write s (S3 part only)': +theirs.seconds.toFixed(1),
+        'GB written': +(theirs.bytesWritten / 1e9).toFixed(2),
+        'ours, whole job s': ours ? ours['job s'] : 'not run (add it to --sizes)',
+        'speed-up': ours ? `${(theirs.seconds / Number(ours['job s'])).toFixed(1)}×` : '',
+      });
+      say(`read-modify-write ${size}: ${theirs.seconds.toFixed(1)} s`);
+    }
+    s3.destroy();
+  }
+  ddb.destroy();
   server.close();
   await emulators.stop();
 
-  const assembly = [];
-  for (const size of values['assembly-sizes']!.split(',').map(Number)) assembly.push(await assemblyMemory(size));
+  const flat = [...new Set(rss.map((r) => r.role))].map((role) => {
+    const mb = rss.filter((r) => r.role === role && Number.isFinite(r.MB));
+    const lo = mb.reduce((a, r) => (r.contacts < a.contacts ? r : a), mb[0]);
+    const hi = mb.reduce((a, r) => (r.contacts > a.contacts ? r : a), mb[0]);
+    return { role, from: lo?.contacts, to: hi?.contacts, 'MB from → to': lo && `${lo.MB} → ${hi.MB}`, 'flat within 2×': lo ? (hi.MB <= 2 * lo.MB ? 'yes' : 'no') : 'n/a' };
+  });
+  if (values.chart) {
+    writeFileSync(values.chart, await renderChart(jobs as never, rss));
+    say(`chart written to ${values.chart}`);
+  }
 
-  if (values.json) console.log(JSON.stringify({ workers, jobs: rows, assembly }, null, 2));
+  if (values.json) console.log(JSON.stringify({ workers, jobs, itemSizes, rss, flat, rmw }, null, 2));
   else {
-    console.log(`Whole jobs on the emulators (${workers} workers, mock latency 0; the emulators share this process's heap):`);
-    console.table(rows);
-    console.log('Output assembly alone (streamed; heap peak above the baseline):');
-    console.table(assembly);
+    console.log(`Whole jobs on the emulators (${workers} workers, mock latency 0; targets: 100k ≤ 10 s, 1M ≤ 100 s):`);
+    console.table(jobs);
+    console.log('Status item size after the job (DynamoDB item size rules):');
+    console.table(itemSizes);
+    console.log('Peak RSS per role (each role in its own process; its VmHWM):');
+    console.table(rss);
+    console.table(flat);
+    if (rmw.length) {
+      console.log("The public design's output strategy (every batch reads output.json, appends, rewrites it) on the same emulator:");
+      console.table(rmw);
+    }
   }
 }
 

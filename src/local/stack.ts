@@ -230,6 +230,28 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     throw err;
   }
 
+  // serverless offline starts a worker thread for each concurrent invocation that finds no idle one: 2-3 s each on
+  // 2 cores, so a job's first batches waited 6-15 s. Message-free events start them now, before the ready line:
+  // each queue-triggered function and the stack's own mock API (which the workers call) as many at once as there
+  // are workers, each other HTTP function once. They stay (custom.terminateIdleLambdaTime).
+  const workers = opts.workers ?? DEFAULTS.workers;
+  const ownMock = opts.env?.ENRICHMENT_API_URL ? undefined : sls.httpRoutes().find((r) => `${apiUrl}/${r.path}` === env.ENRICHMENT_API_URL)?.functionKey;
+  const warm = [
+    ...sls.sqsEventSources().map((s) => ({ functionKey: s.functionKey, instances: workers, event: { Records: [] } })),
+    ...[...new Set(sls.httpRoutes().map((r) => r.functionKey))].map((functionKey) => ({
+      functionKey,
+      instances: functionKey === ownMock ? workers : 1,
+      // No body and no key: each answers 4xx without an AWS call.
+      event: { httpMethod: 'GET', path: '/', headers: {}, requestContext: {} },
+    })),
+  ];
+  try {
+    await Promise.all(warm.flatMap((w) => Array.from({ length: w.instances }, () => invoke(w.functionKey, w.event))));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
   for (const source of sls.sqsEventSources()) {
     const queue = resources.queues[source.queueLogicalId];
     if (!queue) throw new Error(`function ${source.functionKey} listens to ${source.queueLogicalId}, which is not a queue in resources`);
@@ -248,7 +270,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         queueArn: queue.arn,
         batchSize: source.batchSize,
         reportBatchItemFailures: source.reportBatchItemFailures,
-        concurrency: opts.workers ?? DEFAULTS.workers,
+        concurrency: workers,
         visibilityTimeout: opts.retryVisibilitySeconds ?? DEFAULTS.retryVisibilitySeconds,
         invoke: (event) => invoke(source.functionKey, event),
         log,
