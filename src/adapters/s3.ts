@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { config } from '../config';
@@ -61,6 +61,15 @@ export function s3ObjectStore(bucket = config().BUCKET_NAME, client = s3Client()
         token = res.IsTruncated ? res.NextContinuationToken : undefined;
       } while (token);
       return out;
+    },
+    async head(key) {
+      try {
+        const res = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return { size: res.ContentLength ?? 0, etag: res.ETag ?? '', contentType: res.ContentType };
+      } catch (err) {
+        if (isMissing(err) || (err as { name?: string }).name === 'NotFound') return undefined;
+        throw err;
+      }
     },
   };
 }

@@ -9,6 +9,16 @@ import { documentClient } from './clients';
 const isConditionFailure = (err: unknown) =>
   err instanceof ConditionalCheckFailedException || (err as { name?: string })?.name === 'ConditionalCheckFailedException';
 
+/** true when the conditional write happened, false when its condition failed. */
+const conditional = (write: Promise<unknown>): Promise<boolean> =>
+  write.then(
+    () => true,
+    (err) => {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    },
+  );
+
 const toRecord = (item: Record<string, unknown> | undefined): StatusRecord | undefined =>
   item ? StatusRecordSchema.parse(item) : undefined;
 
@@ -95,7 +105,8 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
             TableName: table,
             Key: { requestId },
             UpdateExpression: `ADD doneBatches :idxSet, ${counter} :one SET updatedAt = :now`,
-            ConditionExpression: 'attribute_exists(requestId) AND #status = :processing AND NOT contains(doneBatches, :idx)',
+            // A request still `validating` counts its batches too: the intake sends them before its move to processing.
+            ConditionExpression: 'attribute_exists(requestId) AND (#status = :processing OR #status = :validating) AND NOT contains(doneBatches, :idx)',
             ExpressionAttributeNames: { '#status': 'status' },
             ExpressionAttributeValues: {
               ':idxSet': new Set([batchIndex]),
@@ -103,6 +114,7 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
               ':one': 1,
               ':now': now,
               ':processing': 'processing',
+              ':validating': 'validating',
             },
             ReturnValues: 'ALL_NEW',
           }),
@@ -153,6 +165,68 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
       ).catch((err) => {
         if (!isConditionFailure(err)) throw err;
       });
+    },
+    async saveIntake(requestId, update, now) {
+      const totals = update.totalBatches === undefined ? '' : ', totalContacts = :tc, totalBatches = :tb';
+      return conditional(
+        db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { requestId },
+            UpdateExpression: `SET intake = :intake, updatedAt = :now${totals}`,
+            ConditionExpression: '#status = :validating',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':intake': JSON.parse(JSON.stringify(update.intake)),
+              ':now': now,
+              ':validating': 'validating',
+              ...(update.totalBatches === undefined ? {} : { ':tc': update.totalContacts, ':tb': update.totalBatches }),
+            },
+          }),
+        ),
+      );
+    },
+    async reject(requestId, errors, now) {
+      return conditional(
+        db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { requestId },
+            UpdateExpression: 'SET #status = :rejected, errors = :errors, updatedAt = :now, completedAt = :now REMOVE intake',
+            ConditionExpression: '#status = :validating',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':rejected': 'rejected', ':errors': errors, ':now': now, ':validating': 'validating' },
+          }),
+        ),
+      );
+    },
+    async abandon(record, errors, now) {
+      const { intake: _intake, ...rest } = record;
+      return conditional(
+        db.send(
+          new PutCommand({
+            TableName: table,
+            Item: { ...rest, status: 'rejected', errors, updatedAt: now, completedAt: now },
+            ConditionExpression: '#status = :validating',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':validating': 'validating' },
+          }),
+        ),
+      );
+    },
+    async startProcessing(requestId, now) {
+      return conditional(
+        db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { requestId },
+            UpdateExpression: 'SET #status = :processing, updatedAt = :now REMOVE intake',
+            ConditionExpression: '#status = :validating',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':processing': 'processing', ':now': now, ':validating': 'validating' },
+          }),
+        ),
+      );
     },
     async *listProcessing() {
       let start: Record<string, unknown> | undefined;

@@ -57,13 +57,23 @@ export class DuplicateInProgressError extends Error {
   }
 }
 
+/** A download of a request that was rejected: it has no output. */
+export class RequestRejectedError extends Error {
+  readonly statusCode = 409;
+  constructor(message: string) {
+    super(message);
+    this.name = 'RequestRejectedError';
+  }
+}
+
 export type ClientError =
   | ValidationError
   | NotFoundError
   | PayloadTooLargeError
   | UnsupportedMediaTypeError
   | IdempotencyKeyReusedError
-  | DuplicateInProgressError;
+  | DuplicateInProgressError
+  | RequestRejectedError;
 
 export function isClientError(err: unknown): err is ClientError {
   return (
@@ -72,7 +82,8 @@ export function isClientError(err: unknown): err is ClientError {
     err instanceof PayloadTooLargeError ||
     err instanceof UnsupportedMediaTypeError ||
     err instanceof IdempotencyKeyReusedError ||
-    err instanceof DuplicateInProgressError
+    err instanceof DuplicateInProgressError ||
+    err instanceof RequestRejectedError
   );
 }
 

@@ -77,7 +77,8 @@ async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<
     deps.log.warn('batch index outside the request dropped', { requestId, batchIndex, totalBatches: record.totalBatches });
     return 'out-of-range';
   }
-  if (record.status !== 'processing') return 'request-final';
+  // A request still `validating` takes its batches: the intake sends them before it moves it to processing.
+  if (record.status !== 'processing' && record.status !== 'validating') return 'request-final';
   if (record.doneBatches?.has(batchIndex)) {
     if (isComplete(record)) await finishIfComplete(requestId, deps);
     return 'duplicate';

@@ -3,10 +3,11 @@ import { httpEnrichmentApi } from '../adapters/enrichmentApi';
 import { awsClients, type AwsClients } from '../adapters/clients';
 import { metric } from '../adapters/metrics';
 import { presignDownload, s3ObjectStore } from '../adapters/s3';
-import { sqsBatchQueue } from '../adapters/sqs';
+import { sqsBatchQueue, sqsIntakeQueue } from '../adapters/sqs';
 import { dynamoStatusStore } from '../adapters/statusTable';
 import { CircuitBreaker } from '../core/circuitBreaker';
 import type { CreateDeps } from '../core/createEnrichment';
+import type { IntakeDeps } from '../core/intake';
 import { noFaults, systemClock, type StatusStore } from '../core/ports';
 import type { WorkerDeps } from '../core/processBatch';
 import type { ReconcileDeps } from '../core/reconcile';
@@ -22,6 +23,7 @@ export function createDeps(clients: AwsClients = awsClients()): CreateDeps {
     store: s3ObjectStore(c.BUCKET_NAME, clients.s3),
     status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
     queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs),
+    intakeQueue: sqsIntakeQueue(c.INTAKE_QUEUE_NAME, clients.sqs),
     clock: systemClock,
     log: logger,
     bucket: c.BUCKET_NAME,
@@ -88,5 +90,19 @@ export function readDeps(clients: AwsClients = awsClients()): ReadDeps {
   return {
     status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
     presign: (key, filename) => presignDownload(key, filename, c.BUCKET_NAME, clients.s3),
+  };
+}
+
+export function intakeDeps(clients: AwsClients = awsClients()): IntakeDeps {
+  const c = config();
+  return {
+    store: s3ObjectStore(c.BUCKET_NAME, clients.s3),
+    status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
+    queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs),
+    intakeQueue: sqsIntakeQueue(c.INTAKE_QUEUE_NAME, clients.sqs),
+    clock: systemClock,
+    log: logger,
+    faults: noFaults,
+    timeReserveMs: c.INTAKE_TIME_RESERVE_MS,
   };
 }

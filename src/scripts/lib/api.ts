@@ -121,4 +121,4 @@ export async function getStatus(requestId: string, opts: { baseUrl?: string; sig
   return res.body;
 }
 
-export const isFinalStatus = (status: string) => status !== 'processing';
+export const isFinalStatus = (status: string) => status !== 'processing' && status !== 'validating';

@@ -44,7 +44,8 @@ export async function waitForCompletion(requestId: string, opts: WaitOptions = {
       if (status) {
         const done = status.processedBatches + status.failedBatches;
         if (bar) {
-          if (!bar.isActive) bar.start(status.totalBatches, done, { failed: status.failedBatches, state: status.status });
+          if (!bar.isActive) bar.start(status.totalBatches ?? 0, done, { failed: status.failedBatches, state: status.status });
+          if (status.totalBatches !== undefined) bar.setTotal(status.totalBatches); // unknown while validating
           bar.update(done, { failed: status.failedBatches, state: status.status });
         }
         if (isFinalStatus(status.status)) return status;

@@ -34,6 +34,8 @@ describe('dynamoStatusStore.recordBatch', () => {
     expect(input.UpdateExpression).toMatch(/^ADD doneBatches :idxSet, processedBatches :one SET updatedAt = :now$/);
     expect(input.ConditionExpression).toContain('NOT contains(doneBatches, :idx)');
     expect(input.ConditionExpression).toContain('#status = :processing');
+    // Batches of a request still validating are counted too (the intake sends them before its move to processing).
+    expect(input.ConditionExpression).toContain('#status = :validating');
     expect(input.ConditionExpression).toContain('attribute_exists(requestId)');
     expect(input.ExpressionAttributeNames).toEqual({ '#status': 'status' });
     expect(input.ExpressionAttributeValues).toEqual({
@@ -42,6 +44,7 @@ describe('dynamoStatusStore.recordBatch', () => {
       ':one': 1,
       ':now': NOW,
       ':processing': 'processing',
+      ':validating': 'validating',
     });
   });
 
