@@ -249,7 +249,8 @@ export async function createEnrichment(body: unknown, deps: CreateDeps, caller: 
 
 /**
  * A referenced upload: the status item `validating` (totals unknown, the intake's checkpoint at its start,
- * the upload as the request's input), the placeholder output, one message to the intake queue.
+ * the upload as the request's input) and one message to the intake queue. No output yet: the intake writes the
+ * placeholder when the upload passes validation, so a rejected request has none.
  * Should the message not go out, the request ends `rejected` at once and its dedup claim is freed.
  */
 async function acceptReference(
@@ -283,7 +284,6 @@ async function acceptReference(
     intake: { phase: 'validate', contactsValidated: 0, batchesSent: 0, runs: 0 },
   };
   try {
-    await deps.store.putJson(keys.output(requestId), placeholderOutput(requestId));
     await deps.status.create(record);
   } catch (err) {
     await release();

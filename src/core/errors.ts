@@ -57,12 +57,12 @@ export class DuplicateInProgressError extends Error {
   }
 }
 
-/** A download of a request that was rejected: it has no output. */
-export class RequestRejectedError extends Error {
+/** A download of a request that has no output: rejected, or its upload still being validated. */
+export class NoOutputError extends Error {
   readonly statusCode = 409;
   constructor(message: string) {
     super(message);
-    this.name = 'RequestRejectedError';
+    this.name = 'NoOutputError';
   }
 }
 
@@ -73,7 +73,7 @@ export type ClientError =
   | UnsupportedMediaTypeError
   | IdempotencyKeyReusedError
   | DuplicateInProgressError
-  | RequestRejectedError;
+  | NoOutputError;
 
 export function isClientError(err: unknown): err is ClientError {
   return (
@@ -83,7 +83,7 @@ export function isClientError(err: unknown): err is ClientError {
     err instanceof UnsupportedMediaTypeError ||
     err instanceof IdempotencyKeyReusedError ||
     err instanceof DuplicateInProgressError ||
-    err instanceof RequestRejectedError
+    err instanceof NoOutputError
   );
 }
 

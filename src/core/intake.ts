@@ -6,6 +6,8 @@ import type { Logger } from '../logger';
 import type { FieldError } from './errors';
 import { InputParseError, inputOf, readInputBatches, streamContactsOf } from './inputFile';
 import type { BatchQueue, Clock, FaultHooks, IntakeQueue, ObjectStore, StatusStore, TimeBudget } from './ports';
+import { placeholderOutput } from './output';
+import { keys } from './status';
 import { toFieldErrors } from './validation';
 
 export interface IntakeDeps {
@@ -58,7 +60,7 @@ class OutOfTime extends Error {}
  *    totalContacts/totalBatches.
  * 3. Pass 2 (send): stream it again, skip the batches already sent, send the rest with SendMessageBatch
  *    (10 a call, several calls at once); checkpoint after each group.
- * 4. Move the status to `processing`, then send the last batch once more: if the workers counted every batch
+ * 4. Write the placeholder output, move the status to `processing`, then send the last batch once more: if the workers counted every batch
  *    while the request was still validating, that duplicate makes a worker assemble the output.
  * Out of time (the invocation's remaining time below the reserve): save the checkpoint, queue a continuation,
  * return. A crash goes on from the last checkpoint on redelivery; batches sent twice are counted once.
@@ -95,6 +97,8 @@ export async function runIntake(requestId: string, deps: IntakeDeps, budget?: Ti
     }
     const last = await sendPass(record, checkpoint, deps, outOfTime);
     await deps.faults.at('intake:before-processing', { requestId });
+    // What a download shows until the assembly writes the output (an inline request's is written at create).
+    await deps.store.putJson(keys.output(requestId), placeholderOutput(requestId));
     if (!(await deps.status.startProcessing(requestId, now()))) return 'not-validating';
     const nudge = last ?? (await readInputBatches(deps.store, inputOf(record), batchSize, new Set([record.totalBatches - 1]))).get(record.totalBatches - 1);
     if (nudge) await deps.queue.send([message(record, record.totalBatches - 1, nudge)]);

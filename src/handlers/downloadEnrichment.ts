@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { RequestRejectedError } from '../core/errors';
+import { NoOutputError } from '../core/errors';
 import { logger } from '../logger';
 import { callersRequest, correlationIdOf, errorResponse } from './http';
 import { readDeps, type ReadDeps } from './wiring';
@@ -13,7 +13,10 @@ export function makeHandler(deps: () => ReadDeps = readDeps) {
       const { status, presign } = deps();
       const record = await callersRequest(event, status);
       if (record.status === 'rejected') {
-        throw new RequestRejectedError(`Request ${record.requestId} was rejected and has no output: GET /enrichment/${record.requestId} shows its errors`);
+        throw new NoOutputError(`Request ${record.requestId} was rejected and has no output: GET /enrichment/${record.requestId} shows its errors`);
+      }
+      if (record.status === 'validating') {
+        throw new NoOutputError(`Request ${record.requestId} is still validating its upload: there is no output yet (GET /enrichment/${record.requestId} shows its progress)`);
       }
       const location = await presign(record.outputFileKey, `enrichment-${record.requestId}.json`);
       return { statusCode: 302, headers: { location, 'cache-control': 'no-store', 'x-enrichment-status': record.status }, body: '' };
