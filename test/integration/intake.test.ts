@@ -6,6 +6,9 @@ import { apiEvent, makeContacts } from '../support/factories';
 import {
   crashAt,
   drainedDepth,
+  reconcileWith,
+  sleep,
+  takeAllBatchMessages,
   expectedRows,
   expectOutputRows,
   runIntakeSource,
@@ -145,6 +148,34 @@ describe('asynchronous intake of an upload (fauxqs + dynalite, each function wit
     runIntakeSource(service);
     expect(await waitForFinal(res.json.requestId, 30_000)).toMatchObject({ status: 'rejected', errors: [{ path: 'contacts', message: expect.stringMatching(/gone/) }] });
     expect(await drainedDepth(service, service.resources.queues.IntakeQueue.url)).toBe(0);
+  }, 60_000);
+});
+
+describe('reconcile of a referenced request reads the upload itself, in its format (fauxqs + dynalite)', () => {
+  let service: TestService;
+  beforeEach(async () => {
+    service = await startFaultService({ RECONCILE_STALL_SECONDS: '1' });
+  });
+  afterEach(() => service.close());
+
+  it('the lost batch messages of a CSV upload are re-sent from the CSV file; no input.json exists', async () => {
+    const contacts = makeContacts(1_000);
+    const csv = 'first_name,last_name,company_domain\n' + contacts.map((c) => `${c.first_name},${c.last_name},${c.company_domain}`).join('\n') + '\n';
+    const res = await submit({ contacts: await upload(service, 'uploads/lost.csv', csv), fields_to_enrich: FIELDS });
+    const intake = intakeFn();
+    const q = service.resources.queues.IntakeQueue;
+    const source = service.deliver(q.url, q.arn, intake, { functionKey: 'intake', concurrency: 1 });
+    await waitForRecord(res.json.requestId, (r) => r.status === 'processing');
+    await source.stop();
+    // Every batch message lost: only reconcile can bring them back, and it has only the CSV upload to read.
+    expect(await takeAllBatchMessages(service)).toHaveLength(11);
+    await sleep(1_200);
+    const report = (await reconcileWith()()).reconciled;
+    expect(report).toEqual([expect.objectContaining({ requestId: res.json.requestId, action: 'resent', resentBatches: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] })]);
+    runPipeline(service, { concurrency: 4 });
+    expect(await waitForFinal(res.json.requestId, 30_000)).toMatchObject({ status: 'completed', processedBatches: 10 });
+    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+    expect(await service.getObjectText(`${res.json.requestId}/input.json`)).toBeUndefined();
   }, 60_000);
 });
 
