@@ -153,6 +153,11 @@ export async function main(argv: string[], script = path.basename(process.argv[1
   let bytes;
   try {
     final = await waitForCompletion(accepted.requestId, { intervalMs: args.intervalMs, timeoutMs: args.timeoutMs, signal: abort.signal });
+    if (final.status === 'rejected') {
+      // An upload with an invalid contact (or whose intake kept failing): no output to download.
+      console.error(`\nrequest ${final.requestId} rejected:\n  ${(final.errors ?? []).map((e) => `${e.path}: ${e.message}`).join('\n  ')}`);
+      return 1;
+    }
     bytes = await downloadTo(final.downloadUrl ?? accepted.downloadUrl, out, abort.signal);
   } catch (err) {
     if (!abort.signal.aborted) throw err;
