@@ -143,8 +143,9 @@ async function validatePass(record: StatusRecord, checkpoint: IntakeCheckpoint, 
   try {
     for await (const item of streamContactsOf(body, inputOf(record).format)) {
       if (index >= checkpoint.contactsValidated) {
-        if (errors.length < MAX_INTAKE_ERRORS) errors.push(...checkContact(item, index).errors.slice(0, MAX_INTAKE_ERRORS - errors.length));
+        errors.push(...checkContact(item, index).errors.slice(0, MAX_INTAKE_ERRORS - errors.length));
         checkpoint.contactsValidated = index + 1;
+        if (errors.length >= MAX_INTAKE_ERRORS) break; // the report is full: the rest need not be read
         if (checkpoint.contactsValidated % every === 0) {
           checkpoint.errorsSoFar = errors;
           if (outOfTime()) throw new OutOfTime();

@@ -102,7 +102,7 @@ describe('hostile input gets 400/415 and writes nothing (fauxqs + dynalite)', ()
       // Only the status item and its dedup item were written: remove them for the check after each test.
       const items = (await service.ddb.send(new ScanCommand({ TableName: service.table }))).Items ?? [];
       expect(items.map((i) => i.requestId.S)).toHaveLength(2);
-    expect(items.map((i) => i.requestId.S)).toEqual(expect.arrayContaining([res.json.requestId, expect.stringMatching(/^dedup#/)]));
+      expect(items.map((i) => i.requestId.S)).toEqual(expect.arrayContaining([res.json.requestId, expect.stringMatching(/^dedup#/)]));
       for (const i of items) await service.ddb.send(new DeleteItemCommand({ TableName: service.table, Key: { requestId: i.requestId } }));
     });
 
