@@ -55,6 +55,16 @@ class CheckStageParams {
       );
     }
 
+    const intakeTimeout = Number(service.custom && service.custom.intakeTimeout);
+    const intakeVisibility = Math.min(...['IntakeQueue', 'IntakeDeadLetterQueue'].map((q) => Number(this.resource(q).Properties.VisibilityTimeout)));
+    if (!(intakeTimeout >= 1 && intakeTimeout <= 900)) problems.push(`intakeTimeoutSeconds must be 1 to 900 (Lambda's limit), got "${service.custom.intakeTimeout}".`);
+    else if (!(intakeVisibility >= 6 * intakeTimeout)) {
+      problems.push(
+        `intakeQueueVisibilitySeconds (${intakeVisibility}) must be at least 6 times intakeTimeoutSeconds (${intakeTimeout}), as AWS requires of an SQS event source: ` +
+          `pass ${param('intakeQueueVisibilitySeconds', 6 * intakeTimeout)}.`,
+      );
+    }
+
     const env = service.provider.environment || {};
     if (service.functions && service.functions.mockEnrich && !env.ENRICHMENT_API_KEY) {
       // Not an error: the key only exists once the stage is deployed (README: Authentication).

@@ -12,6 +12,10 @@ const ConfigSchema = z.object({
   BUCKET_NAME: z.string().min(3),
   TABLE_NAME: z.string().min(3),
   BATCH_QUEUE_NAME: z.string().min(1),
+  /** The intake function's queue (referenced uploads are taken in asynchronously). */
+  INTAKE_QUEUE_NAME: z.string().min(1),
+  /** Time the intake keeps back from its timeout to save its checkpoint and queue its continuation. */
+  INTAKE_TIME_RESERVE_MS: z.coerce.number().int().min(500).max(600_000).default(30_000),
   ENRICHMENT_API_URL: httpUrl,
   /** Sent as x-api-key to the enrichment API when set (the stage's own mock needs one of its API keys). */
   ENRICHMENT_API_KEY: z.string().optional(),

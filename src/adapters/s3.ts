@@ -72,6 +72,15 @@ export function s3ObjectStore(bucket = config().BUCKET_NAME, client = s3Client()
       } while (token);
       return out;
     },
+    async head(key) {
+      try {
+        const res = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        return { size: res.ContentLength ?? 0, etag: res.ETag ?? '', contentType: res.ContentType };
+      } catch (err) {
+        if (isMissing(err) || (err as { name?: string }).name === 'NotFound') return undefined;
+        throw err;
+      }
+    },
   };
 }
 

@@ -11,6 +11,16 @@ import { documentClient } from './clients';
 const isConditionFailure = (err: unknown) =>
   err instanceof ConditionalCheckFailedException || (err as { name?: string })?.name === 'ConditionalCheckFailedException';
 
+/** true when the conditional write happened, false when its condition failed. */
+const conditional = (write: Promise<unknown>): Promise<boolean> =>
+  write.then(
+    () => true,
+    (err) => {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    },
+  );
+
 const toRecord = (item: Record<string, unknown> | undefined): StatusRecord | undefined =>
   item ? StatusRecordSchema.parse(item) : undefined;
 
@@ -180,7 +190,8 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
             TableName: table,
             Key: { requestId: shard.requestId },
             UpdateExpression: 'ADD fullShards :kSet, processedBatches :p, failedBatches :f SET updatedAt = :now',
-            ConditionExpression: '#status = :processing AND NOT contains(fullShards, :k)',
+            // A request still `validating` promotes too: the intake sends its batches before the move to processing.
+            ConditionExpression: '(#status = :processing OR #status = :validating) AND NOT contains(fullShards, :k)',
             ExpressionAttributeNames: { '#status': 'status' },
             ExpressionAttributeValues: {
               ':kSet': new Set([shard.shard]),
@@ -189,11 +200,14 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
               ':f': shard.failed,
               ':now': now,
               ':processing': 'processing',
+              ':validating': 'validating',
             },
             ReturnValues: 'ALL_NEW',
           }),
         );
-        return { complete: isComplete(toRecord(res.Attributes)!) };
+        const record = toRecord(res.Attributes)!;
+        // Only a request in processing finishes here; one still validating finishes after its move (the intake's nudge).
+        return { complete: record.status === 'processing' && isComplete(record) };
       } catch (err) {
         if (!isConditionFailure(err)) throw err;
         // Promoted before (a redelivery repairing a crash, or a race), final, or unknown.
@@ -272,6 +286,68 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
       ).catch((err) => {
         if (!isConditionFailure(err)) throw err;
       });
+    },
+    async saveIntake(requestId, update, now) {
+      const totals = update.totalBatches === undefined ? '' : ', totalContacts = :tc, totalBatches = :tb';
+      return conditional(
+        db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { requestId },
+            UpdateExpression: `SET intake = :intake, updatedAt = :now${totals}`,
+            ConditionExpression: '#status = :validating',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':intake': JSON.parse(JSON.stringify(update.intake)),
+              ':now': now,
+              ':validating': 'validating',
+              ...(update.totalBatches === undefined ? {} : { ':tc': update.totalContacts, ':tb': update.totalBatches }),
+            },
+          }),
+        ),
+      );
+    },
+    async reject(requestId, errors, now) {
+      return conditional(
+        db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { requestId },
+            UpdateExpression: 'SET #status = :rejected, errors = :errors, updatedAt = :now, completedAt = :now REMOVE intake, running',
+            ConditionExpression: '#status = :validating',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':rejected': 'rejected', ':errors': errors, ':now': now, ':validating': 'validating' },
+          }),
+        ),
+      );
+    },
+    async abandon(record, errors, now) {
+      const { intake: _intake, ...rest } = record;
+      return conditional(
+        db.send(
+          new PutCommand({
+            TableName: table,
+            Item: { ...rest, status: 'rejected', errors, updatedAt: now, completedAt: now },
+            ConditionExpression: '#status = :validating',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':validating': 'validating' },
+          }),
+        ),
+      );
+    },
+    async startProcessing(requestId, now) {
+      return conditional(
+        db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { requestId },
+            UpdateExpression: 'SET #status = :processing, updatedAt = :now REMOVE intake',
+            ConditionExpression: '#status = :validating',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':processing': 'processing', ':now': now, ':validating': 'validating' },
+          }),
+        ),
+      );
     },
     async *listProcessing() {
       // The sparse index holds only requests not final yet (running is removed by finalize): no Scan.

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { ContactSchema, MAX_CONTACT_BYTES, type Contact, type EnrichField } from '../schemas/contact';
 import { DedupeSchema, FieldsSchema, IdempotencyKeySchema, MAX_S3_KEY_BYTES, S3ReferenceSchema } from '../schemas/request';
 import { encodeMessageBody, type BatchMessage } from '../schemas/message';
@@ -6,19 +6,21 @@ import { quoteInput } from '../schemas/text';
 import type { StatusRecord } from '../schemas/status';
 import type { Logger } from '../logger';
 import { chunk } from './batching';
-import { claimOrFindDuplicate, dedupKey, requestHash } from './dedup';
+import { canonicalJson, claimOrFindDuplicate, dedupKey, requestHash } from './dedup';
 import { ValidationError, type FieldError } from './errors';
-import { readUploadedContacts, renderInput } from './inputFile';
+import { formatOf, renderInput, type InputFormat } from './inputFile';
 import { placeholderOutput } from './output';
-import type { BatchQueue, Clock, DedupClaim, ObjectStore, StatusStore } from './ports';
+import type { BatchQueue, Clock, DedupClaim, IntakeQueue, ObjectInfo, ObjectStore, StatusStore } from './ports';
 import { uploadPrefixOf } from './owner';
-import { keys } from './status';
+import { countsKnown, keys } from './status';
 import { toFieldErrors, validationFailed } from './validation';
 
 export interface CreateDeps {
   store: ObjectStore;
   status: StatusStore;
   queue: BatchQueue;
+  /** Where a referenced upload's intake is queued (src/core/intake.ts). */
+  intakeQueue?: IntakeQueue;
   clock: Clock;
   log: Logger;
   bucket: string;
@@ -44,8 +46,11 @@ export interface CreateCaller {
 
 export interface CreateResult {
   requestId: string;
-  totalContacts: number;
-  totalBatches: number;
+  /** Unknown for a referenced upload until its intake has counted it (status `validating`). */
+  totalContacts?: number;
+  totalBatches?: number;
+  /** Set for a referenced upload, taken in asynchronously (its totals unknown yet); inline requests leave it out. */
+  status?: 'validating';
   /** Set when the request repeats one accepted before: nothing was done, these are the original's. */
   duplicate?: { status: StatusRecord['status'] };
 }
@@ -68,7 +73,14 @@ function validateContacts(items: Iterable<unknown>, errors: FieldError[]): Conta
   return contacts;
 }
 
-async function loadReferencedContacts(ref: string, deps: CreateDeps, errors: FieldError[]): Promise<Contact[]> {
+interface CheckedReference {
+  key: string;
+  format: InputFormat;
+  info: ObjectInfo;
+}
+
+/** The reference's bucket, prefix and owner, then HeadObject (the body is not read here: the intake reads it). */
+async function checkReference(ref: string, deps: CreateDeps): Promise<CheckedReference> {
   let key = ref;
   if (ref.startsWith('s3://')) {
     const [bucket, ...rest] = ref.slice('s3://'.length).split('/');
@@ -82,7 +94,7 @@ async function loadReferencedContacts(ref: string, deps: CreateDeps, errors: Fie
   if (!key.startsWith('uploads/')) {
     throw new ValidationError('Invalid request', [{ path: 'contacts', message: 'S3 references must be under "uploads/"' }]);
   }
-  // Only the caller's own uploads, checked before S3 is read: another key's upload is neither used nor probed.
+  // Only the caller's own uploads, checked before S3 is asked: another key's upload is neither used nor probed.
   if (deps.owner && !key.startsWith(uploadPrefixOf(deps.owner))) {
     throw new ValidationError('Invalid request', [
       { path: 'contacts', message: `S3 references must be under "${uploadPrefixOf(deps.owner)}", the uploads of your API key (see README: Large datasets)` },
@@ -91,18 +103,30 @@ async function loadReferencedContacts(ref: string, deps: CreateDeps, errors: Fie
   if (Buffer.byteLength(key) > MAX_S3_KEY_BYTES) {
     throw new ValidationError('Invalid request', [{ path: 'contacts', message: `the S3 key is too long (S3 keys are at most ${MAX_S3_KEY_BYTES} bytes)` }]);
   }
-  const body = await deps.store.getStream(key);
-  if (!body) throw new ValidationError('Invalid request', [{ path: 'contacts', message: `no object at ${quoteInput(key)}` }]);
-  let items: unknown;
-  try {
-    items = await readUploadedContacts(body);
-  } catch {
-    throw new ValidationError('Invalid request', [{ path: 'contacts', message: `${quoteInput(key)} is not valid JSON of the form {"contacts": [...]}` }]);
+  if (!deps.store.head) throw new Error('this object store cannot read object metadata');
+  const info = await deps.store.head(key);
+  if (!info) throw new ValidationError('Invalid request', [{ path: 'contacts', message: `no object at ${quoteInput(key)}` }]);
+  if (info.size === 0) throw new ValidationError('Invalid request', [{ path: 'contacts', message: `${quoteInput(key)} is empty` }]);
+  const format = formatOf(key, info.contentType);
+  if (!format) {
+    throw new ValidationError('Invalid request', [
+      {
+        path: 'contacts',
+        message: `cannot tell the format of ${quoteInput(key)}: upload it with a content type (application/json, application/x-ndjson, text/csv) or a key ending in .json, .ndjson, .jsonl or .csv`,
+      },
+    ]);
   }
-  if (!Array.isArray(items) || items.length === 0) {
-    throw new ValidationError('Invalid request', [{ path: 'contacts', message: `${quoteInput(key)} holds no contacts (expected {"contacts": [...]})` }]);
-  }
-  return validateContacts(items, errors);
+  return { key, format, info };
+}
+
+/**
+ * SHA-256 of the work a referenced request asks for: the upload (its key, ETag and size: uploads are
+ * immutable objects under server-chosen keys) and the fields, sorted.
+ */
+export function referenceHash(ref: CheckedReference, fields: readonly EnrichField[]): string {
+  return createHash('sha256')
+    .update(canonicalJson({ upload: { key: ref.key, etag: ref.info.etag, size: ref.info.size }, fields_to_enrich: [...fields].sort() }))
+    .digest('hex');
 }
 
 export async function createEnrichment(body: unknown, deps: CreateDeps, caller: CreateCaller = {}): Promise<CreateResult> {
@@ -110,6 +134,9 @@ export async function createEnrichment(body: unknown, deps: CreateDeps, caller: 
   //    written before this passes.
   // 2. Dedup (unless `"dedupe": false` without an Idempotency-Key): claim the key with a conditional write
   //    before anything else; a repeat answers with the request that holds it and does nothing more.
+  //    An upload reference is checked (bucket, prefix, owner, HeadObject: the body is not read) and, after
+  //    dedup, accepted as `validating` with one message to the intake queue (acceptReference): the intake
+  //    function validates and sends it (src/core/intake.ts). Steps 3 to 5 are for inline contacts.
   // 3. Store input.json and the placeholder output.json.
   // 4. Put the status item (processing, counts at zero). Should step 3 or 4 fail, the claim is released.
   // 5. Send one SQS message per batch of contacts. From step 3 on the request is durable: should the send
@@ -128,6 +155,7 @@ export async function createEnrichment(body: unknown, deps: CreateDeps, caller: 
   if (keyParsed && !keyParsed.success) errors.push({ path: 'Idempotency-Key (header)', message: keyParsed.error.issues[0].message });
 
   let contacts: Contact[] = [];
+  let reference: CheckedReference | undefined;
   if (Array.isArray(rawContacts)) {
     if (rawContacts.length === 0) errors.push({ path: 'contacts', message: 'contacts must not be empty' });
     contacts = validateContacts(rawContacts, errors);
@@ -135,7 +163,7 @@ export async function createEnrichment(body: unknown, deps: CreateDeps, caller: 
     const ref = S3ReferenceSchema.safeParse(rawContacts);
     if (!ref.success) throw validationFailed([...errors, ...toFieldErrors(ref.error, ['contacts'])]);
     if (errors.length) throw validationFailed(errors);
-    contacts = await loadReferencedContacts(ref.data, deps, errors);
+    reference = await checkReference(ref.data, deps);
   } else {
     errors.push({
       path: 'contacts',
@@ -155,7 +183,7 @@ export async function createEnrichment(body: unknown, deps: CreateDeps, caller: 
   const idempotencyKey = keyParsed?.success ? keyParsed.data : undefined;
   let claim: DedupClaim | undefined;
   if (idempotencyKey !== undefined || dedupeParsed.data !== false) {
-    const bodyHash = requestHash(contacts, fields);
+    const bodyHash = reference ? referenceHash(reference, fields) : requestHash(contacts, fields);
     const key = dedupKey(caller.callerHash ?? '', bodyHash, idempotencyKey);
     const outcome = await claimOrFindDuplicate(
       { key, requestId, bodyHash, expiresAt },
@@ -166,13 +194,13 @@ export async function createEnrichment(body: unknown, deps: CreateDeps, caller: 
       deps.log.info('duplicate request: answered with the original', { requestId: original.requestId, byIdempotencyKey: idempotencyKey !== undefined });
       return {
         requestId: original.requestId,
-        totalContacts: original.totalContacts,
-        totalBatches: original.totalBatches,
+        ...(countsKnown(original) ? { totalContacts: original.totalContacts, totalBatches: original.totalBatches } : {}),
         duplicate: { status: original.status },
       };
     }
     claim = outcome.claimed;
   }
+  if (reference) return acceptReference(reference, fields, { requestId, now, expiresAt, claim, log }, deps);
 
   const record: StatusRecord = {
     requestId,
@@ -217,4 +245,60 @@ export async function createEnrichment(body: unknown, deps: CreateDeps, caller: 
   }
   log.info('request accepted', { totalContacts: contacts.length, totalBatches: batches.length, fields });
   return { requestId, totalContacts: contacts.length, totalBatches: batches.length };
+}
+
+/**
+ * A referenced upload: the status item `validating` (totals unknown, the intake's checkpoint at its start,
+ * the upload as the request's input) and one message to the intake queue. No output yet: the intake writes the
+ * placeholder when the upload passes validation, so a rejected request has none.
+ * Should the message not go out, the request ends `rejected` at once and its dedup claim is freed.
+ */
+async function acceptReference(
+  reference: CheckedReference,
+  fields: EnrichField[],
+  ctx: { requestId: string; now: Date; expiresAt: number; claim?: DedupClaim; log: Logger },
+  deps: CreateDeps,
+): Promise<CreateResult> {
+  const { requestId, now, claim, log } = ctx;
+  if (!deps.intakeQueue) throw new Error('no intake queue is wired');
+  const release = async () => {
+    if (claim) await deps.status.releaseDedup(claim).catch((err) => log.warn('releasing the dedup claim failed; it frees itself after its lease', { err }));
+  };
+  const record: StatusRecord = {
+    requestId,
+    ...(deps.owner ? { owner: deps.owner } : {}),
+    status: 'validating',
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+    totalContacts: 0,
+    totalBatches: 0,
+    batchSize: deps.batchSize,
+    processedBatches: 0,
+    failedBatches: 0,
+    fields,
+    inputFileKey: reference.key,
+    inputFormat: reference.format,
+    outputFileKey: keys.output(requestId),
+    deadlineAt: new Date(now.getTime() + deps.deadlineSeconds * 1000).toISOString(),
+    expiresAt: ctx.expiresAt,
+    intake: { phase: 'validate', contactsValidated: 0, batchesSent: 0, runs: 0 },
+  };
+  try {
+    await deps.status.create(record);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  try {
+    await deps.intakeQueue.send({ requestId });
+  } catch (err) {
+    log.error('queueing the intake failed: request rejected', { err });
+    await deps.status
+      .abandon(record, [{ path: 'contacts', message: 'the upload could not be queued for validation: submit it again' }], deps.clock.now().toISOString())
+      .catch((abandonErr) => log.error('ending the request failed: it stays validating', { err: abandonErr }));
+    await release();
+    throw err;
+  }
+  log.info('upload accepted for intake', { key: reference.key, format: reference.format, bytes: reference.info.size, fields });
+  return { requestId, status: 'validating' };
 }

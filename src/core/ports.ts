@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { BatchMessage } from '../schemas/message';
-import type { RequestStatus, StatusRecord } from '../schemas/status';
+import type { IntakeMessage } from '../schemas/message';
+import type { IntakeCheckpoint, RequestStatus, StatusRecord } from '../schemas/status';
+import type { FieldError } from './errors';
 import type { OutputCounts } from './output';
 
 /** The ports the use cases need; src/adapters implements them on S3, DynamoDB and SQS. */
@@ -14,6 +16,17 @@ export interface ObjectStore {
   /** undefined when the object does not exist. */
   getStream(key: string): Promise<Readable | undefined>;
   listKeys(prefix: string): Promise<string[]>;
+  /**
+   * An object's metadata without its body (HeadObject); undefined when it does not exist. Optional: only
+   * the create function uses it (stand-in stores of the bench leave it out).
+   */
+  head?(key: string): Promise<ObjectInfo | undefined>;
+}
+
+export interface ObjectInfo {
+  size: number;
+  etag: string;
+  contentType?: string;
 }
 
 export type BatchOutcome = 'processed' | 'failed';
@@ -104,6 +117,31 @@ export interface StatusStore {
   /** Notes that reconcile looked at a request, so that it is not re-driven again before the next stall. */
   touch(requestId: string, now: string): Promise<void>;
   listProcessing(): AsyncIterable<StatusRecord>;
+  /**
+   * The intake's progress on a `validating` request (its checkpoint, and the totals once counted).
+   * false when the request is no longer validating (nothing written).
+   */
+  saveIntake(requestId: string, update: IntakeUpdate, now: string): Promise<boolean>;
+  /** validating → rejected with its errors. false when the request is no longer validating. */
+  reject(requestId: string, errors: FieldError[], now: string): Promise<boolean>;
+  /**
+   * validating → rejected with a single PutItem of the whole record (the create function, whose role writes
+   * items but does not update them, when the intake message could not be queued). false when no longer validating.
+   */
+  abandon(record: StatusRecord, errors: FieldError[], now: string): Promise<boolean>;
+  /** validating → processing (the checkpoint removed). false when the request is no longer validating. */
+  startProcessing(requestId: string, now: string): Promise<boolean>;
+}
+
+export interface IntakeUpdate {
+  intake: IntakeCheckpoint;
+  totalContacts?: number;
+  totalBatches?: number;
+}
+
+/** The intake function's queue: one message starts (or continues) the intake of a request. */
+export interface IntakeQueue {
+  send(message: IntakeMessage): Promise<void>;
 }
 
 export interface BatchQueue {

@@ -95,7 +95,8 @@ async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<
     deps.log.warn('batch index outside the request dropped', { requestId, batchIndex, totalBatches: record.totalBatches });
     return 'out-of-range';
   }
-  if (record.status !== 'processing') return 'request-final';
+  // A request still `validating` takes its batches: the intake sends them before it moves it to processing.
+  if (record.status !== 'processing' && record.status !== 'validating') return 'request-final';
   if (found.batchDone) {
     if (await promoteIfFull(found.shard, deps.clock.now().toISOString(), deps)) await finishIfComplete(requestId, deps);
     return 'duplicate';

@@ -1,7 +1,7 @@
 import type { BatchMessage } from '../schemas/message';
 import type { StatusRecord } from '../schemas/status';
 import { assembleOutput } from './assembleOutput';
-import { readInputBatches } from './inputFile';
+import { inputOf, readInputBatches } from './inputFile';
 import { failedRow, type BatchResult } from './output';
 import type { BatchOutcome, BatchQueue } from './ports';
 import type { WorkerDeps } from './processBatch';
@@ -79,7 +79,7 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   for (let i = 0; i < record.totalBatches; i++) if (!done.has(i)) missing.add(i);
 
   if (missing.size > 0 && now.getTime() >= Date.parse(record.deadlineAt)) {
-    const contacts = await readInputBatches(deps.store, requestId, record.batchSize ?? deps.batchSize, missing);
+    const contacts = await readInputBatches(deps.store, inputOf(record), record.batchSize ?? deps.batchSize, missing);
     for (const index of missing) {
       const rows = (contacts.get(index) ?? []).map((c) => failedRow(c, record.fields, 'request deadline passed before the batch was processed'));
       await deps.store.putJson(keys.failedBatch(requestId, index), { requestId, batchIndex: index, rows } satisfies BatchResult);
@@ -96,7 +96,7 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
     return { ...report, action: 'assembled' };
   }
 
-  const contacts = await readInputBatches(deps.store, requestId, record.batchSize ?? deps.batchSize, missing);
+  const contacts = await readInputBatches(deps.store, inputOf(record), record.batchSize ?? deps.batchSize, missing);
   const messages: BatchMessage[] = [...missing].map((batchIndex) => ({
     requestId,
     batchIndex,

@@ -13,9 +13,14 @@ export function isComplete(record: Pick<StatusRecord, 'processedBatches' | 'fail
   return record.processedBatches + record.failedBatches >= record.totalBatches;
 }
 
+/** `validating` and `processing` go on; every other status is final (`rejected` included). */
 export function isFinal(status: RequestStatus): boolean {
-  return status !== 'processing';
+  return status !== 'processing' && status !== 'validating';
 }
+
+/** The totals are known once an upload's validation pass is done (always for inline requests). */
+export const countsKnown = (record: Pick<StatusRecord, 'status' | 'totalBatches'>): boolean =>
+  !(record.status === 'validating' || record.status === 'rejected') || record.totalBatches > 0;
 
 export interface StatusResponse {
   requestId: string;
@@ -23,8 +28,9 @@ export interface StatusResponse {
   createdAt: string;
   updatedAt: string;
   completedAt?: string;
-  totalContacts: number;
-  totalBatches: number;
+  /** Unknown while `validating` (the upload is still being counted): left out then. */
+  totalContacts?: number;
+  totalBatches?: number;
   processedBatches: number;
   failedBatches: number;
   outputFileKey: string;
@@ -32,6 +38,8 @@ export interface StatusResponse {
   /** Once the outputs exist (a final status): `downloadUrl` with each `?format=`. */
   downloadUrls?: Record<OutputFormat, string>;
   summary?: { enriched: number; not_found: number; failed: number };
+  /** A rejected request: why, as a 400's errors[]. */
+  errors?: { path: string; message: string }[];
 }
 
 export function toStatusResponse(record: StatusRecord, downloadUrl: string): StatusResponse {
@@ -40,8 +48,7 @@ export function toStatusResponse(record: StatusRecord, downloadUrl: string): Sta
     status: record.status,
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
-    totalContacts: record.totalContacts,
-    totalBatches: record.totalBatches,
+    ...(countsKnown(record) ? { totalContacts: record.totalContacts, totalBatches: record.totalBatches } : {}),
     processedBatches: record.processedBatches,
     failedBatches: record.failedBatches,
     outputFileKey: record.outputFileKey,
@@ -51,6 +58,7 @@ export function toStatusResponse(record: StatusRecord, downloadUrl: string): Sta
   if (hasFinalOutput(record.status)) {
     response.downloadUrls = { json: `${downloadUrl}?format=json`, ndjson: `${downloadUrl}?format=ndjson`, csv: `${downloadUrl}?format=csv` };
   }
+  if (record.status === 'rejected') response.errors = record.errors ?? [];
   if (record.enrichedContacts !== undefined) {
     response.summary = {
       enriched: record.enrichedContacts,

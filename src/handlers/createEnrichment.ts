@@ -39,7 +39,16 @@ export function makeHandler(deps: () => CreateDeps = createDeps) {
           duplicate: true,
         });
       }
-      metric('enrichment.request.contacts', result.totalContacts);
+      if (result.status === 'validating') {
+        // A referenced upload: its intake validates and counts it; the totals come with its status.
+        return json(202, {
+          message: 'Request accepted: the upload is being validated (GET the status for its totals and progress)',
+          requestId: result.requestId,
+          downloadUrl: downloadUrlFor(event, result.requestId),
+          status: 'validating',
+        });
+      }
+      metric('enrichment.request.contacts', result.totalContacts ?? 0);
       return json(202, {
         message: 'Request accepted',
         requestId: result.requestId,

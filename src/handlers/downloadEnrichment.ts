@@ -29,6 +29,13 @@ export function makeHandler(deps: () => ReadDeps = readDeps) {
       const { status, presign } = deps();
       const record = await callersRequest(event, status);
       const headers = { 'cache-control': 'no-store', 'x-enrichment-status': record.status };
+      if (record.status === 'rejected') {
+        return json(409, { message: `Request ${record.requestId} was rejected and has no output: GET /enrichment/${record.requestId} shows its errors` }, headers);
+      }
+      if (record.status === 'validating') {
+        const message = `Request ${record.requestId} is still validating its upload: there is no output yet (GET /enrichment/${record.requestId} shows its progress)`;
+        return json(409, { message }, headers);
+      }
       if (format !== 'json' && !hasFinalOutput(record.status)) {
         const message = `The ${format} output exists once the request is final (status is ${record.status}); only json has a placeholder before`;
         return json(409, { message }, headers);

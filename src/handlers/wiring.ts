@@ -3,10 +3,11 @@ import { httpEnrichmentApi } from '../adapters/enrichmentApi';
 import { awsClients, type AwsClients } from '../adapters/clients';
 import { metric } from '../adapters/metrics';
 import { presignDownload, s3ObjectStore, s3UploadStore } from '../adapters/s3';
-import { sqsBatchQueue } from '../adapters/sqs';
+import { sqsBatchQueue, sqsIntakeQueue } from '../adapters/sqs';
 import { dynamoStatusStore } from '../adapters/statusTable';
 import { CircuitBreaker } from '../core/circuitBreaker';
 import type { CreateDeps } from '../core/createEnrichment';
+import type { IntakeDeps } from '../core/intake';
 import { noFaults, systemClock, type StatusStore } from '../core/ports';
 import type { WorkerDeps } from '../core/processBatch';
 import type { ReconcileDeps } from '../core/reconcile';
@@ -23,6 +24,7 @@ export function createDeps(clients: AwsClients = awsClients()): CreateDeps {
     store: s3ObjectStore(c.BUCKET_NAME, clients.s3),
     status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
     queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs),
+    intakeQueue: sqsIntakeQueue(c.INTAKE_QUEUE_NAME, clients.sqs),
     clock: systemClock,
     log: logger,
     bucket: c.BUCKET_NAME,
@@ -96,4 +98,18 @@ export function readDeps(clients: AwsClients = awsClients()): ReadDeps {
 export function uploadDeps(clients: AwsClients = awsClients()): Omit<UploadDeps, 'owner'> {
   const c = config();
   return { uploads: s3UploadStore(c.BUCKET_NAME, clients.s3), clock: systemClock, maxBytes: c.MAX_UPLOAD_BYTES, urlTtlSeconds: c.UPLOAD_URL_TTL_SECONDS };
+}
+
+export function intakeDeps(clients: AwsClients = awsClients()): IntakeDeps {
+  const c = config();
+  return {
+    store: s3ObjectStore(c.BUCKET_NAME, clients.s3),
+    status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
+    queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs),
+    intakeQueue: sqsIntakeQueue(c.INTAKE_QUEUE_NAME, clients.sqs),
+    clock: systemClock,
+    log: logger,
+    faults: noFaults,
+    timeReserveMs: c.INTAKE_TIME_RESERVE_MS,
+  };
 }

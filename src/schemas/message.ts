@@ -18,3 +18,7 @@ export type BatchMessage = z.infer<typeof BatchMessageSchema>;
  * emoji); escaped, every contact travels, and the consumer's JSON.parse reads it back unchanged.
  */
 export const encodeMessageBody = (value: unknown): string => escapeNonAscii(JSON.stringify(value));
+
+/** A message of the intake queue: take in (or go on taking in) the upload of a `validating` request. */
+export const IntakeMessageSchema = z.object({ requestId: z.uuid() });
+export type IntakeMessage = z.infer<typeof IntakeMessageSchema>;

@@ -1,7 +1,27 @@
 import { z } from 'zod';
 import { EnrichFieldSchema } from './contact';
 
-export const REQUEST_STATUSES = ['processing', 'completed', 'completed_with_errors', 'failed'] as const;
+export const INPUT_FORMATS = ['json', 'ndjson', 'csv'] as const;
+
+/**
+ * How far the intake of an upload got: pass 1 validates (`contactsValidated`, the errors found so far),
+ * pass 2 sends (`batchesSent`, in order from batch 0). A redelivery or continuation goes on from here.
+ */
+export const IntakeCheckpointSchema = z.object({
+  phase: z.enum(['validate', 'send']),
+  contactsValidated: z.number().int().min(0),
+  batchesSent: z.number().int().min(0),
+  errorsSoFar: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  /** Invocations that worked on the intake (continuations and redeliveries included). */
+  runs: z.number().int().min(0).optional(),
+});
+export type IntakeCheckpoint = z.infer<typeof IntakeCheckpointSchema>;
+
+/**
+ * `validating`: a referenced upload is being read by the intake function (README: API); `rejected`: it held an
+ * invalid contact, or could not be read through (`errors` says why); no batch was sent and there is no output.
+ */
+export const REQUEST_STATUSES = ['validating', 'processing', 'completed', 'completed_with_errors', 'failed', 'rejected'] as const;
 export const RequestStatusSchema = z.enum(REQUEST_STATUSES);
 export type RequestStatus = z.infer<typeof RequestStatusSchema>;
 
@@ -31,6 +51,12 @@ export const StatusRecordSchema = z.object({
   fullShards: z.set(z.number()).optional(),
   /** Never stored: the recorded batch indexes, filled in by callers that read them (StatusStore.doneBatches). */
   doneBatches: z.set(z.number()).optional(),
+  /** A referenced upload's format (src/core/inputFile.ts); unset: input.json (inline requests). */
+  inputFormat: z.enum(INPUT_FORMATS).optional(),
+  /** A rejected request's errors, as a 400's errors[] (first 50). */
+  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  /** The intake's checkpoint while `validating` (src/core/intake.ts). */
+  intake: IntakeCheckpointSchema.optional(),
   completedAt: z.string().optional(),
   enrichedContacts: z.number().int().optional(),
   notFoundContacts: z.number().int().optional(),
@@ -38,4 +64,4 @@ export const StatusRecordSchema = z.object({
 });
 export type StatusRecord = z.infer<typeof StatusRecordSchema>;
 
-export const FINAL_STATUSES: readonly RequestStatus[] = ['completed', 'completed_with_errors', 'failed'];
+export const FINAL_STATUSES: readonly RequestStatus[] = ['completed', 'completed_with_errors', 'failed', 'rejected'];

@@ -154,10 +154,9 @@ export async function main(argv: string[], script = path.basename(process.argv[1
   let bytes;
   try {
     final = await waitForCompletion(accepted.requestId, { intervalMs: args.intervalMs, timeoutMs: args.timeoutMs, signal: abort.signal });
-    // An uploaded file with an invalid contact ends `rejected`, with the errors a 400 would have listed.
-    if ((final.status as string) === 'rejected') {
-      const errors = (final as { errors?: Array<{ path: string; message: string }> }).errors ?? [];
-      console.error(`\nrequest ${final.requestId} rejected (${errors.length} error(s) listed):\n  ${errors.map((e) => `${e.path}: ${e.message}`).join('\n  ')}`);
+    if (final.status === 'rejected') {
+      // An upload with an invalid contact (or whose intake kept failing): no output to download.
+      console.error(`\nrequest ${final.requestId} rejected:\n  ${(final.errors ?? []).map((e) => `${e.path}: ${e.message}`).join('\n  ')}`);
       return 1;
     }
     bytes = await downloadTo(final.downloadUrl ?? accepted.downloadUrl, out, abort.signal);

@@ -1,10 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { writeContactsFile } from './lib/contacts';
+import { writeContactsFile, type ContactsFileFormat } from './lib/contacts';
 
-const USAGE = `usage: npx ts-node src/scripts/createJson.ts <thousands> [--seed N] [--out FILE] [--invalid N] [--hang N]
+const USAGE = `usage: npx ts-node src/scripts/createJson.ts <thousands> [--format json|ndjson|csv] [--seed N] [--out FILE] [--invalid N] [--hang N]
 
-Writes <thousands> × 1,000 valid contacts as {"contacts": [...]} to contacts_<thousands>k.json.
+Writes <thousands> × 1,000 valid contacts to contacts_<thousands>k.<json|ndjson|csv>.
+  --format F    json: {"contacts": [...]} (default); ndjson: one contact per line; csv: a header row
+                first_name,last_name,company_domain then one contact per row (the same contacts for a seed)
   --seed N      reproducible output: the same seed writes an identical file (default: random, printed)
   --out FILE    output file (default contacts_<thousands>k.json)
   --invalid N   give N contacts, at random positions, a company_domain ending in ".invalid"
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
       allowPositionals: true,
       options: {
         seed: { type: 'string' },
+        format: { type: 'string', short: 'f' },
         out: { type: 'string', short: 'o' },
         invalid: { type: 'string' },
         hang: { type: 'string' },
@@ -54,10 +57,12 @@ async function main(): Promise<void> {
   if (invalid > count) fail(`--invalid ${invalid} is more than the ${count} contacts`);
   const hang = integer('hang', values.hang, 0);
   if (invalid + hang > count) fail(`--invalid ${invalid} and --hang ${hang} together are more than the ${count} contacts`);
-  const file = values.out ?? `contacts_${positionals[0]}k.json`;
+  const format = (values.format ?? 'json') as ContactsFileFormat;
+  if (!['json', 'ndjson', 'csv'].includes(format)) fail(`--format must be json, ndjson or csv, got "${values.format}"`);
+  const file = values.out ?? `contacts_${positionals[0]}k.${format}`;
 
   const started = process.hrtime.bigint();
-  await writeContactsFile(file, count, { seed, invalid, hang });
+  await writeContactsFile(file, count, { seed, invalid, hang }, format);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const { size } = await stat(file);
   console.log(

@@ -1,7 +1,8 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { apiEvent, makeContacts } from '../support/factories';
 import { readOutput, submit, waitForFinal } from '../support/flow';
-import { createFn, statusFn, workerFn } from '../support/functions';
+import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { createFn, intakeFn, statusFn, workerFn } from '../support/functions';
 import { startTestService, type TestService } from '../support/service';
 
 const FIELDS = ['professional_email', 'job_title'];
@@ -73,8 +74,6 @@ describe('hostile input gets 400/415 and writes nothing (fauxqs + dynalite)', ()
       ['a name of zero-width spaces', { contacts: [{ first_name: '\u200b\u200b', last_name: 'B', company_domain: 'a.com' }], fields_to_enrich: FIELDS }, 400, 'contacts[0].first_name'],
       ['a 40 KB body nested 20,000 levels in an extra property', `{"contacts":[{"first_name":"A","last_name":"B","company_domain":"a.com","x":${deepText(20_000)}}],"fields_to_enrich":["job_title"]}`, 400, 'contacts[0].x'],
       ['fields_to_enrich nested 20,000 levels', `{"contacts":[{"first_name":"A","last_name":"B","company_domain":"a.com"}],"fields_to_enrich":${deepText(20_000)}}`, 400, 'fields_to_enrich[0]'],
-      ['an upload nested 20,000 levels', { contacts: 'uploads/deep.json', fields_to_enrich: FIELDS }, 400, 'contacts[0].x'],
-      ['an upload with U+FFFF', { contacts: 'uploads/nonchar.json', fields_to_enrich: FIELDS }, 400, 'contacts[0].last_name'],
       ['an S3 reference with a lone surrogate', { contacts: 'uploads/x\ud800.json', fields_to_enrich: FIELDS }, 400, 'contacts'],
     ];
 
@@ -82,6 +81,29 @@ describe('hostile input gets 400/415 and writes nothing (fauxqs + dynalite)', ()
       const res = await submit(body);
       expect(res.statusCode).toBe(code);
       expect(res.json.errors.map((e: { path: string }) => e.path)).toContain(path);
+    });
+
+    // An upload's contents are checked by its intake: 202 validating, then rejected with the 400's errors[].
+    it.each([
+      ['an upload nested 20,000 levels', 'uploads/deep.json', 'contacts[0].x'],
+      ['an upload with U+FFFF', 'uploads/nonchar.json', 'contacts[0].last_name'],
+    ])('rejects %s through its intake', async (_name, key, path) => {
+      const res = await submit({ contacts: key, fields_to_enrich: FIELDS });
+      expect(res.statusCode).toBe(202);
+      const q = service.resources.queues.IntakeQueue;
+      const source = service.deliver(q.url, q.arn, intakeFn(), { functionKey: 'intake', concurrency: 1 });
+      try {
+        const final = await waitForFinal(res.json.requestId, 20_000);
+        expect(final.status).toBe('rejected');
+        expect(final.errors!.map((e) => e.path)).toContain(path);
+      } finally {
+        await source.stop();
+      }
+      // Only the status item and its dedup item were written: remove them for the check after each test.
+      const items = (await service.ddb.send(new ScanCommand({ TableName: service.table }))).Items ?? [];
+      expect(items.map((i) => i.requestId.S)).toHaveLength(2);
+      expect(items.map((i) => i.requestId.S)).toEqual(expect.arrayContaining([res.json.requestId, expect.stringMatching(/^dedup#/)]));
+      for (const i of items) await service.ddb.send(new DeleteItemCommand({ TableName: service.table, Key: { requestId: i.requestId } }));
     });
 
     it('answers 415 to a body that is not JSON or is gzip-encoded', async () => {

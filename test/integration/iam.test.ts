@@ -1,9 +1,9 @@
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ServerlessConfig, type Doc } from '../../src/local/serverlessConfig';
 import { makeContacts } from '../support/factories';
 import { completeUploadFn, createUploadFn, downloadFn } from '../support/functions';
-import { reconcileWith, runPipeline, sleep, startFaultService, takeAllBatchMessages, waitForRecord } from '../support/faults';
+import { reconcileWith, runIntakeSource, runPipeline, sleep, startFaultService, takeAllBatchMessages, waitForRecord } from '../support/faults';
 import { submit, waitForFinal } from '../support/flow';
 import { apiEvent } from '../support/factories';
 import type { TestService } from '../support/service';
@@ -64,19 +64,28 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     expect((await reconcileWith()()).reconciled).toEqual([expect.objectContaining({ requestId: stalledId, action: 'expired' })]);
     await waitForRecord(stalledId, (r) => r.status === 'failed');
 
-    // create (inline, an S3 reference, a missing reference), worker, dead-letter handler, status, download.
+    // create (inline, an S3 reference, a missing reference), intake, worker, dead-letter handler, status, download.
     await service.s3.send(
       new PutObjectCommand({ Bucket: service.bucket, Key: 'uploads/iam.json', Body: JSON.stringify({ contacts: makeContacts(3) }) }),
     );
-    expect((await submit({ contacts: `s3://${service.bucket}/uploads/iam.json`, fields_to_enrich: FIELDS })).statusCode).toBe(202);
+    const referenced = await submit({ contacts: `s3://${service.bucket}/uploads/iam.json`, fields_to_enrich: FIELDS });
+    expect(referenced.statusCode).toBe(202);
     // A duplicate reads the dedup item and the status item it points at.
     expect((await submit({ contacts: `s3://${service.bucket}/uploads/iam.json`, fields_to_enrich: FIELDS })).statusCode).toBe(200);
     expect((await submit({ contacts: 'uploads/missing.json', fields_to_enrich: FIELDS })).statusCode).toBe(400);
+    // intake: the reference above is validated, sent and moved to processing; an upload removed before its
+    // intake ends rejected (a read of a missing key: s3:ListBucket makes it a 404).
+    await service.s3.send(new PutObjectCommand({ Bucket: service.bucket, Key: 'uploads/iam-gone.csv', Body: 'first_name,last_name,company_domain\nA,B,a.com\n' }));
+    const gone = await submit({ contacts: 'uploads/iam-gone.csv', fields_to_enrich: FIELDS });
+    await service.s3.send(new DeleteObjectCommand({ Bucket: service.bucket, Key: 'uploads/iam-gone.csv' }));
+    runIntakeSource(service);
+    await waitForRecord(gone.json.requestId, (r) => r.status === 'rejected');
     const poisoned = makeContacts(102, { poison: new Set([100, 101]) }); // batch 1: every contact fails, so it is dead-lettered
     const res = await submit({ contacts: poisoned, fields_to_enrich: FIELDS });
     runPipeline(service, { concurrency: 2 });
     const final = await waitForFinal(res.json.requestId, 30_000);
     expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 1, failedBatches: 1 });
+    expect((await waitForFinal(referenced.json.requestId, 30_000)).status).toBe('completed');
     const redirect = await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: res.json.requestId } }));
     const download = await fetch(String(redirect.headers?.location));
     expect(download.status).toBe(200);

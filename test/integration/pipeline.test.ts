@@ -2,7 +2,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { apiEvent, makeContacts } from '../support/factories';
 import { expectExactOutput, readOutput, submit, waitForFinal } from '../support/flow';
 import { startTestService, type TestService } from '../support/service';
-import { workerFn, downloadFn } from '../support/functions';
+import { workerFn, downloadFn, intakeFn } from '../support/functions';
 
 const FIELDS = ['professional_email', 'personal_phone'];
 
@@ -58,9 +58,11 @@ describe('create → SQS → concurrent workers → output.json (fauxqs + dynali
     await service.s3.send(new PutObjectCommand({ Bucket: service.bucket, Key: key, Body: JSON.stringify({ contacts }) }));
     const res = await submit({ contacts: `s3://${service.bucket}/${key}`, fields_to_enrich: FIELDS });
     expect(res.statusCode).toBe(202);
-    expect(res.json.totalBatches).toBe(25);
+    expect(res.json.status).toBe('validating');
+    const q = service.resources.queues.IntakeQueue;
+    service.deliver(q.url, q.arn, intakeFn(), { functionKey: 'intake', concurrency: 1 });
     service.deliver(service.queueUrl, service.queueArn, workerFn(), { concurrency: 4 });
-    expect((await waitForFinal(res.json.requestId)).status).toBe('completed');
+    expect(await waitForFinal(res.json.requestId)).toMatchObject({ status: 'completed', totalBatches: 25 });
     expectExactOutput(await readOutput(service, res.json.requestId), contacts, FIELDS);
   });
 

@@ -1,8 +1,9 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { apiEvent, makeContacts } from '../support/factories';
-import { submit } from '../support/flow';
+import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { submit, waitForFinal } from '../support/flow';
 import { startTestService, type TestService } from '../support/service';
-import { statusFn, downloadFn } from '../support/functions';
+import { statusFn, downloadFn, intakeFn } from '../support/functions';
 
 const valid = () => ({ contacts: makeContacts(3), fields_to_enrich: ['professional_email'] });
 
@@ -39,9 +40,6 @@ describe('bad input gets a clear 4xx and writes nothing (fauxqs + dynalite)', ()
     ['an oversized contact', { contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'a.com', notes: 'x'.repeat(3000) }], fields_to_enrich: ['professional_email'] }, 400, /Invalid request/, 'contacts[0]'],
     ['an S3 reference to another bucket', { contacts: 's3://someone-elses-bucket/uploads/x.json', fields_to_enrich: ['professional_email'] }, 400, /Invalid request/, 'contacts'],
     ['an S3 reference to a missing object', { contacts: 'uploads/missing.json', fields_to_enrich: ['professional_email'] }, 400, /Invalid request/, 'contacts'],
-    ['an S3 object that is not JSON', { contacts: 'uploads/bad.json', fields_to_enrich: ['professional_email'] }, 400, /Invalid request/, 'contacts'],
-    ['an S3 object with an invalid contact', { contacts: 'uploads/invalid-contact.json', fields_to_enrich: ['professional_email'] }, 400, /Invalid request/, 'contacts[0].company_domain'],
-    ['an S3 object with no contacts', { contacts: 'uploads/empty.json', fields_to_enrich: ['professional_email'] }, 400, /Invalid request/, 'contacts'],
   ];
 
   it.each(cases)('rejects %s', async (_name, body, code, message, path) => {
@@ -50,6 +48,33 @@ describe('bad input gets a clear 4xx and writes nothing (fauxqs + dynalite)', ()
     expect(res.json.message).toMatch(message);
     if (path) expect(res.json.errors.map((e: { path: string }) => e.path)).toContain(path);
     expect(JSON.stringify(res.json)).not.toMatch(/at .*\.ts:\d+/); // no stack traces
+  });
+
+  // An upload's contents are validated by its intake (README: API): 202 validating, then rejected with the
+  // same errors[] a 400 has; no batch sent, no output, only the status item written.
+  it.each([
+    ['an S3 object that is not JSON', 'uploads/bad.json', 'contacts'],
+    ['an S3 object with an invalid contact', 'uploads/invalid-contact.json', 'contacts[0].company_domain'],
+    ['an S3 object with no contacts', 'uploads/empty.json', 'contacts'],
+  ])('rejects %s through its intake', async (_name, key, path) => {
+    const res = await submit({ contacts: key, fields_to_enrich: ['professional_email'] });
+    expect(res.statusCode).toBe(202);
+    expect(res.json.status).toBe('validating');
+    const q = service.resources.queues.IntakeQueue;
+    const source = service.deliver(q.url, q.arn, intakeFn(), { functionKey: 'intake', concurrency: 1 });
+    try {
+      const final = await waitForFinal(res.json.requestId, 20_000);
+      expect(final.status).toBe('rejected');
+      expect(final.errors!.map((e) => e.path)).toContain(path);
+      expect(JSON.stringify(final)).not.toMatch(/at .*\.ts:\d+/);
+    } finally {
+      await source.stop();
+    }
+    // Only the status item and its dedup item were written: remove them for the check after each test.
+    const items = (await service.ddb.send(new ScanCommand({ TableName: service.table }))).Items ?? [];
+    expect(items.map((i) => i.requestId.S)).toHaveLength(2);
+    expect(items.map((i) => i.requestId.S)).toEqual(expect.arrayContaining([res.json.requestId, expect.stringMatching(/^dedup#/)]));
+    for (const i of items) await service.ddb.send(new DeleteItemCommand({ TableName: service.table, Key: { requestId: i.requestId } }));
   });
 
   it('lists the supported fields when a field name is unknown', async () => {

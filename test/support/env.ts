@@ -9,5 +9,6 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 process.env.BUCKET_NAME ??= 'unit-bucket';
 process.env.TABLE_NAME ??= 'unit-table';
 process.env.BATCH_QUEUE_NAME ??= 'unit-queue';
+process.env.INTAKE_QUEUE_NAME ??= 'unit-intake-queue';
 process.env.ENRICHMENT_API_URL ??= 'http://127.0.0.1:9/mock/enrich';
 process.env.PUBLIC_API_URL ??= 'https://api.example.test/dev';

@@ -20,7 +20,7 @@ import type { LambdaContext } from '../../src/handlers/processBatch';
 import type { BatchMessage } from '../../src/schemas/message';
 import type { Contact, EnrichField, OutputRow } from '../../src/schemas/contact';
 import type { OutputDoc } from './flow';
-import { dlqFn, reconcileFn, workerDepsFn, workerFn } from './functions';
+import { dlqFn, intakeFn, reconcileFn, workerDepsFn, workerFn } from './functions';
 import { currentService, startTestService, type TestService } from './service';
 
 export type FaultContext = { requestId: string; batchIndex?: number };
@@ -105,6 +105,23 @@ export function countingDeliveries(handler: SqsHandler): { handler: SqsHandler; 
       return handler(event, context);
     },
   };
+}
+
+/**
+ * Lambda's SQS event source mapping of the intake function on the intake queue (serverless.yml), polling with
+ * the intake's role. `timeoutMs`: each invocation's deadline (short ones make the intake continue itself).
+ */
+export function runIntakeSource(
+  service: TestService,
+  opts: { intake?: SqsHandler; concurrency?: number; visibilityTimeout?: number; timeoutMs?: number } = {},
+): void {
+  const q = service.resources.queues.IntakeQueue;
+  service.deliver(q.url, q.arn, opts.intake ?? intakeFn(), {
+    functionKey: 'intake',
+    concurrency: opts.concurrency ?? 1,
+    visibilityTimeout: opts.visibilityTimeout ?? 1,
+    timeoutMs: opts.timeoutMs ?? 900_000,
+  });
 }
 
 /**

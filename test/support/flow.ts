@@ -18,12 +18,12 @@ export async function status(requestId: string, headers: Record<string, string> 
   return JSON.parse(res.body);
 }
 
-/** Polls the status until it leaves `processing`; fails the test after `timeoutMs`. */
+/** Polls the status until it is final (neither `validating` nor `processing`); fails the test after `timeoutMs`. */
 export async function waitForFinal(requestId: string, timeoutMs = 60_000, headers: Record<string, string> = {}): Promise<StatusResponse> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const s = await status(requestId, headers);
-    if (s.status !== 'processing') return s;
+    if (s.status !== 'processing' && s.status !== 'validating') return s;
     if (Date.now() > until) throw new Error(`request still processing after ${timeoutMs} ms: ${JSON.stringify(s)}`);
     await new Promise((r) => setTimeout(r, 100));
   }

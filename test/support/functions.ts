@@ -6,8 +6,11 @@ import { makeHandler as makeStatus } from '../../src/handlers/getEnrichmentStatu
 import { makeHandler as makeDlq } from '../../src/handlers/handleFailedBatch';
 import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
 import { makeHandler as makeReconcile } from '../../src/handlers/reconcile';
-import { createDeps, readDeps, reconcileDeps, uploadDeps, workerDeps } from '../../src/handlers/wiring';
+import { makeHandler as makeIntake } from '../../src/handlers/intake';
+import { makeHandler as makeIntakeDlq } from '../../src/handlers/handleFailedIntake';
+import { createDeps, intakeDeps, readDeps, reconcileDeps, uploadDeps, workerDeps } from '../../src/handlers/wiring';
 import type { UploadDeps } from '../../src/core/uploads';
+import type { IntakeDeps } from '../../src/core/intake';
 import type { FaultHooks } from '../../src/core/ports';
 import type { WorkerDeps } from '../../src/core/processBatch';
 import type { ReconcileDeps } from '../../src/core/reconcile';
@@ -23,6 +26,9 @@ export const downloadFn = () => makeDownload(() => readDeps(as('downloadEnrichme
 export const workerDepsFn = (overrides: Partial<WorkerDeps> = {}) => (): WorkerDeps => ({ ...workerDeps(as('processBatch')), ...overrides });
 export const workerFn = (faults?: FaultHooks) => makeWorker(workerDepsFn(faults ? { faults } : {}));
 export const dlqFn = () => makeDlq(() => workerDeps(as('handleFailedBatch')));
+/** The intake function (its own role), optionally with fault hooks or other deps (checkpoint spacing) replaced. */
+export const intakeFn = (overrides: Partial<IntakeDeps> = {}) => makeIntake(() => ({ ...intakeDeps(as('intake')), ...overrides }));
+export const intakeDlqFn = () => makeIntakeDlq(() => intakeDeps(as('handleFailedIntake')));
 export const reconcileFn = (overrides: Partial<ReconcileDeps> = {}) => makeReconcile(() => ({ ...reconcileDeps(as('reconcile')), ...overrides }));
 export const createUploadFn = (overrides: Partial<UploadDeps> = {}) => makeCreateUpload(() => ({ ...uploadDeps(as('createUpload')), ...overrides }));
 export const completeUploadFn = (overrides: Partial<UploadDeps> = {}) => makeCompleteUpload(() => ({ ...uploadDeps(as('completeUpload')), ...overrides }));

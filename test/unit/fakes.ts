@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Contact, EnrichField } from '../../src/schemas/contact';
 import type { BatchMessage } from '../../src/schemas/message';
 import type { RequestStatus, StatusRecord } from '../../src/schemas/status';
-import type { BatchLookup, BatchOutcome, BatchQueue, ClaimResult, Clock, DedupClaim, FaultHooks, ObjectStore, RecordBatchResult, RequestRef, ShardState, StatusStore, TimeBudget } from '../../src/core/ports';
+import type { BatchLookup, BatchOutcome, BatchQueue, ClaimResult, Clock, DedupClaim, FaultHooks, IntakeQueue, IntakeUpdate, ObjectInfo, ObjectStore, RecordBatchResult, RequestRef, ShardState, StatusStore, TimeBudget } from '../../src/core/ports';
 import { batchAt, offsetIn, shardCount, shardOf, shardSize } from '../../src/core/shards';
+import type { IntakeMessage } from '../../src/schemas/message';
+import type { FieldError } from '../../src/core/errors';
 import type { OutputCounts } from '../../src/core/output';
 import type { EnrichmentApi } from '../../src/core/enrichBatch';
 import { HttpError, TimeoutError } from '../../src/core/retry';
@@ -42,6 +45,21 @@ export class MemoryObjectStore implements ObjectStore {
 
   async listKeys(prefix: string): Promise<string[]> {
     return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+  }
+
+  /** Content types set with `put(key, text, contentType)`. */
+  readonly contentTypes = new Map<string, string>();
+
+  put(key: string, text: string, contentType?: string): void {
+    this.objects.set(key, text);
+    if (contentType) this.contentTypes.set(key, contentType);
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const text = this.objects.get(key);
+    if (text === undefined) return undefined;
+    this.journal.push(`head ${key}`);
+    return { size: Buffer.byteLength(text), etag: `"${createHash('md5').update(text).digest('hex')}"`, contentType: this.contentTypes.get(key) };
   }
 
   text(key: string): string | undefined {
@@ -143,13 +161,13 @@ export class MemoryStatusStore implements StatusStore {
   async promoteShard(shard: ShardState, now: string): Promise<{ complete: boolean } | undefined> {
     const record = this.records.get(shard.requestId);
     if (!record) return undefined;
-    if (record.status === 'processing' && !record.fullShards?.has(shard.shard)) {
+    if ((record.status === 'processing' || record.status === 'validating') && !record.fullShards?.has(shard.shard)) {
       record.fullShards = new Set([...(record.fullShards ?? []), shard.shard]);
       record.processedBatches += shard.processed;
       record.failedBatches += shard.failed;
       record.updatedAt = now;
       this.journal.push(`status.promote ${shard.shard}`);
-      return { complete: record.processedBatches + record.failedBatches >= record.totalBatches };
+      return { complete: record.status === 'processing' && record.processedBatches + record.failedBatches >= record.totalBatches };
     }
     const complete = record.status === 'processing' && !!record.fullShards?.has(shard.shard) && record.processedBatches + record.failedBatches >= record.totalBatches;
     return { complete };
@@ -193,9 +211,56 @@ export class MemoryStatusStore implements StatusStore {
     for (const record of [...this.records.values()]) if (record.status === 'processing') yield this.view(record);
   }
 
+  async saveIntake(requestId: string, update: IntakeUpdate, now: string): Promise<boolean> {
+    const record = this.records.get(requestId);
+    if (record?.status !== 'validating') return false;
+    record.intake = clone(update.intake);
+    if (update.totalBatches !== undefined) Object.assign(record, { totalContacts: update.totalContacts, totalBatches: update.totalBatches });
+    record.updatedAt = now;
+    this.journal.push(`status.saveIntake ${update.intake.phase} ${update.intake.contactsValidated} ${update.intake.batchesSent}`);
+    return true;
+  }
+
+  async reject(requestId: string, errors: FieldError[], now: string): Promise<boolean> {
+    const record = this.records.get(requestId);
+    if (record?.status !== 'validating') return false;
+    Object.assign(record, { status: 'rejected', errors: clone(errors), updatedAt: now, completedAt: now });
+    delete record.intake;
+    this.journal.push(`status.reject ${errors.length}`);
+    return true;
+  }
+
+  async abandon(record: StatusRecord, errors: FieldError[], now: string): Promise<boolean> {
+    const current = this.records.get(record.requestId);
+    if (current?.status !== 'validating') return false;
+    const { intake: _intake, ...rest } = clone(record);
+    this.records.set(record.requestId, { ...rest, status: 'rejected', errors: clone(errors), updatedAt: now, completedAt: now });
+    this.journal.push(`status.abandon ${errors.length}`);
+    return true;
+  }
+
+  async startProcessing(requestId: string, now: string): Promise<boolean> {
+    const record = this.records.get(requestId);
+    if (record?.status !== 'validating') return false;
+    record.status = 'processing';
+    record.updatedAt = now;
+    delete record.intake;
+    this.journal.push('status.startProcessing');
+    return true;
+  }
+
   only(): StatusRecord {
     if (this.records.size !== 1) throw new Error(`expected one status record, found ${this.records.size}`);
     return this.view([...this.records.values()][0]);
+  }
+}
+
+export class MemoryIntakeQueue implements IntakeQueue {
+  readonly sent: IntakeMessage[] = [];
+  constructor(readonly journal: Journal = []) {}
+  async send(message: IntakeMessage): Promise<void> {
+    this.journal.push(`intakeQueue.send ${message.requestId}`);
+    this.sent.push(clone(message));
   }
 }
 
@@ -354,5 +419,26 @@ export function statusRecordOf(requestId: string, over: Partial<StatusRecord> = 
     deadlineAt: '2024-05-01T13:00:00.000Z',
     expiresAt: 1_717_243_200,
     ...over,
+  };
+}
+
+/**
+ * The intake's deps on the same fakes as a create's (src/core/intake.ts): a referenced upload is accepted
+ * `validating`, then taken in by runIntake.
+ */
+export function intakeDepsFor(
+  deps: { store: ObjectStore; status: StatusStore; queue: BatchQueue; clock: Clock; log: Logger; intakeQueue?: IntakeQueue },
+  extra: Partial<import('../../src/core/intake').IntakeDeps> = {},
+): import('../../src/core/intake').IntakeDeps {
+  return {
+    store: deps.store,
+    status: deps.status,
+    queue: deps.queue,
+    intakeQueue: deps.intakeQueue ?? new MemoryIntakeQueue(),
+    clock: deps.clock,
+    log: deps.log,
+    faults: { at: () => undefined },
+    timeReserveMs: 1_000,
+    ...extra,
   };
 }

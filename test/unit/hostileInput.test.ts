@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { createEnrichment, type CreateDeps } from '../../src/core/createEnrichment';
 import { ValidationError } from '../../src/core/errors';
-import { readUploadedContacts } from '../../src/core/inputFile';
+import { runIntake } from '../../src/core/intake';
 import { reconcileRequest, type ReconcileDeps } from '../../src/core/reconcile';
 import { SQS_BATCH_MAX_BYTES, groupForSendBatch } from '../../src/core/batching';
 import { handler as createHandler } from '../../src/handlers/createEnrichment';
@@ -13,7 +13,7 @@ import { RequestIdSchema } from '../../src/schemas/request';
 import { MAX_PROPERTY_DEPTH } from '../../src/schemas/text';
 import { apiEvent } from '../support/factories';
 import { awsMocks } from './handlers/awsMocks';
-import { contactsOf, FakeEnrichmentApi, ManualClock, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger, type Journal } from './fakes';
+import { contactsOf, FakeEnrichmentApi, intakeDepsFor, ManualClock, MemoryIntakeQueue, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger, type Journal } from './fakes';
 
 const ID = '6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
 const contact = (extra: Record<string, unknown> = {}) => ({ first_name: 'Ada', last_name: 'Lovelace', company_domain: 'example.com', ...extra });
@@ -27,7 +27,7 @@ function setup(overrides: Partial<CreateDeps> = {}) {
   const status = new MemoryStatusStore(journal);
   const queue = new MemoryQueue(journal);
   const deps: CreateDeps = {
-    store, status, queue, clock: new ManualClock(), log: recordingLogger(),
+    store, status, queue, clock: new ManualClock(), log: recordingLogger(), intakeQueue: new MemoryIntakeQueue(journal),
     bucket: 'unit-bucket', batchSize: 100, deadlineSeconds: 3600, ttlDays: 30, newId: () => ID,
     ...overrides,
   };
@@ -145,13 +145,13 @@ describe('depth', () => {
     expect(journal).toEqual([]);
   });
 
-  it('answers 400 for 20,000 levels in an uploaded file', async () => {
-    const { deps, store, journal } = setup();
+  it('rejects 20,000 levels in an uploaded file (its intake), naming the path, sending nothing', async () => {
+    const { deps, store, status, queue } = setup();
     store.objects.set('uploads/deep.json', `{"contacts":[{"first_name":"A","last_name":"B","company_domain":"a.com","x":${deepText(20_000)}}]}`);
-    journal.length = 0;
-    const err = await rejected({ contacts: 'uploads/deep.json', fields_to_enrich: ['professional_email'] }, deps);
-    expect(err.errors.map((e) => e.path)).toEqual(['contacts[0].x']);
-    expect(journal).toEqual([]);
+    await createEnrichment({ contacts: 'uploads/deep.json', fields_to_enrich: ['professional_email'] }, deps);
+    expect(await runIntake(ID, intakeDepsFor(deps))).toBe('rejected');
+    expect(status.only().errors!.map((e) => e.path)).toEqual(['contacts[0].x']);
+    expect(queue.sent).toEqual([]);
   });
 
   it('answers 400 for 20,000 levels in the mock API body (contacts or fields)', async () => {
@@ -183,14 +183,14 @@ describe('S3 references', () => {
     expect(err.errors[0].message).toMatch(/at most 1024 bytes/);
   });
 
-  it('keeps the last "contacts" of an uploaded file, as JSON.parse does inline', async () => {
+  it('rejects an uploaded file with "contacts" twice (a stream cannot let the last one win, as JSON.parse does inline)', async () => {
     const text = '{"contacts":[{"first_name":"First","last_name":"A","company_domain":"a.com"}],"contacts":[{"first_name":"Last","last_name":"B","company_domain":"b.com"}]}';
-    expect(JSON.parse(text).contacts).toHaveLength(1);
-    expect(await readUploadedContacts(Readable.from([text]))).toEqual(JSON.parse(text).contacts);
-    const { deps, store, queue } = setup();
+    const { deps, store, queue, status } = setup();
     store.objects.set('uploads/dup.json', text);
     await createEnrichment({ contacts: 'uploads/dup.json', fields_to_enrich: ['professional_email'] }, deps);
-    expect(queue.sent[0].contacts.map((c) => c.first_name)).toEqual(['Last']);
+    expect(await runIntake(ID, intakeDepsFor(deps))).toBe('rejected');
+    expect(status.only().errors).toEqual([{ path: 'contacts', message: expect.stringMatching(/"contacts" is given twice/) }]);
+    expect(queue.sent).toEqual([]);
   });
 });
 

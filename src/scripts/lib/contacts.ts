@@ -109,7 +109,44 @@ export function* renderContactsFile(contacts: Iterable<Contact>, perChunk = 2000
   yield '\n]}\n';
 }
 
-/** Streams `count` generated contacts to `file`. */
-export async function writeContactsFile(file: string, count: number, opts: GenerateOptions): Promise<void> {
-  await pipeline(Readable.from(renderContactsFile(generateContacts(count, opts))), createWriteStream(file));
+/** One contact per line (NDJSON), in chunks. */
+export function* renderNdjsonFile(contacts: Iterable<Contact>, perChunk = 2000): Generator<string> {
+  let parts: string[] = [];
+  for (const contact of contacts) {
+    parts.push(JSON.stringify(contact));
+    if (parts.length === perChunk) {
+      yield parts.join('\n') + '\n';
+      parts = [];
+    }
+  }
+  if (parts.length) yield parts.join('\n') + '\n';
+}
+
+/** RFC 4180: a cell with a comma, quote or line break is quoted, its quotes doubled. */
+const csvCell = (value: unknown): string => {
+  const text = value === undefined || value === null ? '' : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+};
+
+/** CSV with a header row first_name,last_name,company_domain (the generated contacts have no other field). */
+export function* renderCsvFile(contacts: Iterable<Contact>, perChunk = 2000): Generator<string> {
+  const columns = ['first_name', 'last_name', 'company_domain'] as const;
+  yield `${columns.join(',')}\n`;
+  let parts: string[] = [];
+  for (const contact of contacts) {
+    parts.push(columns.map((c) => csvCell(contact[c])).join(','));
+    if (parts.length === perChunk) {
+      yield parts.join('\n') + '\n';
+      parts = [];
+    }
+  }
+  if (parts.length) yield parts.join('\n') + '\n';
+}
+
+export type ContactsFileFormat = 'json' | 'ndjson' | 'csv';
+const RENDERERS = { json: renderContactsFile, ndjson: renderNdjsonFile, csv: renderCsvFile };
+
+/** Streams `count` generated contacts to `file` in `format` (the same contacts whatever the format). */
+export async function writeContactsFile(file: string, count: number, opts: GenerateOptions, format: ContactsFileFormat = 'json'): Promise<void> {
+  await pipeline(Readable.from(RENDERERS[format](generateContacts(count, opts))), createWriteStream(file));
 }

@@ -2,7 +2,8 @@ import { createEnrichment, type CreateDeps } from '../../../src/core/createEnric
 import { ValidationError } from '../../../src/core/errors';
 import { renderInput } from '../../../src/core/inputFile';
 import type { EnrichField } from '../../../src/schemas/contact';
-import { contactsOf, ManualClock, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger, type Journal } from '../fakes';
+import { runIntake } from '../../../src/core/intake';
+import { contactsOf, intakeDepsFor, ManualClock, MemoryIntakeQueue, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger, type Journal } from '../fakes';
 
 const ID = '6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
 
@@ -14,7 +15,7 @@ function setup(overrides: Partial<CreateDeps> = {}) {
   const clock = new ManualClock(new Date('2024-05-01T12:00:00.000Z'));
   const log = recordingLogger();
   const deps: CreateDeps = {
-    store, status, queue, clock, log,
+    store, status, queue, clock, log, intakeQueue: new MemoryIntakeQueue(journal),
     bucket: 'unit-bucket', batchSize: 100, deadlineSeconds: 3600, ttlDays: 30, newId: () => ID,
     ...overrides,
   };
@@ -81,14 +82,16 @@ describe('createEnrichment: validation writes nothing', () => {
     expect(err.message).toMatch(/120 errors/);
   });
 
-  it('rejects an S3 object that is not JSON, or holds no contacts, writing nothing', async () => {
-    for (const [body, pattern] of [['{"contacts": [', /not valid JSON/], ['{"contacts": []}', /holds no contacts/], ['{"rows": [1]}', /holds no contacts/]] as const) {
+  it('an S3 object that is not JSON, or holds no contacts, ends rejected by its intake: no batch, no input copy', async () => {
+    // Referenced uploads are validated asynchronously (src/core/intake.ts): 202 validating, then rejected.
+    for (const [body, pattern] of [['{"contacts": [', /ends too early/], ['{"contacts": []}', /holds no contacts/], ['{"rows": [1]}', /no "contacts" array/]] as const) {
       const { deps, store, status, queue } = setup();
       store.objects.set('uploads/x.json', body);
-      const err = await rejection(createEnrichment({ contacts: 'uploads/x.json', fields_to_enrich: ['job_title'] }, deps));
-      expect(err.errors[0].message).toMatch(pattern);
+      expect(await createEnrichment({ contacts: 'uploads/x.json', fields_to_enrich: ['job_title'] }, deps)).toMatchObject({ status: 'validating' });
+      expect(await runIntake(ID, intakeDepsFor(deps))).toBe('rejected');
+      expect(status.only()).toMatchObject({ status: 'rejected', errors: [{ path: 'contacts', message: expect.stringMatching(pattern) }] });
       expect([...store.objects.keys()]).toEqual(['uploads/x.json']);
-      expect(status.records.size + queue.sent.length).toBe(0);
+      expect(queue.sent).toHaveLength(0);
     }
   });
 });
@@ -149,15 +152,22 @@ describe('createEnrichment: accepted requests', () => {
     expect(a.requestId).not.toBe(b.requestId);
   });
 
-  it('reads contacts from an uploads/ key or an s3:// reference into the service bucket', async () => {
+  it('takes contacts from an uploads/ key or an s3:// reference into the service bucket, through the intake', async () => {
     for (const ref of ['uploads/big.json', 's3://unit-bucket/uploads/big.json', '  uploads/big.json  ']) {
-      const { deps, store, queue, status } = setup();
+      const intakeQueue = new MemoryIntakeQueue();
+      const { deps, store, queue, status } = setup({ intakeQueue });
       const contacts = contactsOf(205);
       await store.upload('uploads/big.json', renderInput(contacts, ['job_title']));
-      await createEnrichment({ contacts: ref, fields_to_enrich: ['personal_phone'] }, deps);
-      expect(status.only()).toMatchObject({ totalContacts: 205, totalBatches: 3 });
-      expect(queue.sent.flatMap((m) => m.contacts)).toEqual(contacts);
-      expect(store.json(`${ID}/input.json`).contacts).toEqual(contacts);
+      expect(await createEnrichment({ contacts: ref, fields_to_enrich: ['personal_phone'] }, deps)).toEqual({ requestId: ID, status: 'validating' });
+      expect(status.only()).toMatchObject({ status: 'validating', inputFileKey: 'uploads/big.json', inputFormat: 'json' });
+      expect(queue.sent).toHaveLength(0);
+      expect(intakeQueue.sent).toEqual([{ requestId: ID }]);
+      expect(await runIntake(ID, intakeDepsFor(deps))).toBe('processing');
+      expect(status.only()).toMatchObject({ status: 'processing', totalContacts: 205, totalBatches: 3 });
+      // The last batch once more after the move to processing (the nudge): counted once like any duplicate.
+      expect(queue.sent.map((m) => m.batchIndex)).toEqual([0, 1, 2, 2]);
+      expect(queue.sent.slice(0, 3).flatMap((m) => m.contacts)).toEqual(contacts);
+      expect(store.text(`${ID}/input.json`)).toBeUndefined();
     }
   });
 

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { readInputBatches, renderInput, streamContacts } from '../../../src/core/inputFile';
+import { formatOf, inputOf, InputParseError, readInputBatches, renderInput, streamContacts, streamContactsOf, type InputFormat } from '../../../src/core/inputFile';
 import { keys } from '../../../src/core/status';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
 import { contactsOf, MemoryObjectStore } from '../fakes';
@@ -68,7 +68,7 @@ describe('readInputBatches', () => {
   it('returns the contacts of the wanted batches only', async () => {
     const contacts = contactsOf(250);
     const store = await storeWith(contacts);
-    const batches = await readInputBatches(store, requestId, 100, new Set([0, 2]));
+    const batches = await readInputBatches(store, inputOf({ requestId }), 100, new Set([0, 2]));
     expect([...batches.keys()].sort()).toEqual([0, 2]);
     expect(batches.get(0)).toEqual(contacts.slice(0, 100));
     expect(batches.get(2)).toEqual(contacts.slice(200, 250));
@@ -77,13 +77,118 @@ describe('readInputBatches', () => {
   it('uses the given batch size and ignores indexes beyond the input', async () => {
     const contacts = contactsOf(10);
     const store = await storeWith(contacts);
-    const batches = await readInputBatches(store, requestId, 3, new Set([1, 3, 9]));
+    const batches = await readInputBatches(store, inputOf({ requestId }), 3, new Set([1, 3, 9]));
     expect(batches.get(1)).toEqual(contacts.slice(3, 6));
     expect(batches.get(3)).toEqual(contacts.slice(9, 10));
     expect(batches.has(9)).toBe(false);
   });
 
   it('fails clearly when input.json is missing', async () => {
-    await expect(readInputBatches(new MemoryObjectStore(), requestId, 100, new Set([0]))).rejects.toThrow(/input\.json of req-1 is missing/);
+    await expect(readInputBatches(new MemoryObjectStore(), inputOf({ requestId }), 100, new Set([0]))).rejects.toThrow(/input req-1\/input\.json is missing/);
+  });
+});
+
+async function all(source: Readable, format: InputFormat): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const item of streamContactsOf(source, format)) out.push(item);
+  return out;
+}
+const parseError = async (source: Readable, format: InputFormat): Promise<InputParseError> => {
+  try {
+    await all(source, format);
+  } catch (err) {
+    if (err instanceof InputParseError) return err;
+    throw err;
+  }
+  throw new Error('expected a parse error');
+};
+
+describe('formatOf: the content type, else the extension', () => {
+  it.each([
+    ['uploads/o/a.bin', 'application/json', 'json'],
+    ['uploads/o/a.json', 'text/csv; charset=utf-8', 'csv'],
+    ['uploads/o/a', 'application/x-ndjson', 'ndjson'],
+    ['uploads/o/a.json', 'application/octet-stream', 'json'],
+    ['uploads/o/a.NDJSON', undefined, 'ndjson'],
+    ['uploads/o/a.jsonl', 'binary/octet-stream', 'ndjson'],
+    ['uploads/o/a.csv', '', 'csv'],
+    ['uploads/o/a.txt', 'text/plain', undefined],
+  ])('%s (%s) → %s', (key, type, format) => expect(formatOf(key, type)).toBe(format));
+});
+
+describe('streamContactsOf: JSON', () => {
+  it('yields the elements in order across chunk borders, with a BOM, nested values and escapes', async () => {
+    const contacts = contactsOf(120, 0, (i) => ({ tags: [i, { deep: ['a]', '}', '\\"x'] }], note: `l1\nl2, "q" ${i}` }));
+    const json = '\ufeff' + JSON.stringify({ meta: { contacts: [1] }, contacts, z: [1, 2] }, null, 2);
+    for (const sizes of [[1], [2, 5], [4096]]) expect(await all(chunked(json, sizes), 'json')).toEqual(contacts);
+  });
+
+  it.each([
+    ['{"contacts":[{"a":1},{"a":2} {"a":3}]}', /contacts\[1\] is not valid JSON/, 'line 1, contacts[1]'],
+    ['{"contacts":[{"a":1} 5]}', /contacts\[0\] is not valid JSON/, 'contacts[0]'],
+    ['{"contacts":[{"a":1},,{"a":2}]}', /unexpected ","/, 'contacts[1]'],
+    ['{"contacts":[{"a":1},]}', /before the end/, 'contacts[1]'],
+    ['{"contacts":[{"a":1},\n{"a":tru}]}', /contacts\[1\] is not valid JSON/, 'line 2, contacts[1]'],
+    ['{"contacts":[{"a":1}]', /ends too early/, 'end of file'],
+    ['{"contacts":[{"a":1}], "x": }', /not valid JSON/, 'outside the contacts array'],
+    ['{"contacts":{"a":1}}', /must be an array/, 'line 1'],
+    ['{"other":[]}', /no "contacts" array/, 'top level'],
+    ['{"contacts":[{"a":1}],"contacts":[{"a":2}]}', /given twice/, 'line 1'],
+    ['[{"contacts":[]}]', /must be a JSON object/, 'line 1'],
+  ])('refuses %s naming the position', async (text, message, position) => {
+    const err = await parseError(Readable.from([text]), 'json');
+    expect(err.message).toMatch(message);
+    expect(err.position).toContain(position);
+  });
+});
+
+describe('streamContactsOf: NDJSON', () => {
+  it('one contact per line; blank lines, CRLF and a BOM are fine', async () => {
+    const contacts = contactsOf(50);
+    const text = '\ufeff' + contacts.map((c) => JSON.stringify(c)).join('\r\n\r\n   \r\n') + '\n\n';
+    expect(await all(chunked(text), 'ndjson')).toEqual(contacts);
+  });
+
+  it('names the line and the contact of a line that is not JSON', async () => {
+    const err = await parseError(Readable.from(['{"a":1}\n\n{"a":2}\n{"a":\n']), 'ndjson');
+    expect(err.position).toBe('line 4, contacts[2]');
+  });
+});
+
+describe('streamContactsOf: CSV', () => {
+  it('a header row, quoting (commas, quotes, line breaks), extra columns as strings, empty cells left out, BOM and CRLF', async () => {
+    const text =
+      '\ufefffirst_name,last_name,company_domain,crm_id,note\r\n' +
+      'Ada,Lovelace,example.com,42,"Hello, ""world"""\r\n' +
+      '"Grace","Hop\r\nper",navy.mil,,\r\n' +
+      '\r\n' +
+      'Alan,Turing,bletchley.uk,7,plain\r\n';
+    expect(await all(chunked(text), 'csv')).toEqual([
+      { first_name: 'Ada', last_name: 'Lovelace', company_domain: 'example.com', crm_id: '42', note: 'Hello, "world"' },
+      { first_name: 'Grace', last_name: 'Hop\r\nper', company_domain: 'navy.mil' },
+      { first_name: 'Alan', last_name: 'Turing', company_domain: 'bletchley.uk', crm_id: '7', note: 'plain' },
+    ]);
+  });
+
+  it('names the line and the contact of a row with the wrong number of cells', async () => {
+    const err = await parseError(Readable.from(['first_name,last_name,company_domain\na,b,c.com\nd,e\n']), 'csv');
+    expect(err.message).toMatch(/not valid CSV/);
+    expect(err.position).toBe('line 3, contacts[1]');
+  });
+});
+
+describe('readInputBatches of an upload in its format', () => {
+  it.each(['ndjson', 'csv'] as const)('%s: the wanted batches', async (format) => {
+    const contacts = contactsOf(25);
+    const text =
+      format === 'csv'
+        ? 'first_name,last_name,company_domain\n' + contacts.map((c) => `${c.first_name},${c.last_name},${c.company_domain}`).join('\n')
+        : contacts.map((c) => JSON.stringify(c)).join('\n');
+    const store = new MemoryObjectStore();
+    store.objects.set('uploads/o/x', text);
+    const batches = await readInputBatches(store, { key: 'uploads/o/x', format }, 10, new Set([1, 2]));
+    expect(batches.get(1)).toEqual(contacts.slice(10, 20));
+    expect(batches.get(2)).toEqual(contacts.slice(20, 25));
+    expect(batches.has(0)).toBe(false);
   });
 });

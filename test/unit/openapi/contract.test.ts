@@ -69,7 +69,9 @@ describe('docs/openapi.yaml matches the handlers', () => {
     });
 
     it('202 for the spec\'s S3 reference example', async () => {
+      // Checked with HeadObject only: the intake function reads the body later (the 202 says `validating`).
       const file = JSON.stringify({ contacts: contactsOf(150) });
+      aws.s3.on(HeadObjectCommand).resolves({ ContentLength: file.length, ETag: '"abc"', ContentType: 'application/json' });
       aws.s3.on(GetObjectCommand).callsFake(() => ({ Body: Readable.from([file]), ContentLength: file.length }));
       expectConforms('POST', '/enrichment', await post(JSON.stringify(example('POST', '/enrichment', 's3Reference'))), 202);
     });
@@ -83,6 +85,7 @@ describe('docs/openapi.yaml matches the handlers', () => {
       ['a missing upload', JSON.stringify({ contacts: 'uploads/missing.json', fields_to_enrich: ['job_title'] })],
     ])('400 for %s', async (_name, body) => {
       aws.s3.on(GetObjectCommand).rejects(new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} }));
+      aws.s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }));
       expectConforms('POST', '/enrichment', await post(body), 400);
     });
 
@@ -188,6 +191,23 @@ describe('docs/openapi.yaml matches the handlers', () => {
         Item: statusItem({ status: 'completed_with_errors', processedBatches: 3, completedAt: '2026-11-25T16:26:00.000Z', enrichedContacts: 200, notFoundContacts: 40, failedContacts: 10 }),
       });
       expectConforms('GET', path, await get(ID.toUpperCase()), ok);
+    });
+
+    it(`${path.endsWith('download') ? 409 : 200} for an upload still validating (no totals, no output yet)`, async () => {
+      aws.ddb.on(GetCommand).resolves({
+        Item: statusItem({ status: 'validating', totalContacts: 0, totalBatches: 0, processedBatches: 0, inputFileKey: 'uploads/o/x.csv', inputFormat: 'csv', intake: { phase: 'validate', contactsValidated: 5000, batchesSent: 0 } }),
+      });
+      const res = await get(ID);
+      expectConforms('GET', path, res, path.endsWith('download') ? 409 : 200);
+      if (ok === 200) expect(JSON.parse(res.body)).not.toHaveProperty('totalContacts');
+    });
+
+    it(`${path.endsWith('download') ? 409 : 200} for a rejected upload (its errors in the status)`, async () => {
+      const errors = [{ path: 'contacts[777777].company_domain', message: 'company_domain must be a domain name such as example.com' }];
+      aws.ddb.on(GetCommand).resolves({ Item: statusItem({ status: 'rejected', totalContacts: 0, totalBatches: 0, processedBatches: 0, errors, completedAt: '2026-11-25T16:26:00.000Z' }) });
+      const res = await get(ID);
+      expectConforms('GET', path, res, path.endsWith('download') ? 409 : 200);
+      if (!path.endsWith('download')) expect(JSON.parse(res.body)).toMatchObject({ status: 'rejected', errors });
     });
 
     it('400 for an id that is not a UUID', async () => {

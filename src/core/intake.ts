@@ -1,0 +1,209 @@
+import type { Readable } from 'node:stream';
+import { ContactSchema, MAX_CONTACT_BYTES, type Contact } from '../schemas/contact';
+import { encodeMessageBody, type BatchMessage } from '../schemas/message';
+import type { IntakeCheckpoint, StatusRecord } from '../schemas/status';
+import type { Logger } from '../logger';
+import type { FieldError } from './errors';
+import { InputParseError, inputOf, readInputBatches, streamContactsOf } from './inputFile';
+import type { BatchQueue, Clock, FaultHooks, IntakeQueue, ObjectStore, StatusStore, TimeBudget } from './ports';
+import { placeholderOutput } from './output';
+import { keys } from './status';
+import { toFieldErrors } from './validation';
+
+export interface IntakeDeps {
+  store: ObjectStore;
+  status: StatusStore;
+  queue: BatchQueue;
+  intakeQueue: IntakeQueue;
+  clock: Clock;
+  log: Logger;
+  faults: FaultHooks;
+  /** Time kept back from the invocation's budget to save the checkpoint and queue the continuation. */
+  timeReserveMs: number;
+  /** Contacts between two checkpoints (pass 1). */
+  checkpointEvery?: number;
+  /** Batches sent between two checkpoints (pass 2), in calls of SendMessageBatch run concurrently. */
+  sendGroupBatches?: number;
+}
+
+/** As a 400 shows them. */
+export const MAX_INTAKE_ERRORS = 50;
+const CHECKPOINT_EVERY = 5_000;
+const SEND_GROUP_BATCHES = 100;
+
+export type IntakeOutcome = 'not-validating' | 'rejected' | 'processing' | 'continued';
+
+/** One contact as the inline path checks it (createEnrichment.validateContacts): its errors, else the contact. */
+export function checkContact(item: unknown, index: number): { contact?: Contact; errors: FieldError[] } {
+  const parsed = ContactSchema.safeParse(item);
+  if (!parsed.success) return { errors: toFieldErrors(parsed.error, ['contacts', index]) };
+  if (encodeMessageBody(parsed.data).length > MAX_CONTACT_BYTES) {
+    return {
+      errors: [
+        {
+          path: `contacts[${index}]`,
+          message: `a contact must serialize to at most ${MAX_CONTACT_BYTES} bytes (as sent: a non-ASCII character counts as its \\u escape, 6 bytes, an emoji 12)`,
+        },
+      ],
+    };
+  }
+  return { contact: parsed.data, errors: [] };
+}
+
+class OutOfTime extends Error {}
+
+/**
+ * Takes in the upload of a `validating` request, going on from its checkpoint.
+ * 1. Load the status item; anything but `validating` needs nothing (a redelivery after the end).
+ * 2. Pass 1 (validate): stream the upload, check every contact as the inline path does, keep the first
+ *    50 errors; checkpoint every few thousand contacts. Errors → `rejected`, nothing sent. Else record
+ *    totalContacts/totalBatches.
+ * 3. Pass 2 (send): stream it again, skip the batches already sent, send the rest with SendMessageBatch
+ *    (10 a call, several calls at once); checkpoint after each group.
+ * 4. Write the placeholder output, move the status to `processing`, then send the last batch once more: if the workers counted every batch
+ *    while the request was still validating, that duplicate makes a worker assemble the output.
+ * Out of time (the invocation's remaining time below the reserve): save the checkpoint, queue a continuation,
+ * return. A crash goes on from the last checkpoint on redelivery; batches sent twice are counted once.
+ */
+export async function runIntake(requestId: string, deps: IntakeDeps, budget?: TimeBudget): Promise<IntakeOutcome> {
+  const log = deps.log.child({ requestId });
+  const record = await deps.status.get(requestId);
+  if (!record || record.status !== 'validating') return 'not-validating';
+  const checkpoint: IntakeCheckpoint = { ...(record.intake ?? { phase: 'validate', contactsValidated: 0, batchesSent: 0 }) };
+  checkpoint.runs = (checkpoint.runs ?? 0) + 1;
+  const now = () => deps.clock.now().toISOString();
+  const outOfTime = () => budget !== undefined && budget.remainingMs() < deps.timeReserveMs;
+  const batchSize = record.batchSize ?? 100;
+  try {
+    if (checkpoint.phase === 'validate') {
+      const totals = await validatePass(record, checkpoint, deps, outOfTime);
+      if (checkpoint.errorsSoFar?.length) {
+        await deps.status.reject(requestId, checkpoint.errorsSoFar, now());
+        log.info('upload rejected', { errors: checkpoint.errorsSoFar.length, contacts: totals.contacts });
+        return 'rejected';
+      }
+      if (totals.contacts === 0) {
+        await deps.status.reject(requestId, [{ path: 'contacts', message: 'the upload holds no contacts' }], now());
+        return 'rejected';
+      }
+      Object.assign(checkpoint, { phase: 'send', batchesSent: 0, errorsSoFar: undefined });
+      delete checkpoint.errorsSoFar;
+      const totalBatches = Math.ceil(totals.contacts / batchSize);
+      if (!(await deps.status.saveIntake(requestId, { intake: checkpoint, totalContacts: totals.contacts, totalBatches }, now()))) return 'not-validating';
+      record.totalContacts = totals.contacts;
+      record.totalBatches = totalBatches;
+      log.info('upload validated', { totalContacts: totals.contacts, totalBatches });
+      await deps.faults.at('intake:after-validation', { requestId });
+    }
+    const last = await sendPass(record, checkpoint, deps, outOfTime);
+    await deps.faults.at('intake:before-processing', { requestId });
+    // What a download shows until the assembly writes the output (an inline request's is written at create).
+    await deps.store.putJson(keys.output(requestId), placeholderOutput(requestId));
+    if (!(await deps.status.startProcessing(requestId, now()))) return 'not-validating';
+    const nudge = last ?? (await readInputBatches(deps.store, inputOf(record), batchSize, new Set([record.totalBatches - 1]))).get(record.totalBatches - 1);
+    if (nudge) await deps.queue.send([message(record, record.totalBatches - 1, nudge)]);
+    log.info('upload taken in', { totalBatches: record.totalBatches, runs: checkpoint.runs });
+    return 'processing';
+  } catch (err) {
+    if (err instanceof OutOfTime) {
+      await deps.status.saveIntake(requestId, { intake: checkpoint }, now());
+      await deps.intakeQueue.send({ requestId });
+      log.info('intake out of time: checkpoint saved, continuation queued', { ...checkpoint, errorsSoFar: checkpoint.errorsSoFar?.length });
+      return 'continued';
+    }
+    if (err instanceof InputParseError) {
+      await deps.status.reject(requestId, [...(checkpoint.errorsSoFar ?? []), { path: 'contacts', message: `the upload is not valid ${record.inputFormat ?? 'json'}: ${err.message}` }].slice(0, MAX_INTAKE_ERRORS), now());
+      log.info('upload rejected: it does not parse', { position: err.position });
+      return 'rejected';
+    }
+    throw err;
+  }
+}
+
+const message = (record: StatusRecord, batchIndex: number, contacts: Contact[]): BatchMessage => ({
+  requestId: record.requestId,
+  batchIndex,
+  totalBatches: record.totalBatches,
+  fields: record.fields,
+  contacts,
+});
+
+async function openInput(record: StatusRecord, deps: IntakeDeps): Promise<Readable> {
+  const body = await deps.store.getStream(inputOf(record).key);
+  if (!body) throw new InputParseError('the upload is gone', 'start');
+  return body;
+}
+
+/** Pass 1 from the checkpoint: counts every contact, keeps the first errors. */
+async function validatePass(record: StatusRecord, checkpoint: IntakeCheckpoint, deps: IntakeDeps, outOfTime: () => boolean): Promise<{ contacts: number }> {
+  const every = deps.checkpointEvery ?? CHECKPOINT_EVERY;
+  const errors = [...(checkpoint.errorsSoFar ?? [])];
+  const body = await openInput(record, deps);
+  let index = 0;
+  try {
+    for await (const item of streamContactsOf(body, inputOf(record).format)) {
+      if (index >= checkpoint.contactsValidated) {
+        errors.push(...checkContact(item, index).errors.slice(0, MAX_INTAKE_ERRORS - errors.length));
+        checkpoint.contactsValidated = index + 1;
+        if (errors.length >= MAX_INTAKE_ERRORS) break; // the report is full: the rest need not be read
+        if (checkpoint.contactsValidated % every === 0) {
+          checkpoint.errorsSoFar = errors;
+          if (outOfTime()) throw new OutOfTime();
+          await deps.status.saveIntake(record.requestId, { intake: checkpoint }, deps.clock.now().toISOString());
+        }
+      }
+      index += 1;
+    }
+  } finally {
+    body.destroy();
+  }
+  checkpoint.errorsSoFar = errors;
+  return { contacts: index };
+}
+
+/** Pass 2 from the checkpoint: the batches not sent yet, in order. Returns the last batch's contacts. */
+async function sendPass(record: StatusRecord, checkpoint: IntakeCheckpoint, deps: IntakeDeps, outOfTime: () => boolean): Promise<Contact[] | undefined> {
+  const batchSize = record.batchSize ?? 100;
+  const groupSize = deps.sendGroupBatches ?? SEND_GROUP_BATCHES;
+  if (checkpoint.batchesSent >= record.totalBatches) return undefined;
+  const body = await openInput(record, deps);
+  let group: BatchMessage[] = [];
+  let batch: Contact[] = [];
+  let index = 0;
+  let last: Contact[] | undefined;
+  const midway = Math.floor(record.totalBatches / 2);
+  const flush = async () => {
+    if (!group.length) return;
+    await deps.queue.send(group);
+    checkpoint.batchesSent = group[group.length - 1].batchIndex + 1;
+    group = [];
+    await deps.status.saveIntake(record.requestId, { intake: checkpoint }, deps.clock.now().toISOString());
+    if (checkpoint.batchesSent >= midway && checkpoint.batchesSent - groupSize < midway) {
+      await deps.faults.at('intake:midway-sending', { requestId: record.requestId });
+    }
+    if (checkpoint.batchesSent < record.totalBatches && outOfTime()) throw new OutOfTime();
+  };
+  try {
+    for await (const item of streamContactsOf(body, inputOf(record).format)) {
+      const batchIndex = Math.floor(index / batchSize);
+      index += 1;
+      if (batchIndex < checkpoint.batchesSent) continue;
+      // Validated in pass 1: parsing again applies the same trimming as the inline path.
+      batch.push(ContactSchema.parse(item));
+      if (batch.length === batchSize) {
+        group.push(message(record, batchIndex, batch));
+        last = batch;
+        batch = [];
+        if (group.length >= groupSize) await flush();
+      }
+    }
+    if (batch.length) {
+      group.push(message(record, Math.floor((index - 1) / batchSize), batch));
+      last = batch;
+    }
+    await flush();
+  } finally {
+    body.destroy();
+  }
+  return last;
+}

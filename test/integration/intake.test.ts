@@ -1,0 +1,203 @@
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import type { FaultHooks } from '../../src/core/ports';
+import { INTAKE_DLQ_MESSAGE } from '../../src/handlers/handleFailedIntake';
+import type { Contact } from '../../src/schemas/contact';
+import { apiEvent, makeContacts } from '../support/factories';
+import {
+  crashAt,
+  drainedDepth,
+  reconcileWith,
+  sleep,
+  takeAllBatchMessages,
+  expectedRows,
+  expectOutputRows,
+  runIntakeSource,
+  runPipeline,
+  sendRaw,
+  startFaultService,
+  statusRecord,
+  waitForRecord,
+  type SqsHandler,
+} from '../support/faults';
+import { readOutput, status, submit, waitForFinal } from '../support/flow';
+import { downloadFn, intakeDlqFn, intakeFn } from '../support/functions';
+import type { TestService } from '../support/service';
+
+const FIELDS = ['professional_email', 'job_title'] as const;
+/** A few thousand contacts: 30 batches, sent in groups of 5 batches, checkpoints every 500 contacts. */
+const N = 3_000;
+const SMALL_STEPS = { checkpointEvery: 500, sendGroupBatches: 5 };
+
+const csvOf = (contacts: Contact[]) =>
+  'first_name,last_name,company_domain,crm_id\r\n' + contacts.map((c, i) => `${c.first_name},"${c.last_name}",${c.company_domain},crm-${i}`).join('\r\n') + '\r\n';
+const ndjsonOf = (contacts: Contact[]) => contacts.map((c) => JSON.stringify(c)).join('\n') + '\n';
+
+async function upload(service: TestService, key: string, body: string, contentType?: string): Promise<string> {
+  await service.s3.send(new PutObjectCommand({ Bucket: service.bucket, Key: key, Body: body, ContentType: contentType }));
+  return `s3://${service.bucket}/${key}`;
+}
+
+/** Counts intake invocations. */
+function counting(handler: SqsHandler): { handler: SqsHandler; calls: () => number } {
+  let calls = 0;
+  return {
+    calls: () => calls,
+    handler: (event, context) => {
+      calls += 1;
+      return handler(event, context);
+    },
+  };
+}
+
+describe('asynchronous intake of an upload (fauxqs + dynalite, each function with its own role)', () => {
+  let service: TestService;
+  beforeEach(async () => {
+    service = await startFaultService();
+  });
+  afterEach(() => service.close());
+
+  it.each([
+    ['json', 'uploads/in.json', undefined],
+    ['ndjson', 'uploads/in.data', 'application/x-ndjson'],
+    ['csv', 'uploads/in.csv', undefined],
+  ] as const)('%s: 202 validating at once, then validating → processing → completed, every contact once in input order', async (format, key, type) => {
+    const contacts = makeContacts(N);
+    const body = format === 'json' ? JSON.stringify({ contacts }) : format === 'ndjson' ? ndjsonOf(contacts) : csvOf(contacts);
+    const res = await submit({ contacts: await upload(service, key, body, type), fields_to_enrich: FIELDS });
+    expect(res.statusCode).toBe(202);
+    expect(res.json).toEqual({ message: expect.any(String), requestId: expect.any(String), downloadUrl: expect.any(String), status: 'validating' });
+    const { requestId } = res.json;
+    const first = await status(requestId);
+    expect(first.status).toBe('validating');
+    expect(first).not.toHaveProperty('totalContacts');
+    expect((await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: requestId } }))).statusCode).toBe(409);
+    expect(await service.queueDepth()).toBe(0);
+
+    // The intake alone: the request reaches processing with its totals, every batch queued (plus the last once more).
+    runIntakeSource(service, { intake: intakeFn(SMALL_STEPS) });
+    const processing = await waitForRecord(requestId, (r) => r.status !== 'validating');
+    expect(processing).toMatchObject({ status: 'processing', totalContacts: N, totalBatches: 30, inputFileKey: key, inputFormat: format });
+    expect(processing.intake).toBeUndefined();
+    expect(await service.queueDepth()).toBe(31);
+
+    runPipeline(service, { concurrency: 4 });
+    expect(await waitForFinal(requestId, 60_000)).toMatchObject({ status: 'completed', totalContacts: N, totalBatches: 30, processedBatches: 30, failedBatches: 0 });
+    const extra = format === 'csv' ? (i: number) => ({ crm_id: `crm-${i}` }) : () => ({});
+    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts.map((c, i) => ({ ...c, ...extra(i) })), [...FIELDS]));
+    expect(await service.getObjectText(`${requestId}/input.json`)).toBeUndefined();
+  }, 90_000);
+
+  it('one bad domain at a far row: rejected with that path, no batch sent, no output', async () => {
+    const contacts: Contact[] = makeContacts(N);
+    contacts[2_777] = { ...contacts[2_777], company_domain: 'not a domain' };
+    const res = await submit({ contacts: await upload(service, 'uploads/bad.ndjson', ndjsonOf(contacts)), fields_to_enrich: FIELDS });
+    expect(res.statusCode).toBe(202);
+    runIntakeSource(service, { intake: intakeFn(SMALL_STEPS) });
+    const final = await waitForFinal(res.json.requestId, 30_000);
+    expect(final).toMatchObject({ status: 'rejected', errors: [{ path: 'contacts[2777].company_domain', message: expect.stringMatching(/domain/) }] });
+    expect(await service.queueDepth()).toBe(0);
+    expect(await service.listKeys(`${res.json.requestId}/`)).toEqual([]);
+    const download = await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: res.json.requestId } }));
+    expect(download.statusCode).toBe(409);
+    expect(JSON.parse(download.body).message).toMatch(/rejected/);
+  }, 60_000);
+
+  it('keeps the first 50 errors, in file order, and a parse error names its line', async () => {
+    const contacts: Contact[] = makeContacts(N);
+    for (let i = 100; i < 2_100; i += 20) contacts[i] = { ...contacts[i], first_name: '' };
+    const many = await submit({ contacts: await upload(service, 'uploads/many.json', JSON.stringify({ contacts })), fields_to_enrich: FIELDS });
+    const broken = await submit({ contacts: await upload(service, 'uploads/broken.ndjson', ndjsonOf(contacts.slice(0, 10)) + '{"first_name": \n'), fields_to_enrich: FIELDS });
+    runIntakeSource(service, { intake: intakeFn(SMALL_STEPS) });
+    const manyFinal = await waitForFinal(many.json.requestId, 30_000);
+    expect(manyFinal.errors).toHaveLength(50);
+    expect(manyFinal.errors!.map((e) => e.path)).toEqual(Array.from({ length: 50 }, (_, k) => `contacts[${100 + 20 * k}].first_name`));
+    const brokenFinal = await waitForFinal(broken.json.requestId, 30_000);
+    expect(brokenFinal).toMatchObject({ status: 'rejected', errors: [{ path: 'contacts', message: expect.stringContaining('line 11, contacts[10]') }] });
+  }, 60_000);
+
+  it('out of time: saves its checkpoint, queues its continuation, and goes on until done', async () => {
+    const contacts = makeContacts(N);
+    const res = await submit({ contacts: await upload(service, 'uploads/slow.json', JSON.stringify({ contacts })), fields_to_enrich: FIELDS });
+    // Each invocation has 10.15 s and keeps 10 s back: it stops at its first checkpoint past 150 ms.
+    const intake = counting(intakeFn({ ...SMALL_STEPS, timeReserveMs: 10_000 }));
+    runIntakeSource(service, { intake: intake.handler, timeoutMs: 10_150 });
+    await waitForRecord(res.json.requestId, (r) => r.status !== 'validating', 60_000);
+    expect(intake.calls()).toBeGreaterThan(1);
+    runPipeline(service, { concurrency: 4 });
+    expect(await waitForFinal(res.json.requestId, 60_000)).toMatchObject({ status: 'completed', processedBatches: 30 });
+    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+  }, 90_000);
+
+  it('an intake that keeps failing reaches its dead-letter queue, whose handler ends the request rejected with the reason', async () => {
+    const contacts = makeContacts(200);
+    const res = await submit({ contacts: await upload(service, 'uploads/doomed.json', JSON.stringify({ contacts })), fields_to_enrich: FIELDS });
+    // A crash at a point every run reaches (a checkpoint moves a redelivery past the earlier ones).
+    runIntakeSource(service, { intake: intakeFn({ faults: crashAt('intake:before-processing', { times: Infinity }) }) });
+    const dlq = service.resources.queues.IntakeDeadLetterQueue;
+    service.deliver(dlq.url, dlq.arn, intakeDlqFn(), { functionKey: 'handleFailedIntake', concurrency: 1 });
+    const final = await waitForFinal(res.json.requestId, 30_000);
+    expect(final).toMatchObject({ status: 'rejected', errors: [{ path: 'contacts', message: INTAKE_DLQ_MESSAGE }] });
+    expect(await drainedDepth(service, dlq.url)).toBe(0);
+  }, 60_000);
+
+  it('an upload removed before its intake ends rejected, and malformed intake messages are dropped', async () => {
+    const uri = await upload(service, 'uploads/gone.json', JSON.stringify({ contacts: makeContacts(10) }));
+    const res = await submit({ contacts: uri, fields_to_enrich: FIELDS });
+    await service.s3.send(new DeleteObjectCommand({ Bucket: service.bucket, Key: 'uploads/gone.json' }));
+    await sendRaw(service, 'not json', service.resources.queues.IntakeQueue.url);
+    runIntakeSource(service);
+    expect(await waitForFinal(res.json.requestId, 30_000)).toMatchObject({ status: 'rejected', errors: [{ path: 'contacts', message: expect.stringMatching(/gone/) }] });
+    expect(await drainedDepth(service, service.resources.queues.IntakeQueue.url)).toBe(0);
+  }, 60_000);
+});
+
+describe('reconcile of a referenced request reads the upload itself, in its format (fauxqs + dynalite)', () => {
+  let service: TestService;
+  beforeEach(async () => {
+    service = await startFaultService({ RECONCILE_STALL_SECONDS: '1' });
+  });
+  afterEach(() => service.close());
+
+  it('the lost batch messages of a CSV upload are re-sent from the CSV file; no input.json exists', async () => {
+    const contacts = makeContacts(1_000);
+    const csv = 'first_name,last_name,company_domain\n' + contacts.map((c) => `${c.first_name},${c.last_name},${c.company_domain}`).join('\n') + '\n';
+    const res = await submit({ contacts: await upload(service, 'uploads/lost.csv', csv), fields_to_enrich: FIELDS });
+    const intake = intakeFn();
+    const q = service.resources.queues.IntakeQueue;
+    const source = service.deliver(q.url, q.arn, intake, { functionKey: 'intake', concurrency: 1 });
+    await waitForRecord(res.json.requestId, (r) => r.status === 'processing');
+    await source.stop();
+    // Every batch message lost: only reconcile can bring them back, and it has only the CSV upload to read.
+    expect(await takeAllBatchMessages(service)).toHaveLength(11);
+    await sleep(1_200);
+    const report = (await reconcileWith()()).reconciled;
+    expect(report).toEqual([expect.objectContaining({ requestId: res.json.requestId, action: 'resent', resentBatches: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] })]);
+    runPipeline(service, { concurrency: 4 });
+    expect(await waitForFinal(res.json.requestId, 30_000)).toMatchObject({ status: 'completed', processedBatches: 10 });
+    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+    expect(await service.getObjectText(`${res.json.requestId}/input.json`)).toBeUndefined();
+  }, 60_000);
+});
+
+describe('a crash at each intake step, then redelivery from the checkpoint: every contact exactly once (fauxqs + dynalite)', () => {
+  let service: TestService;
+  beforeEach(async () => {
+    service = await startFaultService();
+  });
+  afterEach(() => service.close());
+
+  it.each(['intake:after-validation', 'intake:midway-sending', 'intake:before-processing'])('crashes once at %s', async (point) => {
+    const contacts = makeContacts(N, { extra: true });
+    const res = await submit({ contacts: await upload(service, 'uploads/crash.json', JSON.stringify({ contacts })), fields_to_enrich: FIELDS });
+    const hook = crashAt(point);
+    const faults: FaultHooks = hook;
+    runIntakeSource(service, { intake: intakeFn({ ...SMALL_STEPS, faults }) });
+    runPipeline(service, { concurrency: 4 });
+    const final = await waitForFinal(res.json.requestId, 60_000);
+    expect(hook.crashes).toBe(1);
+    expect(final).toMatchObject({ status: 'completed', totalContacts: N, totalBatches: 30, processedBatches: 30, failedBatches: 0 });
+    expect([...((await statusRecord(res.json.requestId)).doneBatches ?? [])].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+    expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
+  }, 90_000);
+});
