@@ -54,6 +54,8 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     // reconcile: a request whose messages are lost is re-sent, then expired at its deadline and assembled.
     const stalled = await submit({ contacts: makeContacts(150), fields_to_enrich: FIELDS });
     const stalledId: string = stalled.json.requestId;
+    // A duplicate of a running request reads its status, which sums the shard items.
+    expect((await submit({ contacts: makeContacts(150), fields_to_enrich: FIELDS })).json).toMatchObject({ requestId: stalledId, duplicate: true });
     // The download of a running request reads its status, which sums the shard items.
     expect((await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: stalledId } }))).statusCode).toBe(302);
     await takeAllBatchMessages(service);

@@ -87,8 +87,14 @@ describe('dynamoStatusStore.promoteShard', () => {
     const input = ddb.commandCalls(UpdateCommand)[0].args[0].input;
     expect(input.Key).toEqual({ requestId: ID });
     expect(input.UpdateExpression).toBe('ADD fullShards :kSet, processedBatches :p, failedBatches :f SET updatedAt = :now');
-    expect(input.ConditionExpression).toBe('#status = :processing AND NOT contains(fullShards, :k)');
-    expect(input.ExpressionAttributeValues).toEqual({ ':kSet': new Set([1]), ':k': 1, ':p': 250, ':f': 6, ':now': NOW, ':processing': 'processing' });
+    // A request still validating promotes too (the intake sends batches before its move to processing).
+    expect(input.ConditionExpression).toBe('(#status = :processing OR #status = :validating) AND NOT contains(fullShards, :k)');
+    expect(input.ExpressionAttributeValues).toEqual({ ':kSet': new Set([1]), ':k': 1, ':p': 250, ':f': 6, ':now': NOW, ':processing': 'processing', ':validating': 'validating' });
+  });
+
+  it('a request still validating counts the promotion but is not complete: the intake finishes it after its move', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { ...item, status: 'validating', totalBatches: 512, processedBatches: 500, failedBatches: 12, fullShards: new Set([0, 1]) } });
+    expect(await dynamoStatusStore().promoteShard(full, NOW)).toEqual({ complete: false });
   });
 
   it('is not complete while batches are missing', async () => {
