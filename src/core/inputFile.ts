@@ -55,13 +55,14 @@ export function streamContactsOf(source: Readable, format: InputFormat): AsyncGe
 }
 
 /**
- * The elements of the top-level `contacts` array of a JSON document. A small scanner finds where each
+ * The elements of the top-level `contacts` array (or `key`'s) of a JSON document. A small scanner finds where each
  * element starts and ends (strings, escapes and nesting tracked across chunks); JSON.parse reads the
  * element. About 8x faster than stream-json's token stream on a 1M-contact file (README: Large datasets).
  * The rest of the document is parsed too, with its contacts array left empty, so a file that is not JSON
  * is refused wherever the fault is.
  */
-export async function* streamJsonContacts(source: Readable): AsyncGenerator<unknown> {
+export async function* streamJsonContacts(source: Readable, key = 'contacts'): AsyncGenerator<unknown> {
+  const quotedKey = JSON.stringify(key);
   const decoder = new StringDecoder('utf8');
   let line = 1;
   let depth = 0;
@@ -85,7 +86,7 @@ export async function* streamJsonContacts(source: Readable): AsyncGenerator<unkn
   const fail = (message: string, where = `line ${line}`): never => {
     throw new InputParseError(message, where);
   };
-  const at = () => `line ${line}, contacts[${index}]`;
+  const at = () => `line ${line}, ${key}[${index}]`;
   const out: unknown[] = [];
   const feed = (chunk: string): void => {
     let i = 0;
@@ -119,12 +120,12 @@ export async function* streamJsonContacts(source: Readable): AsyncGenerator<unkn
       if (mode === 'array') {
         if (space) continue;
         if (c === 44) {
-          if (expect !== 'comma') fail('unexpected "," in the contacts array', at());
+          if (expect !== 'comma') fail(`unexpected "," in the ${key} array`, at());
           expect = 'element';
           continue;
         }
         if (c === 93) {
-          if (expect === 'element') fail('a "," before the end of the contacts array', at());
+          if (expect === 'element') fail(`a "," before the end of the ${key} array`, at());
           mode = 'outer';
           depth -= 1;
           outerFrom = i; // "]" stays in the outer text: it reads `"contacts":[]`
@@ -144,7 +145,7 @@ export async function* streamJsonContacts(source: Readable): AsyncGenerator<unkn
             try {
               out.push(JSON.parse(element));
             } catch (err) {
-              fail(`contacts[${index}] is not valid JSON: ${(err as Error).message}`, at());
+              fail(`${key}[${index}] is not valid JSON: ${(err as Error).message}`, at());
             }
             index += 1;
             element = '';
@@ -160,12 +161,12 @@ export async function* streamJsonContacts(source: Readable): AsyncGenerator<unkn
       // The document outside the contacts array.
       if (space) continue;
       if (depth === 1 && expectValueFor) {
-        const isContacts = expectValueFor === '"contacts"';
+        const isContacts = expectValueFor === quotedKey;
         expectValueFor = '';
         if (isContacts) {
-          if (seenContacts) fail('"contacts" is given twice');
+          if (seenContacts) fail(`${quotedKey} is given twice`);
           seenContacts = true;
-          if (c !== 91) fail('"contacts" must be an array');
+          if (c !== 91) fail(`${quotedKey} must be an array`);
           flushOuter(i + 1);
           depth += 1;
           mode = 'array';
@@ -198,7 +199,7 @@ export async function* streamJsonContacts(source: Readable): AsyncGenerator<unkn
     }
     if (mode === 'element') {
       element += chunk.slice(elementStart);
-      if (element.length > MAX_ELEMENT_CHARS) fail(`contacts[${index}] is larger than ${MAX_ELEMENT_CHARS} characters`, at());
+      if (element.length > MAX_ELEMENT_CHARS) fail(`${key}[${index}] is larger than ${MAX_ELEMENT_CHARS} characters`, at());
     }
     flushOuter(chunk.length);
   };
@@ -213,10 +214,10 @@ export async function* streamJsonContacts(source: Readable): AsyncGenerator<unkn
   try {
     doc = JSON.parse(outer);
   } catch (err) {
-    fail(`not valid JSON of the form {"contacts": [...]}: ${(err as Error).message}`, 'outside the contacts array');
+    fail(`not valid JSON of the form {${quotedKey}: [...]}: ${(err as Error).message}`, `outside the ${key} array`);
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) fail('the document must be a JSON object {"contacts": [...]}', 'line 1');
-  if (!seenContacts) fail('the document has no "contacts" array', 'top level');
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) fail(`the document must be a JSON object {${quotedKey}: [...]}`, 'line 1');
+  if (!seenContacts) fail(`the document has no ${quotedKey} array`, 'top level');
 }
 
 /** The contacts of a `{"contacts": [...]}` JSON file (as streamContactsOf(source, 'json')). */

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { formatOf, inputOf, InputParseError, readInputBatches, renderInput, streamContacts, streamContactsOf, type InputFormat } from '../../../src/core/inputFile';
+import { formatOf, inputOf, InputParseError, readInputBatches, renderInput, streamContacts, streamContactsOf, streamJsonContacts, type InputFormat } from '../../../src/core/inputFile';
 import { keys } from '../../../src/core/status';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
 import { contactsOf, MemoryObjectStore } from '../fakes';
@@ -139,6 +139,18 @@ describe('streamContactsOf: JSON', () => {
     const err = await parseError(Readable.from([text]), 'json');
     expect(err.message).toMatch(message);
     expect(err.position).toContain(position);
+  });
+});
+
+describe('streamJsonContacts with another key (the scripts read output.json\'s enriched_contacts with it)', () => {
+  it('yields that array and names it in errors', async () => {
+    const rows = contactsOf(3);
+    const doc = JSON.stringify({ requestId: 'r', enriched_contacts: rows, summary: { total: 3, contacts: [9] } });
+    const seen: unknown[] = [];
+    for await (const row of streamJsonContacts(chunked(doc, [7]), 'enriched_contacts')) seen.push(row);
+    expect(seen).toEqual(rows);
+    const broken = streamJsonContacts(Readable.from(['{"enriched_contacts":[{"a":1} 5]}']), 'enriched_contacts');
+    await expect((async () => { for await (const _ of broken) void _; })()).rejects.toMatchObject({ message: expect.stringMatching(/enriched_contacts\[0\] is not valid JSON/) });
   });
 });
 
