@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { streamContacts } from '../core/inputFile';
+import { streamContactsOf } from '../core/inputFile';
 import { INLINE_CONTACTS_ESTIMATE, LAMBDA_MAX_EVENT_BYTES } from '../inlineLimits';
 import { apiUrl, createEnrichment, DEFAULT_FIELDS, inlineVerdict, type CreateResponse } from './lib/api';
 import { checkOutput } from './lib/checkOutput';
@@ -167,11 +167,8 @@ export async function main(argv: string[], script = path.basename(process.argv[1
   } finally {
     process.off('SIGINT', onSigint);
   }
-  if (contacts === undefined && formatOf(args.file) !== 'json') {
-    console.log(`\nrequest ${final.requestId}: ${final.status}; output: ${out} (${mb(bytes)}); check skipped (it reads JSON input only)`);
-    return final.status === 'failed' ? 1 : 0;
-  }
-  const input = contacts ?? streamContacts(createReadStream(args.file));
+  // The input read again, in its format (JSON, NDJSON or CSV), beside the downloaded output.
+  const input = contacts ?? streamContactsOf(createReadStream(args.file), formatOf(args.file));
   const check = await checkOutput(out, input, args.fields);
 
   console.log(`\nrequest ${final.requestId}: ${final.status} after ${((Date.now() - started) / 1000).toFixed(1)}s`);

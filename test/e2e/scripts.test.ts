@@ -180,6 +180,15 @@ describe('users scripts against the offline stack', () => {
     expect(output.enriched_contacts.filter((r) => r.enrichment_status === 'failed')).toHaveLength(2);
   }, 180_000);
 
+  it.each(['csv', 'ndjson'])('createJson.ts --format %s, then createEnrichement.ts of it: uploaded, enriched, and checked against the file in its format', async (format) => {
+    expect((await runTs([script('createJson.ts'), '2', '--seed', '11', '--format', format], dir)).code).toBe(0);
+    const res = await runTs([script('createEnrichement.ts'), `contacts_2k.${format}`, 'true', '--wait', '--out', `out_2k_${format}.json`], dir, env);
+    expect([res.code, res.stderr.slice(-1500)]).toEqual([0, expect.anything()]);
+    expect(res.stderr).toMatch(new RegExp(`uploading contacts_2k\\.${format} \\([0-9.]+ MB, ${format}\\)`));
+    expect(res.stdout).toMatch(/contacts 2000, batches 20 processed \/ 0 failed of 20/);
+    expect(res.stdout).toMatch(/check: 2000 rows, one per input contact, in input order/);
+  }, 120_000);
+
   it('createEnrichment.ts (correct spelling) posts inline and prints the response; a bad field is a 400 and exit 1', async () => {
     await writeFile(path.join(dir, 'contacts_small.json'), [...renderContactsFile(generateContacts(150, { seed: 9 }))].join(''));
     const ok = await runTs([script('createEnrichment.ts'), 'contacts_small.json'], dir, env);

@@ -5,16 +5,14 @@ import https from 'node:https';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SingleBar } from 'cli-progress';
+import { formatOf as formatOfKey, type InputFormat } from '../../core/inputFile';
 import { request } from './api';
 
-export type UploadFormat = 'json' | 'ndjson' | 'csv';
+export type UploadFormat = InputFormat;
 
-/** The format of a contacts file, by its extension: .ndjson/.jsonl, .csv, otherwise JSON. */
+/** The format of a contacts file, by its extension (the service's rule): .ndjson/.jsonl, .csv, otherwise JSON. */
 export function formatOf(file: string): UploadFormat {
-  const ext = path.extname(file).toLowerCase();
-  if (ext === '.ndjson' || ext === '.jsonl') return 'ndjson';
-  if (ext === '.csv') return 'csv';
-  return 'json';
+  return formatOfKey(file) ?? 'json';
 }
 
 /** POST /enrichment/uploads's answer (docs/openapi.yaml). */
