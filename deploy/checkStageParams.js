@@ -65,6 +65,16 @@ class CheckStageParams {
       );
     }
 
+    const assemblyTimeout = Number(service.custom && service.custom.assemblyTimeout);
+    const assemblyVisibility = Math.min(...['AssemblyQueue', 'AssemblyDeadLetterQueue'].map((q) => Number(this.resource(q).Properties.VisibilityTimeout)));
+    if (!(assemblyTimeout >= 1 && assemblyTimeout <= 900)) problems.push(`assemblyTimeoutSeconds must be 1 to 900 (Lambda's limit), got "${service.custom.assemblyTimeout}".`);
+    else if (!(assemblyVisibility >= 6 * assemblyTimeout)) {
+      problems.push(
+        `assemblyQueueVisibilitySeconds (${assemblyVisibility}) must be at least 6 times assemblyTimeoutSeconds (${assemblyTimeout}), as AWS requires of an SQS event source: ` +
+          `pass ${param('assemblyQueueVisibilitySeconds', 6 * assemblyTimeout)}.`,
+      );
+    }
+
     const env = service.provider.environment || {};
     if (service.functions && service.functions.mockEnrich && !env.ENRICHMENT_API_KEY) {
       // Not an error: the key only exists once the stage is deployed (README: Authentication).

@@ -14,6 +14,12 @@ const ConfigSchema = z.object({
   BATCH_QUEUE_NAME: z.string().min(1),
   /** The intake function's queue (referenced uploads are taken in asynchronously). */
   INTAKE_QUEUE_NAME: z.string().min(1),
+  /** The assembleOutput function's queue (the assembly of a request too large to assemble inline). */
+  ASSEMBLY_QUEUE_NAME: z.string().min(1),
+  /** Requests of at most this many batches are assembled inline by the worker or reconcile; larger ones are queued. */
+  ASSEMBLY_INLINE_MAX_BATCHES: z.coerce.number().int().min(0).default(1000),
+  /** The assembleOutput function's timeout: reconcile queues a stalled large request's assembly again only after it. */
+  ASSEMBLY_TIMEOUT_SECONDS: seconds.max(900).default(900),
   /** Time the intake keeps back from its timeout to save its checkpoint and queue its continuation. */
   INTAKE_TIME_RESERVE_MS: z.coerce.number().int().min(500).max(600_000).default(30_000),
   ENRICHMENT_API_URL: httpUrl,

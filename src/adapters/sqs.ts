@@ -1,7 +1,7 @@
 import { GetQueueUrlCommand, SendMessageBatchCommand, SendMessageCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import { config } from '../config';
 import { groupForSendBatch, mapLimit } from '../core/batching';
-import type { BatchQueue, IntakeQueue } from '../core/ports';
+import type { AssemblyQueue, BatchQueue, IntakeQueue } from '../core/ports';
 import { encodeMessageBody, type BatchMessage } from '../schemas/message';
 import { sqsClient } from './clients';
 
@@ -68,6 +68,15 @@ export function sqsBatchQueue(name = config().BATCH_QUEUE_NAME, client = sqsClie
 
 /** The intake function's queue (one message per intake run). */
 export function sqsIntakeQueue(name = config().INTAKE_QUEUE_NAME, client = sqsClient()): IntakeQueue {
+  return {
+    async send(message) {
+      await client.send(new SendMessageCommand({ QueueUrl: await queueUrl(name, client), MessageBody: JSON.stringify(message) }));
+    },
+  };
+}
+
+/** The assembleOutput function's queue (one message per request to assemble). */
+export function sqsAssemblyQueue(name = config().ASSEMBLY_QUEUE_NAME, client = sqsClient()): AssemblyQueue {
   return {
     async send(message) {
       await client.send(new SendMessageCommand({ QueueUrl: await queueUrl(name, client), MessageBody: JSON.stringify(message) }));

@@ -12,7 +12,7 @@ import {
   type OutputCounts,
   type OutputFormat,
 } from './output';
-import type { Clock, FaultHooks, ObjectStore, StatusStore } from './ports';
+import type { AssemblyQueue, Clock, FaultHooks, ObjectStore, StatusStore } from './ports';
 import { finalStatus, isComplete, keys, outputKey } from './status';
 
 export interface AssembleDeps {
@@ -174,4 +174,31 @@ export async function assembleOutput(requestId: string, deps: AssembleDeps): Pro
     assemblyMs: Date.now() - started,
   });
   return won ? 'finalized' : 'already-final';
+}
+
+/** Where a complete request's assembly runs: inline, or in the assembleOutput function through its queue. */
+export interface AssemblyRouting {
+  /** Unset: every assembly runs inline (unit tests, the bench). */
+  assemblyQueue?: AssemblyQueue;
+  /** Requests of at most this many batches are assembled inline (default: all). */
+  assemblyInlineMaxBatches?: number;
+}
+
+export const assemblesInline = (totalBatches: number, routing: AssemblyRouting): boolean =>
+  !routing.assemblyQueue || totalBatches <= (routing.assemblyInlineMaxBatches ?? Infinity);
+
+/**
+ * Has a complete request assembled: at once in this invocation when it is small enough, else by the
+ * assembleOutput function (one message; a duplicate is harmless, the assembly checks the status first).
+ */
+export async function requestAssembly(
+  requestId: string,
+  totalBatches: number,
+  deps: AssembleDeps & AssemblyRouting,
+): Promise<AssembleOutcome | 'queued'> {
+  // 1. Small request: assemble here. 2. Otherwise queue one message for the assembleOutput function.
+  if (assemblesInline(totalBatches, deps)) return assembleOutput(requestId, deps);
+  await deps.assemblyQueue!.send({ requestId });
+  deps.log.info('assembly queued for the assembleOutput function', { requestId, totalBatches });
+  return 'queued';
 }

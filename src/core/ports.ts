@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { BatchMessage } from '../schemas/message';
-import type { IntakeMessage } from '../schemas/message';
+import type { AssemblyMessage, IntakeMessage } from '../schemas/message';
 import type { IntakeCheckpoint, RequestStatus, StatusRecord } from '../schemas/status';
 import type { FieldError } from './errors';
 import type { OutputCounts } from './output';
@@ -142,6 +142,11 @@ export interface IntakeUpdate {
 /** The intake function's queue: one message starts (or continues) the intake of a request. */
 export interface IntakeQueue {
   send(message: IntakeMessage): Promise<void>;
+}
+
+/** The assembleOutput function's queue: one message asks for one request's assembly. */
+export interface AssemblyQueue {
+  send(message: AssemblyMessage): Promise<void>;
 }
 
 export interface BatchQueue {

@@ -1,7 +1,7 @@
 import type { OutputRow } from '../schemas/contact';
 import type { BatchMessage } from '../schemas/message';
 import type { Logger } from '../logger';
-import { assembleOutput } from './assembleOutput';
+import { requestAssembly, type AssemblyRouting } from './assembleOutput';
 import type { CircuitBreaker } from './circuitBreaker';
 import { advanceEnrichment, callBudget, fitsBatch, freshProgress, type EnrichmentApi, type EnrichProgress, type EnrichStats } from './enrichBatch';
 import { BatchOutOfTimeError, EnrichmentPausedError, EnrichmentUnavailableError } from './errors';
@@ -10,7 +10,7 @@ import type { BatchOutcome, Clock, FaultHooks, ObjectStore, RequestRef, ShardSta
 import type { RetryBudget, RetryPolicy } from './retry';
 import { keys } from './status';
 
-export interface WorkerDeps {
+export interface WorkerDeps extends AssemblyRouting {
   store: ObjectStore;
   status: StatusStore;
   clock: Clock;
@@ -43,9 +43,12 @@ export interface StoredProgress extends EnrichProgress {
 
 export type BatchHandling = 'recorded' | 'duplicate' | 'request-final' | 'unknown-request' | 'out-of-range';
 
-/** After a batch is (or was already) recorded: the run that sees the last batch assembles the output. */
-async function finishIfComplete(requestId: string, deps: WorkerDeps): Promise<void> {
-  await assembleOutput(requestId, deps);
+/**
+ * After a batch is (or was already) recorded: the run that sees the last batch has the output assembled
+ * (inline for a small request, else by the assembleOutput function).
+ */
+async function finishIfComplete(requestId: string, totalBatches: number, deps: WorkerDeps): Promise<void> {
+  await requestAssembly(requestId, totalBatches, deps);
 }
 
 /**
@@ -67,7 +70,7 @@ async function recordAndFinish(
   const complete = await promoteIfFull(result.shard, now(), deps);
   if (complete === undefined) return 'unknown-request';
   await deps.faults.at('worker:after-record', { requestId, batchIndex });
-  if (complete) await finishIfComplete(requestId, deps);
+  if (complete) await finishIfComplete(requestId, request.totalBatches, deps);
   return result.recorded ? 'recorded' : 'duplicate';
 }
 
@@ -98,7 +101,7 @@ async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<
   // A request still `validating` takes its batches: the intake sends them before it moves it to processing.
   if (record.status !== 'processing' && record.status !== 'validating') return 'request-final';
   if (found.batchDone) {
-    if (await promoteIfFull(found.shard, deps.clock.now().toISOString(), deps)) await finishIfComplete(requestId, deps);
+    if (await promoteIfFull(found.shard, deps.clock.now().toISOString(), deps)) await finishIfComplete(requestId, record.totalBatches, deps);
     return 'duplicate';
   }
   return { totalBatches: record.totalBatches, expiresAt: record.expiresAt };

@@ -1,6 +1,6 @@
 import type { BatchMessage } from '../schemas/message';
 import type { StatusRecord } from '../schemas/status';
-import { assembleOutput } from './assembleOutput';
+import { assemblesInline, requestAssembly } from './assembleOutput';
 import { inputOf, readInputBatches } from './inputFile';
 import { failedRow, type BatchResult } from './output';
 import type { BatchOutcome, BatchQueue } from './ports';
@@ -11,6 +11,12 @@ export interface ReconcileDeps extends WorkerDeps {
   queue: BatchQueue;
   batchSize: number;
   stallSeconds: number;
+  /**
+   * The assembleOutput function's timeout: a complete request whose assembly was queued is queued again
+   * only once it made no progress for this long (or the stall window, if longer), so a running assembly
+   * is not doubled.
+   */
+  assemblyTimeoutSeconds?: number;
 }
 
 export type ReconcileAction = 'none' | 'assembled' | 'resent' | 'recounted' | 'expired';
@@ -21,6 +27,8 @@ export interface ReconcileReport {
   resentBatches: number[];
   recoveredBatches: number[];
   expiredBatches: number[];
+  /** Where the output's assembly went, when this pass asked for it: inline, or queued for the assembleOutput function. */
+  assembly?: 'inline' | 'queued';
 }
 
 const BATCH_KEY = /\/batches\/(\d+)(\.failed)?\.json$/;
@@ -42,16 +50,28 @@ async function storedResults(deps: ReconcileDeps, requestId: string) {
  * Every count goes through the same once-only conditional update as the workers use.
  */
 export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps): Promise<ReconcileReport> {
-  // 1. Skip requests that made progress within the stall window (the record's updatedAt includes its shards').
-  // 2. Complete ones only need assembly (a crash after the last count).
+  // 1. Skip requests that made progress within the stall window (the record's updatedAt includes its shards');
+  //    a complete one whose assembly goes to the queue waits at least the assembly function's timeout.
+  // 2. Complete ones only need assembly (a crash after the last count, or a queued assembly that failed).
   // 3. Read the shards for the batches recorded; record results that reached S3 but were never counted.
   // 4. Past the deadline: write and record the missing batches as failed, then assemble.
   // 5. Otherwise re-send the missing batches from input.json and note the visit.
   const { requestId } = record;
   const report: ReconcileReport = { requestId, action: 'none', resentBatches: [], recoveredBatches: [], expiredBatches: [] };
   const now = deps.clock.now();
-  if (now.getTime() - Date.parse(record.updatedAt) < deps.stallSeconds * 1000) return report;
+  const queued = !assemblesInline(record.totalBatches, deps);
+  const quietSeconds = isComplete(record) && queued ? Math.max(deps.stallSeconds, deps.assemblyTimeoutSeconds ?? 0) : deps.stallSeconds;
+  if (now.getTime() - Date.parse(record.updatedAt) < quietSeconds * 1000) return report;
   const log = deps.log.child({ requestId });
+  /** Has the complete request assembled; a queued assembly is noted as a visit, so the next re-drive waits again. */
+  const assemble = async (): Promise<'inline' | 'queued'> => {
+    if ((await requestAssembly(requestId, record.totalBatches, deps)) !== 'queued') return 'inline';
+    await deps.status.touch(requestId, now.toISOString());
+    if (isComplete(record) && now.getTime() >= Date.parse(record.deadlineAt)) {
+      log.error('a complete request is still not assembled past its deadline; its assembly was queued again (see the assembly dead-letter queue)');
+    }
+    return 'queued';
+  };
   const request = { totalBatches: record.totalBatches, expiresAt: record.expiresAt };
   /** Records a batch on its shard and promotes the shard if that filled it, as the worker does. */
   const count = async (index: number, outcome: BatchOutcome) => {
@@ -60,10 +80,7 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
     return r;
   };
 
-  if (isComplete(record)) {
-    await assembleOutput(requestId, deps);
-    return { ...report, action: 'assembled' };
-  }
+  if (isComplete(record)) return { ...report, action: 'assembled', assembly: await assemble() };
 
   const done = await deps.status.doneBatches(record);
   const stored = await storedResults(deps, requestId);
@@ -87,14 +104,10 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
       if (r?.recorded) report.expiredBatches.push(index);
     }
     log.warn('request deadline passed; unprocessed batches marked failed', { batches: report.expiredBatches.length });
-    await assembleOutput(requestId, deps);
-    return { ...report, action: 'expired' };
+    return { ...report, action: 'expired', assembly: await assemble() };
   }
 
-  if (missing.size === 0) {
-    await assembleOutput(requestId, deps);
-    return { ...report, action: 'assembled' };
-  }
+  if (missing.size === 0) return { ...report, action: 'assembled', assembly: await assemble() };
 
   const contacts = await readInputBatches(deps.store, inputOf(record), record.batchSize ?? deps.batchSize, missing);
   const messages: BatchMessage[] = [...missing].map((batchIndex) => ({

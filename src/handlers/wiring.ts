@@ -3,9 +3,10 @@ import { httpEnrichmentApi } from '../adapters/enrichmentApi';
 import { awsClients, type AwsClients } from '../adapters/clients';
 import { metric } from '../adapters/metrics';
 import { presignDownload, s3ObjectStore, s3UploadStore } from '../adapters/s3';
-import { sqsBatchQueue, sqsIntakeQueue } from '../adapters/sqs';
+import { sqsAssemblyQueue, sqsBatchQueue, sqsIntakeQueue } from '../adapters/sqs';
 import { dynamoStatusStore } from '../adapters/statusTable';
 import { CircuitBreaker } from '../core/circuitBreaker';
+import type { AssembleDeps } from '../core/assembleOutput';
 import type { CreateDeps } from '../core/createEnrichment';
 import type { IntakeDeps } from '../core/intake';
 import { noFaults, systemClock, type StatusStore } from '../core/ports';
@@ -72,12 +73,32 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
     callBudgetFactor: c.ENRICHMENT_CALL_BUDGET_FACTOR,
     breaker: workerBreaker(),
     metric,
+    assemblyQueue: sqsAssemblyQueue(c.ASSEMBLY_QUEUE_NAME, clients.sqs),
+    assemblyInlineMaxBatches: c.ASSEMBLY_INLINE_MAX_BATCHES,
   };
 }
 
 export function reconcileDeps(clients: AwsClients = awsClients()): ReconcileDeps {
   const c = config();
-  return { ...workerDeps(clients), queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs), batchSize: c.BATCH_SIZE, stallSeconds: c.RECONCILE_STALL_SECONDS };
+  return {
+    ...workerDeps(clients),
+    queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs),
+    batchSize: c.BATCH_SIZE,
+    stallSeconds: c.RECONCILE_STALL_SECONDS,
+    assemblyTimeoutSeconds: c.ASSEMBLY_TIMEOUT_SECONDS,
+  };
+}
+
+/** The assembleOutput function: the batch results, the outputs and the status table. Fault hooks are never wired here. */
+export function assemblyDeps(clients: AwsClients = awsClients()): AssembleDeps {
+  const c = config();
+  return {
+    store: s3ObjectStore(c.BUCKET_NAME, clients.s3),
+    status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
+    clock: systemClock,
+    log: logger,
+    faults: noFaults,
+  };
 }
 
 /** What the status and download functions read: the status table and, for downloads, a presigner. */

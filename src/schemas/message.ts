@@ -22,3 +22,7 @@ export const encodeMessageBody = (value: unknown): string => escapeNonAscii(JSON
 /** A message of the intake queue: take in (or go on taking in) the upload of a `validating` request. */
 export const IntakeMessageSchema = z.object({ requestId: z.uuid() });
 export type IntakeMessage = z.infer<typeof IntakeMessageSchema>;
+
+/** A message of the assembly queue: assemble the output of a request whose batches are all recorded. */
+export const AssemblyMessageSchema = z.object({ requestId: z.uuid() });
+export type AssemblyMessage = z.infer<typeof AssemblyMessageSchema>;

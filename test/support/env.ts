@@ -10,5 +10,6 @@ process.env.BUCKET_NAME ??= 'unit-bucket';
 process.env.TABLE_NAME ??= 'unit-table';
 process.env.BATCH_QUEUE_NAME ??= 'unit-queue';
 process.env.INTAKE_QUEUE_NAME ??= 'unit-intake-queue';
+process.env.ASSEMBLY_QUEUE_NAME ??= 'unit-assembly-queue';
 process.env.ENRICHMENT_API_URL ??= 'http://127.0.0.1:9/mock/enrich';
 process.env.PUBLIC_API_URL ??= 'https://api.example.test/dev';

@@ -20,7 +20,7 @@ import type { LambdaContext } from '../../src/handlers/processBatch';
 import type { BatchMessage } from '../../src/schemas/message';
 import type { Contact, EnrichField, OutputRow } from '../../src/schemas/contact';
 import type { OutputDoc } from './flow';
-import { dlqFn, intakeFn, reconcileFn, workerDepsFn, workerFn } from './functions';
+import { assembleFn, dlqFn, intakeFn, reconcileFn, workerDepsFn, workerFn } from './functions';
 import { currentService, startTestService, type TestService } from './service';
 
 export type FaultContext = { requestId: string; batchIndex?: number };
@@ -125,13 +125,22 @@ export function runIntakeSource(
 }
 
 /**
- * Lambda's two SQS event source mappings of serverless.yml: the worker on the batch queue and
- * handleFailedBatch on the dead-letter queue. The 1 s visibility timeout makes retries quick;
- * tests whose workers run long on purpose pass a longer one so that a slow batch is not redelivered.
+ * Lambda's SQS event source mappings of serverless.yml for a request's batches: the worker on the batch queue,
+ * handleFailedBatch on the dead-letter queue, and assembleOutput on the assembly queue (large requests). The 1 s
+ * visibility timeout makes retries quick; tests whose workers run long on purpose pass a longer one so that a
+ * slow batch is not redelivered.
  */
 export function runPipeline(
   service: TestService,
-  opts: { worker?: SqsHandler; dlq?: SqsHandler; concurrency?: number; visibilityTimeout?: number; batchSize?: number; timeoutMs?: number } = {},
+  opts: {
+    worker?: SqsHandler;
+    dlq?: SqsHandler;
+    assembler?: SqsHandler;
+    concurrency?: number;
+    visibilityTimeout?: number;
+    batchSize?: number;
+    timeoutMs?: number;
+  } = {},
 ): void {
   service.deliver(service.queueUrl, service.queueArn, opts.worker ?? workerFn(), {
     concurrency: opts.concurrency ?? 4,
@@ -140,6 +149,8 @@ export function runPipeline(
     timeoutMs: opts.timeoutMs,
   });
   service.deliver(service.dlqUrl, service.dlqArn, opts.dlq ?? dlqFn(), { concurrency: 2, visibilityTimeout: 1, timeoutMs: opts.timeoutMs });
+  const assembly = service.resources.queues.AssemblyQueue;
+  service.deliver(assembly.url, assembly.arn, opts.assembler ?? assembleFn(), { functionKey: 'assembleOutput', concurrency: 1, visibilityTimeout: 1, timeoutMs: opts.timeoutMs });
 }
 
 /** One invocation as a handler saw it: the time it had (its context's deadline) and the time it took. */

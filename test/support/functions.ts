@@ -8,8 +8,10 @@ import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
 import { makeHandler as makeReconcile } from '../../src/handlers/reconcile';
 import { makeHandler as makeIntake } from '../../src/handlers/intake';
 import { makeHandler as makeIntakeDlq } from '../../src/handlers/handleFailedIntake';
-import { createDeps, intakeDeps, readDeps, reconcileDeps, uploadDeps, workerDeps } from '../../src/handlers/wiring';
+import { makeHandler as makeAssemble } from '../../src/handlers/assembleOutput';
+import { assemblyDeps, createDeps, intakeDeps, readDeps, reconcileDeps, uploadDeps, workerDeps } from '../../src/handlers/wiring';
 import type { UploadDeps } from '../../src/core/uploads';
+import type { AssembleDeps } from '../../src/core/assembleOutput';
 import type { IntakeDeps } from '../../src/core/intake';
 import type { FaultHooks } from '../../src/core/ports';
 import type { WorkerDeps } from '../../src/core/processBatch';
@@ -29,6 +31,8 @@ export const dlqFn = () => makeDlq(() => workerDeps(as('handleFailedBatch')));
 /** The intake function (its own role), optionally with fault hooks or other deps (checkpoint spacing) replaced. */
 export const intakeFn = (overrides: Partial<IntakeDeps> = {}) => makeIntake(() => ({ ...intakeDeps(as('intake')), ...overrides }));
 export const intakeDlqFn = () => makeIntakeDlq(() => intakeDeps(as('handleFailedIntake')));
+/** The assembleOutput function (its own role), optionally with fault hooks or other deps replaced. */
+export const assembleFn = (overrides: Partial<AssembleDeps> = {}) => makeAssemble(() => ({ ...assemblyDeps(as('assembleOutput')), ...overrides }));
 export const reconcileFn = (overrides: Partial<ReconcileDeps> = {}) => makeReconcile(() => ({ ...reconcileDeps(as('reconcile')), ...overrides }));
 export const createUploadFn = (overrides: Partial<UploadDeps> = {}) => makeCreateUpload(() => ({ ...uploadDeps(as('createUpload')), ...overrides }));
 export const completeUploadFn = (overrides: Partial<UploadDeps> = {}) => makeCompleteUpload(() => ({ ...uploadDeps(as('completeUpload')), ...overrides }));

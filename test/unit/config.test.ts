@@ -5,6 +5,7 @@ const minimal = {
   TABLE_NAME: 'svc-dev-status',
   BATCH_QUEUE_NAME: 'svc-dev-batches',
   INTAKE_QUEUE_NAME: 'svc-dev-intake',
+  ASSEMBLY_QUEUE_NAME: 'svc-dev-assembly',
   ENRICHMENT_API_URL: 'https://api.example.test/dev/mock/enrich',
 };
 
@@ -43,6 +44,8 @@ describe('loadConfig', () => {
       BATCH_SIZE: 100,
       ENRICHMENT_TIMEOUT_MS: 10_000,
       INTAKE_TIME_RESERVE_MS: 30_000,
+      ASSEMBLY_INLINE_MAX_BATCHES: 1000,
+      ASSEMBLY_TIMEOUT_SECONDS: 900,
       ENRICHMENT_MAX_ATTEMPTS: 4,
       ENRICHMENT_SINGLE_MAX_ATTEMPTS: 8,
       ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: 2,
@@ -76,7 +79,7 @@ describe('loadConfig', () => {
     expect(c.PUBLIC_API_URL).toBeUndefined();
   });
 
-  it.each(['BUCKET_NAME', 'TABLE_NAME', 'BATCH_QUEUE_NAME', 'INTAKE_QUEUE_NAME', 'ENRICHMENT_API_URL'])('fails fast naming a missing %s', (name) => {
+  it.each(['BUCKET_NAME', 'TABLE_NAME', 'BATCH_QUEUE_NAME', 'INTAKE_QUEUE_NAME', 'ASSEMBLY_QUEUE_NAME', 'ENRICHMENT_API_URL'])('fails fast naming a missing %s', (name) => {
     const env: NodeJS.ProcessEnv = { ...minimal };
     delete env[name];
     const err = configError(env);

@@ -1,4 +1,5 @@
 import { processBatch } from '../../../src/core/processBatch';
+import { assembleOutput } from '../../../src/core/assembleOutput';
 import { reconcileAll, reconcileRequest } from '../../../src/core/reconcile';
 import { keys } from '../../../src/core/status';
 import { crashOnceAt } from '../fakes';
@@ -124,5 +125,57 @@ describe('reconcileAll', () => {
     const reports = await reconcileAll(h.reconciler());
     expect(reports.map((r) => [r.requestId, r.action])).toEqual([[REQUEST_ID, 'resent']]);
     expect(h.log.entries.some((e) => e.level === 'error' && e.fields.requestId === 'broken-1')).toBe(true);
+  });
+});
+
+describe('large requests: the assembly goes to the assembleOutput function', () => {
+  /** The assembly queue as the worker and reconcile see it: what they sent. */
+  const assemblyQueue = () => {
+    const sent: Array<{ requestId: string }> = [];
+    return { sent, send: async (m: { requestId: string }) => void sent.push(m) };
+  };
+
+  it('the worker that records the last batch queues one assembly message instead of assembling; the assembly then finishes the request', async () => {
+    const h = await seededRequest(450);
+    const queue = assemblyQueue();
+    const worker = { ...h.worker(), assemblyQueue: queue, assemblyInlineMaxBatches: 4 };
+    for (const m of h.messages) await processBatch(m, worker);
+    expect(queue.sent).toEqual([{ requestId: REQUEST_ID }]);
+    expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 5 });
+    expect(h.store.json(keys.output(REQUEST_ID))).toMatchObject({ status: 'processing', enriched_contacts: [] }); // the placeholder
+    expect(await assembleOutput(REQUEST_ID, worker)).toBe('finalized');
+    expect(h.status.only().status).toBe('completed');
+    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+  });
+
+  it('a request of at most assemblyInlineMaxBatches batches is still assembled inline', async () => {
+    const h = await seededRequest(450);
+    const queue = assemblyQueue();
+    for (const m of h.messages) await processBatch(m, { ...h.worker(), assemblyQueue: queue, assemblyInlineMaxBatches: 5 });
+    expect(queue.sent).toEqual([]);
+    expect(h.status.only().status).toBe('completed');
+  });
+
+  it('reconcile queues a stalled complete request again only after the assembly timeout, and notes the visit', async () => {
+    const h = await seededRequest(450);
+    const queue = assemblyQueue();
+    const worker = { ...h.worker(), assemblyQueue: queue, assemblyInlineMaxBatches: 4 };
+    for (const m of h.messages) await processBatch(m, worker);
+    queue.sent.length = 0; // the worker's message, lost (or its assembly kept failing)
+    const reconciler = { ...h.reconciler(), assemblyQueue: queue, assemblyInlineMaxBatches: 4, assemblyTimeoutSeconds: 900 };
+
+    // Past the stall window but within the assembly's timeout: the first assembly may still be running.
+    h.clock.advance(STALL_MS);
+    expect((await reconcileRequest(h.status.only(), reconciler)).action).toBe('none');
+    expect(queue.sent).toEqual([]);
+
+    h.clock.advance(900_000 - STALL_MS);
+    expect(await reconcileRequest(h.status.only(), reconciler)).toMatchObject({ action: 'assembled', assembly: 'queued' });
+    expect(queue.sent).toEqual([{ requestId: REQUEST_ID }]);
+    expect(h.status.only()).toMatchObject({ status: 'processing', updatedAt: h.clock.now().toISOString() });
+    // The visit counts: the next pass waits for the assembly's timeout again.
+    h.clock.advance(STALL_MS);
+    expect((await reconcileRequest(h.status.only(), reconciler)).action).toBe('none');
+    expect(queue.sent).toHaveLength(1);
   });
 });

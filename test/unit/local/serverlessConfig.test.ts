@@ -85,12 +85,13 @@ describe('ServerlessConfig (the offline stack reads serverless.yml the way the f
 
 describe('serverless.yml offline', () => {
   const stage = (name: string, env: NodeJS.ProcessEnv = {}) => new ServerlessConfig({ stage: name, region: 'us-east-1', env });
-  const minimal = { BUCKET_NAME: 'bucket', TABLE_NAME: 'table', BATCH_QUEUE_NAME: 'queue', INTAKE_QUEUE_NAME: 'intake', ENRICHMENT_API_URL: 'https://api.example.test/enrich' };
+  const minimal = { BUCKET_NAME: 'bucket', TABLE_NAME: 'table', BATCH_QUEUE_NAME: 'queue', INTAKE_QUEUE_NAME: 'intake', ASSEMBLY_QUEUE_NAME: 'assembly', ENRICHMENT_API_URL: 'https://api.example.test/enrich' };
   // Every runtime knob of src/config.ts that a stage sets through params (names, endpoints and region are not knobs).
   const KNOBS = [
     'LOG_LEVEL', 'PUBLIC_API_URL', 'BATCH_SIZE', 'ENRICHMENT_TIMEOUT_MS', 'ENRICHMENT_MAX_ATTEMPTS', 'ENRICHMENT_SINGLE_MAX_ATTEMPTS',
     'ENRICHMENT_SUBBATCH_MAX_ATTEMPTS', 'ENRICHMENT_BACKOFF_BASE_MS', 'ENRICHMENT_BACKOFF_MAX_MS', 'REQUEST_DEADLINE_SECONDS',
     'RECONCILE_STALL_SECONDS', 'DOWNLOAD_URL_TTL_SECONDS', 'RESULT_TTL_DAYS', 'WORKER_TIME_RESERVE_MS', 'INTAKE_TIME_RESERVE_MS',
+    'ASSEMBLY_INLINE_MAX_BATCHES', 'ASSEMBLY_TIMEOUT_SECONDS',
   ] as const;
 
   it('sets every runtime knob through params, with the same defaults as src/config.ts', () => {
