@@ -205,7 +205,7 @@ async function main(): Promise<void> {
     const accepted = performance.now() - t0;
 
     // The status item as DynamoDB holds it (unsummed), read every 50 ms: its status moves and its size.
-    const statuses: string[] = [first];
+    const statuses: string[] = first ? [first] : []; // an inline 202 names no status
     let maxBytes = 0;
     let item: Record<string, unknown> = {};
     for (;;) {
