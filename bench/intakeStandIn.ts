@@ -1,6 +1,7 @@
-import { createEnrichment } from '../src/core/createEnrichment';
-import { systemClock, type StatusStore } from '../src/core/ports';
+import { runIntake } from '../src/core/intake';
+import { noFaults, systemClock, type StatusStore } from '../src/core/ports';
 import { createLogger } from '../src/logger';
+import type { StatusRecord } from '../src/schemas/status';
 import { CountingStore } from './countingStore';
 
 /** `{"contacts":[...]}` of n generated contacts, in chunks: the upload as the store would stream it. */
@@ -15,39 +16,57 @@ export async function* uploadJson(n: number): AsyncGenerator<string> {
 }
 
 /**
- * The intake of a referenced upload of n contacts through the create use case, against the byte-counting
- * store (the upload generated on the fly, what is written counted) and a queue that only counts: its memory
- * is the use case's own, at sizes the in-memory emulators cannot hold.
+ * The intake (src/core/intake.ts runIntake: validate pass, then send pass) of a `validating` request whose
+ * upload holds n contacts, against the byte-counting store (the upload generated on the fly, each pass
+ * reading it afresh; what is written counted) and a status store and queues that only keep the last
+ * checkpoint and count: its memory is the use case's own, at sizes the in-memory emulators cannot hold.
  */
-export async function intakeStandIn(contacts: number): Promise<{ ok: boolean; error?: string; seconds: number; messages: number; bytesWritten: number }> {
+export async function intakeStandIn(contacts: number): Promise<{ ok: boolean; error?: string; seconds: number; messages: number; checkpoints: number; bytesWritten: number }> {
   const key = 'uploads/standin.json';
   const store = new CountingStore({ stream: (k) => (k === key ? uploadJson(contacts) : undefined) });
+  const record = {
+    requestId: 'standin',
+    status: 'validating',
+    fields: ['professional_email'],
+    batchSize: 100,
+    totalContacts: 0,
+    totalBatches: 0,
+    inputFileKey: key,
+    inputFormat: 'json',
+    createdAt: new Date().toISOString(),
+    updatedAt: new Date().toISOString(),
+  } as unknown as StatusRecord;
   let messages = 0;
-  const records = new Map<string, unknown>();
+  let checkpoints = 0;
   const status = {
-    create: async (r: { requestId: string }) => void records.set(r.requestId, r),
-    claimDedup: async () => ({ claimed: true }),
-    releaseDedup: async () => undefined,
-    get: async (id: string) => records.get(id),
+    get: async () => record,
+    saveIntake: async (_id: string, update: Partial<StatusRecord>) => {
+      checkpoints++;
+      Object.assign(record, update);
+      return true;
+    },
+    reject: async () => true,
+    startProcessing: async () => {
+      record.status = 'processing';
+      return true;
+    },
   } as unknown as StatusStore;
   const t0 = performance.now();
+  const seconds = () => +((performance.now() - t0) / 1000).toFixed(1);
   try {
-    await createEnrichment(
-      { contacts: key, fields_to_enrich: ['professional_email'], dedupe: false },
-      {
-        store,
-        status,
-        queue: { send: async (m) => void (messages += m.length) },
-        clock: systemClock,
-        log: createLogger(),
-        bucket: 'standin',
-        batchSize: 100,
-        deadlineSeconds: 3600,
-        ttlDays: 30,
-      },
-    );
-    return { ok: true, seconds: +((performance.now() - t0) / 1000).toFixed(1), messages, bytesWritten: store.bytesWritten };
+    const outcome = await runIntake('standin', {
+      store,
+      status,
+      queue: { send: async (m) => void (messages += m.length) },
+      intakeQueue: { send: async () => undefined },
+      clock: systemClock,
+      log: createLogger(),
+      faults: noFaults,
+      timeReserveMs: 0,
+    });
+    if (outcome !== 'processing') return { ok: false, error: `intake ended ${outcome}`, seconds: seconds(), messages, checkpoints, bytesWritten: store.bytesWritten };
+    return { ok: true, seconds: seconds(), messages, checkpoints, bytesWritten: store.bytesWritten };
   } catch (err) {
-    return { ok: false, error: err instanceof Error ? err.message : String(err), seconds: +((performance.now() - t0) / 1000).toFixed(1), messages, bytesWritten: store.bytesWritten };
+    return { ok: false, error: err instanceof Error ? err.message : String(err), seconds: seconds(), messages, checkpoints, bytesWritten: store.bytesWritten };
   }
 }

@@ -2,11 +2,11 @@
  * One role of the pipeline in its own process, so that its peak RSS is its own (the emulators live in the
  * bench's process). Started by bench/run.ts with the stack's environment; talks to it over IPC:
  *
- *   role=create:      waits for {go: body}, calls the create handler once, answers {result, ms, maxRssMB}.
+ *   role=create:      waits for {body, headers}, calls the create handler once, answers {result, ms, maxRssMB}.
  *   role=<function>:  an SQS-triggered function of serverless.yml (processBatch, handleFailedBatch, ...):
  *                     polls its queue through the real handler until told {stop}, answers {invocations, maxRssMB}.
  *   role=assembly:    assembleOutput alone against the byte-counting store (bench/assembly.ts) for {contacts}.
- *   role=intake-standin: the create use case on an upload reference against that store (bench/intakeStandIn.ts).
+ *   role=intake-standin: the intake use case (runIntake) on an upload against that store (bench/intakeStandIn.ts).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -56,15 +56,17 @@ async function main(): Promise<void> {
     process.once('message', async (m: { contacts: number }) => finish({ ...(await intakeStandIn(m.contacts)), maxRssMB: maxRssMB() }));
   } else if (role === 'create') {
     const create = handlerOf(sls, 'createEnrichment');
-    process.once('message', async (m: { body: string }) => {
+    process.once('message', async (m: { body: string; headers?: Record<string, string> }) => {
       const t0 = performance.now();
-      const res = await create({ body: m.body, headers: {}, requestContext: { requestId: 'bench' } });
+      const res = await create({ body: m.body, headers: m.headers ?? {}, requestContext: { requestId: 'bench' } });
       finish({ result: res, ms: performance.now() - t0, maxRssMB: maxRssMB() });
     });
   } else {
     const source = sls.sqsEventSources().find((s) => s.functionKey === role);
     if (!source) throw new Error(`${role} is not an SQS-triggered function`);
     const handler = handlerOf(sls, role);
+    // The function's own timeout from serverless.yml (the intake's 900 s, the worker's), as Lambda gives it.
+    const timeoutMs = sls.functionTimeoutSeconds(role) * 1000;
     const sqs = new SQSClient({ region: 'us-east-1', endpoint: process.env.SQS_ENDPOINT });
     const queueUrl = process.env[`BENCH_QUEUE_URL_${source.queueLogicalId}`]!;
     let invocations = 0;
@@ -77,10 +79,10 @@ async function main(): Promise<void> {
       concurrency: Number(process.env.BENCH_WORKERS ?? 8),
       visibilityTimeout: 30,
       waitTimeSeconds: 1,
-      // A Lambda context with the worker's timeout, so time budgets behave as deployed.
+      // A Lambda context with the function's timeout, so time budgets behave as deployed.
       invoke: (event) => {
         invocations++;
-        const until = Date.now() + 60_000;
+        const until = Date.now() + timeoutMs;
         return handler(event, { getRemainingTimeInMillis: () => until - Date.now() }) as never;
       },
     });
