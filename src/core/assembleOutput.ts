@@ -101,6 +101,12 @@ async function loadBatch(store: ObjectStore, requestId: string, index: number): 
 }
 
 /** Batch results in index order, with a few reads in flight ahead of the consumer. */
+/**
+ * Batch results read ahead of the writer: each GET waits on S3's latency (tens of ms), so a few in flight
+ * would leave a 10M-contact assembly waiting on 100,000 reads one eighth at a time. 32 results are ~1 MB.
+ */
+const DEFAULT_PREFETCH = 32;
+
 async function* batchesInOrder(store: ObjectStore, requestId: string, total: number, prefetch: number): AsyncGenerator<BatchResult> {
   const pending: Promise<BatchResult>[] = [];
   let next = 0;
@@ -142,7 +148,7 @@ export async function assembleOutput(requestId: string, deps: AssembleDeps): Pro
   const faults = deps.faults;
   async function* withCrashPoint(): AsyncGenerator<BatchResult> {
     let i = 0;
-    for await (const batch of batchesInOrder(deps.store, requestId, record!.totalBatches, deps.prefetch ?? 8)) {
+    for await (const batch of batchesInOrder(deps.store, requestId, record!.totalBatches, deps.prefetch ?? DEFAULT_PREFETCH)) {
       if (i++ === Math.floor(record!.totalBatches / 2)) await faults.at('assembly:midway', { requestId });
       yield batch;
     }
