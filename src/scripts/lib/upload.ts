@@ -6,6 +6,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SingleBar } from 'cli-progress';
 import { formatOf as formatOfKey, type InputFormat } from '../../core/inputFile';
+import type { CreatedUpload as CoreCreatedUpload } from '../../core/uploads';
 import { request } from './api';
 
 export type UploadFormat = InputFormat;
@@ -15,16 +16,8 @@ export function formatOf(file: string): UploadFormat {
   return formatOfKey(file) ?? 'json';
 }
 
-/** POST /enrichment/uploads's answer (docs/openapi.yaml). */
-export interface CreatedUpload {
-  uploadId: string;
-  key: string;
-  reference: string;
-  partSize: number;
-  parts: Array<{ partNumber: number; url: string }>;
-  completeUrl: string;
-  expiresAt: string;
-}
+/** POST /enrichment/uploads's answer (docs/openapi.yaml): the use case's result and the route to complete it. */
+export type CreatedUpload = CoreCreatedUpload & { completeUrl: string };
 
 /** Parts in flight at once, and tries per part (a network blip does not lose the upload). */
 const CONCURRENCY = 4;
