@@ -337,8 +337,8 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
       );
     },
     async startProcessing(requestId, now) {
-      return conditional(
-        db.send(
+      try {
+        const res = await db.send(
           new UpdateCommand({
             TableName: table,
             Key: { requestId },
@@ -346,9 +346,15 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
             ConditionExpression: '#status = :validating',
             ExpressionAttributeNames: { '#status': 'status' },
             ExpressionAttributeValues: { ':processing': 'processing', ':now': now, ':validating': 'validating' },
+            ReturnValues: 'ALL_NEW',
           }),
-        ),
-      );
+        );
+        // The counts of the shards promoted so far, read in the same write: a promotion after it sees `processing`.
+        return { complete: isComplete(toRecord(res.Attributes)!) };
+      } catch (err) {
+        if (isConditionFailure(err)) return undefined;
+        throw err;
+      }
     },
     async *listProcessing() {
       // The sparse index holds only requests not final yet (running is removed by finalize): no Scan.

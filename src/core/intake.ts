@@ -60,8 +60,9 @@ class OutOfTime extends Error {}
  *    totalContacts/totalBatches.
  * 3. Pass 2 (send): stream it again, skip the batches already sent, send the rest with SendMessageBatch
  *    (10 a call, several calls at once); checkpoint after each group.
- * 4. Write the placeholder output, move the status to `processing`, then send the last batch once more: if the workers counted every batch
- *    while the request was still validating, that duplicate makes a worker assemble the output.
+ * 4. Write the placeholder output and move the status to `processing`. If the workers had counted every batch
+ *    by then (while the request was still validating), send the last batch once more: that duplicate makes a
+ *    worker assemble the output. Else the last promotion, after the move, does.
  * Out of time (the invocation's remaining time below the reserve): save the checkpoint, queue a continuation,
  * return. A crash goes on from the last checkpoint on redelivery; batches sent twice are counted once.
  */
@@ -99,10 +100,15 @@ export async function runIntake(requestId: string, deps: IntakeDeps, budget?: Ti
     await deps.faults.at('intake:before-processing', { requestId });
     // What a download shows until the assembly writes the output (an inline request's is written at create).
     await deps.store.putJson(keys.output(requestId), placeholderOutput(requestId));
-    if (!(await deps.status.startProcessing(requestId, now()))) return 'not-validating';
-    const nudge = last ?? (await readInputBatches(deps.store, inputOf(record), batchSize, new Set([record.totalBatches - 1]))).get(record.totalBatches - 1);
-    if (nudge) await deps.queue.send([message(record, record.totalBatches - 1, nudge)]);
-    log.info('upload taken in', { totalBatches: record.totalBatches, runs: checkpoint.runs });
+    const moved = await deps.status.startProcessing(requestId, now());
+    if (!moved) return 'not-validating';
+    // Every batch counted while validating: no worker will finish the request, so a duplicate of the last batch
+    // makes one do it. Otherwise the promotion still to come sees `processing` and finishes it.
+    if (moved.complete) {
+      const nudge = last ?? (await readInputBatches(deps.store, inputOf(record), batchSize, new Set([record.totalBatches - 1]))).get(record.totalBatches - 1);
+      if (nudge) await deps.queue.send([message(record, record.totalBatches - 1, nudge)]);
+    }
+    log.info('upload taken in', { totalBatches: record.totalBatches, runs: checkpoint.runs, completeAtMove: moved.complete });
     return 'processing';
   } catch (err) {
     if (err instanceof OutOfTime) {

@@ -129,8 +129,12 @@ export interface StatusStore {
    * items but does not update them, when the intake message could not be queued). false when no longer validating.
    */
   abandon(record: StatusRecord, errors: FieldError[], now: string): Promise<boolean>;
-  /** validating → processing (the checkpoint removed). false when the request is no longer validating. */
-  startProcessing(requestId: string, now: string): Promise<boolean>;
+  /**
+   * validating → processing (the checkpoint removed), with whether every batch was already counted on the status
+   * item at that moment (then no worker will finish the request: the caller must). undefined when the request is
+   * no longer validating.
+   */
+  startProcessing(requestId: string, now: string): Promise<{ complete: boolean } | undefined>;
 }
 
 export interface IntakeUpdate {

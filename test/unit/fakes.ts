@@ -239,14 +239,14 @@ export class MemoryStatusStore implements StatusStore {
     return true;
   }
 
-  async startProcessing(requestId: string, now: string): Promise<boolean> {
+  async startProcessing(requestId: string, now: string): Promise<{ complete: boolean } | undefined> {
     const record = this.records.get(requestId);
-    if (record?.status !== 'validating') return false;
+    if (record?.status !== 'validating') return undefined;
     record.status = 'processing';
     record.updatedAt = now;
     delete record.intake;
     this.journal.push('status.startProcessing');
-    return true;
+    return { complete: record.processedBatches + record.failedBatches >= record.totalBatches };
   }
 
   only(): StatusRecord {

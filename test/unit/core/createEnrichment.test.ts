@@ -164,11 +164,32 @@ describe('createEnrichment: accepted requests', () => {
       expect(intakeQueue.sent).toEqual([{ requestId: ID }]);
       expect(await runIntake(ID, intakeDepsFor(deps))).toBe('processing');
       expect(status.only()).toMatchObject({ status: 'processing', totalContacts: 205, totalBatches: 3 });
-      // The last batch once more after the move to processing (the nudge): counted once like any duplicate.
-      expect(queue.sent.map((m) => m.batchIndex)).toEqual([0, 1, 2, 2]);
-      expect(queue.sent.slice(0, 3).flatMap((m) => m.contacts)).toEqual(contacts);
+      // No batch counted yet at the move: no duplicate of the last one (the promotion to come finishes the request).
+      expect(queue.sent.map((m) => m.batchIndex)).toEqual([0, 1, 2]);
+      expect(queue.sent.flatMap((m) => m.contacts)).toEqual(contacts);
       expect(store.text(`${ID}/input.json`)).toBeUndefined();
     }
+  });
+
+  it('sends the last batch once more only when every batch was counted before the move to processing', async () => {
+    const intakeQueue = new MemoryIntakeQueue();
+    const { deps, store, queue, status } = setup({ intakeQueue });
+    const contacts = contactsOf(205);
+    await store.upload('uploads/big.json', renderInput(contacts, ['job_title']));
+    await createEnrichment({ contacts: 'uploads/big.json', fields_to_enrich: ['personal_phone'] }, deps);
+    // The workers count (and promote) all 3 batches while the request is still validating.
+    const countAll = async (point: string) => {
+      if (point !== 'intake:before-processing') return;
+      for (const m of queue.sent) {
+        const r = await status.recordBatch(ID, m.batchIndex, 'processed', '2026-01-01T00:00:00.000Z', { totalBatches: 3, expiresAt: 0 });
+        if (r && r.shard.done === r.shard.size) await status.promoteShard(r.shard, '2026-01-01T00:00:00.000Z');
+      }
+    };
+    expect(await runIntake(ID, intakeDepsFor(deps, { faults: { at: countAll } }))).toBe('processing');
+    expect(status.records.get(ID)).toMatchObject({ status: 'processing', processedBatches: 3 });
+    // No worker can finish it now: the duplicate of the last batch makes one do it.
+    expect(queue.sent.map((m) => m.batchIndex)).toEqual([0, 1, 2, 2]);
+    expect(queue.sent[3].contacts).toEqual(contacts.slice(200));
   });
 
   it('logs ids and counts but no contact data', async () => {
