@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SingleBar } from 'cli-progress';
 import { ApiError, getStatus, isFinalStatus, type StatusResponse } from './api';
+import { progressBar } from './progress';
 
 export interface WaitOptions {
   baseUrl?: string;
@@ -21,15 +21,7 @@ export async function waitForCompletion(requestId: string, opts: WaitOptions = {
   const deadline = opts.timeoutMs ? Date.now() + opts.timeoutMs : Infinity;
   const bar = opts.progress === false
     ? undefined
-    : new SingleBar({
-        format: 'enriching |{bar}| {percentage}% | {value}/{total} batches | failed {failed} | {state} | {duration_formatted}',
-        barCompleteChar: '█',
-        barIncompleteChar: '░',
-        hideCursor: true,
-        noTTYOutput: true,
-        notTTYSchedule: 5000,
-        stream: process.stderr,
-      });
+    : progressBar('enriching |{bar}| {percentage}% | {value}/{total} batches | failed {failed} | {state} | {duration_formatted}');
   let errors = 0;
   try {
     for (;;) {

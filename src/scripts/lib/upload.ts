@@ -4,10 +4,10 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { SingleBar } from 'cli-progress';
 import { formatOf as formatOfKey, type InputFormat } from '../../core/inputFile';
 import type { CreatedUpload as CoreCreatedUpload } from '../../core/uploads';
 import { request } from './api';
+import { progressBar } from './progress';
 
 export type UploadFormat = InputFormat;
 
@@ -59,15 +59,7 @@ export async function uploadContactsFile(file: string, opts: { progress?: boolea
   // 2. PUT the parts, CONCURRENCY at a time, with a bar of the bytes sent.
   const bar = opts.progress === false
     ? undefined
-    : new SingleBar({
-        format: 'uploading |{bar}| {percentage}% | {value}/{total} MB | {duration_formatted}',
-        barCompleteChar: '█',
-        barIncompleteChar: '░',
-        hideCursor: true,
-        noTTYOutput: true,
-        notTTYSchedule: 5000,
-        stream: process.stderr,
-      });
+    : progressBar('uploading |{bar}| {percentage}% | {value}/{total} MB | {duration_formatted}');
   const mb = (n: number) => Math.round((n / 1024 / 1024) * 10) / 10;
   let sent = 0;
   bar?.start(mb(size), 0);
