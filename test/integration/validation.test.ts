@@ -1,7 +1,6 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { apiEvent, makeContacts } from '../support/factories';
-import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { submit, waitForFinal } from '../support/flow';
+import { expectOnlyStatusAndDedupItems, submit, waitForFinal } from '../support/flow';
 import { startTestService, type TestService } from '../support/service';
 import { statusFn, downloadFn, intakeFn } from '../support/functions';
 
@@ -70,11 +69,7 @@ describe('bad input gets a clear 4xx and writes nothing (fauxqs + dynalite)', ()
     } finally {
       await source.stop();
     }
-    // Only the status item and its dedup item were written: remove them for the check after each test.
-    const items = (await service.ddb.send(new ScanCommand({ TableName: service.table }))).Items ?? [];
-    expect(items.map((i) => i.requestId.S)).toHaveLength(2);
-    expect(items.map((i) => i.requestId.S)).toEqual(expect.arrayContaining([res.json.requestId, expect.stringMatching(/^dedup#/)]));
-    for (const i of items) await service.ddb.send(new DeleteItemCommand({ TableName: service.table, Key: { requestId: i.requestId } }));
+    await expectOnlyStatusAndDedupItems(service, res.json.requestId);
   });
 
   it('lists the supported fields when a field name is unknown', async () => {

@@ -1,3 +1,4 @@
+import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { StatusResponse } from '../../src/core/status';
 import type { Contact, OutputRow } from '../../src/schemas/contact';
@@ -53,4 +54,15 @@ export function expectExactOutput(doc: OutputDoc, input: Contact[], fields: stri
   expect(mismatches.slice(0, 10)).toEqual([]);
   const total = doc.summary.enriched + doc.summary.not_found + doc.summary.failed;
   expect(total).toBe(input.length);
+}
+
+/**
+ * A rejected upload wrote only its status item and its dedup item: checks that, then removes both, so that the
+ * table is empty again for the next case's check.
+ */
+export async function expectOnlyStatusAndDedupItems(service: TestService, requestId: string): Promise<void> {
+  const items = (await service.ddb.send(new ScanCommand({ TableName: service.table }))).Items ?? [];
+  expect(items.map((i) => i.requestId.S)).toHaveLength(2);
+  expect(items.map((i) => i.requestId.S)).toEqual(expect.arrayContaining([requestId, expect.stringMatching(/^dedup#/)]));
+  for (const i of items) await service.ddb.send(new DeleteItemCommand({ TableName: service.table, Key: { requestId: i.requestId } }));
 }
