@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { version as packageVersion } from '../package.json';
 
 // An http(s) URL: `localhost:4566` without a scheme would otherwise pass and fail later in the SDK.
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
@@ -69,6 +70,17 @@ const ConfigSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((v) => v === 'true'),
+  /** Datadog's unified service tags, on every metric (the dashboard's $env, the monitors' env filter). */
+  DD_ENV: z.string().min(1).default('local'),
+  DD_SERVICE: z.string().min(1).default('enrichment-service'),
+  DD_VERSION: z.string().min(1).default(packageVersion),
+  /** Metrics as JSON lines on stdout instead of through the Datadog extension (datadog-lambda-js's format). */
+  DD_FLUSH_TO_LOG: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  /** Set by serverless-plugin-datadog when Datadog's handler wraps ours (then its metrics listener is running). */
+  DD_LAMBDA_HANDLER: z.string().optional(),
 }).refine((c) => c.ENRICHMENT_BREAKER_THRESHOLD > c.ENRICHMENT_SINGLE_MAX_ATTEMPTS, {
   // A contact a whole-call-failing provider always rejects gets its single attempts in a row: they must not open the circuit.
   path: ['ENRICHMENT_BREAKER_THRESHOLD'],

@@ -12,7 +12,7 @@ import {
   type OutputCounts,
   type OutputFormat,
 } from './output';
-import type { AssemblyQueue, Clock, FaultHooks, ObjectStore, StatusStore } from './ports';
+import type { AssemblyQueue, Clock, FaultHooks, Metrics, ObjectStore, StatusStore } from './ports';
 import { finalStatus, isComplete, keys, outputKey } from './status';
 
 export interface AssembleDeps {
@@ -21,6 +21,8 @@ export interface AssembleDeps {
   clock: Clock;
   log: Logger;
   faults: FaultHooks;
+  /** Custom metrics: none when unset. */
+  metrics?: Metrics;
   /** Batch results fetched ahead of the writer. */
   prefetch?: number;
   /** The formats written (default: all). Only the bench leaves some out, to measure what they cost. */
@@ -179,6 +181,7 @@ export async function assembleOutput(requestId: string, deps: AssembleDeps): Pro
     ...counts,
     assemblyMs: Date.now() - started,
   });
+  if (won) deps.metrics?.emit('requestFinalized', 1, { status });
   return won ? 'finalized' : 'already-final';
 }
 

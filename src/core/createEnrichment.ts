@@ -10,7 +10,7 @@ import { canonicalJson, claimOrFindDuplicate, dedupKey, requestHash } from './de
 import { ValidationError, type FieldError } from './errors';
 import { formatOf, renderInput, type InputFormat } from './inputFile';
 import { placeholderOutput } from './output';
-import type { BatchQueue, Clock, DedupClaim, IntakeQueue, ObjectInfo, ObjectStore, StatusStore } from './ports';
+import type { BatchQueue, Clock, DedupClaim, IntakeQueue, Metrics, ObjectInfo, ObjectStore, StatusStore } from './ports';
 import { uploadPrefixOf } from './owner';
 import { countsKnown, keys } from './status';
 import { toFieldErrors, validationFailed } from './validation';
@@ -23,6 +23,8 @@ export interface CreateDeps {
   intakeQueue?: IntakeQueue;
   clock: Clock;
   log: Logger;
+  /** Custom metrics: none when unset. */
+  metrics?: Metrics;
   bucket: string;
   batchSize: number;
   deadlineSeconds: number;
@@ -129,7 +131,26 @@ export function referenceHash(ref: CheckedReference, fields: readonly EnrichFiel
     .digest('hex');
 }
 
+/** Creates a request (acceptRequest) and counts what it ended as: accepted by input, a duplicate, or rejected for its content (a 400). */
 export async function createEnrichment(body: unknown, deps: CreateDeps, caller: CreateCaller = {}): Promise<CreateResult> {
+  try {
+    const result = await acceptRequest(body, deps, caller);
+    if (result.duplicate) {
+      deps.metrics?.emit('requestDuplicate', 1);
+    } else if (result.status === 'validating') {
+      deps.metrics?.emit('requestAccepted', 1, { input: 'upload' });
+    } else {
+      deps.metrics?.emit('requestAccepted', 1, { input: 'inline' });
+      deps.metrics?.emit('requestContacts', result.totalContacts ?? 0, { input: 'inline' });
+    }
+    return result;
+  } catch (err) {
+    if (err instanceof ValidationError) deps.metrics?.emit('requestRejected', 1, { reason: 'invalid_request' });
+    throw err;
+  }
+}
+
+async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCaller): Promise<CreateResult> {
   // 1. Validate the request (inline contacts or an S3 reference, the Idempotency-Key, `dedupe`); nothing is
   //    written before this passes.
   // 2. Dedup (unless `"dedupe": false` without an Idempotency-Key): claim the key with a conditional write

@@ -5,7 +5,7 @@ import type { IntakeCheckpoint, StatusRecord } from '../schemas/status';
 import type { Logger } from '../logger';
 import type { FieldError } from './errors';
 import { InputParseError, inputOf, readInputBatches, streamContactsOf } from './inputFile';
-import type { BatchQueue, Clock, FaultHooks, IntakeQueue, ObjectStore, StatusStore, TimeBudget } from './ports';
+import type { BatchQueue, Clock, FaultHooks, IntakeQueue, Metrics, ObjectStore, StatusStore, TimeBudget } from './ports';
 import { placeholderOutput } from './output';
 import { keys } from './status';
 import { toFieldErrors } from './validation';
@@ -18,6 +18,8 @@ export interface IntakeDeps {
   clock: Clock;
   log: Logger;
   faults: FaultHooks;
+  /** Custom metrics: none when unset. */
+  metrics?: Metrics;
   /** Time kept back from the invocation's budget to save the checkpoint and queue the continuation. */
   timeReserveMs: number;
   /** Contacts between two checkpoints (pass 1). */
@@ -75,16 +77,19 @@ export async function runIntake(requestId: string, deps: IntakeDeps, budget?: Ti
   const now = () => deps.clock.now().toISOString();
   const outOfTime = () => budget !== undefined && budget.remainingMs() < deps.timeReserveMs;
   const batchSize = record.batchSize ?? 100;
+  const reject = async (errors: FieldError[]) => {
+    if (await deps.status.reject(requestId, errors, now())) deps.metrics?.emit('requestRejected', 1, { reason: 'invalid_upload' });
+  };
   try {
     if (checkpoint.phase === 'validate') {
       const totals = await validatePass(record, checkpoint, deps, outOfTime);
       if (checkpoint.errorsSoFar?.length) {
-        await deps.status.reject(requestId, checkpoint.errorsSoFar, now());
+        await reject(checkpoint.errorsSoFar);
         log.info('upload rejected', { errors: checkpoint.errorsSoFar.length, contacts: totals.contacts });
         return 'rejected';
       }
       if (totals.contacts === 0) {
-        await deps.status.reject(requestId, [{ path: 'contacts', message: 'the upload holds no contacts' }], now());
+        await reject([{ path: 'contacts', message: 'the upload holds no contacts' }]);
         return 'rejected';
       }
       Object.assign(checkpoint, { phase: 'send', batchesSent: 0, errorsSoFar: undefined });
@@ -109,6 +114,7 @@ export async function runIntake(requestId: string, deps: IntakeDeps, budget?: Ti
       if (nudge) await deps.queue.send([message(record, record.totalBatches - 1, nudge)]);
     }
     log.info('upload taken in', { totalBatches: record.totalBatches, runs: checkpoint.runs, completeAtMove: moved.complete });
+    deps.metrics?.emit('requestContacts', record.totalContacts, { input: 'upload' });
     return 'processing';
   } catch (err) {
     if (err instanceof OutOfTime) {
@@ -118,7 +124,7 @@ export async function runIntake(requestId: string, deps: IntakeDeps, budget?: Ti
       return 'continued';
     }
     if (err instanceof InputParseError) {
-      await deps.status.reject(requestId, [...(checkpoint.errorsSoFar ?? []), { path: 'contacts', message: `the upload is not valid ${record.inputFormat ?? 'json'}: ${err.message}` }].slice(0, MAX_INTAKE_ERRORS), now());
+      await reject([...(checkpoint.errorsSoFar ?? []), { path: 'contacts', message: `the upload is not valid ${record.inputFormat ?? 'json'}: ${err.message}` }].slice(0, MAX_INTAKE_ERRORS));
       log.info('upload rejected: it does not parse', { position: err.position });
       return 'rejected';
     }

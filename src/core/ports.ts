@@ -3,6 +3,7 @@ import type { BatchMessage } from '../schemas/message';
 import type { AssemblyMessage, IntakeMessage } from '../schemas/message';
 import type { IntakeCheckpoint, RequestStatus, StatusRecord } from '../schemas/status';
 import type { FieldError } from './errors';
+import type { MetricKey } from './metricNames';
 import type { OutputCounts } from './output';
 
 /** The ports the use cases need; src/adapters implements them on S3, DynamoDB and SQS. */
@@ -194,3 +195,13 @@ export interface UploadStore {
   size(key: string): Promise<number | undefined>;
   delete(key: string): Promise<void>;
 }
+
+/**
+ * Custom metrics (src/adapters/metrics.ts: Datadog distributions). Names come from the catalogue
+ * (core/metricNames.ts); tags are closed sets of values, never ids or contact data. Never throws.
+ */
+export interface Metrics {
+  emit(metric: MetricKey, value: number, tags?: Readonly<Record<string, string>>): void;
+}
+
+export const noMetrics: Metrics = { emit: () => undefined };

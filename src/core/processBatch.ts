@@ -6,8 +6,8 @@ import type { CircuitBreaker } from './circuitBreaker';
 import { advanceEnrichment, callBudget, fitsBatch, freshProgress, type EnrichmentApi, type EnrichProgress, type EnrichStats } from './enrichBatch';
 import { BatchOutOfTimeError, EnrichmentPausedError, EnrichmentUnavailableError } from './errors';
 import { failedRow, type BatchResult } from './output';
-import type { BatchOutcome, Clock, FaultHooks, ObjectStore, RequestRef, ShardState, StatusStore, TimeBudget } from './ports';
-import type { RetryBudget, RetryPolicy } from './retry';
+import type { BatchOutcome, Clock, FaultHooks, Metrics, ObjectStore, RequestRef, ShardState, StatusStore, TimeBudget } from './ports';
+import { HttpError, TimeoutError, type RetryBudget, type RetryPolicy } from './retry';
 import { keys } from './status';
 
 export interface WorkerDeps extends AssemblyRouting {
@@ -24,7 +24,8 @@ export interface WorkerDeps extends AssemblyRouting {
   callBudgetFactor?: number;
   /** The worker instance's circuit breaker: none when unset. */
   breaker?: CircuitBreaker;
-  metric?: (name: string, value: number, tags?: string[]) => void;
+  /** Custom metrics: none when unset. */
+  metrics?: Metrics;
 }
 
 /** What the worker knows about the invocation that carries the message. */
@@ -112,6 +113,19 @@ async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<
  * is an idempotent overwrite and the batch is counted by one conditional update.
  */
 export async function processBatch(message: BatchMessage, deps: WorkerDeps, invocation: Invocation = {}): Promise<BatchHandling> {
+  try {
+    const handling = await enrichAndRecord(message, deps, invocation);
+    deps.metrics?.emit('batchDelivery', 1, { result: handling === 'recorded' || handling === 'duplicate' ? handling : 'skipped' });
+    return handling;
+  } catch (err) {
+    const result =
+      err instanceof BatchOutOfTimeError ? 'out_of_time' : err instanceof EnrichmentPausedError ? 'circuit_open' : err instanceof EnrichmentUnavailableError ? 'unavailable' : 'error';
+    deps.metrics?.emit('batchDelivery', 1, { result });
+    throw err;
+  }
+}
+
+async function enrichAndRecord(message: BatchMessage, deps: WorkerDeps, invocation: Invocation): Promise<BatchHandling> {
   // 1. Look up the status item and the batch's shard (one read): skip unknown or finished requests.
   // 2. A batch recorded before (redelivery) only re-drives its shard's promotion and the assembly, which may have crashed.
   // 3. On a redelivery, pick up the progress an earlier delivery kept when its time ran out.
@@ -145,7 +159,7 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps, invo
   }
   const stats: EnrichStats = { calls: 0, retries: 0, bisections: 0 };
   const maxCalls = deps.callBudgetFactor === undefined ? undefined : callBudget(size, deps.callBudgetFactor);
-  const { stoppedBy, ...progress } = await advanceEnrichment(message.contacts, message.fields, deps.api, deps.retry, start, {
+  const { stoppedBy, ...progress } = await advanceEnrichment(message.contacts, message.fields, measuredApi(deps.api, deps.metrics), deps.retry, start, {
     budget,
     stats,
     callBudget: maxCalls,
@@ -159,11 +173,11 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps, invo
     const fields = { settled: size - pending, pending, callsSpent: progress.callsSpent, ...stats, durationMs: Date.now() - started };
     if (stoppedBy === 'breaker') {
       log.warn('enrichment API keeps failing: circuit open, batch handed back with its progress', fields);
-      deps.metric?.('enrichment.batch.circuit_open', 1);
+      deps.metrics?.emit('batchCircuitOpen', 1);
       throw new EnrichmentPausedError(size - pending, pending);
     }
     log.warn('batch out of time; progress kept for the redelivery', fields);
-    deps.metric?.('enrichment.batch.out_of_time', 1);
+    deps.metrics?.emit('batchOutOfTime', 1);
     throw new BatchOutOfTimeError(size - pending, pending);
   }
   const rows = progress.rows as OutputRow[];
@@ -182,10 +196,38 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps, invo
 
   const failed = rows.filter((r) => r.enrichment_status === 'failed').length;
   log.info('batch enriched', { contacts: rows.length, failedContacts: failed, callsSpent: progress.callsSpent, ...stats, durationMs: Date.now() - started });
-  deps.metric?.('enrichment.batch.duration_ms', Date.now() - started);
-  deps.metric?.('enrichment.contacts.failed', failed);
-  deps.metric?.('enrichment.api.retries', stats.retries);
+  deps.metrics?.emit('batchDuration', Date.now() - started);
+  deps.metrics?.emit('contactsFailed', failed);
+  deps.metrics?.emit('apiRetries', stats.retries);
+  emitContactOutcomes(rows, deps.metrics);
   return recordAndFinish(message, 'processed', request, deps);
+}
+
+/** Contacts settled, one point per outcome present (its count). */
+export function emitContactOutcomes(rows: readonly { enrichment_status: string }[], metrics: Metrics | undefined): void {
+  if (!metrics) return;
+  const byOutcome = new Map<string, number>();
+  for (const row of rows) byOutcome.set(row.enrichment_status, (byOutcome.get(row.enrichment_status) ?? 0) + 1);
+  for (const [outcome, n] of byOutcome) metrics.emit('contacts', n, { outcome });
+}
+
+/** The enrichment API with one metric per call: its latency, HTTP status (timeout/network without one) and outcome. */
+function measuredApi(api: EnrichmentApi, metrics: Metrics | undefined): EnrichmentApi {
+  if (!metrics) return api;
+  return {
+    enrich: async (contacts, fields, opts) => {
+      const started = Date.now();
+      try {
+        const results = await api.enrich(contacts, fields, opts);
+        metrics.emit('apiCall', Date.now() - started, { outcome: 'ok', status_code: '200' });
+        return results;
+      } catch (err) {
+        const statusCode = err instanceof HttpError ? String(err.status) : err instanceof TimeoutError || (err instanceof Error && err.name === 'TimeoutError') ? 'timeout' : 'other';
+        metrics.emit('apiCall', Date.now() - started, { outcome: 'error', status_code: statusCode });
+        throw err;
+      }
+    },
+  };
 }
 
 /** The time left for enrichment calls: the invocation's remaining time less the reserve. */
@@ -216,6 +258,7 @@ export async function failBatch(message: BatchMessage, reason: string, deps: Wor
   await deps.store.putJson(keys.failedBatch(requestId, batchIndex), { requestId, batchIndex, rows } satisfies BatchResult);
   const failed = rows.filter((r) => r.enrichment_status === 'failed').length;
   deps.log.warn('batch failed', { requestId, batchIndex, contacts: rows.length, failedContacts: failed, keptRows: settled.filter(Boolean).length, reason });
-  deps.metric?.('enrichment.batch.failed', 1);
+  deps.metrics?.emit('batchFailed', 1);
+  emitContactOutcomes(rows, deps.metrics);
   return recordAndFinish(message, 'failed', request, deps);
 }

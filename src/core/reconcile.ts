@@ -4,7 +4,7 @@ import { assemblesInline, requestAssembly } from './assembleOutput';
 import { inputOf, readInputBatches } from './inputFile';
 import { failedRow, type BatchResult } from './output';
 import type { BatchOutcome, BatchQueue } from './ports';
-import type { WorkerDeps } from './processBatch';
+import { emitContactOutcomes, type WorkerDeps } from './processBatch';
 import { isComplete, keys } from './status';
 
 export interface ReconcileDeps extends WorkerDeps {
@@ -92,6 +92,7 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
     if (r) done.add(i);
     if (r?.recorded) report.recoveredBatches.push(i);
   }
+  if (report.recoveredBatches.length) deps.metrics?.emit('reconcileRecounted', report.recoveredBatches.length);
   const missing = new Set<number>();
   for (let i = 0; i < record.totalBatches; i++) if (!done.has(i)) missing.add(i);
 
@@ -101,9 +102,13 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
       const rows = (contacts.get(index) ?? []).map((c) => failedRow(c, record.fields, 'request deadline passed before the batch was processed'));
       await deps.store.putJson(keys.failedBatch(requestId, index), { requestId, batchIndex: index, rows } satisfies BatchResult);
       const r = await count(index, 'failed');
-      if (r?.recorded) report.expiredBatches.push(index);
+      if (r?.recorded) {
+        report.expiredBatches.push(index);
+        emitContactOutcomes(rows, deps.metrics);
+      }
     }
     log.warn('request deadline passed; unprocessed batches marked failed', { batches: report.expiredBatches.length });
+    deps.metrics?.emit('reconcileExpired', report.expiredBatches.length);
     return { ...report, action: 'expired', assembly: await assemble() };
   }
 
@@ -121,13 +126,19 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   await deps.status.touch(requestId, now.toISOString());
   report.resentBatches = [...missing];
   log.warn('stalled request re-driven', { resent: missing.size, recovered: report.recoveredBatches.length });
+  deps.metrics?.emit('reconcileResent', missing.size);
   return { ...report, action: report.recoveredBatches.length ? 'recounted' : 'resent' };
 }
 
-/** One reconcile pass over every request still processing. */
+/** One reconcile pass over every request still processing; it also reports how many there are and the oldest one's age. */
 export async function reconcileAll(deps: ReconcileDeps): Promise<ReconcileReport[]> {
   const reports: ReconcileReport[] = [];
+  const now = deps.clock.now().getTime();
+  let open = 0;
+  let oldestMs = 0;
   for await (const record of deps.status.listProcessing()) {
+    open++;
+    oldestMs = Math.max(oldestMs, now - Date.parse(record.createdAt));
     try {
       const report = await reconcileRequest(record, deps);
       if (report.action !== 'none') reports.push(report);
@@ -135,5 +146,7 @@ export async function reconcileAll(deps: ReconcileDeps): Promise<ReconcileReport
       deps.log.error('reconcile failed for a request', { requestId: record.requestId, err });
     }
   }
+  deps.metrics?.emit('requestsProcessing', open);
+  deps.metrics?.emit('oldestProcessingAge', Math.round(oldestMs / 1000));
   return reports;
 }

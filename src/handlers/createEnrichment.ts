@@ -1,5 +1,4 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { metric } from '../adapters/metrics';
 import { createEnrichment, type CreateDeps } from '../core/createEnrichment';
 import { PayloadTooLargeError } from '../core/errors';
 import { API_GATEWAY_MAX_BODY_BYTES, lambdaEventBytes, LAMBDA_MAX_EVENT_BYTES, TOO_LARGE_MESSAGE } from '../inlineLimits';
@@ -28,7 +27,6 @@ export function makeHandler(deps: () => CreateDeps = createDeps) {
         idempotencyKey: header(event, 'idempotency-key'),
       });
       if (result.duplicate) {
-        metric('enrichment.request.duplicate', 1);
         return json(200, {
           message: 'Duplicate request: already accepted',
           requestId: result.requestId,
@@ -48,7 +46,6 @@ export function makeHandler(deps: () => CreateDeps = createDeps) {
           status: 'validating',
         });
       }
-      metric('enrichment.request.contacts', result.totalContacts ?? 0);
       return json(202, {
         message: 'Request accepted',
         requestId: result.requestId,

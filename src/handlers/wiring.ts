@@ -1,7 +1,7 @@
 import { config } from '../config';
 import { httpEnrichmentApi } from '../adapters/enrichmentApi';
 import { awsClients, type AwsClients } from '../adapters/clients';
-import { metric } from '../adapters/metrics';
+import { datadogMetrics } from '../adapters/metrics';
 import { presignDownload, s3ObjectStore, s3UploadStore } from '../adapters/s3';
 import { sqsAssemblyQueue, sqsBatchQueue, sqsIntakeQueue } from '../adapters/sqs';
 import { dynamoStatusStore } from '../adapters/statusTable';
@@ -28,6 +28,7 @@ export function createDeps(clients: AwsClients = awsClients()): CreateDeps {
     intakeQueue: sqsIntakeQueue(c.INTAKE_QUEUE_NAME, clients.sqs),
     clock: systemClock,
     log: logger,
+    metrics: datadogMetrics,
     bucket: c.BUCKET_NAME,
     batchSize: c.BATCH_SIZE,
     deadlineSeconds: c.REQUEST_DEADLINE_SECONDS,
@@ -72,7 +73,7 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
     timeReserveMs: c.WORKER_TIME_RESERVE_MS,
     callBudgetFactor: c.ENRICHMENT_CALL_BUDGET_FACTOR,
     breaker: workerBreaker(),
-    metric,
+    metrics: datadogMetrics,
     assemblyQueue: sqsAssemblyQueue(c.ASSEMBLY_QUEUE_NAME, clients.sqs),
     assemblyInlineMaxBatches: c.ASSEMBLY_INLINE_MAX_BATCHES,
   };
@@ -98,6 +99,7 @@ export function assemblyDeps(clients: AwsClients = awsClients()): AssembleDeps {
     clock: systemClock,
     log: logger,
     faults: noFaults,
+    metrics: datadogMetrics,
   };
 }
 
@@ -131,6 +133,7 @@ export function intakeDeps(clients: AwsClients = awsClients()): IntakeDeps {
     clock: systemClock,
     log: logger,
     faults: noFaults,
+    metrics: datadogMetrics,
     timeReserveMs: c.INTAKE_TIME_RESERVE_MS,
   };
 }

@@ -62,6 +62,10 @@ describe('loadConfig', () => {
       MAX_UPLOAD_BYTES: 2_147_483_648,
       UPLOAD_URL_TTL_SECONDS: 3600,
       METRICS_ENABLED: true,
+      DD_ENV: 'local',
+      DD_SERVICE: 'enrichment-service',
+      DD_VERSION: '0.1.0',
+      DD_FLUSH_TO_LOG: false,
     });
   });
 

@@ -17,7 +17,7 @@ describe('processBatch', () => {
     expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 1, failedBatches: 0 });
     expect([...h.status.only().doneBatches!]).toEqual([1]);
     expect(h.api.calls).toHaveLength(1);
-    expect(h.metric).toHaveBeenCalledWith('enrichment.contacts.failed', 0);
+    expect(h.metrics.emit).toHaveBeenCalledWith('contactsFailed', 0);
   });
 
   it('finishes the request when the last batch is recorded: output in input order, status completed', async () => {
@@ -167,7 +167,7 @@ describe('processBatch under a time budget (virtual clock, one .hang contact)', 
     expect(progress.pending.flatMap((p) => p.at)).toContain(HANG);
     expect(h.store.text(keys.batch(REQUEST_ID, 0))).toBeUndefined();
     expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 0, failedBatches: 0 });
-    expect(h.metric).toHaveBeenCalledWith('enrichment.batch.out_of_time', 1);
+    expect(h.metrics.emit).toHaveBeenCalledWith('batchOutOfTime', 1);
   });
 
   it('redeliveries go on from the kept progress, never re-call a settled contact, and fail only the hanging one', async () => {

@@ -24,10 +24,10 @@ export async function seededRequest(n: number, opts: { batchSize?: number; isPoi
   );
   const messages: BatchMessage[] = queue.drain();
   const api = new FakeEnrichmentApi(opts.isPoison);
-  const metric = jest.fn();
-  const worker = (faults: FaultHooks = noFaults): WorkerDeps => ({ store, status, clock, log, faults, api, retry: NO_RETRY_DELAY, metric });
+  const metrics = { emit: jest.fn() };
+  const worker = (faults: FaultHooks = noFaults): WorkerDeps => ({ store, status, clock, log, faults, api, retry: NO_RETRY_DELAY, metrics });
   const reconciler = (faults: FaultHooks = noFaults, stallSeconds = 300): ReconcileDeps => ({ ...worker(faults), queue, batchSize, stallSeconds });
-  return { store, status, queue, clock, log, contacts, messages, api, metric, worker, reconciler, requestId: REQUEST_ID };
+  return { store, status, queue, clock, log, contacts, messages, api, metrics, worker, reconciler, requestId: REQUEST_ID };
 }
 
 export interface OutputDocument {
