@@ -11,7 +11,7 @@ let writeLine: WriteLine | undefined;
  * Datadog distribution metrics through datadog-lambda-js (provided in Lambda by the Datadog layer). Under
  * Datadog's handler wrapper (deployed: DD_LAMBDA_HANDLER is set) its metrics listener sends them, or prints
  * them with DD_FLUSH_TO_LOG=true. Without the wrapper (the offline stack) there is no listener and the library
- * would only queue them in memory: with DD_FLUSH_TO_LOG=true they are printed here, in the library's own line
+ * would only queue them in memory (and drop them when its queue is full): with DD_FLUSH_TO_LOG=true they are printed here, in the library's own line
  * format (`{"e":…,"m":…,"t":[…],"v":…}`); otherwise dropped. Off when METRICS_ENABLED=false.
  * Every point carries env, service, version and stage. Metrics never fail a request.
  */

@@ -1,0 +1,75 @@
+import { createEnrichment, type CreateDeps } from '../../../src/core/createEnrichment';
+import { processBatch } from '../../../src/core/processBatch';
+import { reconcileAll } from '../../../src/core/reconcile';
+import { HttpError, TimeoutError } from '../../../src/core/retry';
+import { contactsOf, FakeEnrichmentApi, ManualClock, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger } from '../fakes';
+import { seededRequest } from './workerHarness';
+
+/** The points emitted through the Metrics port, as [key, value, tags]. */
+const points = (emit: jest.Mock) => emit.mock.calls.map(([key, value, tags]) => [key, value, tags ?? {}] as const);
+const sumOf = (emit: jest.Mock, key: string, tags: Record<string, string> = {}) =>
+  points(emit)
+    .filter(([k, , t]) => k === key && Object.entries(tags).every(([tk, tv]) => (t as Record<string, string>)[tk] === tv))
+    .reduce((n, [, v]) => n + v, 0);
+
+describe('metrics emitted by the use cases', () => {
+  it('a request through its batches: one recorded delivery per batch, every contact by outcome, one API call point each, one finalization', async () => {
+    const h = await seededRequest(250, { isPoison: (c) => c.crm_id === 'crm-7' });
+    for (const m of h.messages) await processBatch(m, h.worker());
+    expect(sumOf(h.metrics.emit, 'batchDelivery', { result: 'recorded' })).toBe(3);
+    expect(sumOf(h.metrics.emit, 'contacts', { outcome: 'failed' })).toBe(1);
+    expect(sumOf(h.metrics.emit, 'contacts')).toBe(250);
+    expect(sumOf(h.metrics.emit, 'requestFinalized', { status: 'completed_with_errors' })).toBe(1);
+    const calls = points(h.metrics.emit).filter(([k]) => k === 'apiCall');
+    expect(calls).toHaveLength(h.api.calls.length);
+    expect(calls.filter(([, , t]) => t.outcome === 'error').map(([, , t]) => t.status_code)).toContain('500');
+    expect(calls.filter(([, , t]) => t.outcome === 'ok').every(([, , t]) => t.status_code === '200')).toBe(true);
+  });
+
+  it('an API that times out: the calls are tagged timeout and the delivery handed back as unavailable', async () => {
+    const h = await seededRequest(20);
+    h.api = new FakeEnrichmentApi(() => true, () => new TimeoutError('enrichment API timed out'));
+    const deps = { ...h.worker(), api: h.api };
+    await expect(processBatch(h.messages[0], deps)).rejects.toThrow();
+    const calls = points(h.metrics.emit).filter(([k]) => k === 'apiCall');
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.every(([, , t]) => t.status_code === 'timeout' && t.outcome === 'error')).toBe(true);
+    expect(sumOf(h.metrics.emit, 'batchDelivery', { result: 'unavailable' })).toBe(1);
+  });
+
+  it('an unexpected failure counts as a worker error', async () => {
+    const h = await seededRequest(20);
+    const status = Object.assign(Object.create(h.status) as typeof h.status, { lookupBatch: () => Promise.reject(new HttpError(400, 'boom')) });
+    const deps = { ...h.worker(), status };
+    await expect(processBatch(h.messages[0], deps)).rejects.toThrow('boom');
+    expect(sumOf(h.metrics.emit, 'batchDelivery', { result: 'error' })).toBe(1);
+  });
+
+  it('reconcile reports the requests still processing and the oldest one\'s age, and the batches it re-sent', async () => {
+    const h = await seededRequest(250);
+    await processBatch(h.messages[0], h.worker());
+    h.clock.advance(600_000);
+    await reconcileAll(h.reconciler());
+    expect(h.metrics.emit).toHaveBeenCalledWith('requestsProcessing', 1);
+    expect(h.metrics.emit).toHaveBeenCalledWith('oldestProcessingAge', 600);
+    expect(h.metrics.emit).toHaveBeenCalledWith('reconcileResent', 2);
+  });
+
+  it('create: accepted by input with its contacts, a duplicate, a rejection', async () => {
+    const emit = jest.fn();
+    const deps: CreateDeps = {
+      store: new MemoryObjectStore(), status: new MemoryStatusStore(), queue: new MemoryQueue(), clock: new ManualClock(), log: recordingLogger(),
+      metrics: { emit }, bucket: 'unit-bucket', batchSize: 100, deadlineSeconds: 3600, ttlDays: 30,
+    };
+    const body = { contacts: contactsOf(3), fields_to_enrich: ['professional_email'] };
+    await createEnrichment(body, deps);
+    await createEnrichment(body, deps);
+    await expect(createEnrichment({ contacts: [], fields_to_enrich: ['professional_email'] }, deps)).rejects.toThrow();
+    expect(points(emit)).toEqual([
+      ['requestAccepted', 1, { input: 'inline' }],
+      ['requestContacts', 3, { input: 'inline' }],
+      ['requestDuplicate', 1, {}],
+      ['requestRejected', 1, { reason: 'invalid_request' }],
+    ]);
+  });
+});
