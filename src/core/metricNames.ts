@@ -129,7 +129,7 @@ export const METRICS = spec({
     name: 'enrichment.api.call.duration_ms',
     kind: 'distribution',
     unit: 'millisecond',
-    tags: { outcome: ['ok', 'error'], status_code: ['<HTTP status>', 'timeout', 'other'] },
+    tags: { outcome: ['ok', 'error'], status_code: ['HTTP status code', 'timeout', 'other'] },
     meaning: 'One per enrichment API call: its latency, tagged by HTTP status (timeout, or other for a failure without one). count: gives calls, outcome:error the error rate.',
     percentiles: true,
   },

@@ -80,6 +80,12 @@ describe('the metrics they query and the metrics the code emits', () => {
     expect(Object.keys(METRICS).filter((key) => !emitted.has(key))).toEqual([]);
   });
 
+  it('is documented: the README names every catalogue metric and every monitor', () => {
+    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+    expect(Object.values(METRICS).map((m) => m.name).filter((name) => !readme.includes(`| \`${name}\``))).toEqual([]);
+    expect(docs.monitors.map((m) => String(m.name).replace('[enrichment-service] ', '')).filter((name) => !readme.includes(`| ${name} |`))).toEqual([]);
+  });
+
   it('covers the monitors the service needs', () => {
     const queries = docs.monitors.map((m) => String(m.query));
     for (const metric of [
