@@ -1,8 +1,10 @@
 import { createEnrichment, type CreateDeps } from '../../../src/core/createEnrichment';
+import { renderInput } from '../../../src/core/inputFile';
+import { runIntake } from '../../../src/core/intake';
 import { processBatch } from '../../../src/core/processBatch';
 import { reconcileAll } from '../../../src/core/reconcile';
 import { HttpError, TimeoutError } from '../../../src/core/retry';
-import { contactsOf, FakeEnrichmentApi, ManualClock, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger } from '../fakes';
+import { contactsOf, FakeEnrichmentApi, intakeDepsFor, ManualClock, MemoryIntakeQueue, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger } from '../fakes';
 import { seededRequest } from './workerHarness';
 
 /** The points emitted through the Metrics port, as [key, value, tags]. */
@@ -71,5 +73,24 @@ describe('metrics emitted by the use cases', () => {
       ['requestDuplicate', 1, {}],
       ['requestRejected', 1, { reason: 'invalid_request' }],
     ]);
+  });
+
+  it('an upload: accepted as upload at create, its contacts counted when its intake sends them; an invalid one rejected as invalid_upload', async () => {
+    for (const [body, expected] of [
+      [renderInput(contactsOf(205), ['job_title']), [['requestAccepted', 1, { input: 'upload' }], ['requestContacts', 205, { input: 'upload' }]]],
+      ['{"contacts": []}', [['requestAccepted', 1, { input: 'upload' }], ['requestRejected', 1, { reason: 'invalid_upload' }]]],
+    ] as const) {
+      const emit = jest.fn();
+      const store = new MemoryObjectStore();
+      const deps: CreateDeps = {
+        store, status: new MemoryStatusStore(), queue: new MemoryQueue(), intakeQueue: new MemoryIntakeQueue(), clock: new ManualClock(), log: recordingLogger(),
+        metrics: { emit }, bucket: 'unit-bucket', batchSize: 100, deadlineSeconds: 3600, ttlDays: 30, newId: () => 'r-1',
+      };
+      if (typeof body === 'string') store.objects.set('uploads/big.json', body);
+      else await store.upload('uploads/big.json', body);
+      await createEnrichment({ contacts: 'uploads/big.json', fields_to_enrich: ['job_title'] }, deps);
+      await runIntake('r-1', intakeDepsFor(deps, { metrics: { emit } }));
+      expect(points(emit)).toEqual(expected);
+    }
   });
 });
