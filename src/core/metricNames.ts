@@ -109,7 +109,7 @@ export const METRICS = spec({
     kind: 'distribution',
     unit: 'contact',
     tags: { outcome: ['enriched', 'not_found', 'failed'] },
-    meaning: 'Contacts settled, by outcome: per batch stored by a worker, per dead-lettered batch, per batch failed at the deadline (one point per outcome present, the value the count).',
+    meaning: 'Contacts settled, by outcome, counted when their batch is recorded (once): a batch a worker stored, a dead-lettered batch, a batch failed at the deadline (one point per outcome present, the value the count).',
   },
   contactsFailed: {
     name: 'enrichment.contacts.failed',

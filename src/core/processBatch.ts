@@ -62,11 +62,14 @@ async function recordAndFinish(
   outcome: BatchOutcome,
   request: RequestRef,
   deps: WorkerDeps,
+  /** The rows the batch settles: counted in the metrics only by the run that records the batch. */
+  rows?: readonly OutputRow[],
 ): Promise<BatchHandling> {
   const { requestId, batchIndex } = message;
   const now = () => deps.clock.now().toISOString();
   const result = await deps.status.recordBatch(requestId, batchIndex, outcome, now(), request);
   if (!result) return 'unknown-request';
+  if (result.recorded && rows) emitContactOutcomes(rows, deps.metrics);
   await deps.faults.at('worker:after-shard-record', { requestId, batchIndex });
   const complete = await promoteIfFull(result.shard, now(), deps);
   if (complete === undefined) return 'unknown-request';
@@ -199,8 +202,7 @@ async function enrichAndRecord(message: BatchMessage, deps: WorkerDeps, invocati
   deps.metrics?.emit('batchDuration', Date.now() - started);
   deps.metrics?.emit('contactsFailed', failed);
   deps.metrics?.emit('apiRetries', stats.retries);
-  emitContactOutcomes(rows, deps.metrics);
-  return recordAndFinish(message, 'processed', request, deps);
+  return recordAndFinish(message, 'processed', request, deps, rows);
 }
 
 /** Contacts settled, one point per outcome present (its count). */
@@ -259,6 +261,5 @@ export async function failBatch(message: BatchMessage, reason: string, deps: Wor
   const failed = rows.filter((r) => r.enrichment_status === 'failed').length;
   deps.log.warn('batch failed', { requestId, batchIndex, contacts: rows.length, failedContacts: failed, keptRows: settled.filter(Boolean).length, reason });
   deps.metrics?.emit('batchFailed', 1);
-  emitContactOutcomes(rows, deps.metrics);
-  return recordAndFinish(message, 'failed', request, deps);
+  return recordAndFinish(message, 'failed', request, deps, rows);
 }

@@ -28,6 +28,14 @@ describe('metrics emitted by the use cases', () => {
     expect(calls.filter(([, , t]) => t.outcome === 'ok').every(([, , t]) => t.status_code === '200')).toBe(true);
   });
 
+  it('counts a batch\'s contacts once: of two deliveries enriching it at once, only the one that records it', async () => {
+    const h = await seededRequest(150);
+    await Promise.all([processBatch(h.messages[0], h.worker()), processBatch(h.messages[0], h.worker())]);
+    expect(h.api.calls).toHaveLength(2);
+    expect(sumOf(h.metrics.emit, 'contacts')).toBe(100);
+    expect(sumOf(h.metrics.emit, 'batchDelivery', { result: 'duplicate' })).toBe(1);
+  });
+
   it('an API that times out: the calls are tagged timeout and the delivery handed back as unavailable', async () => {
     const h = await seededRequest(20);
     h.api = new FakeEnrichmentApi(() => true, () => new TimeoutError('enrichment API timed out'));
