@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { version as packageVersion } from '../package.json';
 
 // An http(s) URL: `localhost:4566` without a scheme would otherwise pass and fail later in the SDK.
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
@@ -9,6 +10,10 @@ const ConfigSchema = z.object({
   STAGE: z.string().min(1).default('local'),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** Datadog's unified service tags: on every log line (and, through dd-trace, every span). */
+  DD_ENV: z.string().min(1).default('local'),
+  DD_SERVICE: z.string().min(1).default('enrichment-service'),
+  DD_VERSION: z.string().min(1).default(packageVersion),
   BUCKET_NAME: z.string().min(3),
   TABLE_NAME: z.string().min(3),
   BATCH_QUEUE_NAME: z.string().min(1),

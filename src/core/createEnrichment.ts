@@ -10,7 +10,7 @@ import { canonicalJson, claimOrFindDuplicate, dedupKey, requestHash } from './de
 import { ValidationError, type FieldError } from './errors';
 import { formatOf, renderInput, type InputFormat } from './inputFile';
 import { placeholderOutput } from './output';
-import type { BatchQueue, Clock, DedupClaim, IntakeQueue, ObjectInfo, ObjectStore, StatusStore } from './ports';
+import { noTracer, type BatchQueue, type Clock, type DedupClaim, type IntakeQueue, type ObjectInfo, type ObjectStore, type StatusStore, type Tracer } from './ports';
 import { uploadPrefixOf } from './owner';
 import { countsKnown, keys } from './status';
 import { toFieldErrors, validationFailed } from './validation';
@@ -34,6 +34,8 @@ export interface CreateDeps {
   dedupLeaseMs?: number;
   dedupWaitMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** The `enrichment.create` span: none when unset. */
+  tracer?: Tracer;
 }
 
 /** Who asks, as the handler read it from the request's headers. */
@@ -130,6 +132,16 @@ export function referenceHash(ref: CheckedReference, fields: readonly EnrichFiel
 }
 
 export async function createEnrichment(body: unknown, deps: CreateDeps, caller: CreateCaller = {}): Promise<CreateResult> {
+  return (deps.tracer ?? noTracer).span('enrichment.create', {}, async (span) => {
+    const result = await create(body, deps, caller);
+    span.setTag('enrichment.request_id', result.requestId);
+    span.setTag('enrichment.status', result.duplicate ? 'duplicate' : (result.status ?? 'processing'));
+    if (result.totalBatches !== undefined) span.setTag('enrichment.total_batches', result.totalBatches);
+    return result;
+  });
+}
+
+async function create(body: unknown, deps: CreateDeps, caller: CreateCaller): Promise<CreateResult> {
   // 1. Validate the request (inline contacts or an S3 reference, the Idempotency-Key, `dedupe`); nothing is
   //    written before this passes.
   // 2. Dedup (unless `"dedupe": false` without an Idempotency-Key): claim the key with a conditional write

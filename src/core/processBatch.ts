@@ -6,7 +6,7 @@ import type { CircuitBreaker } from './circuitBreaker';
 import { advanceEnrichment, callBudget, fitsBatch, freshProgress, type EnrichmentApi, type EnrichProgress, type EnrichStats } from './enrichBatch';
 import { BatchOutOfTimeError, EnrichmentPausedError, EnrichmentUnavailableError } from './errors';
 import { failedRow, type BatchResult } from './output';
-import type { BatchOutcome, Clock, FaultHooks, ObjectStore, RequestRef, ShardState, StatusStore, TimeBudget } from './ports';
+import { noTracer, type BatchOutcome, type Clock, type FaultHooks, type ObjectStore, type RequestRef, type ShardState, type StatusStore, type TimeBudget, type Tracer } from './ports';
 import type { RetryBudget, RetryPolicy } from './retry';
 import { keys } from './status';
 
@@ -25,6 +25,8 @@ export interface WorkerDeps extends AssemblyRouting {
   /** The worker instance's circuit breaker: none when unset. */
   breaker?: CircuitBreaker;
   metric?: (name: string, value: number, tags?: string[]) => void;
+  /** Spans `enrichment.batch` and, inside it, `enrichment.api.call` and `enrichment.bisect`: none when unset. */
+  tracer?: Tracer;
 }
 
 /** What the worker knows about the invocation that carries the message. */
@@ -112,6 +114,18 @@ async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<
  * is an idempotent overwrite and the batch is counted by one conditional update.
  */
 export async function processBatch(message: BatchMessage, deps: WorkerDeps, invocation: Invocation = {}): Promise<BatchHandling> {
+  const tags = batchTags(message);
+  return (deps.tracer ?? noTracer).span('enrichment.batch', { ...tags, 'enrichment.contacts': message.contacts.length }, async (span) => {
+    const handling = await enrichAndRecord(message, deps, invocation);
+    span.setTag('enrichment.handling', handling);
+    return handling;
+  });
+}
+
+/** The tags every span of a batch carries: ids only. */
+const batchTags = (message: BatchMessage) => ({ 'enrichment.request_id': message.requestId, 'enrichment.batch_index': message.batchIndex });
+
+async function enrichAndRecord(message: BatchMessage, deps: WorkerDeps, invocation: Invocation): Promise<BatchHandling> {
   // 1. Look up the status item and the batch's shard (one read): skip unknown or finished requests.
   // 2. A batch recorded before (redelivery) only re-drives its shard's promotion and the assembly, which may have crashed.
   // 3. On a redelivery, pick up the progress an earlier delivery kept when its time ran out.
@@ -150,6 +164,8 @@ export async function processBatch(message: BatchMessage, deps: WorkerDeps, invo
     stats,
     callBudget: maxCalls,
     breaker: deps.breaker,
+    tracer: deps.tracer,
+    tags: batchTags(message),
   });
   const keep = (kept: EnrichProgress) =>
     deps.store.putJson(keys.batchProgress(requestId, batchIndex), { requestId, batchIndex, ...kept } satisfies StoredProgress);

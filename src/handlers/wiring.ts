@@ -2,6 +2,7 @@ import { config } from '../config';
 import { httpEnrichmentApi } from '../adapters/enrichmentApi';
 import { awsClients, type AwsClients } from '../adapters/clients';
 import { metric } from '../adapters/metrics';
+import { ddTracing } from '../adapters/tracing';
 import { presignDownload, s3ObjectStore, s3UploadStore } from '../adapters/s3';
 import { sqsAssemblyQueue, sqsBatchQueue, sqsIntakeQueue } from '../adapters/sqs';
 import { dynamoStatusStore } from '../adapters/statusTable';
@@ -28,6 +29,7 @@ export function createDeps(clients: AwsClients = awsClients()): CreateDeps {
     intakeQueue: sqsIntakeQueue(c.INTAKE_QUEUE_NAME, clients.sqs),
     clock: systemClock,
     log: logger,
+    tracer: ddTracing,
     bucket: c.BUCKET_NAME,
     batchSize: c.BATCH_SIZE,
     deadlineSeconds: c.REQUEST_DEADLINE_SECONDS,
@@ -73,6 +75,7 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
     callBudgetFactor: c.ENRICHMENT_CALL_BUDGET_FACTOR,
     breaker: workerBreaker(),
     metric,
+    tracer: ddTracing,
     assemblyQueue: sqsAssemblyQueue(c.ASSEMBLY_QUEUE_NAME, clients.sqs),
     assemblyInlineMaxBatches: c.ASSEMBLY_INLINE_MAX_BATCHES,
   };
@@ -98,6 +101,7 @@ export function assemblyDeps(clients: AwsClients = awsClients()): AssembleDeps {
     clock: systemClock,
     log: logger,
     faults: noFaults,
+    tracer: ddTracing,
   };
 }
 
@@ -131,6 +135,7 @@ export function intakeDeps(clients: AwsClients = awsClients()): IntakeDeps {
     clock: systemClock,
     log: logger,
     faults: noFaults,
+    tracer: ddTracing,
     timeReserveMs: c.INTAKE_TIME_RESERVE_MS,
   };
 }
