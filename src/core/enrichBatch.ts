@@ -149,7 +149,7 @@ export async function advanceEnrichment(
     }
     stats.calls += 1;
     try {
-      const tags = { ...opts.tags, 'enrichment.attempt': attempt, 'enrichment.retry': attempt > 1, 'enrichment.contacts': group.length };
+      const tags = { ...opts.tags, 'enrichment.attempt': attempt, 'enrichment.retry': String(attempt > 1), 'enrichment.contacts': group.length };
       const results = await tracer.span('enrichment.api.call', tags, async (span) => {
         try {
           const answer = await api.enrich(group, fields, { timeoutMs });
