@@ -52,7 +52,6 @@ describe('traces and logs across the SQS hop (dd-trace in a child process, local
           ...DD,
           DD_TRACE_ENABLED: 'true',
           DD_TRACE_AGENT_URL: agent.url,
-          DD_TRACE_AWS_SDK_SQS_BATCH_PROPAGATION_ENABLED: 'true',
           DD_INSTRUMENTATION_TELEMETRY_ENABLED: 'false',
           DD_REMOTE_CONFIGURATION_ENABLED: 'false',
           DD_TRACE_STARTUP_LOGS: 'false',
@@ -126,7 +125,8 @@ describe('traces and logs across the SQS hop (dd-trace in a child process, local
     expect(created.meta['enrichment.request_id']).toBe(requestId);
     const trace = created.trace_id;
 
-    // Every batch message carries the send span's context in its `_datadog` attribute (not only the first entry).
+    // Every batch message carries the send span's context in its `_datadog` attribute, not only the first entry
+    // (serverless.yml's DD_TRACE_AWS_SDK_SQS_BATCH_PROPAGATION_ENABLED, which startTestService puts in the environment).
     const send = spans.filter((s) => s.meta['aws.operation'] === 'sendMessageBatch');
     expect(send).toHaveLength(1);
     expect(send[0].trace_id).toBe(trace);
