@@ -6,7 +6,7 @@ import { logger, withInvocation } from '../logger';
 /** The part of Lambda's context the SQS functions use: the deadline, and the request id for the logs. */
 export type LambdaContext = Pick<Context, 'getRemainingTimeInMillis'> & Partial<Pick<Context, 'awsRequestId'>>;
 
-/** Every SQS (and scheduled) function's wrapper: the invocation's awsRequestId on every log line. */
+/** Every SQS function's wrapper (reconcile does the same): the invocation's awsRequestId on every log line. */
 export function lambdaHandler<E, R>(fn: (event: E, context?: LambdaContext) => Promise<R>): (event: E, context?: LambdaContext) => Promise<R> {
   return (event, context) => withInvocation({ awsRequestId: context?.awsRequestId }, () => fn(event, context));
 }
