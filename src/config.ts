@@ -10,6 +10,10 @@ const ConfigSchema = z.object({
   STAGE: z.string().min(1).default('local'),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** Datadog's unified service tags: on every log line, metric point and (through dd-trace) span; the dashboard's $env and the monitors filter on env. */
+  DD_ENV: z.string().min(1).default('local'),
+  DD_SERVICE: z.string().min(1).default('enrichment-service'),
+  DD_VERSION: z.string().min(1).default(packageVersion),
   BUCKET_NAME: z.string().min(3),
   TABLE_NAME: z.string().min(3),
   BATCH_QUEUE_NAME: z.string().min(1),
@@ -70,10 +74,6 @@ const ConfigSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((v) => v === 'true'),
-  /** Datadog's unified service tags, on every metric (the dashboard's $env, the monitors' env filter). */
-  DD_ENV: z.string().min(1).default('local'),
-  DD_SERVICE: z.string().min(1).default('enrichment-service'),
-  DD_VERSION: z.string().min(1).default(packageVersion),
   /** Metrics as JSON lines on stdout instead of through the Datadog extension (datadog-lambda-js's format). */
   DD_FLUSH_TO_LOG: z
     .enum(['true', 'false'])

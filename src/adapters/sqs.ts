@@ -1,12 +1,17 @@
 import { GetQueueUrlCommand, SendMessageBatchCommand, SendMessageCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import { config } from '../config';
-import { groupForSendBatch, mapLimit } from '../core/batching';
+import { groupForSendBatch, mapLimit, SQS_BATCH_MAX_BYTES, SQS_BATCH_MAX_ENTRIES } from '../core/batching';
 import type { AssemblyQueue, BatchQueue, IntakeQueue } from '../core/ports';
 import { encodeMessageBody, type BatchMessage } from '../schemas/message';
 import { sqsClient } from './clients';
 
 const MAX_ENTRY_ATTEMPTS = 5;
 const SEND_CONCURRENCY = 16;
+/**
+ * Room kept per entry for the `_datadog` message attribute dd-trace adds on the send (the trace context, about
+ * 300 bytes): SQS counts attributes in the 256 KiB limit.
+ */
+export const TRACE_ATTRIBUTE_RESERVE_BYTES = 1024;
 
 /** Per client (one per function), as each Lambda function has its own cold start. */
 let urls = new WeakMap<SQSClient, Map<string, Promise<string>>>();
@@ -54,7 +59,7 @@ export function sqsBatchQueue(name = config().BATCH_QUEUE_NAME, client = sqsClie
       if (!messages.length) return;
       const url = await queueUrl(name, client);
       const bodies = messages.map(encodeMessageBody);
-      const groups = groupForSendBatch(bodies);
+      const groups = groupForSendBatch(bodies, SQS_BATCH_MAX_ENTRIES, SQS_BATCH_MAX_BYTES, TRACE_ATTRIBUTE_RESERVE_BYTES);
       await mapLimit(groups, SEND_CONCURRENCY, (group) =>
         sendGroup(
           client,

@@ -12,7 +12,7 @@ import {
   type OutputCounts,
   type OutputFormat,
 } from './output';
-import type { AssemblyQueue, Clock, FaultHooks, Metrics, ObjectStore, StatusStore } from './ports';
+import { noTracer, type AssemblyQueue, type Clock, type FaultHooks, type Metrics, type ObjectStore, type StatusStore, type Tracer } from './ports';
 import { finalStatus, isComplete, keys, outputKey } from './status';
 
 export interface AssembleDeps {
@@ -27,6 +27,8 @@ export interface AssembleDeps {
   prefetch?: number;
   /** The formats written (default: all). Only the bench leaves some out, to measure what they cost. */
   formats?: readonly OutputFormat[];
+  /** The `enrichment.assembly` span: none when unset. */
+  tracer?: Tracer;
 }
 
 /** A batch's rows, and each as JSON: stringified once for both the JSON and the NDJSON output. */
@@ -135,6 +137,10 @@ export type AssembleOutcome = 'finalized' | 'already-final' | 'incomplete' | 'un
  * one status update wins.
  */
 export async function assembleOutput(requestId: string, deps: AssembleDeps): Promise<AssembleOutcome> {
+  return (deps.tracer ?? noTracer).span('enrichment.assembly', { 'enrichment.request_id': requestId }, () => assemble(requestId, deps));
+}
+
+async function assemble(requestId: string, deps: AssembleDeps): Promise<AssembleOutcome> {
   // 1. Re-read the status item: stop if it is final already or not every batch is recorded.
   // 2. Read the batch results once, in order, rendering each into JSON, NDJSON and CSV, each streamed
   //    into its own multipart upload (flat memory); wait until all of them are stored.

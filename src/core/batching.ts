@@ -16,18 +16,20 @@ export const SQS_BATCH_MAX_BYTES = 262_144;
 
 /**
  * Groups message bodies for SendMessageBatch so that no call exceeds the entry count or
- * the total payload size. Returns groups of indexes into `bodies`, in order.
+ * the total payload size. Returns groups of indexes into `bodies`, in order. `entryOverheadBytes`
+ * is counted with each body: room for message attributes added on the way (SQS counts them too).
  */
 export function groupForSendBatch(
   bodies: readonly string[],
   maxEntries = SQS_BATCH_MAX_ENTRIES,
   maxBytes = SQS_BATCH_MAX_BYTES,
+  entryOverheadBytes = 0,
 ): number[][] {
   const groups: number[][] = [];
   let current: number[] = [];
   let bytes = 0;
   bodies.forEach((body, index) => {
-    const size = Buffer.byteLength(body);
+    const size = Buffer.byteLength(body) + entryOverheadBytes;
     if (size > maxBytes) throw new RangeError(`message ${index} is ${size} bytes, over the ${maxBytes}-byte SQS limit`);
     if (current.length === maxEntries || bytes + size > maxBytes) {
       groups.push(current);

@@ -10,7 +10,7 @@ import { canonicalJson, claimOrFindDuplicate, dedupKey, requestHash } from './de
 import { ValidationError, type FieldError } from './errors';
 import { formatOf, renderInput, type InputFormat } from './inputFile';
 import { placeholderOutput } from './output';
-import type { BatchQueue, Clock, DedupClaim, IntakeQueue, Metrics, ObjectInfo, ObjectStore, StatusStore } from './ports';
+import { noTracer, type BatchQueue, type Clock, type DedupClaim, type IntakeQueue, type Metrics, type ObjectInfo, type ObjectStore, type StatusStore, type Tracer } from './ports';
 import { uploadPrefixOf } from './owner';
 import { countsKnown, keys } from './status';
 import { toFieldErrors, validationFailed } from './validation';
@@ -36,6 +36,8 @@ export interface CreateDeps {
   dedupLeaseMs?: number;
   dedupWaitMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** The `enrichment.create` span: none when unset. */
+  tracer?: Tracer;
 }
 
 /** Who asks, as the handler read it from the request's headers. */
@@ -133,21 +135,26 @@ export function referenceHash(ref: CheckedReference, fields: readonly EnrichFiel
 
 /** Creates a request (acceptRequest) and counts what it ended as: accepted by input, a duplicate, or rejected for its content (a 400). */
 export async function createEnrichment(body: unknown, deps: CreateDeps, caller: CreateCaller = {}): Promise<CreateResult> {
-  try {
-    const result = await acceptRequest(body, deps, caller);
-    if (result.duplicate) {
-      deps.metrics?.emit('requestDuplicate', 1);
-    } else if (result.status === 'validating') {
-      deps.metrics?.emit('requestAccepted', 1, { input: 'upload' });
-    } else {
-      deps.metrics?.emit('requestAccepted', 1, { input: 'inline' });
-      deps.metrics?.emit('requestContacts', result.totalContacts ?? 0, { input: 'inline' });
+  return (deps.tracer ?? noTracer).span('enrichment.create', {}, async (span) => {
+    try {
+      const result = await acceptRequest(body, deps, caller);
+      span.setTag('enrichment.request_id', result.requestId);
+      span.setTag('enrichment.status', result.duplicate ? 'duplicate' : (result.status ?? 'processing'));
+      if (result.totalBatches !== undefined) span.setTag('enrichment.total_batches', result.totalBatches);
+      if (result.duplicate) {
+        deps.metrics?.emit('requestDuplicate', 1);
+      } else if (result.status === 'validating') {
+        deps.metrics?.emit('requestAccepted', 1, { input: 'upload' });
+      } else {
+        deps.metrics?.emit('requestAccepted', 1, { input: 'inline' });
+        deps.metrics?.emit('requestContacts', result.totalContacts ?? 0, { input: 'inline' });
+      }
+      return result;
+    } catch (err) {
+      if (err instanceof ValidationError) deps.metrics?.emit('requestRejected', 1, { reason: 'invalid_request' });
+      throw err;
     }
-    return result;
-  } catch (err) {
-    if (err instanceof ValidationError) deps.metrics?.emit('requestRejected', 1, { reason: 'invalid_request' });
-    throw err;
-  }
+  });
 }
 
 async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCaller): Promise<CreateResult> {

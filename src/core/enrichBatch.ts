@@ -2,6 +2,7 @@ import type { Contact, EnrichField, OutputRow } from '../schemas/contact';
 import type { CircuitBreaker } from './circuitBreaker';
 import { enrichedRow, failedRow, type EnrichmentResult } from './output';
 import { withRetry, CallsStoppedError, HttpError, isPermanent, isRetryable, OutOfTimeError, TimeoutError, type RetryBudget, type RetryPolicy } from './retry';
+import { noTracer, type SpanTags, type Tracer } from './ports';
 
 export interface EnrichmentApi {
   /** `timeoutMs`, when given, caps this call's own timeout (the time budget left). */
@@ -100,6 +101,9 @@ export interface AdvanceOptions {
   callBudget?: number;
   /** The worker instance's circuit breaker; none when unset. */
   breaker?: CircuitBreaker;
+  /** Spans `enrichment.api.call` and `enrichment.bisect`, with `tags` (the request id and batch index) on each. */
+  tracer?: Tracer;
+  tags?: SpanTags;
 }
 
 /**
@@ -125,6 +129,7 @@ export async function advanceEnrichment(
   const pending: PendingPart[] = [];
   const maxCalls = opts.callBudget ?? Infinity;
   const breaker = opts.breaker;
+  const tracer = opts.tracer ?? noTracer;
   let callsSpent = progress.callsSpent ?? 0;
   let permanentFailures = progress.permanentFailures ?? 0;
   let stoppedBy: StoppedBy | undefined;
@@ -134,7 +139,7 @@ export async function advanceEnrichment(
     if (permanent) permanentFailures += part.at.length;
   };
 
-  async function call(group: Contact[], timeoutMs: number | undefined): Promise<EnrichmentResult[]> {
+  async function call(group: Contact[], timeoutMs: number | undefined, attempt: number): Promise<EnrichmentResult[]> {
     if (callsSpent >= maxCalls) throw new CallsStoppedError('budget');
     // Taken before the wait on the breaker: parts that wait at the same time must not all pass the check.
     callsSpent += 1;
@@ -144,7 +149,18 @@ export async function advanceEnrichment(
     }
     stats.calls += 1;
     try {
-      const results = await api.enrich(group, fields, { timeoutMs });
+      const tags = { ...opts.tags, 'enrichment.attempt': attempt, 'enrichment.retry': String(attempt > 1), 'enrichment.contacts': group.length };
+      const results = await tracer.span('enrichment.api.call', tags, async (span) => {
+        try {
+          const answer = await api.enrich(group, fields, { timeoutMs });
+          span.setTag('http.status_code', 200);
+          return answer;
+        } catch (err) {
+          if (err instanceof HttpError) span.setTag('http.status_code', err.status);
+          if (err instanceof TimeoutError) span.setTag('enrichment.timeout', true);
+          throw err;
+        }
+      });
       if (results.length !== group.length) {
         throw new Error(`enrichment API returned ${results.length} results for ${group.length} contacts`);
       }
@@ -162,10 +178,13 @@ export async function advanceEnrichment(
   async function split(part: PendingPart): Promise<void> {
     stats.bisections += 1;
     const mid = Math.ceil(part.at.length / 2);
-    await Promise.all([
-      run({ at: part.at.slice(0, mid), depth: part.depth + 1, attempts: 0 }),
-      run({ at: part.at.slice(mid), depth: part.depth + 1, attempts: 0 }),
-    ]);
+    const tags = { ...opts.tags, 'enrichment.depth': part.depth + 1, 'enrichment.contacts': part.at.length };
+    await tracer.span('enrichment.bisect', tags, () =>
+      Promise.all([
+        run({ at: part.at.slice(0, mid), depth: part.depth + 1, attempts: 0 }),
+        run({ at: part.at.slice(mid), depth: part.depth + 1, attempts: 0 }),
+      ]),
+    );
   }
 
   async function run(part: PendingPart): Promise<void> {
@@ -174,7 +193,7 @@ export async function advanceEnrichment(
     let results: EnrichmentResult[];
     try {
       results = await withRetry(
-        (_attempt, timeoutMs) => call(group, timeoutMs),
+        (attempt, timeoutMs) => call(group, timeoutMs, attempt),
         callPolicy,
         () => {
           stats.retries += 1;

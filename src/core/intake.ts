@@ -5,7 +5,7 @@ import type { IntakeCheckpoint, StatusRecord } from '../schemas/status';
 import type { Logger } from '../logger';
 import type { FieldError } from './errors';
 import { InputParseError, inputOf, readInputBatches, streamContactsOf } from './inputFile';
-import type { BatchQueue, Clock, FaultHooks, IntakeQueue, Metrics, ObjectStore, StatusStore, TimeBudget } from './ports';
+import { noTracer, type BatchQueue, type Clock, type FaultHooks, type IntakeQueue, type Metrics, type ObjectStore, type StatusStore, type TimeBudget, type Tracer } from './ports';
 import { placeholderOutput } from './output';
 import { keys } from './status';
 import { toFieldErrors } from './validation';
@@ -26,6 +26,8 @@ export interface IntakeDeps {
   checkpointEvery?: number;
   /** Batches sent between two checkpoints (pass 2), in calls of SendMessageBatch run concurrently. */
   sendGroupBatches?: number;
+  /** The `enrichment.intake` span: none when unset. */
+  tracer?: Tracer;
 }
 
 /** As a 400 shows them. */
@@ -69,6 +71,10 @@ class OutOfTime extends Error {}
  * return. A crash goes on from the last checkpoint on redelivery; batches sent twice are counted once.
  */
 export async function runIntake(requestId: string, deps: IntakeDeps, budget?: TimeBudget): Promise<IntakeOutcome> {
+  return (deps.tracer ?? noTracer).span('enrichment.intake', { 'enrichment.request_id': requestId }, () => intake(requestId, deps, budget));
+}
+
+async function intake(requestId: string, deps: IntakeDeps, budget?: TimeBudget): Promise<IntakeOutcome> {
   const log = deps.log.child({ requestId });
   const record = await deps.status.get(requestId);
   if (!record || record.status !== 'validating') return 'not-validating';

@@ -205,3 +205,22 @@ export interface Metrics {
 }
 
 export const noMetrics: Metrics = { emit: () => undefined };
+/** A span's tags: ids, counts, statuses. Never contact data (names, domains, bodies). */
+export type SpanTags = Record<string, string | number | boolean | undefined>;
+
+export interface Span {
+  setTag(key: string, value: string | number | boolean): void;
+}
+
+/**
+ * Custom spans around the use cases' steps (src/adapters/tracing.ts: dd-trace when it is loaded). `fn` runs
+ * inside the span, so what it calls (AWS SDK spans, log lines) joins it; a thrown error is recorded and rethrown.
+ */
+export interface Tracer {
+  span<T>(name: string, tags: SpanTags, fn: (span: Span) => Promise<T>): Promise<T>;
+}
+
+const noSpan: Span = { setTag: () => undefined };
+
+/** No spans: the default when no tracer is wired (tests, scripts). */
+export const noTracer: Tracer = { span: (_name, _tags, fn) => fn(noSpan) };

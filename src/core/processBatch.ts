@@ -6,7 +6,7 @@ import type { CircuitBreaker } from './circuitBreaker';
 import { advanceEnrichment, callBudget, fitsBatch, freshProgress, type EnrichmentApi, type EnrichProgress, type EnrichStats } from './enrichBatch';
 import { BatchOutOfTimeError, EnrichmentPausedError, EnrichmentUnavailableError } from './errors';
 import { failedRow, type BatchResult } from './output';
-import type { BatchOutcome, Clock, FaultHooks, Metrics, ObjectStore, RequestRef, ShardState, StatusStore, TimeBudget } from './ports';
+import { noTracer, type BatchOutcome, type Clock, type FaultHooks, type Metrics, type ObjectStore, type RequestRef, type ShardState, type StatusStore, type TimeBudget, type Tracer } from './ports';
 import { HttpError, TimeoutError, type RetryBudget, type RetryPolicy } from './retry';
 import { keys } from './status';
 
@@ -26,6 +26,8 @@ export interface WorkerDeps extends AssemblyRouting {
   breaker?: CircuitBreaker;
   /** Custom metrics: none when unset. */
   metrics?: Metrics;
+  /** Spans `enrichment.batch` and, inside it, `enrichment.api.call` and `enrichment.bisect`: none when unset. */
+  tracer?: Tracer;
 }
 
 /** What the worker knows about the invocation that carries the message. */
@@ -116,17 +118,24 @@ async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<
  * is an idempotent overwrite and the batch is counted by one conditional update.
  */
 export async function processBatch(message: BatchMessage, deps: WorkerDeps, invocation: Invocation = {}): Promise<BatchHandling> {
-  try {
-    const handling = await enrichAndRecord(message, deps, invocation);
-    deps.metrics?.emit('batchDelivery', 1, { result: handling === 'recorded' || handling === 'duplicate' ? handling : 'skipped' });
-    return handling;
-  } catch (err) {
-    const result =
-      err instanceof BatchOutOfTimeError ? 'out_of_time' : err instanceof EnrichmentPausedError ? 'circuit_open' : err instanceof EnrichmentUnavailableError ? 'unavailable' : 'error';
-    deps.metrics?.emit('batchDelivery', 1, { result });
-    throw err;
-  }
+  const tags = batchTags(message);
+  return (deps.tracer ?? noTracer).span('enrichment.batch', { ...tags, 'enrichment.contacts': message.contacts.length }, async (span) => {
+    try {
+      const handling = await enrichAndRecord(message, deps, invocation);
+      span.setTag('enrichment.handling', handling);
+      deps.metrics?.emit('batchDelivery', 1, { result: handling === 'recorded' || handling === 'duplicate' ? handling : 'skipped' });
+      return handling;
+    } catch (err) {
+      const result =
+        err instanceof BatchOutOfTimeError ? 'out_of_time' : err instanceof EnrichmentPausedError ? 'circuit_open' : err instanceof EnrichmentUnavailableError ? 'unavailable' : 'error';
+      deps.metrics?.emit('batchDelivery', 1, { result });
+      throw err;
+    }
+  });
 }
+
+/** The tags every span of a batch carries: ids only. */
+const batchTags = (message: BatchMessage) => ({ 'enrichment.request_id': message.requestId, 'enrichment.batch_index': message.batchIndex });
 
 async function enrichAndRecord(message: BatchMessage, deps: WorkerDeps, invocation: Invocation): Promise<BatchHandling> {
   // 1. Look up the status item and the batch's shard (one read): skip unknown or finished requests.
@@ -167,6 +176,8 @@ async function enrichAndRecord(message: BatchMessage, deps: WorkerDeps, invocati
     stats,
     callBudget: maxCalls,
     breaker: deps.breaker,
+    tracer: deps.tracer,
+    tags: batchTags(message),
   });
   const keep = (kept: EnrichProgress) =>
     deps.store.putJson(keys.batchProgress(requestId, batchIndex), { requestId, batchIndex, ...kept } satisfies StoredProgress);

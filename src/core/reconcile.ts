@@ -3,7 +3,7 @@ import type { StatusRecord } from '../schemas/status';
 import { assemblesInline, requestAssembly } from './assembleOutput';
 import { inputOf, readInputBatches } from './inputFile';
 import { failedRow, type BatchResult } from './output';
-import type { BatchOutcome, BatchQueue } from './ports';
+import { noTracer, type BatchOutcome, type BatchQueue } from './ports';
 import { emitContactOutcomes, type WorkerDeps } from './processBatch';
 import { isComplete, keys } from './status';
 
@@ -132,6 +132,14 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
 
 /** One reconcile pass over every request still processing; it also reports how many there are and the oldest one's age. */
 export async function reconcileAll(deps: ReconcileDeps): Promise<ReconcileReport[]> {
+  return (deps.tracer ?? noTracer).span('enrichment.reconcile', {}, async (span) => {
+    const reports = await reconcileEach(deps);
+    span.setTag('enrichment.reconciled', reports.length);
+    return reports;
+  });
+}
+
+async function reconcileEach(deps: ReconcileDeps): Promise<ReconcileReport[]> {
   const reports: ReconcileReport[] = [];
   const now = deps.clock.now().getTime();
   let open = 0;

@@ -2,6 +2,7 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { assembleOutput, type AssembleDeps } from '../core/assembleOutput';
 import { logger } from '../logger';
 import { AssemblyMessageSchema } from '../schemas/message';
+import { inRecordTrace, lambdaHandler } from './sqsRecords';
 import { assemblyDeps } from './wiring';
 
 const parseJson = (text: string): unknown => {
@@ -17,7 +18,7 @@ const parseJson = (text: string): unknown => {
  * for its record, so SQS redelivers it (and in the end dead-letters it; reconcile queues it again).
  */
 export function makeHandler(deps: () => AssembleDeps = assemblyDeps) {
-  return async (event: SQSEvent): Promise<SQSBatchResponse> => {
+  return lambdaHandler(async (event: SQSEvent): Promise<SQSBatchResponse> => {
     const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
     for (const record of event.Records) {
       const parsed = AssemblyMessageSchema.safeParse(parseJson(record.body));
@@ -27,7 +28,7 @@ export function makeHandler(deps: () => AssembleDeps = assemblyDeps) {
       }
       const { requestId } = parsed.data;
       try {
-        const outcome = await assembleOutput(requestId, deps());
+        const outcome = await inRecordTrace(record, () => assembleOutput(requestId, deps()));
         logger.info('assembly message handled', { requestId, outcome });
       } catch (err) {
         logger.error('assembly failed; it will be retried', { requestId, messageId: record.messageId, err });
@@ -35,7 +36,7 @@ export function makeHandler(deps: () => AssembleDeps = assemblyDeps) {
       }
     }
     return { batchItemFailures };
-  };
+  });
 }
 
 export const handler = makeHandler();

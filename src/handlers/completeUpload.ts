@@ -1,7 +1,5 @@
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { completeUpload, type UploadDeps } from '../core/uploads';
-import { logger } from '../logger';
-import { correlationIdOf, errorResponse, json, ownerOf, parseJsonBody, requireJsonBody } from './http';
+import { json, ownerOf, parseJsonBody, requireJsonBody, httpHandler } from './http';
 import { uploadDeps } from './wiring';
 
 /** S3's upload ids have no `%`; a path parameter still percent-encoded is decoded, anything else kept as sent. */
@@ -15,18 +13,12 @@ function decoded(param: string | undefined): string | undefined {
 
 /** POST /enrichment/uploads/{uploadId}/complete: assembles the parts; only the key that started the upload may. */
 export function makeHandler(deps: () => Omit<UploadDeps, 'owner'> = uploadDeps) {
-  return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-    const correlationId = correlationIdOf(event);
-    const log = logger.child({ correlationId });
-    try {
-      requireJsonBody(event);
-      const done = await completeUpload(decoded(event.pathParameters?.uploadId), parseJsonBody(event), { ...deps(), owner: ownerOf(event) });
-      log.info('upload completed', { reference: done.reference, size: done.size });
-      return json(200, done);
-    } catch (err) {
-      return errorResponse(err, log, correlationId);
-    }
-  };
+  return httpHandler(async (event, { log }) => {
+    requireJsonBody(event);
+    const done = await completeUpload(decoded(event.pathParameters?.uploadId), parseJsonBody(event), { ...deps(), owner: ownerOf(event) });
+    log.info('upload completed', { reference: done.reference, size: done.size });
+    return json(200, done);
+  });
 }
 
 export const handler = makeHandler();

@@ -1,9 +1,7 @@
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { createEnrichment, type CreateDeps } from '../core/createEnrichment';
 import { PayloadTooLargeError } from '../core/errors';
 import { API_GATEWAY_MAX_BODY_BYTES, lambdaEventBytes, LAMBDA_MAX_EVENT_BYTES, TOO_LARGE_MESSAGE } from '../inlineLimits';
-import { logger } from '../logger';
-import { correlationIdOf, downloadUrlFor, errorResponse, header, json, ownerOf, parseJsonBody, requireJsonBody } from './http';
+import { downloadUrlFor, header, json, ownerOf, parseJsonBody, requireJsonBody, httpHandler } from './http';
 import { createDeps } from './wiring';
 
 /**
@@ -11,52 +9,46 @@ import { createDeps } from './wiring';
  * before the function runs). The key itself is never stored or logged.
  */
 export function makeHandler(deps: () => CreateDeps = createDeps) {
-  return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-    const correlationId = correlationIdOf(event);
-    const log = logger.child({ correlationId });
-    try {
-      // API Gateway and Lambda (offline, the local edge) stop such requests before they get here; this
-      // keeps a direct invocation honest too.
-      if (event.body && (Buffer.byteLength(event.body) > API_GATEWAY_MAX_BODY_BYTES || lambdaEventBytes(event) >= LAMBDA_MAX_EVENT_BYTES)) {
-        throw new PayloadTooLargeError(TOO_LARGE_MESSAGE);
-      }
-      requireJsonBody(event);
-      const result = await createEnrichment(parseJsonBody(event), { ...deps(), log, owner: ownerOf(event) }, {
-        // Dedup never crosses callers: the key's owner id is its scope.
-        callerHash: ownerOf(event) ?? '',
-        idempotencyKey: header(event, 'idempotency-key'),
-      });
-      if (result.duplicate) {
-        return json(200, {
-          message: 'Duplicate request: already accepted',
-          requestId: result.requestId,
-          downloadUrl: downloadUrlFor(event, result.requestId),
-          totalContacts: result.totalContacts,
-          totalBatches: result.totalBatches,
-          status: result.duplicate.status,
-          duplicate: true,
-        });
-      }
-      if (result.status === 'validating') {
-        // A referenced upload: its intake validates and counts it; the totals come with its status.
-        return json(202, {
-          message: 'Request accepted: the upload is being validated (GET the status for its totals and progress)',
-          requestId: result.requestId,
-          downloadUrl: downloadUrlFor(event, result.requestId),
-          status: 'validating',
-        });
-      }
-      return json(202, {
-        message: 'Request accepted',
+  return httpHandler(async (event, { log }) => {
+    // API Gateway and Lambda (offline, the local edge) stop such requests before they get here; this
+    // keeps a direct invocation honest too.
+    if (event.body && (Buffer.byteLength(event.body) > API_GATEWAY_MAX_BODY_BYTES || lambdaEventBytes(event) >= LAMBDA_MAX_EVENT_BYTES)) {
+      throw new PayloadTooLargeError(TOO_LARGE_MESSAGE);
+    }
+    requireJsonBody(event);
+    const result = await createEnrichment(parseJsonBody(event), { ...deps(), log, owner: ownerOf(event) }, {
+      // Dedup never crosses callers: the key's owner id is its scope.
+      callerHash: ownerOf(event) ?? '',
+      idempotencyKey: header(event, 'idempotency-key'),
+    });
+    if (result.duplicate) {
+      return json(200, {
+        message: 'Duplicate request: already accepted',
         requestId: result.requestId,
         downloadUrl: downloadUrlFor(event, result.requestId),
         totalContacts: result.totalContacts,
         totalBatches: result.totalBatches,
+        status: result.duplicate.status,
+        duplicate: true,
       });
-    } catch (err) {
-      return errorResponse(err, log, correlationId);
     }
-  };
+    if (result.status === 'validating') {
+      // A referenced upload: its intake validates and counts it; the totals come with its status.
+      return json(202, {
+        message: 'Request accepted: the upload is being validated (GET the status for its totals and progress)',
+        requestId: result.requestId,
+        downloadUrl: downloadUrlFor(event, result.requestId),
+        status: 'validating',
+      });
+    }
+    return json(202, {
+      message: 'Request accepted',
+      requestId: result.requestId,
+      downloadUrl: downloadUrlFor(event, result.requestId),
+      totalContacts: result.totalContacts,
+      totalBatches: result.totalBatches,
+    });
+  });
 }
 
 export const handler = makeHandler();

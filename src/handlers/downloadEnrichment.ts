@@ -1,10 +1,9 @@
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { ValidationError } from '../core/errors';
 import { OUTPUT_CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../core/output';
 import { hasFinalOutput, outputKey } from '../core/status';
 import { quoteInput } from '../schemas/text';
-import { logger } from '../logger';
-import { callersRequest, correlationIdOf, errorResponse, json } from './http';
+import { callersRequest, json, httpHandler } from './http';
 import { readDeps, type ReadDeps } from './wiring';
 
 /** `?format=` (json when absent); anything else is a 400 naming the formats there are. */
@@ -21,32 +20,26 @@ export function formatOf(event: Pick<APIGatewayProxyEvent, 'queryStringParameter
  * Before the request is final only output.json exists (its placeholder); NDJSON and CSV answer 409 then.
  */
 export function makeHandler(deps: () => ReadDeps = readDeps) {
-  return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
-    const correlationId = correlationIdOf(event);
-    const log = logger.child({ correlationId });
-    try {
-      const format = formatOf(event);
-      const { status, presign } = deps();
-      const record = await callersRequest(event, status);
-      const headers = { 'cache-control': 'no-store', 'x-enrichment-status': record.status };
-      if (record.status === 'rejected') {
-        return json(409, { message: `Request ${record.requestId} was rejected and has no output: GET /enrichment/${record.requestId} shows its errors` }, headers);
-      }
-      if (record.status === 'validating') {
-        const message = `Request ${record.requestId} is still validating its upload: there is no output yet (GET /enrichment/${record.requestId} shows its progress)`;
-        return json(409, { message }, headers);
-      }
-      if (format !== 'json' && !hasFinalOutput(record.status)) {
-        const message = `The ${format} output exists once the request is final (status is ${record.status}); only json has a placeholder before`;
-        return json(409, { message }, headers);
-      }
-      const key = format === 'json' ? record.outputFileKey : outputKey(record.requestId, format);
-      const location = await presign(key, `enrichment-${record.requestId}.${format}`, OUTPUT_CONTENT_TYPES[format]);
-      return { statusCode: 302, headers: { location, ...headers }, body: '' };
-    } catch (err) {
-      return errorResponse(err, log, correlationId);
+  return httpHandler(async (event) => {
+    const format = formatOf(event);
+    const { status, presign } = deps();
+    const record = await callersRequest(event, status);
+    const headers = { 'cache-control': 'no-store', 'x-enrichment-status': record.status };
+    if (record.status === 'rejected') {
+      return json(409, { message: `Request ${record.requestId} was rejected and has no output: GET /enrichment/${record.requestId} shows its errors` }, headers);
     }
-  };
+    if (record.status === 'validating') {
+      const message = `Request ${record.requestId} is still validating its upload: there is no output yet (GET /enrichment/${record.requestId} shows its progress)`;
+      return json(409, { message }, headers);
+    }
+    if (format !== 'json' && !hasFinalOutput(record.status)) {
+      const message = `The ${format} output exists once the request is final (status is ${record.status}); only json has a placeholder before`;
+      return json(409, { message }, headers);
+    }
+    const key = format === 'json' ? record.outputFileKey : outputKey(record.requestId, format);
+    const location = await presign(key, `enrichment-${record.requestId}.${format}`, OUTPUT_CONTENT_TYPES[format]);
+    return { statusCode: 302, headers: { location, ...headers }, body: '' };
+  });
 }
 
 export const handler = makeHandler();

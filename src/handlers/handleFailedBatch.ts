@@ -1,13 +1,13 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { failBatch, type WorkerDeps } from '../core/processBatch';
-import { forEachBatchMessage } from './sqsRecords';
+import { forEachBatchMessage, lambdaHandler } from './sqsRecords';
 import { workerDeps } from './wiring';
 
 export const DLQ_REASON = 'batch kept failing and was moved to the dead-letter queue';
 
 /** Triggered by the dead-letter queue: the batch is recorded as failed so the request still finishes. */
 export function makeHandler(deps: () => WorkerDeps = workerDeps) {
-  return (event: SQSEvent): Promise<SQSBatchResponse> => forEachBatchMessage(event, (message) => failBatch(message, DLQ_REASON, deps()));
+  return lambdaHandler((event: SQSEvent): Promise<SQSBatchResponse> => forEachBatchMessage(event, (message) => failBatch(message, DLQ_REASON, deps())));
 }
 
 export const handler = makeHandler();

@@ -10,6 +10,7 @@ const parseJson = (text: string): unknown => {
     return undefined;
   }
 };
+import { lambdaHandler } from './sqsRecords';
 import { intakeDeps } from './wiring';
 
 export const INTAKE_DLQ_MESSAGE = 'the upload could not be taken in: its intake kept failing (see the service logs); submit it again';
@@ -20,7 +21,7 @@ export const INTAKE_DLQ_MESSAGE = 'the upload could not be taken in: its intake 
  * validating; if it did, the condition fails and nothing changes.
  */
 export function makeHandler(deps: () => Pick<IntakeDeps, 'status' | 'clock'> = intakeDeps) {
-  return async (event: SQSEvent): Promise<SQSBatchResponse> => {
+  return lambdaHandler(async (event: SQSEvent): Promise<SQSBatchResponse> => {
     const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
     for (const record of event.Records) {
       const parsed = IntakeMessageSchema.safeParse(parseJson(record.body));
@@ -35,7 +36,7 @@ export function makeHandler(deps: () => Pick<IntakeDeps, 'status' | 'clock'> = i
       }
     }
     return { batchItemFailures };
-  };
+  });
 }
 
 export const handler = makeHandler();

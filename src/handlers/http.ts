@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { config } from '../config';
 import { isClientError, NotFoundError, UnsupportedMediaTypeError, ValidationError } from '../core/errors';
-import type { Logger } from '../logger';
+import { logger, withInvocation, type Logger } from '../logger';
 import { ownerIdOf, visibleTo } from '../core/owner';
 import type { StatusStore } from '../core/ports';
 import { parseOrThrow } from '../core/validation';
@@ -93,4 +93,29 @@ export async function callersRequest(event: Pick<APIGatewayProxyEvent, 'pathPara
 
 export function correlationIdOf(event: Pick<APIGatewayProxyEvent, 'requestContext'>): string {
   return event.requestContext?.requestId ?? randomUUID();
+}
+
+/** What an HTTP route gets besides its event: the request's correlation id and a logger that carries it. */
+export interface HttpCall {
+  correlationId: string;
+  log: Logger;
+}
+
+export type HttpHandler = (event: APIGatewayProxyEvent, context?: Pick<Context, 'awsRequestId'>) => Promise<APIGatewayProxyResult>;
+
+/**
+ * The one wrapper of the HTTP functions: the invocation's awsRequestId on every log line, the correlation id (API
+ * Gateway's request id) and its child logger for the route, and every error mapped by errorResponse.
+ */
+export function httpHandler(route: (event: APIGatewayProxyEvent, call: HttpCall) => Promise<APIGatewayProxyResult>): HttpHandler {
+  return (event, context) =>
+    withInvocation({ awsRequestId: context?.awsRequestId }, async () => {
+      const correlationId = correlationIdOf(event);
+      const log = logger.child({ correlationId });
+      try {
+        return await route(event, { correlationId, log });
+      } catch (err) {
+        return errorResponse(err, log, correlationId);
+      }
+    });
 }

@@ -10,7 +10,8 @@ const parseJson = (text: string): unknown => {
     return undefined;
   }
 };
-import { budgetOf, type LambdaContext } from './processBatch';
+import { budgetOf } from './processBatch';
+import { inRecordTrace, lambdaHandler, type LambdaContext } from './sqsRecords';
 import { intakeDeps } from './wiring';
 
 /**
@@ -18,7 +19,7 @@ import { intakeDeps } from './wiring';
  * checkpoint. A failure is reported for its record, so SQS redelivers it (and in the end dead-letters it).
  */
 export function makeHandler(deps: () => IntakeDeps = intakeDeps) {
-  return async (event: SQSEvent, context?: LambdaContext): Promise<SQSBatchResponse> => {
+  return lambdaHandler(async (event: SQSEvent, context?: LambdaContext): Promise<SQSBatchResponse> => {
     const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
     for (const record of event.Records) {
       const parsed = IntakeMessageSchema.safeParse(parseJson(record.body));
@@ -27,14 +28,14 @@ export function makeHandler(deps: () => IntakeDeps = intakeDeps) {
         continue;
       }
       try {
-        await runIntake(parsed.data.requestId, deps(), budgetOf(context));
+        await inRecordTrace(record, () => runIntake(parsed.data.requestId, deps(), budgetOf(context)));
       } catch (err) {
         logger.error('intake failed; it will be retried from its checkpoint', { requestId: parsed.data.requestId, messageId: record.messageId, err });
         batchItemFailures.push({ itemIdentifier: record.messageId });
       }
     }
     return { batchItemFailures };
-  };
+  });
 }
 
 export const handler = makeHandler();

@@ -1,19 +1,20 @@
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { processBatch, type WorkerDeps } from '../core/processBatch';
 import type { TimeBudget } from '../core/ports';
-import { forEachBatchMessage } from './sqsRecords';
+import { forEachBatchMessage, lambdaHandler, type LambdaContext } from './sqsRecords';
 import { workerDeps } from './wiring';
 
-/** The part of Lambda's context the worker uses. */
-export type LambdaContext = Pick<Context, 'getRemainingTimeInMillis'>;
+export type { LambdaContext };
 
 /** The invocation's deadline as the core sees it; no limit without a context (direct calls in tests). */
 export const budgetOf = (context?: LambdaContext): TimeBudget | undefined =>
   context && { remainingMs: () => context.getRemainingTimeInMillis() };
 
 export function makeHandler(deps: () => WorkerDeps = workerDeps) {
-  return (event: SQSEvent, context?: LambdaContext): Promise<SQSBatchResponse> =>
-    forEachBatchMessage(event, (message, receiveCount) => processBatch(message, deps(), { budget: budgetOf(context), receiveCount }));
+  return lambdaHandler(
+    (event: SQSEvent, context?: LambdaContext): Promise<SQSBatchResponse> =>
+      forEachBatchMessage(event, (message, receiveCount) => processBatch(message, deps(), { budget: budgetOf(context), receiveCount })),
+  );
 }
 
 export const handler = makeHandler();

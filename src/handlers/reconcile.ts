@@ -1,14 +1,16 @@
 import { reconcileAll, type ReconcileDeps, type ReconcileReport } from '../core/reconcile';
-import { logger } from '../logger';
+import { logger, withInvocation } from '../logger';
+import type { LambdaContext } from './sqsRecords';
 import { reconcileDeps } from './wiring';
 
 /** Scheduled sweep that finishes stalled requests (see README: Failure handling). */
 export function makeHandler(deps: () => ReconcileDeps = reconcileDeps) {
-  return async (): Promise<{ reconciled: ReconcileReport[] }> => {
-    const reconciled = await reconcileAll(deps());
-    logger.info('reconcile pass done', { requests: reconciled.length });
-    return { reconciled };
-  };
+  return (_event?: unknown, context?: LambdaContext): Promise<{ reconciled: ReconcileReport[] }> =>
+    withInvocation({ awsRequestId: context?.awsRequestId }, async () => {
+      const reconciled = await reconcileAll(deps());
+      logger.info('reconcile pass done', { requests: reconciled.length });
+      return { reconciled };
+    });
 }
 
 export const handler = makeHandler();

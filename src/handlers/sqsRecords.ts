@@ -1,6 +1,19 @@
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { withMessageContext } from '../adapters/tracing';
 import { BatchMessageSchema, type BatchMessage } from '../schemas/message';
-import { logger } from '../logger';
+import { logger, withInvocation } from '../logger';
+
+/** The part of Lambda's context the SQS functions use: the deadline, and the request id for the logs. */
+export type LambdaContext = Pick<Context, 'getRemainingTimeInMillis'> & Partial<Pick<Context, 'awsRequestId'>>;
+
+/** Every SQS function's wrapper (reconcile does the same): the invocation's awsRequestId on every log line. */
+export function lambdaHandler<E, R>(fn: (event: E, context?: LambdaContext) => Promise<R>): (event: E, context?: LambdaContext) => Promise<R> {
+  return (event, context) => withInvocation({ awsRequestId: context?.awsRequestId }, () => fn(event, context));
+}
+
+/** Handles one record in the trace its message came with (src/adapters/tracing.ts). */
+export const inRecordTrace = <T>(record: Pick<SQSRecord, 'messageAttributes'>, fn: () => Promise<T>): Promise<T> =>
+  withMessageContext(record.messageAttributes, fn);
 
 /**
  * Runs `handle` for every record and reports failures per record (ReportBatchItemFailures),
@@ -22,7 +35,7 @@ export async function forEachBatchMessage(
         return;
       }
       try {
-        await handle(message, Number(record.attributes?.ApproximateReceiveCount ?? 1));
+        await inRecordTrace(record, () => handle(message, Number(record.attributes?.ApproximateReceiveCount ?? 1)));
       } catch (err) {
         logger.error('batch message failed; it will be retried', {
           requestId: message.requestId,

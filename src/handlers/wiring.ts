@@ -2,6 +2,7 @@ import { config } from '../config';
 import { httpEnrichmentApi } from '../adapters/enrichmentApi';
 import { awsClients, type AwsClients } from '../adapters/clients';
 import { datadogMetrics } from '../adapters/metrics';
+import { ddTracing } from '../adapters/tracing';
 import { presignDownload, s3ObjectStore, s3UploadStore } from '../adapters/s3';
 import { sqsAssemblyQueue, sqsBatchQueue, sqsIntakeQueue } from '../adapters/sqs';
 import { dynamoStatusStore } from '../adapters/statusTable';
@@ -29,6 +30,7 @@ export function createDeps(clients: AwsClients = awsClients()): CreateDeps {
     clock: systemClock,
     log: logger,
     metrics: datadogMetrics,
+    tracer: ddTracing,
     bucket: c.BUCKET_NAME,
     batchSize: c.BATCH_SIZE,
     deadlineSeconds: c.REQUEST_DEADLINE_SECONDS,
@@ -74,6 +76,7 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
     callBudgetFactor: c.ENRICHMENT_CALL_BUDGET_FACTOR,
     breaker: workerBreaker(),
     metrics: datadogMetrics,
+    tracer: ddTracing,
     assemblyQueue: sqsAssemblyQueue(c.ASSEMBLY_QUEUE_NAME, clients.sqs),
     assemblyInlineMaxBatches: c.ASSEMBLY_INLINE_MAX_BATCHES,
   };
@@ -100,6 +103,7 @@ export function assemblyDeps(clients: AwsClients = awsClients()): AssembleDeps {
     log: logger,
     faults: noFaults,
     metrics: datadogMetrics,
+    tracer: ddTracing,
   };
 }
 
@@ -134,6 +138,7 @@ export function intakeDeps(clients: AwsClients = awsClients()): IntakeDeps {
     log: logger,
     faults: noFaults,
     metrics: datadogMetrics,
+    tracer: ddTracing,
     timeReserveMs: c.INTAKE_TIME_RESERVE_MS,
   };
 }

@@ -38,7 +38,8 @@ export interface EventSource {
   stop(): Promise<void>;
 }
 
-function toEvent(messages: Message[], arn: string, region: string): SQSEvent {
+/** Messages as Lambda's SQS event source delivers them (message attributes too: the `_datadog` trace context). */
+export function toEvent(messages: Message[], arn: string, region: string): SQSEvent {
   return {
     Records: messages.map((m) => ({
       messageId: m.MessageId!,
@@ -50,7 +51,12 @@ function toEvent(messages: Message[], arn: string, region: string): SQSEvent {
         SenderId: m.Attributes?.SenderId ?? 'local',
         ApproximateFirstReceiveTimestamp: m.Attributes?.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
       },
-      messageAttributes: {},
+      messageAttributes: Object.fromEntries(
+        Object.entries(m.MessageAttributes ?? {}).map(([name, a]) => [
+          name,
+          { dataType: a.DataType ?? 'String', stringValue: a.StringValue, binaryValue: a.BinaryValue && Buffer.from(a.BinaryValue).toString('base64') },
+        ]),
+      ),
       md5OfBody: m.MD5OfBody ?? '',
       eventSource: 'aws:sqs',
       eventSourceARN: arn,
@@ -121,6 +127,7 @@ export function startSqsEventSource(opts: EventSourceOptions): EventSource {
             WaitTimeSeconds: opts.waitTimeSeconds ?? 1,
             VisibilityTimeout: opts.visibilityTimeout,
             MessageSystemAttributeNames: ['All'],
+            MessageAttributeNames: ['All'],
           }),
           { abortSignal: abort.signal },
         );

@@ -37,6 +37,9 @@ describe('loadConfig', () => {
       STAGE: 'local',
       AWS_REGION: 'us-east-1',
       LOG_LEVEL: 'info',
+      DD_ENV: 'local',
+      DD_SERVICE: 'enrichment-service',
+      DD_VERSION: '0.1.0',
       PUBLIC_API_URL: undefined,
       S3_ENDPOINT: undefined,
       SQS_ENDPOINT: undefined,
@@ -62,9 +65,6 @@ describe('loadConfig', () => {
       MAX_UPLOAD_BYTES: 2_147_483_648,
       UPLOAD_URL_TTL_SECONDS: 3600,
       METRICS_ENABLED: true,
-      DD_ENV: 'local',
-      DD_SERVICE: 'enrichment-service',
-      DD_VERSION: '0.1.0',
       DD_FLUSH_TO_LOG: false,
     });
   });

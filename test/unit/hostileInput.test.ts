@@ -4,6 +4,7 @@ import { ValidationError } from '../../src/core/errors';
 import { runIntake } from '../../src/core/intake';
 import { reconcileRequest, type ReconcileDeps } from '../../src/core/reconcile';
 import { SQS_BATCH_MAX_BYTES, groupForSendBatch } from '../../src/core/batching';
+import { TRACE_ATTRIBUTE_RESERVE_BYTES } from '../../src/adapters/sqs';
 import { handler as createHandler } from '../../src/handlers/createEnrichment';
 import { parseJsonBody, requireJsonBody } from '../../src/handlers/http';
 import { handler as mockHandler } from '../../src/handlers/mockEnrich';
@@ -120,6 +121,9 @@ describe('sizes, measured as sent', () => {
     const body = encodeMessageBody(queue.sent[0]);
     expect(Buffer.byteLength(body)).toBeLessThanOrEqual(SQS_BATCH_MAX_BYTES);
     expect(groupForSendBatch([body])).toEqual([[0]]);
+    // With the room the adapter keeps for dd-trace's `_datadog` attribute too.
+    expect(Buffer.byteLength(body) + TRACE_ATTRIBUTE_RESERVE_BYTES).toBeLessThanOrEqual(SQS_BATCH_MAX_BYTES);
+    expect(groupForSendBatch([body], 10, SQS_BATCH_MAX_BYTES, TRACE_ATTRIBUTE_RESERVE_BYTES)).toEqual([[0]]);
   });
 });
 

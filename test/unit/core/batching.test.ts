@@ -53,6 +53,12 @@ describe('groupForSendBatch', () => {
     for (const total of sizes(bodies, groups)) expect(total).toBeLessThanOrEqual(SQS_BATCH_MAX_BYTES);
   });
 
+  it('counts the room kept per entry for message attributes', () => {
+    expect(groupForSendBatch(['a'.repeat(100), 'b'.repeat(100), 'c'], 10, 250, 25)).toEqual([[0, 1], [2]]);
+    expect(groupForSendBatch(['a'.repeat(100), 'b'.repeat(100)], 10, 250, 26)).toEqual([[0], [1]]);
+    expect(() => groupForSendBatch(['a'.repeat(240)], 10, 250, 11)).toThrow(RangeError);
+  });
+
   it('fills a group up to exactly the byte limit', () => {
     expect(groupForSendBatch(['a'.repeat(125), 'b'.repeat(125), 'c'], 10, 250)).toEqual([[0, 1], [2]]);
   });
