@@ -234,7 +234,6 @@ export async function createEnrichment(body: unknown, deps: CreateDeps, caller: 
   const messages: BatchMessage[] = batches.map((batch, batchIndex) => ({
     requestId,
     batchIndex,
-    totalBatches: batches.length,
     fields,
     contacts: batch,
   }));

@@ -129,7 +129,6 @@ export async function runIntake(requestId: string, deps: IntakeDeps, budget?: Ti
 const message = (record: StatusRecord, batchIndex: number, contacts: Contact[]): BatchMessage => ({
   requestId: record.requestId,
   batchIndex,
-  totalBatches: record.totalBatches,
   fields: record.fields,
   contacts,
 });

@@ -9,7 +9,6 @@ import {
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { dynamoStatusStore } from '../../src/adapters/statusTable';
-import { InjectedCrash } from '../../src/core/errors';
 import { mockEnrichContact } from '../../src/core/mockData';
 import { enrichedRow, failedRow } from '../../src/core/output';
 import type { FaultHooks } from '../../src/core/ports';
@@ -44,6 +43,14 @@ const KNOB_DEFAULTS: Record<string, string> = {
 
 export function startFaultService(env: Record<string, string> = {}, editServerlessYml?: Parameters<typeof startTestService>[1]): Promise<TestService> {
   return startTestService({ ...KNOB_DEFAULTS, ...env }, editServerlessYml);
+}
+
+/** What crashAt throws: to the code under test, any error (it needs no way of telling it apart). */
+export class InjectedCrash extends Error {
+  constructor(readonly point: string) {
+    super(`injected crash at ${point}`);
+    this.name = 'InjectedCrash';
+  }
 }
 
 export interface CrashHook extends FaultHooks {

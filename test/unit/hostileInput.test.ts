@@ -48,7 +48,7 @@ describe('characters', () => {
   });
 
   it('sends message bodies ASCII-safe, and the consumer reads them back unchanged', () => {
-    const message: BatchMessage = { requestId: ID, batchIndex: 0, totalBatches: 1, fields: ['professional_email'], contacts: unicode };
+    const message: BatchMessage = { requestId: ID, batchIndex: 0, fields: ['professional_email'], contacts: unicode };
     const body = encodeMessageBody(message);
     expect(body).toMatch(/^[\x20-\x7e]*$/);
     expect(body).toContain('\\ud83d\\ude00');

@@ -14,7 +14,6 @@ function messages(n: number, contactsPer = 2, pad = 0): BatchMessage[] {
   return Array.from({ length: n }, (_, i) => ({
     requestId: ID,
     batchIndex: i,
-    totalBatches: n,
     fields: ['professional_email'],
     contacts: contactsOf(contactsPer, i * contactsPer, () => (pad ? { notes: 'x'.repeat(pad) } : {})),
   }));

@@ -125,11 +125,12 @@ describe('createEnrichment: accepted requests', () => {
       expiresAt: Date.parse('2024-05-31T12:00:00.000Z') / 1000,
     });
 
-    expect(queue.sent.map((m) => [m.batchIndex, m.totalBatches, m.contacts.length, m.requestId])).toEqual([
-      [0, 3, 100, ID],
-      [1, 3, 100, ID],
-      [2, 3, 50, ID],
+    expect(queue.sent.map((m) => [m.batchIndex, m.contacts.length, m.requestId])).toEqual([
+      [0, 100, ID],
+      [1, 100, ID],
+      [2, 50, ID],
     ]);
+    expect(queue.sent.map((m) => Object.keys(m).sort())).toEqual(Array(3).fill(['batchIndex', 'contacts', 'fields', 'requestId']));
     expect(queue.sent.flatMap((m) => m.contacts)).toEqual(contacts); // extra properties travel with the contacts
     expect(queue.sent.every((m) => JSON.stringify(m.fields) === JSON.stringify(fields))).toBe(true);
 

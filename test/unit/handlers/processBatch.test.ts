@@ -35,7 +35,6 @@ const event = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
 const message = (requestId: string, batchIndex = 0, over: Partial<BatchMessage> = {}): BatchMessage => ({
   requestId,
   batchIndex,
-  totalBatches: 2,
   fields: ['professional_email'],
   contacts: contactsOf(3, batchIndex * 3),
   ...over,
