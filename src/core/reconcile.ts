@@ -113,7 +113,7 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   const messages: BatchMessage[] = [...missing].map((batchIndex) => ({
     requestId,
     batchIndex,
-      fields: record.fields,
+    fields: record.fields,
     contacts: contacts.get(batchIndex) ?? [],
   }));
   await deps.queue.send(messages.filter((m) => m.contacts.length > 0));
