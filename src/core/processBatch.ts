@@ -3,10 +3,10 @@ import type { BatchMessage } from '../schemas/message';
 import type { Logger } from '../logger';
 import { requestAssembly, type AssemblyRouting } from './assembleOutput';
 import type { CircuitBreaker } from './circuitBreaker';
-import { advanceEnrichment, callBudget, fitsBatch, freshProgress, type EnrichmentApi, type EnrichProgress, type EnrichStats } from './enrichBatch';
+import { advanceEnrichment, callBudget, fitsBatch, freshProgress, type EnrichProgress, type EnrichStats } from './enrichBatch';
 import { BatchOutOfTimeError, EnrichmentPausedError, EnrichmentUnavailableError } from './errors';
 import { failedRow, type BatchResult } from './output';
-import type { BatchOutcome, Clock, FaultHooks, ObjectStore, RequestRef, ShardState, StatusStore, TimeBudget } from './ports';
+import type { BatchOutcome, Clock, EnrichmentApi, FaultHooks, ObjectStore, RequestRef, ShardState, StatusStore, TimeBudget } from './ports';
 import type { RetryBudget, RetryPolicy } from './retry';
 import { isFinal, keys } from './status';
 

@@ -6,7 +6,7 @@ import { mockEnrichContact } from '../../../src/core/mockData';
 import { HttpError, type RetryPolicy } from '../../../src/core/retry';
 import { keys } from '../../../src/core/status';
 import type { EnrichmentResult } from '../../../src/core/output';
-import type { EnrichmentApi } from '../../../src/core/enrichBatch';
+import type { EnrichmentApi } from '../../../src/core/ports';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
 import { contactsOf } from '../fakes';
 import { seededRequest } from './workerHarness';
