@@ -1,6 +1,6 @@
 import { DLQ_REASON } from '../../src/handlers/handleFailedBatch';
 import { budgetSpentReason, callBudget, describeContactError } from '../../src/core/enrichBatch';
-import { POISON_CONTACT_ERROR } from '../../src/core/mockData';
+import { POISON_CONTACT_ERROR } from '../../src/handlers/mockData';
 import { makeContacts } from '../support/factories';
 import { expectedRows, expectOutputRows, failures, runPipeline, sleep, startFaultService } from '../support/faults';
 import { readOutput, submit, waitForFinal } from '../support/flow';

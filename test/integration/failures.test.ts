@@ -1,5 +1,5 @@
 import { describeContactError } from '../../src/core/enrichBatch';
-import { POISON_CONTACT_ERROR } from '../../src/core/mockData';
+import { POISON_CONTACT_ERROR } from '../../src/handlers/mockData';
 import { DLQ_REASON } from '../../src/handlers/handleFailedBatch';
 import { makeContacts, scatteredIndexes } from '../support/factories';
 import {

@@ -9,7 +9,7 @@ import {
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { dynamoStatusStore } from '../../src/adapters/statusTable';
-import { mockEnrichContact } from '../../src/core/mockData';
+import { mockEnrichContact } from '../../src/handlers/mockData';
 import { enrichedRow, failedRow } from '../../src/core/output';
 import type { FaultHooks } from '../../src/core/ports';
 import type { ReconcileDeps } from '../../src/core/reconcile';

@@ -9,7 +9,7 @@ import type { IntakeMessage } from '../../src/schemas/message';
 import type { FieldError } from '../../src/core/errors';
 import type { OutputCounts } from '../../src/core/output';
 import { HttpError, TimeoutError } from '../../src/core/retry';
-import { mockEnrichContact } from '../../src/core/mockData';
+import { mockEnrichContact } from '../../src/handlers/mockData';
 import type { Logger } from '../../src/logger';
 
 /** Every operation a fake saw, in order, across fakes that share the journal. */

@@ -2,7 +2,7 @@ import { advanceEnrichment, budgetSpentReason, callBudget, describeContactError,
 import { CircuitBreaker } from '../../../src/core/circuitBreaker';
 import { processBatch } from '../../../src/core/processBatch';
 import { EnrichmentPausedError, EnrichmentUnavailableError } from '../../../src/core/errors';
-import { mockEnrichContact } from '../../../src/core/mockData';
+import { mockEnrichContact } from '../../../src/handlers/mockData';
 import { HttpError, type RetryPolicy } from '../../../src/core/retry';
 import { keys } from '../../../src/core/status';
 import type { EnrichmentResult } from '../../../src/core/output';

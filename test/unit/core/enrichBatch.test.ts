@@ -1,6 +1,6 @@
 import { advanceEnrichment, describeFailure, enrichWithBisection, freshProgress, type EnrichProgress, type EnrichStats } from '../../../src/core/enrichBatch';
 import { enrichedRow } from '../../../src/core/output';
-import { mockEnrichContact } from '../../../src/core/mockData';
+import { mockEnrichContact } from '../../../src/handlers/mockData';
 import { HttpError, TimeoutError, type RetryPolicy } from '../../../src/core/retry';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
 import { contactsOf, FakeEnrichmentApi, HangingEnrichmentApi, VirtualClock } from '../fakes';

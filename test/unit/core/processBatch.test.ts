@@ -3,7 +3,7 @@ import { failBatch, processBatch, type StoredProgress, type WorkerDeps } from '.
 import { reconcileRequest } from '../../../src/core/reconcile';
 import type { RetryPolicy } from '../../../src/core/retry';
 import { keys } from '../../../src/core/status';
-import { isHangingContact, isPoisonContact } from '../../../src/core/mockData';
+import { isHangingContact, isPoisonContact } from '../../../src/handlers/mockData';
 import { contactsOf, crashOnceAt, HangingEnrichmentApi, VirtualClock } from '../fakes';
 import { expectCompleteOutput, REQUEST_ID, seededRequest, type OutputDocument } from './workerHarness';
 

@@ -1,4 +1,4 @@
-import { mockEnrichContact, POISON_CONTACT_ERROR } from '../../../src/core/mockData';
+import { mockEnrichContact, POISON_CONTACT_ERROR } from '../../../src/handlers/mockData';
 import { handler } from '../../../src/handlers/mockEnrich';
 import { apiEvent } from '../../support/factories';
 import { contactsOf } from '../fakes';

@@ -1,7 +1,7 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { BatchGetCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { mockEnrichContact } from '../../../src/core/mockData';
+import { mockEnrichContact } from '../../../src/handlers/mockData';
 import { makeHandler } from '../../../src/handlers/processBatch';
 import { forEachBatchMessage } from '../../../src/handlers/sqsRecords';
 import type { BatchMessage } from '../../../src/schemas/message';

@@ -1,4 +1,4 @@
-import { isPoisonContact, mockEnrichContact } from '../../../src/core/mockData';
+import { isPoisonContact, mockEnrichContact } from '../../../src/handlers/mockData';
 import type { Contact } from '../../../src/schemas/contact';
 import { contactsOf } from '../fakes';
 
