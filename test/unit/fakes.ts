@@ -392,13 +392,6 @@ export class HangingEnrichmentApi implements EnrichmentApi {
   }
 }
 
-export function contactsOf(n: number, start = 0, extra?: (i: number) => Record<string, unknown>): Contact[] {
-  return Array.from({ length: n }, (_, k) => {
-    const i = start + k;
-    return { first_name: `Ada${i}`, last_name: `Lovelace${i}`, company_domain: `co${i % 13}.example.com`, ...(extra?.(i) ?? {}) };
-  });
-}
-
 export const NO_RETRY_DELAY = { maxAttempts: 2, baseDelayMs: 0, maxDelayMs: 0 } as const;
 
 /** A status item as createEnrichment writes it (250 contacts, 3 batches, nothing done yet), with overrides. */
