@@ -1,6 +1,6 @@
 import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import type { StatusResponse } from '../../src/core/status';
+import { isFinal, type StatusResponse } from '../../src/core/status';
 import { apiEvent } from './factories';
 import { createFn, statusFn } from './functions';
 import type { OutputDoc } from './output';
@@ -24,7 +24,7 @@ export async function waitForFinal(requestId: string, timeoutMs = 60_000, header
   const until = Date.now() + timeoutMs;
   for (;;) {
     const s = await status(requestId, headers);
-    if (s.status !== 'processing' && s.status !== 'validating') return s;
+    if (isFinal(s.status)) return s;
     if (Date.now() > until) throw new Error(`request still processing after ${timeoutMs} ms: ${JSON.stringify(s)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
