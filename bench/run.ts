@@ -61,7 +61,7 @@ const apiEvent = (body: unknown, pathParameters?: Record<string, string>) =>
   ({ body: JSON.stringify(body), headers: apiHeaders, pathParameters, requestContext: { requestId: 'bench' } }) as never;
 
 /**
- * The upload as createEnrichement.ts makes it, through the real handlers: POST /enrichment/uploads (a key the
+ * The upload as createEnrichment.ts makes it, through the real handlers: POST /enrichment/uploads (a key the
  * server chooses under the caller's prefix, presigned part URLs), a plain PUT of each part (8 MiB, no AWS
  * credentials), then the complete route. Returns the reference to submit.
  */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { EnrichmentApi } from '../core/enrichBatch';
+import type { EnrichmentApi } from '../core/ports';
 import { HttpError, TimeoutError, parseRetryAfter } from '../core/retry';
 
 const FoundSchema = z.looseObject({

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { config } from '../config';
 import type { DedupClaim, ShardState, StatusStore } from '../core/ports';
 import { batchAt, offsetIn, shardCount, shardOf, shardSize } from '../core/shards';
-import { isComplete } from '../core/status';
-import { FINAL_STATUSES, StatusRecordSchema, type StatusRecord } from '../schemas/status';
+import { isComplete, isFinal } from '../core/status';
+import { StatusRecordSchema, type StatusRecord } from '../schemas/status';
 import { documentClient } from './clients';
 
 const isConditionFailure = (err: unknown) =>
@@ -114,7 +114,7 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
   return {
     async create(record) {
       // Not final yet: the item joins the sparse index reconcile reads (finalize removes `running`).
-      const item = FINAL_STATUSES.includes(record.status) ? record : { ...record, running: RUNNING };
+      const item = isFinal(record.status) ? record : { ...record, running: RUNNING };
       await db.send(
         new PutCommand({ TableName: table, Item: item, ConditionExpression: 'attribute_not_exists(requestId)' }),
       );

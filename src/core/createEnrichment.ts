@@ -262,7 +262,6 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   const messages: BatchMessage[] = batches.map((batch, batchIndex) => ({
     requestId,
     batchIndex,
-    totalBatches: batches.length,
     fields,
     contacts: batch,
   }));

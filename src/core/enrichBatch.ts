@@ -1,13 +1,9 @@
 import type { Contact, EnrichField, OutputRow } from '../schemas/contact';
 import type { CircuitBreaker } from './circuitBreaker';
 import { enrichedRow, failedRow, type EnrichmentResult } from './output';
+import type { EnrichmentApi } from './ports';
 import { withRetry, CallsStoppedError, HttpError, isPermanent, isRetryable, OutOfTimeError, TimeoutError, type RetryBudget, type RetryPolicy } from './retry';
 import { noTracer, type SpanTags, type Tracer } from './ports';
-
-export interface EnrichmentApi {
-  /** `timeoutMs`, when given, caps this call's own timeout (the time budget left). */
-  enrich(contacts: Contact[], fields: EnrichField[], opts?: { timeoutMs?: number }): Promise<EnrichmentResult[]>;
-}
 
 export interface EnrichStats {
   calls: number;

@@ -76,14 +76,6 @@ export function isClientError(err: unknown): err is ClientError {
   );
 }
 
-/** Thrown by the fault-injection hook in tests; never by production wiring. */
-export class InjectedCrash extends Error {
-  constructor(readonly point: string) {
-    super(`injected crash at ${point}`);
-    this.name = 'InjectedCrash';
-  }
-}
-
 /** Every contact of a batch failed: more likely the enrichment API is down than every contact bad. */
 export class EnrichmentUnavailableError extends Error {
   constructor(readonly contacts: number) {

@@ -141,7 +141,6 @@ async function intake(requestId: string, deps: IntakeDeps, budget?: TimeBudget):
 const message = (record: StatusRecord, batchIndex: number, contacts: Contact[]): BatchMessage => ({
   requestId: record.requestId,
   batchIndex,
-  totalBatches: record.totalBatches,
   fields: record.fields,
   contacts,
 });

@@ -3,10 +3,11 @@ import type { BatchMessage } from '../schemas/message';
 import type { AssemblyMessage, IntakeMessage } from '../schemas/message';
 import type { IntakeCheckpoint, RequestStatus, StatusRecord } from '../schemas/status';
 import type { FieldError } from './errors';
+import type { Contact, EnrichField } from '../schemas/contact';
 import type { MetricKey } from './metricNames';
-import type { OutputCounts } from './output';
+import type { EnrichmentResult, OutputCounts } from './output';
 
-/** The ports the use cases need; src/adapters implements them on S3, DynamoDB and SQS. */
+/** The ports the use cases need; src/adapters implements them on S3, DynamoDB, SQS and the enrichment API's HTTP. */
 export interface ObjectStore {
   /** Small JSON documents (batch results, the placeholder output). Overwrites. */
   putJson(key: string, value: unknown): Promise<void>;
@@ -156,6 +157,12 @@ export interface AssemblyQueue {
 
 export interface BatchQueue {
   send(messages: BatchMessage[]): Promise<void>;
+}
+
+/** The enrichment provider (src/adapters/enrichmentApi.ts): one answer per contact, in order. */
+export interface EnrichmentApi {
+  /** `timeoutMs`, when given, caps this call's own timeout (the time budget left). */
+  enrich(contacts: Contact[], fields: EnrichField[], opts?: { timeoutMs?: number }): Promise<EnrichmentResult[]>;
 }
 
 /** A test-only hook: production wiring passes none, so it can never fire there. */

@@ -3,12 +3,12 @@ import type { BatchMessage } from '../schemas/message';
 import type { Logger } from '../logger';
 import { requestAssembly, type AssemblyRouting } from './assembleOutput';
 import type { CircuitBreaker } from './circuitBreaker';
-import { advanceEnrichment, callBudget, fitsBatch, freshProgress, type EnrichmentApi, type EnrichProgress, type EnrichStats } from './enrichBatch';
+import { advanceEnrichment, callBudget, fitsBatch, freshProgress, type EnrichProgress, type EnrichStats } from './enrichBatch';
 import { BatchOutOfTimeError, EnrichmentPausedError, EnrichmentUnavailableError } from './errors';
 import { failedRow, type BatchResult } from './output';
-import { noTracer, type BatchOutcome, type Clock, type FaultHooks, type Metrics, type ObjectStore, type RequestRef, type ShardState, type StatusStore, type TimeBudget, type Tracer } from './ports';
+import { noTracer, type BatchOutcome, type Clock, type EnrichmentApi, type FaultHooks, type Metrics, type ObjectStore, type RequestRef, type ShardState, type StatusStore, type TimeBudget, type Tracer } from './ports';
 import { HttpError, TimeoutError, type RetryBudget, type RetryPolicy } from './retry';
-import { keys } from './status';
+import { isFinal, keys } from './status';
 
 export interface WorkerDeps extends AssemblyRouting {
   store: ObjectStore;
@@ -47,16 +47,9 @@ export interface StoredProgress extends EnrichProgress {
 export type BatchHandling = 'recorded' | 'duplicate' | 'request-final' | 'unknown-request' | 'out-of-range';
 
 /**
- * After a batch is (or was already) recorded: the run that sees the last batch has the output assembled
- * (inline for a small request, else by the assembleOutput function).
- */
-async function finishIfComplete(requestId: string, totalBatches: number, deps: WorkerDeps): Promise<void> {
-  await requestAssembly(requestId, totalBatches, deps);
-}
-
-/**
  * Counts a batch on its shard (exactly once), promotes the shard to the status item if that filled it,
- * and assembles the output if the promotion found every batch counted. A duplicate repeats the promotion,
+ * and has the output assembled if the promotion found every batch counted (inline for a small request, else
+ * by the assembleOutput function). A duplicate repeats the promotion,
  * which repairs a crash between the two updates.
  */
 async function recordAndFinish(
@@ -76,7 +69,7 @@ async function recordAndFinish(
   const complete = await promoteIfFull(result.shard, now(), deps);
   if (complete === undefined) return 'unknown-request';
   await deps.faults.at('worker:after-record', { requestId, batchIndex });
-  if (complete) await finishIfComplete(requestId, request.totalBatches, deps);
+  if (complete) await requestAssembly(requestId, request.totalBatches, deps);
   return result.recorded ? 'recorded' : 'duplicate';
 }
 
@@ -105,9 +98,9 @@ async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<
     return 'out-of-range';
   }
   // A request still `validating` takes its batches: the intake sends them before it moves it to processing.
-  if (record.status !== 'processing' && record.status !== 'validating') return 'request-final';
+  if (isFinal(record.status)) return 'request-final';
   if (found.batchDone) {
-    if (await promoteIfFull(found.shard, deps.clock.now().toISOString(), deps)) await finishIfComplete(requestId, record.totalBatches, deps);
+    if (await promoteIfFull(found.shard, deps.clock.now().toISOString(), deps)) await requestAssembly(requestId, record.totalBatches, deps);
     return 'duplicate';
   }
   return { totalBatches: record.totalBatches, expiresAt: record.expiresAt };

@@ -118,7 +118,6 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   const messages: BatchMessage[] = [...missing].map((batchIndex) => ({
     requestId,
     batchIndex,
-    totalBatches: record.totalBatches,
     fields: record.fields,
     contacts: contacts.get(batchIndex) ?? [],
   }));

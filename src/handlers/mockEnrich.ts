@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
 import { mockConfig } from '../config';
-import { isHangingContact, isPoisonContact, mockEnrichContact, POISON_CONTACT_ERROR } from '../core/mockData';
+import { isHangingContact, isPoisonContact, mockEnrichContact, POISON_CONTACT_ERROR } from './mockData';
 import { parseOrThrow } from '../core/validation';
 import { logger } from '../logger';
 import { ContactSchema, EnrichFieldSchema } from '../schemas/contact';

@@ -7,7 +7,7 @@ import { connectHost, startEmulators, useFakeAwsCredentials, type Emulators } fr
 import { startGateway } from './gateway';
 import { describeDecision, startIamEdge, type IamEdge } from './iamEdge';
 import { functionRoles } from './iamRoles';
-import { freePort } from './ports';
+import { freePort } from './tcpPorts';
 import { provisionFromServerlessYml, type LocalResources } from './provision';
 import { ServerlessConfig } from './serverlessConfig';
 import { startSqsEventSource, type EventSource } from './sqsEventSource';

@@ -6,7 +6,6 @@ import { escapeNonAscii } from './text';
 export const BatchMessageSchema = z.object({
   requestId: z.uuid(),
   batchIndex: z.number().int().min(0),
-  totalBatches: z.number().int().min(1),
   fields: z.array(EnrichFieldSchema).min(1),
   contacts: z.array(ContactSchema).min(1).max(100),
 });

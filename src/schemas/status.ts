@@ -63,5 +63,3 @@ export const StatusRecordSchema = z.object({
   failedContacts: z.number().int().optional(),
 });
 export type StatusRecord = z.infer<typeof StatusRecordSchema>;
-
-export const FINAL_STATUSES: readonly RequestStatus[] = ['completed', 'completed_with_errors', 'failed', 'rejected'];

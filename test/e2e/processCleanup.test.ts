@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { freePort } from '../../src/local/ports';
+import { freePort } from '../../src/local/tcpPorts';
 import { startTestStack, type RunningStack } from '../support/npmStart';
 import { HAS_PROCFS, heldPorts, listeningPortsOf, pollUntilEmpty, processesOf, type Proc } from '../support/processes';
 

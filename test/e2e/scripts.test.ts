@@ -157,9 +157,9 @@ describe('users scripts against the offline stack', () => {
     await stack?.stop();
   });
 
-  it('createEnrichement.ts <file> true --wait, with no AWS credentials, uploads through the API, waits, downloads and checks the output', async () => {
+  it('createEnrichment.ts <file> true --wait, with no AWS credentials, uploads through the API, waits, downloads and checks the output', async () => {
     await writeFile(path.join(dir, 'contacts_s3.json'), [...renderContactsFile(generateContacts(2500, { seed: 5, invalid: 2 }))].join(''));
-    const res = await runTs([script('createEnrichement.ts'), 'contacts_s3.json', 'true', '--wait', '--out', 'out_s3.json'], dir, env);
+    const res = await runTs([script('createEnrichment.ts'), 'contacts_s3.json', 'true', '--wait', '--out', 'out_s3.json'], dir, env);
     expect(res.stderr).toMatch(new RegExp(`uploaded: s3://enrichment-service-local-data/${uploadPrefixOf(ownerIdOf(TEST_API_KEY))}[0-9a-f-]{36}\\.json`));
     expect(res.stderr).toMatch(/uploading \|.*\| 100% \|/);
     expect([res.code, res.stderr.slice(-1500)]).toEqual([0, expect.anything()]);
@@ -180,30 +180,30 @@ describe('users scripts against the offline stack', () => {
     expect(output.enriched_contacts.filter((r) => r.enrichment_status === 'failed')).toHaveLength(2);
   }, 180_000);
 
-  it.each(['csv', 'ndjson'])('createJson.ts --format %s, then createEnrichement.ts of it: uploaded, enriched, and checked against the file in its format', async (format) => {
+  it.each(['csv', 'ndjson'])('createJson.ts --format %s, then createEnrichment.ts of it: uploaded, enriched, and checked against the file in its format', async (format) => {
     expect((await runTs([script('createJson.ts'), '2', '--seed', '11', '--format', format], dir)).code).toBe(0);
-    const res = await runTs([script('createEnrichement.ts'), `contacts_2k.${format}`, 'true', '--wait', '--out', `out_2k_${format}.json`], dir, env);
+    const res = await runTs([script('createEnrichment.ts'), `contacts_2k.${format}`, 'true', '--wait', '--out', `out_2k_${format}.json`], dir, env);
     expect([res.code, res.stderr.slice(-1500)]).toEqual([0, expect.anything()]);
     expect(res.stderr).toMatch(new RegExp(`uploading contacts_2k\\.${format} \\([0-9.]+ MB, ${format}\\)`));
     expect(res.stdout).toMatch(/contacts 2000, batches 20 processed \/ 0 failed of 20/);
     expect(res.stdout).toMatch(/check: 2000 rows, one per input contact, in input order/);
   }, 120_000);
 
-  it('createEnrichment.ts (correct spelling) posts inline and prints the response; a bad field is a 400 and exit 1', async () => {
+  it('createEnrichement.ts (the seed\'s spelling, an alias of createEnrichment.ts) posts inline and prints the response; a bad field is a 400 and exit 1', async () => {
     await writeFile(path.join(dir, 'contacts_small.json'), [...renderContactsFile(generateContacts(150, { seed: 9 }))].join(''));
-    const ok = await runTs([script('createEnrichment.ts'), 'contacts_small.json'], dir, env);
+    const ok = await runTs([script('createEnrichement.ts'), 'contacts_small.json'], dir, env);
     expect(ok.code).toBe(0);
     expect(ok.stderr).not.toMatch(/upload/);
     expect(JSON.parse(ok.stdout)).toMatchObject({ message: 'Request accepted', totalContacts: 150, totalBatches: 2 });
 
-    const bad = await runTs([script('createEnrichment.ts'), 'contacts_small.json', '--fields', 'shoe_size'], dir, env);
+    const bad = await runTs([script('createEnrichement.ts'), 'contacts_small.json', '--fields', 'shoe_size'], dir, env);
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout).errors[0]).toMatchObject({ path: 'fields_to_enrich[0]' });
   }, 120_000);
 
-  it('createEnrichement.ts of a 100k-contact file without "true" says it is over the inline limit, uploads it and completes', async () => {
+  it('createEnrichment.ts of a 100k-contact file without "true" says it is over the inline limit, uploads it and completes', async () => {
     expect((await runTs([script('createJson.ts'), '100', '--seed', '3'], dir)).code).toBe(0);
-    const res = await runTs([script('createEnrichement.ts'), 'contacts_100k.json', '--wait', '--out', 'out_100k.json'], dir, env);
+    const res = await runTs([script('createEnrichment.ts'), 'contacts_100k.json', '--wait', '--out', 'out_100k.json'], dir, env);
     expect(res.stderr).toMatch(/contacts_100k\.json is 7\.\d MB, over the inline limit \(it would be a Lambda event of 8\.\d MB; .*67,000 contacts\): uploading to S3 instead/);
     expect(res.stderr).toContain(`uploaded: s3://enrichment-service-local-data/${uploadPrefixOf(ownerIdOf(TEST_API_KEY))}`);
     expect(res.code).toBe(0);

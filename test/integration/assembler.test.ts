@@ -5,8 +5,6 @@ import { makeContacts } from '../support/factories';
 import {
   crashAt,
   drainedDepth,
-  expectedRows,
-  expectOutputRows,
   reconcileWith,
   runPipeline,
   sendRaw,
@@ -18,8 +16,9 @@ import {
 } from '../support/faults';
 import { readOutput, submit, waitForFinal } from '../support/flow';
 import { assembleFn } from '../support/functions';
-import { expectCsvMatches, parseNdjson } from '../support/outputFormats';
+import { expectCsvMatches, parseNdjson } from '../support/output';
 import type { TestService } from '../support/service';
+import { expectedRows, expectOutput } from '../support/output';
 
 const FIELDS = ['professional_email', 'job_title'] as const;
 
@@ -53,7 +52,7 @@ describe('the assembleOutput function: large requests are assembled through the 
   const assemblyQueue = () => service.resources.queues.AssemblyQueue;
 
   async function expectExactOutputs(requestId: string, rows: OutputRow[]) {
-    expectOutputRows(await readOutput(service, requestId), rows);
+    expectOutput(await readOutput(service, requestId), rows);
     expect(parseNdjson((await service.getObjectText(`${requestId}/output.ndjson`))!)).toEqual(JSON.parse(JSON.stringify(rows)));
     expectCsvMatches((await service.getObjectText(`${requestId}/output.csv`))!, rows, ['first_name', 'last_name', 'company_domain', ...FIELDS, 'enrichment_status', 'failure_reason']);
   }

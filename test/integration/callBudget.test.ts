@@ -1,10 +1,11 @@
 import { DLQ_REASON } from '../../src/handlers/handleFailedBatch';
 import { budgetSpentReason, callBudget, describeContactError } from '../../src/core/enrichBatch';
-import { POISON_CONTACT_ERROR } from '../../src/core/mockData';
+import { POISON_CONTACT_ERROR } from '../../src/handlers/mockData';
 import { makeContacts } from '../support/factories';
-import { expectedRows, expectOutputRows, failures, runPipeline, sleep, startFaultService } from '../support/faults';
+import { runPipeline, sleep, startFaultService } from '../support/faults';
 import { readOutput, submit, waitForFinal } from '../support/flow';
 import type { TestService } from '../support/service';
+import { expectedRows, expectOutput, failures } from '../support/output';
 
 const FIELDS = ['professional_email', 'job_title'] as const;
 const CONTACT_REASON = describeContactError(POISON_CONTACT_ERROR.error);
@@ -27,7 +28,7 @@ describe('enrichment calls are bounded: call budget, permanent errors, circuit b
 
     expect(final).toMatchObject({ status: 'failed', processedBatches: 1, failedBatches: 0 });
     expect(final.summary).toEqual({ enriched: 0, not_found: 0, failed: 100 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all(100), CONTACT_REASON)));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all(100), CONTACT_REASON)));
     expect(service.mockApi.calls()).toBe(1);
   });
 
@@ -40,7 +41,7 @@ describe('enrichment calls are bounded: call budget, permanent errors, circuit b
 
     // Every contact failed and none for good, so it looks like an outage: redelivered, then dead-lettered.
     expect(final).toMatchObject({ status: 'failed', processedBatches: 0, failedBatches: 1 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all(100), DLQ_REASON)));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all(100), DLQ_REASON)));
     expect(service.mockApi.calls()).toBeLessThanOrEqual(BUDGET_100);
   });
 
@@ -52,7 +53,7 @@ describe('enrichment calls are bounded: call budget, permanent errors, circuit b
     const final = await waitForFinal(res.json.requestId, 30_000);
 
     expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 2, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures([37], 'enrichment API answered 500')));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures([37], 'enrichment API answered 500')));
     // Batch 1: one call. Batch 0: 4 tries of the whole, 2 of each failing part (50, 25, 13, 6 and 3
     // contacts), one of each healthy half (6), 12 of the lone contact (the fault tests' setting).
     expect(service.mockApi.calls()).toBe(1 + 4 + 5 * 2 + 6 + 12);
@@ -102,6 +103,6 @@ describe('enrichment calls are bounded: call budget, permanent errors, circuit b
     expect(duringOutage).toBeGreaterThanOrEqual(20);
     expect(duringOutage).toBeLessThanOrEqual(60);
     expect(final).toMatchObject({ status: 'completed', processedBatches: 3, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
   });
 });

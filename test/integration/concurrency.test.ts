@@ -1,24 +1,21 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { mapLimit } from '../../src/core/batching';
 import type { BatchMessage } from '../../src/schemas/message';
-import { makeContacts } from '../support/factories';
+import { makeContacts, sqsEvent } from '../support/factories';
 import {
   drainedDepth,
-  expectedRows,
-  expectOutputRows,
   runPipeline,
   sendRaw,
   shuffled,
-  sqsEvent,
   startFaultService,
   statusRecord,
-  summaryOf,
   takeAllBatchMessages,
   type SqsHandler,
 } from '../support/faults';
 import { readOutput, submit, waitForFinal } from '../support/flow';
 import type { TestService } from '../support/service';
 import { workerFn } from '../support/functions';
+import { expectedRows, expectOutput, summaryOf } from '../support/output';
 
 const FIELDS = ['professional_email', 'job_title'] as const;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -62,7 +59,7 @@ describe('concurrency and redelivery (fauxqs + dynalite)', () => {
     expect(final.summary).toEqual({ enriched: summaryOf(expected).enriched, not_found: summaryOf(expected).not_found, failed: 0 });
     expect(sorted((await statusRecord(requestId)).doneBatches)).toEqual(range(200));
     const doc = await readOutput(service, requestId);
-    expectOutputRows(doc, expected);
+    expectOutput(doc, expected);
     expect(new Set(doc.enriched_contacts.map((r) => (r as { crm_id?: string }).crm_id)).size).toBe(20_000);
     expect(worker.seen.max).toBeGreaterThanOrEqual(4);
     expect(service.mockApi.calls()).toBe(200);
@@ -108,7 +105,7 @@ describe('concurrency and redelivery (fauxqs + dynalite)', () => {
     const counts = (s: typeof final) => ({ status: s.status, totalBatches: s.totalBatches, processedBatches: s.processedBatches, failedBatches: s.failedBatches, summary: s.summary });
     expect(counts(final)).toEqual(counts(cleanFinal));
     expect(final).toMatchObject({ status: 'completed', processedBatches: 20, failedBatches: 0 });
-    expectOutputRows(doc, expectedRows(contacts, [...FIELDS]));
+    expectOutput(doc, expectedRows(contacts, [...FIELDS]));
 
     // Redeliveries after the end change nothing.
     const before = await statusRecord(requestId);
@@ -130,7 +127,7 @@ describe('concurrency and redelivery (fauxqs + dynalite)', () => {
     const final = await waitForFinal(requestId, 30_000);
     expect(final).toMatchObject({ status: 'completed', totalBatches: 15, processedBatches: 15, failedBatches: 0 });
     expect(sorted((await statusRecord(requestId)).doneBatches)).toEqual(range(15));
-    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
     expect(await drainedDepth(service)).toBe(0);
     expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
   });

@@ -3,20 +3,16 @@ import { isComplete } from '../../src/core/status';
 import type { BatchMessage } from '../../src/schemas/message';
 import { DLQ_REASON } from '../../src/handlers/handleFailedBatch';
 import type { FaultHooks } from '../../src/core/ports';
-import { makeContacts } from '../support/factories';
+import { makeContacts, sqsEvent } from '../support/factories';
 import {
   contactsOfBatches,
   countingDeliveries,
   drainedDepth,
   crashAt,
-  expectedRows,
-  expectOutputRows,
-  failures,
   reconcileWith,
   runPipeline,
   sendRaw,
   sleep,
-  sqsEvent,
   startFaultService,
   statusRecord,
   takeAllBatchMessages,
@@ -26,6 +22,7 @@ import {
 import { readOutput, status, submit, waitForFinal } from '../support/flow';
 import type { TestService } from '../support/service';
 import { workerFn } from '../support/functions';
+import { expectedRows, expectOutput, failures } from '../support/output';
 
 const FIELDS = ['personal_phone', 'linkedin_url'] as const;
 const sorted = (s: Set<number> | undefined) => [...(s ?? [])].sort((a, b) => a - b);
@@ -49,7 +46,7 @@ describe('a crash at any step boundary, then normal redelivery: exact output (fa
     const final = await waitForFinal(res.json.requestId, 30_000);
     expect(final).toMatchObject({ status: 'completed', totalBatches: 5, processedBatches: 5, failedBatches: 0 });
     expect(sorted((await statusRecord(res.json.requestId)).doneBatches)).toEqual([0, 1, 2, 3, 4]);
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
     expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
     return final;
   }
@@ -135,7 +132,7 @@ describe('sharded counting: a crash between the shard record and its promotion (
     expect(service.mockApi.calls() - callsBefore).toBe(0); // duplicates never reach the API
     const final = await waitForFinal(requestId, 30_000);
     expect(final).toMatchObject({ status: 'completed', totalBatches: 300, processedBatches: 300, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
     const item = await storedItem(requestId);
     expect(item.fullShards).toBeUndefined(); // the final item has a constant size
     expect(item.running).toBeUndefined(); // out of the index of running requests
@@ -153,7 +150,7 @@ describe('sharded counting: a crash between the shard record and its promotion (
     expect((await reconcileWith()()).reconciled).toEqual([expect.objectContaining({ requestId, action: 'assembled' })]);
     const final = await waitForFinal(requestId, 10_000);
     expect(final).toMatchObject({ status: 'completed', processedBatches: 300, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
   });
 });
 
@@ -185,7 +182,7 @@ describe('partial batch responses (fauxqs + dynalite)', () => {
     expect(await workerFn()(sqsEvent([{ body: JSON.stringify(messages[2]), messageId: 'm2', receiveCount: 2 }]))).toEqual({ batchItemFailures: [] });
     expect(service.mockApi.calls() - callsBefore).toBe(1);
     expect(await waitForFinal(requestId, 5_000)).toMatchObject({ status: 'completed', processedBatches: 4, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
   });
 
   it('through the event source with batchSize 10: a message that always crashes never makes its neighbours retry', async () => {
@@ -203,7 +200,7 @@ describe('partial batch responses (fauxqs + dynalite)', () => {
 
     expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 9, failedBatches: 1 });
     const expected = expectedRows(contacts, [...FIELDS], failures(contactsOfBatches([4], 100, 10), DLQ_REASON));
-    expectOutputRows(await readOutput(service, requestId), expected);
+    expectOutput(await readOutput(service, requestId), expected);
     // Each neighbour once; the bad batch as often as the redrive policy allows (maxReceiveCount 5); the malformed one once.
     expect(Object.fromEntries(worker.counts)).toEqual({ '-1': 1, 0: 1, 1: 1, 2: 1, 3: 1, 4: 5, 5: 1, 6: 1, 7: 1, 8: 1, 9: 1 });
     expect(hook.crashes).toBe(5);

@@ -1,26 +1,22 @@
 import { describeContactError } from '../../src/core/enrichBatch';
-import { POISON_CONTACT_ERROR } from '../../src/core/mockData';
+import { POISON_CONTACT_ERROR } from '../../src/handlers/mockData';
 import { DLQ_REASON } from '../../src/handlers/handleFailedBatch';
-import { makeContacts, scatteredIndexes } from '../support/factories';
+import { makeContacts, scatteredIndexes, sqsEvent } from '../support/factories';
 import {
   contactsOfBatches,
   crashAt,
   drainedDepth,
-  expectedRows,
-  expectOutputRows,
-  failures,
   runPipeline,
   sleep,
-  sqsEvent,
   startFaultService,
   statusRecord,
-  summaryOf,
   takeAllBatchMessages,
   workerWith,
 } from '../support/faults';
 import { readOutput, status, submit, waitForFinal } from '../support/flow';
 import type { TestService } from '../support/service';
 import { workerFn } from '../support/functions';
+import { expectedRows, expectOutput, failures, summaryOf } from '../support/output';
 
 const FIELDS = ['professional_email', 'personal_phone', 'job_title'] as const;
 /** The mock answers a `.invalid` contact with a per-contact error, as bulk enrichment APIs do... */
@@ -58,7 +54,7 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     const final = await waitForFinal(res.json.requestId, 60_000);
 
     expect(final).toMatchObject({ status: 'completed', totalBatches: 30, processedBatches: 30, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
     // The faults really happened: failed answers, and calls beyond one per batch (a clean run makes exactly 30).
     expect(service.mockApi.statuses()[500]).toBeGreaterThan(0);
     expect(service.mockApi.calls()).toBeGreaterThan(30);
@@ -87,7 +83,7 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     expect((await worker(event)).batchItemFailures).toEqual([]);
     const final = await waitForFinal(res.json.requestId, 10_000);
     expect(final).toMatchObject({ status: 'completed', totalBatches: 3, processedBatches: 3, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
   });
 
   it.each(POISON_MODES)('poison contacts (%s) scattered through a request: exactly they fail, all neighbours are enriched, within a bounded time', async (_mode, mode, reason) => {
@@ -106,7 +102,7 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     expect(final).toMatchObject({ status: 'completed_with_errors', totalBatches: 30, processedBatches: 30, failedBatches: 0 });
     const { enriched, not_found } = summaryOf(expected);
     expect(final.summary).toEqual({ enriched, not_found, failed: 30 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expected);
+    expectOutput(await readOutput(service, res.json.requestId), expected);
     expect(elapsedMs).toBeLessThan(60_000);
   });
 
@@ -119,7 +115,7 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     const final = await waitForFinal(res.json.requestId, 60_000);
 
     expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 40, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(poison, reason)));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(poison, reason)));
   });
 
   it('a batch whose worker crashes every time reaches the DLQ: its contacts are failed, the request still finishes', async () => {
@@ -133,7 +129,7 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     expect(final).toMatchObject({ status: 'completed_with_errors', totalBatches: 5, processedBatches: 4, failedBatches: 1 });
     expect(hook.crashes).toBe(5); // maxReceiveCount in serverless.yml
     const expected = expectedRows(contacts, [...FIELDS], failures(contactsOfBatches([2], 500), DLQ_REASON));
-    expectOutputRows(await readOutput(service, res.json.requestId), expected);
+    expectOutput(await readOutput(service, res.json.requestId), expected);
     expect(final.summary).toMatchObject({ failed: 100 });
     expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
   });
@@ -149,7 +145,7 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     expect(hook.crashes).toBe(5);
     // The contacts were enriched and stored, so output, counts and status must all say so.
     expect(final).toMatchObject({ status: 'completed', totalBatches: 3, processedBatches: 3, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
   });
 
   it('all batches reach the DLQ: status failed, output still lists every contact as failed', async () => {
@@ -162,7 +158,7 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
 
     expect(final).toMatchObject({ status: 'failed', totalBatches: 3, processedBatches: 0, failedBatches: 3 });
     expect(final.summary).toEqual({ enriched: 0, not_found: 0, failed: 250 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(contacts.keys(), DLQ_REASON)));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(contacts.keys(), DLQ_REASON)));
     expect((await status(res.json.requestId)).failedBatches).toBe(3);
   });
 
@@ -176,7 +172,7 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
 
     // A per-contact error is final: nothing is retried, redelivered or dead-lettered. One call per batch.
     expect(final).toMatchObject({ status: 'failed', totalBatches: 2, processedBatches: 2, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all, POISON_REASON)));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all, POISON_REASON)));
     expect(service.mockApi.calls()).toBe(2);
   });
 
@@ -189,6 +185,6 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     const final = await waitForFinal(res.json.requestId, 60_000);
 
     expect(final).toMatchObject({ status: 'failed', totalBatches: 2, processedBatches: 0, failedBatches: 2 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all, DLQ_REASON)));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all, DLQ_REASON)));
   });
 });

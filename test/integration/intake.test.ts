@@ -9,8 +9,6 @@ import {
   reconcileWith,
   sleep,
   takeAllBatchMessages,
-  expectedRows,
-  expectOutputRows,
   runIntakeSource,
   runPipeline,
   sendRaw,
@@ -22,6 +20,7 @@ import {
 import { readOutput, status, submit, waitForFinal } from '../support/flow';
 import { downloadFn, intakeDlqFn, intakeFn } from '../support/functions';
 import type { TestService } from '../support/service';
+import { expectedRows, expectOutput } from '../support/output';
 
 const FIELDS = ['professional_email', 'job_title'] as const;
 /** A few thousand contacts: 30 batches, sent in groups of 5 batches, checkpoints every 500 contacts. */
@@ -84,7 +83,7 @@ describe('asynchronous intake of an upload (fauxqs + dynalite, each function wit
     runPipeline(service, { concurrency: 4 });
     expect(await waitForFinal(requestId, 60_000)).toMatchObject({ status: 'completed', totalContacts: N, totalBatches: 30, processedBatches: 30, failedBatches: 0 });
     const extra = format === 'csv' ? (i: number) => ({ crm_id: `crm-${i}` }) : () => ({});
-    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts.map((c, i) => ({ ...c, ...extra(i) })), [...FIELDS]));
+    expectOutput(await readOutput(service, requestId), expectedRows(contacts.map((c, i) => ({ ...c, ...extra(i) })), [...FIELDS]));
     expect(await service.getObjectText(`${requestId}/input.json`)).toBeUndefined();
   }, 90_000);
 
@@ -126,7 +125,7 @@ describe('asynchronous intake of an upload (fauxqs + dynalite, each function wit
     expect(intake.calls()).toBeGreaterThan(1);
     runPipeline(service, { concurrency: 4 });
     expect(await waitForFinal(res.json.requestId, 60_000)).toMatchObject({ status: 'completed', processedBatches: 30 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
   }, 90_000);
 
   it('an intake that keeps failing reaches its dead-letter queue, whose handler ends the request rejected with the reason', async () => {
@@ -175,7 +174,7 @@ describe('reconcile of a referenced request reads the upload itself, in its form
     expect(report).toEqual([expect.objectContaining({ requestId: res.json.requestId, action: 'resent', resentBatches: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] })]);
     runPipeline(service, { concurrency: 4 });
     expect(await waitForFinal(res.json.requestId, 30_000)).toMatchObject({ status: 'completed', processedBatches: 10 });
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
     expect(await service.getObjectText(`${res.json.requestId}/input.json`)).toBeUndefined();
   }, 60_000);
 });
@@ -198,7 +197,7 @@ describe('a crash at each intake step, then redelivery from the checkpoint: ever
     expect(hook.crashes).toBe(1);
     expect(final).toMatchObject({ status: 'completed', totalContacts: N, totalBatches: 30, processedBatches: 30, failedBatches: 0 });
     expect([...((await statusRecord(res.json.requestId)).doneBatches ?? [])].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
     expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
   }, 90_000);
 });

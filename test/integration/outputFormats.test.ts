@@ -1,9 +1,10 @@
 import { apiEvent, makeContacts, scatteredIndexes } from '../support/factories';
-import { expectExactOutput, readOutput, submit, waitForFinal } from '../support/flow';
+import { readOutput, submit, waitForFinal } from '../support/flow';
 import { downloadFn, workerFn } from '../support/functions';
-import { expectCsvMatches, parseNdjson } from '../support/outputFormats';
+import { expectCsvMatches, parseNdjson } from '../support/output';
 import { startTestService, type TestService } from '../support/service';
 import type { Contact, OutputRow } from '../../src/schemas/contact';
+import { expectOutput } from '../support/output';
 
 const FIELDS = ['job_title', 'professional_email'];
 
@@ -39,7 +40,7 @@ describe('output as JSON, NDJSON and CSV, downloaded by format (fauxqs + dynalit
     expect((await waitForFinal(id)).status).toBe('completed_with_errors');
 
     const doc = await readOutput(service, id);
-    expectExactOutput(doc, contacts, FIELDS);
+    expectOutput(doc, { contacts, fields: FIELDS });
     const rows = doc.enriched_contacts;
     expect(rows.filter((r) => r.enrichment_status === 'failed')).toHaveLength(12);
 

@@ -1,8 +1,9 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { apiEvent, makeContacts } from '../support/factories';
-import { expectExactOutput, readOutput, submit, waitForFinal } from '../support/flow';
+import { readOutput, submit, waitForFinal } from '../support/flow';
 import { startTestService, type TestService } from '../support/service';
 import { workerFn, downloadFn, intakeFn } from '../support/functions';
+import { expectOutput } from '../support/output';
 
 const FIELDS = ['professional_email', 'personal_phone'];
 
@@ -27,7 +28,7 @@ describe('create → SQS → concurrent workers → output.json (fauxqs + dynali
 
     const doc = await readOutput(service, res.json.requestId);
     expect(doc.requestId).toBe(res.json.requestId);
-    expectExactOutput(doc, contacts, FIELDS);
+    expectOutput(doc, { contacts, fields: FIELDS });
     const row = doc.enriched_contacts.find((r) => r.enrichment_status === 'enriched')!;
     expect(row.professional_email).toMatch(/@company\d+\.example\.com$/);
     expect(row).not.toHaveProperty('job_title');
@@ -63,7 +64,7 @@ describe('create → SQS → concurrent workers → output.json (fauxqs + dynali
     service.deliver(q.url, q.arn, intakeFn(), { functionKey: 'intake', concurrency: 1 });
     service.deliver(service.queueUrl, service.queueArn, workerFn(), { concurrency: 4 });
     expect(await waitForFinal(res.json.requestId)).toMatchObject({ status: 'completed', totalBatches: 25 });
-    expectExactOutput(await readOutput(service, res.json.requestId), contacts, FIELDS);
+    expectOutput(await readOutput(service, res.json.requestId), { contacts, fields: FIELDS });
   });
 
   it('stores input.json and a placeholder output.json at once, and the status item', async () => {

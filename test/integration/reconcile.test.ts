@@ -1,19 +1,15 @@
 import { mapLimit } from '../../src/core/batching';
 import type { ReconcileReport } from '../../src/core/reconcile';
 import { isComplete } from '../../src/core/status';
-import { makeContacts } from '../support/factories';
+import { makeContacts, sqsEvent } from '../support/factories';
 import {
   contactsOfBatches,
   crashAt,
   drainedDepth,
-  expectedRows,
-  expectOutputRows,
-  failures,
   loseBatchMessages,
   reconcileWith,
   runPipeline,
   sleep,
-  sqsEvent,
   startFaultService,
   statusRecord,
   takeAllBatchMessages,
@@ -23,6 +19,7 @@ import {
 import { readOutput, status, submit, waitForFinal } from '../support/flow';
 import type { TestService } from '../support/service';
 import { workerFn } from '../support/functions';
+import { expectedRows, expectOutput, failures } from '../support/output';
 
 const FIELDS = ['professional_email', 'linkedin_url'] as const;
 const DEADLINE_REASON = 'request deadline passed before the batch was processed';
@@ -52,7 +49,7 @@ describe('reconcile: lost messages, crashes between steps, deadlines (fauxqs + d
 
     const final = await waitForFinal(requestId, 20_000);
     expect(final).toMatchObject({ status: 'completed', totalBatches: 5, processedBatches: 5, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
     expect((await reconcileWith()()).reconciled).toEqual([]);
   });
 
@@ -73,7 +70,7 @@ describe('reconcile: lost messages, crashes between steps, deadlines (fauxqs + d
     expect(report).toMatchObject({ action: 'assembled', recoveredBatches: [1], resentBatches: [] });
     const final = await status(requestId);
     expect(final).toMatchObject({ status: 'completed', processedBatches: 3, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
     expect(await drainedDepth(service)).toBe(0); // nothing was re-sent
   });
 
@@ -93,7 +90,7 @@ describe('reconcile: lost messages, crashes between steps, deadlines (fauxqs + d
     const [report] = reportFor((await reconcileWith()()).reconciled, requestId);
     expect(report).toMatchObject({ action: 'assembled' });
     expect(await status(requestId)).toMatchObject({ status: 'completed', processedBatches: 3, failedBatches: 0 });
-    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
   });
 
   it('never double-counts: two concurrent reconcile runs racing redeliveries of the same batches', async () => {
@@ -115,7 +112,7 @@ describe('reconcile: lost messages, crashes between steps, deadlines (fauxqs + d
     const final = await waitForFinal(requestId, 10_000);
     expect(final).toMatchObject({ status: 'completed', totalBatches: 6, processedBatches: 6, failedBatches: 0 });
     expect(sorted((await statusRecord(requestId)).doneBatches)).toEqual([0, 1, 2, 3, 4, 5]);
-    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
     for (const r of results) if ('batchItemFailures' in r) expect(r.batchItemFailures).toEqual([]);
     // Running it again afterwards finds nothing to do.
     expect((await reconcileWith()()).reconciled).toEqual([]);
@@ -141,7 +138,7 @@ describe('reconcile: lost messages, crashes between steps, deadlines (fauxqs + d
     const final = await waitForFinal(requestId, 20_000);
     expect(final).toMatchObject({ status: 'completed', totalBatches: 20, processedBatches: 20, failedBatches: 0 });
     expect(sorted((await statusRecord(requestId)).doneBatches)).toHaveLength(20);
-    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
+    expectOutput(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
   });
 
   it('past the deadline the unprocessed batches are marked failed: completed_with_errors, and late deliveries change nothing', async () => {
@@ -164,13 +161,13 @@ describe('reconcile: lost messages, crashes between steps, deadlines (fauxqs + d
     const final = await status(requestId);
     expect(final).toMatchObject({ status: 'completed_with_errors', totalBatches: 5, processedBatches: 4, failedBatches: 1 });
     const expected = expectedRows(contacts, [...FIELDS], failures(contactsOfBatches([1], 500), DEADLINE_REASON));
-    expectOutputRows(await readOutput(service, requestId), expected);
+    expectOutput(await readOutput(service, requestId), expected);
 
     // The batch turns up after all: the answer the client already has stays as it is.
     const before = await statusRecord(requestId);
     expect(await worker(sqsEvent([{ body: JSON.stringify(messages[1]) }]))).toEqual({ batchItemFailures: [] });
     expect(await statusRecord(requestId)).toEqual(before);
-    expectOutputRows(await readOutput(service, requestId), expected);
+    expectOutput(await readOutput(service, requestId), expected);
   });
 
   it('past the deadline with no batch processed: failed, every contact listed as failed', async () => {
@@ -184,6 +181,6 @@ describe('reconcile: lost messages, crashes between steps, deadlines (fauxqs + d
     const [report] = reportFor((await reconcileWith()()).reconciled, requestId);
     expect(report).toMatchObject({ action: 'expired', expiredBatches: [0, 1, 2] });
     expect(await status(requestId)).toMatchObject({ status: 'failed', processedBatches: 0, failedBatches: 3, summary: { enriched: 0, not_found: 0, failed: 250 } });
-    expectOutputRows(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS], failures(contacts.keys(), DEADLINE_REASON)));
+    expectOutput(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS], failures(contacts.keys(), DEADLINE_REASON)));
   });
 });

@@ -3,9 +3,6 @@ import { makeContacts } from '../support/factories';
 import {
   countingDeliveries,
   drainedDepth,
-  expectedRows,
-  expectOutputRows,
-  failures,
   runPipeline,
   sendRaw,
   sleep,
@@ -16,6 +13,7 @@ import {
 import { readOutput, submit, waitForFinal } from '../support/flow';
 import { dlqFn, workerFn } from '../support/functions';
 import type { TestService } from '../support/service';
+import { expectedRows, expectOutput, failures } from '../support/output';
 
 const FIELDS = ['professional_email', 'job_title'] as const;
 const HANG = 37;
@@ -50,7 +48,7 @@ describe('worker time budget: a hanging enrichment call (fauxqs + dynalite, real
 
     expect(final).toMatchObject({ status: 'completed_with_errors', totalBatches: 1, processedBatches: 1, failedBatches: 0 });
     expect(final.summary?.failed).toBe(1);
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures([HANG], 'enrichment API timed out')));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures([HANG], 'enrichment API timed out')));
     expect(await drainedDepth(service)).toBe(0);
   }, 90_000);
 
@@ -73,7 +71,7 @@ describe('worker time budget: a hanging enrichment call (fauxqs + dynalite, real
     expect(dlq.invocations).toHaveLength(1);
     expect(final).toMatchObject({ status: 'completed_with_errors', totalBatches: 1, processedBatches: 0, failedBatches: 1 });
     expect(final.summary?.failed).toBe(1);
-    expectOutputRows(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures([HANG], DLQ_REASON)));
+    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures([HANG], DLQ_REASON)));
     expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
   }, 90_000);
 

@@ -1,16 +1,22 @@
-import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { randomUUID } from 'node:crypto';
+import type { APIGatewayProxyEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Contact } from '../../src/schemas/contact';
 
-/** Deterministic, valid contacts; the `poison` indexes get a `.invalid` domain, the `hang` ones a `.hang` domain. */
-export function makeContacts(n: number, opts: { poison?: ReadonlySet<number>; hang?: ReadonlySet<number>; extra?: boolean } = {}): Contact[] {
-  return Array.from({ length: n }, (_, i) => {
-    const c: Contact = {
-      first_name: `First${i}`,
-      last_name: `Last${i}`,
-      company_domain: opts.poison?.has(i) ? `company${i}.invalid` : opts.hang?.has(i) ? `company${i}.hang` : `company${i % 97}.example.com`,
-    };
-    if (opts.extra) (c as Record<string, unknown>).crm_id = `crm-${i}`;
-    return c;
+/** The tests' one home for builders of inputs: contacts, API Gateway events, SQS records and events. */
+
+/**
+ * `n` deterministic, valid contacts, numbered from `start`; the `poison` indexes get a `.invalid` domain,
+ * the `hang` ones a `.hang` domain; `extra` adds properties: `true` a `crm_id`, a function its result.
+ */
+export function makeContacts(
+  n: number,
+  opts: { start?: number; poison?: ReadonlySet<number>; hang?: ReadonlySet<number>; extra?: boolean | ((i: number) => Record<string, unknown>) } = {},
+): Contact[] {
+  const extra = opts.extra === true ? (i: number) => ({ crm_id: `crm-${i}` }) : opts.extra || undefined;
+  return Array.from({ length: n }, (_, k) => {
+    const i = (opts.start ?? 0) + k;
+    const company_domain = opts.poison?.has(i) ? `company${i}.invalid` : opts.hang?.has(i) ? `company${i}.hang` : `company${i % 97}.example.com`;
+    return { first_name: `First${i}`, last_name: `Last${i}`, company_domain, ...(extra?.(i) ?? {}) };
   });
 }
 
@@ -45,4 +51,36 @@ export function apiEvent(overrides: Partial<APIGatewayProxyEvent> = {}): APIGate
     requestContext: { requestId: 'test-request', domainName: 'api.example.test', stage: 'dev' } as APIGatewayProxyEvent['requestContext'],
     ...overrides,
   };
+}
+
+/** One SQS record as Lambda delivers it (`receiveCount`: ApproximateReceiveCount, 1 unless given). */
+export interface SqsRecordSpec {
+  body: string;
+  messageId?: string;
+  receiveCount?: number;
+}
+
+export function sqsRecord(spec: SqsRecordSpec, arn = 'arn:aws:sqs:us-east-1:000000000000:test'): SQSRecord {
+  const now = String(Date.now());
+  return {
+    messageId: spec.messageId ?? randomUUID(),
+    receiptHandle: randomUUID(),
+    body: spec.body,
+    attributes: {
+      ApproximateReceiveCount: String(spec.receiveCount ?? 1),
+      SentTimestamp: now,
+      SenderId: 'test',
+      ApproximateFirstReceiveTimestamp: now,
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: arn,
+    awsRegion: 'us-east-1',
+  };
+}
+
+/** An SQS event as Lambda builds it, one record per entry (a string is a record's body). */
+export function sqsEvent(records: ReadonlyArray<SqsRecordSpec | string>, arn?: string): SQSEvent {
+  return { Records: records.map((r) => sqsRecord(typeof r === 'string' ? { body: r } : r, arn)) };
 }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
@@ -9,17 +8,12 @@ import {
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { dynamoStatusStore } from '../../src/adapters/statusTable';
-import { InjectedCrash } from '../../src/core/errors';
-import { mockEnrichContact } from '../../src/core/mockData';
-import { enrichedRow, failedRow } from '../../src/core/output';
 import type { FaultHooks } from '../../src/core/ports';
 import type { ReconcileDeps } from '../../src/core/reconcile';
 import type { WorkerDeps } from '../../src/core/processBatch';
 import type { StatusRecord } from '../../src/schemas/status';
 import type { LambdaContext } from '../../src/handlers/processBatch';
 import type { BatchMessage } from '../../src/schemas/message';
-import type { Contact, EnrichField, OutputRow } from '../../src/schemas/contact';
-import type { OutputDoc } from './flow';
 import { assembleFn, dlqFn, intakeFn, reconcileFn, workerDepsFn, workerFn } from './functions';
 import { currentService, startTestService, type TestService } from './service';
 
@@ -44,6 +38,14 @@ const KNOB_DEFAULTS: Record<string, string> = {
 
 export function startFaultService(env: Record<string, string> = {}, editServerlessYml?: Parameters<typeof startTestService>[1]): Promise<TestService> {
   return startTestService({ ...KNOB_DEFAULTS, ...env }, editServerlessYml);
+}
+
+/** What crashAt throws: to the code under test, any error (it needs no way of telling it apart). */
+export class InjectedCrash extends Error {
+  constructor(readonly point: string) {
+    super(`injected crash at ${point}`);
+    this.name = 'InjectedCrash';
+  }
 }
 
 export interface CrashHook extends FaultHooks {
@@ -226,29 +228,6 @@ export async function sendRaw(service: TestService, body: string, url = service.
   await service.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
 }
 
-/** An SQS event as Lambda builds it, one record per body. */
-export function sqsEvent(records: Array<{ body: string; messageId?: string; receiveCount?: number }>, arn = 'arn:aws:sqs:us-east-1:000000000000:test'): SQSEvent {
-  const now = String(Date.now());
-  return {
-    Records: records.map((r) => ({
-      messageId: r.messageId ?? randomUUID(),
-      receiptHandle: randomUUID(),
-      body: r.body,
-      attributes: {
-        ApproximateReceiveCount: String(r.receiveCount ?? 1),
-        SentTimestamp: now,
-        SenderId: 'test',
-        ApproximateFirstReceiveTimestamp: now,
-      },
-      messageAttributes: {},
-      md5OfBody: '',
-      eventSource: 'aws:sqs',
-      eventSourceARN: arn,
-      awsRegion: 'us-east-1',
-    })),
-  };
-}
-
 /** The status item straight from DynamoDB (counts summed over its shards), with the done-batch set its shards hold. */
 export const statusRecord = async (requestId: string): Promise<StatusRecord> => {
   const store = dynamoStatusStore(process.env.TABLE_NAME, DynamoDBDocumentClient.from(currentService().ddb));
@@ -286,38 +265,6 @@ export function shuffled<T>(items: readonly T[], seed = 7): T[] {
   }
   return out;
 }
-
-/**
- * The exact output.json rows a request must end with: the mock API's deterministic answer for
- * every contact, except the listed indexes, which must be failed with the given reason.
- */
-export function expectedRows(contacts: readonly Contact[], fields: readonly EnrichField[], failed: ReadonlyMap<number, string> = new Map()): OutputRow[] {
-  return contacts.map((c, i) => {
-    const reason = failed.get(i);
-    return reason !== undefined ? failedRow(c, fields, reason) : enrichedRow(c, fields, mockEnrichContact(c, fields));
-  });
-}
-
-export function summaryOf(rows: readonly OutputRow[]) {
-  const s = { total: rows.length, enriched: 0, not_found: 0, failed: 0 };
-  for (const r of rows) s[r.enrichment_status] += 1;
-  return s;
-}
-
-/** output.json holds exactly `expected`, row by row in order, and a summary that matches it. */
-export function expectOutputRows(doc: OutputDoc, expected: readonly OutputRow[]): void {
-  const rows = doc.enriched_contacts;
-  const wrong: Array<{ index: number; got: unknown; want: unknown }> = [];
-  for (let i = 0; i < Math.max(rows.length, expected.length) && wrong.length < 5; i++) {
-    if (JSON.stringify(rows[i]) !== JSON.stringify(expected[i])) wrong.push({ index: i, got: rows[i], want: expected[i] });
-  }
-  expect(wrong).toEqual([]);
-  expect(rows).toHaveLength(expected.length);
-  expect(doc.summary).toEqual(summaryOf(expected));
-}
-
-/** Failure map for contacts at `indexes`, all with one reason. */
-export const failures = (indexes: Iterable<number>, reason: string) => new Map([...indexes].map((i) => [i, reason] as [number, string]));
 
 /** Indexes of the contacts in the given batches. */
 export function contactsOfBatches(batches: Iterable<number>, total: number, batchSize = 100): number[] {

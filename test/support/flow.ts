@@ -1,9 +1,9 @@
 import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import type { StatusResponse } from '../../src/core/status';
-import type { Contact, OutputRow } from '../../src/schemas/contact';
+import { isFinal, type StatusResponse } from '../../src/core/status';
 import { apiEvent } from './factories';
 import { createFn, statusFn } from './functions';
+import type { OutputDoc } from './output';
 import type { TestService } from './service';
 
 /** POST /enrichment through the create function; `headers` as the client sends them (x-api-key, Idempotency-Key). */
@@ -24,36 +24,16 @@ export async function waitForFinal(requestId: string, timeoutMs = 60_000, header
   const until = Date.now() + timeoutMs;
   for (;;) {
     const s = await status(requestId, headers);
-    if (s.status !== 'processing' && s.status !== 'validating') return s;
+    if (isFinal(s.status)) return s;
     if (Date.now() > until) throw new Error(`request still processing after ${timeoutMs} ms: ${JSON.stringify(s)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-export interface OutputDoc {
-  requestId: string;
-  enriched_contacts: OutputRow[];
-  summary: { total: number; enriched: number; not_found: number; failed: number };
 }
 
 export async function readOutput(service: TestService, requestId: string): Promise<OutputDoc> {
   const text = await service.getObjectText(`${requestId}/output.json`);
   if (!text) throw new Error('output.json is missing');
   return JSON.parse(text);
-}
-
-/** Every input contact exactly once, in input order, with the requested fields. */
-export function expectExactOutput(doc: OutputDoc, input: Contact[], fields: string[]): void {
-  expect(doc.enriched_contacts).toHaveLength(input.length);
-  const mismatches: number[] = [];
-  doc.enriched_contacts.forEach((row, i) => {
-    const c = input[i];
-    if (row.first_name !== c.first_name || row.last_name !== c.last_name || row.company_domain !== c.company_domain) mismatches.push(i);
-    for (const f of fields) if (!(f in row)) mismatches.push(i);
-  });
-  expect(mismatches.slice(0, 10)).toEqual([]);
-  const total = doc.summary.enriched + doc.summary.not_found + doc.summary.failed;
-  expect(total).toBe(input.length);
 }
 
 /**

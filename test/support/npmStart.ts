@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { freePort } from '../../src/local/ports';
+import { freePort } from '../../src/local/tcpPorts';
 
 /** The key the e2e tests' stacks take (API_KEY), sent in x-api-key. */
 export const TEST_API_KEY = 'e2e-test-key';

@@ -3,14 +3,13 @@ import { Readable } from 'node:stream';
 import type { Contact, EnrichField } from '../../src/schemas/contact';
 import type { BatchMessage } from '../../src/schemas/message';
 import type { RequestStatus, StatusRecord } from '../../src/schemas/status';
-import type { BatchLookup, BatchOutcome, BatchQueue, ClaimResult, Clock, DedupClaim, FaultHooks, IntakeQueue, IntakeUpdate, ObjectInfo, ObjectStore, RecordBatchResult, RequestRef, ShardState, StatusStore, TimeBudget } from '../../src/core/ports';
+import type { BatchLookup, BatchOutcome, BatchQueue, ClaimResult, Clock, DedupClaim, EnrichmentApi, FaultHooks, IntakeQueue, IntakeUpdate, ObjectInfo, ObjectStore, RecordBatchResult, RequestRef, ShardState, StatusStore, TimeBudget } from '../../src/core/ports';
 import { batchAt, offsetIn, shardCount, shardOf, shardSize } from '../../src/core/shards';
 import type { IntakeMessage } from '../../src/schemas/message';
 import type { FieldError } from '../../src/core/errors';
 import type { OutputCounts } from '../../src/core/output';
-import type { EnrichmentApi } from '../../src/core/enrichBatch';
 import { HttpError, TimeoutError } from '../../src/core/retry';
-import { mockEnrichContact } from '../../src/core/mockData';
+import { mockEnrichContact } from '../../src/handlers/mockData';
 import type { Logger } from '../../src/logger';
 
 /** Every operation a fake saw, in order, across fakes that share the journal. */
@@ -391,13 +390,6 @@ export class HangingEnrichmentApi implements EnrichmentApi {
     this.calls.push({ contacts: [...contacts], startedAt, timeoutMs, endedAt: this.clock.now });
     return contacts.map((c) => mockEnrichContact(c, fields));
   }
-}
-
-export function contactsOf(n: number, start = 0, extra?: (i: number) => Record<string, unknown>): Contact[] {
-  return Array.from({ length: n }, (_, k) => {
-    const i = start + k;
-    return { first_name: `Ada${i}`, last_name: `Lovelace${i}`, company_domain: `co${i % 13}.example.com`, ...(extra?.(i) ?? {}) };
-  });
 }
 
 export const NO_RETRY_DELAY = { maxAttempts: 2, baseDelayMs: 0, maxDelayMs: 0 } as const;

@@ -12,9 +12,9 @@ import { ContactSchema, MAX_CONTACT_BYTES } from '../../src/schemas/contact';
 import { BatchMessageSchema, encodeMessageBody, type BatchMessage } from '../../src/schemas/message';
 import { RequestIdSchema } from '../../src/schemas/request';
 import { MAX_PROPERTY_DEPTH } from '../../src/schemas/text';
-import { apiEvent } from '../support/factories';
+import { apiEvent, makeContacts } from '../support/factories';
 import { awsMocks } from './handlers/awsMocks';
-import { contactsOf, FakeEnrichmentApi, intakeDepsFor, ManualClock, MemoryIntakeQueue, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger, type Journal } from './fakes';
+import { FakeEnrichmentApi, intakeDepsFor, ManualClock, MemoryIntakeQueue, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger, type Journal } from './fakes';
 
 const ID = '6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
 const contact = (extra: Record<string, unknown> = {}) => ({ first_name: 'Ada', last_name: 'Lovelace', company_domain: 'example.com', ...extra });
@@ -49,7 +49,7 @@ describe('characters', () => {
   });
 
   it('sends message bodies ASCII-safe, and the consumer reads them back unchanged', () => {
-    const message: BatchMessage = { requestId: ID, batchIndex: 0, totalBatches: 1, fields: ['professional_email'], contacts: unicode };
+    const message: BatchMessage = { requestId: ID, batchIndex: 0, fields: ['professional_email'], contacts: unicode };
     const body = encodeMessageBody(message);
     expect(body).toMatch(/^[\x20-\x7e]*$/);
     expect(body).toContain('\\ud83d\\ude00');
@@ -71,7 +71,7 @@ describe('characters', () => {
 
   it.each(refused)('rejects %s with a 400 naming the path, before anything is written', async (_name, text) => {
     const { deps, journal } = setup();
-    const contacts = [...contactsOf(3), contact({ first_name: text })];
+    const contacts = [...makeContacts(3), contact({ first_name: text })];
     const err = await rejected({ contacts, fields_to_enrich: ['professional_email'] }, deps);
     expect(err.errors).toEqual([{ path: 'contacts[3].first_name', message: expect.stringMatching(/cannot be stored or sent/) }]);
     expect(journal).toEqual([]);
@@ -137,14 +137,14 @@ describe('depth', () => {
 
   it('answers 400, not a stack overflow, for 20,000 levels in an extra property', async () => {
     const { deps, journal } = setup();
-    const err = await rejected({ contacts: [...contactsOf(2), contact({ data: deep(20_000) })], fields_to_enrich: ['professional_email'] }, deps);
+    const err = await rejected({ contacts: [...makeContacts(2), contact({ data: deep(20_000) })], fields_to_enrich: ['professional_email'] }, deps);
     expect(err.errors).toEqual([{ path: 'contacts[2].data', message: expect.stringMatching(/nested more than/) }]);
     expect(journal).toEqual([]);
   });
 
   it('answers 400 for 20,000 levels in fields_to_enrich, naming no more than the type', async () => {
     const { deps, journal } = setup();
-    const err = await rejected({ contacts: contactsOf(1), fields_to_enrich: deep(20_000) }, deps);
+    const err = await rejected({ contacts: makeContacts(1), fields_to_enrich: deep(20_000) }, deps);
     expect(err.errors).toEqual([{ path: 'fields_to_enrich[0]', message: expect.stringMatching(/^Unsupported field an array\./) }]);
     expect(journal).toEqual([]);
   });
@@ -202,7 +202,7 @@ describe('a failure after the first write', () => {
   it('answers 202 when the batch messages cannot be sent, and reconcile re-sends them from input.json', async () => {
     const failing = { send: jest.fn().mockRejectedValue(new Error('SQS unavailable')) };
     const { deps, store, status } = setup({ queue: failing });
-    const contacts = contactsOf(250, 0, (i) => ({ note: i === 7 ? 'Zoë 😀' : '𠮷田' }));
+    const contacts = makeContacts(250, { extra: (i) => ({ note: i === 7 ? 'Zoë 😀' : '𠮷田' }) });
     const result = await createEnrichment({ contacts, fields_to_enrich: ['professional_email'] }, deps);
     expect(result).toEqual({ requestId: ID, totalContacts: 250, totalBatches: 3 });
     expect(status.only().status).toBe('processing');
@@ -224,7 +224,7 @@ describe('HTTP edge of POST /enrichment', () => {
   const aws = awsMocks();
   beforeEach(() => aws.reset());
   afterAll(() => aws.restore());
-  const body = JSON.stringify({ contacts: contactsOf(1), fields_to_enrich: ['professional_email'] });
+  const body = JSON.stringify({ contacts: makeContacts(1), fields_to_enrich: ['professional_email'] });
 
   it.each(['application/json', 'application/json; charset=utf-8', 'Application/JSON;charset="UTF-8"', 'application/vnd.api+json'])(
     'accepts content-type %s',
@@ -270,7 +270,7 @@ describe('HTTP edge of POST /enrichment', () => {
 describe('echoed input stays short', () => {
   const long = 'Q'.repeat(5_000);
   it.each<[string, unknown]>([
-    ['an unknown field', { contacts: contactsOf(1), fields_to_enrich: [long] }],
+    ['an unknown field', { contacts: makeContacts(1), fields_to_enrich: [long] }],
     ['a property name', { contacts: [contact({ [long + '\u0001']: 1 })], fields_to_enrich: ['professional_email'] }],
     ['a missing upload', { contacts: `uploads/${long}`.slice(0, 1000), fields_to_enrich: ['professional_email'] }],
   ])('in the answer to %s', async (_name, body) => {

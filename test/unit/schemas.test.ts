@@ -104,7 +104,6 @@ describe('BatchMessageSchema', () => {
   const message = (over: Record<string, unknown> = {}) => ({
     requestId: '0d9c6d1e-6f7c-4b8e-9a57-0a4d7e0c1f2b',
     batchIndex: 0,
-    totalBatches: 1,
     fields: ['job_title'],
     contacts: [contact('example.com')],
     ...over,
@@ -113,13 +112,17 @@ describe('BatchMessageSchema', () => {
     expect(BatchMessageSchema.safeParse(message()).success).toBe(true);
     expect(BatchMessageSchema.safeParse(message({ contacts: Array(100).fill(contact('example.com')) })).success).toBe(true);
   });
+  it('accepts a message sent before totalBatches left it (in flight during a deploy) and drops the field', () => {
+    const parsed = BatchMessageSchema.parse(message({ totalBatches: 3 }));
+    expect(parsed).toEqual(message());
+    expect(parsed).not.toHaveProperty('totalBatches');
+  });
   it('rejects malformed batches', () => {
     for (const over of [
       { contacts: Array(101).fill(contact('example.com')) },
       { contacts: [] },
       { batchIndex: -1 },
       { batchIndex: 1.5 },
-      { totalBatches: 0 },
       { fields: [] },
       { fields: ['nope'] },
       { requestId: 'x' },

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { ZodError } from 'zod';
 import { httpEnrichmentApi } from '../../../src/adapters/enrichmentApi';
 import { HttpError, TimeoutError } from '../../../src/core/retry';
-import { contactsOf } from '../fakes';
+import { makeContacts } from '../../support/factories';
 
 type Reply = (req: http.IncomingMessage, body: string, res: http.ServerResponse) => void;
 
@@ -50,7 +50,7 @@ async function failure(p: Promise<unknown>): Promise<unknown> {
   throw new Error('expected the call to fail');
 }
 
-const contacts = contactsOf(2);
+const contacts = makeContacts(2);
 
 describe('httpEnrichmentApi', () => {
   it('POSTs the contacts and fields as JSON and returns the results', async () => {
@@ -146,8 +146,8 @@ describe('httpEnrichmentApi', () => {
 describe('the API key', () => {
   it('is sent as x-api-key when configured, and not at all otherwise', async () => {
     reply = send(200, { results: [{ enrichment_status: 'not_found' }] });
-    await httpEnrichmentApi(url, 1000, 'k-123').enrich(contactsOf(1), ['job_title']);
-    await httpEnrichmentApi(url, 1000).enrich(contactsOf(1), ['job_title']);
+    await httpEnrichmentApi(url, 1000, 'k-123').enrich(makeContacts(1), ['job_title']);
+    await httpEnrichmentApi(url, 1000).enrich(makeContacts(1), ['job_title']);
     expect(received.map((r) => r.headers['x-api-key'])).toEqual(['k-123', undefined]);
   });
 });

@@ -4,7 +4,7 @@ import { resetClients } from '../../../src/adapters/clients';
 import { queueUrl, resetQueueUrls, sqsBatchQueue } from '../../../src/adapters/sqs';
 import { resetConfig } from '../../../src/config';
 import type { BatchMessage } from '../../../src/schemas/message';
-import { contactsOf } from '../fakes';
+import { makeContacts } from '../../support/factories';
 
 const URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/unit-queue';
 const ID = '0d9c6d1e-6f7c-4b8e-9a57-0a4d7e0c1f2b';
@@ -14,9 +14,8 @@ function messages(n: number, contactsPer = 2, pad = 0): BatchMessage[] {
   return Array.from({ length: n }, (_, i) => ({
     requestId: ID,
     batchIndex: i,
-    totalBatches: n,
     fields: ['professional_email'],
-    contacts: contactsOf(contactsPer, i * contactsPer, () => (pad ? { notes: 'x'.repeat(pad) } : {})),
+    contacts: makeContacts(contactsPer, { start: i * contactsPer, extra: () => (pad ? { notes: 'x'.repeat(pad) } : {}) }),
   }));
 }
 

@@ -2,9 +2,10 @@ import { assembleOutput } from '../../../src/core/assembleOutput';
 import { failedRow } from '../../../src/core/output';
 import { failBatch, processBatch } from '../../../src/core/processBatch';
 import { keys } from '../../../src/core/status';
-import { expectCsvMatches, parseNdjson } from '../../support/outputFormats';
+import { expectCsvMatches, parseNdjson } from '../../support/output';
 import { crashOnceAt } from '../fakes';
-import { expectCompleteOutput, FIELDS, REQUEST_ID, seededRequest, type OutputDocument } from './workerHarness';
+import { FIELDS, REQUEST_ID, seededRequest } from './workerHarness';
+import { expectOutput, type OutputDoc } from '../../support/output';
 
 /** A request whose batches are all stored and counted, but whose output was never assembled. */
 async function recordedButNotAssembled(n: number, batchSize = 100) {
@@ -23,7 +24,7 @@ describe('assembleOutput', () => {
     expect(await assembleOutput(REQUEST_ID, h.worker())).toBe('finalized');
     const first = h.store.text(keys.output(REQUEST_ID));
     const record = h.status.only();
-    expectCompleteOutput(JSON.parse(first!), h.contacts);
+    expectOutput(JSON.parse(first!), { contacts: h.contacts, fields: FIELDS });
 
     expect(await assembleOutput(REQUEST_ID, h.worker())).toBe('already-final');
     expect(h.store.text(keys.output(REQUEST_ID))).toBe(first);
@@ -35,7 +36,7 @@ describe('assembleOutput', () => {
     const outcomes = await Promise.all([1, 2, 3].map(() => assembleOutput(REQUEST_ID, h.worker())));
     expect(outcomes.filter((o) => o === 'finalized')).toHaveLength(1);
     expect(outcomes.filter((o) => o === 'already-final')).toHaveLength(2);
-    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
     expect(h.status.only().status).toBe('completed');
   });
 
@@ -60,7 +61,7 @@ describe('assembleOutput', () => {
     await expect(assembleOutput(REQUEST_ID, h.worker(crashOnceAt('assembly:midway')))).rejects.toThrow(/crash/);
     expect(h.status.only().status).toBe('processing');
     expect(await assembleOutput(REQUEST_ID, h.worker())).toBe('finalized');
-    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
   });
 
   it('prefers a worker result over a failure record for the same batch', async () => {
@@ -74,7 +75,7 @@ describe('assembleOutput', () => {
       rows: h.contacts.slice(100).map((c) => ({ ...c, professional_email: 'late@x.io', personal_phone: null, enrichment_status: 'enriched' })),
     });
     expect(await assembleOutput(REQUEST_ID, h.worker())).toBe('finalized');
-    const doc = h.store.json<OutputDocument>(keys.output(REQUEST_ID))!;
+    const doc = h.store.json<OutputDoc>(keys.output(REQUEST_ID))!;
     expect(doc.enriched_contacts[120].professional_email).toBe('late@x.io');
     expect(doc.summary.failed).toBe(0);
   });
@@ -94,7 +95,7 @@ describe('assembleOutput', () => {
     expect(await assembleOutput(REQUEST_ID, { ...h.worker(), prefetch: 3 })).toBe('finalized');
     expect(peak).toBeLessThanOrEqual(3);
     expect(peak).toBeGreaterThan(1);
-    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
   });
 
   it('sets the final status from the rows it wrote', async () => {
@@ -125,8 +126,8 @@ describe('assembleOutput', () => {
       expect(await assembleOutput(REQUEST_ID, h.worker())).toBe('finalized');
       expect([...reads.values()].every((n) => n === 1)).toBe(true);
       expect(reads.size).toBe(9);
-      const rows = h.store.json<OutputDocument>(keys.output(REQUEST_ID))!.enriched_contacts;
-      expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+      const rows = h.store.json<OutputDoc>(keys.output(REQUEST_ID))!.enriched_contacts;
+      expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
       expect(parseNdjson(h.store.text(keys.outputNdjson(REQUEST_ID))!)).toEqual(rows);
       const fixed = ['first_name', 'last_name', 'company_domain', ...FIELDS, 'enrichment_status', 'failure_reason'];
       expectCsvMatches(h.store.text(keys.outputCsv(REQUEST_ID))!, rows as never, fixed);

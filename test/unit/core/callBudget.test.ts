@@ -2,14 +2,14 @@ import { advanceEnrichment, budgetSpentReason, callBudget, describeContactError,
 import { CircuitBreaker } from '../../../src/core/circuitBreaker';
 import { processBatch } from '../../../src/core/processBatch';
 import { EnrichmentPausedError, EnrichmentUnavailableError } from '../../../src/core/errors';
-import { mockEnrichContact } from '../../../src/core/mockData';
+import { mockEnrichContact } from '../../../src/handlers/mockData';
 import { HttpError, type RetryPolicy } from '../../../src/core/retry';
 import { keys } from '../../../src/core/status';
 import type { EnrichmentResult } from '../../../src/core/output';
-import type { EnrichmentApi } from '../../../src/core/enrichBatch';
+import type { EnrichmentApi } from '../../../src/core/ports';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
-import { contactsOf } from '../fakes';
 import { seededRequest } from './workerHarness';
+import { makeContacts } from '../../support/factories';
 
 const FIELDS: EnrichField[] = ['professional_email'];
 const POLICY: RetryPolicy = { maxAttempts: 4, subBatchMaxAttempts: 2, singleContactMaxAttempts: 8, baseDelayMs: 0, maxDelayMs: 0 };
@@ -35,7 +35,7 @@ const allBad = () => true;
 
 describe('enrichment calls: per-contact errors, permanent errors, the call budget', () => {
   it('a per-contact error fails that contact at once, with the reason: one call for 100 always-rejected contacts', async () => {
-    const contacts = contactsOf(100);
+    const contacts = makeContacts(100);
     const api = new ScriptedApi(allBad, 'contact');
     const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100), { callBudget: callBudget(100, 3) });
     expect(api.calls).toBe(1);
@@ -44,7 +44,7 @@ describe('enrichment calls: per-contact errors, permanent errors, the call budge
   });
 
   it('a per-contact error among good contacts: only it fails, no retry, no bisection', async () => {
-    const contacts = contactsOf(10);
+    const contacts = makeContacts(10);
     const api = new ScriptedApi((c) => c === contacts[4], 'contact');
     const { rows } = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(10));
     expect(api.calls).toBe(1);
@@ -52,7 +52,7 @@ describe('enrichment calls: per-contact errors, permanent errors, the call budge
   });
 
   it('a 4xx that is not about the content (401) is never retried nor split: one call fails the part', async () => {
-    const contacts = contactsOf(100);
+    const contacts = makeContacts(100);
     const api = new ScriptedApi(allBad, { status: 401 });
     const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100));
     expect(api.calls).toBe(1);
@@ -61,7 +61,7 @@ describe('enrichment calls: per-contact errors, permanent errors, the call budge
   });
 
   it('a 400 is split to isolate the contact, each part called once (no retry): 2n-1 calls at most', async () => {
-    const contacts = contactsOf(8);
+    const contacts = makeContacts(8);
     const api = new ScriptedApi(allBad, { status: 400 });
     const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(8));
     expect(api.calls).toBe(15);
@@ -69,7 +69,7 @@ describe('enrichment calls: per-contact errors, permanent errors, the call budge
   });
 
   it('408 is transient (retried), like 429 and 5xx', async () => {
-    const contacts = contactsOf(1);
+    const contacts = makeContacts(1);
     const api = new ScriptedApi(allBad, { status: 408 });
     const { rows } = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(1));
     expect(api.calls).toBe(8);
@@ -77,7 +77,7 @@ describe('enrichment calls: per-contact errors, permanent errors, the call budge
   });
 
   it('whole-call 500s for 100 always-rejected contacts: exactly the budget, then the rest fail with the budget reason', async () => {
-    const contacts = contactsOf(100);
+    const contacts = makeContacts(100);
     const api = new ScriptedApi(allBad, { status: 500 });
     const budget = callBudget(100, 3);
     expect(budget).toBe(310);
@@ -93,7 +93,7 @@ describe('enrichment calls: per-contact errors, permanent errors, the call budge
   });
 
   it('the budget carries over from stored progress: a batch that spent it makes no call at all', async () => {
-    const contacts = contactsOf(100);
+    const contacts = makeContacts(100);
     const api = new ScriptedApi(allBad, { status: 500 });
     const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100, 310), { callBudget: 310 });
     expect(api.calls).toBe(0);
@@ -101,7 +101,7 @@ describe('enrichment calls: per-contact errors, permanent errors, the call budge
   });
 
   it('an open circuit stops the calls: the parts stay pending with their attempts, and callsSpent says what was made', async () => {
-    const contacts = contactsOf(100);
+    const contacts = makeContacts(100);
     const api = new ScriptedApi(allBad, { status: 500 });
     const breaker = new CircuitBreaker({ threshold: 10, coolDownMs: 60_000 });
     const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100), { breaker, callBudget: 310 });
@@ -162,7 +162,7 @@ describe('the call budget under concurrency', () => {
   it('is never overrun by parts of a bisection that wait on the breaker at the same time', async () => {
     // Every bad contact fails its whole call, so the bisection runs many parts at once; each asks the
     // breaker (which answers after a turn of the event loop) before its call.
-    const contacts = contactsOf(100);
+    const contacts = makeContacts(100);
     const api = new ScriptedApi((c) => contacts.indexOf(c) % 8 === 3, { status: 500 });
     const breaker = new CircuitBreaker({ threshold: 10_000, coolDownMs: 1_000 });
     const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100), { callBudget: callBudget(100, 1), breaker });

@@ -4,7 +4,8 @@ import { canonicalJson, DEDUP_CLAIM_LEASE_MS, DEDUP_WAIT_MS, dedupKey, requestHa
 import { DuplicateInProgressError, IdempotencyKeyReusedError, ValidationError } from '../../../src/core/errors';
 import { ServerlessConfig } from '../../../src/local/serverlessConfig';
 import type { Contact } from '../../../src/schemas/contact';
-import { contactsOf, ManualClock, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger, type Journal } from '../fakes';
+import { ManualClock, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger, type Journal } from '../fakes';
+import { makeContacts } from '../../support/factories';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const FIELDS = ['professional_email', 'job_title'] as const;
@@ -30,7 +31,7 @@ describe('canonical JSON and the request hash', () => {
   });
 
   it('hashes contact by contact to the SHA-256 of the whole canonical document; field order does not count, contact order does', () => {
-    const contacts: Contact[] = contactsOf(3, 0, (i) => ({ tags: { z: i, a: [i] } }));
+    const contacts: Contact[] = makeContacts(3, { extra: (i) => ({ tags: { z: i, a: [i] } }) });
     const whole = sha256(canonicalJson({ contacts, fields_to_enrich: ['job_title', 'professional_email'] }));
     expect(requestHash(contacts, ['professional_email', 'job_title'])).toBe(whole);
     expect(requestHash(contacts, ['job_title', 'professional_email'])).toBe(whole);
@@ -39,7 +40,7 @@ describe('canonical JSON and the request hash', () => {
   });
 
   it('scopes the key by caller, and by Idempotency-Key instead of the body when one is sent', () => {
-    const body = requestHash(contactsOf(2), ['job_title']);
+    const body = requestHash(makeContacts(2), ['job_title']);
     expect(dedupKey('caller-a', body)).toMatch(/^dedup#[0-9a-f]{64}$/);
     expect(dedupKey('caller-a', body)).not.toBe(dedupKey('caller-b', body));
     expect(dedupKey('caller-a', body, 'k1')).toBe(dedupKey('caller-a', 'another body', 'k1'));
@@ -72,7 +73,7 @@ function setup(overrides: Partial<CreateDeps> = {}) {
   return { deps, store, status, queue, clock, journal };
 }
 
-const body = (n = 250, extra?: (i: number) => Record<string, unknown>) => ({ contacts: contactsOf(n, 0, extra), fields_to_enrich: [...FIELDS] });
+const body = (n = 250, extra?: (i: number) => Record<string, unknown>) => ({ contacts: makeContacts(n, { extra }), fields_to_enrich: [...FIELDS] });
 
 async function rejectionOf(p: Promise<unknown>): Promise<Error> {
   try {
@@ -202,8 +203,8 @@ describe('createEnrichment: a claim whose request never got stored', () => {
   it('a fresh claim without a status item (its request is being stored) is waited for, then answered 409', async () => {
     const { deps, status, clock, journal } = setup({ dedupWaitMs: 2_000 });
     // A claim as a request that is still storing its input leaves it.
-    const key = dedupKey('', requestHash(contactsOf(250), [...FIELDS]));
-    status.claims.set(key, { key, requestId: 'holder', bodyHash: requestHash(contactsOf(250), [...FIELDS]), claimedAt: clock.now().toISOString(), expiresAt: 9e9 });
+    const key = dedupKey('', requestHash(makeContacts(250), [...FIELDS]));
+    status.claims.set(key, { key, requestId: 'holder', bodyHash: requestHash(makeContacts(250), [...FIELDS]), claimedAt: clock.now().toISOString(), expiresAt: 9e9 });
     const started = clock.now().getTime();
     const err = await rejectionOf(createEnrichment(body(), deps));
     expect(err).toBeInstanceOf(DuplicateInProgressError);
@@ -213,7 +214,7 @@ describe('createEnrichment: a claim whose request never got stored', () => {
 
   it('a claim older than the lease without a status item (its request crashed) is taken over: one new request', async () => {
     const { deps, status, clock } = setup({ dedupLeaseMs: 60_000 });
-    const hash = requestHash(contactsOf(250), [...FIELDS]);
+    const hash = requestHash(makeContacts(250), [...FIELDS]);
     const key = dedupKey('', hash);
     status.claims.set(key, { key, requestId: 'crashed', bodyHash: hash, claimedAt: clock.now().toISOString(), expiresAt: 9e9 });
     clock.advance(60_000);

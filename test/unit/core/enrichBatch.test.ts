@@ -1,9 +1,10 @@
 import { advanceEnrichment, describeFailure, enrichWithBisection, freshProgress, type EnrichProgress, type EnrichStats } from '../../../src/core/enrichBatch';
 import { enrichedRow } from '../../../src/core/output';
-import { mockEnrichContact } from '../../../src/core/mockData';
+import { mockEnrichContact } from '../../../src/handlers/mockData';
 import { HttpError, TimeoutError, type RetryPolicy } from '../../../src/core/retry';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
-import { contactsOf, FakeEnrichmentApi, HangingEnrichmentApi, VirtualClock } from '../fakes';
+import { FakeEnrichmentApi, HangingEnrichmentApi, VirtualClock } from '../fakes';
+import { makeContacts } from '../../support/factories';
 
 const FIELDS: EnrichField[] = ['professional_email', 'personal_phone'];
 const once: RetryPolicy = { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0 };
@@ -18,7 +19,7 @@ const newStats = (): EnrichStats => ({ calls: 0, retries: 0, bisections: 0 });
 
 describe('enrichWithBisection', () => {
   it('enriches a healthy batch in one call, in order', async () => {
-    const contacts = contactsOf(100);
+    const contacts = makeContacts(100);
     const api = new FakeEnrichmentApi();
     const stats = newStats();
     const rows = await enrichWithBisection(contacts, FIELDS, api, twice, stats);
@@ -28,7 +29,7 @@ describe('enrichWithBisection', () => {
   });
 
   it('fails only the poison contacts, keeping order and counting calls and bisections', async () => {
-    const contacts = contactsOf(8);
+    const contacts = makeContacts(8);
     const api = new FakeEnrichmentApi(poisonAt(contacts, [2, 5]));
     const stats = newStats();
     const rows = await enrichWithBisection(contacts, FIELDS, api, once, stats);
@@ -43,7 +44,7 @@ describe('enrichWithBisection', () => {
   });
 
   it('retries each failing call before splitting it, and never retries a successful one', async () => {
-    const contacts = contactsOf(8);
+    const contacts = makeContacts(8);
     const isPoison = poisonAt(contacts, [2, 5]);
     const api = new FakeEnrichmentApi(isPoison);
     const stats = newStats();
@@ -56,7 +57,7 @@ describe('enrichWithBisection', () => {
   });
 
   it('does not retry a 400 but still isolates the contact that causes it', async () => {
-    const contacts = contactsOf(4);
+    const contacts = makeContacts(4);
     const api = new FakeEnrichmentApi(poisonAt(contacts, [3]), () => new HttpError(400, 'bad'));
     const stats = newStats();
     const rows = await enrichWithBisection(contacts, FIELDS, api, { maxAttempts: 5, baseDelayMs: 0, maxDelayMs: 0 }, stats);
@@ -66,7 +67,7 @@ describe('enrichWithBisection', () => {
   });
 
   it('marks every contact failed when every call fails, in order', async () => {
-    const contacts = contactsOf(5);
+    const contacts = makeContacts(5);
     const api = new FakeEnrichmentApi(() => true, () => new TimeoutError('slow'));
     const rows = await enrichWithBisection(contacts, FIELDS, api, once);
     expect(rows).toHaveLength(5);
@@ -75,7 +76,7 @@ describe('enrichWithBisection', () => {
   });
 
   it('gives a contact left on its own singleContactMaxAttempts tries', async () => {
-    const contacts = contactsOf(2);
+    const contacts = makeContacts(2);
     const isPoison = poisonAt(contacts, [1]);
     const api = new FakeEnrichmentApi(isPoison);
     const stats = newStats();
@@ -86,7 +87,7 @@ describe('enrichWithBisection', () => {
   });
 
   it('gives the whole batch the full retry budget but splits a failing part after subBatchMaxAttempts', async () => {
-    const contacts = contactsOf(4);
+    const contacts = makeContacts(4);
     const api = new FakeEnrichmentApi(poisonAt(contacts, [3]));
     const policy: RetryPolicy = { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0, subBatchMaxAttempts: 1, singleContactMaxAttempts: 2 };
     const rows = await enrichWithBisection(contacts, FIELDS, api, policy);
@@ -96,7 +97,7 @@ describe('enrichWithBisection', () => {
   });
 
   it('rescues a single contact from transient errors with its extra attempts', async () => {
-    const contacts = contactsOf(1);
+    const contacts = makeContacts(1);
     let n = 0;
     const api = {
       async enrich(cs: Contact[], fields: EnrichField[]) {
@@ -110,7 +111,7 @@ describe('enrichWithBisection', () => {
   });
 
   it('treats a wrong number of results as a failure and splits the batch', async () => {
-    const contacts = contactsOf(4);
+    const contacts = makeContacts(4);
     const calls: number[] = [];
     // One result short for any call of more than one contact; right for single contacts.
     const api = {
@@ -129,7 +130,7 @@ describe('enrichWithBisection', () => {
   });
 
   it('does not accept extra results either', async () => {
-    const contacts = contactsOf(3);
+    const contacts = makeContacts(3);
     const calls: number[] = [];
     const api = {
       async enrich(cs: Contact[], fields: EnrichField[]) {
@@ -144,12 +145,12 @@ describe('enrichWithBisection', () => {
   });
 
   it('fails a contact whose call keeps returning the wrong number of results', async () => {
-    const contacts = contactsOf(2);
+    const contacts = makeContacts(2);
     const api = { enrich: async () => [] };
     const rows = await enrichWithBisection(contacts, FIELDS, api, once);
     expect(rows.map((r) => [r.first_name, r.enrichment_status, r.failure_reason])).toEqual([
-      ['Ada0', 'failed', 'enrichment API call failed'],
-      ['Ada1', 'failed', 'enrichment API call failed'],
+      ['First0', 'failed', 'enrichment API call failed'],
+      ['First1', 'failed', 'enrichment API call failed'],
     ]);
   });
 });
@@ -158,7 +159,7 @@ describe('advanceEnrichment under a time budget (virtual clock)', () => {
   const HANG = 37;
   const policy: RetryPolicy = { maxAttempts: 4, subBatchMaxAttempts: 2, singleContactMaxAttempts: 8, baseDelayMs: 0, maxDelayMs: 0, callTimeoutMs: 500 };
   const setup = () => {
-    const contacts = contactsOf(100);
+    const contacts = makeContacts(100);
     const clock = new VirtualClock();
     const api = new HangingEnrichmentApi(clock, (c) => c === contacts[HANG]);
     return { contacts, clock, api };

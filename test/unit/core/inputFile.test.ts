@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import { formatOf, inputOf, InputParseError, readInputBatches, renderInput, streamContacts, streamContactsOf, streamJsonContacts, type InputFormat } from '../../../src/core/inputFile';
 import { keys } from '../../../src/core/status';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
-import { contactsOf, MemoryObjectStore } from '../fakes';
+import { MemoryObjectStore } from '../fakes';
+import { makeContacts } from '../../support/factories';
 
 async function text(gen: AsyncIterable<string>): Promise<string> {
   let out = '';
@@ -32,7 +33,7 @@ const FIELDS: EnrichField[] = ['professional_email', 'job_title'];
 
 describe('renderInput', () => {
   it.each([0, 1, 999, 1_000, 2_500])('renders %i contacts as JSON that parses back', async (n) => {
-    const contacts = contactsOf(n, 0, (i) => (i % 3 === 0 ? { crm_id: `crm-${i}`, tags: ['a', i] } : {}));
+    const contacts = makeContacts(n, { extra: (i) => (i % 3 === 0 ? { crm_id: `crm-${i}`, tags: ['a', i] } : {}) });
     const doc = JSON.parse(await text(renderInput(contacts, FIELDS)));
     expect(doc).toEqual({ fields_to_enrich: FIELDS, contacts });
   });
@@ -40,13 +41,13 @@ describe('renderInput', () => {
 
 describe('streamContacts', () => {
   it('yields the contacts of {"contacts": [...]} in order, however the bytes are chunked', async () => {
-    const contacts = contactsOf(250, 0, (i) => ({ note: `ünïcödé ${i} "quoted"` }));
+    const contacts = makeContacts(250, { extra: (i) => ({ note: `ünïcödé ${i} "quoted"` }) });
     const json = JSON.stringify({ other: { contacts: ['not these'] }, contacts, after: 1 });
     expect(await collect(chunked(json))).toEqual(contacts);
   });
 
   it('reads what renderInput writes', async () => {
-    const contacts = contactsOf(1_234);
+    const contacts = makeContacts(1_234);
     const rendered = await text(renderInput(contacts, FIELDS));
     expect(await collect(chunked(rendered, [4096, 17]))).toEqual(contacts);
   });
@@ -66,7 +67,7 @@ describe('readInputBatches', () => {
   }
 
   it('returns the contacts of the wanted batches only', async () => {
-    const contacts = contactsOf(250);
+    const contacts = makeContacts(250);
     const store = await storeWith(contacts);
     const batches = await readInputBatches(store, inputOf({ requestId }), 100, new Set([0, 2]));
     expect([...batches.keys()].sort()).toEqual([0, 2]);
@@ -75,7 +76,7 @@ describe('readInputBatches', () => {
   });
 
   it('uses the given batch size and ignores indexes beyond the input', async () => {
-    const contacts = contactsOf(10);
+    const contacts = makeContacts(10);
     const store = await storeWith(contacts);
     const batches = await readInputBatches(store, inputOf({ requestId }), 3, new Set([1, 3, 9]));
     expect(batches.get(1)).toEqual(contacts.slice(3, 6));
@@ -118,7 +119,7 @@ describe('formatOf: the content type, else the extension', () => {
 
 describe('streamContactsOf: JSON', () => {
   it('yields the elements in order across chunk borders, with a BOM, nested values and escapes', async () => {
-    const contacts = contactsOf(120, 0, (i) => ({ tags: [i, { deep: ['a]', '}', '\\"x'] }], note: `l1\nl2, "q" ${i}` }));
+    const contacts = makeContacts(120, { extra: (i) => ({ tags: [i, { deep: ['a]', '}', '\\"x'] }], note: `l1\nl2, "q" ${i}` }) });
     const json = '\ufeff' + JSON.stringify({ meta: { contacts: [1] }, contacts, z: [1, 2] }, null, 2);
     for (const sizes of [[1], [2, 5], [4096]]) expect(await all(chunked(json, sizes), 'json')).toEqual(contacts);
   });
@@ -144,7 +145,7 @@ describe('streamContactsOf: JSON', () => {
 
 describe('streamJsonContacts with another key (the scripts read output.json\'s enriched_contacts with it)', () => {
   it('yields that array and names it in errors', async () => {
-    const rows = contactsOf(3);
+    const rows = makeContacts(3);
     const doc = JSON.stringify({ requestId: 'r', enriched_contacts: rows, summary: { total: 3, contacts: [9] } });
     const seen: unknown[] = [];
     for await (const row of streamJsonContacts(chunked(doc, [7]), 'enriched_contacts')) seen.push(row);
@@ -156,7 +157,7 @@ describe('streamJsonContacts with another key (the scripts read output.json\'s e
 
 describe('streamContactsOf: NDJSON', () => {
   it('one contact per line; blank lines, CRLF and a BOM are fine', async () => {
-    const contacts = contactsOf(50);
+    const contacts = makeContacts(50);
     const text = '\ufeff' + contacts.map((c) => JSON.stringify(c)).join('\r\n\r\n   \r\n') + '\n\n';
     expect(await all(chunked(text), 'ndjson')).toEqual(contacts);
   });
@@ -191,7 +192,7 @@ describe('streamContactsOf: CSV', () => {
 
 describe('readInputBatches of an upload in its format', () => {
   it.each(['ndjson', 'csv'] as const)('%s: the wanted batches', async (format) => {
-    const contacts = contactsOf(25);
+    const contacts = makeContacts(25);
     const text =
       format === 'csv'
         ? 'first_name,last_name,company_domain\n' + contacts.map((c) => `${c.first_name},${c.last_name},${c.company_domain}`).join('\n')

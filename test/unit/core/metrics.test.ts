@@ -4,7 +4,8 @@ import { runIntake } from '../../../src/core/intake';
 import { processBatch } from '../../../src/core/processBatch';
 import { reconcileAll } from '../../../src/core/reconcile';
 import { HttpError, TimeoutError } from '../../../src/core/retry';
-import { contactsOf, FakeEnrichmentApi, intakeDepsFor, ManualClock, MemoryIntakeQueue, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger } from '../fakes';
+import { FakeEnrichmentApi, intakeDepsFor, ManualClock, MemoryIntakeQueue, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger } from '../fakes';
+import { makeContacts } from '../../support/factories';
 import { seededRequest } from './workerHarness';
 
 /** The points emitted through the Metrics port, as [key, value, tags]. */
@@ -71,7 +72,7 @@ describe('metrics emitted by the use cases', () => {
       store: new MemoryObjectStore(), status: new MemoryStatusStore(), queue: new MemoryQueue(), clock: new ManualClock(), log: recordingLogger(),
       metrics: { emit }, bucket: 'unit-bucket', batchSize: 100, deadlineSeconds: 3600, ttlDays: 30,
     };
-    const body = { contacts: contactsOf(3), fields_to_enrich: ['professional_email'] };
+    const body = { contacts: makeContacts(3), fields_to_enrich: ['professional_email'] };
     await createEnrichment(body, deps);
     await createEnrichment(body, deps);
     await expect(createEnrichment({ contacts: [], fields_to_enrich: ['professional_email'] }, deps)).rejects.toThrow();
@@ -85,7 +86,7 @@ describe('metrics emitted by the use cases', () => {
 
   it('an upload: accepted as upload at create, its contacts counted when its intake sends them; an invalid one rejected as invalid_upload', async () => {
     for (const [body, expected] of [
-      [renderInput(contactsOf(205), ['job_title']), [['requestAccepted', 1, { input: 'upload' }], ['requestContacts', 205, { input: 'upload' }]]],
+      [renderInput(makeContacts(205), ['job_title']), [['requestAccepted', 1, { input: 'upload' }], ['requestContacts', 205, { input: 'upload' }]]],
       ['{"contacts": []}', [['requestAccepted', 1, { input: 'upload' }], ['requestRejected', 1, { reason: 'invalid_upload' }]]],
     ] as const) {
       const emit = jest.fn();

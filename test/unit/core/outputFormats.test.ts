@@ -1,6 +1,6 @@
 import { csvRenderer, ndjsonRenderer, rowsAsJson, type OutputRenderer } from '../../../src/core/output';
 import type { OutputRow } from '../../../src/schemas/contact';
-import { expectCsvMatches, parseCsv, parseNdjson } from '../../support/outputFormats';
+import { expectCsvMatches, parseCsv, parseNdjson } from '../../support/output';
 
 const FIXED = ['first_name', 'last_name', 'company_domain', 'personal_phone', 'job_title', 'enrichment_status', 'failure_reason'];
 const row = (over: Record<string, unknown>): OutputRow =>

@@ -3,9 +3,11 @@ import { failBatch, processBatch, type StoredProgress, type WorkerDeps } from '.
 import { reconcileRequest } from '../../../src/core/reconcile';
 import type { RetryPolicy } from '../../../src/core/retry';
 import { keys } from '../../../src/core/status';
-import { isHangingContact, isPoisonContact } from '../../../src/core/mockData';
-import { contactsOf, crashOnceAt, HangingEnrichmentApi, VirtualClock } from '../fakes';
-import { expectCompleteOutput, REQUEST_ID, seededRequest, type OutputDocument } from './workerHarness';
+import { isHangingContact, isPoisonContact } from '../../../src/handlers/mockData';
+import { crashOnceAt, HangingEnrichmentApi, VirtualClock } from '../fakes';
+import { FIELDS, REQUEST_ID, seededRequest } from './workerHarness';
+import { makeContacts } from '../../support/factories';
+import { expectOutput, type OutputDoc } from '../../support/output';
 
 describe('processBatch', () => {
   it('enriches a batch, stores its result under its own key and counts it', async () => {
@@ -25,8 +27,8 @@ describe('processBatch', () => {
     for (const m of [h.messages[2], h.messages[0], h.messages[1]]) await processBatch(m, h.worker());
     const record = h.status.only();
     expect(record).toMatchObject({ status: 'completed', processedBatches: 3, failedBatches: 0 });
-    const doc = h.store.json<OutputDocument>(keys.output(REQUEST_ID))!;
-    expectCompleteOutput(doc, h.contacts);
+    const doc = h.store.json<OutputDoc>(keys.output(REQUEST_ID))!;
+    expectOutput(doc, { contacts: h.contacts, fields: FIELDS });
     expect(doc.summary.enriched + doc.summary.not_found).toBe(250);
     expect(record.enrichedContacts).toBe(doc.summary.enriched);
     expect(record.notFoundContacts).toBe(doc.summary.not_found);
@@ -47,16 +49,16 @@ describe('processBatch', () => {
     expect(outcomes.filter((o) => o === 'recorded')).toHaveLength(3);
     const record = h.status.only();
     expect(record).toMatchObject({ status: 'completed', processedBatches: 3, failedBatches: 0 });
-    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
   });
 
   it('fails only the poison contacts and ends completed_with_errors', async () => {
-    const contacts = contactsOf(120);
+    const contacts = makeContacts(120);
     contacts[42] = { ...contacts[42], company_domain: 'bad42.invalid' };
     const h = await seededRequest(0, { contacts, isPoison: isPoisonContact });
     for (const m of h.messages) await processBatch(m, h.worker());
-    const doc = h.store.json<OutputDocument>(keys.output(REQUEST_ID))!;
-    expectCompleteOutput(doc, contacts);
+    const doc = h.store.json<OutputDoc>(keys.output(REQUEST_ID))!;
+    expectOutput(doc, { contacts, fields: FIELDS });
     expect(doc.enriched_contacts.flatMap((r, i) => (r.enrichment_status === 'failed' ? [i] : []))).toEqual([42]);
     expect(h.status.only()).toMatchObject({ status: 'completed_with_errors', failedContacts: 1, failedBatches: 0 });
   });
@@ -70,7 +72,7 @@ describe('processBatch', () => {
 
     expect(await processBatch(h.messages[1], h.worker())).toBe('duplicate');
     expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 2 });
-    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
   });
 
   it('recounts nothing when it crashed after writing the result but before counting', async () => {
@@ -94,11 +96,11 @@ describe('processBatch', () => {
   });
 
   it('never logs contact data', async () => {
-    const contacts = contactsOf(10);
+    const contacts = makeContacts(10);
     contacts[3] = { ...contacts[3], company_domain: 'x.invalid' };
     const h = await seededRequest(0, { contacts, isPoison: isPoisonContact });
     await processBatch(h.messages[0], h.worker());
-    expect(JSON.stringify(h.log.entries)).not.toMatch(/Ada\d|Lovelace\d|example\.com|x\.invalid/);
+    expect(JSON.stringify(h.log.entries)).not.toMatch(/First\d|Last\d|example\.com|x\.invalid/);
   });
 });
 
@@ -127,7 +129,7 @@ describe('failBatch (dead-letter queue)', () => {
     const all = await seededRequest(150);
     for (const m of all.messages) await failBatch(m, 'dlq', all.worker());
     expect(all.status.only()).toMatchObject({ status: 'failed', failedBatches: 2, failedContacts: 150 });
-    expectCompleteOutput(all.store.json<OutputDocument>(keys.output(REQUEST_ID)), all.contacts);
+    expectOutput(all.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: all.contacts, fields: FIELDS });
 
     const some = await seededRequest(150);
     await processBatch(some.messages[0], some.worker());
@@ -142,7 +144,7 @@ describe('processBatch under a time budget (virtual clock, one .hang contact)', 
   const RESERVE = 2_000;
 
   async function hangingRequest() {
-    const contacts = contactsOf(100);
+    const contacts = makeContacts(100);
     contacts[HANG] = { ...contacts[HANG], company_domain: `x${HANG}.hang` };
     const h = await seededRequest(0, { contacts });
     const time = new VirtualClock(); // drives the API and the budget; h.clock stays the status clock
@@ -186,8 +188,8 @@ describe('processBatch under a time budget (virtual clock, one .hang contact)', 
     }
     expect(outcome).toBe('recorded');
     expect(receiveCount).toBeGreaterThan(1);
-    const doc = h.store.json<OutputDocument>(keys.output(REQUEST_ID))!;
-    expectCompleteOutput(doc, h.contacts);
+    const doc = h.store.json<OutputDoc>(keys.output(REQUEST_ID))!;
+    expectOutput(doc, { contacts: h.contacts, fields: FIELDS });
     expect(doc.enriched_contacts.flatMap((r, i) => (r.enrichment_status === 'failed' ? [i] : []))).toEqual([HANG]);
     expect(doc.enriched_contacts[HANG]).toMatchObject({ failure_reason: 'enrichment API timed out' });
     expect(h.status.only()).toMatchObject({ status: 'completed_with_errors', processedBatches: 1, failedContacts: 1 });
@@ -215,8 +217,8 @@ describe('processBatch under a time budget (virtual clock, one .hang contact)', 
     const settledRows = settled(kept(h));
     expect(await failBatch(h.message, 'moved to DLQ', h.deps)).toBe('recorded');
 
-    const doc = h.store.json<OutputDocument>(keys.output(REQUEST_ID))!;
-    expectCompleteOutput(doc, h.contacts);
+    const doc = h.store.json<OutputDoc>(keys.output(REQUEST_ID))!;
+    expectOutput(doc, { contacts: h.contacts, fields: FIELDS });
     doc.enriched_contacts.forEach((row, i) => {
       if (settledRows.has(i)) expect(row).toEqual(kept(h)!.rows[i]);
       else expect(row).toMatchObject({ enrichment_status: 'failed', failure_reason: 'moved to DLQ' });

@@ -3,7 +3,8 @@ import { assembleOutput } from '../../../src/core/assembleOutput';
 import { reconcileAll, reconcileRequest } from '../../../src/core/reconcile';
 import { keys } from '../../../src/core/status';
 import { crashOnceAt } from '../fakes';
-import { expectCompleteOutput, REQUEST_ID, seededRequest, type OutputDocument } from './workerHarness';
+import { FIELDS, REQUEST_ID, seededRequest } from './workerHarness';
+import { expectOutput, type OutputDoc } from '../../support/output';
 
 const STALL_MS = 301_000;
 
@@ -39,7 +40,7 @@ describe('reconcileRequest', () => {
     // Delivering the re-sent messages completes the request.
     for (const m of h.queue.drain()) await processBatch(m, h.worker());
     expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 5 });
-    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
   });
 
   it('re-reads input.json with the batch size the request was created with, not the current setting', async () => {
@@ -48,7 +49,7 @@ describe('reconcileRequest', () => {
     await reconcileRequest(h.status.only(), { ...h.reconciler(), batchSize: 50 });
     for (const m of h.queue.sent) expect(m).toEqual(h.messages[m.batchIndex]);
     for (const m of h.queue.drain()) await processBatch(m, h.worker());
-    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
   });
 
   it('drops a batch index outside the request instead of counting it', async () => {
@@ -81,7 +82,7 @@ describe('reconcileRequest', () => {
     expect(report.action).toBe('assembled');
     expect(h.queue.sent).toHaveLength(0);
     expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 5 });
-    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
   });
 
   it('assembles a request whose last worker crashed after counting', async () => {
@@ -100,8 +101,8 @@ describe('reconcileRequest', () => {
     expect(report.expiredBatches).toEqual([1, 2, 4]);
     expect(h.queue.sent).toHaveLength(0);
     expect(h.status.only()).toMatchObject({ status: 'completed_with_errors', processedBatches: 2, failedBatches: 3, failedContacts: 250 });
-    const doc = h.store.json<OutputDocument>(keys.output(REQUEST_ID))!;
-    expectCompleteOutput(doc, h.contacts);
+    const doc = h.store.json<OutputDoc>(keys.output(REQUEST_ID))!;
+    expectOutput(doc, { contacts: h.contacts, fields: FIELDS });
     const failedIdx = doc.enriched_contacts.flatMap((r, i) => (r.enrichment_status === 'failed' ? [i] : []));
     expect(failedIdx).toHaveLength(250);
     expect(failedIdx[0]).toBe(100);
@@ -145,7 +146,7 @@ describe('large requests: the assembly goes to the assembleOutput function', () 
     expect(h.store.json(keys.output(REQUEST_ID))).toMatchObject({ status: 'processing', enriched_contacts: [] }); // the placeholder
     expect(await assembleOutput(REQUEST_ID, worker)).toBe('finalized');
     expect(h.status.only().status).toBe('completed');
-    expectCompleteOutput(h.store.json<OutputDocument>(keys.output(REQUEST_ID)), h.contacts);
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
   });
 
   it('a request of at most assemblyInlineMaxBatches batches is still assembled inline', async () => {

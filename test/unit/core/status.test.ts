@@ -40,9 +40,10 @@ describe('isComplete / isFinal', () => {
     expect(isComplete({ processedBatches: 0, failedBatches: 3, totalBatches: 3 })).toBe(true);
     expect(isComplete({ processedBatches: 0, failedBatches: 0, totalBatches: 1 })).toBe(false);
   });
-  it('treats every status but processing as final', () => {
+  it('treats every status but validating and processing as final', () => {
     expect(isFinal('processing')).toBe(false);
-    for (const s of ['completed', 'completed_with_errors', 'failed'] as const) expect(isFinal(s)).toBe(true);
+    expect(isFinal('validating')).toBe(false);
+    for (const s of ['completed', 'completed_with_errors', 'failed', 'rejected'] as const) expect(isFinal(s)).toBe(true);
   });
 });
 

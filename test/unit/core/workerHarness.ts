@@ -4,7 +4,8 @@ import type { WorkerDeps } from '../../../src/core/processBatch';
 import type { ReconcileDeps } from '../../../src/core/reconcile';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
 import type { BatchMessage } from '../../../src/schemas/message';
-import { contactsOf, FakeEnrichmentApi, ManualClock, MemoryObjectStore, MemoryQueue, MemoryStatusStore, NO_RETRY_DELAY, recordingLogger } from '../fakes';
+import { FakeEnrichmentApi, ManualClock, MemoryObjectStore, MemoryQueue, MemoryStatusStore, NO_RETRY_DELAY, recordingLogger } from '../fakes';
+import { makeContacts } from '../../support/factories';
 
 export const REQUEST_ID = '3b0e4c1a-2d5f-4e6a-9b7c-8d9e0f1a2b3c';
 export const FIELDS: EnrichField[] = ['professional_email', 'personal_phone'];
@@ -16,7 +17,7 @@ export async function seededRequest(n: number, opts: { batchSize?: number; isPoi
   const queue = new MemoryQueue();
   const clock = new ManualClock();
   const log = recordingLogger();
-  const contacts = opts.contacts ?? contactsOf(n, 0, (i) => ({ crm_id: `crm-${i}` }));
+  const contacts = opts.contacts ?? makeContacts(n, { extra: true });
   const batchSize = opts.batchSize ?? 100;
   await createEnrichment(
     { contacts, fields_to_enrich: FIELDS },
@@ -28,25 +29,4 @@ export async function seededRequest(n: number, opts: { batchSize?: number; isPoi
   const worker = (faults: FaultHooks = noFaults): WorkerDeps => ({ store, status, clock, log, faults, api, retry: NO_RETRY_DELAY, metrics });
   const reconciler = (faults: FaultHooks = noFaults, stallSeconds = 300): ReconcileDeps => ({ ...worker(faults), queue, batchSize, stallSeconds });
   return { store, status, queue, clock, log, contacts, messages, api, metrics, worker, reconciler, requestId: REQUEST_ID };
-}
-
-export interface OutputDocument {
-  requestId: string;
-  enriched_contacts: Array<Record<string, unknown>>;
-  summary: { total: number; enriched: number; not_found: number; failed: number };
-}
-
-/** Checks that output.json holds every input contact exactly once, in input order, with the requested fields. */
-export function expectCompleteOutput(doc: OutputDocument | undefined, contacts: Contact[]) {
-  expect(doc).toBeDefined();
-  const rows = doc!.enriched_contacts;
-  expect(rows).toHaveLength(contacts.length);
-  const wrong = rows.flatMap((row, i) => {
-    const c = contacts[i] as Record<string, unknown>;
-    const same = Object.keys(c).every((k) => row[k] === c[k]);
-    const hasFields = FIELDS.every((f) => f in row);
-    return same && hasFields ? [] : [i];
-  });
-  expect(wrong.slice(0, 5)).toEqual([]);
-  expect(doc!.summary.total).toBe(contacts.length);
 }

@@ -1,12 +1,9 @@
-import type { SQSEvent } from 'aws-lambda';
 import { keys } from '../../../src/core/status';
 import { DLQ_REASON, makeHandler as makeDlqHandler } from '../../../src/handlers/handleFailedBatch';
 import { makeHandler as makeReconcileHandler } from '../../../src/handlers/reconcile';
+import { sqsEvent } from '../../support/factories';
 import { REQUEST_ID, seededRequest } from '../core/workerHarness';
 
-const sqsEvent = (bodies: string[]): SQSEvent => ({
-  Records: bodies.map((body, i) => ({ messageId: `m${i}`, body, attributes: { ApproximateReceiveCount: '1' } }) as never),
-});
 
 describe('handleFailedBatch handler (dead-letter queue)', () => {
   it('records each dead-lettered batch as failed with the DLQ reason, once', async () => {

@@ -1,43 +1,23 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { BatchGetCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { mockEnrichContact } from '../../../src/core/mockData';
+import { mockEnrichContact } from '../../../src/handlers/mockData';
 import { makeHandler } from '../../../src/handlers/processBatch';
 import { forEachBatchMessage } from '../../../src/handlers/sqsRecords';
 import type { BatchMessage } from '../../../src/schemas/message';
 import type { StatusRecord } from '../../../src/schemas/status';
-import { contactsOf, statusRecordOf } from '../fakes';
+import { statusRecordOf } from '../fakes';
 import { awsMocks } from './awsMocks';
+import { makeContacts, sqsEvent } from '../../support/factories';
 
 const R1 = '11111111-1111-4111-8111-111111111111';
 const R2 = '22222222-2222-4222-8222-222222222222';
 const R3 = '33333333-3333-4333-8333-333333333333';
 
-function sqsRecord(messageId: string, body: string, receiveCount = 1): SQSRecord {
-  return {
-    messageId,
-    receiptHandle: `rh-${messageId}`,
-    body,
-    attributes: {
-      ApproximateReceiveCount: String(receiveCount),
-      SentTimestamp: '0',
-      SenderId: 'x',
-      ApproximateFirstReceiveTimestamp: '0',
-    },
-    messageAttributes: {},
-    md5OfBody: 'x',
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:unit-queue',
-    awsRegion: 'us-east-1',
-  };
-}
-const event = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
 const message = (requestId: string, batchIndex = 0, over: Partial<BatchMessage> = {}): BatchMessage => ({
   requestId,
   batchIndex,
-  totalBatches: 2,
   fields: ['professional_email'],
-  contacts: contactsOf(3, batchIndex * 3),
+  contacts: makeContacts(3, { start: batchIndex * 3 }),
   ...over,
 });
 
@@ -45,13 +25,13 @@ describe('forEachBatchMessage', () => {
   it('drops malformed messages, lists failing ones, and lets neighbours succeed', async () => {
     const handled: Array<[string, number]> = [];
     const res = await forEachBatchMessage(
-      event(
-        sqsRecord('ok-1', JSON.stringify(message(R1))),
-        sqsRecord('not-json', '{"requestId":'),
-        sqsRecord('bad-shape', JSON.stringify({ ...message(R1), contacts: [] })),
-        sqsRecord('fails', JSON.stringify(message(R2)), 3),
-        sqsRecord('ok-2', JSON.stringify(message(R3)), 2),
-      ),
+      sqsEvent([
+        { messageId: 'ok-1', body: JSON.stringify(message(R1)) },
+        { messageId: 'not-json', body: '{"requestId":' },
+        { messageId: 'bad-shape', body: JSON.stringify({ ...message(R1), contacts: [] }) },
+        { messageId: 'fails', body: JSON.stringify(message(R2)), receiveCount: 3 },
+        { messageId: 'ok-2', body: JSON.stringify(message(R3)), receiveCount: 2 },
+      ]),
       async (m, receiveCount) => {
         handled.push([m.requestId, receiveCount]);
         if (m.requestId === R2) throw new Error('transient');
@@ -62,7 +42,7 @@ describe('forEachBatchMessage', () => {
   });
 
   it('reports no failures for an empty event', async () => {
-    expect(await forEachBatchMessage(event(), async () => undefined)).toEqual({ batchItemFailures: [] });
+    expect(await forEachBatchMessage(sqsEvent([]), async () => undefined)).toEqual({ batchItemFailures: [] });
   });
 });
 
@@ -100,12 +80,12 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
     aws.ddb.on(UpdateCommand).resolves({ Attributes: { requestId: `shard#${R1}#0`, done: new Set([1]), processed: 1 } });
 
     const res = await makeHandler()(
-      event(
-        sqsRecord('m1', JSON.stringify(message(R1, 1))),
-        sqsRecord('m2', JSON.stringify(message(R2))),
-        sqsRecord('m3', 'garbage'),
-        sqsRecord('m4', JSON.stringify(message(R3))),
-      ),
+      sqsEvent([
+        { messageId: 'm1', body: JSON.stringify(message(R1, 1)) },
+        { messageId: 'm2', body: JSON.stringify(message(R2)) },
+        { messageId: 'm3', body: 'garbage' },
+        { messageId: 'm4', body: JSON.stringify(message(R3)) },
+      ]),
     );
     expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: 'm2' }] });
 
@@ -117,7 +97,7 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
     expect(puts.map((p) => p.Key)).toEqual([`${R1}/batches/000001.json`]);
     const stored = JSON.parse(String(puts[0].Body));
     expect(stored).toMatchObject({ requestId: R1, batchIndex: 1 });
-    expect(stored.rows.map((r: { first_name: string }) => r.first_name)).toEqual(['Ada3', 'Ada4', 'Ada5']);
+    expect(stored.rows.map((r: { first_name: string }) => r.first_name)).toEqual(['First3', 'First4', 'First5']);
 
     const updates = aws.ddb.commandCalls(UpdateCommand).map((c) => c.args[0].input);
     expect(updates).toHaveLength(1);
@@ -129,7 +109,7 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
     aws.ddb.on(GetCommand).resolves({ Item: status(R1) });
     aws.ddb.on(UpdateCommand).resolves({ Attributes: { requestId: `shard#${R1}#0`, done: new Set([0]), processed: 1 } });
     const context = { getRemainingTimeInMillis: () => 4_000 }; // the default reserve is 5 s
-    const res = await makeHandler()(event(sqsRecord('m1', JSON.stringify(message(R1)))), context);
+    const res = await makeHandler()(sqsEvent([{ messageId: 'm1', body: JSON.stringify(message(R1)) }]), context);
     expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
     expect(fetchSpy).not.toHaveBeenCalled();
     const puts = aws.s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
@@ -137,7 +117,7 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
     expect(aws.ddb.commandCalls(UpdateCommand)).toHaveLength(0);
 
     // With time to spare the same record goes through.
-    const ok = await makeHandler()(event(sqsRecord('m1', JSON.stringify(message(R1)))), { getRemainingTimeInMillis: () => 60_000 });
+    const ok = await makeHandler()(sqsEvent([{ messageId: 'm1', body: JSON.stringify(message(R1)) }]), { getRemainingTimeInMillis: () => 60_000 });
     expect(ok.batchItemFailures).toEqual([]);
     expect(fetchSpy).toHaveBeenCalledTimes(1);
   });
@@ -145,7 +125,7 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
   it('lists a record whose result write fails, so SQS redelivers it', async () => {
     aws.ddb.on(GetCommand).resolves({ Item: status(R1) });
     aws.s3.on(PutObjectCommand).rejects(new Error('SlowDown'));
-    const res = await makeHandler()(event(sqsRecord('m1', JSON.stringify(message(R1)))));
+    const res = await makeHandler()(sqsEvent([{ messageId: 'm1', body: JSON.stringify(message(R1)) }]));
     expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
     expect(aws.ddb.commandCalls(UpdateCommand)).toHaveLength(0); // nothing counted
   });

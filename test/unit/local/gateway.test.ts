@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LAMBDA_MAX_EVENT_BYTES, proxyEventBytes, TOO_LARGE_MESSAGE } from '../../../src/inlineLimits';
 import { startGateway } from '../../../src/local/gateway';
-import { freePort } from '../../../src/local/ports';
+import { freePort } from '../../../src/local/tcpPorts';
 import { ServerlessConfig } from '../../../src/local/serverlessConfig';
 import { generateContacts } from '../../../src/scripts/lib/contacts';
 

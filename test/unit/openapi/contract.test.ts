@@ -22,9 +22,8 @@ import { handler as getEnrichmentStatus } from '../../../src/handlers/getEnrichm
 import { handler as mockEnrich } from '../../../src/handlers/mockEnrich';
 import { API_GATEWAY_MAX_BODY_BYTES } from '../../../src/inlineLimits';
 import { ServerlessConfig } from '../../../src/local/serverlessConfig';
-import { apiEvent } from '../../support/factories';
+import { apiEvent, makeContacts } from '../../support/factories';
 import { awsMocks } from '../handlers/awsMocks';
-import { contactsOf } from '../fakes';
 import { documentedResponse, mismatches, operations, spec } from './spec';
 
 /**
@@ -70,7 +69,7 @@ describe('docs/openapi.yaml matches the handlers', () => {
 
     it('202 for the spec\'s S3 reference example', async () => {
       // Checked with HeadObject only: the intake function reads the body later (the 202 says `validating`).
-      const file = JSON.stringify({ contacts: contactsOf(150) });
+      const file = JSON.stringify({ contacts: makeContacts(150) });
       aws.s3.on(HeadObjectCommand).resolves({ ContentLength: file.length, ETag: '"abc"', ContentType: 'application/json' });
       aws.s3.on(GetObjectCommand).callsFake(() => ({ Body: Readable.from([file]), ContentLength: file.length }));
       expectConforms('POST', '/enrichment', await post(JSON.stringify(example('POST', '/enrichment', 's3Reference'))), 202);
@@ -80,7 +79,7 @@ describe('docs/openapi.yaml matches the handlers', () => {
       ['not JSON', '{"contacts": ['],
       ['an empty body', ''],
       ['a bad domain', JSON.stringify({ contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'nope' }], fields_to_enrich: ['job_title'] })],
-      ['an unknown field', JSON.stringify({ contacts: contactsOf(1), fields_to_enrich: ['shoe_size'] })],
+      ['an unknown field', JSON.stringify({ contacts: makeContacts(1), fields_to_enrich: ['shoe_size'] })],
       ['more than 50 errors', JSON.stringify({ contacts: Array.from({ length: 80 }, () => ({})), fields_to_enrich: ['job_title'] })],
       ['a missing upload', JSON.stringify({ contacts: 'uploads/missing.json', fields_to_enrich: ['job_title'] })],
     ])('400 for %s', async (_name, body) => {
@@ -126,7 +125,7 @@ describe('docs/openapi.yaml matches the handlers', () => {
       it('422 for an Idempotency-Key used before with another body', async () => {
         const keyed = { ...KEY, 'idempotency-key': 'order-42' };
         expect((await post(JSON.stringify(example('POST', '/enrichment', 'inline')), keyed)).statusCode).toBe(202);
-        expectConforms('POST', '/enrichment', await post(JSON.stringify({ contacts: contactsOf(2), fields_to_enrich: ['job_title'] }), keyed), 422);
+        expectConforms('POST', '/enrichment', await post(JSON.stringify({ contacts: makeContacts(2), fields_to_enrich: ['job_title'] }), keyed), 422);
       });
 
       it('409 while the same request is still being accepted by another call', async () => {
@@ -299,16 +298,16 @@ describe('docs/openapi.yaml matches the handlers', () => {
     });
 
     it('200 with every kind of result: enriched, not_found and error, for every field', async () => {
-      const contacts = [...contactsOf(100).slice(0, 99), { first_name: 'Eve', last_name: 'Broken', company_domain: 'acme.invalid' }];
+      const contacts = [...makeContacts(100).slice(0, 99), { first_name: 'Eve', last_name: 'Broken', company_domain: 'acme.invalid' }];
       const res = await call({ contacts, fields: ['professional_email', 'personal_phone', 'job_title', 'linkedin_url'] });
       expectConforms('POST', '/mock/enrich', res, 200);
       expect(new Set(JSON.parse(res.body).results.map((r: { enrichment_status: string }) => r.enrichment_status))).toEqual(new Set(['enriched', 'not_found', 'error']));
     });
 
     it.each([
-      ['101 contacts', { contacts: contactsOf(101), fields: ['job_title'] }],
+      ['101 contacts', { contacts: makeContacts(101), fields: ['job_title'] }],
       ['not JSON', '{'],
-      ['an unknown field', { contacts: contactsOf(1), fields: ['shoe_size'] }],
+      ['an unknown field', { contacts: makeContacts(1), fields: ['shoe_size'] }],
     ])('400 for %s', async (_name, body) => {
       expectConforms('POST', '/mock/enrich', await call(body), 400);
     });

@@ -1,6 +1,6 @@
-import { isPoisonContact, mockEnrichContact } from '../../../src/core/mockData';
+import { isPoisonContact, mockEnrichContact } from '../../../src/handlers/mockData';
 import type { Contact } from '../../../src/schemas/contact';
-import { contactsOf } from '../fakes';
+import { makeContacts } from '../../support/factories';
 
 const ALL = ['professional_email', 'personal_phone', 'job_title', 'linkedin_url'] as const;
 
@@ -36,8 +36,8 @@ describe('mockEnrichContact', () => {
     const c: Contact = { first_name: "Zoë-Anne", last_name: "O'Brien", company_domain: 'Acme.IO' };
     const r = mockEnrichContact(c, ['professional_email']);
     if (r.enrichment_status === 'enriched') expect(r.professional_email).toBe('zoeanne.obrien@acme.io');
-    const found = contactsOf(40).map((x) => mockEnrichContact(x, ['professional_email'])).filter((x) => x.enrichment_status === 'enriched');
-    for (const x of found) expect(x.professional_email).toMatch(/^ada\d+\.lovelace\d+@co\d+\.example\.com$/);
+    const found = makeContacts(40).map((x) => mockEnrichContact(x, ['professional_email'])).filter((x) => x.enrichment_status === 'enriched');
+    for (const x of found) expect(x.professional_email).toMatch(/^first\d+\.last\d+@company\d+\.example\.com$/);
   });
 
   it('finds about 95% of contacts (not_found between 3% and 7% of 2,000)', () => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Faker, en } from '@faker-js/faker';
 import type { Contact, EnrichField } from '../schemas/contact';
-import type { ContactErrorResult, FoundResult } from './output';
+import type { ContactErrorResult, FoundResult } from '../core/output';
 
 const NOT_FOUND_PERCENT = 5;
 
