@@ -10,7 +10,6 @@ let send: Send | undefined;
 export function metric(name: string, value: number, tags: string[] = []): void {
   if (!config().METRICS_ENABLED) return;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     send ??= (require('datadog-lambda-js') as { sendDistributionMetric: Send }).sendDistributionMetric;
     send(name, value, `stage:${config().STAGE}`, ...tags);
   } catch {
