@@ -9,6 +9,10 @@ const ConfigSchema = z.object({
   STAGE: z.string().min(1).default('local'),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** Unified service tags for logs, traces and metrics (serverless.yml sets them on every function). */
+  DD_ENV: z.string().min(1).default('local'),
+  DD_SERVICE: z.string().min(1).default('enrichment-service'),
+  DD_VERSION: z.string().min(1).default('dev'),
   BUCKET_NAME: z.string().min(3),
   TABLE_NAME: z.string().min(3),
   BATCH_QUEUE_NAME: z.string().min(1),
