@@ -39,7 +39,6 @@ function handlerOf(sls: ServerlessConfig, functionKey: string): (...args: unknow
   // Our code bundled; packages (plain JavaScript) loaded from node_modules, found from the bundle's folder.
   const outfile = path.join(mkdtempSync(path.join(ROOT, '.bench-')), `${functionKey}.js`);
   buildSync({ entryPoints: [path.join(ROOT, `${spec.slice(0, dot)}.ts`)], bundle: true, packages: 'external', platform: 'node', target: 'node20', outfile, logLevel: 'error' });
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const handler = require(outfile)[spec.slice(dot + 1)];
   rmSync(path.dirname(outfile), { recursive: true, force: true });
   return handler;

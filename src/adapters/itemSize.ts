@@ -1,5 +1,4 @@
 // dyno-item-size has no types: an item's size in bytes, and one value's.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const dynoItemSize = require('dyno-item-size') as ((item: Record<string, unknown>) => number) & { sizeOfValue(v: unknown): number };
 
 /**

@@ -39,7 +39,9 @@ export function canonicalJson(value: unknown): string {
  */
 export function requestHash(contacts: readonly Contact[], fields: readonly EnrichField[]): string {
   const hash = createHash('sha256').update('{"contacts":[');
-  contacts.forEach((contact, i) => hash.update(i === 0 ? canonicalJson(contact) : `,${canonicalJson(contact)}`));
+  contacts.forEach((contact, i) => {
+    hash.update(i === 0 ? canonicalJson(contact) : `,${canonicalJson(contact)}`);
+  });
   hash.update(`],"fields_to_enrich":${canonicalJson([...fields].sort())}}`);
   return hash.digest('hex');
 }

@@ -34,7 +34,6 @@ export async function startEmulators(opts: { s3SqsPort?: number; dynamodbPort?: 
   const fauxqs = buildApp({ logger: false });
   const fauxqsPort = Number(new URL(await fauxqs.listen({ port: opts.s3SqsPort ?? 0, host })).port);
 
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const dynalite = require('dynalite') as (o: object) => import('node:http').Server;
   const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }) as import('node:http').Server;
   await new Promise<void>((resolve, reject) => {

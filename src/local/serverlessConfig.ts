@@ -17,7 +17,8 @@ const CFN_SCHEMA = yaml.DEFAULT_SCHEMA.extend(
   TAGS.map(([name, kind, construct]) => new yaml.Type(`!${name}`, { kind, construct })),
 );
 
-export type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: a YAML document of any shape, walked by key
+export type Doc = Record<string, any>;
 
 export interface ResolveContext {
   stage: string;

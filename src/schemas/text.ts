@@ -14,6 +14,7 @@ export const MAX_QUOTED_CHARS = 100;
  * (C0, DEL, C1), noncharacters (U+FFFE, U+FFFF, U+FDD0..U+FDEF and the last two of every plane: SQS refuses
  * U+FFFE/U+FFFF), and lone surrogates (not encodable as UTF-8: S3 and SQS would turn them into U+FFFD).
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is this pattern's purpose
 const UNSAFE_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\p{Noncharacter_Code_Point}\p{Surrogate}]/u;
 
 /** A character someone can see: not whitespace, not a format or default-ignorable character (zero-width space, …). */

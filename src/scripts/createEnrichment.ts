@@ -150,8 +150,8 @@ export async function main(argv: string[], script = path.basename(process.argv[1
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
-  let final;
-  let bytes;
+  let final: Awaited<ReturnType<typeof waitForCompletion>>;
+  let bytes: Awaited<ReturnType<typeof downloadTo>>;
   try {
     final = await waitForCompletion(accepted.requestId, { intervalMs: args.intervalMs, timeoutMs: args.timeoutMs, signal: abort.signal });
     if (final.status === 'rejected') {

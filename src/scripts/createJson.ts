@@ -27,6 +27,7 @@ function integer(name: string, value: string | undefined, fallback: number): num
 }
 
 async function main(): Promise<void> {
+  // biome-ignore lint/suspicious/noImplicitAnyLet: TypeScript infers the type parseArgs gives for these options from the assignment below
   let parsed;
   try {
     parsed = parseArgs({

@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import JSZip from 'jszip';
 
 /**
  * `sls package` of serverless.yml as a new user would run it before a deploy: offline, with fake
@@ -11,12 +13,15 @@ const ROOT = path.resolve(__dirname, '../..');
 const SLS = path.join(ROOT, 'node_modules/serverless/bin/serverless.js');
 const DD_SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:datadog-api-key-AbCdEf';
 
-type Template = { Resources: Record<string, { Type: string; Properties?: any; DeletionPolicy?: string; UpdateReplacePolicy?: string }> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation properties of every resource type, read by key
+type Template = { Resources: Record<string, { Type: string; Properties?: any; DeletionPolicy?: string; UpdateReplacePolicy?: string; Tags?: unknown }> };
 
 interface Packaged {
   code: number;
   output: string;
   template?: Template;
+  /** Where the zips are. */
+  dir: string;
 }
 
 const dirs: string[] = [];
@@ -27,20 +32,21 @@ async function slsPackage(args: string[]): Promise<Packaged> {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
   Object.assign(env, { AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', AWS_ENDPOINT_URL: 'http://127.0.0.1:9', AWS_EC2_METADATA_DISABLED: 'true' });
   const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
-    execFile(process.execPath, [SLS, 'package', ...args, '--package', dir], { cwd: ROOT, env, timeout: 150_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [SLS, 'package', ...args, '--package', dir], { cwd: ROOT, env, timeout: 240_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` });
     });
   });
   const file = path.join(dir, 'cloudformation-template-update-stack.json');
   const written = await stat(file).then(() => true, () => false);
-  return { code, output, template: written ? (JSON.parse(await readFile(file, 'utf8')) as Template) : undefined };
+  return { code, output, dir, template: written ? (JSON.parse(await readFile(file, 'utf8')) as Template) : undefined };
 }
 
 let prodMissing: Packaged;
 let prod: Packaged;
 let dev: Packaged;
 
-// One after the other: serverless-esbuild builds in the project's one .esbuild folder.
+// One after the other: serverless-esbuild builds in the project's one .esbuild folder (and installs the AWS SDK
+// into each zip: about a minute each).
 beforeAll(async () => {
   prodMissing = await slsPackage(['--stage', 'prod', '--param=workerTimeoutSeconds=120']);
   prod = await slsPackage([
@@ -54,7 +60,7 @@ beforeAll(async () => {
     '--param=apiThrottleRateLimit=5',
   ]);
   dev = await slsPackage(['--stage', 'dev', '--param=datadogEnabled=false']);
-}, 170_000);
+}, 600_000);
 
 afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
@@ -169,5 +175,58 @@ describe('sls package --stage dev (datadogEnabled=false)', () => {
     for (const role of roleKeys(dev)) expect(resources(dev)[role].Properties).not.toHaveProperty('ManagedPolicyArns');
     expect(resources(dev).ProcessBatchLambdaFunction.Properties).not.toHaveProperty('Layers');
     expect(env(dev, 'ProcessBatch').METRICS_ENABLED).toBe('false');
+  });
+});
+
+const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const LOCK = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> };
+const tagsOf = (tags: Array<{ Key: string; Value: unknown }>) => Object.fromEntries(tags.map((t) => [t.Key, t.Value]));
+const functionKeys = (p: Packaged) => Object.keys(resources(p)).filter((k) => resources(p)[k].Type === 'AWS::Lambda::Function');
+// Each function's zip, opened once.
+const zips = new Map<string, JSZip>();
+async function zipOf(p: Packaged, key: string): Promise<JSZip> {
+  const file = path.join(p.dir, `${key.replace(/LambdaFunction$/, '').replace(/^./, (c) => c.toLowerCase())}.zip`);
+  if (!zips.has(file)) zips.set(file, await JSZip.loadAsync(await readFile(file)));
+  return zips.get(file)!;
+}
+
+describe.each([
+  ['prod', () => prod],
+  ['dev', () => dev],
+])('sls package --stage %s: identity and bundles', (stage, packaged) => {
+  it('tags every function, queue, table and bucket with env, service and version, and sets DD_ENV/DD_SERVICE/DD_VERSION', () => {
+    const p = packaged();
+    const expected = { env: stage, service: 'enrichment-service', version: VERSION };
+    const tagged = Object.keys(resources(p)).filter((k) => ['AWS::Lambda::Function', 'AWS::SQS::Queue', 'AWS::DynamoDB::Table', 'AWS::S3::Bucket'].includes(resources(p)[k].Type));
+    expect(tagged.length).toBeGreaterThanOrEqual(11 + 6 + 2);
+    for (const key of tagged) expect([key, tagsOf(resources(p)[key].Properties.Tags ?? [])]).toEqual([key, expect.objectContaining(expected)]);
+    for (const key of functionKeys(p)) {
+      expect([key, resources(p)[key].Properties.Environment.Variables]).toEqual([key, expect.objectContaining({ DD_ENV: stage, DD_SERVICE: 'enrichment-service', DD_VERSION: VERSION })]);
+    }
+  });
+
+  it('ships minified bundles without source maps, the AWS SDK left out of them and installed beside them at the locked versions', async () => {
+    const p = packaged();
+    for (const key of functionKeys(p)) {
+      const handler = resources(p)[key].Properties.Handler as string;
+      const zip = await zipOf(p, key);
+      // With Datadog on, the layer's handler runs ours (DD_LAMBDA_HANDLER).
+      const ours = (resources(p)[key].Properties.Environment.Variables.DD_LAMBDA_HANDLER as string | undefined) ?? handler;
+      const bundle = await zip.file(`${ours.slice(0, ours.lastIndexOf('.'))}.js`)!.async('string');
+      // Minified: long lines (thousands of characters on average), not one statement a line.
+      expect([key, bundle.length / bundle.split('\n').length > 1000]).toEqual([key, true]);
+      expect([key, Object.keys(zip.files).filter((f) => f.endsWith('.map'))]).toEqual([key, []]);
+      expect([key, bundle.includes('sourceMappingURL')]).toEqual([key, false]);
+      expect([key, resources(p)[key].Properties.Environment.Variables.NODE_OPTIONS ?? '']).toEqual([key, expect.not.stringContaining('--enable-source-maps')]);
+      // No SDK code inside: its clients' own names and headers would be there if it were bundled.
+      for (const marker of ['S3ServiceException', 'DynamoDBServiceException', 'SQSServiceException', 'x-amz-user-agent']) {
+        expect([key, marker, bundle.includes(marker)]).toEqual([key, marker, false]);
+      }
+      if (!/mockEnrich/i.test(key)) {
+        expect([key, bundle.includes('require("@aws-sdk/client-dynamodb")')]).toEqual([key, true]);
+        const installed = JSON.parse(await zip.file('node_modules/@aws-sdk/client-dynamodb/package.json')!.async('string')) as { version: string };
+        expect([key, installed.version]).toEqual([key, LOCK.packages['node_modules/@aws-sdk/client-dynamodb'].version]);
+      }
+    }
   });
 });

@@ -40,7 +40,7 @@ export function unparsed(doc: unknown, type: 'Dashboard' | 'Monitor'): string[] 
       return;
     }
     if (Array.isArray(node)) {
-      node.forEach((item, i) => walk(item, `${path}[${i}]`));
+      for (const [i, item] of node.entries()) walk(item, `${path}[${i}]`);
       return;
     }
     const record = node as Record<string, unknown>;
@@ -61,7 +61,10 @@ export function unparsed(doc: unknown, type: 'Dashboard' | 'Monitor'): string[] 
 export function queriesOf(docs: DatadogDocs): string[] {
   const found: string[] = [];
   const walk = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(walk);
+    if (Array.isArray(node)) {
+      for (const item of node) walk(item);
+      return;
+    }
     if (node === null || typeof node !== 'object') return;
     for (const [key, value] of Object.entries(node)) {
       if ((key === 'q' || key === 'query') && typeof value === 'string') found.push(value);
