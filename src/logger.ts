@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { activeTraceIds } from './adapters/tracing';
 import { config } from './config';
+import type { Logger } from './core/ports';
 
 /**
  * Structured JSON logs, one object per line. Callers pass ids and counts, never contact data. Each line carries
@@ -11,15 +12,9 @@ import { config } from './config';
 type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-  child(fields: Record<string, unknown>): Logger;
-}
+export type { Logger };
 
-/** What the function wrappers (src/handlers/invocation.ts) know of the invocation running. */
+/** What the function wrappers (httpHandler, lambdaHandler in src/handlers) know of the invocation running. */
 export interface InvocationFields {
   awsRequestId?: string;
 }

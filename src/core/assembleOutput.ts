@@ -1,6 +1,5 @@
 import { PassThrough } from 'node:stream';
 import { once } from 'node:events';
-import type { Logger } from '../logger';
 import {
   countRow,
   emptyCounts,
@@ -12,7 +11,7 @@ import {
   type OutputCounts,
   type OutputFormat,
 } from './output';
-import { noTracer, type AssemblyQueue, type Clock, type FaultHooks, type Metrics, type ObjectStore, type StatusStore, type Tracer } from './ports';
+import { noTracer, type Logger, type AssemblyQueue, type Clock, type FaultHooks, type Metrics, type ObjectStore, type StatusStore, type Tracer } from './ports';
 import { finalStatus, isComplete, keys, outputKey } from './status';
 
 export interface AssembleDeps {

@@ -4,13 +4,12 @@ import { DedupeSchema, FieldsSchema, IdempotencyKeySchema, MAX_S3_KEY_BYTES, S3R
 import { encodeMessageBody, type BatchMessage } from '../schemas/message';
 import { quoteInput } from '../schemas/text';
 import type { StatusRecord } from '../schemas/status';
-import type { Logger } from '../logger';
 import { chunk } from './batching';
 import { canonicalJson, claimOrFindDuplicate, dedupKey, requestHash } from './dedup';
 import { ValidationError, type FieldError } from './errors';
 import { formatOf, renderInput, type InputFormat } from './inputFile';
 import { placeholderOutput } from './output';
-import { noTracer, type BatchQueue, type Clock, type DedupClaim, type IntakeQueue, type Metrics, type ObjectInfo, type ObjectStore, type StatusStore, type Tracer } from './ports';
+import { noTracer, type Logger, type BatchQueue, type Clock, type DedupClaim, type IntakeQueue, type Metrics, type ObjectInfo, type ObjectStore, type StatusStore, type Tracer } from './ports';
 import { uploadPrefixOf } from './owner';
 import { countsKnown, keys } from './status';
 import { toFieldErrors, validationFailed } from './validation';

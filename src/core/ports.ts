@@ -231,3 +231,12 @@ const noSpan: Span = { setTag: () => undefined };
 
 /** No spans: the default when no tracer is wired (tests, scripts). */
 export const noTracer: Tracer = { span: (_name, _tags, fn) => fn(noSpan) };
+
+/** Structured JSON log lines (src/logger.ts). Fields are ids, counts and statuses: never contact data. */
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  child(fields: Record<string, unknown>): Logger;
+}

@@ -1,12 +1,11 @@
 import type { OutputRow } from '../schemas/contact';
 import type { BatchMessage } from '../schemas/message';
-import type { Logger } from '../logger';
 import { requestAssembly, type AssemblyRouting } from './assembleOutput';
 import type { CircuitBreaker } from './circuitBreaker';
 import { advanceEnrichment, callBudget, fitsBatch, freshProgress, type EnrichProgress, type EnrichStats } from './enrichBatch';
 import { BatchOutOfTimeError, EnrichmentPausedError, EnrichmentUnavailableError } from './errors';
 import { failedRow, type BatchResult } from './output';
-import { noTracer, type BatchOutcome, type Clock, type EnrichmentApi, type FaultHooks, type Metrics, type ObjectStore, type RequestRef, type ShardState, type StatusStore, type TimeBudget, type Tracer } from './ports';
+import { noTracer, type Logger, type BatchOutcome, type Clock, type EnrichmentApi, type FaultHooks, type Metrics, type ObjectStore, type RequestRef, type ShardState, type StatusStore, type TimeBudget, type Tracer } from './ports';
 import { HttpError, TimeoutError, type RetryBudget, type RetryPolicy } from './retry';
 import { isFinal, keys } from './status';
 
