@@ -89,6 +89,9 @@ const ConfigSchema = z.object({
 
 export type Config = z.infer<typeof ConfigSchema>;
 
+/** Every variable the functions read (README: Configuration documents each). */
+export const CONFIG_VARIABLES = Object.keys(ConfigSchema.shape);
+
 export class ConfigError extends Error {}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -126,6 +129,7 @@ const MockConfigSchema = z.object({
   MOCK_INVALID_MODE: z.enum(['contact', 'call']).default('contact'),
 });
 export type MockConfig = z.infer<typeof MockConfigSchema>;
+export const MOCK_CONFIG_VARIABLES = Object.keys(MockConfigSchema.shape);
 
 /** The mock enrichment API's knobs; read per call so tests can turn them at run time. */
 export function mockConfig(env: NodeJS.ProcessEnv = process.env): MockConfig {

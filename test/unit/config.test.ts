@@ -1,4 +1,6 @@
-import { config, ConfigError, loadConfig, mockConfig, resetConfig } from '../../src/config';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { CONFIG_VARIABLES, config, ConfigError, loadConfig, MOCK_CONFIG_VARIABLES, mockConfig, resetConfig } from '../../src/config';
 
 const minimal = {
   BUCKET_NAME: 'svc-dev-data',
@@ -155,5 +157,16 @@ describe('mockConfig', () => {
     expect(mockConfig({ MOCK_LATENCY_MS: '500', MOCK_FAILURE_RATE: '0.25' })).toMatchObject({ MOCK_LATENCY_MS: 500, MOCK_FAILURE_RATE: 0.25 });
     expect(() => mockConfig({ MOCK_FAILURE_RATE: '2' })).toThrow(/MOCK_FAILURE_RATE/);
     expect(() => mockConfig({ MOCK_LATENCY_MS: '-5' })).toThrow(/MOCK_LATENCY_MS/);
+  });
+});
+
+describe('README: Configuration', () => {
+  const readme = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+  const start = readme.indexOf('\n## Configuration\n');
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+
+  it.each([...CONFIG_VARIABLES, ...MOCK_CONFIG_VARIABLES])('documents %s', (name) => {
+    expect(start).toBeGreaterThan(0);
+    expect(section).toContain(`\`${name}\``);
   });
 });
