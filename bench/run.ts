@@ -54,7 +54,7 @@ const { values } = parseArgs({
 const list = (s: string | undefined) => (s ? s.split(',').filter(Boolean).map(Number) : []);
 const workers = Number(values.workers);
 const FIELDS = ['professional_email', 'personal_phone'];
-const TARGETS: Record<number, number> = { 100_000: 10, 1_000_000: 100 };
+const TARGETS: Record<number, number> = { 100000: 10, 1000000: 100 };
 const say = (s: string) => values.json || console.error(s);
 const apiHeaders: Record<string, string> = { 'content-type': 'application/json', ...(values['api-key'] ? { 'x-api-key': values['api-key'] } : {}) };
 const apiEvent = (body: unknown, pathParameters?: Record<string, string>) =>

@@ -1,3 +1,4 @@
+// biome-ignore lint/suspicious/noRedundantUseStrict: a CommonJS file (package.json has no "type": "module"), where it is not redundant
 'use strict';
 
 /**
@@ -17,7 +18,7 @@ class CheckStageParams {
   resource(id) {
     const raw = this.serverless.service.resources;
     const parts = Array.isArray(raw) ? raw : [raw];
-    const found = parts.map((p) => p && p.Resources && p.Resources[id]).find(Boolean);
+    const found = parts.map((p) => p?.Resources?.[id]).find(Boolean);
     if (!found) throw new this.serverless.classes.Error(`serverless.yml has no resource ${id}`);
     return found;
   }
@@ -28,7 +29,7 @@ class CheckStageParams {
     const param = (name, example) => `--param="${name}=${example}" (or set ${name} under params.${stage} in serverless.yml)`;
     const problems = [];
 
-    const apiUrl = service.provider.environment && service.provider.environment.ENRICHMENT_API_URL;
+    const apiUrl = service.provider.environment?.ENRICHMENT_API_URL;
     if (typeof apiUrl === 'string' && !/^https?:\/\/\S+$/.test(apiUrl)) {
       problems.push(
         apiUrl === ''
@@ -37,7 +38,7 @@ class CheckStageParams {
       );
     }
 
-    const datadog = (service.custom && service.custom.datadog) || {};
+    const datadog = (service.custom?.datadog) || {};
     if (String(datadog.enabled) !== 'false' && !/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+$/.test(datadog.apiKeySecretArn || '')) {
       problems.push(
         `ddApiKeySecretArn is required while Datadog is on (datadogEnabled): the Secrets Manager ARN of the Datadog API key, got "${datadog.apiKeySecretArn || ''}". ` +
@@ -45,7 +46,7 @@ class CheckStageParams {
       );
     }
 
-    const timeout = Number(service.custom && service.custom.workerTimeout);
+    const timeout = Number(service.custom?.workerTimeout);
     const visibility = Math.min(...['BatchQueue', 'BatchDeadLetterQueue'].map((q) => Number(this.resource(q).Properties.VisibilityTimeout)));
     if (!(timeout >= 1 && timeout <= 900)) problems.push(`workerTimeoutSeconds must be 1 to 900 (Lambda's limit), got "${service.custom.workerTimeout}".`);
     else if (!(visibility >= 6 * timeout)) {
@@ -55,7 +56,7 @@ class CheckStageParams {
       );
     }
 
-    const intakeTimeout = Number(service.custom && service.custom.intakeTimeout);
+    const intakeTimeout = Number(service.custom?.intakeTimeout);
     const intakeVisibility = Math.min(...['IntakeQueue', 'IntakeDeadLetterQueue'].map((q) => Number(this.resource(q).Properties.VisibilityTimeout)));
     if (!(intakeTimeout >= 1 && intakeTimeout <= 900)) problems.push(`intakeTimeoutSeconds must be 1 to 900 (Lambda's limit), got "${service.custom.intakeTimeout}".`);
     else if (!(intakeVisibility >= 6 * intakeTimeout)) {
@@ -65,7 +66,7 @@ class CheckStageParams {
       );
     }
 
-    const assemblyTimeout = Number(service.custom && service.custom.assemblyTimeout);
+    const assemblyTimeout = Number(service.custom?.assemblyTimeout);
     const assemblyVisibility = Math.min(...['AssemblyQueue', 'AssemblyDeadLetterQueue'].map((q) => Number(this.resource(q).Properties.VisibilityTimeout)));
     if (!(assemblyTimeout >= 1 && assemblyTimeout <= 900)) problems.push(`assemblyTimeoutSeconds must be 1 to 900 (Lambda's limit), got "${service.custom.assemblyTimeout}".`);
     else if (!(assemblyVisibility >= 6 * assemblyTimeout)) {
@@ -76,7 +77,7 @@ class CheckStageParams {
     }
 
     const env = service.provider.environment || {};
-    if (service.functions && service.functions.mockEnrich && !env.ENRICHMENT_API_KEY) {
+    if (service.functions?.mockEnrich && !env.ENRICHMENT_API_KEY) {
       // Not an error: the key only exists once the stage is deployed (README: Authentication).
       this.serverless.cli.log(
         `Warning: stage "${stage}" deploys the mock behind its API keys, but the worker has no enrichmentApiKey: its calls to the mock answer 403 until you deploy again with ${param('enrichmentApiKey', '<the value of one of this stage\'s API keys>')}.`,

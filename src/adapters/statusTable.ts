@@ -100,7 +100,7 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
   async function get(requestId: string): Promise<StatusRecord | undefined> {
     const record = await getItem(requestId, true);
     // Only a request in processing shows batch counts; one still validating shows no totals yet (README: status).
-    if (!record || record.status !== 'processing') return record;
+    if (record?.status !== 'processing') return record;
     const pending = range(shardCount(record.totalBatches)).filter((k) => !record.fullShards?.has(k));
     for (const { item } of pending.length ? await readShards(requestId, pending) : []) {
       if (!item) continue;
@@ -239,7 +239,7 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
     },
     async finalize(requestId, status, counts, now) {
       const record = await getItem(requestId, true);
-      if (!record || record.status !== 'processing') return false;
+      if (record?.status !== 'processing') return false;
       // The final counts come from every shard: a promotion lost in a crash still counts.
       let processed = 0;
       let failed = 0;

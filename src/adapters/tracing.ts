@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Span, SpanTags, Tracer } from '../core/ports';
+import type { Span, Tracer } from '../core/ports';
 
 /**
  * The Tracer port on dd-trace. dd-trace is never imported here: the Datadog Lambda layer (or `node -r dd-trace/init`)

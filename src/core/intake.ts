@@ -76,7 +76,7 @@ export async function runIntake(requestId: string, deps: IntakeDeps, budget?: Ti
 async function intake(requestId: string, deps: IntakeDeps, budget?: TimeBudget): Promise<IntakeOutcome> {
   const log = deps.log.child({ requestId });
   const record = await deps.status.get(requestId);
-  if (!record || record.status !== 'validating') return 'not-validating';
+  if (record?.status !== 'validating') return 'not-validating';
   const checkpoint: IntakeCheckpoint = { ...(record.intake ?? { phase: 'validate', contactsValidated: 0, batchesSent: 0 }) };
   checkpoint.runs = (checkpoint.runs ?? 0) + 1;
   const now = () => deps.clock.now().toISOString();

@@ -103,7 +103,7 @@ export function jsonRenderer(requestId: string): OutputRenderer {
 export function ndjsonRenderer(): OutputRenderer {
   return {
     start: () => '',
-    rows: (rows, json) => (rows.length ? json.join('\n') + '\n' : ''),
+    rows: (rows, json) => (rows.length ? `${json.join('\n')}\n` : ''),
     end: () => '',
   };
 }

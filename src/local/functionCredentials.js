@@ -1,6 +1,7 @@
 // Preloaded (node -r) into serverless offline, which runs each function in a worker thread of one
 // process. Lambda hands every function its own role's credentials in its environment; here each
 // function signs with its own name as access key id, which the local IAM edge maps to its role.
+// biome-ignore lint/suspicious/noRedundantUseStrict: a CommonJS file (package.json has no "type": "module"), where it is not redundant
 'use strict';
 const { isMainThread } = require('node:worker_threads');
 

@@ -2,7 +2,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Emulators } from './emulators';
-import { ServerlessConfig, type Doc } from './serverlessConfig';
+import type { ServerlessConfig, Doc } from './serverlessConfig';
 
 export interface LocalQueue {
   name: string;

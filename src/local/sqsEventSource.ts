@@ -16,7 +16,7 @@ export interface EventSourceOptions {
   batchSize: number;
   reportBatchItemFailures: boolean;
   /** Calls the function; a rejection means the whole batch failed, as an unhandled Lambda error does. */
-  invoke(event: SQSEvent): Promise<SQSBatchResponse | void | unknown>;
+  invoke(event: SQSEvent): Promise<unknown>;
   /** How many batches run at once (Lambda's concurrency for this mapping). */
   concurrency?: number;
   /**

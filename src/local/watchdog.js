@@ -1,3 +1,4 @@
+// biome-ignore lint/suspicious/noRedundantUseStrict: a CommonJS file (package.json has no "type": "module"), where it is not redundant
 'use strict';
 /*
  * node src/local/watchdog.js <command> [args...]

@@ -13,7 +13,6 @@ const ROOT = path.resolve(__dirname, '../..');
 const SLS = path.join(ROOT, 'node_modules/serverless/bin/serverless.js');
 const DD_SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:datadog-api-key-AbCdEf';
 
-// biome-ignore lint/suspicious/noExplicitAny: CloudFormation properties of every resource type, read by key
 type Template = { Resources: Record<string, { Type: string; Properties?: any; DeletionPolicy?: string; UpdateReplacePolicy?: string; Tags?: unknown }> };
 
 interface Packaged {

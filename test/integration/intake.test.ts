@@ -28,8 +28,8 @@ const N = 3_000;
 const SMALL_STEPS = { checkpointEvery: 500, sendGroupBatches: 5 };
 
 const csvOf = (contacts: Contact[]) =>
-  'first_name,last_name,company_domain,crm_id\r\n' + contacts.map((c, i) => `${c.first_name},"${c.last_name}",${c.company_domain},crm-${i}`).join('\r\n') + '\r\n';
-const ndjsonOf = (contacts: Contact[]) => contacts.map((c) => JSON.stringify(c)).join('\n') + '\n';
+  `first_name,last_name,company_domain,crm_id\r\n${contacts.map((c, i) => `${c.first_name},"${c.last_name}",${c.company_domain},crm-${i}`).join('\r\n')}\r\n`;
+const ndjsonOf = (contacts: Contact[]) => `${contacts.map((c) => JSON.stringify(c)).join('\n')}\n`;
 
 async function upload(service: TestService, key: string, body: string, contentType?: string): Promise<string> {
   await service.s3.send(new PutObjectCommand({ Bucket: service.bucket, Key: key, Body: body, ContentType: contentType }));
@@ -106,7 +106,7 @@ describe('asynchronous intake of an upload (fauxqs + dynalite, each function wit
     const contacts: Contact[] = makeContacts(N);
     for (let i = 100; i < 2_100; i += 20) contacts[i] = { ...contacts[i], first_name: '' };
     const many = await submit({ contacts: await upload(service, 'uploads/many.json', JSON.stringify({ contacts })), fields_to_enrich: FIELDS });
-    const broken = await submit({ contacts: await upload(service, 'uploads/broken.ndjson', ndjsonOf(contacts.slice(0, 10)) + '{"first_name": \n'), fields_to_enrich: FIELDS });
+    const broken = await submit({ contacts: await upload(service, 'uploads/broken.ndjson', `${ndjsonOf(contacts.slice(0, 10))}{"first_name": \n`), fields_to_enrich: FIELDS });
     runIntakeSource(service, { intake: intakeFn(SMALL_STEPS) });
     const manyFinal = await waitForFinal(many.json.requestId, 30_000);
     expect(manyFinal.errors).toHaveLength(50);
@@ -160,7 +160,7 @@ describe('reconcile of a referenced request reads the upload itself, in its form
 
   it('the lost batch messages of a CSV upload are re-sent from the CSV file; no input.json exists', async () => {
     const contacts = makeContacts(1_000);
-    const csv = 'first_name,last_name,company_domain\n' + contacts.map((c) => `${c.first_name},${c.last_name},${c.company_domain}`).join('\n') + '\n';
+    const csv = `first_name,last_name,company_domain\n${contacts.map((c) => `${c.first_name},${c.last_name},${c.company_domain}`).join('\n')}\n`;
     const res = await submit({ contacts: await upload(service, 'uploads/lost.csv', csv), fields_to_enrich: FIELDS });
     const intake = intakeFn();
     const q = service.resources.queues.IntakeQueue;

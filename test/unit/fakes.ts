@@ -179,7 +179,7 @@ export class MemoryStatusStore implements StatusStore {
 
   async finalize(requestId: string, status: RequestStatus, counts: OutputCounts, now: string): Promise<boolean> {
     const record = this.records.get(requestId);
-    if (!record || record.status !== 'processing') return false;
+    if (record?.status !== 'processing') return false;
     let processed = 0;
     let failed = 0;
     for (let k = 0; k < shardCount(record.totalBatches); k++) {

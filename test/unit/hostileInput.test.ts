@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+
 import { createEnrichment, type CreateDeps } from '../../src/core/createEnrichment';
 import { ValidationError } from '../../src/core/errors';
 import { runIntake } from '../../src/core/intake';
@@ -79,7 +79,7 @@ describe('characters', () => {
 
   it('checks extra properties at any depth, and property names', async () => {
     const { deps, journal } = setup();
-    const contacts = [contact({ tags: ['ok', { label: 'x\uffff' }] }), contact({ ['odd\u0001key']: 1 })];
+    const contacts = [contact({ tags: ['ok', { label: 'x\uffff' }] }), contact({ "odd\u0001key": 1 })];
     const err = await rejected({ contacts, fields_to_enrich: ['professional_email'] }, deps);
     expect(err.errors.map((e) => e.path)).toEqual(['contacts[0].tags[1].label', 'contacts[1]["odd\\u0001key"]']);
     expect(err.errors[1].message).toMatch(/property name contains U\+0001/);
@@ -271,7 +271,7 @@ describe('echoed input stays short', () => {
   const long = 'Q'.repeat(5_000);
   it.each<[string, unknown]>([
     ['an unknown field', { contacts: makeContacts(1), fields_to_enrich: [long] }],
-    ['a property name', { contacts: [contact({ [long + '\u0001']: 1 })], fields_to_enrich: ['professional_email'] }],
+    ['a property name', { contacts: [contact({ [`${long}\u0001`]: 1 })], fields_to_enrich: ['professional_email'] }],
     ['a missing upload', { contacts: `uploads/${long}`.slice(0, 1000), fields_to_enrich: ['professional_email'] }],
   ])('in the answer to %s', async (_name, body) => {
     const { deps } = setup();

@@ -115,11 +115,11 @@ export function* renderNdjsonFile(contacts: Iterable<Contact>, perChunk = 2000):
   for (const contact of contacts) {
     parts.push(JSON.stringify(contact));
     if (parts.length === perChunk) {
-      yield parts.join('\n') + '\n';
+      yield `${parts.join('\n')}\n`;
       parts = [];
     }
   }
-  if (parts.length) yield parts.join('\n') + '\n';
+  if (parts.length) yield `${parts.join('\n')}\n`;
 }
 
 /** RFC 4180: a cell with a comma, quote or line break is quoted, its quotes doubled. */
@@ -136,11 +136,11 @@ export function* renderCsvFile(contacts: Iterable<Contact>, perChunk = 2000): Ge
   for (const contact of contacts) {
     parts.push(columns.map((c) => csvCell(contact[c])).join(','));
     if (parts.length === perChunk) {
-      yield parts.join('\n') + '\n';
+      yield `${parts.join('\n')}\n`;
       parts = [];
     }
   }
-  if (parts.length) yield parts.join('\n') + '\n';
+  if (parts.length) yield `${parts.join('\n')}\n`;
 }
 
 export type ContactsFileFormat = 'json' | 'ndjson' | 'csv';

@@ -120,7 +120,7 @@ describe('formatOf: the content type, else the extension', () => {
 describe('streamContactsOf: JSON', () => {
   it('yields the elements in order across chunk borders, with a BOM, nested values and escapes', async () => {
     const contacts = makeContacts(120, { extra: (i) => ({ tags: [i, { deep: ['a]', '}', '\\"x'] }], note: `l1\nl2, "q" ${i}` }) });
-    const json = '\ufeff' + JSON.stringify({ meta: { contacts: [1] }, contacts, z: [1, 2] }, null, 2);
+    const json = `\ufeff${JSON.stringify({ meta: { contacts: [1] }, contacts, z: [1, 2] }, null, 2)}`;
     for (const sizes of [[1], [2, 5], [4096]]) expect(await all(chunked(json, sizes), 'json')).toEqual(contacts);
   });
 
@@ -158,7 +158,7 @@ describe('streamJsonContacts with another key (the scripts read output.json\'s e
 describe('streamContactsOf: NDJSON', () => {
   it('one contact per line; blank lines, CRLF and a BOM are fine', async () => {
     const contacts = makeContacts(50);
-    const text = '\ufeff' + contacts.map((c) => JSON.stringify(c)).join('\r\n\r\n   \r\n') + '\n\n';
+    const text = `\ufeff${contacts.map((c) => JSON.stringify(c)).join('\r\n\r\n   \r\n')}\n\n`;
     expect(await all(chunked(text), 'ndjson')).toEqual(contacts);
   });
 
@@ -195,7 +195,7 @@ describe('readInputBatches of an upload in its format', () => {
     const contacts = makeContacts(25);
     const text =
       format === 'csv'
-        ? 'first_name,last_name,company_domain\n' + contacts.map((c) => `${c.first_name},${c.last_name},${c.company_domain}`).join('\n')
+        ? `first_name,last_name,company_domain\n${contacts.map((c) => `${c.first_name},${c.last_name},${c.company_domain}`).join('\n')}`
         : contacts.map((c) => JSON.stringify(c)).join('\n');
     const store = new MemoryObjectStore();
     store.objects.set('uploads/o/x', text);

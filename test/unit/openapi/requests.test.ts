@@ -40,7 +40,7 @@ describe('docs/requests.http', () => {
     if (status) expect(op!.statuses).toContain(status);
     if (r.headers['content-type'] === 'application/json') {
       const errors = requestBodyErrors(r.method, op!.path, JSON.parse(r.body));
-      if (status && status.startsWith('4')) expect(errors).not.toEqual([]);
+      if (status?.startsWith('4')) expect(errors).not.toEqual([]);
       else expect(errors).toEqual([]);
     }
   });

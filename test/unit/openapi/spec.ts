@@ -5,7 +5,6 @@ import addFormats from 'ajv-formats';
 import yaml from 'js-yaml';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 
-// biome-ignore lint/suspicious/noExplicitAny: an OpenAPI document of any shape, walked by key
 type Doc = Record<string, any>;
 
 export const SPEC_PATH = path.join(__dirname, '../../../docs/openapi.yaml');
