@@ -1,4 +1,5 @@
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { z } from 'zod';
 import { withMessageContext } from '../adapters/tracing';
 import { BatchMessageSchema, type BatchMessage } from '../schemas/message';
 import { logger, withInvocation } from '../logger';
@@ -12,40 +13,48 @@ export function lambdaHandler<E, R>(fn: (event: E, context?: LambdaContext) => P
 }
 
 /** Handles one record in the trace its message came with (src/adapters/tracing.ts). */
-export const inRecordTrace = <T>(record: Pick<SQSRecord, 'messageAttributes'>, fn: () => Promise<T>): Promise<T> =>
+const inRecordTrace = <T>(record: Pick<SQSRecord, 'messageAttributes'>, fn: () => Promise<T>): Promise<T> =>
   withMessageContext(record.messageAttributes, fn);
 
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+};
+
 /**
- * Runs `handle` for every record and reports failures per record (ReportBatchItemFailures),
- * so one bad message never makes Lambda retry its neighbours. A message that does not parse
- * can never succeed: it is logged and dropped instead of cycling through retries.
+ * Every SQS function's record loop: parses each record's body with `schema`, runs `handle` in the trace its
+ * message came with, and reports failures per record (ReportBatchItemFailures), so one bad message never makes
+ * Lambda retry its neighbours. A message that does not parse can never succeed: it is logged and dropped
+ * instead of cycling through retries.
  */
-export async function forEachBatchMessage(
+export async function forEachRecord<M extends { requestId: string; batchIndex?: number }>(
   event: SQSEvent,
-  handle: (message: BatchMessage, receiveCount: number) => Promise<unknown>,
+  schema: z.ZodType<M>,
+  handle: (message: M, record: SQSRecord) => Promise<unknown>,
 ): Promise<SQSBatchResponse> {
   const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
   await Promise.all(
     event.Records.map(async (record) => {
-      let message: BatchMessage;
-      try {
-        message = BatchMessageSchema.parse(JSON.parse(record.body));
-      } catch {
-        logger.error('malformed batch message dropped', { messageId: record.messageId });
+      const parsed = schema.safeParse(parseJson(record.body));
+      if (!parsed.success) {
+        logger.error('malformed message dropped', { messageId: record.messageId, queue: record.eventSourceARN });
         return;
       }
+      const { requestId, batchIndex } = parsed.data;
       try {
-        await inRecordTrace(record, () => handle(message, Number(record.attributes?.ApproximateReceiveCount ?? 1)));
+        await inRecordTrace(record, () => handle(parsed.data, record));
       } catch (err) {
-        logger.error('batch message failed; it will be retried', {
-          requestId: message.requestId,
-          batchIndex: message.batchIndex,
-          messageId: record.messageId,
-          err,
-        });
+        logger.error('message failed; it will be retried', { requestId, batchIndex, messageId: record.messageId, queue: record.eventSourceARN, err });
         batchItemFailures.push({ itemIdentifier: record.messageId });
       }
     }),
   );
   return { batchItemFailures };
 }
+
+/** The batch queue's and its DLQ's loop: each batch message with its delivery count (1 on the first delivery). */
+export const forEachBatchMessage = (event: SQSEvent, handle: (message: BatchMessage, receiveCount: number) => Promise<unknown>) =>
+  forEachRecord(event, BatchMessageSchema, (message, record) => handle(message, Number(record.attributes?.ApproximateReceiveCount ?? 1)));
