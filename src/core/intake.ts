@@ -55,6 +55,20 @@ export function checkContact(item: unknown, index: number): { contact?: Contact;
 
 class OutOfTime extends Error {}
 
+export const INTAKE_DLQ_MESSAGE = 'the upload could not be taken in: its intake kept failing (see the service logs); submit it again';
+
+/**
+ * An intake that kept failing (its message dead-lettered):
+ * 1. End the request `rejected` with the reason, if it is still `validating` (no client waits for ever).
+ * 2. Count it as rejected (`intake_failed`). A request that had already left `validating` stays as it is.
+ */
+export async function failIntake(requestId: string, deps: Pick<IntakeDeps, 'status' | 'clock' | 'log' | 'metrics'>): Promise<boolean> {
+  const ended = await deps.status.reject(requestId, [{ path: 'contacts', message: INTAKE_DLQ_MESSAGE }], deps.clock.now().toISOString());
+  if (ended) deps.metrics?.emit('requestRejected', 1, { reason: 'intake_failed' });
+  deps.log.warn('intake dead-lettered', { requestId, rejected: ended });
+  return ended;
+}
+
 /**
  * Takes in the upload of a `validating` request, going on from its checkpoint.
  * 1. Load the status item; anything but `validating` needs nothing (a redelivery after the end).

@@ -44,8 +44,8 @@ export const METRICS = spec({
     name: 'enrichment.request.rejected',
     kind: 'distribution',
     unit: 'request',
-    tags: { reason: ['invalid_request', 'invalid_upload'] },
-    meaning: 'A request refused for its content: invalid_request, the create call answered 400; invalid_upload, the intake found an invalid contact or an unreadable file (status rejected).',
+    tags: { reason: ['invalid_request', 'invalid_upload', 'intake_failed'] },
+    meaning: 'A request refused: invalid_request, the create call answered 400; invalid_upload, the intake found an invalid contact or an unreadable file; intake_failed, its intake kept failing and was dead-lettered (both: status rejected).',
   },
   requestFinalized: {
     name: 'enrichment.request.finalized',

@@ -1,6 +1,6 @@
 import { createEnrichment, type CreateDeps } from '../../../src/core/createEnrichment';
 import { renderInput } from '../../../src/core/inputFile';
-import { runIntake } from '../../../src/core/intake';
+import { failIntake, runIntake } from '../../../src/core/intake';
 import { processBatch } from '../../../src/core/processBatch';
 import { reconcileAll } from '../../../src/core/reconcile';
 import { HttpError, TimeoutError } from '../../../src/core/retry';
@@ -101,5 +101,22 @@ describe('metrics emitted by the use cases', () => {
       await runIntake('r-1', intakeDepsFor(deps, { metrics: { emit } }));
       expect(points(emit)).toEqual(expected);
     }
+  });
+
+  it('a dead-lettered intake: rejected as intake_failed once, while the request is still validating; nothing after', async () => {
+    const emit = jest.fn();
+    const store = new MemoryObjectStore();
+    const status = new MemoryStatusStore();
+    const deps: CreateDeps = {
+      store, status, queue: new MemoryQueue(), intakeQueue: new MemoryIntakeQueue(), clock: new ManualClock(), log: recordingLogger(),
+      bucket: 'unit-bucket', batchSize: 100, deadlineSeconds: 3600, ttlDays: 30, newId: () => 'r-1',
+    };
+    await store.upload('uploads/big.json', renderInput(makeContacts(5), ['job_title']));
+    await createEnrichment({ contacts: 'uploads/big.json', fields_to_enrich: ['job_title'] }, deps);
+    const failDeps = { status, clock: deps.clock, log: recordingLogger(), metrics: { emit } };
+    expect(await failIntake('r-1', failDeps)).toBe(true);
+    expect(await failIntake('r-1', failDeps)).toBe(false);
+    expect(status.records.get('r-1')?.status).toBe('rejected');
+    expect(points(emit)).toEqual([['requestRejected', 1, { reason: 'intake_failed' }]]);
   });
 });
