@@ -118,11 +118,13 @@ describe('asynchronous intake of an upload (fauxqs + dynalite, each function wit
   it('out of time: saves its checkpoint, queues its continuation, and goes on until done', async () => {
     const contacts = makeContacts(N);
     const res = await submit({ contacts: await upload(service, 'uploads/slow.json', JSON.stringify({ contacts })), fields_to_enrich: FIELDS });
-    // Each invocation has 10.15 s and keeps 10 s back: it stops at its first checkpoint past 150 ms.
+    // Each invocation has 10.001 s and keeps 10 s back: it is out of time at its first checkpoint, whatever the
+    // machine's speed (with 150 ms to spare, a fast run took in all 3,000 contacts in one invocation).
     const intake = counting(intakeFn({ ...SMALL_STEPS, timeReserveMs: 10_000 }));
-    runIntakeSource(service, { intake: intake.handler, timeoutMs: 10_150 });
+    runIntakeSource(service, { intake: intake.handler, timeoutMs: 10_001 });
     await waitForRecord(res.json.requestId, (r) => r.status !== 'validating', 60_000);
-    expect(intake.calls()).toBeGreaterThan(1);
+    // One checkpoint per invocation at least: 6 steps of 500 contacts to validate, 6 groups of 5 batches to send.
+    expect(intake.calls()).toBeGreaterThanOrEqual(12);
     runPipeline(service, { concurrency: 4 });
     expect(await waitForFinal(res.json.requestId, 60_000)).toMatchObject({ status: 'completed', processedBatches: 30 });
     expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
