@@ -17,20 +17,32 @@ import type { UploadDeps } from '../core/uploads';
 import { logger } from '../logger';
 
 /**
+ * What every use case's deps start with: the bucket, the status table, the clock, the logs, metrics and spans, and no
+ * fault hooks (only the tests wire those).
+ */
+function useCaseDeps(clients: AwsClients) {
+  const c = config();
+  return {
+    store: s3ObjectStore(c.BUCKET_NAME, clients.s3),
+    status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
+    clock: systemClock,
+    log: logger,
+    metrics: datadogMetrics,
+    tracer: ddTracing,
+    faults: noFaults,
+  };
+}
+
+/**
  * Production wiring of the use cases to the AWS adapters. Fault hooks are never wired here.
  * `clients` are the function's own (its role's); tests pass a function's local identity.
  */
 export function createDeps(clients: AwsClients = awsClients()): CreateDeps {
   const c = config();
   return {
-    store: s3ObjectStore(c.BUCKET_NAME, clients.s3),
-    status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
+    ...useCaseDeps(clients),
     queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs),
     intakeQueue: sqsIntakeQueue(c.INTAKE_QUEUE_NAME, clients.sqs),
-    clock: systemClock,
-    log: logger,
-    metrics: datadogMetrics,
-    tracer: ddTracing,
     bucket: c.BUCKET_NAME,
     batchSize: c.BATCH_SIZE,
     deadlineSeconds: c.REQUEST_DEADLINE_SECONDS,
@@ -58,11 +70,7 @@ export function resetWorkerBreaker(): void {
 export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
   const c = config();
   return {
-    store: s3ObjectStore(c.BUCKET_NAME, clients.s3),
-    status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
-    clock: systemClock,
-    log: logger,
-    faults: noFaults,
+    ...useCaseDeps(clients),
     api: httpEnrichmentApi(c.ENRICHMENT_API_URL, c.ENRICHMENT_TIMEOUT_MS, c.ENRICHMENT_API_KEY),
     retry: {
       maxAttempts: c.ENRICHMENT_MAX_ATTEMPTS,
@@ -75,8 +83,6 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
     timeReserveMs: c.WORKER_TIME_RESERVE_MS,
     callBudgetFactor: c.ENRICHMENT_CALL_BUDGET_FACTOR,
     breaker: workerBreaker(),
-    metrics: datadogMetrics,
-    tracer: ddTracing,
     assemblyQueue: sqsAssemblyQueue(c.ASSEMBLY_QUEUE_NAME, clients.sqs),
     assemblyInlineMaxBatches: c.ASSEMBLY_INLINE_MAX_BATCHES,
   };
@@ -95,16 +101,7 @@ export function reconcileDeps(clients: AwsClients = awsClients()): ReconcileDeps
 
 /** The assembleOutput function: the batch results, the outputs and the status table. Fault hooks are never wired here. */
 export function assemblyDeps(clients: AwsClients = awsClients()): AssembleDeps {
-  const c = config();
-  return {
-    store: s3ObjectStore(c.BUCKET_NAME, clients.s3),
-    status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
-    clock: systemClock,
-    log: logger,
-    faults: noFaults,
-    metrics: datadogMetrics,
-    tracer: ddTracing,
-  };
+  return useCaseDeps(clients);
 }
 
 /** What the status and download functions read: the status table and, for downloads, a presigner. */
@@ -130,15 +127,9 @@ export function uploadDeps(clients: AwsClients = awsClients()): Omit<UploadDeps,
 export function intakeDeps(clients: AwsClients = awsClients()): IntakeDeps {
   const c = config();
   return {
-    store: s3ObjectStore(c.BUCKET_NAME, clients.s3),
-    status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
+    ...useCaseDeps(clients),
     queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs),
     intakeQueue: sqsIntakeQueue(c.INTAKE_QUEUE_NAME, clients.sqs),
-    clock: systemClock,
-    log: logger,
-    faults: noFaults,
-    metrics: datadogMetrics,
-    tracer: ddTracing,
     timeReserveMs: c.INTAKE_TIME_RESERVE_MS,
   };
 }
