@@ -16,9 +16,8 @@ import {
 } from '../support/faults';
 import { readOutput, submit, waitForFinal } from '../support/flow';
 import { assembleFn } from '../support/functions';
-import { expectCsvMatches, parseNdjson } from '../support/output';
+import { expectCsvMatches, expectedRows, expectOutput, parseNdjson } from '../support/output';
 import type { TestService } from '../support/service';
-import { expectedRows, expectOutput } from '../support/output';
 
 const FIELDS = ['professional_email', 'job_title'] as const;
 

@@ -1,7 +1,8 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { apiEvent, makeContacts } from '../support/factories';
 import { expectOnlyStatusAndDedupItems, readOutput, submit, waitForFinal } from '../support/flow';
-import { createFn, intakeFn, statusFn, workerFn } from '../support/functions';
+import { runIntakeSource } from '../support/faults';
+import { createFn, statusFn, workerFn } from '../support/functions';
 import { startTestService, type TestService } from '../support/service';
 
 const FIELDS = ['professional_email', 'job_title'];
@@ -89,8 +90,7 @@ describe('hostile input gets 400/415 and writes nothing (fauxqs + dynalite)', ()
     ])('rejects %s through its intake', async (_name, key, path) => {
       const res = await submit({ contacts: key, fields_to_enrich: FIELDS });
       expect(res.statusCode).toBe(202);
-      const q = service.resources.queues.IntakeQueue;
-      const source = service.deliver(q.url, q.arn, intakeFn(), { functionKey: 'intake', concurrency: 1 });
+      const source = runIntakeSource(service);
       try {
         const final = await waitForFinal(res.json.requestId, 20_000);
         expect(final.status).toBe('rejected');

@@ -1,11 +1,10 @@
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ServerlessConfig, type Doc } from '../../src/local/serverlessConfig';
-import { makeContacts } from '../support/factories';
+import { apiEvent, makeContacts } from '../support/factories';
 import { completeUploadFn, createUploadFn, downloadFn } from '../support/functions';
 import { reconcileWith, runIntakeSource, runPipeline, sleep, startFaultService, takeAllBatchMessages, waitForRecord } from '../support/faults';
 import { submit, waitForFinal } from '../support/flow';
-import { apiEvent } from '../support/factories';
 import type { TestService } from '../support/service';
 
 /**

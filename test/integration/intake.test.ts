@@ -164,9 +164,7 @@ describe('reconcile of a referenced request reads the upload itself, in its form
     const contacts = makeContacts(1_000);
     const csv = `first_name,last_name,company_domain\n${contacts.map((c) => `${c.first_name},${c.last_name},${c.company_domain}`).join('\n')}\n`;
     const res = await submit({ contacts: await upload(service, 'uploads/lost.csv', csv), fields_to_enrich: FIELDS });
-    const intake = intakeFn();
-    const q = service.resources.queues.IntakeQueue;
-    const source = service.deliver(q.url, q.arn, intake, { functionKey: 'intake', concurrency: 1 });
+    const source = runIntakeSource(service);
     await waitForRecord(res.json.requestId, (r) => r.status === 'processing');
     await source.stop();
     // Every batch message lost: only reconcile can bring them back, and it has only the CSV upload to read.

@@ -1,10 +1,9 @@
 import { apiEvent, makeContacts, scatteredIndexes } from '../support/factories';
 import { readOutput, submit, waitForFinal } from '../support/flow';
 import { downloadFn, workerFn } from '../support/functions';
-import { expectCsvMatches, parseNdjson } from '../support/output';
+import { expectCsvMatches, expectOutput, parseNdjson } from '../support/output';
 import { startTestService, type TestService } from '../support/service';
 import type { Contact, OutputRow } from '../../src/schemas/contact';
-import { expectOutput } from '../support/output';
 
 const FIELDS = ['job_title', 'professional_email'];
 

@@ -2,7 +2,8 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { apiEvent, makeContacts } from '../support/factories';
 import { readOutput, submit, waitForFinal } from '../support/flow';
 import { startTestService, type TestService } from '../support/service';
-import { workerFn, downloadFn, intakeFn } from '../support/functions';
+import { runIntakeSource } from '../support/faults';
+import { workerFn, downloadFn } from '../support/functions';
 import { expectOutput } from '../support/output';
 
 const FIELDS = ['professional_email', 'personal_phone'];
@@ -60,8 +61,7 @@ describe('create → SQS → concurrent workers → output.json (fauxqs + dynali
     const res = await submit({ contacts: `s3://${service.bucket}/${key}`, fields_to_enrich: FIELDS });
     expect(res.statusCode).toBe(202);
     expect(res.json.status).toBe('validating');
-    const q = service.resources.queues.IntakeQueue;
-    service.deliver(q.url, q.arn, intakeFn(), { functionKey: 'intake', concurrency: 1 });
+    runIntakeSource(service);
     service.deliver(service.queueUrl, service.queueArn, workerFn(), { concurrency: 4 });
     expect(await waitForFinal(res.json.requestId)).toMatchObject({ status: 'completed', totalBatches: 25 });
     expectOutput(await readOutput(service, res.json.requestId), { contacts, fields: FIELDS });

@@ -2,7 +2,8 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { apiEvent, makeContacts } from '../support/factories';
 import { expectOnlyStatusAndDedupItems, submit, waitForFinal } from '../support/flow';
 import { startTestService, type TestService } from '../support/service';
-import { statusFn, downloadFn, intakeFn } from '../support/functions';
+import { runIntakeSource } from '../support/faults';
+import { statusFn, downloadFn } from '../support/functions';
 
 const valid = () => ({ contacts: makeContacts(3), fields_to_enrich: ['professional_email'] });
 
@@ -59,8 +60,7 @@ describe('bad input gets a clear 4xx and writes nothing (fauxqs + dynalite)', ()
     const res = await submit({ contacts: key, fields_to_enrich: ['professional_email'] });
     expect(res.statusCode).toBe(202);
     expect(res.json.status).toBe('validating');
-    const q = service.resources.queues.IntakeQueue;
-    const source = service.deliver(q.url, q.arn, intakeFn(), { functionKey: 'intake', concurrency: 1 });
+    const source = runIntakeSource(service);
     try {
       const final = await waitForFinal(res.json.requestId, 20_000);
       expect(final.status).toBe('rejected');

@@ -14,6 +14,7 @@ import type { WorkerDeps } from '../../src/core/processBatch';
 import type { StatusRecord } from '../../src/schemas/status';
 import type { LambdaContext } from '../../src/handlers/processBatch';
 import type { BatchMessage } from '../../src/schemas/message';
+import type { EventSource } from '../../src/local/sqsEventSource';
 import { assembleFn, dlqFn, intakeFn, reconcileFn, workerDepsFn, workerFn } from './functions';
 import { currentService, startTestService, type TestService } from './service';
 
@@ -116,9 +117,9 @@ export function countingDeliveries(handler: SqsHandler): { handler: SqsHandler; 
 export function runIntakeSource(
   service: TestService,
   opts: { intake?: SqsHandler; concurrency?: number; visibilityTimeout?: number; timeoutMs?: number } = {},
-): void {
+): EventSource {
   const q = service.resources.queues.IntakeQueue;
-  service.deliver(q.url, q.arn, opts.intake ?? intakeFn(), {
+  return service.deliver(q.url, q.arn, opts.intake ?? intakeFn(), {
     functionKey: 'intake',
     concurrency: opts.concurrency ?? 1,
     visibilityTimeout: opts.visibilityTimeout ?? 1,

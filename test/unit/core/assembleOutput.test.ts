@@ -2,10 +2,9 @@ import { assembleOutput } from '../../../src/core/assembleOutput';
 import { failedRow } from '../../../src/core/output';
 import { failBatch, processBatch } from '../../../src/core/processBatch';
 import { keys } from '../../../src/core/status';
-import { expectCsvMatches, parseNdjson } from '../../support/output';
+import { expectCsvMatches, expectOutput, parseNdjson, type OutputDoc } from '../../support/output';
 import { crashOnceAt } from '../fakes';
 import { FIELDS, REQUEST_ID, seededRequest } from './workerHarness';
-import { expectOutput, type OutputDoc } from '../../support/output';
 
 /** A request whose batches are all stored and counted, but whose output was never assembled. */
 async function recordedButNotAssembled(n: number, batchSize = 100) {
