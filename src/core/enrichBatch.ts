@@ -3,7 +3,7 @@ import type { CircuitBreaker } from './circuitBreaker';
 import { enrichedRow, failedRow, type EnrichmentResult } from './output';
 import type { EnrichmentApi } from './ports';
 import { withRetry, CallsStoppedError, HttpError, isPermanent, isRetryable, OutOfTimeError, TimeoutError, type RetryBudget, type RetryPolicy } from './retry';
-import { noTracer, type SpanTags, type Tracer } from './ports';
+import { noTracer, type Metrics, type SpanTags, type Tracer } from './ports';
 
 export interface EnrichStats {
   calls: number;
@@ -99,6 +99,8 @@ export interface AdvanceOptions {
   breaker?: CircuitBreaker;
   /** Spans `enrichment.api.call` and `enrichment.bisect`, with `tags` (the request id and batch index) on each. */
   tracer?: Tracer;
+  /** One `apiCall` point per enrichment API call: its latency, tagged by outcome and status code. */
+  metrics?: Metrics;
   tags?: SpanTags;
 }
 
@@ -146,14 +148,18 @@ export async function advanceEnrichment(
     stats.calls += 1;
     try {
       const tags = { ...opts.tags, 'enrichment.attempt': attempt, 'enrichment.retry': String(attempt > 1), 'enrichment.contacts': group.length };
+      const started = Date.now();
       const results = await tracer.span('enrichment.api.call', tags, async (span) => {
         try {
           const answer = await api.enrich(group, fields, { timeoutMs });
           span.setTag('http.status_code', 200);
+          opts.metrics?.emit('apiCall', Date.now() - started, { outcome: 'ok', status_code: '200' });
           return answer;
         } catch (err) {
           if (err instanceof HttpError) span.setTag('http.status_code', err.status);
           if (err instanceof TimeoutError) span.setTag('enrichment.timeout', true);
+          const statusCode = err instanceof HttpError ? String(err.status) : err instanceof TimeoutError ? 'timeout' : 'other';
+          opts.metrics?.emit('apiCall', Date.now() - started, { outcome: 'error', status_code: statusCode });
           throw err;
         }
       });

@@ -6,7 +6,7 @@ import { advanceEnrichment, callBudget, fitsBatch, freshProgress, type EnrichPro
 import { BatchOutOfTimeError, EnrichmentPausedError, EnrichmentUnavailableError } from './errors';
 import { failedRow, type BatchResult } from './output';
 import { noTracer, type Logger, type BatchOutcome, type Clock, type EnrichmentApi, type FaultHooks, type Metrics, type ObjectStore, type RequestRef, type ShardState, type StatusStore, type TimeBudget, type Tracer } from './ports';
-import { HttpError, TimeoutError, type RetryBudget, type RetryPolicy } from './retry';
+import type { RetryBudget, RetryPolicy } from './retry';
 import { isFinal, keys } from './status';
 
 export interface WorkerDeps extends AssemblyRouting {
@@ -163,12 +163,13 @@ async function enrichAndRecord(message: BatchMessage, deps: WorkerDeps, invocati
   }
   const stats: EnrichStats = { calls: 0, retries: 0, bisections: 0 };
   const maxCalls = deps.callBudgetFactor === undefined ? undefined : callBudget(size, deps.callBudgetFactor);
-  const { stoppedBy, ...progress } = await advanceEnrichment(message.contacts, message.fields, measuredApi(deps.api, deps.metrics), deps.retry, start, {
+  const { stoppedBy, ...progress } = await advanceEnrichment(message.contacts, message.fields, deps.api, deps.retry, start, {
     budget,
     stats,
     callBudget: maxCalls,
     breaker: deps.breaker,
     tracer: deps.tracer,
+    metrics: deps.metrics,
     tags: batchTags(message),
   });
   const keep = (kept: EnrichProgress) =>
@@ -214,25 +215,6 @@ export function emitContactOutcomes(rows: readonly { enrichment_status: string }
   const byOutcome = new Map<string, number>();
   for (const row of rows) byOutcome.set(row.enrichment_status, (byOutcome.get(row.enrichment_status) ?? 0) + 1);
   for (const [outcome, n] of byOutcome) metrics.emit('contacts', n, { outcome });
-}
-
-/** The enrichment API with one metric per call: its latency, HTTP status (timeout/network without one) and outcome. */
-function measuredApi(api: EnrichmentApi, metrics: Metrics | undefined): EnrichmentApi {
-  if (!metrics) return api;
-  return {
-    enrich: async (contacts, fields, opts) => {
-      const started = Date.now();
-      try {
-        const results = await api.enrich(contacts, fields, opts);
-        metrics.emit('apiCall', Date.now() - started, { outcome: 'ok', status_code: '200' });
-        return results;
-      } catch (err) {
-        const statusCode = err instanceof HttpError ? String(err.status) : err instanceof TimeoutError || (err instanceof Error && err.name === 'TimeoutError') ? 'timeout' : 'other';
-        metrics.emit('apiCall', Date.now() - started, { outcome: 'error', status_code: statusCode });
-        throw err;
-      }
-    },
-  };
 }
 
 /** The time left for enrichment calls: the invocation's remaining time less the reserve. */
