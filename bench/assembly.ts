@@ -12,7 +12,14 @@ import { CountingStore } from './countingStore';
 export async function assemblyMemory(
   contacts: number,
   formats: readonly OutputFormat[] = OUTPUT_FORMATS,
-): Promise<{ contacts: number; formats: string; outputMB: number; heapPeakMB: number; rssPeakMB: number; seconds: number }> {
+): Promise<{
+  contacts: number;
+  formats: string;
+  outputMB: number;
+  heapPeakMB: number;
+  rssPeakMB: number;
+  seconds: number;
+}> {
   const batches = Math.ceil(contacts / 100);
   const batch = (index: number): BatchResult => ({
     requestId: 'r',

@@ -21,7 +21,12 @@ async function main() {
   const batches = Math.ceil(contacts / 100);
   const requestId = '00000000-0000-4000-8000-000000000001';
   const emu = await startEmulators({ s3SqsPort: 0, dynamodbPort: 0 });
-  const s3 = new S3Client({ region: 'us-east-1', endpoint: emu.s3Endpoint, forcePathStyle: true, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  const s3 = new S3Client({
+    region: 'us-east-1',
+    endpoint: emu.s3Endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
   const bucket = 'assembly-bench';
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const t0 = performance.now();
@@ -37,7 +42,13 @@ async function main() {
         personal_phone: '+1 555 0100',
         enrichment_status: 'enriched',
       }));
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.batch(requestId, index), Body: JSON.stringify({ requestId, batchIndex: index, rows }) }));
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: keys.batch(requestId, index),
+          Body: JSON.stringify({ requestId, batchIndex: index, rows }),
+        }),
+      );
     },
   );
   const seeded = (performance.now() - t0) / 1000;
@@ -55,16 +66,32 @@ async function main() {
   let rssPeak = 0;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 100);
   const t1 = performance.now();
-  const outcome = await assembleOutput(requestId, { store: s3ObjectStore(bucket, s3), status, clock: systemClock, log: createLogger(), faults: noFaults });
+  const outcome = await assembleOutput(requestId, {
+    store: s3ObjectStore(bucket, s3),
+    status,
+    clock: systemClock,
+    log: createLogger(),
+    faults: noFaults,
+  });
   const seconds = (performance.now() - t1) / 1000;
   clearInterval(sampler);
   const sizes: Record<string, number> = {};
   for (const f of ['json', 'ndjson', 'csv'] as const) {
-    sizes[f] = (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: outputKey(requestId, f) }))).ContentLength ?? 0;
+    sizes[f] =
+      (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: outputKey(requestId, f) }))).ContentLength ?? 0;
   }
   const written = Object.values(sizes).reduce((a, b) => a + b, 0);
   console.log(
-    JSON.stringify({ contacts, batches, outcome, seedSeconds: +seeded.toFixed(1), assemblySeconds: +seconds.toFixed(1), writtenMB: +(written / 1048576).toFixed(0), sizes, rssPeakMB: +(rssPeak / 1048576).toFixed(0) }),
+    JSON.stringify({
+      contacts,
+      batches,
+      outcome,
+      seedSeconds: +seeded.toFixed(1),
+      assemblySeconds: +seconds.toFixed(1),
+      writtenMB: +(written / 1048576).toFixed(0),
+      sizes,
+      rssPeakMB: +(rssPeak / 1048576).toFixed(0),
+    }),
   );
   s3.destroy();
   await emu.stop();

@@ -11,7 +11,13 @@ export async function renderChart(
 ): Promise<string> {
   const vega = await esm<typeof import('vega')>('vega');
   const vl = await esm<{ compile(spec: unknown): { spec: import('vega').Spec } }>('vega-lite');
-  const x = { field: 'contacts', type: 'quantitative', scale: { type: 'log' }, title: 'contacts in the request', axis: { format: '~s' } } as const;
+  const x = {
+    field: 'contacts',
+    type: 'quantitative',
+    scale: { type: 'log' },
+    title: 'contacts in the request',
+    axis: { format: '~s' },
+  } as const;
   const spec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     config: { font: 'sans-serif', view: { stroke: null } },

@@ -34,12 +34,17 @@ async function main(): Promise<void> {
     const created = await fetch(`${stack.apiUrl}/enrichment`, {
       method: 'POST',
       headers,
-      body: JSON.stringify({ contacts: [{ first_name: 'Ada', last_name: 'Lovelace', company_domain: 'example.com' }], fields_to_enrich: ['professional_email'] }),
+      body: JSON.stringify({
+        contacts: [{ first_name: 'Ada', last_name: 'Lovelace', company_domain: 'example.com' }],
+        fields_to_enrich: ['professional_email'],
+      }),
     });
     const { requestId } = (await created.json()) as { requestId: string };
     if (!requestId) throw new Error(`POST /enrichment answered ${created.status}`);
     await new Promise((r) => setTimeout(r, 2000));
-    console.log(`stack up, ${concurrency} concurrent GET /enrichment/{id} × ${rounds} rounds; RSS at rest ${rssMb().toFixed(0)} MB`);
+    console.log(
+      `stack up, ${concurrency} concurrent GET /enrichment/{id} × ${rounds} rounds; RSS at rest ${rssMb().toFixed(0)} MB`,
+    );
     for (let round = 1; round <= rounds; round++) {
       let peak = 0;
       const sampler = setInterval(() => (peak = Math.max(peak, rssMb())), 100);

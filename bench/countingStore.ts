@@ -21,7 +21,8 @@ export class CountingStore implements ObjectStore {
   }
 
   async upload(_key: string, body: AsyncIterable<string | Buffer> | Readable): Promise<void> {
-    for await (const chunk of body as AsyncIterable<string | Buffer>) this.bytesWritten += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    for await (const chunk of body as AsyncIterable<string | Buffer>)
+      this.bytesWritten += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
     this.objectsWritten++;
   }
 

@@ -26,8 +26,12 @@ function largest(max: number, fits: (n: number) => boolean): number {
   return lo;
 }
 
-console.log(`Lambda event limit: smaller than ${LAMBDA_MAX_EVENT_BYTES.toLocaleString('en-US')} bytes; fields ${DEFAULT_FIELDS.join(',')}`);
-console.log('seed  max contacts  body bytes  event bytes  escaped/body  overhead  max contacts (scripts, 4 KiB margin)');
+console.log(
+  `Lambda event limit: smaller than ${LAMBDA_MAX_EVENT_BYTES.toLocaleString('en-US')} bytes; fields ${DEFAULT_FIELDS.join(',')}`,
+);
+console.log(
+  'seed  max contacts  body bytes  event bytes  escaped/body  overhead  max contacts (scripts, 4 KiB margin)',
+);
 for (const seed of values.seeds.split(',').map(Number)) {
   const contacts = [...generateContacts(90_000, { seed })];
   const body = (n: number) => JSON.stringify({ contacts: contacts.slice(0, n), fields_to_enrich: DEFAULT_FIELDS });

@@ -9,7 +9,14 @@ export async function* uploadJson(n: number): AsyncGenerator<string> {
   yield '{"contacts":[';
   for (let i = 0; i < n; i += 1000) {
     const part = [];
-    for (let j = i; j < Math.min(n, i + 1000); j++) part.push(JSON.stringify({ first_name: `First${j}`, last_name: `Last${j}`, company_domain: `company${j % 997}.example.com` }));
+    for (let j = i; j < Math.min(n, i + 1000); j++)
+      part.push(
+        JSON.stringify({
+          first_name: `First${j}`,
+          last_name: `Last${j}`,
+          company_domain: `company${j % 997}.example.com`,
+        }),
+      );
     yield (i ? ',' : '') + part.join(',');
   }
   yield ']}';
@@ -21,7 +28,14 @@ export async function* uploadJson(n: number): AsyncGenerator<string> {
  * reading it afresh; what is written counted) and a status store and queues that only keep the last
  * checkpoint and count: its memory is the use case's own, at sizes the in-memory emulators cannot hold.
  */
-export async function intakeStandIn(contacts: number): Promise<{ ok: boolean; error?: string; seconds: number; messages: number; checkpoints: number; bytesWritten: number }> {
+export async function intakeStandIn(contacts: number): Promise<{
+  ok: boolean;
+  error?: string;
+  seconds: number;
+  messages: number;
+  checkpoints: number;
+  bytesWritten: number;
+}> {
   const key = 'uploads/standin.json';
   const store = new CountingStore({ stream: (k) => (k === key ? uploadJson(contacts) : undefined) });
   const record = {
@@ -64,9 +78,24 @@ export async function intakeStandIn(contacts: number): Promise<{ ok: boolean; er
       faults: noFaults,
       timeReserveMs: 0,
     });
-    if (outcome !== 'processing') return { ok: false, error: `intake ended ${outcome}`, seconds: seconds(), messages, checkpoints, bytesWritten: store.bytesWritten };
+    if (outcome !== 'processing')
+      return {
+        ok: false,
+        error: `intake ended ${outcome}`,
+        seconds: seconds(),
+        messages,
+        checkpoints,
+        bytesWritten: store.bytesWritten,
+      };
     return { ok: true, seconds: seconds(), messages, checkpoints, bytesWritten: store.bytesWritten };
   } catch (err) {
-    return { ok: false, error: err instanceof Error ? err.message : String(err), seconds: seconds(), messages, checkpoints, bytesWritten: store.bytesWritten };
+    return {
+      ok: false,
+      error: err instanceof Error ? err.message : String(err),
+      seconds: seconds(),
+      messages,
+      checkpoints,
+      bytesWritten: store.bytesWritten,
+    };
   }
 }

@@ -47,7 +47,10 @@ export function selfTimeByCategory(profiles: Profile[]): Array<{ category: strin
 }
 
 if (require.main === module) {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '15' } } });
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { top: { type: 'string', default: '15' } },
+  });
   const rows = selfTimeByCategory(positionals.map((f) => JSON.parse(readFileSync(f, 'utf8')) as Profile));
   console.table(rows.filter((r) => r.category !== '(idle)').slice(0, Number(values.top)));
   console.log(`idle: ${rows.find((r) => r.category === '(idle)')?.share ?? '0%'}`);

@@ -6,13 +6,19 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/clie
  * keeps every row (concurrent read-modify-writes of one object lose updates); only its S3 part is timed,
  * with rows like ours, against the same emulator through the same SDK.
  */
-export async function readModifyWrite(s3: S3Client, bucket: string, contacts: number): Promise<{ seconds: number; bytesWritten: number }> {
+export async function readModifyWrite(
+  s3: S3Client,
+  bucket: string,
+  contacts: number,
+): Promise<{ seconds: number; bytesWritten: number }> {
   const key = `rmw/${contacts}/output.json`;
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: '[]', ContentType: 'application/json' }));
   let bytesWritten = 0;
   const t0 = performance.now();
   for (let b = 0; b * 100 < contacts; b++) {
-    const current = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString()) as unknown[];
+    const current = JSON.parse(
+      await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString(),
+    ) as unknown[];
     for (let i = b * 100; i < Math.min(contacts, (b + 1) * 100); i++) {
       current.push({
         first_name: `First${i}`,

@@ -24,7 +24,9 @@ const finish = (m: unknown) => process.send!(m, () => process.exit(0));
  * getrusage keeps the peak across fork + exec, so it would report the bench process's RSS at the fork.
  */
 function maxRssMB(): number {
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(existsSync('/proc/self/status') ? readFileSync('/proc/self/status', 'utf8') : '');
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(
+    existsSync('/proc/self/status') ? readFileSync('/proc/self/status', 'utf8') : '',
+  );
   return Math.round((hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS) / 1024);
 }
 
@@ -38,7 +40,15 @@ function handlerOf(sls: ServerlessConfig, functionKey: string): (...args: unknow
   const dot = spec.lastIndexOf('.');
   // Our code bundled; packages (plain JavaScript) loaded from node_modules, found from the bundle's folder.
   const outfile = path.join(mkdtempSync(path.join(ROOT, '.bench-')), `${functionKey}.js`);
-  buildSync({ entryPoints: [path.join(ROOT, `${spec.slice(0, dot)}.ts`)], bundle: true, packages: 'external', platform: 'node', target: 'node20', outfile, logLevel: 'error' });
+  buildSync({
+    entryPoints: [path.join(ROOT, `${spec.slice(0, dot)}.ts`)],
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    target: 'node20',
+    outfile,
+    logLevel: 'error',
+  });
   const handler = require(outfile)[spec.slice(dot + 1)];
   rmSync(path.dirname(outfile), { recursive: true, force: true });
   return handler;
@@ -49,10 +59,14 @@ async function main(): Promise<void> {
   const sls = new ServerlessConfig({ stage: process.env.STAGE!, region: 'us-east-1', env: {} });
   if (role === 'assembly') {
     const { assemblyMemory } = await import('./assembly');
-    process.once('message', async (m: { contacts: number }) => finish({ ...(await assemblyMemory(m.contacts)), maxRssMB: maxRssMB() }));
+    process.once('message', async (m: { contacts: number }) =>
+      finish({ ...(await assemblyMemory(m.contacts)), maxRssMB: maxRssMB() }),
+    );
   } else if (role === 'intake-standin') {
     const { intakeStandIn } = await import('./intakeStandIn');
-    process.once('message', async (m: { contacts: number }) => finish({ ...(await intakeStandIn(m.contacts)), maxRssMB: maxRssMB() }));
+    process.once('message', async (m: { contacts: number }) =>
+      finish({ ...(await intakeStandIn(m.contacts)), maxRssMB: maxRssMB() }),
+    );
   } else if (role === 'create') {
     const create = handlerOf(sls, 'createEnrichment');
     process.once('message', async (m: { body: string; headers?: Record<string, string> }) => {

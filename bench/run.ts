@@ -56,9 +56,17 @@ const workers = Number(values.workers);
 const FIELDS = ['professional_email', 'personal_phone'];
 const TARGETS: Record<number, number> = { 100000: 10, 1000000: 100 };
 const say = (s: string) => values.json || console.error(s);
-const apiHeaders: Record<string, string> = { 'content-type': 'application/json', ...(values['api-key'] ? { 'x-api-key': values['api-key'] } : {}) };
+const apiHeaders: Record<string, string> = {
+  'content-type': 'application/json',
+  ...(values['api-key'] ? { 'x-api-key': values['api-key'] } : {}),
+};
 const apiEvent = (body: unknown, pathParameters?: Record<string, string>) =>
-  ({ body: JSON.stringify(body), headers: apiHeaders, pathParameters, requestContext: { requestId: 'bench' } }) as never;
+  ({
+    body: JSON.stringify(body),
+    headers: apiHeaders,
+    pathParameters,
+    requestContext: { requestId: 'bench' },
+  }) as never;
 
 /**
  * The upload as createEnrichment.ts makes it, through the real handlers: POST /enrichment/uploads (a key the
@@ -69,27 +77,44 @@ async function uploadThroughApi(size: number): Promise<{ reference: string; key:
   const chunks: Buffer[] = [];
   for await (const c of uploadJson(size)) chunks.push(Buffer.from(c));
   const file = Buffer.concat(chunks);
-  const started = await createUploadHandler(apiEvent({ size: file.length, format: 'json', filename: `bench-${size}.json` }));
-  if (started.statusCode !== 201) throw new Error(`POST /enrichment/uploads answered ${started.statusCode}: ${started.body}`);
-  const up = JSON.parse(started.body) as { uploadId: string; key: string; partSize: number; parts: Array<{ partNumber: number; url: string }> };
+  const started = await createUploadHandler(
+    apiEvent({ size: file.length, format: 'json', filename: `bench-${size}.json` }),
+  );
+  if (started.statusCode !== 201)
+    throw new Error(`POST /enrichment/uploads answered ${started.statusCode}: ${started.body}`);
+  const up = JSON.parse(started.body) as {
+    uploadId: string;
+    key: string;
+    partSize: number;
+    parts: Array<{ partNumber: number; url: string }>;
+  };
   const parts: Array<{ partNumber: number; etag: string }> = [];
   for (let i = 0; i < up.parts.length; i += 4) {
     parts.push(
       ...(await Promise.all(
         up.parts.slice(i, i + 4).map(async (p) => {
-          const res = await fetch(p.url, { method: 'PUT', body: file.subarray((p.partNumber - 1) * up.partSize, p.partNumber * up.partSize) });
+          const res = await fetch(p.url, {
+            method: 'PUT',
+            body: file.subarray((p.partNumber - 1) * up.partSize, p.partNumber * up.partSize),
+          });
           if (!res.ok) throw new Error(`part ${p.partNumber} PUT answered ${res.status}: ${await res.text()}`);
           return { partNumber: p.partNumber, etag: res.headers.get('etag') ?? '' };
         }),
       )),
     );
   }
-  const done = await completeUploadHandler(apiEvent({ key: up.key, parts }, { uploadId: encodeURIComponent(up.uploadId) }));
+  const done = await completeUploadHandler(
+    apiEvent({ key: up.key, parts }, { uploadId: encodeURIComponent(up.uploadId) }),
+  );
   if (done.statusCode !== 200) throw new Error(`complete answered ${done.statusCode}: ${done.body}`);
   return { reference: (JSON.parse(done.body) as { reference: string }).reference, key: up.key, bytes: file.length };
 }
 
-const contact = (i: number) => ({ first_name: `First${i}`, last_name: `Last${i}`, company_domain: `company${i % 997}.example.com` });
+const contact = (i: number) => ({
+  first_name: `First${i}`,
+  last_name: `Last${i}`,
+  company_domain: `company${i % 997}.example.com`,
+});
 interface Role {
   name: string;
   child: ChildProcess;
@@ -99,11 +124,17 @@ interface Role {
 /** A role in its own process (bench/role.ts), ready to be told what to do. */
 async function startRole(name: string, env: NodeJS.ProcessEnv): Promise<Role> {
   const execArgv = ['--expose-gc', '-r', 'ts-node/register/transpile-only', '--max-old-space-size=8192'];
-  if (values.profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${values.profile}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
-  const child = fork(path.join(__dirname, 'role.ts'), [], { env: { ...process.env, ...env, BENCH_ROLE: name }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  if (values.profile)
+    execArgv.push('--cpu-prof', `--cpu-prof-dir=${values.profile}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
+  const child = fork(path.join(__dirname, 'role.ts'), [], {
+    env: { ...process.env, ...env, BENCH_ROLE: name },
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const next = <T>() =>
     new Promise<T>((resolve, reject) => {
-      const onExit = (code: number | null, signal: string | null) => reject(new Error(`role ${name} exited (${signal ?? code}) before it answered`));
+      const onExit = (code: number | null, signal: string | null) =>
+        reject(new Error(`role ${name} exited (${signal ?? code}) before it answered`));
       child.once('exit', onExit);
       child.once('message', (m) => {
         child.off('exit', onExit);
@@ -152,7 +183,12 @@ async function main(): Promise<void> {
 
   const jobs: Array<Record<string, number | string>> = [];
   const rss: Array<{ role: string; contacts: number; MB: number; how: string }> = [];
-  const itemSizes: Array<{ contacts: number; status: string; 'final bytes': number; 'max bytes while running': number }> = [];
+  const itemSizes: Array<{
+    contacts: number;
+    status: string;
+    'final bytes': number;
+    'max bytes while running': number;
+  }> = [];
   const rmw: Array<Record<string, number | string>> = [];
   let stageNo = 0;
 
@@ -171,7 +207,8 @@ async function main(): Promise<void> {
       LOG_SILENT: 'true',
       BENCH_WORKERS: String(workers),
     };
-    for (const [id, q] of Object.entries(resources.queues)) Object.assign(env, { [`BENCH_QUEUE_URL_${id}`]: q.url, [`BENCH_QUEUE_ARN_${id}`]: q.arn });
+    for (const [id, q] of Object.entries(resources.queues))
+      Object.assign(env, { [`BENCH_QUEUE_URL_${id}`]: q.url, [`BENCH_QUEUE_ARN_${id}`]: q.arn });
     // This process's own calls (upload, status reads) go to the same stage: a new "cold start" per stage.
     Object.assign(process.env, env);
     resetConfig();
@@ -179,7 +216,9 @@ async function main(): Promise<void> {
     return { sls, resources, env };
   }
 
-  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1', endpoint: emulators.dynamodbEndpoint }));
+  const ddb = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ region: 'us-east-1', endpoint: emulators.dynamodbEndpoint }),
+  );
 
   for (const size of list(values.sizes)) {
     const { sls, env } = await provision();
@@ -188,8 +227,13 @@ async function main(): Promise<void> {
     const creator = await startRole('create', env);
 
     // The users' scripts send a request inline when it fits API Gateway's and Lambda's limits, else through S3.
-    const inline = size <= 70_000 ? JSON.stringify({ contacts: Array.from({ length: size }, (_, i) => contact(i)), fields_to_enrich: FIELDS }) : '';
-    const fits = inline !== '' && Buffer.byteLength(inline) < Math.min(API_GATEWAY_MAX_BODY_BYTES, LAMBDA_MAX_EVENT_BYTES - 100_000);
+    const inline =
+      size <= 70_000
+        ? JSON.stringify({ contacts: Array.from({ length: size }, (_, i) => contact(i)), fields_to_enrich: FIELDS })
+        : '';
+    const fits =
+      inline !== '' &&
+      Buffer.byteLength(inline) < Math.min(API_GATEWAY_MAX_BODY_BYTES, LAMBDA_MAX_EVENT_BYTES - 100_000);
     const t0 = performance.now();
     let body = inline;
     let uploadKey = '';
@@ -199,8 +243,12 @@ async function main(): Promise<void> {
       body = JSON.stringify({ contacts: up.reference, fields_to_enrich: FIELDS });
     }
     const uploaded = performance.now() - t0;
-    const created = await creator.ask<{ result: { statusCode: number; body: string }; ms: number; maxRssMB: number }>({ body, headers: apiHeaders });
-    if (created.result.statusCode !== 202) throw new Error(`create answered ${created.result.statusCode}: ${created.result.body}`);
+    const created = await creator.ask<{ result: { statusCode: number; body: string }; ms: number; maxRssMB: number }>({
+      body,
+      headers: apiHeaders,
+    });
+    if (created.result.statusCode !== 202)
+      throw new Error(`create answered ${created.result.statusCode}: ${created.result.body}`);
     const { requestId, status: first } = JSON.parse(created.result.body) as { requestId: string; status: string };
     const accepted = performance.now() - t0;
 
@@ -218,13 +266,26 @@ async function main(): Promise<void> {
     }
     const final = statuses[statuses.length - 1];
     const seconds = (performance.now() - t0) / 1000;
-    const answers = await Promise.all(pollers.map((p) => p.ask<{ invocations: number; maxRssMB: number }>({ stop: true })));
+    const answers = await Promise.all(
+      pollers.map((p) => p.ask<{ invocations: number; maxRssMB: number }>({ stop: true })),
+    );
     await Promise.all([...pollers, creator].map(stopRole));
 
-    itemSizes.push({ contacts: size, status: final, 'final bytes': dynamoItemSize(item), 'max bytes while running': maxBytes });
+    itemSizes.push({
+      contacts: size,
+      status: final,
+      'final bytes': dynamoItemSize(item),
+      'max bytes while running': maxBytes,
+    });
     rss.push({ role: 'createEnrichment (accept)', contacts: size, MB: created.maxRssMB, how: 'end to end' });
     pollers.forEach((p, i) => {
-      if (answers[i].invocations) rss.push({ role: p.name === 'processBatch' ? 'processBatch (incl. assembly)' : p.name, contacts: size, MB: answers[i].maxRssMB, how: 'end to end' });
+      if (answers[i].invocations)
+        rss.push({
+          role: p.name === 'processBatch' ? 'processBatch (incl. assembly)' : p.name,
+          contacts: size,
+          MB: answers[i].maxRssMB,
+          how: 'end to end',
+        });
     });
     const target = TARGETS[size];
     jobs.push({
@@ -236,7 +297,11 @@ async function main(): Promise<void> {
       'job s': +seconds.toFixed(2),
       'contacts/s': Math.round(size / seconds),
       'batches/s': Math.round(size / 100 / seconds),
-      target: target ? (seconds <= target ? `≤ ${target} s: met` : `≤ ${target} s: missed by ${(seconds - target).toFixed(1)} s`) : '',
+      target: target
+        ? seconds <= target
+          ? `≤ ${target} s: met`
+          : `≤ ${target} s: missed by ${(seconds - target).toFixed(1)} s`
+        : '',
     });
     say(`job ${size}: ${seconds.toFixed(1)} s, ${final}`);
   }
@@ -246,14 +311,26 @@ async function main(): Promise<void> {
     const role = await startRole('assembly', {});
     const r = await role.ask<{ outputMB: number; seconds: number; maxRssMB: number }>({ contacts: size });
     await stopRole(role);
-    rss.push({ role: 'assembly alone', contacts: size, MB: r.maxRssMB, how: `stand-in store, ${r.outputMB} MB output in ${r.seconds} s` });
+    rss.push({
+      role: 'assembly alone',
+      contacts: size,
+      MB: r.maxRssMB,
+      how: `stand-in store, ${r.outputMB} MB output in ${r.seconds} s`,
+    });
     say(`assembly ${size}: ${r.maxRssMB} MB`);
   }
   for (const size of list(values['intake-standin-sizes'])) {
     const role = await startRole('intake-standin', {});
-    const r = await role.ask<{ ok: boolean; error?: string; seconds: number; messages: number; maxRssMB: number }>({ contacts: size }).catch((err: Error) => ({ ok: false, error: err.message, seconds: 0, messages: 0, maxRssMB: NaN }));
+    const r = await role
+      .ask<{ ok: boolean; error?: string; seconds: number; messages: number; maxRssMB: number }>({ contacts: size })
+      .catch((err: Error) => ({ ok: false, error: err.message, seconds: 0, messages: 0, maxRssMB: NaN }));
     await stopRole(role);
-    rss.push({ role: 'intake alone', contacts: size, MB: r.maxRssMB, how: r.ok ? `stand-in store, ${r.messages} batch messages in ${r.seconds} s` : `failed: ${r.error}` });
+    rss.push({
+      role: 'intake alone',
+      contacts: size,
+      MB: r.maxRssMB,
+      how: r.ok ? `stand-in store, ${r.messages} batch messages in ${r.seconds} s` : `failed: ${r.error}`,
+    });
     say(`intake ${size}: ${r.maxRssMB} MB`);
   }
 
@@ -284,7 +361,13 @@ async function main(): Promise<void> {
     const mb = rss.filter((r) => r.role === role && Number.isFinite(r.MB) && r.contacts >= 100_000);
     const lo = mb.reduce((a, r) => (r.contacts < a.contacts ? r : a), mb[0]);
     const hi = mb.reduce((a, r) => (r.contacts > a.contacts ? r : a), mb[0]);
-    return { role, from: lo?.contacts, to: hi?.contacts, 'MB from → to': lo && `${lo.MB} → ${hi.MB}`, 'flat within 2×': lo ? (hi.MB <= 2 * lo.MB ? 'yes' : 'no') : 'n/a' };
+    return {
+      role,
+      from: lo?.contacts,
+      to: hi?.contacts,
+      'MB from → to': lo && `${lo.MB} → ${hi.MB}`,
+      'flat within 2×': lo ? (hi.MB <= 2 * lo.MB ? 'yes' : 'no') : 'n/a',
+    };
   });
   if (values.chart) {
     writeFileSync(values.chart, await renderChart(jobs as never, rss));
@@ -301,7 +384,9 @@ async function main(): Promise<void> {
     console.table(rss);
     console.table(flat);
     if (rmw.length) {
-      console.log("The public design's output strategy (every batch reads output.json, appends, rewrites it) on the same emulator:");
+      console.log(
+        "The public design's output strategy (every batch reads output.json, appends, rewrites it) on the same emulator:",
+      );
       console.table(rmw);
     }
   }

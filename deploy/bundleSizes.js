@@ -14,14 +14,19 @@ const size = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : kb(n));
 
 async function main(dir) {
   const rows = ['| function | zip | bundle (minified) | bundle alone, zipped |', '| --- | ---: | ---: | ---: |'];
-  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.zip')).sort()) {
+  for (const file of fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.zip'))
+    .sort()) {
     const data = fs.readFileSync(path.join(dir, file));
     const zip = await JSZip.loadAsync(data);
     const bundle = Object.keys(zip.files).find((f) => /^src\/handlers\/[^/]+\.js$/.test(f));
     if (!bundle) continue;
     const code = await zip.file(bundle).async('nodebuffer');
     const alone = await new JSZip().file(bundle, code).generateAsync({ type: 'nodebuffer', compression: 'DEFLATE' });
-    rows.push(`| \`${file.replace(/\.zip$/, '')}\` | ${size(data.length)} | ${kb(code.length)} | ${kb(alone.length)} |`);
+    rows.push(
+      `| \`${file.replace(/\.zip$/, '')}\` | ${size(data.length)} | ${kb(code.length)} | ${kb(alone.length)} |`,
+    );
   }
   console.log(rows.join('\n'));
 }

@@ -26,7 +26,8 @@ class CheckStageParams {
   check() {
     const { service } = this.serverless;
     const stage = this.options.stage || service.provider.stage;
-    const param = (name, example) => `--param="${name}=${example}" (or set ${name} under params.${stage} in serverless.yml)`;
+    const param = (name, example) =>
+      `--param="${name}=${example}" (or set ${name} under params.${stage} in serverless.yml)`;
     const problems = [];
 
     const apiUrl = service.provider.environment?.ENRICHMENT_API_URL;
@@ -38,8 +39,11 @@ class CheckStageParams {
       );
     }
 
-    const datadog = (service.custom?.datadog) || {};
-    if (String(datadog.enabled) !== 'false' && !/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+$/.test(datadog.apiKeySecretArn || '')) {
+    const datadog = service.custom?.datadog || {};
+    if (
+      String(datadog.enabled) !== 'false' &&
+      !/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+$/.test(datadog.apiKeySecretArn || '')
+    ) {
       problems.push(
         `ddApiKeySecretArn is required while Datadog is on (datadogEnabled): the Secrets Manager ARN of the Datadog API key, got "${datadog.apiKeySecretArn || ''}". ` +
           `Pass ${param('ddApiKeySecretArn', 'arn:aws:secretsmanager:<region>:<account>:secret:<name>')}, or turn Datadog off with --param="datadogEnabled=false".`,
@@ -47,8 +51,11 @@ class CheckStageParams {
     }
 
     const timeout = Number(service.custom?.workerTimeout);
-    const visibility = Math.min(...['BatchQueue', 'BatchDeadLetterQueue'].map((q) => Number(this.resource(q).Properties.VisibilityTimeout)));
-    if (!(timeout >= 1 && timeout <= 900)) problems.push(`workerTimeoutSeconds must be 1 to 900 (Lambda's limit), got "${service.custom.workerTimeout}".`);
+    const visibility = Math.min(
+      ...['BatchQueue', 'BatchDeadLetterQueue'].map((q) => Number(this.resource(q).Properties.VisibilityTimeout)),
+    );
+    if (!(timeout >= 1 && timeout <= 900))
+      problems.push(`workerTimeoutSeconds must be 1 to 900 (Lambda's limit), got "${service.custom.workerTimeout}".`);
     else if (!(visibility >= 6 * timeout)) {
       problems.push(
         `queueVisibilitySeconds (${visibility}) must be at least 6 times workerTimeoutSeconds (${timeout}), as AWS requires of an SQS event source: ` +
@@ -57,8 +64,11 @@ class CheckStageParams {
     }
 
     const intakeTimeout = Number(service.custom?.intakeTimeout);
-    const intakeVisibility = Math.min(...['IntakeQueue', 'IntakeDeadLetterQueue'].map((q) => Number(this.resource(q).Properties.VisibilityTimeout)));
-    if (!(intakeTimeout >= 1 && intakeTimeout <= 900)) problems.push(`intakeTimeoutSeconds must be 1 to 900 (Lambda's limit), got "${service.custom.intakeTimeout}".`);
+    const intakeVisibility = Math.min(
+      ...['IntakeQueue', 'IntakeDeadLetterQueue'].map((q) => Number(this.resource(q).Properties.VisibilityTimeout)),
+    );
+    if (!(intakeTimeout >= 1 && intakeTimeout <= 900))
+      problems.push(`intakeTimeoutSeconds must be 1 to 900 (Lambda's limit), got "${service.custom.intakeTimeout}".`);
     else if (!(intakeVisibility >= 6 * intakeTimeout)) {
       problems.push(
         `intakeQueueVisibilitySeconds (${intakeVisibility}) must be at least 6 times intakeTimeoutSeconds (${intakeTimeout}), as AWS requires of an SQS event source: ` +
@@ -67,8 +77,13 @@ class CheckStageParams {
     }
 
     const assemblyTimeout = Number(service.custom?.assemblyTimeout);
-    const assemblyVisibility = Math.min(...['AssemblyQueue', 'AssemblyDeadLetterQueue'].map((q) => Number(this.resource(q).Properties.VisibilityTimeout)));
-    if (!(assemblyTimeout >= 1 && assemblyTimeout <= 900)) problems.push(`assemblyTimeoutSeconds must be 1 to 900 (Lambda's limit), got "${service.custom.assemblyTimeout}".`);
+    const assemblyVisibility = Math.min(
+      ...['AssemblyQueue', 'AssemblyDeadLetterQueue'].map((q) => Number(this.resource(q).Properties.VisibilityTimeout)),
+    );
+    if (!(assemblyTimeout >= 1 && assemblyTimeout <= 900))
+      problems.push(
+        `assemblyTimeoutSeconds must be 1 to 900 (Lambda's limit), got "${service.custom.assemblyTimeout}".`,
+      );
     else if (!(assemblyVisibility >= 6 * assemblyTimeout)) {
       problems.push(
         `assemblyQueueVisibilitySeconds (${assemblyVisibility}) must be at least 6 times assemblyTimeoutSeconds (${assemblyTimeout}), as AWS requires of an SQS event source: ` +
@@ -80,12 +95,14 @@ class CheckStageParams {
     if (service.functions?.mockEnrich && !env.ENRICHMENT_API_KEY) {
       // Not an error: the key only exists once the stage is deployed (README: Authentication).
       this.serverless.cli.log(
-        `Warning: stage "${stage}" deploys the mock behind its API keys, but the worker has no enrichmentApiKey: its calls to the mock answer 403 until you deploy again with ${param('enrichmentApiKey', '<the value of one of this stage\'s API keys>')}.`,
+        `Warning: stage "${stage}" deploys the mock behind its API keys, but the worker has no enrichmentApiKey: its calls to the mock answer 403 until you deploy again with ${param('enrichmentApiKey', "<the value of one of this stage's API keys>")}.`,
       );
     }
 
     if (problems.length) {
-      throw new this.serverless.classes.Error(`Stage "${stage}" is not fully configured:\n  - ${problems.join('\n  - ')}`);
+      throw new this.serverless.classes.Error(
+        `Stage "${stage}" is not fully configured:\n  - ${problems.join('\n  - ')}`,
+      );
     }
   }
 }

@@ -10,7 +10,17 @@
 const { readFileSync } = require('node:fs');
 const path = require('node:path');
 
-const RESOURCE_KEYS = new Set(['Type', 'Properties', 'DependsOn', 'DeletionPolicy', 'UpdateReplacePolicy', 'Condition', 'Metadata', 'UpdatePolicy', 'CreationPolicy']);
+const RESOURCE_KEYS = new Set([
+  'Type',
+  'Properties',
+  'DependsOn',
+  'DeletionPolicy',
+  'UpdateReplacePolicy',
+  'Condition',
+  'Metadata',
+  'UpdatePolicy',
+  'CreationPolicy',
+]);
 
 let spec;
 function database() {
@@ -19,7 +29,8 @@ function database() {
 }
 
 const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
-const isIntrinsic = (v) => isPlainObject(v) && Object.keys(v).length === 1 && /^(Ref|Fn::|Condition$)/.test(Object.keys(v)[0]);
+const isIntrinsic = (v) =>
+  isPlainObject(v) && Object.keys(v).length === 1 && /^(Ref|Fn::|Condition$)/.test(Object.keys(v)[0]);
 
 /** Problems with `value` against a property type of the spec, at `where`. */
 function checkValue(db, type, value, where, problems) {
@@ -32,13 +43,22 @@ function checkValue(db, type, value, where, problems) {
       return;
     }
     case 'tag':
-      if (isPlainObject(value)) checkProperties(db, { Key: { type: { type: 'string' }, required: true }, Value: { type: { type: 'string' }, required: true } }, value, where, problems);
+      if (isPlainObject(value))
+        checkProperties(
+          db,
+          { Key: { type: { type: 'string' }, required: true }, Value: { type: { type: 'string' }, required: true } },
+          value,
+          where,
+          problems,
+        );
       return;
     case 'array':
-      if (Array.isArray(value)) for (const [i, item] of value.entries()) checkValue(db, type.element, item, `${where}[${i}]`, problems);
+      if (Array.isArray(value))
+        for (const [i, item] of value.entries()) checkValue(db, type.element, item, `${where}[${i}]`, problems);
       return;
     case 'map':
-      if (isPlainObject(value)) for (const [k, v] of Object.entries(value)) checkValue(db, type.element, v, `${where}.${k}`, problems);
+      if (isPlainObject(value))
+        for (const [k, v] of Object.entries(value)) checkValue(db, type.element, v, `${where}.${k}`, problems);
       return;
     case 'union': {
       // Fine when it fits one of the alternatives (a json or string alternative takes anything).
@@ -70,7 +90,8 @@ function checkTemplate(template) {
   const db = database();
   const problems = [];
   for (const [id, resource] of Object.entries(template.Resources ?? {})) {
-    for (const key of Object.keys(resource)) if (!RESOURCE_KEYS.has(key)) problems.push(`${id}: unknown resource attribute ${key}`);
+    for (const key of Object.keys(resource))
+      if (!RESOURCE_KEYS.has(key)) problems.push(`${id}: unknown resource attribute ${key}`);
     // Custom resources take any properties.
     if (/^Custom::/.test(resource.Type) || resource.Type === 'AWS::CloudFormation::CustomResource') continue;
     const found = db.lookup('resource', 'cloudFormationType', 'equals', resource.Type);
@@ -95,5 +116,7 @@ if (require.main === module) {
     for (const p of problems) console.error(`  ${p}`);
     process.exit(1);
   }
-  console.log(`Template check: ${count} resources, every type and property known to CloudFormation, required ones present (${path.relative(process.cwd(), file)}).`);
+  console.log(
+    `Template check: ${count} resources, every type and property known to CloudFormation, required ones present (${path.relative(process.cwd(), file)}).`,
+  );
 }

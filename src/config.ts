@@ -6,86 +6,94 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or http
 const optionalUrl = httpUrl.optional().or(z.literal('').transform(() => undefined));
 const seconds = z.coerce.number().int().positive();
 
-const ConfigSchema = z.object({
-  STAGE: z.string().min(1).default('local'),
-  AWS_REGION: z.string().min(1).default('us-east-1'),
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
-  /** Datadog's unified service tags: on every log line, metric point and (through dd-trace) span; the dashboard's $env and the monitors filter on env. */
-  DD_ENV: z.string().min(1).default('local'),
-  DD_SERVICE: z.string().min(1).default('enrichment-service'),
-  DD_VERSION: z.string().min(1).default(packageVersion),
-  BUCKET_NAME: z.string().min(3),
-  TABLE_NAME: z.string().min(3),
-  BATCH_QUEUE_NAME: z.string().min(1),
-  /** The intake function's queue (referenced uploads are taken in asynchronously). */
-  INTAKE_QUEUE_NAME: z.string().min(1),
-  /** The assembleOutput function's queue (the assembly of a request too large to assemble inline). */
-  ASSEMBLY_QUEUE_NAME: z.string().min(1),
-  /** Requests of at most this many batches are assembled inline by the worker or reconcile; larger ones are queued. */
-  ASSEMBLY_INLINE_MAX_BATCHES: z.coerce.number().int().min(0).default(1000),
-  /** The assembleOutput function's timeout: reconcile queues a stalled large request's assembly again only after it. */
-  ASSEMBLY_TIMEOUT_SECONDS: seconds.max(900).default(900),
-  /** Time the intake keeps back from its timeout to save its checkpoint and queue its continuation. */
-  INTAKE_TIME_RESERVE_MS: z.coerce.number().int().min(500).max(600_000).default(30_000),
-  ENRICHMENT_API_URL: httpUrl,
-  /** Sent as x-api-key to the enrichment API when set (the stage's own mock needs one of its API keys). */
-  ENRICHMENT_API_KEY: z.string().optional(),
-  /** Public base URL of the API, used to build download links; derived from the request when unset. */
-  PUBLIC_API_URL: optionalUrl,
-  /** Endpoint overrides for the offline stack and tests (fauxqs, dynalite). */
-  S3_ENDPOINT: optionalUrl,
-  SQS_ENDPOINT: optionalUrl,
-  DYNAMODB_ENDPOINT: optionalUrl,
-  BATCH_SIZE: z.coerce.number().int().min(1).max(100).default(100),
-  ENRICHMENT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
-  ENRICHMENT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(4),
-  /**
-   * A contact left alone next to a bad one must not fail on bad luck: at 30% transient errors,
-   * 4 attempts still fail 1 in 123 of them, 8 attempts 1 in 15,000.
-   */
-  ENRICHMENT_SINGLE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
-  /** Attempts for a part of a bisected batch before it is split again. */
-  ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(2),
-  ENRICHMENT_BACKOFF_BASE_MS: z.coerce.number().int().min(0).default(200),
-  ENRICHMENT_BACKOFF_MAX_MS: z.coerce.number().int().min(0).default(5_000),
-  /**
-   * Time the worker keeps back from its function timeout to store and record what it has: no
-   * enrichment call or backoff runs into it. Must stay well under the worker timeout.
-   */
-  WORKER_TIME_RESERVE_MS: z.coerce.number().int().min(500).max(600_000).default(5_000),
-  /** Enrichment calls a batch may make in all, across its deliveries: this many per contact, plus 10. */
-  ENRICHMENT_CALL_BUDGET_FACTOR: z.coerce.number().min(1).max(100).default(3),
-  /** Consecutive transient whole-call failures that open a worker's circuit breaker. */
-  ENRICHMENT_BREAKER_THRESHOLD: z.coerce.number().int().min(2).max(1000).default(20),
-  /** How long an open circuit makes no call before one trial call. */
-  ENRICHMENT_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
-  REQUEST_DEADLINE_SECONDS: seconds.default(3600),
-  RECONCILE_STALL_SECONDS: seconds.default(300),
-  DOWNLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(900),
-  RESULT_TTL_DAYS: seconds.default(30),
-  /**
-   * The largest upload POST /enrichment/uploads accepts. At most 1,000 parts of 8 MiB, so the answer (one
-   * presigned URL per part) stays under 1 MB, far from Lambda's 6 MB response limit.
-   */
-  MAX_UPLOAD_BYTES: z.coerce.number().int().positive().max(1000 * 8 * 1024 * 1024).default(2_147_483_648),
-  /** How long the presigned part URLs of an upload are valid. */
-  UPLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(3600),
-  METRICS_ENABLED: z
-    .enum(['true', 'false'])
-    .default('true')
-    .transform((v) => v === 'true'),
-  /** Metrics as JSON lines on stdout instead of through the Datadog extension (datadog-lambda-js's format). */
-  DD_FLUSH_TO_LOG: z
-    .enum(['true', 'false'])
-    .default('false')
-    .transform((v) => v === 'true'),
-  /** Set by serverless-plugin-datadog when Datadog's handler wraps ours (then its metrics listener is running). */
-  DD_LAMBDA_HANDLER: z.string().optional(),
-}).refine((c) => c.ENRICHMENT_BREAKER_THRESHOLD > c.ENRICHMENT_SINGLE_MAX_ATTEMPTS, {
-  // A contact a whole-call-failing provider always rejects gets its single attempts in a row: they must not open the circuit.
-  path: ['ENRICHMENT_BREAKER_THRESHOLD'],
-  error: 'must be greater than ENRICHMENT_SINGLE_MAX_ATTEMPTS (a lone bad contact\'s retries must not open the circuit)',
-});
+const ConfigSchema = z
+  .object({
+    STAGE: z.string().min(1).default('local'),
+    AWS_REGION: z.string().min(1).default('us-east-1'),
+    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /** Datadog's unified service tags: on every log line, metric point and (through dd-trace) span; the dashboard's $env and the monitors filter on env. */
+    DD_ENV: z.string().min(1).default('local'),
+    DD_SERVICE: z.string().min(1).default('enrichment-service'),
+    DD_VERSION: z.string().min(1).default(packageVersion),
+    BUCKET_NAME: z.string().min(3),
+    TABLE_NAME: z.string().min(3),
+    BATCH_QUEUE_NAME: z.string().min(1),
+    /** The intake function's queue (referenced uploads are taken in asynchronously). */
+    INTAKE_QUEUE_NAME: z.string().min(1),
+    /** The assembleOutput function's queue (the assembly of a request too large to assemble inline). */
+    ASSEMBLY_QUEUE_NAME: z.string().min(1),
+    /** Requests of at most this many batches are assembled inline by the worker or reconcile; larger ones are queued. */
+    ASSEMBLY_INLINE_MAX_BATCHES: z.coerce.number().int().min(0).default(1000),
+    /** The assembleOutput function's timeout: reconcile queues a stalled large request's assembly again only after it. */
+    ASSEMBLY_TIMEOUT_SECONDS: seconds.max(900).default(900),
+    /** Time the intake keeps back from its timeout to save its checkpoint and queue its continuation. */
+    INTAKE_TIME_RESERVE_MS: z.coerce.number().int().min(500).max(600_000).default(30_000),
+    ENRICHMENT_API_URL: httpUrl,
+    /** Sent as x-api-key to the enrichment API when set (the stage's own mock needs one of its API keys). */
+    ENRICHMENT_API_KEY: z.string().optional(),
+    /** Public base URL of the API, used to build download links; derived from the request when unset. */
+    PUBLIC_API_URL: optionalUrl,
+    /** Endpoint overrides for the offline stack and tests (fauxqs, dynalite). */
+    S3_ENDPOINT: optionalUrl,
+    SQS_ENDPOINT: optionalUrl,
+    DYNAMODB_ENDPOINT: optionalUrl,
+    BATCH_SIZE: z.coerce.number().int().min(1).max(100).default(100),
+    ENRICHMENT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+    ENRICHMENT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(4),
+    /**
+     * A contact left alone next to a bad one must not fail on bad luck: at 30% transient errors,
+     * 4 attempts still fail 1 in 123 of them, 8 attempts 1 in 15,000.
+     */
+    ENRICHMENT_SINGLE_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
+    /** Attempts for a part of a bisected batch before it is split again. */
+    ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(2),
+    ENRICHMENT_BACKOFF_BASE_MS: z.coerce.number().int().min(0).default(200),
+    ENRICHMENT_BACKOFF_MAX_MS: z.coerce.number().int().min(0).default(5_000),
+    /**
+     * Time the worker keeps back from its function timeout to store and record what it has: no
+     * enrichment call or backoff runs into it. Must stay well under the worker timeout.
+     */
+    WORKER_TIME_RESERVE_MS: z.coerce.number().int().min(500).max(600_000).default(5_000),
+    /** Enrichment calls a batch may make in all, across its deliveries: this many per contact, plus 10. */
+    ENRICHMENT_CALL_BUDGET_FACTOR: z.coerce.number().min(1).max(100).default(3),
+    /** Consecutive transient whole-call failures that open a worker's circuit breaker. */
+    ENRICHMENT_BREAKER_THRESHOLD: z.coerce.number().int().min(2).max(1000).default(20),
+    /** How long an open circuit makes no call before one trial call. */
+    ENRICHMENT_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+    REQUEST_DEADLINE_SECONDS: seconds.default(3600),
+    RECONCILE_STALL_SECONDS: seconds.default(300),
+    DOWNLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(900),
+    RESULT_TTL_DAYS: seconds.default(30),
+    /**
+     * The largest upload POST /enrichment/uploads accepts. At most 1,000 parts of 8 MiB, so the answer (one
+     * presigned URL per part) stays under 1 MB, far from Lambda's 6 MB response limit.
+     */
+    MAX_UPLOAD_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .max(1000 * 8 * 1024 * 1024)
+      .default(2_147_483_648),
+    /** How long the presigned part URLs of an upload are valid. */
+    UPLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(3600),
+    METRICS_ENABLED: z
+      .enum(['true', 'false'])
+      .default('true')
+      .transform((v) => v === 'true'),
+    /** Metrics as JSON lines on stdout instead of through the Datadog extension (datadog-lambda-js's format). */
+    DD_FLUSH_TO_LOG: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true'),
+    /** Set by serverless-plugin-datadog when Datadog's handler wraps ours (then its metrics listener is running). */
+    DD_LAMBDA_HANDLER: z.string().optional(),
+  })
+  .refine((c) => c.ENRICHMENT_BREAKER_THRESHOLD > c.ENRICHMENT_SINGLE_MAX_ATTEMPTS, {
+    // A contact a whole-call-failing provider always rejects gets its single attempts in a row: they must not open the circuit.
+    path: ['ENRICHMENT_BREAKER_THRESHOLD'],
+    error:
+      "must be greater than ENRICHMENT_SINGLE_MAX_ATTEMPTS (a lone bad contact's retries must not open the circuit)",
+  });
 
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -134,6 +142,9 @@ export const MOCK_CONFIG_VARIABLES = Object.keys(MockConfigSchema.shape);
 /** The mock enrichment API's knobs; read per call so tests can turn them at run time. */
 export function mockConfig(env: NodeJS.ProcessEnv = process.env): MockConfig {
   const parsed = MockConfigSchema.safeParse(env);
-  if (!parsed.success) throw new ConfigError(`Invalid mock configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new ConfigError(
+      `Invalid mock configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   return parsed.data;
 }

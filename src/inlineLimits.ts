@@ -150,7 +150,10 @@ export interface InlineLimits {
   maxEventBytes: number;
 }
 
-export const AWS_INLINE_LIMITS: InlineLimits = { maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES, maxEventBytes: LAMBDA_MAX_EVENT_BYTES };
+export const AWS_INLINE_LIMITS: InlineLimits = {
+  maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES,
+  maxEventBytes: LAMBDA_MAX_EVENT_BYTES,
+};
 
 /** Whether API Gateway would deliver this request to its function, and if not, which limit stops it. */
 export function checkInline(req: InlineRequest, limits: InlineLimits = AWS_INLINE_LIMITS): InlineVerdict {

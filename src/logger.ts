@@ -46,7 +46,14 @@ function settings(): Settings {
     return { threshold: ORDER[c.LOG_LEVEL], identity: { service: c.DD_SERVICE, env: c.DD_ENV, version: c.DD_VERSION } };
   } catch {
     // Not kept: the configuration may be valid by the next line (the local stack sets it per function).
-    return { threshold: ORDER.info, identity: { service: 'enrichment-service', env: process.env.DD_ENV ?? 'local', version: process.env.DD_VERSION ?? 'unknown' } };
+    return {
+      threshold: ORDER.info,
+      identity: {
+        service: 'enrichment-service',
+        env: process.env.DD_ENV ?? 'local',
+        version: process.env.DD_VERSION ?? 'unknown',
+      },
+    };
   }
 }
 

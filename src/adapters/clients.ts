@@ -18,11 +18,20 @@ export interface AwsClients {
 export function createAwsClients(credentials?: S3ClientConfig['credentials']): AwsClients {
   const c = config();
   return {
-    s3: new S3Client({ region: c.AWS_REGION, endpoint: c.S3_ENDPOINT, forcePathStyle: Boolean(c.S3_ENDPOINT), maxAttempts: 5, credentials }),
-    sqs: new SQSClient({ region: c.AWS_REGION, endpoint: c.SQS_ENDPOINT, maxAttempts: 5, credentials }),
-    ddb: DynamoDBDocumentClient.from(new DynamoDBClient({ region: c.AWS_REGION, endpoint: c.DYNAMODB_ENDPOINT, maxAttempts: 5, credentials }), {
-      marshallOptions: { removeUndefinedValues: true },
+    s3: new S3Client({
+      region: c.AWS_REGION,
+      endpoint: c.S3_ENDPOINT,
+      forcePathStyle: Boolean(c.S3_ENDPOINT),
+      maxAttempts: 5,
+      credentials,
     }),
+    sqs: new SQSClient({ region: c.AWS_REGION, endpoint: c.SQS_ENDPOINT, maxAttempts: 5, credentials }),
+    ddb: DynamoDBDocumentClient.from(
+      new DynamoDBClient({ region: c.AWS_REGION, endpoint: c.DYNAMODB_ENDPOINT, maxAttempts: 5, credentials }),
+      {
+        marshallOptions: { removeUndefinedValues: true },
+      },
+    ),
   };
 }
 

@@ -25,7 +25,8 @@ export function httpEnrichmentApi(url: string, defaultTimeoutMs: number, apiKey?
   return {
     async enrich(contacts, fields, opts) {
       const timeoutMs = Math.max(1, Math.floor(Math.min(defaultTimeoutMs, opts?.timeoutMs ?? Infinity)));
-      const timedOut = (err: unknown) => (err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError';
+      const timedOut = (err: unknown) =>
+        (err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError';
       const timeoutError = () => new TimeoutError(`enrichment API did not answer within ${timeoutMs} ms`);
       let res: Response;
       try {
@@ -41,7 +42,11 @@ export function httpEnrichmentApi(url: string, defaultTimeoutMs: number, apiKey?
       }
       if (!res.ok) {
         await res.body?.cancel();
-        throw new HttpError(res.status, `enrichment API answered ${res.status}`, parseRetryAfter(res.headers.get('retry-after')));
+        throw new HttpError(
+          res.status,
+          `enrichment API answered ${res.status}`,
+          parseRetryAfter(res.headers.get('retry-after')),
+        );
       }
       // The same signal bounds the body: a response that stalls halfway is a timeout too.
       let body: unknown;

@@ -1,5 +1,7 @@
 // dyno-item-size has no types: an item's size in bytes, and one value's.
-const dynoItemSize = require('dyno-item-size') as ((item: Record<string, unknown>) => number) & { sizeOfValue(v: unknown): number };
+const dynoItemSize = require('dyno-item-size') as ((item: Record<string, unknown>) => number) & {
+  sizeOfValue(v: unknown): number;
+};
 
 /**
  * The size DynamoDB bills an item by (names plus values, as documented: write units per 1 KB, read units per

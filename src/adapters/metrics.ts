@@ -20,13 +20,20 @@ export const datadogMetrics: Metrics = {
     const c = config();
     if (!c.METRICS_ENABLED) return;
     try {
-      const all = [`env:${c.DD_ENV}`, `service:${c.DD_SERVICE}`, `version:${c.DD_VERSION}`, `stage:${c.STAGE}`, ...Object.entries(tags).map(([k, v]) => `${k}:${v}`)];
+      const all = [
+        `env:${c.DD_ENV}`,
+        `service:${c.DD_SERVICE}`,
+        `version:${c.DD_VERSION}`,
+        `stage:${c.STAGE}`,
+        ...Object.entries(tags).map(([k, v]) => `${k}:${v}`),
+      ];
       const name = METRICS[metric].name;
       if (c.DD_LAMBDA_HANDLER) {
         send ??= (require('datadog-lambda-js') as { sendDistributionMetric: Send }).sendDistributionMetric;
         send(name, value, ...all);
       } else if (c.DD_FLUSH_TO_LOG) {
-        writeLine ??= (require('datadog-lambda-js/dist/metrics/metric-log') as { writeMetricToStdout: WriteLine }).writeMetricToStdout;
+        writeLine ??= (require('datadog-lambda-js/dist/metrics/metric-log') as { writeMetricToStdout: WriteLine })
+          .writeMetricToStdout;
         writeLine(name, value, new Date(), all);
       }
     } catch {

@@ -22,14 +22,25 @@ import { s3Client } from './clients';
  */
 function isMissing(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-  return err instanceof NoSuchKey || e?.name === 'NoSuchKey' || e?.name === 'AccessDenied' || e?.$metadata?.httpStatusCode === 404 || e?.$metadata?.httpStatusCode === 403;
+  return (
+    err instanceof NoSuchKey ||
+    e?.name === 'NoSuchKey' ||
+    e?.name === 'AccessDenied' ||
+    e?.$metadata?.httpStatusCode === 404 ||
+    e?.$metadata?.httpStatusCode === 403
+  );
 }
 
 export function s3ObjectStore(bucket = config().BUCKET_NAME, client = s3Client()): ObjectStore {
   return {
     async putJson(key, value) {
       await client.send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value), ContentType: 'application/json' }),
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: JSON.stringify(value),
+          ContentType: 'application/json',
+        }),
       );
     },
     async upload(key, body, contentType = 'application/json') {
@@ -66,7 +77,9 @@ export function s3ObjectStore(bucket = config().BUCKET_NAME, client = s3Client()
       const out: string[] = [];
       let token: string | undefined;
       do {
-        const res = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        const res = await client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        );
         for (const o of res.Contents ?? []) if (o.Key) out.push(o.Key);
         token = res.IsTruncated ? res.NextContinuationToken : undefined;
       } while (token);
@@ -111,12 +124,18 @@ export function s3UploadStore(bucket = config().BUCKET_NAME, client = s3Client()
   return {
     bucket,
     async start(key, contentType) {
-      const res = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: contentType }));
+      const res = await client.send(
+        new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: contentType }),
+      );
       if (!res.UploadId) throw new Error(`S3 started no multipart upload for ${key}`);
       return res.UploadId;
     },
     presignPart(key, uploadId, partNumber, expiresIn) {
-      return getSignedUrl(client, new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }), { expiresIn });
+      return getSignedUrl(
+        client,
+        new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }),
+        { expiresIn },
+      );
     },
     async complete(key, uploadId, parts) {
       try {

@@ -1,4 +1,10 @@
-import { GetQueueUrlCommand, SendMessageBatchCommand, SendMessageCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  GetQueueUrlCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  type SendMessageBatchRequestEntry,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { config } from '../config';
 import { groupForSendBatch, mapLimit, SQS_BATCH_MAX_BYTES, SQS_BATCH_MAX_ENTRIES } from '../core/batching';
 import type { AssemblyQueue, BatchQueue, IntakeQueue } from '../core/ports';
@@ -22,9 +28,7 @@ export function queueUrl(name: string, client: SQSClient = sqsClient()): Promise
   if (!known) urls.set(client, (known = new Map()));
   let url = known.get(name);
   if (!url) {
-    url = client
-      .send(new GetQueueUrlCommand({ QueueName: name }))
-      .then((r) => r.QueueUrl!);
+    url = client.send(new GetQueueUrlCommand({ QueueName: name })).then((r) => r.QueueUrl!);
     url.catch(() => known.delete(name));
     known.set(name, url);
   }
@@ -44,7 +48,8 @@ async function sendGroup(client: SQSClient, url: string, entries: SendMessageBat
     const res = await client.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: pending }));
     const failed = new Set((res.Failed ?? []).map((f) => f.Id));
     const senderFault = (res.Failed ?? []).find((f) => f.SenderFault);
-    if (senderFault) throw new Error(`SQS rejected message ${senderFault.Id}: ${senderFault.Code} ${senderFault.Message}`);
+    if (senderFault)
+      throw new Error(`SQS rejected message ${senderFault.Id}: ${senderFault.Code} ${senderFault.Message}`);
     pending = pending.filter((e) => failed.has(e.Id));
     if (pending.length && attempt >= MAX_ENTRY_ATTEMPTS) {
       throw new Error(`${pending.length} SQS entries still failing after ${attempt} attempts`);
@@ -59,7 +64,12 @@ export function sqsBatchQueue(name = config().BATCH_QUEUE_NAME, client = sqsClie
       if (!messages.length) return;
       const url = await queueUrl(name, client);
       const bodies = messages.map(encodeMessageBody);
-      const groups = groupForSendBatch(bodies, SQS_BATCH_MAX_ENTRIES, SQS_BATCH_MAX_BYTES, TRACE_ATTRIBUTE_RESERVE_BYTES);
+      const groups = groupForSendBatch(
+        bodies,
+        SQS_BATCH_MAX_ENTRIES,
+        SQS_BATCH_MAX_BYTES,
+        TRACE_ATTRIBUTE_RESERVE_BYTES,
+      );
       await mapLimit(groups, SEND_CONCURRENCY, (group) =>
         sendGroup(
           client,
@@ -75,7 +85,9 @@ export function sqsBatchQueue(name = config().BATCH_QUEUE_NAME, client = sqsClie
 export function sqsIntakeQueue(name = config().INTAKE_QUEUE_NAME, client = sqsClient()): IntakeQueue {
   return {
     async send(message) {
-      await client.send(new SendMessageCommand({ QueueUrl: await queueUrl(name, client), MessageBody: JSON.stringify(message) }));
+      await client.send(
+        new SendMessageCommand({ QueueUrl: await queueUrl(name, client), MessageBody: JSON.stringify(message) }),
+      );
     },
   };
 }
@@ -84,7 +96,9 @@ export function sqsIntakeQueue(name = config().INTAKE_QUEUE_NAME, client = sqsCl
 export function sqsAssemblyQueue(name = config().ASSEMBLY_QUEUE_NAME, client = sqsClient()): AssemblyQueue {
   return {
     async send(message) {
-      await client.send(new SendMessageCommand({ QueueUrl: await queueUrl(name, client), MessageBody: JSON.stringify(message) }));
+      await client.send(
+        new SendMessageCommand({ QueueUrl: await queueUrl(name, client), MessageBody: JSON.stringify(message) }),
+      );
     },
   };
 }

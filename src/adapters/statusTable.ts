@@ -1,5 +1,12 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type BatchGetCommandOutput } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type BatchGetCommandOutput,
+} from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { config } from '../config';
 import type { DedupClaim, ShardState, StatusStore } from '../core/ports';
@@ -9,7 +16,8 @@ import { StatusRecordSchema, type StatusRecord } from '../schemas/status';
 import { documentClient } from './clients';
 
 const isConditionFailure = (err: unknown) =>
-  err instanceof ConditionalCheckFailedException || (err as { name?: string })?.name === 'ConditionalCheckFailedException';
+  err instanceof ConditionalCheckFailedException ||
+  (err as { name?: string })?.name === 'ConditionalCheckFailedException';
 
 /** true when the conditional write happened, false when its condition failed. */
 const conditional = (write: Promise<unknown>): Promise<boolean> =>
@@ -34,7 +42,12 @@ export const shardKey = (requestId: string, shard: number) => `shard#${requestId
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
-const toShard = (requestId: string, shard: number, size: number, item: Record<string, unknown> | undefined): ShardState => ({
+const toShard = (
+  requestId: string,
+  shard: number,
+  size: number,
+  item: Record<string, unknown> | undefined,
+): ShardState => ({
   requestId,
   shard,
   size,
@@ -67,12 +80,21 @@ const dedupItem = (claim: DedupClaim) => ({
 const toClaim = (item: Record<string, unknown> | undefined): DedupClaim | undefined => {
   if (!item) return undefined;
   const d = DedupItemSchema.parse(item);
-  return { key: d.requestId, requestId: d.forRequestId, bodyHash: d.bodyHash, claimedAt: d.claimedAt, expiresAt: d.expiresAt, released: d.released };
+  return {
+    key: d.requestId,
+    requestId: d.forRequestId,
+    bodyHash: d.bodyHash,
+    claimedAt: d.claimedAt,
+    expiresAt: d.expiresAt,
+    released: d.released,
+  };
 };
 
 export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClient()): StatusStore {
   const getItem = async (requestId: string, consistent: boolean) =>
-    toRecord((await db.send(new GetCommand({ TableName: table, Key: { requestId }, ConsistentRead: consistent }))).Item);
+    toRecord(
+      (await db.send(new GetCommand({ TableName: table, Key: { requestId }, ConsistentRead: consistent }))).Item,
+    );
 
   /** Items by key, 100 keys a call, unprocessed keys retried. */
   async function batchGet(keys: string[], consistent: boolean): Promise<Map<string, Record<string, unknown>>> {
@@ -92,7 +114,10 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
   }
 
   const readShards = async (requestId: string, shards: number[]) => {
-    const items = await batchGet(shards.map((k) => shardKey(requestId, k)), true);
+    const items = await batchGet(
+      shards.map((k) => shardKey(requestId, k)),
+      true,
+    );
     return shards.map((shard) => ({ shard, item: items.get(shardKey(requestId, shard)) }));
   };
 
@@ -138,7 +163,9 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
         return { claimed: true };
       } catch (err) {
         if (!isConditionFailure(err)) throw err;
-        const res = await db.send(new GetCommand({ TableName: table, Key: { requestId: claim.key }, ConsistentRead: true }));
+        const res = await db.send(
+          new GetCommand({ TableName: table, Key: { requestId: claim.key }, ConsistentRead: true }),
+        );
         return { claimed: false, current: toClaim(res.Item) };
       }
     },
@@ -172,7 +199,13 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
             ConditionExpression: 'NOT contains(#done, :off)',
             // Both names are DynamoDB reserved words.
             ExpressionAttributeNames: { '#done': 'done', '#counter': counter },
-            ExpressionAttributeValues: { ':offSet': new Set([offsetIn(batchIndex)]), ':off': offsetIn(batchIndex), ':one': 1, ':now': now, ':exp': ref.expiresAt },
+            ExpressionAttributeValues: {
+              ':offSet': new Set([offsetIn(batchIndex)]),
+              ':off': offsetIn(batchIndex),
+              ':one': 1,
+              ':now': now,
+              ':exp': ref.expiresAt,
+            },
             ReturnValues: 'ALL_NEW',
           }),
         );
@@ -180,7 +213,9 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
       } catch (err) {
         // dynalite has no ReturnValuesOnConditionCheckFailure: a duplicate re-reads its shard.
         if (!isConditionFailure(err)) throw err;
-        const res = await db.send(new GetCommand({ TableName: table, Key: { requestId: shardKey(requestId, shard) }, ConsistentRead: true }));
+        const res = await db.send(
+          new GetCommand({ TableName: table, Key: { requestId: shardKey(requestId, shard) }, ConsistentRead: true }),
+        );
         return { recorded: false, shard: toShard(requestId, shard, size, res.Item) };
       }
     },
@@ -214,7 +249,9 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
         // Promoted before (a redelivery repairing a crash, or a race), final, or unknown.
         const record = await getItem(shard.requestId, true);
         if (!record) return undefined;
-        return { complete: record.status === 'processing' && !!record.fullShards?.has(shard.shard) && isComplete(record) };
+        return {
+          complete: record.status === 'processing' && !!record.fullShards?.has(shard.shard) && isComplete(record),
+        };
       }
     },
     async lookupBatch(requestId, batchIndex) {
@@ -275,18 +312,20 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
       }
     },
     async touch(requestId, now) {
-      await db.send(
-        new UpdateCommand({
-          TableName: table,
-          Key: { requestId },
-          UpdateExpression: 'SET updatedAt = :now',
-          ConditionExpression: '#status = :processing',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':now': now, ':processing': 'processing' },
-        }),
-      ).catch((err) => {
-        if (!isConditionFailure(err)) throw err;
-      });
+      await db
+        .send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { requestId },
+            UpdateExpression: 'SET updatedAt = :now',
+            ConditionExpression: '#status = :processing',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':now': now, ':processing': 'processing' },
+          }),
+        )
+        .catch((err) => {
+          if (!isConditionFailure(err)) throw err;
+        });
     },
     async saveIntake(requestId, update, now) {
       const totals = update.totalBatches === undefined ? '' : ', totalContacts = :tc, totalBatches = :tb';
@@ -314,10 +353,16 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
           new UpdateCommand({
             TableName: table,
             Key: { requestId },
-            UpdateExpression: 'SET #status = :rejected, errors = :errors, updatedAt = :now, completedAt = :now REMOVE intake, running',
+            UpdateExpression:
+              'SET #status = :rejected, errors = :errors, updatedAt = :now, completedAt = :now REMOVE intake, running',
             ConditionExpression: '#status = :validating',
             ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: { ':rejected': 'rejected', ':errors': errors, ':now': now, ':validating': 'validating' },
+            ExpressionAttributeValues: {
+              ':rejected': 'rejected',
+              ':errors': errors,
+              ':now': now,
+              ':validating': 'validating',
+            },
           }),
         ),
       );

@@ -14,7 +14,11 @@ interface DdSpan extends Span {
   context(): DdSpanContext;
 }
 interface DdTracer {
-  trace<T>(name: string, options: { tags?: Record<string, unknown>; childOf?: DdSpanContext }, fn: (span: DdSpan) => T): T;
+  trace<T>(
+    name: string,
+    options: { tags?: Record<string, unknown>; childOf?: DdSpanContext },
+    fn: (span: DdSpan) => T,
+  ): T;
   scope(): { active(): DdSpan | null };
   extract(format: 'text_map', carrier: Record<string, string>): DdSpanContext | null;
 }

@@ -11,7 +11,17 @@ import {
   type OutputCounts,
   type OutputFormat,
 } from './output';
-import { noTracer, type Logger, type AssemblyQueue, type Clock, type FaultHooks, type Metrics, type ObjectStore, type StatusStore, type Tracer } from './ports';
+import {
+  noTracer,
+  type Logger,
+  type AssemblyQueue,
+  type Clock,
+  type FaultHooks,
+  type Metrics,
+  type ObjectStore,
+  type StatusStore,
+  type Tracer,
+} from './ports';
 import { finalStatus, isComplete, keys, outputKey } from './status';
 
 export interface AssembleDeps {
@@ -62,10 +72,12 @@ async function writeAll(
     failed ??= err;
     for (const s of streams) if (!s.destroyed) s.destroy(err as Error);
   };
-  const uploads = outputs.map((o, i) => store.upload(o.key, streams[i], o.contentType).catch((err) => {
-    fail(err);
-    throw err;
-  }));
+  const uploads = outputs.map((o, i) =>
+    store.upload(o.key, streams[i], o.contentType).catch((err) => {
+      fail(err);
+      throw err;
+    }),
+  );
   const write = async (what: RenderedBatch | 'start' | 'end') => {
     const full: Promise<unknown>[] = [];
     outputs.forEach((o, i) => {
@@ -110,7 +122,12 @@ async function loadBatch(store: ObjectStore, requestId: string, index: number): 
  */
 const DEFAULT_PREFETCH = 32;
 
-async function* batchesInOrder(store: ObjectStore, requestId: string, total: number, prefetch: number): AsyncGenerator<BatchResult> {
+async function* batchesInOrder(
+  store: ObjectStore,
+  requestId: string,
+  total: number,
+  prefetch: number,
+): AsyncGenerator<BatchResult> {
   const pending: Promise<BatchResult>[] = [];
   let next = 0;
   const fill = () => {
@@ -136,7 +153,9 @@ export type AssembleOutcome = 'finalized' | 'already-final' | 'incomplete' | 'un
  * one status update wins.
  */
 export async function assembleOutput(requestId: string, deps: AssembleDeps): Promise<AssembleOutcome> {
-  return (deps.tracer ?? noTracer).span('enrichment.assembly', { 'enrichment.request_id': requestId }, () => assemble(requestId, deps));
+  return (deps.tracer ?? noTracer).span('enrichment.assembly', { 'enrichment.request_id': requestId }, () =>
+    assemble(requestId, deps),
+  );
 }
 
 async function assemble(requestId: string, deps: AssembleDeps): Promise<AssembleOutcome> {
@@ -155,7 +174,12 @@ async function assemble(requestId: string, deps: AssembleDeps): Promise<Assemble
   const faults = deps.faults;
   async function* withCrashPoint(): AsyncGenerator<BatchResult> {
     let i = 0;
-    for await (const batch of batchesInOrder(deps.store, requestId, record!.totalBatches, deps.prefetch ?? DEFAULT_PREFETCH)) {
+    for await (const batch of batchesInOrder(
+      deps.store,
+      requestId,
+      record!.totalBatches,
+      deps.prefetch ?? DEFAULT_PREFETCH,
+    )) {
       if (i++ === Math.floor(record!.totalBatches / 2)) await faults.at('assembly:midway', { requestId });
       yield batch;
     }
@@ -166,7 +190,11 @@ async function assemble(requestId: string, deps: AssembleDeps): Promise<Assemble
       key: outputKey(requestId, format),
       contentType: OUTPUT_CONTENT_TYPES[format],
       render: (what: RenderedBatch | 'start' | 'end') =>
-        what === 'start' ? renderer.start() : what === 'end' ? renderer.end(counts) : renderer.rows(what.rows, what.json),
+        what === 'start'
+          ? renderer.start()
+          : what === 'end'
+            ? renderer.end(counts)
+            : renderer.rows(what.rows, what.json),
     };
   });
   const needsJson = (deps.formats ?? OUTPUT_FORMATS).some((f) => f !== 'csv');

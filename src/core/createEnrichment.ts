@@ -1,6 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ContactSchema, MAX_CONTACT_BYTES, type Contact, type EnrichField } from '../schemas/contact';
-import { DedupeSchema, FieldsSchema, IdempotencyKeySchema, MAX_S3_KEY_BYTES, S3ReferenceSchema } from '../schemas/request';
+import {
+  DedupeSchema,
+  FieldsSchema,
+  IdempotencyKeySchema,
+  MAX_S3_KEY_BYTES,
+  S3ReferenceSchema,
+} from '../schemas/request';
 import { encodeMessageBody, type BatchMessage } from '../schemas/message';
 import { quoteInput } from '../schemas/text';
 import type { StatusRecord } from '../schemas/status';
@@ -9,7 +15,19 @@ import { canonicalJson, claimOrFindDuplicate, dedupKey, requestHash } from './de
 import { ValidationError, type FieldError } from './errors';
 import { formatOf, renderInput, type InputFormat } from './inputFile';
 import { placeholderOutput } from './output';
-import { noTracer, type Logger, type BatchQueue, type Clock, type DedupClaim, type IntakeQueue, type Metrics, type ObjectInfo, type ObjectStore, type StatusStore, type Tracer } from './ports';
+import {
+  noTracer,
+  type Logger,
+  type BatchQueue,
+  type Clock,
+  type DedupClaim,
+  type IntakeQueue,
+  type Metrics,
+  type ObjectInfo,
+  type ObjectStore,
+  type StatusStore,
+  type Tracer,
+} from './ports';
 import { uploadPrefixOf } from './owner';
 import { countsKnown, keys } from './status';
 import { toFieldErrors, validationFailed } from './validation';
@@ -95,21 +113,30 @@ async function checkReference(ref: string, deps: CreateDeps): Promise<CheckedRef
     key = rest.join('/');
   }
   if (!key.startsWith('uploads/')) {
-    throw new ValidationError('Invalid request', [{ path: 'contacts', message: 'S3 references must be under "uploads/"' }]);
+    throw new ValidationError('Invalid request', [
+      { path: 'contacts', message: 'S3 references must be under "uploads/"' },
+    ]);
   }
   // Only the caller's own uploads, checked before S3 is asked: another key's upload is neither used nor probed.
   if (deps.owner && !key.startsWith(uploadPrefixOf(deps.owner))) {
     throw new ValidationError('Invalid request', [
-      { path: 'contacts', message: `S3 references must be under "${uploadPrefixOf(deps.owner)}", the uploads of your API key (see README: Large datasets)` },
+      {
+        path: 'contacts',
+        message: `S3 references must be under "${uploadPrefixOf(deps.owner)}", the uploads of your API key (see README: Large datasets)`,
+      },
     ]);
   }
   if (Buffer.byteLength(key) > MAX_S3_KEY_BYTES) {
-    throw new ValidationError('Invalid request', [{ path: 'contacts', message: `the S3 key is too long (S3 keys are at most ${MAX_S3_KEY_BYTES} bytes)` }]);
+    throw new ValidationError('Invalid request', [
+      { path: 'contacts', message: `the S3 key is too long (S3 keys are at most ${MAX_S3_KEY_BYTES} bytes)` },
+    ]);
   }
   if (!deps.store.head) throw new Error('this object store cannot read object metadata');
   const info = await deps.store.head(key);
-  if (!info) throw new ValidationError('Invalid request', [{ path: 'contacts', message: `no object at ${quoteInput(key)}` }]);
-  if (info.size === 0) throw new ValidationError('Invalid request', [{ path: 'contacts', message: `${quoteInput(key)} is empty` }]);
+  if (!info)
+    throw new ValidationError('Invalid request', [{ path: 'contacts', message: `no object at ${quoteInput(key)}` }]);
+  if (info.size === 0)
+    throw new ValidationError('Invalid request', [{ path: 'contacts', message: `${quoteInput(key)} is empty` }]);
   const format = formatOf(key, info.contentType);
   if (!format) {
     throw new ValidationError('Invalid request', [
@@ -128,12 +155,21 @@ async function checkReference(ref: string, deps: CreateDeps): Promise<CheckedRef
  */
 export function referenceHash(ref: CheckedReference, fields: readonly EnrichField[]): string {
   return createHash('sha256')
-    .update(canonicalJson({ upload: { key: ref.key, etag: ref.info.etag, size: ref.info.size }, fields_to_enrich: [...fields].sort() }))
+    .update(
+      canonicalJson({
+        upload: { key: ref.key, etag: ref.info.etag, size: ref.info.size },
+        fields_to_enrich: [...fields].sort(),
+      }),
+    )
     .digest('hex');
 }
 
 /** Creates a request (acceptRequest) and counts what it ended as: accepted by input, a duplicate, or rejected for its content (a 400). */
-export async function createEnrichment(body: unknown, deps: CreateDeps, caller: CreateCaller = {}): Promise<CreateResult> {
+export async function createEnrichment(
+  body: unknown,
+  deps: CreateDeps,
+  caller: CreateCaller = {},
+): Promise<CreateResult> {
   return (deps.tracer ?? noTracer).span('enrichment.create', {}, async (span) => {
     try {
       const result = await acceptRequest(body, deps, caller);
@@ -178,8 +214,10 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   if (!fieldsParsed.success) errors.push(...toFieldErrors(fieldsParsed.error, ['fields_to_enrich']));
   const dedupeParsed = DedupeSchema.safeParse(rawDedupe);
   if (!dedupeParsed.success) errors.push(...toFieldErrors(dedupeParsed.error, ['dedupe']));
-  const keyParsed = caller.idempotencyKey === undefined ? undefined : IdempotencyKeySchema.safeParse(caller.idempotencyKey);
-  if (keyParsed && !keyParsed.success) errors.push({ path: 'Idempotency-Key (header)', message: keyParsed.error.issues[0].message });
+  const keyParsed =
+    caller.idempotencyKey === undefined ? undefined : IdempotencyKeySchema.safeParse(caller.idempotencyKey);
+  if (keyParsed && !keyParsed.success)
+    errors.push({ path: 'Idempotency-Key (header)', message: keyParsed.error.issues[0].message });
 
   let contacts: Contact[] = [];
   let reference: CheckedReference | undefined;
@@ -214,14 +252,25 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
     const key = dedupKey(caller.callerHash ?? '', bodyHash, idempotencyKey);
     const outcome = await claimOrFindDuplicate(
       { key, requestId, bodyHash, expiresAt },
-      { status: deps.status, clock: deps.clock, leaseMs: deps.dedupLeaseMs, waitMs: deps.dedupWaitMs, sleep: deps.sleep },
+      {
+        status: deps.status,
+        clock: deps.clock,
+        leaseMs: deps.dedupLeaseMs,
+        waitMs: deps.dedupWaitMs,
+        sleep: deps.sleep,
+      },
     );
     if ('duplicate' in outcome) {
       const original = outcome.duplicate;
-      deps.log.info('duplicate request: answered with the original', { requestId: original.requestId, byIdempotencyKey: idempotencyKey !== undefined });
+      deps.log.info('duplicate request: answered with the original', {
+        requestId: original.requestId,
+        byIdempotencyKey: idempotencyKey !== undefined,
+      });
       return {
         requestId: original.requestId,
-        ...(countsKnown(original) ? { totalContacts: original.totalContacts, totalBatches: original.totalBatches } : {}),
+        ...(countsKnown(original)
+          ? { totalContacts: original.totalContacts, totalBatches: original.totalBatches }
+          : {}),
         duplicate: { status: original.status },
       };
     }
@@ -253,7 +302,11 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   } catch (err) {
     // No request exists: free its key at once, so the client's retry is not taken for a duplicate of it.
     if (claim) {
-      await deps.status.releaseDedup(claim).catch((releaseErr) => log.warn('releasing the dedup claim failed; it frees itself after its lease', { err: releaseErr }));
+      await deps.status
+        .releaseDedup(claim)
+        .catch((releaseErr) =>
+          log.warn('releasing the dedup claim failed; it frees itself after its lease', { err: releaseErr }),
+        );
     }
     throw err;
   }
@@ -267,7 +320,10 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   try {
     await deps.queue.send(messages);
   } catch (err) {
-    log.error('sending the batch messages failed; reconcile will re-send them from input.json', { err, totalBatches: batches.length });
+    log.error('sending the batch messages failed; reconcile will re-send them from input.json', {
+      err,
+      totalBatches: batches.length,
+    });
   }
   log.info('request accepted', { totalContacts: contacts.length, totalBatches: batches.length, fields });
   return { requestId, totalContacts: contacts.length, totalBatches: batches.length };
@@ -288,7 +344,10 @@ async function acceptReference(
   const { requestId, now, claim, log } = ctx;
   if (!deps.intakeQueue) throw new Error('no intake queue is wired');
   const release = async () => {
-    if (claim) await deps.status.releaseDedup(claim).catch((err) => log.warn('releasing the dedup claim failed; it frees itself after its lease', { err }));
+    if (claim)
+      await deps.status
+        .releaseDedup(claim)
+        .catch((err) => log.warn('releasing the dedup claim failed; it frees itself after its lease', { err }));
   };
   const record: StatusRecord = {
     requestId,
@@ -320,11 +379,20 @@ async function acceptReference(
   } catch (err) {
     log.error('queueing the intake failed: request rejected', { err });
     await deps.status
-      .abandon(record, [{ path: 'contacts', message: 'the upload could not be queued for validation: submit it again' }], deps.clock.now().toISOString())
+      .abandon(
+        record,
+        [{ path: 'contacts', message: 'the upload could not be queued for validation: submit it again' }],
+        deps.clock.now().toISOString(),
+      )
       .catch((abandonErr) => log.error('ending the request failed: it stays validating', { err: abandonErr }));
     await release();
     throw err;
   }
-  log.info('upload accepted for intake', { key: reference.key, format: reference.format, bytes: reference.info.size, fields });
+  log.info('upload accepted for intake', {
+    key: reference.key,
+    format: reference.format,
+    bytes: reference.info.size,
+    fields,
+  });
   return { requestId, status: 'validating' };
 }

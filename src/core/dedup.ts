@@ -51,7 +51,8 @@ export function requestHash(contacts: readonly Contact[], fields: readonly Enric
  * Idempotency-Key if it sent one, else the hash of the work.
  */
 export function dedupKey(callerHash: string, bodyHash: string, idempotencyKey?: string): string {
-  const scope = idempotencyKey === undefined ? { caller: callerHash, body: bodyHash } : { caller: callerHash, idempotencyKey };
+  const scope =
+    idempotencyKey === undefined ? { caller: callerHash, body: bodyHash } : { caller: callerHash, idempotencyKey };
   return `${DEDUP_KEY_PREFIX}${sha256(canonicalJson(scope))}`;
 }
 
@@ -72,12 +73,17 @@ export type DedupOutcome = { claimed: DedupClaim } | { duplicate: StatusRecord }
  * 3. No status item: a released claim, or one older than the lease (its request died before storing
  *    anything), is taken over conditionally, so only one caller gets it; a fresh one is waited for.
  */
-export async function claimOrFindDuplicate(claim: Omit<DedupClaim, 'claimedAt'>, deps: DedupDeps): Promise<DedupOutcome> {
+export async function claimOrFindDuplicate(
+  claim: Omit<DedupClaim, 'claimedAt'>,
+  deps: DedupDeps,
+): Promise<DedupOutcome> {
   const leaseMs = deps.leaseMs ?? DEDUP_CLAIM_LEASE_MS;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const waitUntil = deps.clock.now().getTime() + (deps.waitMs ?? DEDUP_WAIT_MS);
   const reused = () =>
-    new IdempotencyKeyReusedError('This Idempotency-Key was already used for a different request (other contacts or fields): send a new key for a new request');
+    new IdempotencyKeyReusedError(
+      'This Idempotency-Key was already used for a different request (other contacts or fields): send a new key for a new request',
+    );
   let replaces: string | undefined;
   let pollMs = 50;
   for (;;) {
@@ -99,7 +105,9 @@ export async function claimOrFindDuplicate(claim: Omit<DedupClaim, 'claimedAt'>,
     }
     if (current.bodyHash !== claim.bodyHash) throw reused();
     if (now >= waitUntil) {
-      throw new DuplicateInProgressError('An identical request is still being accepted: retry in a few seconds to get its requestId');
+      throw new DuplicateInProgressError(
+        'An identical request is still being accepted: retry in a few seconds to get its requestId',
+      );
     }
     await sleep(pollMs);
     pollMs = Math.min(pollMs * 2, 500);

@@ -2,7 +2,17 @@ import type { Contact, EnrichField, OutputRow } from '../schemas/contact';
 import type { CircuitBreaker } from './circuitBreaker';
 import { enrichedRow, failedRow, type EnrichmentResult } from './output';
 import type { EnrichmentApi } from './ports';
-import { withRetry, CallsStoppedError, HttpError, isPermanent, isRetryable, OutOfTimeError, TimeoutError, type RetryBudget, type RetryPolicy } from './retry';
+import {
+  withRetry,
+  CallsStoppedError,
+  HttpError,
+  isPermanent,
+  isRetryable,
+  OutOfTimeError,
+  TimeoutError,
+  type RetryBudget,
+  type RetryPolicy,
+} from './retry';
 import { noTracer, type Metrics, type SpanTags, type Tracer } from './ports';
 
 export interface EnrichStats {
@@ -85,7 +95,10 @@ export function fitsBatch(progress: EnrichProgress | undefined, size: number): p
     Array.isArray(progress.rows) &&
     progress.rows.length === size &&
     Array.isArray(progress.pending) &&
-    progress.pending.every((p) => p.at.length > 0 && p.at.every((i) => Number.isInteger(i) && i >= 0 && i < size && progress.rows[i] === null)) &&
+    progress.pending.every(
+      (p) =>
+        p.at.length > 0 && p.at.every((i) => Number.isInteger(i) && i >= 0 && i < size && progress.rows[i] === null),
+    ) &&
     (progress.callsSpent === undefined || (Number.isInteger(progress.callsSpent) && progress.callsSpent >= 0))
   );
 }
@@ -147,7 +160,12 @@ export async function advanceEnrichment(
     }
     stats.calls += 1;
     try {
-      const tags = { ...opts.tags, 'enrichment.attempt': attempt, 'enrichment.retry': String(attempt > 1), 'enrichment.contacts': group.length };
+      const tags = {
+        ...opts.tags,
+        'enrichment.attempt': attempt,
+        'enrichment.retry': String(attempt > 1),
+        'enrichment.contacts': group.length,
+      };
       const started = Date.now();
       const results = await tracer.span('enrichment.api.call', tags, async (span) => {
         try {
@@ -158,7 +176,8 @@ export async function advanceEnrichment(
         } catch (err) {
           if (err instanceof HttpError) span.setTag('http.status_code', err.status);
           if (err instanceof TimeoutError) span.setTag('enrichment.timeout', true);
-          const statusCode = err instanceof HttpError ? String(err.status) : err instanceof TimeoutError ? 'timeout' : 'other';
+          const statusCode =
+            err instanceof HttpError ? String(err.status) : err instanceof TimeoutError ? 'timeout' : 'other';
           opts.metrics?.emit('apiCall', Date.now() - started, { outcome: 'error', status_code: statusCode });
           throw err;
         }
@@ -170,7 +189,8 @@ export async function advanceEnrichment(
       return results;
     } catch (err) {
       // A call cut short by the deadline says nothing about the API; a permanent answer means it is up.
-      const cutShort = err instanceof TimeoutError && timeoutMs !== undefined && timeoutMs < (policy.callTimeoutMs ?? Infinity);
+      const cutShort =
+        err instanceof TimeoutError && timeoutMs !== undefined && timeoutMs < (policy.callTimeoutMs ?? Infinity);
       if (isRetryable(err) && !cutShort) breaker?.failure();
       else breaker?.release();
       throw err;

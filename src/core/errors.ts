@@ -90,7 +90,9 @@ export class BatchOutOfTimeError extends Error {
     readonly settled: number,
     readonly pending: number,
   ) {
-    super(`out of time with ${pending} contacts still to try (${settled} settled and kept); leaving the batch for redelivery`);
+    super(
+      `out of time with ${pending} contacts still to try (${settled} settled and kept); leaving the batch for redelivery`,
+    );
     this.name = 'BatchOutOfTimeError';
   }
 }
@@ -101,7 +103,9 @@ export class EnrichmentPausedError extends Error {
     readonly settled: number,
     readonly pending: number,
   ) {
-    super(`the enrichment API keeps failing (circuit open) with ${pending} contacts still to try (${settled} settled and kept); leaving the batch for redelivery`);
+    super(
+      `the enrichment API keeps failing (circuit open) with ${pending} contacts still to try (${settled} settled and kept); leaving the batch for redelivery`,
+    );
     this.name = 'EnrichmentPausedError';
   }
 }

@@ -30,7 +30,16 @@ export class InputParseError extends Error {
 export function formatOf(key: string, contentType?: string): InputFormat | undefined {
   const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
   if (type === 'application/json' || type === 'text/json') return 'json';
-  if (['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/jsonlines'].includes(type)) return 'ndjson';
+  if (
+    [
+      'application/x-ndjson',
+      'application/ndjson',
+      'application/jsonl',
+      'application/x-jsonlines',
+      'application/jsonlines',
+    ].includes(type)
+  )
+    return 'ndjson';
   if (type === 'text/csv' || type === 'application/csv') return 'csv';
   const ext = /\.([a-z]+)$/i.exec(key)?.[1]?.toLowerCase();
   if (ext === 'json') return 'json';
@@ -40,7 +49,11 @@ export function formatOf(key: string, contentType?: string): InputFormat | undef
 }
 
 /** The content type a format is stored with. */
-export const CONTENT_TYPES: Record<InputFormat, string> = { json: 'application/json', ndjson: 'application/x-ndjson', csv: 'text/csv' };
+export const CONTENT_TYPES: Record<InputFormat, string> = {
+  json: 'application/json',
+  ndjson: 'application/x-ndjson',
+  csv: 'text/csv',
+};
 
 /** Bytes one contact (or CSV record) may take in a file before the file is refused: far above MAX_CONTACT_BYTES. */
 const MAX_ELEMENT_CHARS = 1024 * 1024;
@@ -199,7 +212,8 @@ export async function* streamJsonContacts(source: Readable, key = 'contacts'): A
     }
     if (mode === 'element') {
       element += chunk.slice(elementStart);
-      if (element.length > MAX_ELEMENT_CHARS) fail(`${key}[${index}] is larger than ${MAX_ELEMENT_CHARS} characters`, at());
+      if (element.length > MAX_ELEMENT_CHARS)
+        fail(`${key}[${index}] is larger than ${MAX_ELEMENT_CHARS} characters`, at());
     }
     flushOuter(chunk.length);
   };
@@ -209,14 +223,16 @@ export async function* streamJsonContacts(source: Readable, key = 'contacts'): A
   }
   feed(decoder.end());
   yield* out.splice(0);
-  if (mode !== 'outer' || inString || !ended || depth !== 0) fail('the document ends too early', `end of file, line ${line}`);
+  if (mode !== 'outer' || inString || !ended || depth !== 0)
+    fail('the document ends too early', `end of file, line ${line}`);
   let doc: unknown;
   try {
     doc = JSON.parse(outer);
   } catch (err) {
     fail(`not valid JSON of the form {${quotedKey}: [...]}: ${(err as Error).message}`, `outside the ${key} array`);
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) fail(`the document must be a JSON object {${quotedKey}: [...]}`, 'line 1');
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    fail(`the document must be a JSON object {${quotedKey}: [...]}`, 'line 1');
   if (!seenContacts) fail(`the document has no ${quotedKey} array`, 'top level');
 }
 
@@ -232,7 +248,11 @@ export async function* streamNdjson(source: Readable): AsyncGenerator<unknown> {
     line += 1;
     if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     if (!text.trim()) continue;
-    if (text.length > MAX_ELEMENT_CHARS) throw new InputParseError(`the line is larger than ${MAX_ELEMENT_CHARS} characters`, `line ${line}, contacts[${index}]`);
+    if (text.length > MAX_ELEMENT_CHARS)
+      throw new InputParseError(
+        `the line is larger than ${MAX_ELEMENT_CHARS} characters`,
+        `line ${line}, contacts[${index}]`,
+      );
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -275,7 +295,10 @@ export async function* streamCsv(source: Readable): AsyncGenerator<unknown> {
 }
 
 /** input.json as text: `{"fields_to_enrich":[…],"contacts":[…]}`, one contact per line. */
-export async function* renderInput(contacts: readonly Contact[], fields: readonly EnrichField[]): AsyncGenerator<string> {
+export async function* renderInput(
+  contacts: readonly Contact[],
+  fields: readonly EnrichField[],
+): AsyncGenerator<string> {
   yield `{"fields_to_enrich":${JSON.stringify(fields)},"contacts":[`;
   const PER_CHUNK = 1000;
   for (let i = 0; i < contacts.length; i += PER_CHUNK) {
@@ -324,7 +347,11 @@ export async function readInputBatches(
 }
 
 /** A request's input as its status item names it (records from before inputFormat existed: input.json). */
-export const inputOf = (record: { requestId: string; inputFileKey?: string; inputFormat?: InputFormat }): InputSource => ({
+export const inputOf = (record: {
+  requestId: string;
+  inputFileKey?: string;
+  inputFormat?: InputFormat;
+}): InputSource => ({
   key: record.inputFileKey ?? keys.input(record.requestId),
   format: record.inputFormat ?? 'json',
 });

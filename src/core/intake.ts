@@ -4,7 +4,19 @@ import { encodeMessageBody, type BatchMessage } from '../schemas/message';
 import type { IntakeCheckpoint, StatusRecord } from '../schemas/status';
 import type { FieldError } from './errors';
 import { InputParseError, inputOf, readInputBatches, streamContactsOf } from './inputFile';
-import { noTracer, type Logger, type BatchQueue, type Clock, type FaultHooks, type IntakeQueue, type Metrics, type ObjectStore, type StatusStore, type TimeBudget, type Tracer } from './ports';
+import {
+  noTracer,
+  type Logger,
+  type BatchQueue,
+  type Clock,
+  type FaultHooks,
+  type IntakeQueue,
+  type Metrics,
+  type ObjectStore,
+  type StatusStore,
+  type TimeBudget,
+  type Tracer,
+} from './ports';
 import { placeholderOutput } from './output';
 import { keys } from './status';
 import { toFieldErrors } from './validation';
@@ -55,15 +67,23 @@ export function checkContact(item: unknown, index: number): { contact?: Contact;
 
 class OutOfTime extends Error {}
 
-export const INTAKE_DLQ_MESSAGE = 'the upload could not be taken in: its intake kept failing (see the service logs); submit it again';
+export const INTAKE_DLQ_MESSAGE =
+  'the upload could not be taken in: its intake kept failing (see the service logs); submit it again';
 
 /**
  * An intake that kept failing (its message dead-lettered):
  * 1. End the request `rejected` with the reason, if it is still `validating` (no client waits for ever).
  * 2. Count it as rejected (`intake_failed`). A request that had already left `validating` stays as it is.
  */
-export async function failIntake(requestId: string, deps: Pick<IntakeDeps, 'status' | 'clock' | 'log' | 'metrics'>): Promise<boolean> {
-  const ended = await deps.status.reject(requestId, [{ path: 'contacts', message: INTAKE_DLQ_MESSAGE }], deps.clock.now().toISOString());
+export async function failIntake(
+  requestId: string,
+  deps: Pick<IntakeDeps, 'status' | 'clock' | 'log' | 'metrics'>,
+): Promise<boolean> {
+  const ended = await deps.status.reject(
+    requestId,
+    [{ path: 'contacts', message: INTAKE_DLQ_MESSAGE }],
+    deps.clock.now().toISOString(),
+  );
   if (ended) deps.metrics?.emit('requestRejected', 1, { reason: 'intake_failed' });
   deps.log.warn('intake dead-lettered', { requestId, rejected: ended });
   return ended;
@@ -84,20 +104,25 @@ export async function failIntake(requestId: string, deps: Pick<IntakeDeps, 'stat
  * return. A crash goes on from the last checkpoint on redelivery; batches sent twice are counted once.
  */
 export async function runIntake(requestId: string, deps: IntakeDeps, budget?: TimeBudget): Promise<IntakeOutcome> {
-  return (deps.tracer ?? noTracer).span('enrichment.intake', { 'enrichment.request_id': requestId }, () => intake(requestId, deps, budget));
+  return (deps.tracer ?? noTracer).span('enrichment.intake', { 'enrichment.request_id': requestId }, () =>
+    intake(requestId, deps, budget),
+  );
 }
 
 async function intake(requestId: string, deps: IntakeDeps, budget?: TimeBudget): Promise<IntakeOutcome> {
   const log = deps.log.child({ requestId });
   const record = await deps.status.get(requestId);
   if (record?.status !== 'validating') return 'not-validating';
-  const checkpoint: IntakeCheckpoint = { ...(record.intake ?? { phase: 'validate', contactsValidated: 0, batchesSent: 0 }) };
+  const checkpoint: IntakeCheckpoint = {
+    ...(record.intake ?? { phase: 'validate', contactsValidated: 0, batchesSent: 0 }),
+  };
   checkpoint.runs = (checkpoint.runs ?? 0) + 1;
   const now = () => deps.clock.now().toISOString();
   const outOfTime = () => budget !== undefined && budget.remainingMs() < deps.timeReserveMs;
   const batchSize = record.batchSize ?? 100;
   const reject = async (errors: FieldError[]) => {
-    if (await deps.status.reject(requestId, errors, now())) deps.metrics?.emit('requestRejected', 1, { reason: 'invalid_upload' });
+    if (await deps.status.reject(requestId, errors, now()))
+      deps.metrics?.emit('requestRejected', 1, { reason: 'invalid_upload' });
   };
   try {
     if (checkpoint.phase === 'validate') {
@@ -114,7 +139,14 @@ async function intake(requestId: string, deps: IntakeDeps, budget?: TimeBudget):
       Object.assign(checkpoint, { phase: 'send', batchesSent: 0, errorsSoFar: undefined });
       delete checkpoint.errorsSoFar;
       const totalBatches = Math.ceil(totals.contacts / batchSize);
-      if (!(await deps.status.saveIntake(requestId, { intake: checkpoint, totalContacts: totals.contacts, totalBatches }, now()))) return 'not-validating';
+      if (
+        !(await deps.status.saveIntake(
+          requestId,
+          { intake: checkpoint, totalContacts: totals.contacts, totalBatches },
+          now(),
+        ))
+      )
+        return 'not-validating';
       record.totalContacts = totals.contacts;
       record.totalBatches = totalBatches;
       log.info('upload validated', { totalContacts: totals.contacts, totalBatches });
@@ -129,21 +161,37 @@ async function intake(requestId: string, deps: IntakeDeps, budget?: TimeBudget):
     // Every batch counted while validating: no worker will finish the request, so a duplicate of the last batch
     // makes one do it. Otherwise the promotion still to come sees `processing` and finishes it.
     if (moved.complete) {
-      const nudge = last ?? (await readInputBatches(deps.store, inputOf(record), batchSize, new Set([record.totalBatches - 1]))).get(record.totalBatches - 1);
+      const nudge =
+        last ??
+        (await readInputBatches(deps.store, inputOf(record), batchSize, new Set([record.totalBatches - 1]))).get(
+          record.totalBatches - 1,
+        );
       if (nudge) await deps.queue.send([message(record, record.totalBatches - 1, nudge)]);
     }
-    log.info('upload taken in', { totalBatches: record.totalBatches, runs: checkpoint.runs, completeAtMove: moved.complete });
+    log.info('upload taken in', {
+      totalBatches: record.totalBatches,
+      runs: checkpoint.runs,
+      completeAtMove: moved.complete,
+    });
     deps.metrics?.emit('requestContacts', record.totalContacts, { input: 'upload' });
     return 'processing';
   } catch (err) {
     if (err instanceof OutOfTime) {
       await deps.status.saveIntake(requestId, { intake: checkpoint }, now());
       await deps.intakeQueue.send({ requestId });
-      log.info('intake out of time: checkpoint saved, continuation queued', { ...checkpoint, errorsSoFar: checkpoint.errorsSoFar?.length });
+      log.info('intake out of time: checkpoint saved, continuation queued', {
+        ...checkpoint,
+        errorsSoFar: checkpoint.errorsSoFar?.length,
+      });
       return 'continued';
     }
     if (err instanceof InputParseError) {
-      await reject([...(checkpoint.errorsSoFar ?? []), { path: 'contacts', message: `the upload is not valid ${record.inputFormat ?? 'json'}: ${err.message}` }].slice(0, MAX_INTAKE_ERRORS));
+      await reject(
+        [
+          ...(checkpoint.errorsSoFar ?? []),
+          { path: 'contacts', message: `the upload is not valid ${record.inputFormat ?? 'json'}: ${err.message}` },
+        ].slice(0, MAX_INTAKE_ERRORS),
+      );
       log.info('upload rejected: it does not parse', { position: err.position });
       return 'rejected';
     }
@@ -165,7 +213,12 @@ async function openInput(record: StatusRecord, deps: IntakeDeps): Promise<Readab
 }
 
 /** Pass 1 from the checkpoint: counts every contact, keeps the first errors. */
-async function validatePass(record: StatusRecord, checkpoint: IntakeCheckpoint, deps: IntakeDeps, outOfTime: () => boolean): Promise<{ contacts: number }> {
+async function validatePass(
+  record: StatusRecord,
+  checkpoint: IntakeCheckpoint,
+  deps: IntakeDeps,
+  outOfTime: () => boolean,
+): Promise<{ contacts: number }> {
   const every = deps.checkpointEvery ?? CHECKPOINT_EVERY;
   const errors = [...(checkpoint.errorsSoFar ?? [])];
   const body = await openInput(record, deps);
@@ -192,7 +245,12 @@ async function validatePass(record: StatusRecord, checkpoint: IntakeCheckpoint, 
 }
 
 /** Pass 2 from the checkpoint: the batches not sent yet, in order. Returns the last batch's contacts. */
-async function sendPass(record: StatusRecord, checkpoint: IntakeCheckpoint, deps: IntakeDeps, outOfTime: () => boolean): Promise<Contact[] | undefined> {
+async function sendPass(
+  record: StatusRecord,
+  checkpoint: IntakeCheckpoint,
+  deps: IntakeDeps,
+  outOfTime: () => boolean,
+): Promise<Contact[] | undefined> {
   const batchSize = record.batchSize ?? 100;
   const groupSize = deps.sendGroupBatches ?? SEND_GROUP_BATCHES;
   if (checkpoint.batchesSent >= record.totalBatches) return undefined;

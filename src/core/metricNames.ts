@@ -31,7 +31,8 @@ export const METRICS = spec({
     kind: 'distribution',
     unit: 'contact',
     tags: { input: ['inline', 'upload'] },
-    meaning: 'Contacts of a request that goes to processing (inline: at create; upload: when its intake has sent every batch).',
+    meaning:
+      'Contacts of a request that goes to processing (inline: at create; upload: when its intake has sent every batch).',
   },
   requestDuplicate: {
     name: 'enrichment.request.duplicate',
@@ -45,7 +46,8 @@ export const METRICS = spec({
     kind: 'distribution',
     unit: 'request',
     tags: { reason: ['invalid_request', 'invalid_upload', 'intake_failed'] },
-    meaning: 'A request refused: invalid_request, the create call answered 400; invalid_upload, the intake found an invalid contact or an unreadable file; intake_failed, its intake kept failing and was dead-lettered (both: status rejected).',
+    meaning:
+      'A request refused: invalid_request, the create call answered 400; invalid_upload, the intake found an invalid contact or an unreadable file; intake_failed, its intake kept failing and was dead-lettered (both: status rejected).',
   },
   requestFinalized: {
     name: 'enrichment.request.finalized',
@@ -81,7 +83,8 @@ export const METRICS = spec({
     kind: 'distribution',
     unit: 'delivery',
     tags: { result: ['recorded', 'duplicate', 'skipped', 'out_of_time', 'circuit_open', 'unavailable', 'error'] },
-    meaning: 'One per batch message a worker handled. out_of_time, circuit_open, unavailable and error are handed back to SQS (batchItemFailures); error is an unexpected failure: the worker error rate.',
+    meaning:
+      'One per batch message a worker handled. out_of_time, circuit_open, unavailable and error are handed back to SQS (batchItemFailures); error is an unexpected failure: the worker error rate.',
   },
   batchFailed: {
     name: 'enrichment.batch.failed',
@@ -109,7 +112,8 @@ export const METRICS = spec({
     kind: 'distribution',
     unit: 'contact',
     tags: { outcome: ['enriched', 'not_found', 'failed'] },
-    meaning: 'Contacts settled, by outcome, counted when their batch is recorded (once): a batch a worker stored, a dead-lettered batch, a batch failed at the deadline (one point per outcome present, the value the count).',
+    meaning:
+      'Contacts settled, by outcome, counted when their batch is recorded (once): a batch a worker stored, a dead-lettered batch, a batch failed at the deadline (one point per outcome present, the value the count).',
   },
   contactsFailed: {
     name: 'enrichment.contacts.failed',
@@ -130,7 +134,8 @@ export const METRICS = spec({
     kind: 'distribution',
     unit: 'millisecond',
     tags: { outcome: ['ok', 'error'], status_code: ['HTTP status code', 'timeout', 'other'] },
-    meaning: 'One per enrichment API call: its latency, tagged by HTTP status (timeout, or other for a failure without one). count: gives calls, outcome:error the error rate.',
+    meaning:
+      'One per enrichment API call: its latency, tagged by HTTP status (timeout, or other for a failure without one). count: gives calls, outcome:error the error rate.',
     percentiles: true,
   },
   reconcileResent: {
@@ -145,7 +150,8 @@ export const METRICS = spec({
     kind: 'distribution',
     unit: 'batch',
     tags: {},
-    meaning: 'Batches whose result was in S3 but never counted, which reconcile counted (one point per request repaired).',
+    meaning:
+      'Batches whose result was in S3 but never counted, which reconcile counted (one point per request repaired).',
   },
   reconcileExpired: {
     name: 'enrichment.reconcile.deadline_finalized',

@@ -56,7 +56,11 @@ export interface BatchResult {
   rows: OutputRow[];
 }
 
-export const placeholderOutput = (requestId: string) => ({ requestId, status: 'processing', enriched_contacts: [] as OutputRow[] });
+export const placeholderOutput = (requestId: string) => ({
+  requestId,
+  status: 'processing',
+  enriched_contacts: [] as OutputRow[],
+});
 
 /** The formats the output is stored and downloaded in; json first: it is the default and has the placeholder. */
 export const OUTPUT_FORMATS = ['json', 'ndjson', 'csv'] as const;
@@ -132,7 +136,11 @@ export function csvRenderer(fields: readonly EnrichField[]): OutputRenderer {
     // Given a record_delimiter, the library stops quoting values with a bare \n or \r unless told to.
     quote_record_delimiter: true,
     escape_formulas: true,
-    cast: { boolean: (v: boolean) => String(v), object: (v: object) => JSON.stringify(v), number: (v: number) => String(v) },
+    cast: {
+      boolean: (v: boolean) => String(v),
+      object: (v: object) => JSON.stringify(v),
+      number: (v: number) => String(v),
+    },
   } as const;
   const header = (first: OutputRow | undefined): string => {
     const known = new Set(fixed);

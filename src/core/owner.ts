@@ -12,4 +12,5 @@ export function ownerIdOf(apiKey: string): string {
 export const uploadPrefixOf = (owner: string) => `uploads/${owner}/`;
 
 /** A request is visible to its owner only; requests made without a key (a stage without keys) to anyone. */
-export const visibleTo = (record: { owner?: string }, owner: string | undefined) => record.owner === undefined || record.owner === owner;
+export const visibleTo = (record: { owner?: string }, owner: string | undefined) =>
+  record.owner === undefined || record.owner === owner;

@@ -100,7 +100,13 @@ export interface StatusStore {
    * Counts a batch exactly once, with a single conditional update of its shard item. Without `request` the
    * status item is read first (consistently). undefined for an unknown request.
    */
-  recordBatch(requestId: string, batchIndex: number, outcome: BatchOutcome, now: string, request?: RequestRef): Promise<RecordBatchResult | undefined>;
+  recordBatch(
+    requestId: string,
+    batchIndex: number,
+    outcome: BatchOutcome,
+    now: string,
+    request?: RequestRef,
+  ): Promise<RecordBatchResult | undefined>;
   /**
    * Adds a full shard's counts to the status item, once (its number joins a set there). complete: the request
    * is processing and every batch is counted on the status item (whether this call or an earlier one did it).
@@ -197,7 +203,11 @@ export interface UploadStore {
   /** A URL that lets anyone holding it PUT one part of the upload, until it expires. */
   presignPart(key: string, uploadId: string, partNumber: number, expiresInSeconds: number): Promise<string>;
   /** `missing`: no such upload (never started, aborted, completed); `invalid`: parts S3 refused (with its reason). */
-  complete(key: string, uploadId: string, parts: UploadedPart[]): Promise<{ ok: true } | { ok: false; reason: 'missing' | 'invalid'; message: string }>;
+  complete(
+    key: string,
+    uploadId: string,
+    parts: UploadedPart[],
+  ): Promise<{ ok: true } | { ok: false; reason: 'missing' | 'invalid'; message: string }>;
   /** The object's size in bytes (HeadObject); undefined when it does not exist. */
   size(key: string): Promise<number | undefined>;
   delete(key: string): Promise<void>;

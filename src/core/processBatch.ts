@@ -2,10 +2,31 @@ import type { OutputRow } from '../schemas/contact';
 import type { BatchMessage } from '../schemas/message';
 import { requestAssembly, type AssemblyRouting } from './assembleOutput';
 import type { CircuitBreaker } from './circuitBreaker';
-import { advanceEnrichment, callBudget, fitsBatch, freshProgress, type EnrichProgress, type EnrichStats } from './enrichBatch';
+import {
+  advanceEnrichment,
+  callBudget,
+  fitsBatch,
+  freshProgress,
+  type EnrichProgress,
+  type EnrichStats,
+} from './enrichBatch';
 import { BatchOutOfTimeError, EnrichmentPausedError, EnrichmentUnavailableError } from './errors';
 import { failedRow, type BatchResult } from './output';
-import { noTracer, type Logger, type BatchOutcome, type Clock, type EnrichmentApi, type FaultHooks, type Metrics, type ObjectStore, type RequestRef, type ShardState, type StatusStore, type TimeBudget, type Tracer } from './ports';
+import {
+  noTracer,
+  type Logger,
+  type BatchOutcome,
+  type Clock,
+  type EnrichmentApi,
+  type FaultHooks,
+  type Metrics,
+  type ObjectStore,
+  type RequestRef,
+  type ShardState,
+  type StatusStore,
+  type TimeBudget,
+  type Tracer,
+} from './ports';
 import type { RetryBudget, RetryPolicy } from './retry';
 import { isFinal, keys } from './status';
 
@@ -93,13 +114,18 @@ async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<
   }
   const { record } = found;
   if (batchIndex >= record.totalBatches) {
-    deps.log.warn('batch index outside the request dropped', { requestId, batchIndex, totalBatches: record.totalBatches });
+    deps.log.warn('batch index outside the request dropped', {
+      requestId,
+      batchIndex,
+      totalBatches: record.totalBatches,
+    });
     return 'out-of-range';
   }
   // A request still `validating` takes its batches: the intake sends them before it moves it to processing.
   if (isFinal(record.status)) return 'request-final';
   if (found.batchDone) {
-    if (await promoteIfFull(found.shard, deps.clock.now().toISOString(), deps)) await requestAssembly(requestId, record.totalBatches, deps);
+    if (await promoteIfFull(found.shard, deps.clock.now().toISOString(), deps))
+      await requestAssembly(requestId, record.totalBatches, deps);
     return 'duplicate';
   }
   return { totalBatches: record.totalBatches, expiresAt: record.expiresAt };
@@ -109,27 +135,50 @@ async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<
  * Handles one batch message. Safe under redelivery and concurrent duplicates: the batch result
  * is an idempotent overwrite and the batch is counted by one conditional update.
  */
-export async function processBatch(message: BatchMessage, deps: WorkerDeps, invocation: Invocation = {}): Promise<BatchHandling> {
+export async function processBatch(
+  message: BatchMessage,
+  deps: WorkerDeps,
+  invocation: Invocation = {},
+): Promise<BatchHandling> {
   const tags = batchTags(message);
-  return (deps.tracer ?? noTracer).span('enrichment.batch', { ...tags, 'enrichment.contacts': message.contacts.length }, async (span) => {
-    try {
-      const handling = await enrichAndRecord(message, deps, invocation);
-      span.setTag('enrichment.handling', handling);
-      deps.metrics?.emit('batchDelivery', 1, { result: handling === 'recorded' || handling === 'duplicate' ? handling : 'skipped' });
-      return handling;
-    } catch (err) {
-      const result =
-        err instanceof BatchOutOfTimeError ? 'out_of_time' : err instanceof EnrichmentPausedError ? 'circuit_open' : err instanceof EnrichmentUnavailableError ? 'unavailable' : 'error';
-      deps.metrics?.emit('batchDelivery', 1, { result });
-      throw err;
-    }
-  });
+  return (deps.tracer ?? noTracer).span(
+    'enrichment.batch',
+    { ...tags, 'enrichment.contacts': message.contacts.length },
+    async (span) => {
+      try {
+        const handling = await enrichAndRecord(message, deps, invocation);
+        span.setTag('enrichment.handling', handling);
+        deps.metrics?.emit('batchDelivery', 1, {
+          result: handling === 'recorded' || handling === 'duplicate' ? handling : 'skipped',
+        });
+        return handling;
+      } catch (err) {
+        const result =
+          err instanceof BatchOutOfTimeError
+            ? 'out_of_time'
+            : err instanceof EnrichmentPausedError
+              ? 'circuit_open'
+              : err instanceof EnrichmentUnavailableError
+                ? 'unavailable'
+                : 'error';
+        deps.metrics?.emit('batchDelivery', 1, { result });
+        throw err;
+      }
+    },
+  );
 }
 
 /** The tags every span of a batch carries: ids only. */
-const batchTags = (message: BatchMessage) => ({ 'enrichment.request_id': message.requestId, 'enrichment.batch_index': message.batchIndex });
+const batchTags = (message: BatchMessage) => ({
+  'enrichment.request_id': message.requestId,
+  'enrichment.batch_index': message.batchIndex,
+});
 
-async function enrichAndRecord(message: BatchMessage, deps: WorkerDeps, invocation: Invocation): Promise<BatchHandling> {
+async function enrichAndRecord(
+  message: BatchMessage,
+  deps: WorkerDeps,
+  invocation: Invocation,
+): Promise<BatchHandling> {
   // 1. Look up the status item and the batch's shard (one read): skip unknown or finished requests.
   // 2. A batch recorded before (redelivery) only re-drives its shard's promotion and the assembly, which may have crashed.
   // 3. On a redelivery, pick up the progress an earlier delivery kept when its time ran out.
@@ -151,33 +200,59 @@ async function enrichAndRecord(message: BatchMessage, deps: WorkerDeps, invocati
   let start = freshProgress(size);
   if ((invocation.receiveCount ?? 1) > 1) {
     const kept = await deps.store.getJson<StoredProgress>(keys.batchProgress(requestId, batchIndex));
-    if (fitsBatch(kept, size)) start = { rows: kept.rows, pending: kept.pending, callsSpent: kept.callsSpent, permanentFailures: kept.permanentFailures };
+    if (fitsBatch(kept, size))
+      start = {
+        rows: kept.rows,
+        pending: kept.pending,
+        callsSpent: kept.callsSpent,
+        permanentFailures: kept.permanentFailures,
+      };
   }
   const budget = workBudget(invocation.budget, deps.timeReserveMs ?? 0);
   const callTimeoutMs = deps.retry.callTimeoutMs;
   if (budget && callTimeoutMs && budget.availableMs() < 2 * callTimeoutMs) {
-    log.warn('the time budget fits fewer than two enrichment calls; keep ENRICHMENT_TIMEOUT_MS well under the worker timeout', {
-      availableMs: budget.availableMs(),
-      callTimeoutMs,
-    });
+    log.warn(
+      'the time budget fits fewer than two enrichment calls; keep ENRICHMENT_TIMEOUT_MS well under the worker timeout',
+      {
+        availableMs: budget.availableMs(),
+        callTimeoutMs,
+      },
+    );
   }
   const stats: EnrichStats = { calls: 0, retries: 0, bisections: 0 };
   const maxCalls = deps.callBudgetFactor === undefined ? undefined : callBudget(size, deps.callBudgetFactor);
-  const { stoppedBy, ...progress } = await advanceEnrichment(message.contacts, message.fields, deps.api, deps.retry, start, {
-    budget,
-    stats,
-    callBudget: maxCalls,
-    breaker: deps.breaker,
-    tracer: deps.tracer,
-    metrics: deps.metrics,
-    tags: batchTags(message),
-  });
+  const { stoppedBy, ...progress } = await advanceEnrichment(
+    message.contacts,
+    message.fields,
+    deps.api,
+    deps.retry,
+    start,
+    {
+      budget,
+      stats,
+      callBudget: maxCalls,
+      breaker: deps.breaker,
+      tracer: deps.tracer,
+      metrics: deps.metrics,
+      tags: batchTags(message),
+    },
+  );
   const keep = (kept: EnrichProgress) =>
-    deps.store.putJson(keys.batchProgress(requestId, batchIndex), { requestId, batchIndex, ...kept } satisfies StoredProgress);
+    deps.store.putJson(keys.batchProgress(requestId, batchIndex), {
+      requestId,
+      batchIndex,
+      ...kept,
+    } satisfies StoredProgress);
   if (progress.pending.length) {
     const pending = progress.pending.reduce((n, p) => n + p.at.length, 0);
     await keep(progress);
-    const fields = { settled: size - pending, pending, callsSpent: progress.callsSpent, ...stats, durationMs: Date.now() - started };
+    const fields = {
+      settled: size - pending,
+      pending,
+      callsSpent: progress.callsSpent,
+      ...stats,
+      durationMs: Date.now() - started,
+    };
     if (stoppedBy === 'breaker') {
       log.warn('enrichment API keeps failing: circuit open, batch handed back with its progress', fields);
       deps.metrics?.emit('batchCircuitOpen', 1);
@@ -202,7 +277,13 @@ async function enrichAndRecord(message: BatchMessage, deps: WorkerDeps, invocati
   await deps.faults.at('worker:after-result-write', { requestId, batchIndex });
 
   const failed = rows.filter((r) => r.enrichment_status === 'failed').length;
-  log.info('batch enriched', { contacts: rows.length, failedContacts: failed, callsSpent: progress.callsSpent, ...stats, durationMs: Date.now() - started });
+  log.info('batch enriched', {
+    contacts: rows.length,
+    failedContacts: failed,
+    callsSpent: progress.callsSpent,
+    ...stats,
+    durationMs: Date.now() - started,
+  });
   deps.metrics?.emit('batchDuration', Date.now() - started);
   deps.metrics?.emit('contactsFailed', failed);
   deps.metrics?.emit('apiRetries', stats.retries);
@@ -210,7 +291,10 @@ async function enrichAndRecord(message: BatchMessage, deps: WorkerDeps, invocati
 }
 
 /** Contacts settled, one point per outcome present (its count). */
-export function emitContactOutcomes(rows: readonly { enrichment_status: string }[], metrics: Metrics | undefined): void {
+export function emitContactOutcomes(
+  rows: readonly { enrichment_status: string }[],
+  metrics: Metrics | undefined,
+): void {
   if (!metrics) return;
   const byOutcome = new Map<string, number>();
   for (const row of rows) byOutcome.set(row.enrichment_status, (byOutcome.get(row.enrichment_status) ?? 0) + 1);
@@ -242,9 +326,20 @@ export async function failBatch(message: BatchMessage, reason: string, deps: Wor
   const kept = await deps.store.getJson<StoredProgress>(keys.batchProgress(requestId, batchIndex));
   const settled = fitsBatch(kept, message.contacts.length) ? kept.rows : [];
   const rows = message.contacts.map((c, i) => settled[i] ?? failedRow(c, message.fields, reason));
-  await deps.store.putJson(keys.failedBatch(requestId, batchIndex), { requestId, batchIndex, rows } satisfies BatchResult);
+  await deps.store.putJson(keys.failedBatch(requestId, batchIndex), {
+    requestId,
+    batchIndex,
+    rows,
+  } satisfies BatchResult);
   const failed = rows.filter((r) => r.enrichment_status === 'failed').length;
-  deps.log.warn('batch failed', { requestId, batchIndex, contacts: rows.length, failedContacts: failed, keptRows: settled.filter(Boolean).length, reason });
+  deps.log.warn('batch failed', {
+    requestId,
+    batchIndex,
+    contacts: rows.length,
+    failedContacts: failed,
+    keptRows: settled.filter(Boolean).length,
+    reason,
+  });
   deps.metrics?.emit('batchFailed', 1);
   return recordAndFinish(message, 'failed', request, deps, rows);
 }

@@ -57,10 +57,17 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   // 4. Past the deadline: write and record the missing batches as failed, then assemble.
   // 5. Otherwise re-send the missing batches from input.json and note the visit.
   const { requestId } = record;
-  const report: ReconcileReport = { requestId, action: 'none', resentBatches: [], recoveredBatches: [], expiredBatches: [] };
+  const report: ReconcileReport = {
+    requestId,
+    action: 'none',
+    resentBatches: [],
+    recoveredBatches: [],
+    expiredBatches: [],
+  };
   const now = deps.clock.now();
   const queued = !assemblesInline(record.totalBatches, deps);
-  const quietSeconds = isComplete(record) && queued ? Math.max(deps.stallSeconds, deps.assemblyTimeoutSeconds ?? 0) : deps.stallSeconds;
+  const quietSeconds =
+    isComplete(record) && queued ? Math.max(deps.stallSeconds, deps.assemblyTimeoutSeconds ?? 0) : deps.stallSeconds;
   if (now.getTime() - Date.parse(record.updatedAt) < quietSeconds * 1000) return report;
   const log = deps.log.child({ requestId });
   /** Has the complete request assembled; a queued assembly is noted as a visit, so the next re-drive waits again. */
@@ -68,7 +75,9 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
     if ((await requestAssembly(requestId, record.totalBatches, deps)) !== 'queued') return 'inline';
     await deps.status.touch(requestId, now.toISOString());
     if (isComplete(record) && now.getTime() >= Date.parse(record.deadlineAt)) {
-      log.error('a complete request is still not assembled past its deadline; its assembly was queued again (see the assembly dead-letter queue)');
+      log.error(
+        'a complete request is still not assembled past its deadline; its assembly was queued again (see the assembly dead-letter queue)',
+      );
     }
     return 'queued';
   };
@@ -99,8 +108,14 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   if (missing.size > 0 && now.getTime() >= Date.parse(record.deadlineAt)) {
     const contacts = await readInputBatches(deps.store, inputOf(record), record.batchSize ?? deps.batchSize, missing);
     for (const index of missing) {
-      const rows = (contacts.get(index) ?? []).map((c) => failedRow(c, record.fields, 'request deadline passed before the batch was processed'));
-      await deps.store.putJson(keys.failedBatch(requestId, index), { requestId, batchIndex: index, rows } satisfies BatchResult);
+      const rows = (contacts.get(index) ?? []).map((c) =>
+        failedRow(c, record.fields, 'request deadline passed before the batch was processed'),
+      );
+      await deps.store.putJson(keys.failedBatch(requestId, index), {
+        requestId,
+        batchIndex: index,
+        rows,
+      } satisfies BatchResult);
       const r = await count(index, 'failed');
       if (r?.recorded) {
         report.expiredBatches.push(index);

@@ -9,5 +9,6 @@ export const shardOf = (batchIndex: number) => Math.floor(batchIndex / SHARD_BAT
 export const offsetIn = (batchIndex: number) => batchIndex % SHARD_BATCHES;
 export const shardCount = (totalBatches: number) => Math.ceil(totalBatches / SHARD_BATCHES);
 /** Batches shard k covers: SHARD_BATCHES, but fewer for the last shard of a request. */
-export const shardSize = (shard: number, totalBatches: number) => Math.max(0, Math.min(SHARD_BATCHES, totalBatches - shard * SHARD_BATCHES));
+export const shardSize = (shard: number, totalBatches: number) =>
+  Math.max(0, Math.min(SHARD_BATCHES, totalBatches - shard * SHARD_BATCHES));
 export const batchAt = (shard: number, offset: number) => shard * SHARD_BATCHES + offset;

@@ -56,7 +56,11 @@ export function toStatusResponse(record: StatusRecord, downloadUrl: string): Sta
   };
   if (record.completedAt) response.completedAt = record.completedAt;
   if (hasFinalOutput(record.status)) {
-    response.downloadUrls = { json: `${downloadUrl}?format=json`, ndjson: `${downloadUrl}?format=ndjson`, csv: `${downloadUrl}?format=csv` };
+    response.downloadUrls = {
+      json: `${downloadUrl}?format=json`,
+      ndjson: `${downloadUrl}?format=ndjson`,
+      csv: `${downloadUrl}?format=csv`,
+    };
   }
   if (record.status === 'rejected') response.errors = record.errors ?? [];
   if (record.enrichedContacts !== undefined) {
@@ -76,14 +80,20 @@ export const keys = {
   outputCsv: (requestId: string) => `${requestId}/output.csv`,
   batchPrefix: (requestId: string) => `${requestId}/batches/`,
   batch: (requestId: string, index: number) => `${requestId}/batches/${String(index).padStart(6, '0')}.json`,
-  failedBatch: (requestId: string, index: number) => `${requestId}/batches/${String(index).padStart(6, '0')}.failed.json`,
+  failedBatch: (requestId: string, index: number) =>
+    `${requestId}/batches/${String(index).padStart(6, '0')}.failed.json`,
   /** A worker's partial progress on a batch it could not finish in time (not a result: reconcile ignores it). */
-  batchProgress: (requestId: string, index: number) => `${requestId}/batches/${String(index).padStart(6, '0')}.progress.json`,
+  batchProgress: (requestId: string, index: number) =>
+    `${requestId}/batches/${String(index).padStart(6, '0')}.progress.json`,
 };
 
 /** The stored output in one format: `<requestId>/output.<format>`. */
 export function outputKey(requestId: string, format: OutputFormat): string {
-  return format === 'json' ? keys.output(requestId) : format === 'ndjson' ? keys.outputNdjson(requestId) : keys.outputCsv(requestId);
+  return format === 'json'
+    ? keys.output(requestId)
+    : format === 'ndjson'
+      ? keys.outputNdjson(requestId)
+      : keys.outputCsv(requestId);
 }
 
 /** Statuses the assembly sets once every output format is stored (only output.json has a placeholder before). */

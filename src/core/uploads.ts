@@ -3,7 +3,12 @@ import { NotFoundError, ValidationError } from './errors';
 import type { Clock, UploadStore } from './ports';
 import { uploadPrefixOf } from './owner';
 import { parseOrThrow } from './validation';
-import { CompleteUploadRequestSchema, CreateUploadRequestSchema, UPLOAD_CONTENT_TYPES, UploadIdSchema } from '../schemas/upload';
+import {
+  CompleteUploadRequestSchema,
+  CreateUploadRequestSchema,
+  UPLOAD_CONTENT_TYPES,
+  UploadIdSchema,
+} from '../schemas/upload';
 
 /**
  * Parts of 8 MiB: over S3's 5 MiB minimum, under fauxqs's 11 MiB body limit. The configured maximum
@@ -50,14 +55,21 @@ export async function createUpload(body: unknown, deps: UploadDeps): Promise<Cre
 
   const count = Math.ceil(input.size / PART_SIZE);
   const parts = await Promise.all(
-    Array.from({ length: count }, async (_, i) => ({ partNumber: i + 1, url: await deps.uploads.presignPart(key, uploadId, i + 1, deps.urlTtlSeconds) })),
+    Array.from({ length: count }, async (_, i) => ({
+      partNumber: i + 1,
+      url: await deps.uploads.presignPart(key, uploadId, i + 1, deps.urlTtlSeconds),
+    })),
   );
   const expiresAt = new Date(deps.clock.now().getTime() + deps.urlTtlSeconds * 1000).toISOString();
   return { uploadId, key, reference: `s3://${deps.uploads.bucket}/${key}`, partSize: PART_SIZE, parts, expiresAt };
 }
 
 /** POST /enrichment/uploads/{uploadId}/complete. */
-export async function completeUpload(uploadIdParam: unknown, body: unknown, deps: UploadDeps): Promise<{ reference: string; size: number }> {
+export async function completeUpload(
+  uploadIdParam: unknown,
+  body: unknown,
+  deps: UploadDeps,
+): Promise<{ reference: string; size: number }> {
   // 1. Only the caller's own uploads: a key outside its prefix is as unknown as a missing upload (404).
   // 2. Complete the multipart upload with the parts the client sent (S3 checks each ETag).
   // 3. Check the object's real size against the maximum; an oversized one is deleted.

@@ -28,7 +28,12 @@ export function validationFailed(errors: FieldError[], message = 'Invalid reques
   return new ValidationError(`${message}${suffix}`, shown);
 }
 
-export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, message?: string, path: PropertyKey[] = []): z.infer<S> {
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  message?: string,
+  path: PropertyKey[] = [],
+): z.infer<S> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw validationFailed(toFieldErrors(parsed.error, path), message);
   return parsed.data;

@@ -15,7 +15,10 @@ function decoded(param: string | undefined): string | undefined {
 export function makeHandler(deps: () => Omit<UploadDeps, 'owner'> = uploadDeps) {
   return httpHandler(async (event, { log }) => {
     requireJsonBody(event);
-    const done = await completeUpload(decoded(event.pathParameters?.uploadId), parseJsonBody(event), { ...deps(), owner: ownerOf(event) });
+    const done = await completeUpload(decoded(event.pathParameters?.uploadId), parseJsonBody(event), {
+      ...deps(),
+      owner: ownerOf(event),
+    });
     log.info('upload completed', { reference: done.reference, size: done.size });
     return json(200, done);
   });

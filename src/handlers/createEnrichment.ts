@@ -1,6 +1,11 @@
 import { createEnrichment, type CreateDeps } from '../core/createEnrichment';
 import { PayloadTooLargeError } from '../core/errors';
-import { API_GATEWAY_MAX_BODY_BYTES, lambdaEventBytes, LAMBDA_MAX_EVENT_BYTES, TOO_LARGE_MESSAGE } from '../inlineLimits';
+import {
+  API_GATEWAY_MAX_BODY_BYTES,
+  lambdaEventBytes,
+  LAMBDA_MAX_EVENT_BYTES,
+  TOO_LARGE_MESSAGE,
+} from '../inlineLimits';
 import { downloadUrlFor, header, json, ownerOf, parseJsonBody, requireJsonBody, httpHandler } from './http';
 import { createDeps } from './wiring';
 
@@ -12,15 +17,22 @@ export function makeHandler(deps: () => CreateDeps = createDeps) {
   return httpHandler(async (event, { log }) => {
     // API Gateway and Lambda (offline, the local edge) stop such requests before they get here; this
     // keeps a direct invocation honest too.
-    if (event.body && (Buffer.byteLength(event.body) > API_GATEWAY_MAX_BODY_BYTES || lambdaEventBytes(event) >= LAMBDA_MAX_EVENT_BYTES)) {
+    if (
+      event.body &&
+      (Buffer.byteLength(event.body) > API_GATEWAY_MAX_BODY_BYTES || lambdaEventBytes(event) >= LAMBDA_MAX_EVENT_BYTES)
+    ) {
       throw new PayloadTooLargeError(TOO_LARGE_MESSAGE);
     }
     requireJsonBody(event);
-    const result = await createEnrichment(parseJsonBody(event), { ...deps(), log, owner: ownerOf(event) }, {
-      // Dedup never crosses callers: the key's owner id is its scope.
-      callerHash: ownerOf(event) ?? '',
-      idempotencyKey: header(event, 'idempotency-key'),
-    });
+    const result = await createEnrichment(
+      parseJsonBody(event),
+      { ...deps(), log, owner: ownerOf(event) },
+      {
+        // Dedup never crosses callers: the key's owner id is its scope.
+        callerHash: ownerOf(event) ?? '',
+        idempotencyKey: header(event, 'idempotency-key'),
+      },
+    );
     if (result.duplicate) {
       return json(200, {
         message: 'Duplicate request: already accepted',

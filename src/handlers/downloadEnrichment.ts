@@ -26,7 +26,13 @@ export function makeHandler(deps: () => ReadDeps = readDeps) {
     const record = await callersRequest(event, status);
     const headers = { 'cache-control': 'no-store', 'x-enrichment-status': record.status };
     if (record.status === 'rejected') {
-      return json(409, { message: `Request ${record.requestId} was rejected and has no output: GET /enrichment/${record.requestId} shows its errors` }, headers);
+      return json(
+        409,
+        {
+          message: `Request ${record.requestId} was rejected and has no output: GET /enrichment/${record.requestId} shows its errors`,
+        },
+        headers,
+      );
     }
     if (record.status === 'validating') {
       const message = `Request ${record.requestId} is still validating its upload: there is no output yet (GET /enrichment/${record.requestId} shows its progress)`;

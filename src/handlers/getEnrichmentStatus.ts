@@ -5,7 +5,9 @@ import { readDeps, type ReadDeps } from './wiring';
 export function makeHandler(deps: () => ReadDeps = readDeps) {
   return httpHandler(async (event) => {
     const record = await callersRequest(event, deps().status);
-    return json(200, toStatusResponse(record, downloadUrlFor(event, record.requestId)), { 'cache-control': 'no-store' });
+    return json(200, toStatusResponse(record, downloadUrlFor(event, record.requestId)), {
+      'cache-control': 'no-store',
+    });
   });
 }
 

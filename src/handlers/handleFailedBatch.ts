@@ -7,7 +7,10 @@ export const DLQ_REASON = 'batch kept failing and was moved to the dead-letter q
 
 /** Triggered by the dead-letter queue: the batch is recorded as failed so the request still finishes. */
 export function makeHandler(deps: () => WorkerDeps = workerDeps) {
-  return lambdaHandler((event: SQSEvent): Promise<SQSBatchResponse> => forEachBatchMessage(event, (message) => failBatch(message, DLQ_REASON, deps())));
+  return lambdaHandler(
+    (event: SQSEvent): Promise<SQSBatchResponse> =>
+      forEachBatchMessage(event, (message) => failBatch(message, DLQ_REASON, deps())),
+  );
 }
 
 export const handler = makeHandler();

@@ -11,7 +11,9 @@ export { INTAKE_DLQ_MESSAGE } from '../core/intake';
  * reason. Nothing was sent for it if it never left validating; if it did, the condition fails and nothing changes.
  */
 export function makeHandler(deps: () => IntakeDeps = intakeDeps) {
-  return lambdaHandler((event: SQSEvent) => forEachRecord(event, IntakeMessageSchema, ({ requestId }) => failIntake(requestId, deps())));
+  return lambdaHandler((event: SQSEvent) =>
+    forEachRecord(event, IntakeMessageSchema, ({ requestId }) => failIntake(requestId, deps())),
+  );
 }
 
 export const handler = makeHandler();

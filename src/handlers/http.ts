@@ -19,7 +19,8 @@ export function errorResponse(err: unknown, log: Logger, correlationId: string =
   if (isClientError(err)) {
     const body: Record<string, unknown> = { message: err.message };
     // A 400 always lists what is wrong, as a field path or, for an unreadable body, `(body)`.
-    if (err instanceof ValidationError) body.errors = err.errors.length ? err.errors : [{ path: '(body)', message: err.message }];
+    if (err instanceof ValidationError)
+      body.errors = err.errors.length ? err.errors : [{ path: '(body)', message: err.message }];
     return json(err.statusCode, body);
   }
   log.error('unexpected error', { correlationId, err });
@@ -27,7 +28,8 @@ export function errorResponse(err: unknown, log: Logger, correlationId: string =
 }
 
 export function header(event: Pick<APIGatewayProxyEvent, 'headers'>, name: string): string | undefined {
-  for (const [key, value] of Object.entries(event.headers ?? {})) if (key.toLowerCase() === name && value !== undefined) return value;
+  for (const [key, value] of Object.entries(event.headers ?? {}))
+    if (key.toLowerCase() === name && value !== undefined) return value;
   return undefined;
 }
 
@@ -39,20 +41,28 @@ export function header(event: Pick<APIGatewayProxyEvent, 'headers'>, name: strin
 export function requireJsonBody(event: Pick<APIGatewayProxyEvent, 'headers'>): void {
   const encoding = header(event, 'content-encoding')?.trim().toLowerCase();
   if (encoding && encoding !== 'identity') {
-    throw new UnsupportedMediaTypeError(`Content-Encoding ${quoteInput(encoding)} is not supported: send the JSON body uncompressed`);
+    throw new UnsupportedMediaTypeError(
+      `Content-Encoding ${quoteInput(encoding)} is not supported: send the JSON body uncompressed`,
+    );
   }
   const contentType = header(event, 'content-type');
   if (contentType === undefined || contentType.trim() === '') return;
   const [mediaType, ...params] = contentType.split(';').map((part) => part.trim().toLowerCase());
-  const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/^"|"$/g, '');
+  const charset = params
+    .find((p) => p.startsWith('charset='))
+    ?.slice('charset='.length)
+    .replace(/^"|"$/g, '');
   const json = mediaType === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(mediaType);
   if (!json || (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8')) {
-    throw new UnsupportedMediaTypeError(`Content-Type ${quoteInput(contentType)} is not supported: send the body as application/json (UTF-8)`);
+    throw new UnsupportedMediaTypeError(
+      `Content-Type ${quoteInput(contentType)} is not supported: send the body as application/json (UTF-8)`,
+    );
   }
 }
 
 export function parseJsonBody(event: Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded'>): unknown {
-  if (!event.body) throw new ValidationError('Request body is empty: expected JSON with "contacts" and "fields_to_enrich"');
+  if (!event.body)
+    throw new ValidationError('Request body is empty: expected JSON with "contacts" and "fields_to_enrich"');
   const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
   try {
     return JSON.parse(text);
@@ -84,7 +94,10 @@ export function ownerOf(event: Pick<APIGatewayProxyEvent, 'headers'>): string | 
  * The request a GET /enrichment/{id}… names, if the caller may see it: another key's request is as
  * unknown as one that does not exist (404 either way).
  */
-export async function callersRequest(event: Pick<APIGatewayProxyEvent, 'pathParameters' | 'headers'>, status: StatusStore): Promise<StatusRecord> {
+export async function callersRequest(
+  event: Pick<APIGatewayProxyEvent, 'pathParameters' | 'headers'>,
+  status: StatusStore,
+): Promise<StatusRecord> {
   const id = parseOrThrow(RequestIdSchema, event.pathParameters?.id, 'Invalid request id', ['id']);
   const record = await status.get(id);
   if (!record || !visibleTo(record, ownerOf(event))) throw new NotFoundError(`No enrichment request with id ${id}`);
@@ -101,13 +114,18 @@ export interface HttpCall {
   log: Logger;
 }
 
-export type HttpHandler = (event: APIGatewayProxyEvent, context?: Pick<Context, 'awsRequestId'>) => Promise<APIGatewayProxyResult>;
+export type HttpHandler = (
+  event: APIGatewayProxyEvent,
+  context?: Pick<Context, 'awsRequestId'>,
+) => Promise<APIGatewayProxyResult>;
 
 /**
  * The one wrapper of the HTTP functions: the invocation's awsRequestId on every log line, the correlation id (API
  * Gateway's request id) and its child logger for the route, and every error mapped by errorResponse.
  */
-export function httpHandler(route: (event: APIGatewayProxyEvent, call: HttpCall) => Promise<APIGatewayProxyResult>): HttpHandler {
+export function httpHandler(
+  route: (event: APIGatewayProxyEvent, call: HttpCall) => Promise<APIGatewayProxyResult>,
+): HttpHandler {
   return (event, context) =>
     withInvocation({ awsRequestId: context?.awsRequestId }, async () => {
       const correlationId = correlationIdOf(event);

@@ -6,7 +6,9 @@ import type { ContactErrorResult, FoundResult } from '../core/output';
 const NOT_FOUND_PERCENT = 5;
 
 function contactHash(contact: Contact): Buffer {
-  const key = [contact.first_name, contact.last_name, contact.company_domain].map((s) => s.trim().toLowerCase()).join('|');
+  const key = [contact.first_name, contact.last_name, contact.company_domain]
+    .map((s) => s.trim().toLowerCase())
+    .join('|');
   return createHash('sha256').update(key).digest();
 }
 
@@ -43,7 +45,10 @@ export function mockEnrichContact(contact: Contact, fields: readonly EnrichField
 }
 
 /** The mock API's answer for a contact it can never enrich (a `.invalid` domain). */
-export const POISON_CONTACT_ERROR: ContactErrorResult = { enrichment_status: 'error', error: 'company_domain cannot be enriched' };
+export const POISON_CONTACT_ERROR: ContactErrorResult = {
+  enrichment_status: 'error',
+  error: 'company_domain cannot be enriched',
+};
 
 /**
  * Contacts whose domain ends in `.invalid` the mock API can never enrich: a per-contact error in a

@@ -23,10 +23,16 @@ export const handler = async (event: APIGatewayProxyEvent): Promise<APIGatewayPr
     // Never answers: the caller's timeout (or the function's own) ends the call.
     if (request.contacts.some(isHangingContact)) return await new Promise<never>(() => undefined);
     await sleep(knobs.MOCK_LATENCY_MS + (Math.random() < knobs.MOCK_SPIKE_RATE ? knobs.MOCK_SPIKE_MS : 0));
-    if (Math.random() < knobs.MOCK_THROTTLE_RATE) return json(429, { message: 'Too many requests' }, { 'retry-after': '1' });
+    if (Math.random() < knobs.MOCK_THROTTLE_RATE)
+      return json(429, { message: 'Too many requests' }, { 'retry-after': '1' });
     if (Math.random() < knobs.MOCK_FAILURE_RATE) return json(500, { message: 'Injected failure (MOCK_FAILURE_RATE)' });
-    if (knobs.MOCK_INVALID_MODE === 'call' && request.contacts.some(isPoisonContact)) return json(500, { message: 'Cannot enrich a contact in this call' });
-    return json(200, { results: request.contacts.map((c) => (isPoisonContact(c) ? POISON_CONTACT_ERROR : mockEnrichContact(c, request.fields))) });
+    if (knobs.MOCK_INVALID_MODE === 'call' && request.contacts.some(isPoisonContact))
+      return json(500, { message: 'Cannot enrich a contact in this call' });
+    return json(200, {
+      results: request.contacts.map((c) =>
+        isPoisonContact(c) ? POISON_CONTACT_ERROR : mockEnrichContact(c, request.fields),
+      ),
+    });
   } catch (err) {
     return errorResponse(err, log);
   }

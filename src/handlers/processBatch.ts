@@ -13,7 +13,9 @@ export const budgetOf = (context?: LambdaContext): TimeBudget | undefined =>
 export function makeHandler(deps: () => WorkerDeps = workerDeps) {
   return lambdaHandler(
     (event: SQSEvent, context?: LambdaContext): Promise<SQSBatchResponse> =>
-      forEachBatchMessage(event, (message, receiveCount) => processBatch(message, deps(), { budget: budgetOf(context), receiveCount })),
+      forEachBatchMessage(event, (message, receiveCount) =>
+        processBatch(message, deps(), { budget: budgetOf(context), receiveCount }),
+      ),
   );
 }
 

@@ -8,7 +8,9 @@ import { logger, withInvocation } from '../logger';
 export type LambdaContext = Pick<Context, 'getRemainingTimeInMillis'> & Partial<Pick<Context, 'awsRequestId'>>;
 
 /** Every SQS function's wrapper (reconcile does the same): the invocation's awsRequestId on every log line. */
-export function lambdaHandler<E, R>(fn: (event: E, context?: LambdaContext) => Promise<R>): (event: E, context?: LambdaContext) => Promise<R> {
+export function lambdaHandler<E, R>(
+  fn: (event: E, context?: LambdaContext) => Promise<R>,
+): (event: E, context?: LambdaContext) => Promise<R> {
   return (event, context) => withInvocation({ awsRequestId: context?.awsRequestId }, () => fn(event, context));
 }
 
@@ -47,7 +49,13 @@ export async function forEachRecord<M extends { requestId: string; batchIndex?: 
       try {
         await inRecordTrace(record, () => handle(parsed.data, record));
       } catch (err) {
-        logger.error('message failed; it will be retried', { requestId, batchIndex, messageId: record.messageId, queue: record.eventSourceARN, err });
+        logger.error('message failed; it will be retried', {
+          requestId,
+          batchIndex,
+          messageId: record.messageId,
+          queue: record.eventSourceARN,
+          err,
+        });
         batchItemFailures.push({ itemIdentifier: record.messageId });
       }
     }),
@@ -56,5 +64,10 @@ export async function forEachRecord<M extends { requestId: string; batchIndex?: 
 }
 
 /** The batch queue's and its DLQ's loop: each batch message with its delivery count (1 on the first delivery). */
-export const forEachBatchMessage = (event: SQSEvent, handle: (message: BatchMessage, receiveCount: number) => Promise<unknown>) =>
-  forEachRecord(event, BatchMessageSchema, (message, record) => handle(message, Number(record.attributes?.ApproximateReceiveCount ?? 1)));
+export const forEachBatchMessage = (
+  event: SQSEvent,
+  handle: (message: BatchMessage, receiveCount: number) => Promise<unknown>,
+) =>
+  forEachRecord(event, BatchMessageSchema, (message, record) =>
+    handle(message, Number(record.attributes?.ApproximateReceiveCount ?? 1)),
+  );

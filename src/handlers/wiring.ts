@@ -58,7 +58,10 @@ let breaker: CircuitBreaker | undefined;
  */
 export function workerBreaker(): CircuitBreaker {
   const c = config();
-  breaker ??= new CircuitBreaker({ threshold: c.ENRICHMENT_BREAKER_THRESHOLD, coolDownMs: c.ENRICHMENT_BREAKER_COOLDOWN_MS });
+  breaker ??= new CircuitBreaker({
+    threshold: c.ENRICHMENT_BREAKER_THRESHOLD,
+    coolDownMs: c.ENRICHMENT_BREAKER_COOLDOWN_MS,
+  });
   return breaker;
 }
 
@@ -121,7 +124,12 @@ export function readDeps(clients: AwsClients = awsClients()): ReadDeps {
 /** The upload functions: the bucket's multipart uploads, the size cap and the part URLs' lifetime. */
 export function uploadDeps(clients: AwsClients = awsClients()): Omit<UploadDeps, 'owner'> {
   const c = config();
-  return { uploads: s3UploadStore(c.BUCKET_NAME, clients.s3), clock: systemClock, maxBytes: c.MAX_UPLOAD_BYTES, urlTtlSeconds: c.UPLOAD_URL_TTL_SECONDS };
+  return {
+    uploads: s3UploadStore(c.BUCKET_NAME, clients.s3),
+    clock: systemClock,
+    maxBytes: c.MAX_UPLOAD_BYTES,
+    urlTtlSeconds: c.UPLOAD_URL_TTL_SECONDS,
+  };
 }
 
 export function intakeDeps(clients: AwsClients = awsClients()): IntakeDeps {

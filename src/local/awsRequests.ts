@@ -43,7 +43,12 @@ export const s3Arn = (bucket: string, key?: string) => `arn:aws:s3:::${bucket}${
  * The authorizations of a path-style S3 request (Amazon S3's "actions, resources and condition
  * keys" table); undefined for a request this mapping does not know, which the edge refuses.
  */
-export function s3Authorizations(method: string, pathname: string, query: URLSearchParams, headers: IncomingHttpHeaders): Authorization[] | undefined {
+export function s3Authorizations(
+  method: string,
+  pathname: string,
+  query: URLSearchParams,
+  headers: IncomingHttpHeaders,
+): Authorization[] | undefined {
   const [bucket, ...rest] = pathname.replace(/^\//, '').split('/');
   if (!bucket) return undefined;
   const key = rest.length ? rest.map(decodeURIComponent).join('/') : undefined;
@@ -96,7 +101,12 @@ const SQS_ACTION: Record<string, string> = {
 };
 
 /** The authorization of an SQS JSON-protocol request: the queue is named by QueueUrl (or QueueName). */
-export function sqsAuthorizations(target: string, body: Record<string, unknown>, region: string, accountId: string): Authorization[] | undefined {
+export function sqsAuthorizations(
+  target: string,
+  body: Record<string, unknown>,
+  region: string,
+  accountId: string,
+): Authorization[] | undefined {
   const operation = target.replace(/^AmazonSQS\./, '');
   const action = `sqs:${SQS_ACTION[operation] ?? operation}`;
   if (typeof body.QueueUrl === 'string') {
@@ -112,7 +122,12 @@ export function sqsAuthorizations(target: string, body: Record<string, unknown>,
 }
 
 /** The authorizations of a DynamoDB request: one per table (or index) it touches. */
-export function dynamodbAuthorizations(target: string, body: Record<string, unknown>, region: string, accountId: string): Authorization[] | undefined {
+export function dynamodbAuthorizations(
+  target: string,
+  body: Record<string, unknown>,
+  region: string,
+  accountId: string,
+): Authorization[] | undefined {
   const operation = target.replace(/^DynamoDB_\d+\./, '');
   const action = `dynamodb:${operation}`;
   const table = (name: string, index?: unknown) =>

@@ -14,7 +14,6 @@ import { stackOptionsFromEnv, startStack, type Stack } from './stack';
  */
 class CheckFailed extends Error {}
 
-
 async function demo(signal: AbortSignal, onStack: (stack: Stack) => void): Promise<void> {
   // 1. Start the stack (serverless offline's own output is hidden to keep the demo readable).
   // 2. Generate the contacts and submit them inline.
@@ -22,10 +21,15 @@ async function demo(signal: AbortSignal, onStack: (stack: Stack) => void): Promi
   // 4. Download output.json via the download link and check it against the input.
   // 5. Print the summary.
   const { values } = parseArgs({
-    options: { contacts: { type: 'string', default: '10000' }, seed: { type: 'string', default: '42' }, out: { type: 'string' } },
+    options: {
+      contacts: { type: 'string', default: '10000' },
+      seed: { type: 'string', default: '42' },
+      out: { type: 'string' },
+    },
   });
   const count = Number(values.contacts);
-  if (!Number.isInteger(count) || count < 1) throw new CheckFailed(`--contacts must be a positive integer, got ${values.contacts}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new CheckFailed(`--contacts must be a positive integer, got ${values.contacts}`);
   const outFile = path.resolve(values.out ?? 'output_demo.json');
   const fields = DEFAULT_FIELDS;
   const started = Date.now();
@@ -45,17 +49,25 @@ async function demo(signal: AbortSignal, onStack: (stack: Stack) => void): Promi
   const accepted = res.body as CreateResponse;
   console.log(`submitted ${count.toLocaleString('en-US')} contacts: request ${accepted.requestId}`);
 
-  const final = await waitForCompletion(accepted.requestId, { baseUrl: stack.apiUrl, intervalMs: 500, timeoutMs: 600_000, signal });
+  const final = await waitForCompletion(accepted.requestId, {
+    baseUrl: stack.apiUrl,
+    intervalMs: 500,
+    timeoutMs: 600_000,
+    signal,
+  });
   const elapsed = (Date.now() - submitted) / 1000;
   const bytes = await downloadTo(accepted.downloadUrl, outFile, signal);
   const check = await checkOutput(outFile, contacts, fields);
 
   const problems = [...check.problems];
-  if (check.problemCount > check.problems.length) problems.push(`… and ${check.problemCount - check.problems.length} more`);
-  if (final.status !== 'completed' && final.status !== 'completed_with_errors') problems.unshift(`request ended ${final.status}`);
+  if (check.problemCount > check.problems.length)
+    problems.push(`… and ${check.problemCount - check.problems.length} more`);
+  if (final.status !== 'completed' && final.status !== 'completed_with_errors')
+    problems.unshift(`request ended ${final.status}`);
   if (final.summary) {
     for (const key of ['enriched', 'not_found', 'failed'] as const) {
-      if (final.summary[key] !== check.counts[key]) problems.push(`status says ${final.summary[key]} ${key}, the file has ${check.counts[key]}`);
+      if (final.summary[key] !== check.counts[key])
+        problems.push(`status says ${final.summary[key]} ${key}, the file has ${check.counts[key]}`);
     }
   }
 
@@ -70,7 +82,9 @@ enrichment demo summary
   elapsed     ${elapsed.toFixed(1)}s from submit to final status (${((Date.now() - started) / 1000).toFixed(1)}s in all)
   output      ${path.relative(process.cwd(), outFile)} (${(bytes / 1024 / 1024).toFixed(1)} MB)`);
   if (problems.length) throw new CheckFailed(`output check failed:\n  ${problems.join('\n  ')}`);
-  console.log(`  check       ok: one row per input contact, in input order, with ${fields.join(', ')} and enrichment_status`);
+  console.log(
+    `  check       ok: one row per input contact, in input order, with ${fields.join(', ')} and enrichment_status`,
+  );
 }
 
 async function main(): Promise<number> {
@@ -98,7 +112,11 @@ async function main(): Promise<number> {
       console.error('\ninterrupted');
       code = 130;
     } else {
-      console.error(err instanceof CheckFailed ? `\ndemo FAILED: ${err.message}` : `\ndemo failed: ${err instanceof Error ? err.message : String(err)}`);
+      console.error(
+        err instanceof CheckFailed
+          ? `\ndemo FAILED: ${err.message}`
+          : `\ndemo failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
       code = 1;
     }
   } finally {

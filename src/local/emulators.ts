@@ -27,7 +27,9 @@ export function connectHost(host: string): string {
  * Starts fauxqs (S3 + SQS) and dynalite (DynamoDB) in this process, listening on `host` (default 127.0.0.1:
  * neither checks credentials, so anyone who can reach them can read and change everything). Port 0 picks a free port.
  */
-export async function startEmulators(opts: { s3SqsPort?: number; dynamodbPort?: number; host?: string } = {}): Promise<Emulators> {
+export async function startEmulators(
+  opts: { s3SqsPort?: number; dynamodbPort?: number; host?: string } = {},
+): Promise<Emulators> {
   const host = opts.host ?? '127.0.0.1';
   // fauxqs's own startFauxqs() always listens on 0.0.0.0; its app listens where it is told.
   const { buildApp } = await nativeImport<{ buildApp(o: object): FauxqsApp }>('fauxqs');

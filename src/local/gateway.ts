@@ -70,7 +70,12 @@ export function routeMatcher(routes: Route[]): (method: string, url: string) => 
   const compiled = routes.map((r) => ({
     key: r.functionKey,
     method: r.method.toUpperCase(),
-    re: new RegExp(`^/${r.path.replace(/^\//, '').replace(/\{[^}]+\+\}/g, '.+').replace(/\{[^}]+\}/g, '[^/]+')}/?$`),
+    re: new RegExp(
+      `^/${r.path
+        .replace(/^\//, '')
+        .replace(/\{[^}]+\+\}/g, '.+')
+        .replace(/\{[^}]+\}/g, '[^/]+')}/?$`,
+    ),
   }));
   return (method, url) => {
     const path = url.split('?')[0];
@@ -123,7 +128,12 @@ export async function startGateway(opts: GatewayOptions): Promise<{ close(): Pro
     req.on('end', () => {
       if (res.headersSent) return;
       const body = Buffer.concat(chunks);
-      const request = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body: body.toString('utf8') };
+      const request = {
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        headers: req.headers,
+        body: body.toString('utf8'),
+      };
       if (!checkInline(request).ok) return tooLarge();
       const timer = setTimeout(() => answer(res, 504, TIMED_OUT), timeoutMs);
       res.once('close', () => clearTimeout(timer));
@@ -143,13 +153,16 @@ export async function startGateway(opts: GatewayOptions): Promise<{ close(): Pro
     new Promise<void>((resolve) => {
       // Answered meanwhile (timed out in the queue) or the client is gone: the function is not called.
       if (res.writableEnded || res.destroyed) return resolve();
-      const upstream = http.request({ ...opts.target, method: req.method, path: req.url, headers: req.headers }, (reply) => {
-        reply.once('close', resolve);
-        if (res.writableEnded || res.destroyed) return void reply.resume();
-        clearTimeout(timer); // the function has answered in time; its body may take as long as the client reads
-        res.writeHead(reply.statusCode ?? 502, reply.headers);
-        pipeline(reply, res, () => undefined);
-      });
+      const upstream = http.request(
+        { ...opts.target, method: req.method, path: req.url, headers: req.headers },
+        (reply) => {
+          reply.once('close', resolve);
+          if (res.writableEnded || res.destroyed) return void reply.resume();
+          clearTimeout(timer); // the function has answered in time; its body may take as long as the client reads
+          res.writeHead(reply.statusCode ?? 502, reply.headers);
+          pipeline(reply, res, () => undefined);
+        },
+      );
       upstream.on('error', () => {
         resolve();
         if (res.writableEnded) return;

@@ -47,7 +47,8 @@ export interface IamEdge {
   close(): Promise<void>;
 }
 
-const MISSING_KEY_NOTE = 'S3 answers a GetObject/HeadObject of a missing key with 403 unless the caller may s3:ListBucket';
+const MISSING_KEY_NOTE =
+  'S3 answers a GetObject/HeadObject of a missing key with 403 unless the caller may s3:ListBucket';
 
 export const describeDecision = (d: Decision) =>
   `function ${d.functionKey} (role ${d.roleName}) may not ${d.action} on ${d.resource}${d.note ? ` (${d.note})` : ''}`;
@@ -83,7 +84,8 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
         },
         {},
       ).then((r) => {
-        if (r.resultType === 'error') throw new Error(`IAM simulation of ${action} on ${resource} failed: ${JSON.stringify(r.errors)}`);
+        if (r.resultType === 'error')
+          throw new Error(`IAM simulation of ${action} on ${resource} failed: ${JSON.stringify(r.errors)}`);
         return r.overallResult === 'Allowed';
       });
       if (verdicts.size > 50_000) verdicts.clear();
@@ -119,14 +121,32 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
     const fn = accessKey ? byKey.get(accessKey) : undefined;
     const upstream = new URL(service === 'dynamodb' ? opts.upstream.dynamodb : opts.upstream.s3Sqs);
     const forward = () =>
-      http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers });
+      http.request({
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      });
 
     if (service === 's3') {
-      if (!fn) return refuse(res, service, 'InvalidAccessKeyId', `The AWS access key id ${accessKey ?? '(none)'} is not one of this stack's functions`);
+      if (!fn)
+        return refuse(
+          res,
+          service,
+          'InvalidAccessKeyId',
+          `The AWS access key id ${accessKey ?? '(none)'} is not one of this stack's functions`,
+        );
       // A presigned URL (a download link, an upload's part URL) works until it expires, as on AWS.
       if (presignedUrlExpired(url.searchParams)) return refuse(res, service, 'AccessDenied', 'Request has expired');
       const auths = s3Authorizations(req.method ?? 'GET', url.pathname, url.searchParams, req.headers);
-      if (!auths) return refuse(res, service, 'AccessDenied', `local IAM edge: no IAM mapping for S3 ${req.method} ${url.pathname}?${url.searchParams}`);
+      if (!auths)
+        return refuse(
+          res,
+          service,
+          'AccessDenied',
+          `local IAM edge: no IAM mapping for S3 ${req.method} ${url.pathname}?${url.searchParams}`,
+        );
       for (const auth of auths) if (!(await decide(fn, auth))) return deny(res, service, fn, auth);
       const isRead = auths[0].action === 's3:GetObject' && (req.method === 'GET' || req.method === 'HEAD');
       const up = forward();
@@ -150,7 +170,13 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
-    if (!fn) return refuse(res, service, 'UnrecognizedClientException', `The security token included in the request is invalid (access key ${accessKey ?? '(none)'} is not one of this stack's functions)`);
+    if (!fn)
+      return refuse(
+        res,
+        service,
+        'UnrecognizedClientException',
+        `The security token included in the request is invalid (access key ${accessKey ?? '(none)'} is not one of this stack's functions)`,
+      );
     let parsed: Record<string, unknown> = {};
     try {
       parsed = JSON.parse(body.toString('utf8') || '{}');
@@ -158,7 +184,10 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
       /* the upstream answers a malformed body itself */
     }
     const target = String(req.headers['x-amz-target']);
-    const auths = service === 'sqs' ? sqsAuthorizations(target, parsed, opts.region, LOCAL_ACCOUNT_ID) : dynamodbAuthorizations(target, parsed, opts.region, LOCAL_ACCOUNT_ID);
+    const auths =
+      service === 'sqs'
+        ? sqsAuthorizations(target, parsed, opts.region, LOCAL_ACCOUNT_ID)
+        : dynamodbAuthorizations(target, parsed, opts.region, LOCAL_ACCOUNT_ID);
     if (!auths) return refuse(res, service, 'AccessDeniedException', `local IAM edge: no IAM mapping for ${target}`);
     for (const auth of auths) if (!(await decide(fn, auth))) return deny(res, service, fn, auth);
     const up = forward();
@@ -211,7 +240,8 @@ function refuse(res: http.ServerResponse, service: Service, code: string, messag
   }
   const status = code === 'UnrecognizedClientException' ? 400 : service === 'sqs' ? 403 : 400;
   const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/x-amz-json-1.0' };
-  if (service === 'sqs') headers['x-amzn-query-error'] = `${code === 'AccessDeniedException' ? 'AccessDenied' : code};Sender`;
+  if (service === 'sqs')
+    headers['x-amzn-query-error'] = `${code === 'AccessDeniedException' ? 'AccessDenied' : code};Sender`;
   res.writeHead(status, headers);
   res.end(JSON.stringify({ __type: `com.amazon.coral.service#${code}`, message, Message: message }));
 }
@@ -222,4 +252,5 @@ function upstreamFailed(res: http.ServerResponse, err: Error): void {
   res.end(JSON.stringify({ message: `local IAM edge: the emulator did not answer (${err.message})` }));
 }
 
-const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const escapeXml = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

@@ -46,13 +46,15 @@ function resourceRefs(resources: LocalResources, region: string) {
   };
   const known = (table: Record<string, string>, id: string, what: string) => {
     const value = pseudo[id] ?? table[id];
-    if (value === undefined) throw new Error(`serverless.yml: ${what} ${id} is not a resource the offline stack creates`);
+    if (value === undefined)
+      throw new Error(`serverless.yml: ${what} ${id} is not a resource the offline stack creates`);
     return value;
   };
   return {
     ref: (id: string) => known(refs, id, 'Ref'),
     attr: (id: string, attribute: string) => {
-      if (attribute !== 'Arn') throw new Error(`serverless.yml: Fn::GetAtt ${id}.${attribute} is not supported offline (only .Arn)`);
+      if (attribute !== 'Arn')
+        throw new Error(`serverless.yml: Fn::GetAtt ${id}.${attribute} is not supported offline (only .Arn)`);
       return known(arns, id, 'Fn::GetAtt');
     },
   };
@@ -92,15 +94,26 @@ export function functionRoles(sls: ServerlessConfig, resources: LocalResources):
     const id = (arn as Doc)?.Ref;
     const policy = id ? all[id] : undefined;
     if (policy?.Type !== 'AWS::IAM::ManagedPolicy') {
-      throw new Error(`serverless.yml: ${roleName} attaches ${JSON.stringify(arn)}; offline only !Ref to an AWS::IAM::ManagedPolicy of the template can be enforced`);
+      throw new Error(
+        `serverless.yml: ${roleName} attaches ${JSON.stringify(arn)}; offline only !Ref to an AWS::IAM::ManagedPolicy of the template can be enforced`,
+      );
     }
-    return { name: id, policy: resolveIntrinsics(sls.resolve(policy.Properties.PolicyDocument), resources, region) as RolePolicy['policy'] };
+    return {
+      name: id,
+      policy: resolveIntrinsics(
+        sls.resolve(policy.Properties.PolicyDocument),
+        resources,
+        region,
+      ) as RolePolicy['policy'],
+    };
   };
   return Object.entries(sls.functions()).map(([functionKey, fn]) => {
     const roleName = sls.resolve(fn.role) as string | undefined;
     const role = roleName ? all[roleName] : undefined;
     if (!roleName || role?.Type !== 'AWS::IAM::Role') {
-      throw new Error(`serverless.yml: function ${functionKey} needs \`role:\` naming an AWS::IAM::Role in resources (the offline stack enforces each function's role)`);
+      throw new Error(
+        `serverless.yml: function ${functionKey} needs \`role:\` naming an AWS::IAM::Role in resources (the offline stack enforces each function's role)`,
+      );
     }
     const props = sls.resolve(role.Properties) as Doc;
     const policies: RolePolicy[] = [

@@ -19,7 +19,13 @@ export interface LocalResources {
 /** Queue properties become CreateQueue attributes; a redrive target is referenced with !GetAtt Queue.Arn. */
 function queueAttributes(props: Doc, queues: Record<string, LocalQueue>): Record<string, string> {
   const attrs: Record<string, string> = {};
-  for (const name of ['VisibilityTimeout', 'MessageRetentionPeriod', 'DelaySeconds', 'ReceiveMessageWaitTimeSeconds', 'MaximumMessageSize']) {
+  for (const name of [
+    'VisibilityTimeout',
+    'MessageRetentionPeriod',
+    'DelaySeconds',
+    'ReceiveMessageWaitTimeSeconds',
+    'MaximumMessageSize',
+  ]) {
     if (props[name] !== undefined) attrs[name] = String(props[name]);
   }
   if (props.RedrivePolicy) {
@@ -27,7 +33,10 @@ function queueAttributes(props: Doc, queues: Record<string, LocalQueue>): Record
     const targetId = target?.['Fn::GetAtt']?.[0];
     const arn = targetId ? queues[targetId]?.arn : target;
     if (!arn) throw new Error(`redrive target ${JSON.stringify(target)} is not a queue created before this one`);
-    attrs.RedrivePolicy = JSON.stringify({ deadLetterTargetArn: arn, maxReceiveCount: String(props.RedrivePolicy.maxReceiveCount) });
+    attrs.RedrivePolicy = JSON.stringify({
+      deadLetterTargetArn: arn,
+      maxReceiveCount: String(props.RedrivePolicy.maxReceiveCount),
+    });
   }
   return attrs;
 }
@@ -47,7 +56,9 @@ export async function provisionFromServerlessYml(sls: ServerlessConfig, emulator
 
   const entries = Object.entries(sls.resources());
   // Queues without a redrive policy first, so dead-letter targets exist.
-  const ordered = [...entries].sort(([, a], [, b]) => Number(Boolean(a.Properties?.RedrivePolicy)) - Number(Boolean(b.Properties?.RedrivePolicy)));
+  const ordered = [...entries].sort(
+    ([, a], [, b]) => Number(Boolean(a.Properties?.RedrivePolicy)) - Number(Boolean(b.Properties?.RedrivePolicy)),
+  );
   for (const [logicalId, resource] of ordered) {
     const props = sls.resolve(resource.Properties ?? {}) as Doc;
     switch (resource.Type) {
@@ -60,7 +71,9 @@ export async function provisionFromServerlessYml(sls: ServerlessConfig, emulator
         const { QueueUrl } = await sqs.send(
           new CreateQueueCommand({ QueueName: props.QueueName, Attributes: queueAttributes(props, out.queues) }),
         );
-        const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+        const { Attributes } = await sqs.send(
+          new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }),
+        );
         out.queues[logicalId] = { name: props.QueueName, url: QueueUrl!, arn: Attributes!.QueueArn! };
         break;
       }

@@ -9,7 +9,22 @@ const TAGS: Array<[string, 'scalar' | 'sequence' | 'mapping', (data: unknown) =>
 for (const kind of ['scalar', 'sequence', 'mapping'] as const) {
   TAGS.push(['Ref', kind, (d) => ({ Ref: d })]);
   TAGS.push(['GetAtt', kind, (d) => ({ 'Fn::GetAtt': typeof d === 'string' ? d.split('.') : d })]);
-  for (const fn of ['Sub', 'Join', 'Select', 'Split', 'If', 'Equals', 'Not', 'And', 'Or', 'FindInMap', 'ImportValue', 'Base64', 'GetAZs', 'Cidr']) {
+  for (const fn of [
+    'Sub',
+    'Join',
+    'Select',
+    'Split',
+    'If',
+    'Equals',
+    'Not',
+    'And',
+    'Or',
+    'FindInMap',
+    'ImportValue',
+    'Base64',
+    'GetAZs',
+    'Cidr',
+  ]) {
     TAGS.push([fn, kind, (d) => ({ [`Fn::${fn}`]: d })]);
   }
 }
@@ -42,7 +57,9 @@ export class ServerlessConfig {
     this.doc = yaml.load(readFileSync(file, 'utf8'), { schema: CFN_SCHEMA }) as Doc;
     this.env = ctx.env;
     if (this.doc.useDotenv) {
-      const dotenv = [`.env.${ctx.stage}`, '.env'].map((name) => path.join(path.dirname(file), name)).find((f) => existsSync(f));
+      const dotenv = [`.env.${ctx.stage}`, '.env']
+        .map((name) => path.join(path.dirname(file), name))
+        .find((f) => existsSync(f));
       if (dotenv) this.env = { ...parseEnv(readFileSync(dotenv, 'utf8')), ...ctx.env };
     }
   }
@@ -84,7 +101,9 @@ export class ServerlessConfig {
         value = this.env[address] || undefined;
         break;
       default:
-        throw new Error(`serverless.yml: variable source "${source}" is not supported by the offline stack (in \${${expr}})`);
+        throw new Error(
+          `serverless.yml: variable source "${source}" is not supported by the offline stack (in \${${expr}})`,
+        );
     }
     if (value === undefined) value = fallback;
     if (value === undefined) throw new Error(`serverless.yml: \${${expr}} has no value for stage ${this.ctx.stage}`);
@@ -116,7 +135,9 @@ export class ServerlessConfig {
 
   /** `${file(./path.yml):address}`: a YAML file beside serverless.yml, or one key of it. */
   private include(file: string, address: string | undefined): unknown {
-    const doc = yaml.load(readFileSync(path.resolve(path.dirname(this.file), file.trim()), 'utf8'), { schema: CFN_SCHEMA }) as Doc;
+    const doc = yaml.load(readFileSync(path.resolve(path.dirname(this.file), file.trim()), 'utf8'), {
+      schema: CFN_SCHEMA,
+    }) as Doc;
     const value = address ? this.lookup(address.trim(), doc) : doc;
     if (value === undefined) throw new Error(`serverless.yml: \${file(${file}):${address}} has no value`);
     return this.resolve(value);
@@ -194,7 +215,12 @@ export class ServerlessConfig {
   }
 
   /** The SQS event sources of the functions: which function each queue (a resource) triggers. */
-  sqsEventSources(): Array<{ functionKey: string; queueLogicalId: string; batchSize: number; reportBatchItemFailures: boolean }> {
+  sqsEventSources(): Array<{
+    functionKey: string;
+    queueLogicalId: string;
+    batchSize: number;
+    reportBatchItemFailures: boolean;
+  }> {
     const out = [];
     for (const [functionKey, fn] of Object.entries(this.functions())) {
       for (const event of fn.events ?? []) {
@@ -214,8 +240,13 @@ export class ServerlessConfig {
   }
 
   /** A gateway response (REQUEST_TOO_LARGE, INVALID_API_KEY, ...) as serverless.yml configures it, else API Gateway's default. */
-  gatewayResponse(type: string, fallback: { statusCode: number; message: string }): { statusCode: number; body: string } {
-    const found = Object.values(this.resources()).find((r) => r.Type === 'AWS::ApiGateway::GatewayResponse' && r.Properties?.ResponseType === type);
+  gatewayResponse(
+    type: string,
+    fallback: { statusCode: number; message: string },
+  ): { statusCode: number; body: string } {
+    const found = Object.values(this.resources()).find(
+      (r) => r.Type === 'AWS::ApiGateway::GatewayResponse' && r.Properties?.ResponseType === type,
+    );
     const body = JSON.stringify({ message: fallback.message });
     if (!found) return { statusCode: fallback.statusCode, body };
     return {
@@ -230,7 +261,10 @@ export class ServerlessConfig {
     for (const [functionKey, fn] of Object.entries(this.functions())) {
       for (const event of fn.events ?? []) {
         if (!event.http) continue;
-        const http = typeof event.http === 'string' ? { method: event.http.split(' ')[0], path: event.http.split(' ')[1] } : event.http;
+        const http =
+          typeof event.http === 'string'
+            ? { method: event.http.split(' ')[0], path: event.http.split(' ')[1] }
+            : event.http;
         out.push({ functionKey, method: String(this.resolve(http.method)), path: String(this.resolve(http.path)) });
       }
     }

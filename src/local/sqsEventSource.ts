@@ -54,7 +54,11 @@ export function toEvent(messages: Message[], arn: string, region: string): SQSEv
       messageAttributes: Object.fromEntries(
         Object.entries(m.MessageAttributes ?? {}).map(([name, a]) => [
           name,
-          { dataType: a.DataType ?? 'String', stringValue: a.StringValue, binaryValue: a.BinaryValue && Buffer.from(a.BinaryValue).toString('base64') },
+          {
+            dataType: a.DataType ?? 'String',
+            stringValue: a.StringValue,
+            binaryValue: a.BinaryValue && Buffer.from(a.BinaryValue).toString('base64'),
+          },
         ]),
       ),
       md5OfBody: m.MD5OfBody ?? '',
@@ -80,16 +84,25 @@ export function startSqsEventSource(opts: EventSourceOptions): EventSource {
   function keepHidden(messages: Message[]): () => void {
     const seconds = opts.visibilityTimeout;
     if (!seconds) return () => undefined;
-    const timer = setInterval(() => {
-      (opts.renewSqs ?? opts.sqs)
-        .send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl: opts.queueUrl,
-            Entries: messages.map((m, i) => ({ Id: `v${i}`, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: seconds })),
-          }),
-        )
-        .catch((err: unknown) => opts.log?.warn('could not extend the visibility of running messages', { queue: opts.queueUrl, err }));
-    }, (seconds * 1000) / 2);
+    const timer = setInterval(
+      () => {
+        (opts.renewSqs ?? opts.sqs)
+          .send(
+            new ChangeMessageVisibilityBatchCommand({
+              QueueUrl: opts.queueUrl,
+              Entries: messages.map((m, i) => ({
+                Id: `v${i}`,
+                ReceiptHandle: m.ReceiptHandle!,
+                VisibilityTimeout: seconds,
+              })),
+            }),
+          )
+          .catch((err: unknown) =>
+            opts.log?.warn('could not extend the visibility of running messages', { queue: opts.queueUrl, err }),
+          );
+      },
+      (seconds * 1000) / 2,
+    );
     timer.unref();
     return () => clearInterval(timer);
   }

@@ -66,7 +66,17 @@ export function stackOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Stack
 }
 
 /** The one home of the offline stack's defaults (README: Configuration). */
-const DEFAULTS = { host: '127.0.0.1', apiConcurrency: 8, apiQueue: 1000, port: 3000, lambdaPort: 3002, s3SqsPort: 4566, dynamodbPort: 8000, workers: 8, retryVisibilitySeconds: 5 };
+const DEFAULTS = {
+  host: '127.0.0.1',
+  apiConcurrency: 8,
+  apiQueue: 1000,
+  port: 3000,
+  lambdaPort: 3002,
+  s3SqsPort: 4566,
+  dynamodbPort: 8000,
+  workers: 8,
+  retryVisibilitySeconds: 5,
+};
 
 export interface Stack {
   apiUrl: string;
@@ -88,7 +98,8 @@ const ROOT = path.resolve(__dirname, '../..');
 async function waitForHttp(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`serverless offline exited with code ${child.exitCode} before it was ready`);
+    if (child.exitCode !== null)
+      throw new Error(`serverless offline exited with code ${child.exitCode} before it was ready`);
     try {
       await fetch(url, { signal: AbortSignal.timeout(2000) });
       return;
@@ -132,7 +143,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const lambdaPort = opts.lambdaPort ?? DEFAULTS.lambdaPort;
   const host = opts.host ?? DEFAULTS.host;
   const region = process.env.AWS_REGION ?? 'us-east-1';
-  const emulators = await startEmulators({ s3SqsPort: opts.s3SqsPort ?? DEFAULTS.s3SqsPort, dynamodbPort: opts.dynamodbPort ?? DEFAULTS.dynamodbPort, host });
+  const emulators = await startEmulators({
+    s3SqsPort: opts.s3SqsPort ?? DEFAULTS.s3SqsPort,
+    dynamodbPort: opts.dynamodbPort ?? DEFAULTS.dynamodbPort,
+    host,
+  });
   const apiUrl = `http://${host === DEFAULTS.host ? 'localhost' : connectHost(host)}:${port}`;
   // serverless offline listens inside; the gateway in front of it applies API Gateway's and Lambda's size limits.
   const offlinePort = await freePort();
@@ -173,7 +188,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   Object.assign(env, { S3_ENDPOINT: iam.url, SQS_ENDPOINT: iam.url, DYNAMODB_ENDPOINT: iam.url });
 
   // The preload gives each function (a worker thread) its own identity, which the IAM edge maps to its role.
-  const serverless = ['-r', path.join(__dirname, 'functionCredentials.js'), path.join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'offline', 'start', '--stage', 'local', '--region', region];
+  const serverless = [
+    '-r',
+    path.join(__dirname, 'functionCredentials.js'),
+    path.join(ROOT, 'node_modules/serverless/bin/serverless.js'),
+    'offline',
+    'start',
+    '--stage',
+    'local',
+    '--region',
+    region,
+  ];
   const child = spawn(process.execPath, [path.join(__dirname, 'watchdog.js'), process.execPath, ...serverless], {
     cwd: ROOT,
     env,
@@ -189,10 +214,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   pollers.push(operatorSqs);
 
   const invoke = async (functionKey: string, event: unknown): Promise<unknown> => {
-    const res = await fetch(`http://127.0.0.1:${lambdaPort}/2015-03-31/functions/${sls.functionName(functionKey)}/invocations`, {
-      method: 'POST',
-      body: JSON.stringify(event),
-    });
+    const res = await fetch(
+      `http://127.0.0.1:${lambdaPort}/2015-03-31/functions/${sls.functionName(functionKey)}/invocations`,
+      {
+        method: 'POST',
+        body: JSON.stringify(event),
+      },
+    );
     const text = await res.text();
     const payload = text ? JSON.parse(text) : undefined;
     if (!res.ok || res.headers.get('x-amz-function-error')) {
@@ -212,7 +240,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
 
   try {
-    await waitForHttp(`http://127.0.0.1:${offlinePort}/enrichment/00000000-0000-4000-8000-000000000000`, child, 120_000);
+    await waitForHttp(
+      `http://127.0.0.1:${offlinePort}/enrichment/00000000-0000-4000-8000-000000000000`,
+      child,
+      120_000,
+    );
     gateway = await startGateway({
       port,
       host,
@@ -235,7 +267,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   // each queue-triggered function and the stack's own mock API (which the workers call) as many at once as there
   // are workers, each other HTTP function once. They stay (custom.terminateIdleLambdaTime).
   const workers = opts.workers ?? DEFAULTS.workers;
-  const ownMock = opts.env?.ENRICHMENT_API_URL ? undefined : sls.httpRoutes().find((r) => `${apiUrl}/${r.path}` === env.ENRICHMENT_API_URL)?.functionKey;
+  const ownMock = opts.env?.ENRICHMENT_API_URL
+    ? undefined
+    : sls.httpRoutes().find((r) => `${apiUrl}/${r.path}` === env.ENRICHMENT_API_URL)?.functionKey;
   const warm = [
     ...sls.sqsEventSources().map((s) => ({ functionKey: s.functionKey, instances: workers, event: { Records: [] } })),
     ...[...new Set(sls.httpRoutes().map((r) => r.functionKey))].map((functionKey) => ({
@@ -254,7 +288,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
   for (const source of sls.sqsEventSources()) {
     const queue = resources.queues[source.queueLogicalId];
-    if (!queue) throw new Error(`function ${source.functionKey} listens to ${source.queueLogicalId}, which is not a queue in resources`);
+    if (!queue)
+      throw new Error(
+        `function ${source.functionKey} listens to ${source.queueLogicalId}, which is not a queue in resources`,
+      );
     // Lambda's event source mapping polls with the function's role.
     const sqs = new SQSClient({
       region,

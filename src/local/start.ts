@@ -42,7 +42,9 @@ async function main(): Promise<void> {
   const options = stackOptionsFromEnv();
   stack = await startStack(options);
   // A generated key is printed so it can be used; keys the user gave are only counted.
-  const keys = options.apiKeys?.length ? `${stack.apiKeys.length} API key(s) from API_KEYS/API_KEY` : `API key ${stack.apiKeys[0]}`;
+  const keys = options.apiKeys?.length
+    ? `${stack.apiKeys.length} API key(s) from API_KEYS/API_KEY`
+    : `API key ${stack.apiKeys[0]}`;
   console.log(
     `enrichment-service ready: API ${stack.apiUrl} (${keys}, header x-api-key; S3+SQS ${stack.emulators.s3Endpoint}, DynamoDB ${stack.emulators.dynamodbEndpoint}, bucket ${Object.values(stack.resources.buckets)[0]}). Ctrl-C to stop.`,
   );

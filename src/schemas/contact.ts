@@ -4,8 +4,7 @@ import { findValueProblem, hasVisibleChar, MAX_PROPERTY_DEPTH, quoteInput } from
 /** Fields the enrichment API can add to a contact. */
 export const SUPPORTED_FIELDS = ['professional_email', 'personal_phone', 'job_title', 'linkedin_url'] as const;
 export const EnrichFieldSchema = z.enum(SUPPORTED_FIELDS, {
-  error: (issue) =>
-    `Unsupported field ${quoteInput(issue.input)}. Supported fields: ${SUPPORTED_FIELDS.join(', ')}`,
+  error: (issue) => `Unsupported field ${quoteInput(issue.input)}. Supported fields: ${SUPPORTED_FIELDS.join(', ')}`,
 });
 export type EnrichField = z.infer<typeof EnrichFieldSchema>;
 
@@ -17,7 +16,9 @@ const name = (field: string) =>
     .string({ error: `${field} must be a string` })
     .trim()
     .min(1, { error: `${field} must not be empty`, abort: true })
-    .refine(hasVisibleChar, { error: `${field} must contain a visible character (not only spaces or invisible characters such as zero-width space)` });
+    .refine(hasVisibleChar, {
+      error: `${field} must contain a visible character (not only spaces or invisible characters such as zero-width space)`,
+    });
 
 /**
  * One input contact. Unknown extra properties are kept and passed through to the output (a `__proto__`

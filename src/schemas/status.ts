@@ -21,7 +21,14 @@ export type IntakeCheckpoint = z.infer<typeof IntakeCheckpointSchema>;
  * `validating`: a referenced upload is being read by the intake function (README: API); `rejected`: it held an
  * invalid contact, or could not be read through (`errors` says why); no batch was sent and there is no output.
  */
-export const REQUEST_STATUSES = ['validating', 'processing', 'completed', 'completed_with_errors', 'failed', 'rejected'] as const;
+export const REQUEST_STATUSES = [
+  'validating',
+  'processing',
+  'completed',
+  'completed_with_errors',
+  'failed',
+  'rejected',
+] as const;
 export const RequestStatusSchema = z.enum(REQUEST_STATUSES);
 export type RequestStatus = z.infer<typeof RequestStatusSchema>;
 

@@ -26,7 +26,11 @@ const codePoint = (ch: string) => `U+${ch.codePointAt(0)!.toString(16).toUpperCa
 export function unsafeCharIn(text: string): string | undefined {
   const m = UNSAFE_CHAR.exec(text);
   if (!m) return undefined;
-  const kind = /\p{Surrogate}/u.test(m[0]) ? 'a lone surrogate' : /\p{Noncharacter_Code_Point}/u.test(m[0]) ? 'a noncharacter' : 'a control character';
+  const kind = /\p{Surrogate}/u.test(m[0])
+    ? 'a lone surrogate'
+    : /\p{Noncharacter_Code_Point}/u.test(m[0])
+      ? 'a noncharacter'
+      : 'a control character';
   return `contains ${codePoint(m[0])} (${kind}) at position ${m.index}, which cannot be stored or sent`;
 }
 
@@ -78,7 +82,10 @@ export function findValueProblem(value: unknown, maxDepth: number): ValueProblem
       if (bad) return { path, message: bad };
     } else if (typeof v === 'object' && v !== null) {
       if (path.length > maxDepth) {
-        return { path: path.slice(0, 1), message: `nested more than ${maxDepth} levels deep (objects and arrays may nest at most ${maxDepth} levels)` };
+        return {
+          path: path.slice(0, 1),
+          message: `nested more than ${maxDepth} levels deep (objects and arrays may nest at most ${maxDepth} levels)`,
+        };
       }
       const entries = Array.isArray(v) ? v.map((item, i) => [i, item] as const) : Object.entries(v);
       for (let i = entries.length - 1; i >= 0; i--) {

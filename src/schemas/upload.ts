@@ -1,7 +1,11 @@
 import { z } from 'zod';
 
 /** The formats an upload may hold, by the content type S3 stores it with. */
-export const UPLOAD_CONTENT_TYPES = { json: 'application/json', ndjson: 'application/x-ndjson', csv: 'text/csv' } as const;
+export const UPLOAD_CONTENT_TYPES = {
+  json: 'application/json',
+  ndjson: 'application/x-ndjson',
+  csv: 'text/csv',
+} as const;
 export type UploadFormat = keyof typeof UPLOAD_CONTENT_TYPES;
 
 /** POST /enrichment/uploads: the size the client will upload, in bytes, and what it holds. */
@@ -12,7 +16,10 @@ export const CreateUploadRequestSchema = z.object({
     .positive({ error: 'size must be a positive number of bytes' }),
   format: z.enum(['json', 'ndjson', 'csv'], { error: 'format must be one of json, ndjson, csv' }).default('json'),
   /** The client's own name for the file: logged only, never part of the key. */
-  filename: z.string({ error: 'filename must be a string' }).max(255, { error: 'filename must be at most 255 characters' }).optional(),
+  filename: z
+    .string({ error: 'filename must be a string' })
+    .max(255, { error: 'filename must be at most 255 characters' })
+    .optional(),
 });
 export type CreateUploadRequest = z.infer<typeof CreateUploadRequestSchema>;
 
@@ -20,7 +27,11 @@ export type CreateUploadRequest = z.infer<typeof CreateUploadRequestSchema>;
 export const MAX_PARTS = 10_000;
 
 export const UploadPartSchema = z.object({
-  partNumber: z.number({ error: 'partNumber must be a number' }).int().min(1).max(MAX_PARTS, { error: `partNumber must be 1 to ${MAX_PARTS}` }),
+  partNumber: z
+    .number({ error: 'partNumber must be a number' })
+    .int()
+    .min(1)
+    .max(MAX_PARTS, { error: `partNumber must be 1 to ${MAX_PARTS}` }),
   etag: z.string({ error: 'etag must be the ETag header the part upload answered' }).min(1).max(128),
 });
 

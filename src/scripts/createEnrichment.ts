@@ -10,7 +10,9 @@ import { downloadTo } from './lib/download';
 import { waitForCompletion } from './lib/poll';
 import { formatOf, uploadContactsFile } from './lib/upload';
 
-const usage = (script: string) => `usage: npx ts-node src/scripts/${script} <contacts file> [true] [--wait] [--fields a,b] [--out FILE]
+const usage = (
+  script: string,
+) => `usage: npx ts-node src/scripts/${script} <contacts file> [true] [--wait] [--fields a,b] [--out FILE]
 
 Submits the contacts in <contacts file> to POST ${apiUrl()}/enrichment and prints the response: JSON ({"contacts": [...]})
 inline; a request too large to send inline (a Lambda event of 6 MB: ${INLINE_CONTACTS_ESTIMATE}), or an NDJSON
@@ -44,7 +46,9 @@ function parse(argv: string[]) {
   if (values.help) return { help: true as const };
   if (!file) throw new UsageError('missing the contacts file');
   if (rest.length || (flag !== undefined && flag !== 'true' && flag !== 'false')) {
-    throw new UsageError(`unexpected argument(s): ${[flag, ...rest].join(' ')} (the only one after the file is "true")`);
+    throw new UsageError(
+      `unexpected argument(s): ${[flag, ...rest].join(' ')} (the only one after the file is "true")`,
+    );
   }
   const seconds = (name: string, v: string | undefined, fallback: number) => {
     const n = v === undefined ? fallback : Number(v);
@@ -83,7 +87,10 @@ async function readInlineContacts(file: string): Promise<unknown[]> {
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 const INLINE_LIMIT = `API Gateway passes a function at most a ${mb(LAMBDA_MAX_EVENT_BYTES)} event, the JSON-escaped body included: ${INLINE_CONTACTS_ESTIMATE}`;
 
-export async function main(argv: string[], script = path.basename(process.argv[1] ?? 'createEnrichment.ts')): Promise<number> {
+export async function main(
+  argv: string[],
+  script = path.basename(process.argv[1] ?? 'createEnrichment.ts'),
+): Promise<number> {
   let args: ReturnType<typeof parse>;
   try {
     args = parse(argv);
@@ -96,7 +103,9 @@ export async function main(argv: string[], script = path.basename(process.argv[1
     return 0;
   }
   const { size } = await stat(args.file).catch(() => {
-    throw new Error(`cannot read ${args.file}: no such file (create one with: npx ts-node src/scripts/createJson.ts 50)`);
+    throw new Error(
+      `cannot read ${args.file}: no such file (create one with: npx ts-node src/scripts/createJson.ts 50)`,
+    );
   });
 
   // 1. Inline contacts when the request fits what API Gateway delivers to a function; otherwise (or
@@ -115,13 +124,18 @@ export async function main(argv: string[], script = path.basename(process.argv[1
       body = JSON.stringify({ contacts, fields_to_enrich: args.fields });
       const verdict = inlineVerdict(body);
       if (!verdict.ok) {
-        const as = verdict.limit === 'event' ? `a Lambda event of ${mb(verdict.eventBytes)}` : `a body of ${mb(verdict.bodyBytes)}`;
+        const as =
+          verdict.limit === 'event'
+            ? `a Lambda event of ${mb(verdict.eventBytes)}`
+            : `a body of ${mb(verdict.bodyBytes)}`;
         overLimit = `${args.file} is ${mb(size)}, over the inline limit (it would be ${as}; ${INLINE_LIMIT})`;
       }
     }
   }
   const viaS3 = async (): Promise<string> => {
-    console.error(`uploading ${args.file} (${mb(size)}, ${formatOf(args.file)}) through ${apiUrl()}/enrichment/uploads…`);
+    console.error(
+      `uploading ${args.file} (${mb(size)}, ${formatOf(args.file)}) through ${apiUrl()}/enrichment/uploads…`,
+    );
     const { reference } = await uploadContactsFile(args.file);
     console.error(`uploaded: ${reference}`);
     return reference;
@@ -153,16 +167,24 @@ export async function main(argv: string[], script = path.basename(process.argv[1
   let final: Awaited<ReturnType<typeof waitForCompletion>>;
   let bytes: Awaited<ReturnType<typeof downloadTo>>;
   try {
-    final = await waitForCompletion(accepted.requestId, { intervalMs: args.intervalMs, timeoutMs: args.timeoutMs, signal: abort.signal });
+    final = await waitForCompletion(accepted.requestId, {
+      intervalMs: args.intervalMs,
+      timeoutMs: args.timeoutMs,
+      signal: abort.signal,
+    });
     if (final.status === 'rejected') {
       // An upload with an invalid contact (or whose intake kept failing): no output to download.
-      console.error(`\nrequest ${final.requestId} rejected:\n  ${(final.errors ?? []).map((e) => `${e.path}: ${e.message}`).join('\n  ')}`);
+      console.error(
+        `\nrequest ${final.requestId} rejected:\n  ${(final.errors ?? []).map((e) => `${e.path}: ${e.message}`).join('\n  ')}`,
+      );
       return 1;
     }
     bytes = await downloadTo(final.downloadUrl ?? accepted.downloadUrl, out, abort.signal);
   } catch (err) {
     if (!abort.signal.aborted) throw err;
-    console.error(`\ninterrupted; request ${accepted.requestId} keeps running: ./bin/getEnrichment.sh ${accepted.requestId}`);
+    console.error(
+      `\ninterrupted; request ${accepted.requestId} keeps running: ./bin/getEnrichment.sh ${accepted.requestId}`,
+    );
     return 130;
   } finally {
     process.off('SIGINT', onSigint);
@@ -172,8 +194,12 @@ export async function main(argv: string[], script = path.basename(process.argv[1
   const check = await checkOutput(out, input, args.fields);
 
   console.log(`\nrequest ${final.requestId}: ${final.status} after ${((Date.now() - started) / 1000).toFixed(1)}s`);
-  console.log(`  contacts ${final.totalContacts}, batches ${final.processedBatches} processed / ${final.failedBatches} failed of ${final.totalBatches}`);
-  console.log(`  rows: ${check.counts.enriched} enriched, ${check.counts.not_found} not_found, ${check.counts.failed} failed`);
+  console.log(
+    `  contacts ${final.totalContacts}, batches ${final.processedBatches} processed / ${final.failedBatches} failed of ${final.totalBatches}`,
+  );
+  console.log(
+    `  rows: ${check.counts.enriched} enriched, ${check.counts.not_found} not_found, ${check.counts.failed} failed`,
+  );
   console.log(`  output: ${out} (${mb(bytes)})`);
   if (!check.ok) {
     console.error(`output check FAILED (${check.problemCount} problem(s)):\n  ${check.problems.join('\n  ')}`);

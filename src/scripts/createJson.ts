@@ -52,12 +52,14 @@ async function main(): Promise<void> {
   if (positionals.length !== 1) fail('expected one argument: the number of contacts in thousands');
   const thousands = Number(positionals[0]);
   const count = Math.round(thousands * 1000);
-  if (!Number.isFinite(thousands) || count < 1) fail(`the number of thousands must be a positive number, got "${positionals[0]}"`);
+  if (!Number.isFinite(thousands) || count < 1)
+    fail(`the number of thousands must be a positive number, got "${positionals[0]}"`);
   const seed = integer('seed', values.seed, Math.floor(Math.random() * 2 ** 31));
   const invalid = integer('invalid', values.invalid, 0);
   if (invalid > count) fail(`--invalid ${invalid} is more than the ${count} contacts`);
   const hang = integer('hang', values.hang, 0);
-  if (invalid + hang > count) fail(`--invalid ${invalid} and --hang ${hang} together are more than the ${count} contacts`);
+  if (invalid + hang > count)
+    fail(`--invalid ${invalid} and --hang ${hang} together are more than the ${count} contacts`);
   const format = (values.format ?? 'json') as ContactsFileFormat;
   if (!['json', 'ndjson', 'csv'].includes(format)) fail(`--format must be json, ndjson or csv, got "${values.format}"`);
   const file = values.out ?? `contacts_${positionals[0]}k.${format}`;

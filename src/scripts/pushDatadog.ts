@@ -22,11 +22,16 @@ function validate(log: Log): ReturnType<typeof loadDocs> {
     ...queriesOf(docs).flatMap(metricRefs).flatMap(checkRef),
   ];
   if (problems.length) throw new Error(`the Datadog documents do not check:\n  ${problems.join('\n  ')}`);
-  log(`checked: dashboard "${docs.dashboard.title}", ${docs.monitors.length} monitors, ${queriesOf(docs).length} queries`);
+  log(
+    `checked: dashboard "${docs.dashboard.title}", ${docs.monitors.length} monitors, ${queriesOf(docs).length} queries`,
+  );
   return docs;
 }
 
-const withPercentiles = (): MetricSpec[] => Object.values(METRICS).filter((m): m is MetricSpec & { percentiles: true } => 'percentiles' in m && m.percentiles === true);
+const withPercentiles = (): MetricSpec[] =>
+  Object.values(METRICS).filter(
+    (m): m is MetricSpec & { percentiles: true } => 'percentiles' in m && m.percentiles === true,
+  );
 
 async function push(docs: ReturnType<typeof loadDocs>, log: Log): Promise<void> {
   const apiKeyAuth = process.env.DD_API_KEY;
@@ -55,10 +60,15 @@ async function push(docs: ReturnType<typeof loadDocs>, log: Log): Promise<void> 
   const monitors = new v1.MonitorsApi(configuration);
   for (const doc of docs.monitors) {
     const monitor = v1.ObjectSerializer.deserialize(doc, 'Monitor', '') as v1.Monitor;
-    const same = (await monitors.listMonitors({ name: monitor.name })).filter((m) => m.name === monitor.name && m.id !== undefined);
+    const same = (await monitors.listMonitors({ name: monitor.name })).filter(
+      (m) => m.name === monitor.name && m.id !== undefined,
+    );
     if (same.length) {
       const { name, query, message, options, tags, priority, type } = monitor;
-      await monitors.updateMonitor({ monitorId: same[0].id!, body: { name, query, message, options, tags, priority, type } });
+      await monitors.updateMonitor({
+        monitorId: same[0].id!,
+        body: { name, query, message, options, tags, priority, type },
+      });
       log(`monitor updated: ${monitor.name} (${same[0].id})`);
     } else {
       const created = await monitors.createMonitor({ body: monitor });
@@ -78,14 +88,21 @@ async function push(docs: ReturnType<typeof loadDocs>, log: Log): Promise<void> 
       found = false;
     }
     if (found) {
-      await metrics.updateTagConfiguration({ metricName: spec.name, body: { data: { id: spec.name, type: 'manage_tags', attributes } } });
+      await metrics.updateTagConfiguration({
+        metricName: spec.name,
+        body: { data: { id: spec.name, type: 'manage_tags', attributes } },
+      });
     } else {
       await metrics.createTagConfiguration({
         metricName: spec.name,
-        body: { data: { id: spec.name, type: 'manage_tags', attributes: { ...attributes, metricType: 'distribution' } } },
+        body: {
+          data: { id: spec.name, type: 'manage_tags', attributes: { ...attributes, metricType: 'distribution' } },
+        },
       });
     }
-    log(`percentiles enabled on ${spec.name} (${found ? 'updated' : 'created'}; queryable tags ${attributes.tags.join(', ')})`);
+    log(
+      `percentiles enabled on ${spec.name} (${found ? 'updated' : 'created'}; queryable tags ${attributes.tags.join(', ')})`,
+    );
   }
 }
 
@@ -94,7 +111,8 @@ export async function main(argv: string[], log: Log = (line) => console.log(line
   if (argv.includes('--dry-run')) {
     log(`dry run: would push dashboard "${docs.dashboard.title}"`);
     for (const m of docs.monitors) log(`dry run: would push monitor "${m.name}"`);
-    for (const spec of withPercentiles()) log(`dry run: would enable percentiles on ${spec.name} (tags ${percentileTagConfig(spec).tags.join(', ')})`);
+    for (const spec of withPercentiles())
+      log(`dry run: would enable percentiles on ${spec.name} (tags ${percentileTagConfig(spec).tags.join(', ')})`);
     return;
   }
   await push(docs, log);

@@ -13,7 +13,12 @@ const ROOT = path.resolve(__dirname, '../..');
 const SLS = path.join(ROOT, 'node_modules/serverless/bin/serverless.js');
 const DD_SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:datadog-api-key-AbCdEf';
 
-type Template = { Resources: Record<string, { Type: string; Properties?: any; DeletionPolicy?: string; UpdateReplacePolicy?: string; Tags?: unknown }> };
+type Template = {
+  Resources: Record<
+    string,
+    { Type: string; Properties?: any; DeletionPolicy?: string; UpdateReplacePolicy?: string; Tags?: unknown }
+  >;
+};
 
 interface Packaged {
   code: number;
@@ -29,14 +34,27 @@ async function slsPackage(args: string[]): Promise<Packaged> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sls-package-'));
   dirs.push(dir);
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
-  Object.assign(env, { AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', AWS_ENDPOINT_URL: 'http://127.0.0.1:9', AWS_EC2_METADATA_DISABLED: 'true' });
+  Object.assign(env, {
+    AWS_ACCESS_KEY_ID: 'x',
+    AWS_SECRET_ACCESS_KEY: 'x',
+    AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+    AWS_EC2_METADATA_DISABLED: 'true',
+  });
   const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
-    execFile(process.execPath, [SLS, 'package', ...args, '--package', dir], { cwd: ROOT, env, timeout: 240_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` });
-    });
+    execFile(
+      process.execPath,
+      [SLS, 'package', ...args, '--package', dir],
+      { cwd: ROOT, env, timeout: 240_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` });
+      },
+    );
   });
   const file = path.join(dir, 'cloudformation-template-update-stack.json');
-  const written = await stat(file).then(() => true, () => false);
+  const written = await stat(file).then(
+    () => true,
+    () => false,
+  );
   return { code, output, dir, template: written ? (JSON.parse(await readFile(file, 'utf8')) as Template) : undefined };
 }
 
@@ -49,7 +67,8 @@ let dev: Packaged;
 beforeAll(async () => {
   prodMissing = await slsPackage(['--stage', 'prod', '--param=workerTimeoutSeconds=120']);
   prod = await slsPackage([
-    '--stage', 'prod',
+    '--stage',
+    'prod',
     '--param=enrichmentApiUrl=https://enrich.example.com/v1/enrich',
     `--param=ddApiKeySecretArn=${DD_SECRET}`,
     '--param=workerMaxConcurrency=20',
@@ -77,16 +96,20 @@ describe('sls package --stage prod', () => {
     expect(prodMissing.code).not.toBe(0);
     expect(prodMissing.template).toBeUndefined();
     expect(prodMissing.output).toContain('Stage "prod" is not fully configured');
-    expect(prodMissing.output).toContain('enrichmentApiUrl is required: stage "prod" deploys no mock enrichment API (mockApi is false)');
+    expect(prodMissing.output).toContain(
+      'enrichmentApiUrl is required: stage "prod" deploys no mock enrichment API (mockApi is false)',
+    );
     expect(prodMissing.output).toContain('--param="enrichmentApiUrl=https://…"');
     expect(prodMissing.output).toContain('ddApiKeySecretArn is required while Datadog is on');
   });
 
   it('fails when the queues would hand a batch out again while its worker still runs (visibility < 6x the worker timeout)', () => {
-    expect(prodMissing.output).toContain('queueVisibilitySeconds (360) must be at least 6 times workerTimeoutSeconds (120), as AWS requires of an SQS event source: pass --param="queueVisibilitySeconds=720"');
+    expect(prodMissing.output).toContain(
+      'queueVisibilitySeconds (360) must be at least 6 times workerTimeoutSeconds (120), as AWS requires of an SQS event source: pass --param="queueVisibilitySeconds=720"',
+    );
   });
 
-  it('serves the API from a regional endpoint, so a body over 10 MB gets the gateway response with the S3 hint (an edge-optimized one answers CloudFront\'s plain text)', () => {
+  it("serves the API from a regional endpoint, so a body over 10 MB gets the gateway response with the S3 hint (an edge-optimized one answers CloudFront's plain text)", () => {
     expect(resources(prod).ApiGatewayRestApi.Properties.EndpointConfiguration).toEqual({ Types: ['REGIONAL'] });
   });
 
@@ -96,17 +119,26 @@ describe('sls package --stage prod', () => {
     expect(methods.filter((m) => m.Properties.ApiKeyRequired !== true)).toEqual([]);
     const plans = Object.values(resources(prod)).filter((r) => r.Type === 'AWS::ApiGateway::UsagePlan');
     expect(plans).toHaveLength(1);
-    expect(plans[0].Properties).toMatchObject({ Throttle: { RateLimit: 5, BurstLimit: 100 }, Quota: { Limit: 100000, Period: 'DAY' } });
+    expect(plans[0].Properties).toMatchObject({
+      Throttle: { RateLimit: 5, BurstLimit: 100 },
+      Quota: { Limit: 100000, Period: 'DAY' },
+    });
     expect(Object.values(resources(prod)).filter((r) => r.Type === 'AWS::ApiGateway::ApiKey')).toHaveLength(1);
     expect(Object.values(resources(prod)).filter((r) => r.Type === 'AWS::ApiGateway::UsagePlanKey')).toHaveLength(1);
-    expect(resources(prod).InvalidApiKeyResponse.Properties).toMatchObject({ ResponseType: 'INVALID_API_KEY', StatusCode: '403' });
-    expect(resources(prod).InvalidApiKeyResponse.Properties.ResponseTemplates['application/json']).toContain('x-api-key');
+    expect(resources(prod).InvalidApiKeyResponse.Properties).toMatchObject({
+      ResponseType: 'INVALID_API_KEY',
+      StatusCode: '403',
+    });
+    expect(resources(prod).InvalidApiKeyResponse.Properties.ResponseTemplates['application/json']).toContain(
+      'x-api-key',
+    );
   });
 
-  it('takes the worker timeout and the queues\' visibility timeout from params', () => {
+  it("takes the worker timeout and the queues' visibility timeout from params", () => {
     expect(resources(prod).ProcessBatchLambdaFunction.Properties.Timeout).toBe(30);
     expect(resources(prod).HandleFailedBatchLambdaFunction.Properties.Timeout).toBe(30);
-    for (const queue of ['BatchQueue', 'BatchDeadLetterQueue']) expect(Number(resources(prod)[queue].Properties.VisibilityTimeout)).toBe(180);
+    for (const queue of ['BatchQueue', 'BatchDeadLetterQueue'])
+      expect(Number(resources(prod)[queue].Properties.VisibilityTimeout)).toBe(180);
   });
 
   it('with them: no mock function, role or route, and the worker calls the given API', () => {
@@ -117,7 +149,9 @@ describe('sls package --stage prod', () => {
   });
 
   it('caps the worker: maximumConcurrency on its SQS event source and the same reserved concurrency', () => {
-    expect(resources(prod).ProcessBatchEventSourceMappingSQSBatchQueue.Properties.ScalingConfig).toEqual({ MaximumConcurrency: 20 });
+    expect(resources(prod).ProcessBatchEventSourceMappingSQSBatchQueue.Properties.ScalingConfig).toEqual({
+      MaximumConcurrency: 20,
+    });
     expect(resources(prod).ProcessBatchLambdaFunction.Properties.ReservedConcurrentExecutions).toBe(20);
   });
 
@@ -141,21 +175,28 @@ describe('sls package --stage prod', () => {
       { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: DD_SECRET },
     ]);
     for (const role of roleKeys(prod)) {
-      expect([role, resources(prod)[role].Properties.ManagedPolicyArns]).toEqual([role, [{ Ref: 'DatadogApiKeyReadPolicy' }]]);
+      expect([role, resources(prod)[role].Properties.ManagedPolicyArns]).toEqual([
+        role,
+        [{ Ref: 'DatadogApiKeyReadPolicy' }],
+      ]);
     }
     expect(JSON.stringify(prod.template)).not.toContain('000000000000');
   });
 });
 
 describe('sls package --stage dev (datadogEnabled=false)', () => {
-  it('requires the API key on every method, the mock\'s included', () => {
+  it("requires the API key on every method, the mock's included", () => {
     const methods = Object.values(resources(dev)).filter((r) => r.Type === 'AWS::ApiGateway::Method');
-    expect(methods.map((m) => [m.Properties.HttpMethod, m.Properties.ApiKeyRequired])).toEqual(methods.map((m) => [m.Properties.HttpMethod, true]));
+    expect(methods.map((m) => [m.Properties.HttpMethod, m.Properties.ApiKeyRequired])).toEqual(
+      methods.map((m) => [m.Properties.HttpMethod, true]),
+    );
     expect(methods).toHaveLength(6); // POST /enrichment, its two GETs, the two upload routes, the mock
   });
 
   it('deploys the mock with its role and route, and the worker calls it', () => {
-    expect(resources(dev).MockEnrichLambdaFunction.Properties.Role).toEqual({ 'Fn::GetAtt': ['MockEnrichRole', 'Arn'] });
+    expect(resources(dev).MockEnrichLambdaFunction.Properties.Role).toEqual({
+      'Fn::GetAtt': ['MockEnrichRole', 'Arn'],
+    });
     expect(resources(dev).MockEnrichRole.Type).toBe('AWS::IAM::Role');
     expect(resources(dev).ApiGatewayMethodMockEnrichPost.Type).toBe('AWS::ApiGateway::Method');
     expect(JSON.stringify(env(dev, 'ProcessBatch').ENRICHMENT_API_URL)).toContain('/dev/mock/enrich');
@@ -166,7 +207,9 @@ describe('sls package --stage dev (datadogEnabled=false)', () => {
       expect(resources(dev)[key]).toMatchObject({ DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
     }
     expect(resources(dev).ProcessBatchLambdaFunction.Properties).not.toHaveProperty('ReservedConcurrentExecutions');
-    expect(resources(dev).ProcessBatchEventSourceMappingSQSBatchQueue.Properties.ScalingConfig).toEqual({ MaximumConcurrency: 50 });
+    expect(resources(dev).ProcessBatchEventSourceMappingSQSBatchQueue.Properties.ScalingConfig).toEqual({
+      MaximumConcurrency: 50,
+    });
   });
 
   it('has no Datadog layer, secret policy or grant when Datadog is off', () => {
@@ -178,9 +221,12 @@ describe('sls package --stage dev (datadogEnabled=false)', () => {
 });
 
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const LOCK = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> };
+const LOCK = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, { version: string }>;
+};
 const tagsOf = (tags: Array<{ Key: string; Value: unknown }>) => Object.fromEntries(tags.map((t) => [t.Key, t.Value]));
-const functionKeys = (p: Packaged) => Object.keys(resources(p)).filter((k) => resources(p)[k].Type === 'AWS::Lambda::Function');
+const functionKeys = (p: Packaged) =>
+  Object.keys(resources(p)).filter((k) => resources(p)[k].Type === 'AWS::Lambda::Function');
 // Each function's zip, opened once.
 const zips = new Map<string, JSZip>();
 async function zipOf(p: Packaged, key: string): Promise<JSZip> {
@@ -196,11 +242,19 @@ describe.each([
   it('tags every function, queue, table and bucket with env, service and version, and sets DD_ENV/DD_SERVICE/DD_VERSION', () => {
     const p = packaged();
     const expected = { env: stage, service: 'enrichment-service', version: VERSION };
-    const tagged = Object.keys(resources(p)).filter((k) => ['AWS::Lambda::Function', 'AWS::SQS::Queue', 'AWS::DynamoDB::Table', 'AWS::S3::Bucket'].includes(resources(p)[k].Type));
+    const tagged = Object.keys(resources(p)).filter((k) =>
+      ['AWS::Lambda::Function', 'AWS::SQS::Queue', 'AWS::DynamoDB::Table', 'AWS::S3::Bucket'].includes(
+        resources(p)[k].Type,
+      ),
+    );
     expect(tagged.length).toBeGreaterThanOrEqual(11 + 6 + 2);
-    for (const key of tagged) expect([key, tagsOf(resources(p)[key].Properties.Tags ?? [])]).toEqual([key, expect.objectContaining(expected)]);
+    for (const key of tagged)
+      expect([key, tagsOf(resources(p)[key].Properties.Tags ?? [])]).toEqual([key, expect.objectContaining(expected)]);
     for (const key of functionKeys(p)) {
-      expect([key, resources(p)[key].Properties.Environment.Variables]).toEqual([key, expect.objectContaining({ DD_ENV: stage, DD_SERVICE: 'enrichment-service', DD_VERSION: VERSION })]);
+      expect([key, resources(p)[key].Properties.Environment.Variables]).toEqual([
+        key,
+        expect.objectContaining({ DD_ENV: stage, DD_SERVICE: 'enrichment-service', DD_VERSION: VERSION }),
+      ]);
     }
   });
 
@@ -210,20 +264,31 @@ describe.each([
       const handler = resources(p)[key].Properties.Handler as string;
       const zip = await zipOf(p, key);
       // With Datadog on, the layer's handler runs ours (DD_LAMBDA_HANDLER).
-      const ours = (resources(p)[key].Properties.Environment.Variables.DD_LAMBDA_HANDLER as string | undefined) ?? handler;
+      const ours =
+        (resources(p)[key].Properties.Environment.Variables.DD_LAMBDA_HANDLER as string | undefined) ?? handler;
       const bundle = await zip.file(`${ours.slice(0, ours.lastIndexOf('.'))}.js`)!.async('string');
       // Minified: long lines (thousands of characters on average), not one statement a line.
       expect([key, bundle.length / bundle.split('\n').length > 1000]).toEqual([key, true]);
       expect([key, Object.keys(zip.files).filter((f) => f.endsWith('.map'))]).toEqual([key, []]);
       expect([key, bundle.includes('sourceMappingURL')]).toEqual([key, false]);
-      expect([key, resources(p)[key].Properties.Environment.Variables.NODE_OPTIONS ?? '']).toEqual([key, expect.not.stringContaining('--enable-source-maps')]);
+      expect([key, resources(p)[key].Properties.Environment.Variables.NODE_OPTIONS ?? '']).toEqual([
+        key,
+        expect.not.stringContaining('--enable-source-maps'),
+      ]);
       // No SDK code inside: its clients' own names and headers would be there if it were bundled.
-      for (const marker of ['S3ServiceException', 'DynamoDBServiceException', 'SQSServiceException', 'x-amz-user-agent']) {
+      for (const marker of [
+        'S3ServiceException',
+        'DynamoDBServiceException',
+        'SQSServiceException',
+        'x-amz-user-agent',
+      ]) {
         expect([key, marker, bundle.includes(marker)]).toEqual([key, marker, false]);
       }
       if (!/mockEnrich/i.test(key)) {
         expect([key, bundle.includes('require("@aws-sdk/client-dynamodb")')]).toEqual([key, true]);
-        const installed = JSON.parse(await zip.file('node_modules/@aws-sdk/client-dynamodb/package.json')!.async('string')) as { version: string };
+        const installed = JSON.parse(
+          await zip.file('node_modules/@aws-sdk/client-dynamodb/package.json')!.async('string'),
+        ) as { version: string };
         expect([key, installed.version]).toEqual([key, LOCK.packages['node_modules/@aws-sdk/client-dynamodb'].version]);
       }
     }

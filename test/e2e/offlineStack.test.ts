@@ -53,7 +53,13 @@ describe('offline stack end to end (HTTP on free ports)', () => {
     expect(accepted.downloadUrl).toBe(`${api}/enrichment/${accepted.requestId}/download`);
 
     const final = await waitForFinal(accepted.requestId);
-    expect(final).toMatchObject({ status: 'completed', processedBatches: 13, failedBatches: 0, totalBatches: 13, totalContacts: 1234 });
+    expect(final).toMatchObject({
+      status: 'completed',
+      processedBatches: 13,
+      failedBatches: 0,
+      totalBatches: 13,
+      totalContacts: 1234,
+    });
 
     // A client without AWS credentials follows the redirect to a presigned URL.
     const download = await get(accepted.downloadUrl);
@@ -74,13 +80,20 @@ describe('offline stack end to end (HTTP on free ports)', () => {
     const { requestId } = (await res.json()) as { requestId: string };
     const final = await waitForFinal(requestId, 240_000);
     expect(final).toMatchObject({ status: 'completed', processedBatches: 500, totalContacts: 50_000 });
-    const doc = (await (await get(`/enrichment/${requestId}/download`)).json()) as { enriched_contacts: Array<{ last_name: string }> };
+    const doc = (await (await get(`/enrichment/${requestId}/download`)).json()) as {
+      enriched_contacts: Array<{ last_name: string }>;
+    };
     expect(doc.enriched_contacts).toHaveLength(50_000);
     expect(doc.enriched_contacts[49_999].last_name).toBe('Last49999');
   }, 300_000);
 
   it('answers 400 with field paths for bad input, 404 for an unknown id, 400 for a non-UUID id', async () => {
-    const bad = await post(JSON.stringify({ contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'nope' }], fields_to_enrich: ['shoe_size'] }));
+    const bad = await post(
+      JSON.stringify({
+        contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'nope' }],
+        fields_to_enrich: ['shoe_size'],
+      }),
+    );
     expect(bad.status).toBe(400);
     const body = (await bad.json()) as { errors: Array<{ path: string }> };
     expect(body.errors.map((e) => e.path).sort()).toEqual(['contacts[0].company_domain', 'fields_to_enrich[0]']);
@@ -90,7 +103,9 @@ describe('offline stack end to end (HTTP on free ports)', () => {
   });
 
   it('answers 413 with the S3 path for a body over 10 MB', async () => {
-    const res = await post(JSON.stringify({ contacts: makeContacts(1), fields_to_enrich: FIELDS, pad: 'x'.repeat(10 * 1024 * 1024 + 10) }));
+    const res = await post(
+      JSON.stringify({ contacts: makeContacts(1), fields_to_enrich: FIELDS, pad: 'x'.repeat(10 * 1024 * 1024 + 10) }),
+    );
     expect(res.status).toBe(413);
     expect(((await res.json()) as { message: string }).message).toMatch(/s3:\/\//);
   });
@@ -104,14 +119,22 @@ describe('offline stack end to end (HTTP on free ports)', () => {
     const { requestId } = (await res.json()) as { requestId: string };
     const final = await waitForFinal(requestId, 60_000);
     expect(Date.now() - started).toBeLessThan(60_000);
-    expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 1, failedBatches: 1, summary: { failed: 50 } });
+    expect(final).toMatchObject({
+      status: 'completed_with_errors',
+      processedBatches: 1,
+      failedBatches: 1,
+      summary: { failed: 50 },
+    });
     // The local IAM edge prints every call a function's role would not allow on AWS.
     expect(stack.output()).not.toMatch(/IAM denied/);
   }, 90_000);
 
-  it('answers 413 with the upload hint for a 5.5 MB and a 9 MB body (under API Gateway\'s 10 MB, over Lambda\'s 6 MB event)', async () => {
+  it("answers 413 with the upload hint for a 5.5 MB and a 9 MB body (under API Gateway's 10 MB, over Lambda's 6 MB event)", async () => {
     const mib = 1024 * 1024;
-    for (const [count, low, high] of [[62_500, 5.5, 5.6], [102_000, 9, 9.1]]) {
+    for (const [count, low, high] of [
+      [62_500, 5.5, 5.6],
+      [102_000, 9, 9.1],
+    ]) {
       const body = JSON.stringify({ contacts: makeContacts(count), fields_to_enrich: FIELDS });
       expect(Buffer.byteLength(body) / mib).toBeGreaterThan(low);
       expect(Buffer.byteLength(body) / mib).toBeLessThan(high);
@@ -123,8 +146,14 @@ describe('offline stack end to end (HTTP on free ports)', () => {
   });
 
   it('answers 403 naming x-api-key without a key or with a wrong one, on every route, and writes nothing', async () => {
-    const s3 = new S3Client({ region: 'us-east-1', endpoint: stack.s3Endpoint, forcePathStyle: true, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
-    const objects = async () => (await s3.send(new ListObjectsV2Command({ Bucket: 'enrichment-service-local-data' }))).KeyCount;
+    const s3 = new S3Client({
+      region: 'us-east-1',
+      endpoint: stack.s3Endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+    const objects = async () =>
+      (await s3.send(new ListObjectsV2Command({ Bucket: 'enrichment-service-local-data' }))).KeyCount;
     const before = await objects();
     const body = JSON.stringify({ contacts: makeContacts(3), fields_to_enrich: FIELDS });
     for (const headers of [{}, { 'x-api-key': 'not-the-key' }] as Array<Record<string, string>>) {

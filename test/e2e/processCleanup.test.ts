@@ -35,14 +35,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     groups = new Set();
     const lambdaPort = await freePort();
     const [name, value] = marker.split('=');
-    const stack = await startTestStack({ [name]: value, LAMBDA_PORT: String(lambdaPort) }, { npm: true, detached: true });
+    const stack = await startTestStack(
+      { [name]: value, LAMBDA_PORT: String(lambdaPort) },
+      { npm: true, detached: true },
+    );
     const procs = processesOf(marker!);
     groups = new Set(procs.map((p) => p.pgid));
     const ports = listeningPortsOf(procs.map((p) => p.pid));
 
     // The stock must hold the whole stack, or its absence afterwards would prove nothing.
     const commands = procs.map((p) => p.cmdline);
-    for (const part of [/^npm/, /src\/local\/start\.ts/, /watchdog\.js/, /serverless\.js offline start/, /esbuild --service/]) {
+    for (const part of [
+      /^npm/,
+      /src\/local\/start\.ts/,
+      /watchdog\.js/,
+      /serverless\.js offline start/,
+      /esbuild --service/,
+    ]) {
       expect(commands.some((c) => part.test(c))).toBe(true);
     }
     expect(groups).toContain(stack.pid);
@@ -56,7 +65,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   }
 
   async function expectAllGone(ports: number[]): Promise<void> {
-    const left = await pollUntilEmpty(() => processesOf(marker!, groups).map((p) => `${p.pid} (group ${p.pgid}): ${p.cmdline}`), GONE_WITHIN_MS);
+    const left = await pollUntilEmpty(
+      () => processesOf(marker!, groups).map((p) => `${p.pid} (group ${p.pgid}): ${p.cmdline}`),
+      GONE_WITHIN_MS,
+    );
     expect(left).toEqual([]);
     expect(await pollUntilEmpty(() => heldPorts(ports), GONE_WITHIN_MS)).toEqual([]);
   }
@@ -76,7 +88,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     await expectAllGone(ports);
     expect(await stack.exited).toBe(0);
     // npm passes both on at once, so they may arrive in either order: one stops, the other is told it is under way.
-    expect(stack.output()).toMatch(/(SIGINT|SIGTERM) received, stopping the offline stack…\s+(SIGINT|SIGTERM) received: already stopping\s+stopped/);
+    expect(stack.output()).toMatch(
+      /(SIGINT|SIGTERM) received, stopping the offline stack…\s+(SIGINT|SIGTERM) received: already stopping\s+stopped/,
+    );
     expect(stack.output().match(/received, stopping the offline stack/g)).toHaveLength(1);
   });
 

@@ -19,8 +19,18 @@ const FIELDS = ['professional_email', 'personal_phone'];
  */
 function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const name of ['BUCKET_NAME', 'STAGE', 'TABLE_NAME', 'BATCH_QUEUE_NAME', 'PUBLIC_API_URL', 'ENRICHMENT_API_URL', 'S3_ENDPOINT']) delete env[name];
-  for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete env[name];
+  for (const name of [
+    'BUCKET_NAME',
+    'STAGE',
+    'TABLE_NAME',
+    'BATCH_QUEUE_NAME',
+    'PUBLIC_API_URL',
+    'ENRICHMENT_API_URL',
+    'S3_ENDPOINT',
+  ])
+    delete env[name];
+  for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE'])
+    delete env[name];
   return { ...env, AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_CONFIG_FILE: '/nonexistent' };
 }
 
@@ -97,7 +107,9 @@ describe('createJson', () => {
     const res = await runTs([script('createJson.ts'), '1', '--seed', '4', '--hang', '3', '--out', 'hang.json'], dir);
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/3 with a \.hang domain/);
-    expect((await readContacts(path.join(dir, 'hang.json'))).filter((c) => c.company_domain.endsWith('.hang'))).toHaveLength(3);
+    expect(
+      (await readContacts(path.join(dir, 'hang.json'))).filter((c) => c.company_domain.endsWith('.hang')),
+    ).toHaveLength(3);
   }, 60_000);
 
   it('rejects a missing or bad count with a usage message', async () => {
@@ -110,14 +122,25 @@ describe('createJson', () => {
 describe('checkOutput', () => {
   const input = [...generateContacts(300, { seed: 11 })];
   const outputFile = path.join(os.tmpdir(), `check-${process.pid}.json`);
-  const write = (rows: unknown[]) => writeFile(outputFile, JSON.stringify({ requestId: 'r', enriched_contacts: rows, summary: {} }));
-  const row = (c: Contact) => ({ ...c, professional_email: 'x@y.z', personal_phone: null, enrichment_status: 'enriched' });
+  const write = (rows: unknown[]) =>
+    writeFile(outputFile, JSON.stringify({ requestId: 'r', enriched_contacts: rows, summary: {} }));
+  const row = (c: Contact) => ({
+    ...c,
+    professional_email: 'x@y.z',
+    personal_phone: null,
+    enrichment_status: 'enriched',
+  });
   afterAll(() => rm(outputFile, { force: true }));
 
   it('passes an output with every contact once, in order, with the fields', async () => {
     await write(input.map(row));
     const res = await checkOutput(outputFile, input, FIELDS);
-    expect(res).toMatchObject({ ok: true, rows: 300, expected: 300, counts: { enriched: 300, not_found: 0, failed: 0 } });
+    expect(res).toMatchObject({
+      ok: true,
+      rows: 300,
+      expected: 300,
+      counts: { enriched: 300, not_found: 0, failed: 0 },
+    });
   });
 
   it('catches swapped rows, a missing row, a missing field and a bad status', async () => {
@@ -158,9 +181,20 @@ describe('users scripts against the offline stack', () => {
   });
 
   it('createEnrichment.ts <file> true --wait, with no AWS credentials, uploads through the API, waits, downloads and checks the output', async () => {
-    await writeFile(path.join(dir, 'contacts_s3.json'), [...renderContactsFile(generateContacts(2500, { seed: 5, invalid: 2 }))].join(''));
-    const res = await runTs([script('createEnrichment.ts'), 'contacts_s3.json', 'true', '--wait', '--out', 'out_s3.json'], dir, env);
-    expect(res.stderr).toMatch(new RegExp(`uploaded: s3://enrichment-service-local-data/${uploadPrefixOf(ownerIdOf(TEST_API_KEY))}[0-9a-f-]{36}\\.json`));
+    await writeFile(
+      path.join(dir, 'contacts_s3.json'),
+      [...renderContactsFile(generateContacts(2500, { seed: 5, invalid: 2 }))].join(''),
+    );
+    const res = await runTs(
+      [script('createEnrichment.ts'), 'contacts_s3.json', 'true', '--wait', '--out', 'out_s3.json'],
+      dir,
+      env,
+    );
+    expect(res.stderr).toMatch(
+      new RegExp(
+        `uploaded: s3://enrichment-service-local-data/${uploadPrefixOf(ownerIdOf(TEST_API_KEY))}[0-9a-f-]{36}\\.json`,
+      ),
+    );
     expect(res.stderr).toMatch(/uploading \|.*\| 100% \|/);
     expect([res.code, res.stderr.slice(-1500)]).toEqual([0, expect.anything()]);
     const accepted = JSON.parse(res.stdout.slice(0, res.stdout.indexOf('\n}') + 2));
@@ -172,7 +206,10 @@ describe('users scripts against the offline stack', () => {
 
     // Independently of the script's own check: one row per input contact, in input order.
     const input = await readContacts(path.join(dir, 'contacts_s3.json'));
-    const output = JSON.parse(await readFile(path.join(dir, 'out_s3.json'), 'utf8')) as { requestId: string; enriched_contacts: Array<Record<string, unknown>> };
+    const output = JSON.parse(await readFile(path.join(dir, 'out_s3.json'), 'utf8')) as {
+      requestId: string;
+      enriched_contacts: Array<Record<string, unknown>>;
+    };
     expect(output.requestId).toBe(accepted.requestId);
     expect(output.enriched_contacts.map((r) => [r.first_name, r.last_name, r.company_domain])).toEqual(
       input.map((c) => [c.first_name, c.last_name, c.company_domain]),
@@ -180,17 +217,28 @@ describe('users scripts against the offline stack', () => {
     expect(output.enriched_contacts.filter((r) => r.enrichment_status === 'failed')).toHaveLength(2);
   }, 180_000);
 
-  it.each(['csv', 'ndjson'])('createJson.ts --format %s, then createEnrichment.ts of it: uploaded, enriched, and checked against the file in its format', async (format) => {
-    expect((await runTs([script('createJson.ts'), '2', '--seed', '11', '--format', format], dir)).code).toBe(0);
-    const res = await runTs([script('createEnrichment.ts'), `contacts_2k.${format}`, 'true', '--wait', '--out', `out_2k_${format}.json`], dir, env);
-    expect([res.code, res.stderr.slice(-1500)]).toEqual([0, expect.anything()]);
-    expect(res.stderr).toMatch(new RegExp(`uploading contacts_2k\\.${format} \\([0-9.]+ MB, ${format}\\)`));
-    expect(res.stdout).toMatch(/contacts 2000, batches 20 processed \/ 0 failed of 20/);
-    expect(res.stdout).toMatch(/check: 2000 rows, one per input contact, in input order/);
-  }, 120_000);
+  it.each(['csv', 'ndjson'])(
+    'createJson.ts --format %s, then createEnrichment.ts of it: uploaded, enriched, and checked against the file in its format',
+    async (format) => {
+      expect((await runTs([script('createJson.ts'), '2', '--seed', '11', '--format', format], dir)).code).toBe(0);
+      const res = await runTs(
+        [script('createEnrichment.ts'), `contacts_2k.${format}`, 'true', '--wait', '--out', `out_2k_${format}.json`],
+        dir,
+        env,
+      );
+      expect([res.code, res.stderr.slice(-1500)]).toEqual([0, expect.anything()]);
+      expect(res.stderr).toMatch(new RegExp(`uploading contacts_2k\\.${format} \\([0-9.]+ MB, ${format}\\)`));
+      expect(res.stdout).toMatch(/contacts 2000, batches 20 processed \/ 0 failed of 20/);
+      expect(res.stdout).toMatch(/check: 2000 rows, one per input contact, in input order/);
+    },
+    120_000,
+  );
 
-  it('createEnrichement.ts (the seed\'s spelling, an alias of createEnrichment.ts) posts inline and prints the response; a bad field is a 400 and exit 1', async () => {
-    await writeFile(path.join(dir, 'contacts_small.json'), [...renderContactsFile(generateContacts(150, { seed: 9 }))].join(''));
+  it("createEnrichement.ts (the seed's spelling, an alias of createEnrichment.ts) posts inline and prints the response; a bad field is a 400 and exit 1", async () => {
+    await writeFile(
+      path.join(dir, 'contacts_small.json'),
+      [...renderContactsFile(generateContacts(150, { seed: 9 }))].join(''),
+    );
     const ok = await runTs([script('createEnrichement.ts'), 'contacts_small.json'], dir, env);
     expect(ok.code).toBe(0);
     expect(ok.stderr).not.toMatch(/upload/);
@@ -203,9 +251,17 @@ describe('users scripts against the offline stack', () => {
 
   it('createEnrichment.ts of a 100k-contact file without "true" says it is over the inline limit, uploads it and completes', async () => {
     expect((await runTs([script('createJson.ts'), '100', '--seed', '3'], dir)).code).toBe(0);
-    const res = await runTs([script('createEnrichment.ts'), 'contacts_100k.json', '--wait', '--out', 'out_100k.json'], dir, env);
-    expect(res.stderr).toMatch(/contacts_100k\.json is 7\.\d MB, over the inline limit \(it would be a Lambda event of 8\.\d MB; .*67,000 contacts\): uploading to S3 instead/);
-    expect(res.stderr).toContain(`uploaded: s3://enrichment-service-local-data/${uploadPrefixOf(ownerIdOf(TEST_API_KEY))}`);
+    const res = await runTs(
+      [script('createEnrichment.ts'), 'contacts_100k.json', '--wait', '--out', 'out_100k.json'],
+      dir,
+      env,
+    );
+    expect(res.stderr).toMatch(
+      /contacts_100k\.json is 7\.\d MB, over the inline limit \(it would be a Lambda event of 8\.\d MB; .*67,000 contacts\): uploading to S3 instead/,
+    );
+    expect(res.stderr).toContain(
+      `uploaded: s3://enrichment-service-local-data/${uploadPrefixOf(ownerIdOf(TEST_API_KEY))}`,
+    );
     expect(res.code).toBe(0);
     const accepted = JSON.parse(res.stdout.slice(0, res.stdout.indexOf('\n}') + 2));
     expect(accepted).toMatchObject({ message: expect.stringMatching(/^Request accepted/), status: 'validating' });
@@ -226,11 +282,15 @@ describe('users scripts against the offline stack', () => {
       code: 2,
       stderr: expect.stringMatching(/usage: .*getEnrichment.sh <requestId>/),
     });
-    await expect(run(path.join(ROOT, 'bin/getEnrichment.sh'), ['00000000-0000-4000-8000-000000000000'], { env: shellEnv })).rejects.toMatchObject({
+    await expect(
+      run(path.join(ROOT, 'bin/getEnrichment.sh'), ['00000000-0000-4000-8000-000000000000'], { env: shellEnv }),
+    ).rejects.toMatchObject({
       code: 1,
     });
     // Without the key: 403, and the wrappers say which variable to set.
-    await expect(run(path.join(ROOT, 'bin/createEnrichment.sh'), [], { env: { ...shellEnv, API_KEY: '' } })).rejects.toMatchObject({
+    await expect(
+      run(path.join(ROOT, 'bin/createEnrichment.sh'), [], { env: { ...shellEnv, API_KEY: '' } }),
+    ).rejects.toMatchObject({
       code: 1,
       stderr: expect.stringContaining('set API_KEY'),
     });

@@ -52,8 +52,17 @@ describe('the assembleOutput function: large requests are assembled through the 
 
   async function expectExactOutputs(requestId: string, rows: OutputRow[]) {
     expectOutput(await readOutput(service, requestId), rows);
-    expect(parseNdjson((await service.getObjectText(`${requestId}/output.ndjson`))!)).toEqual(JSON.parse(JSON.stringify(rows)));
-    expectCsvMatches((await service.getObjectText(`${requestId}/output.csv`))!, rows, ['first_name', 'last_name', 'company_domain', ...FIELDS, 'enrichment_status', 'failure_reason']);
+    expect(parseNdjson((await service.getObjectText(`${requestId}/output.ndjson`))!)).toEqual(
+      JSON.parse(JSON.stringify(rows)),
+    );
+    expectCsvMatches((await service.getObjectText(`${requestId}/output.csv`))!, rows, [
+      'first_name',
+      'last_name',
+      'company_domain',
+      ...FIELDS,
+      'enrichment_status',
+      'failure_reason',
+    ]);
   }
 
   it('a request over assemblyInlineMaxBatches is assembled by the assembler, exact in all three formats; a duplicate message after final does nothing', async () => {
@@ -70,7 +79,9 @@ describe('the assembleOutput function: large requests are assembled through the 
 
     // A duplicate message (the worker's redelivery, reconcile) once the request is final: no pass, no change.
     const before = await statusRecord(res.json.requestId);
-    const again = await assembleFn({ faults: noAssemblyPass })({ Records: [{ messageId: 'dup', body: JSON.stringify({ requestId: res.json.requestId }) }] } as SQSEvent);
+    const again = await assembleFn({ faults: noAssemblyPass })({
+      Records: [{ messageId: 'dup', body: JSON.stringify({ requestId: res.json.requestId }) }],
+    } as SQSEvent);
     expect(again).toEqual({ batchItemFailures: [] });
     expect(await statusRecord(res.json.requestId)).toEqual(before);
     await expectExactOutputs(res.json.requestId, expectedRows(contacts, [...FIELDS]));
@@ -106,7 +117,9 @@ describe('the assembleOutput function: large requests are assembled through the 
     // The assembly message the worker sends is lost (taken and dropped); later ones reach the assembler.
     const assembler = countedAssembler();
     let lose = true;
-    runPipeline(service, { assembler: (event) => (lose ? Promise.resolve({ batchItemFailures: [] }) : assembler.handler(event)) });
+    runPipeline(service, {
+      assembler: (event) => (lose ? Promise.resolve({ batchItemFailures: [] }) : assembler.handler(event)),
+    });
     await waitForRecord(requestId, (r) => r.processedBatches === 5);
     expect(await drainedDepth(service, assemblyQueue().url)).toBe(0);
     expect((await statusRecord(requestId)).status).toBe('processing');

@@ -28,7 +28,10 @@ describe('enrichment calls are bounded: call budget, permanent errors, circuit b
 
     expect(final).toMatchObject({ status: 'failed', processedBatches: 1, failedBatches: 0 });
     expect(final.summary).toEqual({ enriched: 0, not_found: 0, failed: 100 });
-    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all(100), CONTACT_REASON)));
+    expectOutput(
+      await readOutput(service, res.json.requestId),
+      expectedRows(contacts, [...FIELDS], failures(all(100), CONTACT_REASON)),
+    );
     expect(service.mockApi.calls()).toBe(1);
   });
 
@@ -41,7 +44,10 @@ describe('enrichment calls are bounded: call budget, permanent errors, circuit b
 
     // Every contact failed and none for good, so it looks like an outage: redelivered, then dead-lettered.
     expect(final).toMatchObject({ status: 'failed', processedBatches: 0, failedBatches: 1 });
-    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all(100), DLQ_REASON)));
+    expectOutput(
+      await readOutput(service, res.json.requestId),
+      expectedRows(contacts, [...FIELDS], failures(all(100), DLQ_REASON)),
+    );
     expect(service.mockApi.calls()).toBeLessThanOrEqual(BUDGET_100);
   });
 
@@ -53,7 +59,10 @@ describe('enrichment calls are bounded: call budget, permanent errors, circuit b
     const final = await waitForFinal(res.json.requestId, 30_000);
 
     expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 2, failedBatches: 0 });
-    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures([37], 'enrichment API answered 500')));
+    expectOutput(
+      await readOutput(service, res.json.requestId),
+      expectedRows(contacts, [...FIELDS], failures([37], 'enrichment API answered 500')),
+    );
     // Batch 1: one call. Batch 0: 4 tries of the whole, 2 of each failing part (50, 25, 13, 6 and 3
     // contacts), one of each healthy half (6), 12 of the lone contact (the fault tests' setting).
     expect(service.mockApi.calls()).toBe(1 + 4 + 5 * 2 + 6 + 12);
@@ -64,7 +73,11 @@ describe('enrichment calls are bounded: call budget, permanent errors, circuit b
     // Factor 1: 110 calls for 100 contacts. 12 bad contacts, each costing ~20 calls to isolate, spend it.
     // So many bad contacts in one batch fail dozens of whole calls in a row, as an outage does: the
     // breaker is set out of reach here, to see the budget alone.
-    service = await startFaultService({ MOCK_INVALID_MODE: 'call', ENRICHMENT_CALL_BUDGET_FACTOR: '1', ENRICHMENT_BREAKER_THRESHOLD: '1000' });
+    service = await startFaultService({
+      MOCK_INVALID_MODE: 'call',
+      ENRICHMENT_CALL_BUDGET_FACTOR: '1',
+      ENRICHMENT_BREAKER_THRESHOLD: '1000',
+    });
     const poison = new Set([3, 11, 19, 27, 35, 43, 51, 59, 67, 75, 83, 91]);
     const contacts = makeContacts(100, { poison });
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
@@ -80,7 +93,14 @@ describe('enrichment calls are bounded: call budget, permanent errors, circuit b
     const spent = budgetSpentReason(callBudget(100, 1));
     expect(rows).toHaveLength(100);
     rows.forEach((row, i) => {
-      if (row.failure_reason === spent) expect(row).toEqual({ ...expected[i], enrichment_status: 'failed', failure_reason: spent, professional_email: null, job_title: null });
+      if (row.failure_reason === spent)
+        expect(row).toEqual({
+          ...expected[i],
+          enrichment_status: 'failed',
+          failure_reason: spent,
+          professional_email: null,
+          job_title: null,
+        });
       else expect(row).toEqual(expected[i]);
     });
     const spentRows = rows.filter((r) => r.failure_reason === spent);

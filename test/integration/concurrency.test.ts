@@ -55,8 +55,18 @@ describe('concurrency and redelivery (fauxqs + dynalite)', () => {
     const final = await waitForFinal(requestId, 60_000);
 
     const expected = expectedRows(contacts, [...FIELDS]);
-    expect(final).toMatchObject({ status: 'completed', totalContacts: 20_000, totalBatches: 200, processedBatches: 200, failedBatches: 0 });
-    expect(final.summary).toEqual({ enriched: summaryOf(expected).enriched, not_found: summaryOf(expected).not_found, failed: 0 });
+    expect(final).toMatchObject({
+      status: 'completed',
+      totalContacts: 20_000,
+      totalBatches: 200,
+      processedBatches: 200,
+      failedBatches: 0,
+    });
+    expect(final.summary).toEqual({
+      enriched: summaryOf(expected).enriched,
+      not_found: summaryOf(expected).not_found,
+      failed: 0,
+    });
     expect(sorted((await statusRecord(requestId)).doneBatches)).toEqual(range(200));
     const doc = await readOutput(service, requestId);
     expectOutput(doc, expected);
@@ -102,7 +112,13 @@ describe('concurrency and redelivery (fauxqs + dynalite)', () => {
     const doc = await readOutput(service, requestId);
     expect(doc.enriched_contacts).toEqual(cleanDoc.enriched_contacts);
     expect(doc.summary).toEqual(cleanDoc.summary);
-    const counts = (s: typeof final) => ({ status: s.status, totalBatches: s.totalBatches, processedBatches: s.processedBatches, failedBatches: s.failedBatches, summary: s.summary });
+    const counts = (s: typeof final) => ({
+      status: s.status,
+      totalBatches: s.totalBatches,
+      processedBatches: s.processedBatches,
+      failedBatches: s.failedBatches,
+      summary: s.summary,
+    });
     expect(counts(final)).toEqual(counts(cleanFinal));
     expect(final).toMatchObject({ status: 'completed', processedBatches: 20, failedBatches: 0 });
     expectOutput(doc, expectedRows(contacts, [...FIELDS]));
@@ -120,7 +136,8 @@ describe('concurrency and redelivery (fauxqs + dynalite)', () => {
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
     const requestId: string = res.json.requestId;
     const messages: BatchMessage[] = await takeAllBatchMessages(service);
-    for (const m of [...messages, ...shuffled(messages, 5), ...shuffled(messages, 9)]) await sendRaw(service, JSON.stringify(m));
+    for (const m of [...messages, ...shuffled(messages, 5), ...shuffled(messages, 9)])
+      await sendRaw(service, JSON.stringify(m));
     expect(await service.queueDepth()).toBe(45);
 
     runPipeline(service, { concurrency: 8, visibilityTimeout: 30, batchSize: 10 });

@@ -81,7 +81,11 @@ describe('a crash at any step boundary, then normal redelivery: exact output (fa
       crashAt('assembly:midway'),
       crashAt('assembly:after-upload'),
     ];
-    await runWith({ at: async (point, ctx) => { for (const h of hooks) await h.at(point, ctx); } });
+    await runWith({
+      at: async (point, ctx) => {
+        for (const h of hooks) await h.at(point, ctx);
+      },
+    });
     expect(hooks.map((h) => h.crashes)).toEqual([5, 5, 5, 1, 1]);
   });
 });
@@ -100,7 +104,11 @@ describe('sharded counting: a crash between the shard record and its promotion (
   }
   /** The status item as stored, not summed. */
   const storedItem = async (requestId: string) =>
-    (await DynamoDBDocumentClient.from(service.ddb).send(new GetCommand({ TableName: service.table, Key: { requestId }, ConsistentRead: true }))).Item!;
+    (
+      await DynamoDBDocumentClient.from(service.ddb).send(
+        new GetCommand({ TableName: service.table, Key: { requestId }, ConsistentRead: true }),
+      )
+    ).Item!;
   /** Every message twice, the two copies of each 50 at the same time (concurrent duplicates on one shard). */
   const deliverAll = async (handler: ReturnType<typeof workerFn>, messages: BatchMessage[], receiveCount = 1) => {
     for (let i = 0; i < messages.length; i += 50) {
@@ -123,7 +131,11 @@ describe('sharded counting: a crash between the shard record and its promotion (
     const callsBefore = service.mockApi.calls();
     await workerFn()(sqsEvent([{ body: JSON.stringify(messages[280]), receiveCount: 2 }]));
     await workerFn()(sqsEvent([{ body: JSON.stringify(messages[281]), receiveCount: 2 }])); // promotes nothing twice
-    expect((await storedItem(requestId))).toMatchObject({ processedBatches: 44, fullShards: new Set([1]), status: 'processing' });
+    expect(await storedItem(requestId)).toMatchObject({
+      processedBatches: 44,
+      fullShards: new Set([1]),
+      status: 'processing',
+    });
     expect(await statusRecord(requestId)).toMatchObject({ status: 'processing', processedBatches: 300 });
 
     // 5 messages of shard 0 again, twice and concurrently: shard 0 promoted once, the request completes exactly
@@ -140,7 +152,10 @@ describe('sharded counting: a crash between the shard record and its promotion (
 
   it('a lost promotion with every message lost is repaired by reconcile, which counts the shards', async () => {
     const { contacts, requestId, messages } = await sharded({ RECONCILE_STALL_SECONDS: '1' });
-    const hook = crashAt('worker:after-shard-record', { times: Infinity, when: (ctx) => ctx.batchIndex === 299 || ctx.batchIndex === 100 });
+    const hook = crashAt('worker:after-shard-record', {
+      times: Infinity,
+      when: (ctx) => ctx.batchIndex === 299 || ctx.batchIndex === 100,
+    });
     for (let i = 0; i < messages.length; i += 50) {
       await workerWith(hook)(sqsEvent(messages.slice(i, i + 50).map((m) => ({ body: JSON.stringify(m) }))));
     }
@@ -179,9 +194,15 @@ describe('partial batch responses (fauxqs + dynalite)', () => {
 
     // Lambda retries only m2; the neighbours are not enriched again.
     const callsBefore = service.mockApi.calls();
-    expect(await workerFn()(sqsEvent([{ body: JSON.stringify(messages[2]), messageId: 'm2', receiveCount: 2 }]))).toEqual({ batchItemFailures: [] });
+    expect(
+      await workerFn()(sqsEvent([{ body: JSON.stringify(messages[2]), messageId: 'm2', receiveCount: 2 }])),
+    ).toEqual({ batchItemFailures: [] });
     expect(service.mockApi.calls() - callsBefore).toBe(1);
-    expect(await waitForFinal(requestId, 5_000)).toMatchObject({ status: 'completed', processedBatches: 4, failedBatches: 0 });
+    expect(await waitForFinal(requestId, 5_000)).toMatchObject({
+      status: 'completed',
+      processedBatches: 4,
+      failedBatches: 0,
+    });
     expectOutput(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
   });
 
@@ -202,7 +223,19 @@ describe('partial batch responses (fauxqs + dynalite)', () => {
     const expected = expectedRows(contacts, [...FIELDS], failures(contactsOfBatches([4], 100, 10), DLQ_REASON));
     expectOutput(await readOutput(service, requestId), expected);
     // Each neighbour once; the bad batch as often as the redrive policy allows (maxReceiveCount 5); the malformed one once.
-    expect(Object.fromEntries(worker.counts)).toEqual({ '-1': 1, 0: 1, 1: 1, 2: 1, 3: 1, 4: 5, 5: 1, 6: 1, 7: 1, 8: 1, 9: 1 });
+    expect(Object.fromEntries(worker.counts)).toEqual({
+      '-1': 1,
+      0: 1,
+      1: 1,
+      2: 1,
+      3: 1,
+      4: 5,
+      5: 1,
+      6: 1,
+      7: 1,
+      8: 1,
+      9: 1,
+    });
     expect(hook.crashes).toBe(5);
     expect((await status(requestId)).failedBatches).toBe(1);
     expect(await drainedDepth(service)).toBe(0);

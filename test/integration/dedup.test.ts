@@ -20,7 +20,9 @@ describe('the same request twice is one job (fauxqs + dynalite, conditional writ
   /** Everything the service holds: objects (uploads aside), table items, messages. */
   const snapshot = async () => ({
     objects: (await service.listKeys()).filter((k) => !k.startsWith('uploads/')).sort(),
-    items: ((await service.ddb.send(new ScanCommand({ TableName: service.table }))).Items ?? []).map((i) => i.requestId.S!).sort(),
+    items: ((await service.ddb.send(new ScanCommand({ TableName: service.table }))).Items ?? [])
+      .map((i) => i.requestId.S!)
+      .sort(),
     messages: await service.queueDepth(),
   });
 
@@ -63,17 +65,29 @@ describe('the same request twice is one job (fauxqs + dynalite, conditional writ
   }, 60_000);
 
   it('the same Idempotency-Key with a different body answers 422 and writes nothing', async () => {
-    const first = await submit({ contacts: makeContacts(150), fields_to_enrich: FIELDS }, { ...KEY_A, 'Idempotency-Key': 'order-42' });
+    const first = await submit(
+      { contacts: makeContacts(150), fields_to_enrich: FIELDS },
+      { ...KEY_A, 'Idempotency-Key': 'order-42' },
+    );
     expect(first.statusCode).toBe(202);
     const before = await snapshot();
-    const other = await submit({ contacts: makeContacts(151), fields_to_enrich: FIELDS }, { ...KEY_A, 'idempotency-key': 'order-42' });
+    const other = await submit(
+      { contacts: makeContacts(151), fields_to_enrich: FIELDS },
+      { ...KEY_A, 'idempotency-key': 'order-42' },
+    );
     expect(other.statusCode).toBe(422);
     expect(other.json.message).toMatch(/Idempotency-Key was already used for a different request/);
     expect(await snapshot()).toEqual(before);
     // The same key and body is a duplicate; a malformed key is a 400.
-    const retry = await submit({ contacts: makeContacts(150), fields_to_enrich: FIELDS }, { ...KEY_A, 'Idempotency-Key': 'order-42' });
+    const retry = await submit(
+      { contacts: makeContacts(150), fields_to_enrich: FIELDS },
+      { ...KEY_A, 'Idempotency-Key': 'order-42' },
+    );
     expect(retry).toMatchObject({ statusCode: 200, json: { requestId: first.json.requestId, duplicate: true } });
-    const bad = await submit({ contacts: makeContacts(150), fields_to_enrich: FIELDS }, { ...KEY_A, 'Idempotency-Key': 'x'.repeat(256) });
+    const bad = await submit(
+      { contacts: makeContacts(150), fields_to_enrich: FIELDS },
+      { ...KEY_A, 'Idempotency-Key': 'x'.repeat(256) },
+    );
     expect(bad.statusCode).toBe(400);
     expect(bad.json.errors).toEqual([expect.objectContaining({ path: 'Idempotency-Key (header)' })]);
     expect(await snapshot()).toEqual(before);
@@ -90,7 +104,11 @@ describe('the same request twice is one job (fauxqs + dynalite, conditional writ
     // The duplicate answer keeps pointing at the original once it has finished.
     service.deliver(service.queueUrl, service.queueArn, workerFn(), { concurrency: 4 });
     await waitForFinal(first.json.requestId, 60_000, KEY_A);
-    expect((await submit(body, KEY_A)).json).toMatchObject({ requestId: first.json.requestId, status: 'completed', duplicate: true });
+    expect((await submit(body, KEY_A)).json).toMatchObject({
+      requestId: first.json.requestId,
+      status: 'completed',
+      duplicate: true,
+    });
   });
 
   it('a create that fails after its claim (S3 down) releases it: the retry is a new job, not a duplicate of nothing', async () => {

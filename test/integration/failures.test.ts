@@ -70,7 +70,11 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
 
     // Down: every contact fails, so every record is reported back for redelivery and nothing is counted.
     expect((await worker(event)).batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['b0', 'b1', 'b2']);
-    expect(await statusRecord(res.json.requestId)).toMatchObject({ status: 'processing', processedBatches: 0, failedBatches: 0 });
+    expect(await statusRecord(res.json.requestId)).toMatchObject({
+      status: 'processing',
+      processedBatches: 0,
+      failedBatches: 0,
+    });
 
     // Back, but the worker's circuit is still open: a redelivery within the cool-down makes no call.
     process.env.MOCK_FAILURE_RATE = '0';
@@ -86,37 +90,51 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
   });
 
-  it.each(POISON_MODES)('poison contacts (%s) scattered through a request: exactly they fail, all neighbours are enriched, within a bounded time', async (_mode, mode, reason) => {
-    // Small backoff keeps the bisection's retries quick; the bound below is generous on purpose.
-    service = await startFaultService({ ENRICHMENT_BACKOFF_BASE_MS: '2', ENRICHMENT_BACKOFF_MAX_MS: '20', ...mode });
-    const poison = scatteredIndexes(3_000, 30);
-    expect(batchesOf(poison).size).toBeGreaterThan(15);
-    const contacts = makeContacts(3_000, { poison });
-    const started = Date.now();
-    const res = await submit({ contacts, fields_to_enrich: FIELDS });
-    runPipeline(service, { concurrency: 4, visibilityTimeout: 30 });
-    const final = await waitForFinal(res.json.requestId, 60_000);
-    const elapsedMs = Date.now() - started;
+  it.each(POISON_MODES)(
+    'poison contacts (%s) scattered through a request: exactly they fail, all neighbours are enriched, within a bounded time',
+    async (_mode, mode, reason) => {
+      // Small backoff keeps the bisection's retries quick; the bound below is generous on purpose.
+      service = await startFaultService({ ENRICHMENT_BACKOFF_BASE_MS: '2', ENRICHMENT_BACKOFF_MAX_MS: '20', ...mode });
+      const poison = scatteredIndexes(3_000, 30);
+      expect(batchesOf(poison).size).toBeGreaterThan(15);
+      const contacts = makeContacts(3_000, { poison });
+      const started = Date.now();
+      const res = await submit({ contacts, fields_to_enrich: FIELDS });
+      runPipeline(service, { concurrency: 4, visibilityTimeout: 30 });
+      const final = await waitForFinal(res.json.requestId, 60_000);
+      const elapsedMs = Date.now() - started;
 
-    const expected = expectedRows(contacts, [...FIELDS], failures(poison, reason));
-    expect(final).toMatchObject({ status: 'completed_with_errors', totalBatches: 30, processedBatches: 30, failedBatches: 0 });
-    const { enriched, not_found } = summaryOf(expected);
-    expect(final.summary).toEqual({ enriched, not_found, failed: 30 });
-    expectOutput(await readOutput(service, res.json.requestId), expected);
-    expect(elapsedMs).toBeLessThan(60_000);
-  });
+      const expected = expectedRows(contacts, [...FIELDS], failures(poison, reason));
+      expect(final).toMatchObject({
+        status: 'completed_with_errors',
+        totalBatches: 30,
+        processedBatches: 30,
+        failedBatches: 0,
+      });
+      const { enriched, not_found } = summaryOf(expected);
+      expect(final.summary).toEqual({ enriched, not_found, failed: 30 });
+      expectOutput(await readOutput(service, res.json.requestId), expected);
+      expect(elapsedMs).toBeLessThan(60_000);
+    },
+  );
 
-  it.each(POISON_MODES)('poison contacts (%s) and MOCK_FAILURE_RATE=0.3 together: still exactly the poison contacts fail', async (_mode, mode, reason) => {
-    service = await startFaultService({ MOCK_FAILURE_RATE: '0.3', ...mode });
-    const poison = scatteredIndexes(4_000, 40, 7);
-    const contacts = makeContacts(4_000, { poison });
-    const res = await submit({ contacts, fields_to_enrich: FIELDS });
-    runPipeline(service, { concurrency: 8, visibilityTimeout: 30 });
-    const final = await waitForFinal(res.json.requestId, 60_000);
+  it.each(POISON_MODES)(
+    'poison contacts (%s) and MOCK_FAILURE_RATE=0.3 together: still exactly the poison contacts fail',
+    async (_mode, mode, reason) => {
+      service = await startFaultService({ MOCK_FAILURE_RATE: '0.3', ...mode });
+      const poison = scatteredIndexes(4_000, 40, 7);
+      const contacts = makeContacts(4_000, { poison });
+      const res = await submit({ contacts, fields_to_enrich: FIELDS });
+      runPipeline(service, { concurrency: 8, visibilityTimeout: 30 });
+      const final = await waitForFinal(res.json.requestId, 60_000);
 
-    expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 40, failedBatches: 0 });
-    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(poison, reason)));
-  });
+      expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 40, failedBatches: 0 });
+      expectOutput(
+        await readOutput(service, res.json.requestId),
+        expectedRows(contacts, [...FIELDS], failures(poison, reason)),
+      );
+    },
+  );
 
   it('a batch whose worker crashes every time reaches the DLQ: its contacts are failed, the request still finishes', async () => {
     service = await startFaultService();
@@ -126,7 +144,12 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     runPipeline(service, { worker: workerWith(hook), concurrency: 4, visibilityTimeout: 1 });
     const final = await waitForFinal(res.json.requestId, 30_000);
 
-    expect(final).toMatchObject({ status: 'completed_with_errors', totalBatches: 5, processedBatches: 4, failedBatches: 1 });
+    expect(final).toMatchObject({
+      status: 'completed_with_errors',
+      totalBatches: 5,
+      processedBatches: 4,
+      failedBatches: 1,
+    });
     expect(hook.crashes).toBe(5); // maxReceiveCount in serverless.yml
     const expected = expectedRows(contacts, [...FIELDS], failures(contactsOfBatches([2], 500), DLQ_REASON));
     expectOutput(await readOutput(service, res.json.requestId), expected);
@@ -158,7 +181,10 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
 
     expect(final).toMatchObject({ status: 'failed', totalBatches: 3, processedBatches: 0, failedBatches: 3 });
     expect(final.summary).toEqual({ enriched: 0, not_found: 0, failed: 250 });
-    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(contacts.keys(), DLQ_REASON)));
+    expectOutput(
+      await readOutput(service, res.json.requestId),
+      expectedRows(contacts, [...FIELDS], failures(contacts.keys(), DLQ_REASON)),
+    );
     expect((await status(res.json.requestId)).failedBatches).toBe(3);
   });
 
@@ -172,7 +198,10 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
 
     // A per-contact error is final: nothing is retried, redelivered or dead-lettered. One call per batch.
     expect(final).toMatchObject({ status: 'failed', totalBatches: 2, processedBatches: 2, failedBatches: 0 });
-    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all, POISON_REASON)));
+    expectOutput(
+      await readOutput(service, res.json.requestId),
+      expectedRows(contacts, [...FIELDS], failures(all, POISON_REASON)),
+    );
     expect(service.mockApi.calls()).toBe(2);
   });
 
@@ -185,6 +214,9 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     const final = await waitForFinal(res.json.requestId, 60_000);
 
     expect(final).toMatchObject({ status: 'failed', totalBatches: 2, processedBatches: 0, failedBatches: 2 });
-    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures(all, DLQ_REASON)));
+    expectOutput(
+      await readOutput(service, res.json.requestId),
+      expectedRows(contacts, [...FIELDS], failures(all, DLQ_REASON)),
+    );
   });
 });

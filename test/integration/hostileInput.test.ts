@@ -19,7 +19,12 @@ describe('unusual input that must work (fauxqs + dynalite, the real SQS path)', 
     it('enriches emoji, CJK outside the BMP and other scripts, and gives them back unchanged in output.json', async () => {
       const unusual = [
         { first_name: 'Zoë 😀', last_name: '𠮷田', company_domain: 'example.com', note: '👩‍👩‍👧 family, 🇫🇷 flag' },
-        { first_name: 'Ελένη', last_name: 'Παπαδοπούλου', company_domain: 'example.gr', tags: ['café', { 'clé 🔑': 'väl\tue\nnext' }] },
+        {
+          first_name: 'Ελένη',
+          last_name: 'Παπαδοπούλου',
+          company_domain: 'example.gr',
+          tags: ['café', { 'clé 🔑': 'väl\tue\nnext' }],
+        },
         { first_name: 'محمد', last_name: 'علي', company_domain: 'example.ae' },
         { first_name: 'Ada\u200b', last_name: 'Lovelace', company_domain: 'example.org' },
       ];
@@ -42,7 +47,9 @@ describe('unusual input that must work (fauxqs + dynalite, the real SQS path)', 
 
   it('finds a request by its id in uppercase', async () => {
     const res = await submit({ contacts: makeContacts(1), fields_to_enrich: FIELDS });
-    const status = await statusFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: res.json.requestId.toUpperCase() } }));
+    const status = await statusFn()(
+      apiEvent({ httpMethod: 'GET', pathParameters: { id: res.json.requestId.toUpperCase() } }),
+    );
     expect(status.statusCode).toBe(200);
     expect(JSON.parse(status.body).requestId).toBe(res.json.requestId);
   });
@@ -55,9 +62,16 @@ describe('hostile input gets 400/415 and writes nothing (fauxqs + dynalite)', ()
   describe('rejections', () => {
     beforeAll(async () => {
       service = await startTestService();
-      const put = (Key: string, Body: string) => service.s3.send(new PutObjectCommand({ Bucket: service.bucket, Key, Body }));
-      await put('uploads/deep.json', `{"contacts":[{"first_name":"A","last_name":"B","company_domain":"a.com","x":${deepText(20_000)}}]}`);
-      await put('uploads/nonchar.json', JSON.stringify({ contacts: [{ first_name: 'A', last_name: 'B\uffff', company_domain: 'a.com' }] }));
+      const put = (Key: string, Body: string) =>
+        service.s3.send(new PutObjectCommand({ Bucket: service.bucket, Key, Body }));
+      await put(
+        'uploads/deep.json',
+        `{"contacts":[{"first_name":"A","last_name":"B","company_domain":"a.com","x":${deepText(20_000)}}]}`,
+      );
+      await put(
+        'uploads/nonchar.json',
+        JSON.stringify({ contacts: [{ first_name: 'A', last_name: 'B\uffff', company_domain: 'a.com' }] }),
+      );
     });
 
     afterEach(async () => {
@@ -69,12 +83,51 @@ describe('hostile input gets 400/415 and writes nothing (fauxqs + dynalite)', ()
 
     const good = makeContacts(99);
     const cases: Array<[string, string | object, number, string]> = [
-      ['a name with U+FFFF among 99 good contacts', { contacts: [...good, { first_name: 'Ada\uffff', last_name: 'L', company_domain: 'a.com' }], fields_to_enrich: FIELDS }, 400, 'contacts[99].first_name'],
-      ['a lone surrogate in an extra property', { contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'a.com', note: 'x\ud83d' }], fields_to_enrich: FIELDS }, 400, 'contacts[0].note'],
-      ['a name of zero-width spaces', { contacts: [{ first_name: '\u200b\u200b', last_name: 'B', company_domain: 'a.com' }], fields_to_enrich: FIELDS }, 400, 'contacts[0].first_name'],
-      ['a 40 KB body nested 20,000 levels in an extra property', `{"contacts":[{"first_name":"A","last_name":"B","company_domain":"a.com","x":${deepText(20_000)}}],"fields_to_enrich":["job_title"]}`, 400, 'contacts[0].x'],
-      ['fields_to_enrich nested 20,000 levels', `{"contacts":[{"first_name":"A","last_name":"B","company_domain":"a.com"}],"fields_to_enrich":${deepText(20_000)}}`, 400, 'fields_to_enrich[0]'],
-      ['an S3 reference with a lone surrogate', { contacts: 'uploads/x\ud800.json', fields_to_enrich: FIELDS }, 400, 'contacts'],
+      [
+        'a name with U+FFFF among 99 good contacts',
+        {
+          contacts: [...good, { first_name: 'Ada\uffff', last_name: 'L', company_domain: 'a.com' }],
+          fields_to_enrich: FIELDS,
+        },
+        400,
+        'contacts[99].first_name',
+      ],
+      [
+        'a lone surrogate in an extra property',
+        {
+          contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'a.com', note: 'x\ud83d' }],
+          fields_to_enrich: FIELDS,
+        },
+        400,
+        'contacts[0].note',
+      ],
+      [
+        'a name of zero-width spaces',
+        {
+          contacts: [{ first_name: '\u200b\u200b', last_name: 'B', company_domain: 'a.com' }],
+          fields_to_enrich: FIELDS,
+        },
+        400,
+        'contacts[0].first_name',
+      ],
+      [
+        'a 40 KB body nested 20,000 levels in an extra property',
+        `{"contacts":[{"first_name":"A","last_name":"B","company_domain":"a.com","x":${deepText(20_000)}}],"fields_to_enrich":["job_title"]}`,
+        400,
+        'contacts[0].x',
+      ],
+      [
+        'fields_to_enrich nested 20,000 levels',
+        `{"contacts":[{"first_name":"A","last_name":"B","company_domain":"a.com"}],"fields_to_enrich":${deepText(20_000)}}`,
+        400,
+        'fields_to_enrich[0]',
+      ],
+      [
+        'an S3 reference with a lone surrogate',
+        { contacts: 'uploads/x\ud800.json', fields_to_enrich: FIELDS },
+        400,
+        'contacts',
+      ],
     ];
 
     it.each(cases)('rejects %s', async (_name, body, code, path) => {
@@ -103,7 +156,10 @@ describe('hostile input gets 400/415 and writes nothing (fauxqs + dynalite)', ()
 
     it('answers 415 to a body that is not JSON or is gzip-encoded', async () => {
       const body = JSON.stringify({ contacts: makeContacts(1), fields_to_enrich: FIELDS });
-      for (const headers of [{ 'content-type': 'text/plain' }, { 'content-type': 'application/json', 'content-encoding': 'gzip' }]) {
+      for (const headers of [
+        { 'content-type': 'text/plain' },
+        { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      ]) {
         const res = await createFn()(apiEvent({ body, headers }));
         expect(res.statusCode).toBe(415);
       }

@@ -3,7 +3,15 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ServerlessConfig, type Doc } from '../../src/local/serverlessConfig';
 import { apiEvent, makeContacts } from '../support/factories';
 import { completeUploadFn, createUploadFn, downloadFn } from '../support/functions';
-import { reconcileWith, runIntakeSource, runPipeline, sleep, startFaultService, takeAllBatchMessages, waitForRecord } from '../support/faults';
+import {
+  reconcileWith,
+  runIntakeSource,
+  runPipeline,
+  sleep,
+  startFaultService,
+  takeAllBatchMessages,
+  waitForRecord,
+} from '../support/faults';
 import { submit, waitForFinal } from '../support/flow';
 import type { TestService } from '../support/service';
 
@@ -20,7 +28,12 @@ const NOT_CALLED_BY_THE_CODE: Record<string, string> = {
 };
 
 const FIELDS = ['professional_email'];
-const sls = new ServerlessConfig({ stage: 'iam', region: 'us-east-1', env: {}, params: { ddApiKeySecretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:dd' } });
+const sls = new ServerlessConfig({
+  stage: 'iam',
+  region: 'us-east-1',
+  env: {},
+  params: { ddApiKeySecretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:dd' },
+});
 
 /** Each role's statements as serverless.yml writes them (inline and managed policies), variables resolved. */
 function roleStatements(): Map<string, Doc[]> {
@@ -30,7 +43,10 @@ function roleStatements(): Map<string, Doc[]> {
     if (r.Type !== 'AWS::IAM::Role') continue;
     const props = sls.resolve(r.Properties) as Doc;
     const managed = ((props.ManagedPolicyArns ?? []) as Doc[]).map((arn) => all[arn.Ref].Properties);
-    out.set(id, [...(props.Policies ?? []), ...managed].flatMap((p: Doc) => (sls.resolve(p.PolicyDocument) as Doc).Statement));
+    out.set(
+      id,
+      [...(props.Policies ?? []), ...managed].flatMap((p: Doc) => (sls.resolve(p.PolicyDocument) as Doc).Statement),
+    );
   }
   return out;
 }
@@ -57,30 +73,51 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     const stalled = await submit({ contacts: makeContacts(150), fields_to_enrich: FIELDS });
     const stalledId: string = stalled.json.requestId;
     // A duplicate of a running request reads its status, which sums the shard items.
-    expect((await submit({ contacts: makeContacts(150), fields_to_enrich: FIELDS })).json).toMatchObject({ requestId: stalledId, duplicate: true });
+    expect((await submit({ contacts: makeContacts(150), fields_to_enrich: FIELDS })).json).toMatchObject({
+      requestId: stalledId,
+      duplicate: true,
+    });
     // The download of a running request reads its status, which sums the shard items.
-    expect((await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: stalledId } }))).statusCode).toBe(302);
+    expect((await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: stalledId } }))).statusCode).toBe(
+      302,
+    );
     await takeAllBatchMessages(service);
     await sleep(1_200);
-    expect((await reconcileWith()()).reconciled).toEqual([expect.objectContaining({ requestId: stalledId, action: 'resent' })]);
+    expect((await reconcileWith()()).reconciled).toEqual([
+      expect.objectContaining({ requestId: stalledId, action: 'resent' }),
+    ]);
     await takeAllBatchMessages(service);
     await sleep(2_000);
     // Its assembly is queued: assembleOutput finishes it once the pipeline runs (below), reading failure
     // records only (a read of a missing <index>.json: s3:ListBucket makes it a 404).
-    expect((await reconcileWith()()).reconciled).toEqual([expect.objectContaining({ requestId: stalledId, action: 'expired', assembly: 'queued' })]);
+    expect((await reconcileWith()()).reconciled).toEqual([
+      expect.objectContaining({ requestId: stalledId, action: 'expired', assembly: 'queued' }),
+    ]);
 
     // create (inline, an S3 reference, a missing reference), intake, worker, dead-letter handler, status, download.
     await service.s3.send(
-      new PutObjectCommand({ Bucket: service.bucket, Key: 'uploads/iam.json', Body: JSON.stringify({ contacts: makeContacts(3) }) }),
+      new PutObjectCommand({
+        Bucket: service.bucket,
+        Key: 'uploads/iam.json',
+        Body: JSON.stringify({ contacts: makeContacts(3) }),
+      }),
     );
     const referenced = await submit({ contacts: `s3://${service.bucket}/uploads/iam.json`, fields_to_enrich: FIELDS });
     expect(referenced.statusCode).toBe(202);
     // A duplicate reads the dedup item and the status item it points at.
-    expect((await submit({ contacts: `s3://${service.bucket}/uploads/iam.json`, fields_to_enrich: FIELDS })).statusCode).toBe(200);
+    expect(
+      (await submit({ contacts: `s3://${service.bucket}/uploads/iam.json`, fields_to_enrich: FIELDS })).statusCode,
+    ).toBe(200);
     expect((await submit({ contacts: 'uploads/missing.json', fields_to_enrich: FIELDS })).statusCode).toBe(400);
     // intake: the reference above is validated, sent and moved to processing; an upload removed before its
     // intake ends rejected (a read of a missing key: s3:ListBucket makes it a 404).
-    await service.s3.send(new PutObjectCommand({ Bucket: service.bucket, Key: 'uploads/iam-gone.csv', Body: 'first_name,last_name,company_domain\nA,B,a.com\n' }));
+    await service.s3.send(
+      new PutObjectCommand({
+        Bucket: service.bucket,
+        Key: 'uploads/iam-gone.csv',
+        Body: 'first_name,last_name,company_domain\nA,B,a.com\n',
+      }),
+    );
     const gone = await submit({ contacts: 'uploads/iam-gone.csv', fields_to_enrich: FIELDS });
     await service.s3.send(new DeleteObjectCommand({ Bucket: service.bucket, Key: 'uploads/iam-gone.csv' }));
     runIntakeSource(service);
@@ -106,7 +143,9 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
       const put = await fetch(up.parts[0].url, { method: 'PUT', body: '{"a"}' });
       expect(put.status).toBe(200);
       const body = JSON.stringify({ key: up.key, parts: [{ partNumber: 1, etag: put.headers.get('etag') }] });
-      const done = await completeUploadFn({ maxBytes })(apiEvent({ body, headers, pathParameters: { uploadId: up.uploadId } }));
+      const done = await completeUploadFn({ maxBytes })(
+        apiEvent({ body, headers, pathParameters: { uploadId: up.uploadId } }),
+      );
       expect(done.statusCode).toBe(maxBytes > 5 ? 200 : 400);
     }
 
@@ -118,7 +157,8 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
       const fns = [...roleOf].filter(([, r]) => r === role).map(([key]) => key);
       for (const action of statements.flatMap((s) => list(s.Action)) as string[]) {
         if (NOT_CALLED_BY_THE_CODE[action]) continue;
-        if (!fns.some((fn) => used.has(`${fn} ${action}`))) unused.push(`${role} grants ${action}, which none of ${fns.join(', ')} uses`);
+        if (!fns.some((fn) => used.has(`${fn} ${action}`)))
+          unused.push(`${role} grants ${action}, which none of ${fns.join(', ')} uses`);
       }
     }
     expect(unused).toEqual([]);
@@ -128,11 +168,15 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     service = await startFaultService();
     const status = service.as('getEnrichmentStatus');
     const tableArn = `arn:aws:dynamodb:us-east-1:000000000000:table/${service.table}`;
-    await expect(status.ddb.send(new PutCommand({ TableName: service.table, Item: { requestId: 'x' } }))).rejects.toMatchObject({
+    await expect(
+      status.ddb.send(new PutCommand({ TableName: service.table, Item: { requestId: 'x' } })),
+    ).rejects.toMatchObject({
       name: 'AccessDeniedException',
       message: expect.stringContaining(`is not authorized to perform: dynamodb:PutItem on resource: ${tableArn}`),
     });
-    await expect(status.s3.send(new ListObjectsV2Command({ Bucket: service.bucket }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    await expect(status.s3.send(new ListObjectsV2Command({ Bucket: service.bucket }))).rejects.toMatchObject({
+      name: 'AccessDenied',
+    });
     expect(service.iam.takeDenials().map((d) => `${d.functionKey} ${d.action} ${d.resource}`)).toEqual([
       `getEnrichmentStatus dynamodb:PutItem ${tableArn}`,
       `getEnrichmentStatus s3:ListBucket arn:aws:s3:::${service.bucket}`,
@@ -142,20 +186,34 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
 
   it('an S3 read of a missing key answers 403 to a role without s3:ListBucket and 404 to one with it, as on AWS', async () => {
     service = await startFaultService();
-    const read = (fn: string) => service.as(fn).s3.send(new GetObjectCommand({ Bucket: service.bucket, Key: 'nothing/output.json' }));
-    await expect(read('downloadEnrichment')).rejects.toMatchObject({ name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+    const read = (fn: string) =>
+      service.as(fn).s3.send(new GetObjectCommand({ Bucket: service.bucket, Key: 'nothing/output.json' }));
+    await expect(read('downloadEnrichment')).rejects.toMatchObject({
+      name: 'AccessDenied',
+      $metadata: { httpStatusCode: 403 },
+    });
     await expect(read('processBatch')).rejects.toMatchObject({ name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
-    expect(service.iam.takeDenials()).toEqual([expect.objectContaining({ functionKey: 'downloadEnrichment', action: 's3:ListBucket' })]);
+    expect(service.iam.takeDenials()).toEqual([
+      expect.objectContaining({ functionKey: 'downloadEnrichment', action: 's3:ListBucket' }),
+    ]);
   });
 
   it('a statement removed from serverless.yml shows up as a denial naming the function, the action and the resource', async () => {
     // ProcessBatchRole without s3:ListBucket: the DLQ handler's read of a batch result that does not exist.
-    service = await startFaultService({ ENRICHMENT_MAX_ATTEMPTS: '1', ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: '1', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '1', MOCK_INVALID_MODE: 'call' }, (config) => {
-      const policy = config.resources().ProcessBatchRole.Properties.Policies[0].PolicyDocument;
-      const before = policy.Statement.length;
-      policy.Statement = policy.Statement.filter((s: Doc) => !list(s.Action).includes('s3:ListBucket'));
-      expect(policy.Statement.length).toBe(before - 1);
-    });
+    service = await startFaultService(
+      {
+        ENRICHMENT_MAX_ATTEMPTS: '1',
+        ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: '1',
+        ENRICHMENT_SINGLE_MAX_ATTEMPTS: '1',
+        MOCK_INVALID_MODE: 'call',
+      },
+      (config) => {
+        const policy = config.resources().ProcessBatchRole.Properties.Policies[0].PolicyDocument;
+        const before = policy.Statement.length;
+        policy.Statement = policy.Statement.filter((s: Doc) => !list(s.Action).includes('s3:ListBucket'));
+        expect(policy.Statement.length).toBe(before - 1);
+      },
+    );
     const res = await submit({ contacts: makeContacts(2, { poison: new Set([0, 1]) }), fields_to_enrich: FIELDS });
     runPipeline(service, { concurrency: 1 });
     await waitForFinal(res.json.requestId, 30_000);
@@ -168,7 +226,8 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     for (const [role, statements] of roleStatements()) {
       for (const s of statements) {
         for (const a of list(s.Action) as string[]) if (a.includes('*')) loose.push(`${role}: action ${a}`);
-        for (const r of list(s.Resource)) if (r === '*') loose.push(`${role}: resource * for ${list(s.Action).join(', ')}`);
+        for (const r of list(s.Resource))
+          if (r === '*') loose.push(`${role}: resource * for ${list(s.Action).join(', ')}`);
       }
     }
     expect(loose).toEqual([]);

@@ -32,7 +32,9 @@ const csvOf = (contacts: Contact[]) =>
 const ndjsonOf = (contacts: Contact[]) => `${contacts.map((c) => JSON.stringify(c)).join('\n')}\n`;
 
 async function upload(service: TestService, key: string, body: string, contentType?: string): Promise<string> {
-  await service.s3.send(new PutObjectCommand({ Bucket: service.bucket, Key: key, Body: body, ContentType: contentType }));
+  await service.s3.send(
+    new PutObjectCommand({ Bucket: service.bucket, Key: key, Body: body, ContentType: contentType }),
+  );
   return `s3://${service.bucket}/${key}`;
 }
 
@@ -59,42 +61,78 @@ describe('asynchronous intake of an upload (fauxqs + dynalite, each function wit
     ['json', 'uploads/in.json', undefined],
     ['ndjson', 'uploads/in.data', 'application/x-ndjson'],
     ['csv', 'uploads/in.csv', undefined],
-  ] as const)('%s: 202 validating at once, then validating → processing → completed, every contact once in input order', async (format, key, type) => {
-    const contacts = makeContacts(N);
-    const body = format === 'json' ? JSON.stringify({ contacts }) : format === 'ndjson' ? ndjsonOf(contacts) : csvOf(contacts);
-    const res = await submit({ contacts: await upload(service, key, body, type), fields_to_enrich: FIELDS });
-    expect(res.statusCode).toBe(202);
-    expect(res.json).toEqual({ message: expect.any(String), requestId: expect.any(String), downloadUrl: expect.any(String), status: 'validating' });
-    const { requestId } = res.json;
-    const first = await status(requestId);
-    expect(first.status).toBe('validating');
-    expect(first).not.toHaveProperty('totalContacts');
-    expect((await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: requestId } }))).statusCode).toBe(409);
-    expect(await service.queueDepth()).toBe(0);
+  ] as const)(
+    '%s: 202 validating at once, then validating → processing → completed, every contact once in input order',
+    async (format, key, type) => {
+      const contacts = makeContacts(N);
+      const body =
+        format === 'json' ? JSON.stringify({ contacts }) : format === 'ndjson' ? ndjsonOf(contacts) : csvOf(contacts);
+      const res = await submit({ contacts: await upload(service, key, body, type), fields_to_enrich: FIELDS });
+      expect(res.statusCode).toBe(202);
+      expect(res.json).toEqual({
+        message: expect.any(String),
+        requestId: expect.any(String),
+        downloadUrl: expect.any(String),
+        status: 'validating',
+      });
+      const { requestId } = res.json;
+      const first = await status(requestId);
+      expect(first.status).toBe('validating');
+      expect(first).not.toHaveProperty('totalContacts');
+      expect((await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: requestId } }))).statusCode).toBe(
+        409,
+      );
+      expect(await service.queueDepth()).toBe(0);
 
-    // The intake alone: the request reaches processing with its totals, every batch queued (none counted yet at
-    // the move, so no duplicate of the last one).
-    runIntakeSource(service, { intake: intakeFn(SMALL_STEPS) });
-    const processing = await waitForRecord(requestId, (r) => r.status !== 'validating');
-    expect(processing).toMatchObject({ status: 'processing', totalContacts: N, totalBatches: 30, inputFileKey: key, inputFormat: format });
-    expect(processing.intake).toBeUndefined();
-    expect(await service.queueDepth()).toBe(30);
+      // The intake alone: the request reaches processing with its totals, every batch queued (none counted yet at
+      // the move, so no duplicate of the last one).
+      runIntakeSource(service, { intake: intakeFn(SMALL_STEPS) });
+      const processing = await waitForRecord(requestId, (r) => r.status !== 'validating');
+      expect(processing).toMatchObject({
+        status: 'processing',
+        totalContacts: N,
+        totalBatches: 30,
+        inputFileKey: key,
+        inputFormat: format,
+      });
+      expect(processing.intake).toBeUndefined();
+      expect(await service.queueDepth()).toBe(30);
 
-    runPipeline(service, { concurrency: 4 });
-    expect(await waitForFinal(requestId, 60_000)).toMatchObject({ status: 'completed', totalContacts: N, totalBatches: 30, processedBatches: 30, failedBatches: 0 });
-    const extra = format === 'csv' ? (i: number) => ({ crm_id: `crm-${i}` }) : () => ({});
-    expectOutput(await readOutput(service, requestId), expectedRows(contacts.map((c, i) => ({ ...c, ...extra(i) })), [...FIELDS]));
-    expect(await service.getObjectText(`${requestId}/input.json`)).toBeUndefined();
-  }, 90_000);
+      runPipeline(service, { concurrency: 4 });
+      expect(await waitForFinal(requestId, 60_000)).toMatchObject({
+        status: 'completed',
+        totalContacts: N,
+        totalBatches: 30,
+        processedBatches: 30,
+        failedBatches: 0,
+      });
+      const extra = format === 'csv' ? (i: number) => ({ crm_id: `crm-${i}` }) : () => ({});
+      expectOutput(
+        await readOutput(service, requestId),
+        expectedRows(
+          contacts.map((c, i) => ({ ...c, ...extra(i) })),
+          [...FIELDS],
+        ),
+      );
+      expect(await service.getObjectText(`${requestId}/input.json`)).toBeUndefined();
+    },
+    90_000,
+  );
 
   it('one bad domain at a far row: rejected with that path, no batch sent, no output', async () => {
     const contacts: Contact[] = makeContacts(N);
     contacts[2_777] = { ...contacts[2_777], company_domain: 'not a domain' };
-    const res = await submit({ contacts: await upload(service, 'uploads/bad.ndjson', ndjsonOf(contacts)), fields_to_enrich: FIELDS });
+    const res = await submit({
+      contacts: await upload(service, 'uploads/bad.ndjson', ndjsonOf(contacts)),
+      fields_to_enrich: FIELDS,
+    });
     expect(res.statusCode).toBe(202);
     runIntakeSource(service, { intake: intakeFn(SMALL_STEPS) });
     const final = await waitForFinal(res.json.requestId, 30_000);
-    expect(final).toMatchObject({ status: 'rejected', errors: [{ path: 'contacts[2777].company_domain', message: expect.stringMatching(/domain/) }] });
+    expect(final).toMatchObject({
+      status: 'rejected',
+      errors: [{ path: 'contacts[2777].company_domain', message: expect.stringMatching(/domain/) }],
+    });
     expect(await service.queueDepth()).toBe(0);
     expect(await service.listKeys(`${res.json.requestId}/`)).toEqual([]);
     const download = await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: res.json.requestId } }));
@@ -105,19 +143,33 @@ describe('asynchronous intake of an upload (fauxqs + dynalite, each function wit
   it('keeps the first 50 errors, in file order, and a parse error names its line', async () => {
     const contacts: Contact[] = makeContacts(N);
     for (let i = 100; i < 2_100; i += 20) contacts[i] = { ...contacts[i], first_name: '' };
-    const many = await submit({ contacts: await upload(service, 'uploads/many.json', JSON.stringify({ contacts })), fields_to_enrich: FIELDS });
-    const broken = await submit({ contacts: await upload(service, 'uploads/broken.ndjson', `${ndjsonOf(contacts.slice(0, 10))}{"first_name": \n`), fields_to_enrich: FIELDS });
+    const many = await submit({
+      contacts: await upload(service, 'uploads/many.json', JSON.stringify({ contacts })),
+      fields_to_enrich: FIELDS,
+    });
+    const broken = await submit({
+      contacts: await upload(service, 'uploads/broken.ndjson', `${ndjsonOf(contacts.slice(0, 10))}{"first_name": \n`),
+      fields_to_enrich: FIELDS,
+    });
     runIntakeSource(service, { intake: intakeFn(SMALL_STEPS) });
     const manyFinal = await waitForFinal(many.json.requestId, 30_000);
     expect(manyFinal.errors).toHaveLength(50);
-    expect(manyFinal.errors!.map((e) => e.path)).toEqual(Array.from({ length: 50 }, (_, k) => `contacts[${100 + 20 * k}].first_name`));
+    expect(manyFinal.errors!.map((e) => e.path)).toEqual(
+      Array.from({ length: 50 }, (_, k) => `contacts[${100 + 20 * k}].first_name`),
+    );
     const brokenFinal = await waitForFinal(broken.json.requestId, 30_000);
-    expect(brokenFinal).toMatchObject({ status: 'rejected', errors: [{ path: 'contacts', message: expect.stringContaining('line 11, contacts[10]') }] });
+    expect(brokenFinal).toMatchObject({
+      status: 'rejected',
+      errors: [{ path: 'contacts', message: expect.stringContaining('line 11, contacts[10]') }],
+    });
   }, 60_000);
 
   it('out of time: saves its checkpoint, queues its continuation, and goes on until done', async () => {
     const contacts = makeContacts(N);
-    const res = await submit({ contacts: await upload(service, 'uploads/slow.json', JSON.stringify({ contacts })), fields_to_enrich: FIELDS });
+    const res = await submit({
+      contacts: await upload(service, 'uploads/slow.json', JSON.stringify({ contacts })),
+      fields_to_enrich: FIELDS,
+    });
     // Each invocation has 10.001 s and keeps 10 s back: it is out of time at its first checkpoint, whatever the
     // machine's speed (with 150 ms to spare, a fast run took in all 3,000 contacts in one invocation).
     const intake = counting(intakeFn({ ...SMALL_STEPS, timeReserveMs: 10_000 }));
@@ -132,9 +184,14 @@ describe('asynchronous intake of an upload (fauxqs + dynalite, each function wit
 
   it('an intake that keeps failing reaches its dead-letter queue, whose handler ends the request rejected with the reason', async () => {
     const contacts = makeContacts(200);
-    const res = await submit({ contacts: await upload(service, 'uploads/doomed.json', JSON.stringify({ contacts })), fields_to_enrich: FIELDS });
+    const res = await submit({
+      contacts: await upload(service, 'uploads/doomed.json', JSON.stringify({ contacts })),
+      fields_to_enrich: FIELDS,
+    });
     // A crash at a point every run reaches (a checkpoint moves a redelivery past the earlier ones).
-    runIntakeSource(service, { intake: intakeFn({ faults: crashAt('intake:before-processing', { times: Infinity }) }) });
+    runIntakeSource(service, {
+      intake: intakeFn({ faults: crashAt('intake:before-processing', { times: Infinity }) }),
+    });
     const dlq = service.resources.queues.IntakeDeadLetterQueue;
     service.deliver(dlq.url, dlq.arn, intakeDlqFn(), { functionKey: 'handleFailedIntake', concurrency: 1 });
     const final = await waitForFinal(res.json.requestId, 30_000);
@@ -148,7 +205,10 @@ describe('asynchronous intake of an upload (fauxqs + dynalite, each function wit
     await service.s3.send(new DeleteObjectCommand({ Bucket: service.bucket, Key: 'uploads/gone.json' }));
     await sendRaw(service, 'not json', service.resources.queues.IntakeQueue.url);
     runIntakeSource(service);
-    expect(await waitForFinal(res.json.requestId, 30_000)).toMatchObject({ status: 'rejected', errors: [{ path: 'contacts', message: expect.stringMatching(/gone/) }] });
+    expect(await waitForFinal(res.json.requestId, 30_000)).toMatchObject({
+      status: 'rejected',
+      errors: [{ path: 'contacts', message: expect.stringMatching(/gone/) }],
+    });
     expect(await drainedDepth(service, service.resources.queues.IntakeQueue.url)).toBe(0);
   }, 60_000);
 });
@@ -171,7 +231,13 @@ describe('reconcile of a referenced request reads the upload itself, in its form
     expect(await takeAllBatchMessages(service)).toHaveLength(10);
     await sleep(1_200);
     const report = (await reconcileWith()()).reconciled;
-    expect(report).toEqual([expect.objectContaining({ requestId: res.json.requestId, action: 'resent', resentBatches: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] })]);
+    expect(report).toEqual([
+      expect.objectContaining({
+        requestId: res.json.requestId,
+        action: 'resent',
+        resentBatches: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      }),
+    ]);
     runPipeline(service, { concurrency: 4 });
     expect(await waitForFinal(res.json.requestId, 30_000)).toMatchObject({ status: 'completed', processedBatches: 10 });
     expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
@@ -186,18 +252,33 @@ describe('a crash at each intake step, then redelivery from the checkpoint: ever
   });
   afterEach(() => service.close());
 
-  it.each(['intake:after-validation', 'intake:midway-sending', 'intake:before-processing'])('crashes once at %s', async (point) => {
-    const contacts = makeContacts(N, { extra: true });
-    const res = await submit({ contacts: await upload(service, 'uploads/crash.json', JSON.stringify({ contacts })), fields_to_enrich: FIELDS });
-    const hook = crashAt(point);
-    const faults: FaultHooks = hook;
-    runIntakeSource(service, { intake: intakeFn({ ...SMALL_STEPS, faults }) });
-    runPipeline(service, { concurrency: 4 });
-    const final = await waitForFinal(res.json.requestId, 60_000);
-    expect(hook.crashes).toBe(1);
-    expect(final).toMatchObject({ status: 'completed', totalContacts: N, totalBatches: 30, processedBatches: 30, failedBatches: 0 });
-    expect([...((await statusRecord(res.json.requestId)).doneBatches ?? [])].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i));
-    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
-    expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
-  }, 90_000);
+  it.each(['intake:after-validation', 'intake:midway-sending', 'intake:before-processing'])(
+    'crashes once at %s',
+    async (point) => {
+      const contacts = makeContacts(N, { extra: true });
+      const res = await submit({
+        contacts: await upload(service, 'uploads/crash.json', JSON.stringify({ contacts })),
+        fields_to_enrich: FIELDS,
+      });
+      const hook = crashAt(point);
+      const faults: FaultHooks = hook;
+      runIntakeSource(service, { intake: intakeFn({ ...SMALL_STEPS, faults }) });
+      runPipeline(service, { concurrency: 4 });
+      const final = await waitForFinal(res.json.requestId, 60_000);
+      expect(hook.crashes).toBe(1);
+      expect(final).toMatchObject({
+        status: 'completed',
+        totalContacts: N,
+        totalBatches: 30,
+        processedBatches: 30,
+        failedBatches: 0,
+      });
+      expect([...((await statusRecord(res.json.requestId)).doneBatches ?? [])].sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 30 }, (_, i) => i),
+      );
+      expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+      expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
+    },
+    90_000,
+  );
 });

@@ -10,7 +10,11 @@ const FIELDS = ['job_title', 'professional_email'];
 /** GET /enrichment/{id}/download?format=… through the download function (its own role), then the presigned URL. */
 async function download(requestId: string, format?: string) {
   const redirect = await downloadFn()(
-    apiEvent({ httpMethod: 'GET', pathParameters: { id: requestId }, queryStringParameters: format ? { format } : null }),
+    apiEvent({
+      httpMethod: 'GET',
+      pathParameters: { id: requestId },
+      queryStringParameters: format ? { format } : null,
+    }),
   );
   if (redirect.statusCode !== 302) return { redirect };
   const res = await fetch(String(redirect.headers!.location));
@@ -55,8 +59,17 @@ describe('output as JSON, NDJSON and CSV, downloaded by format (fauxqs + dynalit
     const csv = await download(id, 'csv');
     expect(csv.res!.status).toBe(200);
     expect(csv.res!.headers.get('content-type')).toBe('text/csv; charset=utf-8');
-    expectCsvMatches(csv.text!, rows as OutputRow[], ['first_name', 'last_name', 'company_domain', ...FIELDS, 'enrichment_status', 'failure_reason']);
-    expect(csv.text!.split('\r\n')[0]).toBe(`first_name,last_name,company_domain,${FIELDS.join(',')},enrichment_status,failure_reason,crm_id,segment,other_fields`);
+    expectCsvMatches(csv.text!, rows as OutputRow[], [
+      'first_name',
+      'last_name',
+      'company_domain',
+      ...FIELDS,
+      'enrichment_status',
+      'failure_reason',
+    ]);
+    expect(csv.text!.split('\r\n')[0]).toBe(
+      `first_name,last_name,company_domain,${FIELDS.join(',')},enrichment_status,failure_reason,crm_id,segment,other_fields`,
+    );
     expect(csv.text!).toContain(`'=HYPERLINK(""http://evil"")`);
     expect(csv.text!).toContain('Zoë,李 🙂');
   });

@@ -8,7 +8,8 @@ const FIELDS = ['professional_email'];
 const [KEY_A, KEY_B] = ['key-of-client-a-0123456789', 'key-of-client-b-0123456789'];
 const as = (key?: string) => (key ? { 'x-api-key': key } : {});
 const create = (body: unknown, key?: string) => createFn()(apiEvent({ body: JSON.stringify(body), headers: as(key) }));
-const read = (fn: typeof statusFn, id: string, key?: string) => fn()(apiEvent({ httpMethod: 'GET', pathParameters: { id }, headers: as(key) }));
+const read = (fn: typeof statusFn, id: string, key?: string) =>
+  fn()(apiEvent({ httpMethod: 'GET', pathParameters: { id }, headers: as(key) }));
 
 /** Requests and uploads belong to the API key that made them (the caller's validated x-api-key). */
 describe('ownership per API key (fauxqs + dynalite)', () => {
@@ -26,21 +27,29 @@ describe('ownership per API key (fauxqs + dynalite)', () => {
     expect((await read(downloadFn, requestId, KEY_A)).statusCode).toBe(302);
     for (const key of [KEY_B, undefined]) {
       const status = await read(statusFn, requestId, key);
-      expect([status.statusCode, JSON.parse(status.body).message]).toEqual([404, `No enrichment request with id ${requestId}`]);
+      expect([status.statusCode, JSON.parse(status.body).message]).toEqual([
+        404,
+        `No enrichment request with id ${requestId}`,
+      ]);
       expect((await read(downloadFn, requestId, key)).statusCode).toBe(404);
     }
   });
 
   it("a request may reference only its own key's uploads, and learns nothing about another's", async () => {
     const own = `${uploadPrefixOf(ownerIdOf(KEY_A))}contacts.json`;
-    await service.s3.send(new PutObjectCommand({ Bucket: service.bucket, Key: own, Body: JSON.stringify({ contacts: makeContacts(5) }) }));
+    await service.s3.send(
+      new PutObjectCommand({ Bucket: service.bucket, Key: own, Body: JSON.stringify({ contacts: makeContacts(5) }) }),
+    );
     const before = await service.scanTable();
     // Key B: the same 400 for A's existing upload and for a key that does not exist (no existence oracle).
     for (const ref of [own, `${uploadPrefixOf(ownerIdOf(KEY_A))}missing.json`, 'uploads/contacts.json']) {
       const res = await create({ contacts: `s3://${service.bucket}/${ref}`, fields_to_enrich: FIELDS }, KEY_B);
       expect(res.statusCode).toBe(400);
       expect(JSON.parse(res.body).errors).toEqual([
-        { path: 'contacts', message: `S3 references must be under "${uploadPrefixOf(ownerIdOf(KEY_B))}", the uploads of your API key (see README: Large datasets)` },
+        {
+          path: 'contacts',
+          message: `S3 references must be under "${uploadPrefixOf(ownerIdOf(KEY_B))}", the uploads of your API key (see README: Large datasets)`,
+        },
       ]);
     }
     expect(await service.scanTable()).toBe(before);

@@ -25,7 +25,13 @@ describe('create → SQS → concurrent workers → output.json (fauxqs + dynali
 
     service.deliver(service.queueUrl, service.queueArn, workerFn(), { concurrency: 4 });
     const final = await waitForFinal(res.json.requestId);
-    expect(final).toMatchObject({ status: 'completed', processedBatches: 11, failedBatches: 0, totalBatches: 11, totalContacts: 1050 });
+    expect(final).toMatchObject({
+      status: 'completed',
+      processedBatches: 11,
+      failedBatches: 0,
+      totalBatches: 11,
+      totalContacts: 1050,
+    });
 
     const doc = await readOutput(service, res.json.requestId);
     expect(doc.requestId).toBe(res.json.requestId);
@@ -57,7 +63,9 @@ describe('create → SQS → concurrent workers → output.json (fauxqs + dynali
   it('accepts contacts uploaded to S3 and referenced as s3://bucket/uploads/key', async () => {
     const contacts = makeContacts(2_500);
     const key = 'uploads/batch-test.json';
-    await service.s3.send(new PutObjectCommand({ Bucket: service.bucket, Key: key, Body: JSON.stringify({ contacts }) }));
+    await service.s3.send(
+      new PutObjectCommand({ Bucket: service.bucket, Key: key, Body: JSON.stringify({ contacts }) }),
+    );
     const res = await submit({ contacts: `s3://${service.bucket}/${key}`, fields_to_enrich: FIELDS });
     expect(res.statusCode).toBe(202);
     expect(res.json.status).toBe('validating');

@@ -99,15 +99,28 @@ describe('reconcile: lost messages, crashes between steps, deadlines (fauxqs + d
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
     const requestId: string = res.json.requestId;
     const messages = await takeAllBatchMessages(service);
-    const crashing = workerWith(crashAt('worker:after-result-write', { when: (c) => c.batchIndex === 2 || c.batchIndex === 4 }));
-    const first = await crashing(sqsEvent(messages.map((m) => ({ body: JSON.stringify(m), messageId: `m${m.batchIndex}` }))));
-    expect(first.batchItemFailures).toEqual(expect.arrayContaining([{ itemIdentifier: 'm2' }, { itemIdentifier: 'm4' }]));
+    const crashing = workerWith(
+      crashAt('worker:after-result-write', { when: (c) => c.batchIndex === 2 || c.batchIndex === 4 }),
+    );
+    const first = await crashing(
+      sqsEvent(messages.map((m) => ({ body: JSON.stringify(m), messageId: `m${m.batchIndex}` }))),
+    );
+    expect(first.batchItemFailures).toEqual(
+      expect.arrayContaining([{ itemIdentifier: 'm2' }, { itemIdentifier: 'm4' }]),
+    );
     expect(await statusRecord(requestId)).toMatchObject({ processedBatches: 4 });
 
     await sleep(STALL_MS);
     const worker = workerFn();
     const redeliver = (i: number) => worker(sqsEvent([{ body: JSON.stringify(messages[i]), receiveCount: 2 }]));
-    const results = await Promise.all([reconcileWith()(), redeliver(2), reconcileWith()(), redeliver(4), redeliver(2), redeliver(0)]);
+    const results = await Promise.all([
+      reconcileWith()(),
+      redeliver(2),
+      reconcileWith()(),
+      redeliver(4),
+      redeliver(2),
+      redeliver(0),
+    ]);
 
     const final = await waitForFinal(requestId, 10_000);
     expect(final).toMatchObject({ status: 'completed', totalBatches: 6, processedBatches: 6, failedBatches: 0 });
@@ -159,7 +172,12 @@ describe('reconcile: lost messages, crashes between steps, deadlines (fauxqs + d
     const [report] = reportFor((await reconcileWith()()).reconciled, requestId);
     expect(report).toMatchObject({ action: 'expired', expiredBatches: [1] });
     const final = await status(requestId);
-    expect(final).toMatchObject({ status: 'completed_with_errors', totalBatches: 5, processedBatches: 4, failedBatches: 1 });
+    expect(final).toMatchObject({
+      status: 'completed_with_errors',
+      totalBatches: 5,
+      processedBatches: 4,
+      failedBatches: 1,
+    });
     const expected = expectedRows(contacts, [...FIELDS], failures(contactsOfBatches([1], 500), DEADLINE_REASON));
     expectOutput(await readOutput(service, requestId), expected);
 
@@ -180,7 +198,15 @@ describe('reconcile: lost messages, crashes between steps, deadlines (fauxqs + d
     await sleep(STALL_MS);
     const [report] = reportFor((await reconcileWith()()).reconciled, requestId);
     expect(report).toMatchObject({ action: 'expired', expiredBatches: [0, 1, 2] });
-    expect(await status(requestId)).toMatchObject({ status: 'failed', processedBatches: 0, failedBatches: 3, summary: { enriched: 0, not_found: 0, failed: 250 } });
-    expectOutput(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS], failures(contacts.keys(), DEADLINE_REASON)));
+    expect(await status(requestId)).toMatchObject({
+      status: 'failed',
+      processedBatches: 0,
+      failedBatches: 3,
+      summary: { enriched: 0, not_found: 0, failed: 250 },
+    });
+    expectOutput(
+      await readOutput(service, requestId),
+      expectedRows(contacts, [...FIELDS], failures(contacts.keys(), DEADLINE_REASON)),
+    );
   });
 });

@@ -28,7 +28,11 @@ describe('worker time budget: a hanging enrichment call (fauxqs + dynalite, real
   it('one .hang contact and a 10 s worker timeout: no invocation overruns, the 99 others are enriched, the hanging one fails after redeliveries', async () => {
     // 0.5 s per call and 2 s kept back: about 16 calls fit one 10 s invocation, while the whole
     // bisection down to the hanging contact needs about 24 (4 + 6 levels × 2 + 8 alone).
-    service = await startFaultService({ ENRICHMENT_TIMEOUT_MS: '500', WORKER_TIME_RESERVE_MS: '2000', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '8' });
+    service = await startFaultService({
+      ENRICHMENT_TIMEOUT_MS: '500',
+      WORKER_TIME_RESERVE_MS: '2000',
+      ENRICHMENT_SINGLE_MAX_ATTEMPTS: '8',
+    });
     const contacts = makeContacts(100, { hang: new Set([HANG]) });
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
     expect(res.json.totalBatches).toBe(1);
@@ -36,7 +40,13 @@ describe('worker time budget: a hanging enrichment call (fauxqs + dynalite, real
     const worker = timedInvocations(workerFn());
     const dlq = timedInvocations(dlqFn());
     const deliveries = countingDeliveries(worker.handler);
-    runPipeline(service, { worker: deliveries.handler, dlq: dlq.handler, timeoutMs: 10_000, visibilityTimeout: 1, concurrency: 1 });
+    runPipeline(service, {
+      worker: deliveries.handler,
+      dlq: dlq.handler,
+      timeoutMs: 10_000,
+      visibilityTimeout: 1,
+      concurrency: 1,
+    });
     const final = await waitForFinal(res.json.requestId, 60_000);
 
     expect(overran([...worker.invocations, ...dlq.invocations])).toEqual([]);
@@ -46,9 +56,17 @@ describe('worker time budget: a hanging enrichment call (fauxqs + dynalite, real
     expect(deliveries.counts.get(0)).toBeLessThanOrEqual(5);
     expect(dlq.invocations).toHaveLength(0);
 
-    expect(final).toMatchObject({ status: 'completed_with_errors', totalBatches: 1, processedBatches: 1, failedBatches: 0 });
+    expect(final).toMatchObject({
+      status: 'completed_with_errors',
+      totalBatches: 1,
+      processedBatches: 1,
+      failedBatches: 0,
+    });
     expect(final.summary?.failed).toBe(1);
-    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures([HANG], 'enrichment API timed out')));
+    expectOutput(
+      await readOutput(service, res.json.requestId),
+      expectedRows(contacts, [...FIELDS], failures([HANG], 'enrichment API timed out')),
+    );
     expect(await drainedDepth(service)).toBe(0);
   }, 90_000);
 
@@ -56,22 +74,41 @@ describe('worker time budget: a hanging enrichment call (fauxqs + dynalite, real
     // 3 s invocations with 1 s kept back leave 2 s, about 5 calls of 0.4 s: five deliveries settle
     // every good contact (about 16 calls) but not the 20 tries the hanging contact gets alone.
     // The circuit breaker's threshold must stay above the lone contact's attempts (config refuses it otherwise).
-    service = await startFaultService({ ENRICHMENT_TIMEOUT_MS: '400', WORKER_TIME_RESERVE_MS: '1000', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '20', ENRICHMENT_BREAKER_THRESHOLD: '21' });
+    service = await startFaultService({
+      ENRICHMENT_TIMEOUT_MS: '400',
+      WORKER_TIME_RESERVE_MS: '1000',
+      ENRICHMENT_SINGLE_MAX_ATTEMPTS: '20',
+      ENRICHMENT_BREAKER_THRESHOLD: '21',
+    });
     const contacts = makeContacts(100, { hang: new Set([HANG]) });
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
 
     const worker = timedInvocations(workerFn());
     const dlq = timedInvocations(dlqFn());
     const deliveries = countingDeliveries(worker.handler);
-    runPipeline(service, { worker: deliveries.handler, dlq: dlq.handler, timeoutMs: 3_000, visibilityTimeout: 1, concurrency: 1 });
+    runPipeline(service, {
+      worker: deliveries.handler,
+      dlq: dlq.handler,
+      timeoutMs: 3_000,
+      visibilityTimeout: 1,
+      concurrency: 1,
+    });
     const final = await waitForFinal(res.json.requestId, 60_000);
 
     expect(overran([...worker.invocations, ...dlq.invocations])).toEqual([]);
     expect(deliveries.counts.get(0)).toBe(5); // maxReceiveCount in serverless.yml
     expect(dlq.invocations).toHaveLength(1);
-    expect(final).toMatchObject({ status: 'completed_with_errors', totalBatches: 1, processedBatches: 0, failedBatches: 1 });
+    expect(final).toMatchObject({
+      status: 'completed_with_errors',
+      totalBatches: 1,
+      processedBatches: 0,
+      failedBatches: 1,
+    });
     expect(final.summary?.failed).toBe(1);
-    expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS], failures([HANG], DLQ_REASON)));
+    expectOutput(
+      await readOutput(service, res.json.requestId),
+      expectedRows(contacts, [...FIELDS], failures([HANG], DLQ_REASON)),
+    );
     expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
   }, 90_000);
 

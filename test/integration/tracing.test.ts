@@ -34,14 +34,27 @@ interface Invocation {
 type Fn = 'createEnrichment' | 'intake' | 'processBatch' | 'assembleOutput';
 
 /** Runs functions in child processes under dd-trace, against one test service and one local trace intake. */
-function tracedRunner(service: () => TestService, agent: () => Awaited<ReturnType<typeof startTraceAgent>>, dir: () => string) {
+function tracedRunner(
+  service: () => TestService,
+  agent: () => Awaited<ReturnType<typeof startTraceAgent>>,
+  dir: () => string,
+) {
   async function invoke(fn: Fn, event: unknown, env: Record<string, string> = {}): Promise<Invocation> {
     const file = path.join(dir(), `${fn}.json`);
     writeFileSync(file, JSON.stringify(event));
     const credentials = await service().as(fn).s3.config.credentials();
     const { stdout } = await run(
       process.execPath,
-      ['-r', 'dd-trace/init', '-r', 'ts-node/register/transpile-only', 'test/support/tracedInvocation.ts', fn, file, credentials.accessKeyId],
+      [
+        '-r',
+        'dd-trace/init',
+        '-r',
+        'ts-node/register/transpile-only',
+        'test/support/tracedInvocation.ts',
+        fn,
+        file,
+        credentials.accessKeyId,
+      ],
       {
         cwd: ROOT,
         timeout: 60_000,
@@ -58,7 +71,10 @@ function tracedRunner(service: () => TestService, agent: () => Awaited<ReturnTyp
         },
       },
     );
-    const lines = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    const lines = stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
     const done = lines.find((l) => l.invocation)?.invocation;
     if (!done) throw new Error(`${fn} printed no result:\n${stdout}`);
     return { ...done, logs: lines.filter((l) => !l.invocation) };
@@ -69,7 +85,13 @@ function tracedRunner(service: () => TestService, agent: () => Awaited<ReturnTyp
     const got: Message[] = [];
     for (let i = 0; i < 20 && got.length < count; i++) {
       const res = await service().sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['All'] }),
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 1,
+          MessageAttributeNames: ['All'],
+          MessageSystemAttributeNames: ['All'],
+        }),
       );
       got.push(...(res.Messages ?? []));
     }
@@ -82,7 +104,15 @@ function tracedRunner(service: () => TestService, agent: () => Awaited<ReturnTyp
       if (names.every((n) => all.some((s) => s.name === n))) return all;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`spans ${names.join(', ')} never arrived; got ${[...new Set(agent().spans().map((s) => s.name))].join(', ')}`);
+    throw new Error(
+      `spans ${names.join(', ')} never arrived; got ${[
+        ...new Set(
+          agent()
+            .spans()
+            .map((s) => s.name),
+        ),
+      ].join(', ')}`,
+    );
   }
   return { invoke, receiveAll, waitForSpans };
 }
@@ -116,14 +146,28 @@ describe('traces and logs across the SQS hop (dd-trace in a child process, local
   let messages: Message[];
   let spans: ReceivedSpan[];
 
-  const { invoke, receiveAll, waitForSpans } = tracedRunner(() => service, () => agent, () => dir);
+  const { invoke, receiveAll, waitForSpans } = tracedRunner(
+    () => service,
+    () => agent,
+    () => dir,
+  );
   const { one, ancestors } = spanLookups(() => spans);
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'trace-test-'));
     agent = await startTraceAgent();
-    service = await startTestService({ BATCH_SIZE: '2', MOCK_INVALID_MODE: 'call', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '2' });
-    create = await invoke('createEnrichment', apiEvent({ body: JSON.stringify({ contacts, fields_to_enrich: ['job_title'] }), headers: { 'x-api-key': 'trace-test-key' } }));
+    service = await startTestService({
+      BATCH_SIZE: '2',
+      MOCK_INVALID_MODE: 'call',
+      ENRICHMENT_SINGLE_MAX_ATTEMPTS: '2',
+    });
+    create = await invoke(
+      'createEnrichment',
+      apiEvent({
+        body: JSON.stringify({ contacts, fields_to_enrich: ['job_title'] }),
+        headers: { 'x-api-key': 'trace-test-key' },
+      }),
+    );
     expect(create.result.statusCode).toBe(202);
     requestId = JSON.parse(create.result.body!).requestId;
     messages = await receiveAll(2);
@@ -141,7 +185,7 @@ describe('traces and logs across the SQS hop (dd-trace in a child process, local
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('follows one trace from the create call through SendMessageBatch to the worker\'s batch and enrichment API spans', () => {
+  it("follows one trace from the create call through SendMessageBatch to the worker's batch and enrichment API spans", () => {
     const created = one('enrichment.create');
     expect(created.meta['enrichment.request_id']).toBe(requestId);
     const trace = created.trace_id;
@@ -187,11 +231,13 @@ describe('traces and logs across the SQS hop (dd-trace in a child process, local
 
   it('puts no contact data on any span', () => {
     const values = contacts.flatMap((c) => Object.values(c).map(String));
-    const carrying = spans.filter((s) => values.some((v) => JSON.stringify(s).includes(v))).map((s) => `${s.name} ${s.resource}`);
+    const carrying = spans
+      .filter((s) => values.some((v) => JSON.stringify(s).includes(v)))
+      .map((s) => `${s.name} ${s.resource}`);
     expect(carrying).toEqual([]);
   });
 
-  it('joins the worker\'s log lines to its trace: dd.trace_id/dd.span_id, service/env/version and awsRequestId as JSON fields', () => {
+  it("joins the worker's log lines to its trace: dd.trace_id/dd.span_id, service/env/version and awsRequestId as JSON fields", () => {
     const batch = one('enrichment.batch');
     const trace = one('enrichment.create').trace_id;
     expect(worker.logs.length).toBeGreaterThan(0);
@@ -216,7 +262,11 @@ describe('traces across the intake and assembly queues: create → intake → wo
   let agent: Awaited<ReturnType<typeof startTraceAgent>>;
   let dir: string;
   let spans: ReceivedSpan[];
-  const { invoke, receiveAll, waitForSpans } = tracedRunner(() => service, () => agent, () => dir);
+  const { invoke, receiveAll, waitForSpans } = tracedRunner(
+    () => service,
+    () => agent,
+    () => dir,
+  );
   const { one, ancestors } = spanLookups(() => spans);
   const KEY = 'trace-upload-key';
   const FIELDS = ['job_title'] as const;
@@ -230,7 +280,8 @@ describe('traces across the intake and assembly queues: create → intake → wo
   let assembly: Invocation;
 
   /** The trace context a message carried (dd-trace's `_datadog` attribute). */
-  const carried = (m: Message): Record<string, string> => JSON.parse(m.MessageAttributes?._datadog?.StringValue ?? '{}');
+  const carried = (m: Message): Record<string, string> =>
+    JSON.parse(m.MessageAttributes?._datadog?.StringValue ?? '{}');
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'trace-test-'));
@@ -239,7 +290,9 @@ describe('traces across the intake and assembly queues: create → intake → wo
     const { IntakeQueue, AssemblyQueue } = service.resources.queues;
     // 1. A contacts file under the caller's uploads prefix; the create call references it: 202 validating.
     const key = `${uploadPrefixOf(ownerIdOf(KEY))}trace.json`;
-    await service.s3.send(new PutObjectCommand({ Bucket: service.bucket, Key: key, Body: JSON.stringify({ contacts }) }));
+    await service.s3.send(
+      new PutObjectCommand({ Bucket: service.bucket, Key: key, Body: JSON.stringify({ contacts }) }),
+    );
     const body = JSON.stringify({ contacts: `s3://${service.bucket}/${key}`, fields_to_enrich: FIELDS });
     const create = await invoke('createEnrichment', apiEvent({ body, headers: { 'x-api-key': KEY } }));
     expect(create.result.statusCode).toBe(202);
@@ -253,7 +306,9 @@ describe('traces across the intake and assembly queues: create → intake → wo
     batchMessages = await receiveAll(2);
     expect(batchMessages).toHaveLength(2);
     // 3. Both batches to one worker invocation that assembles nothing inline: completing the request queues the assembly.
-    worker = await invoke('processBatch', toEvent(batchMessages, service.queueArn, 'us-east-1'), { ASSEMBLY_INLINE_MAX_BATCHES: '0' });
+    worker = await invoke('processBatch', toEvent(batchMessages, service.queueArn, 'us-east-1'), {
+      ASSEMBLY_INLINE_MAX_BATCHES: '0',
+    });
     expect(worker.result.batchItemFailures).toEqual([]);
     assemblyMessages = await receiveAll(1, AssemblyQueue.url);
     expect(assemblyMessages).toHaveLength(1);
@@ -269,7 +324,7 @@ describe('traces across the intake and assembly queues: create → intake → wo
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('continues the create call\'s trace in the intake (across the intake queue) and in the workers (across the batch queue)', () => {
+  it("continues the create call's trace in the intake (across the intake queue) and in the workers (across the batch queue)", () => {
     const created = one('enrichment.create');
     expect(created.meta['enrichment.request_id']).toBe(requestId);
     const trace = created.trace_id;
@@ -278,7 +333,10 @@ describe('traces across the intake and assembly queues: create → intake → wo
     const toIntake = carried(intakeMessages[0]);
     expect(toIntake['x-datadog-trace-id']).toBe(trace);
     const intakeSend = spans.find((s) => s.span_id === toIntake['x-datadog-parent-id'])!;
-    expect(intakeSend).toMatchObject({ trace_id: trace, meta: expect.objectContaining({ 'aws.operation': 'sendMessage' }) });
+    expect(intakeSend).toMatchObject({
+      trace_id: trace,
+      meta: expect.objectContaining({ 'aws.operation': 'sendMessage' }),
+    });
     expect(ancestors(intakeSend)).toContain(created);
     const intakeSpan = one('enrichment.intake');
     expect(intakeSpan.trace_id).toBe(trace);
@@ -290,7 +348,8 @@ describe('traces across the intake and assembly queues: create → intake → wo
     expect(batchSends).toHaveLength(1);
     expect(batchSends[0].trace_id).toBe(trace);
     expect(ancestors(batchSends[0])).toContain(intakeSpan);
-    for (const m of batchMessages) expect(carried(m)).toMatchObject({ 'x-datadog-trace-id': trace, 'x-datadog-parent-id': batchSends[0].span_id });
+    for (const m of batchMessages)
+      expect(carried(m)).toMatchObject({ 'x-datadog-trace-id': trace, 'x-datadog-parent-id': batchSends[0].span_id });
     const batches = spans.filter((s) => s.name === 'enrichment.batch');
     expect(batches.map((b) => b.metrics['enrichment.batch_index']).sort()).toEqual([0, 1]);
     for (const batch of batches) {
@@ -298,7 +357,10 @@ describe('traces across the intake and assembly queues: create → intake → wo
       expect(batch.parent_id).toBe(batchSends[0].span_id);
       expect(batch.meta['enrichment.request_id']).toBe(requestId);
     }
-    expect(intake.logs.find((l) => l.msg === 'upload taken in')).toMatchObject({ requestId, dd: { trace_id: trace, span_id: intakeSpan.span_id } });
+    expect(intake.logs.find((l) => l.msg === 'upload taken in')).toMatchObject({
+      requestId,
+      dd: { trace_id: trace, span_id: intakeSpan.span_id },
+    });
   });
 
   it('continues it in the assembly (across the assembly queue), under the worker batch that queued it; the request ends completed', async () => {
@@ -307,7 +369,10 @@ describe('traces across the intake and assembly queues: create → intake → wo
     const toAssembly = carried(assemblyMessages[0]);
     expect(toAssembly['x-datadog-trace-id']).toBe(trace);
     const assemblySend = spans.find((s) => s.span_id === toAssembly['x-datadog-parent-id'])!;
-    expect(assemblySend).toMatchObject({ trace_id: trace, meta: expect.objectContaining({ 'aws.operation': 'sendMessage' }) });
+    expect(assemblySend).toMatchObject({
+      trace_id: trace,
+      meta: expect.objectContaining({ 'aws.operation': 'sendMessage' }),
+    });
     const queuedBy = ancestors(assemblySend).filter((s) => s.name === 'enrichment.batch');
     expect(queuedBy).toHaveLength(1);
     const assembled = one('enrichment.assembly');
@@ -316,15 +381,27 @@ describe('traces across the intake and assembly queues: create → intake → wo
     expect(assembled.meta['enrichment.request_id']).toBe(requestId);
     // Its log lines join that span (the handler's own summary line comes after the span ends: under the Lambda
     // layer the invocation span covers it; here no span is active then, so it carries no dd ids).
-    expect(assembly.logs.find((l) => l.msg === 'request finalized')).toMatchObject({ requestId, dd: { trace_id: trace, span_id: assembled.span_id } });
-    expect(assembly.logs.find((l) => l.msg === 'assembly message handled')).toMatchObject({ requestId, outcome: 'finalized' });
+    expect(assembly.logs.find((l) => l.msg === 'request finalized')).toMatchObject({
+      requestId,
+      dd: { trace_id: trace, span_id: assembled.span_id },
+    });
+    expect(assembly.logs.find((l) => l.msg === 'assembly message handled')).toMatchObject({
+      requestId,
+      outcome: 'finalized',
+    });
 
-    expect(await status(requestId, { 'x-api-key': KEY })).toMatchObject({ status: 'completed', totalBatches: 2, processedBatches: 2 });
+    expect(await status(requestId, { 'x-api-key': KEY })).toMatchObject({
+      status: 'completed',
+      totalBatches: 2,
+      processedBatches: 2,
+    });
     expectOutput(await readOutput(service, requestId), expectedRows(contacts, [...FIELDS]));
   });
 
   it('puts no contact data on any span', () => {
     const values = contacts.flatMap((c) => Object.values(c).map(String));
-    expect(spans.filter((s) => values.some((v) => JSON.stringify(s).includes(v))).map((s) => `${s.name} ${s.resource}`)).toEqual([]);
+    expect(
+      spans.filter((s) => values.some((v) => JSON.stringify(s).includes(v))).map((s) => `${s.name} ${s.resource}`),
+    ).toEqual([]);
   });
 });

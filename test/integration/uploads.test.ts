@@ -15,7 +15,11 @@ async function start(body: unknown, key = KEY_A, fn = createUploadFn()) {
 }
 async function complete(uploadId: string, body: unknown, key = KEY_A) {
   const res = await completeUploadFn()(
-    apiEvent({ body: JSON.stringify(body), headers: headers(key), pathParameters: { uploadId: encodeURIComponent(uploadId) } }),
+    apiEvent({
+      body: JSON.stringify(body),
+      headers: headers(key),
+      pathParameters: { uploadId: encodeURIComponent(uploadId) },
+    }),
   );
   return { statusCode: res.statusCode, json: JSON.parse(res.body) };
 }
@@ -49,7 +53,10 @@ describe('direct uploads (fauxqs behind the local IAM edge)', () => {
     );
     // Another key cannot complete it: 404, as for an upload that does not exist; the upload is untouched.
     const stranger = await complete(up.json.uploadId, { key: up.json.key, parts }, KEY_B);
-    expect([stranger.statusCode, stranger.json.message]).toEqual([404, `No upload ${up.json.uploadId} at ${up.json.key} for your API key`]);
+    expect([stranger.statusCode, stranger.json.message]).toEqual([
+      404,
+      `No upload ${up.json.uploadId} at ${up.json.key} for your API key`,
+    ]);
 
     const done = await complete(up.json.uploadId, { key: up.json.key, parts });
     expect(done).toEqual({ statusCode: 200, json: { reference: up.json.reference, size: file.length } });
@@ -64,7 +71,9 @@ describe('direct uploads (fauxqs behind the local IAM edge)', () => {
   it('a size over MAX_UPLOAD_BYTES (or not positive) is a 400 naming the maximum, and starts nothing', async () => {
     const over = await start({ size: 2_147_483_649 });
     expect(over.statusCode).toBe(400);
-    expect(over.json.errors).toEqual([{ path: 'size', message: expect.stringContaining('over the maximum of 2147483648 bytes') }]);
+    expect(over.json.errors).toEqual([
+      { path: 'size', message: expect.stringContaining('over the maximum of 2147483648 bytes') },
+    ]);
     expect((await start({ size: 0 })).statusCode).toBe(400);
   });
 
@@ -73,11 +82,22 @@ describe('direct uploads (fauxqs behind the local IAM edge)', () => {
     const up = await start({ size: 10, format: 'csv' }, KEY_A, createUploadFn({ maxBytes: 10 }));
     const put = await putPart(up.json.parts[0].url, Buffer.from('first_name,last_name,company_domain\n'));
     const res = await completeUploadFn({ maxBytes: 10 })(
-      apiEvent({ body: JSON.stringify({ key: up.json.key, parts: [{ partNumber: 1, etag: put.etag }] }), headers: headers(KEY_A), pathParameters: { uploadId: up.json.uploadId } }),
+      apiEvent({
+        body: JSON.stringify({ key: up.json.key, parts: [{ partNumber: 1, etag: put.etag }] }),
+        headers: headers(KEY_A),
+        pathParameters: { uploadId: up.json.uploadId },
+      }),
     );
     expect(res.statusCode).toBe(400);
-    expect(JSON.parse(res.body).errors).toEqual([{ path: 'size', message: expect.stringContaining('The upload is 36 bytes (0.0 MiB), over the maximum of 10 bytes') }]);
-    await expect(service.s3.send(new HeadObjectCommand({ Bucket: service.bucket, Key: up.json.key }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 404 } });
+    expect(JSON.parse(res.body).errors).toEqual([
+      {
+        path: 'size',
+        message: expect.stringContaining('The upload is 36 bytes (0.0 MiB), over the maximum of 10 bytes'),
+      },
+    ]);
+    await expect(
+      service.s3.send(new HeadObjectCommand({ Bucket: service.bucket, Key: up.json.key })),
+    ).rejects.toMatchObject({ $metadata: { httpStatusCode: 404 } });
   });
 
   it('a part URL stops working when it expires (403, as S3 answers)', async () => {

@@ -10,12 +10,21 @@ import type { Contact } from '../../src/schemas/contact';
  */
 export function makeContacts(
   n: number,
-  opts: { start?: number; poison?: ReadonlySet<number>; hang?: ReadonlySet<number>; extra?: boolean | ((i: number) => Record<string, unknown>) } = {},
+  opts: {
+    start?: number;
+    poison?: ReadonlySet<number>;
+    hang?: ReadonlySet<number>;
+    extra?: boolean | ((i: number) => Record<string, unknown>);
+  } = {},
 ): Contact[] {
   const extra = opts.extra === true ? (i: number) => ({ crm_id: `crm-${i}` }) : opts.extra || undefined;
   return Array.from({ length: n }, (_, k) => {
     const i = (opts.start ?? 0) + k;
-    const company_domain = opts.poison?.has(i) ? `company${i}.invalid` : opts.hang?.has(i) ? `company${i}.hang` : `company${i % 97}.example.com`;
+    const company_domain = opts.poison?.has(i)
+      ? `company${i}.invalid`
+      : opts.hang?.has(i)
+        ? `company${i}.hang`
+        : `company${i % 97}.example.com`;
     return { first_name: `First${i}`, last_name: `Last${i}`, company_domain, ...(extra?.(i) ?? {}) };
   });
 }
@@ -48,7 +57,11 @@ export function apiEvent(overrides: Partial<APIGatewayProxyEvent> = {}): APIGate
     multiValueQueryStringParameters: null,
     stageVariables: null,
     resource: '/enrichment',
-    requestContext: { requestId: 'test-request', domainName: 'api.example.test', stage: 'dev' } as APIGatewayProxyEvent['requestContext'],
+    requestContext: {
+      requestId: 'test-request',
+      domainName: 'api.example.test',
+      stage: 'dev',
+    } as APIGatewayProxyEvent['requestContext'],
     ...overrides,
   };
 }

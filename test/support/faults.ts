@@ -37,7 +37,10 @@ const KNOB_DEFAULTS: Record<string, string> = {
   MOCK_SPIKE_MS: '0',
 };
 
-export function startFaultService(env: Record<string, string> = {}, editServerlessYml?: Parameters<typeof startTestService>[1]): Promise<TestService> {
+export function startFaultService(
+  env: Record<string, string> = {},
+  editServerlessYml?: Parameters<typeof startTestService>[1],
+): Promise<TestService> {
   return startTestService({ ...KNOB_DEFAULTS, ...env }, editServerlessYml);
 }
 
@@ -151,9 +154,18 @@ export function runPipeline(
     batchSize: opts.batchSize ?? 1,
     timeoutMs: opts.timeoutMs,
   });
-  service.deliver(service.dlqUrl, service.dlqArn, opts.dlq ?? dlqFn(), { concurrency: 2, visibilityTimeout: 1, timeoutMs: opts.timeoutMs });
+  service.deliver(service.dlqUrl, service.dlqArn, opts.dlq ?? dlqFn(), {
+    concurrency: 2,
+    visibilityTimeout: 1,
+    timeoutMs: opts.timeoutMs,
+  });
   const assembly = service.resources.queues.AssemblyQueue;
-  service.deliver(assembly.url, assembly.arn, opts.assembler ?? assembleFn(), { functionKey: 'assembleOutput', concurrency: 1, visibilityTimeout: 1, timeoutMs: opts.timeoutMs });
+  service.deliver(assembly.url, assembly.arn, opts.assembler ?? assembleFn(), {
+    functionKey: 'assembleOutput',
+    concurrency: 1,
+    visibilityTimeout: 1,
+    timeoutMs: opts.timeoutMs,
+  });
 }
 
 /** One invocation as a handler saw it: the time it had (its context's deadline) and the time it took. */
@@ -185,7 +197,13 @@ export async function receiveAll(service: TestService, url = service.queueUrl, h
   const out: Message[] = [];
   for (;;) {
     const res = await service.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: hideSeconds, WaitTimeSeconds: 0, MessageSystemAttributeNames: ['All'] }),
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: hideSeconds,
+        WaitTimeSeconds: 0,
+        MessageSystemAttributeNames: ['All'],
+      }),
     );
     if (!res.Messages?.length) return out;
     out.push(...res.Messages);
@@ -201,9 +219,15 @@ export async function deleteMessages(service: TestService, messages: Message[], 
 }
 
 /** Makes received messages visible again at once. */
-export async function releaseMessages(service: TestService, messages: Message[], url = service.queueUrl): Promise<void> {
+export async function releaseMessages(
+  service: TestService,
+  messages: Message[],
+  url = service.queueUrl,
+): Promise<void> {
   for (let i = 0; i < messages.length; i += 10) {
-    const entries = messages.slice(i, i + 10).map((m, j) => ({ Id: `r${j}`, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 }));
+    const entries = messages
+      .slice(i, i + 10)
+      .map((m, j) => ({ Id: `r${j}`, ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: 0 }));
     await service.sqs.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: url, Entries: entries }));
   }
 }
@@ -222,7 +246,10 @@ export async function loseBatchMessages(service: TestService, lost: ReadonlySet<
   const gone = messages.filter(isLost);
   if (gone.length !== lost.size) throw new Error(`expected ${lost.size} messages to lose, found ${gone.length}`);
   await deleteMessages(service, gone);
-  await releaseMessages(service, messages.filter((m) => !isLost(m)));
+  await releaseMessages(
+    service,
+    messages.filter((m) => !isLost(m)),
+  );
 }
 
 export async function sendRaw(service: TestService, body: string, url = service.queueUrl): Promise<void> {
@@ -238,12 +265,19 @@ export const statusRecord = async (requestId: string): Promise<StatusRecord> => 
 };
 
 /** Polls the stored status item until `done` holds; fails after `timeoutMs`. */
-export async function waitForRecord(requestId: string, done: (r: StatusRecord) => boolean, timeoutMs = 20_000): Promise<StatusRecord> {
+export async function waitForRecord(
+  requestId: string,
+  done: (r: StatusRecord) => boolean,
+  timeoutMs = 20_000,
+): Promise<StatusRecord> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const r = await statusRecord(requestId);
     if (done(r)) return r;
-    if (Date.now() > until) throw new Error(`status item never reached the expected state: ${JSON.stringify({ ...r, doneBatches: [...(r.doneBatches ?? [])] })}`);
+    if (Date.now() > until)
+      throw new Error(
+        `status item never reached the expected state: ${JSON.stringify({ ...r, doneBatches: [...(r.doneBatches ?? [])] })}`,
+      );
     await new Promise((res) => setTimeout(res, 50));
   }
 }

@@ -7,7 +7,10 @@ import type { OutputDoc } from './output';
 import type { TestService } from './service';
 
 /** POST /enrichment through the create function; `headers` as the client sends them (x-api-key, Idempotency-Key). */
-export async function submit(body: unknown, headers: Record<string, string> = {}): Promise<APIGatewayProxyResult & { json: any }> {
+export async function submit(
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<APIGatewayProxyResult & { json: any }> {
   const res = await createFn()(apiEvent({ body: typeof body === 'string' ? body : JSON.stringify(body), headers }));
   return { ...res, json: res.body ? JSON.parse(res.body) : undefined };
 }
@@ -20,7 +23,11 @@ export async function status(requestId: string, headers: Record<string, string> 
 }
 
 /** Polls the status until it is final (neither `validating` nor `processing`); fails the test after `timeoutMs`. */
-export async function waitForFinal(requestId: string, timeoutMs = 60_000, headers: Record<string, string> = {}): Promise<StatusResponse> {
+export async function waitForFinal(
+  requestId: string,
+  timeoutMs = 60_000,
+  headers: Record<string, string> = {},
+): Promise<StatusResponse> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const s = await status(requestId, headers);
@@ -43,6 +50,9 @@ export async function readOutput(service: TestService, requestId: string): Promi
 export async function expectOnlyStatusAndDedupItems(service: TestService, requestId: string): Promise<void> {
   const items = (await service.ddb.send(new ScanCommand({ TableName: service.table }))).Items ?? [];
   expect(items.map((i) => i.requestId.S)).toHaveLength(2);
-  expect(items.map((i) => i.requestId.S)).toEqual(expect.arrayContaining([requestId, expect.stringMatching(/^dedup#/)]));
-  for (const i of items) await service.ddb.send(new DeleteItemCommand({ TableName: service.table, Key: { requestId: i.requestId } }));
+  expect(items.map((i) => i.requestId.S)).toEqual(
+    expect.arrayContaining([requestId, expect.stringMatching(/^dedup#/)]),
+  );
+  for (const i of items)
+    await service.ddb.send(new DeleteItemCommand({ TableName: service.table, Key: { requestId: i.requestId } }));
 }

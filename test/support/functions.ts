@@ -9,7 +9,15 @@ import { makeHandler as makeReconcile } from '../../src/handlers/reconcile';
 import { makeHandler as makeIntake } from '../../src/handlers/intake';
 import { makeHandler as makeIntakeDlq } from '../../src/handlers/handleFailedIntake';
 import { makeHandler as makeAssemble } from '../../src/handlers/assembleOutput';
-import { assemblyDeps, createDeps, intakeDeps, readDeps, reconcileDeps, uploadDeps, workerDeps } from '../../src/handlers/wiring';
+import {
+  assemblyDeps,
+  createDeps,
+  intakeDeps,
+  readDeps,
+  reconcileDeps,
+  uploadDeps,
+  workerDeps,
+} from '../../src/handlers/wiring';
 import type { UploadDeps } from '../../src/core/uploads';
 import type { AssembleDeps } from '../../src/core/assembleOutput';
 import type { IntakeDeps } from '../../src/core/intake';
@@ -25,14 +33,21 @@ import { as } from './service';
 export const createFn = () => makeCreate(() => createDeps(as('createEnrichment')));
 export const statusFn = () => makeStatus(() => readDeps(as('getEnrichmentStatus')));
 export const downloadFn = () => makeDownload(() => readDeps(as('downloadEnrichment')));
-export const workerDepsFn = (overrides: Partial<WorkerDeps> = {}) => (): WorkerDeps => ({ ...workerDeps(as('processBatch')), ...overrides });
+export const workerDepsFn =
+  (overrides: Partial<WorkerDeps> = {}) =>
+  (): WorkerDeps => ({ ...workerDeps(as('processBatch')), ...overrides });
 export const workerFn = (faults?: FaultHooks) => makeWorker(workerDepsFn(faults ? { faults } : {}));
 export const dlqFn = () => makeDlq(() => workerDeps(as('handleFailedBatch')));
 /** The intake function (its own role), optionally with fault hooks or other deps (checkpoint spacing) replaced. */
-export const intakeFn = (overrides: Partial<IntakeDeps> = {}) => makeIntake(() => ({ ...intakeDeps(as('intake')), ...overrides }));
+export const intakeFn = (overrides: Partial<IntakeDeps> = {}) =>
+  makeIntake(() => ({ ...intakeDeps(as('intake')), ...overrides }));
 export const intakeDlqFn = () => makeIntakeDlq(() => intakeDeps(as('handleFailedIntake')));
 /** The assembleOutput function (its own role), optionally with fault hooks or other deps replaced. */
-export const assembleFn = (overrides: Partial<AssembleDeps> = {}) => makeAssemble(() => ({ ...assemblyDeps(as('assembleOutput')), ...overrides }));
-export const reconcileFn = (overrides: Partial<ReconcileDeps> = {}) => makeReconcile(() => ({ ...reconcileDeps(as('reconcile')), ...overrides }));
-export const createUploadFn = (overrides: Partial<UploadDeps> = {}) => makeCreateUpload(() => ({ ...uploadDeps(as('createUpload')), ...overrides }));
-export const completeUploadFn = (overrides: Partial<UploadDeps> = {}) => makeCompleteUpload(() => ({ ...uploadDeps(as('completeUpload')), ...overrides }));
+export const assembleFn = (overrides: Partial<AssembleDeps> = {}) =>
+  makeAssemble(() => ({ ...assemblyDeps(as('assembleOutput')), ...overrides }));
+export const reconcileFn = (overrides: Partial<ReconcileDeps> = {}) =>
+  makeReconcile(() => ({ ...reconcileDeps(as('reconcile')), ...overrides }));
+export const createUploadFn = (overrides: Partial<UploadDeps> = {}) =>
+  makeCreateUpload(() => ({ ...uploadDeps(as('createUpload')), ...overrides }));
+export const completeUploadFn = (overrides: Partial<UploadDeps> = {}) =>
+  makeCompleteUpload(() => ({ ...uploadDeps(as('completeUpload')), ...overrides }));

@@ -5,6 +5,8 @@ afterEach(() => {
   const edges = (globalThis as { __iamEdges__?: Set<{ takeDenials(): string[] }> }).__iamEdges__ ?? new Set();
   const denials = [...edges].flatMap((edge) => edge.takeDenials());
   if (denials.length) {
-    throw new Error(`IAM denied ${denials.length} call(s) that serverless.yml's roles do not allow:\n- ${[...new Set(denials)].join('\n- ')}`);
+    throw new Error(
+      `IAM denied ${denials.length} call(s) that serverless.yml's roles do not allow:\n- ${[...new Set(denials)].join('\n- ')}`,
+    );
   }
 });

@@ -31,7 +31,9 @@ const ROOT = path.resolve(__dirname, '../..');
 /** Runs `npm start`'s entry point (src/local/start.ts), or `npm start` itself, as its own process and waits for its ready line. */
 export async function startOfflineStack(env: Record<string, string>, opts: StartOptions = {}): Promise<RunningStack> {
   const { timeoutMs = 150_000 } = opts;
-  const [command, args] = opts.npm ? ['npm', ['start']] : [process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/local/start.ts']];
+  const [command, args] = opts.npm
+    ? ['npm', ['start']]
+    : [process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/local/start.ts']];
   const child: ChildProcess = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -44,7 +46,10 @@ export async function startOfflineStack(env: Record<string, string>, opts: Start
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
   const [apiUrl, s3Endpoint] = await new Promise<[string, string]>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line within ${timeoutMs} ms:\n${out.slice(-3000)}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`no ready line within ${timeoutMs} ms:\n${out.slice(-3000)}`)),
+      timeoutMs,
+    );
     const check = () => {
       const m = /ready: API (http:\/\/\S+) .*S3\+SQS (http:\/\/[^,\s]+)/.exec(out);
       if (m) {

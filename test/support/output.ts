@@ -23,7 +23,11 @@ export function summaryOf(rows: readonly OutputRow[]) {
  * The exact output.json rows a request must end with: the mock API's deterministic answer for
  * every contact, except the listed indexes, which must be failed with the given reason.
  */
-export function expectedRows(contacts: readonly Contact[], fields: readonly EnrichField[], failed: ReadonlyMap<number, string> = new Map()): OutputRow[] {
+export function expectedRows(
+  contacts: readonly Contact[],
+  fields: readonly EnrichField[],
+  failed: ReadonlyMap<number, string> = new Map(),
+): OutputRow[] {
   return contacts.map((c, i) => {
     const reason = failed.get(i);
     return reason !== undefined ? failedRow(c, fields, reason) : enrichedRow(c, fields, mockEnrichContact(c, fields));
@@ -31,7 +35,8 @@ export function expectedRows(contacts: readonly Contact[], fields: readonly Enri
 }
 
 /** Failure map for contacts at `indexes`, all with one reason. */
-export const failures = (indexes: Iterable<number>, reason: string) => new Map([...indexes].map((i) => [i, reason] as [number, string]));
+export const failures = (indexes: Iterable<number>, reason: string) =>
+  new Map([...indexes].map((i) => [i, reason] as [number, string]));
 
 /**
  * The one check of output.json. Always: a summary that counts its rows. Given the exact `rows` it must hold
@@ -73,7 +78,10 @@ export function expectOutput(
 /** output.ndjson read back: one row per non-empty line (the last line ends with \n too). */
 export function parseNdjson(text: string): OutputRow[] {
   expect(text.endsWith('\n') || text === '').toBe(true);
-  return text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line));
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line));
 }
 
 /** output.csv read back with an independent RFC 4180 parser: the header and the records as arrays. */
@@ -105,7 +113,8 @@ export function expectCsvMatches(text: string, rows: OutputRow[], fixedColumns: 
     const record = records[i];
     const r = row as Record<string, unknown>;
     columns.forEach((c, j) => {
-      if (record[j] !== expectedCell(r[c])) mismatches.push(`row ${i} ${c}: ${JSON.stringify(record[j])} != ${JSON.stringify(r[c])}`);
+      if (record[j] !== expectedCell(r[c]))
+        mismatches.push(`row ${i} ${c}: ${JSON.stringify(record[j])} != ${JSON.stringify(r[c])}`);
     });
     const rest = Object.fromEntries(Object.entries(r).filter(([k]) => !columns.includes(k)));
     const other = record[columns.length];

@@ -25,14 +25,22 @@ const TEST_DD_SECRET = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:dat
 /** The service the functions of this test file run against (startTestService points process.env at it). */
 let current: TestService | undefined;
 /** The harness's own settings (test/support/env.ts), kept over serverless.yml's deployed defaults. */
-const HARNESS_ENV = { METRICS_ENABLED: process.env.METRICS_ENABLED ?? 'false', PUBLIC_API_URL: process.env.PUBLIC_API_URL ?? '' };
+const HARNESS_ENV = {
+  METRICS_ENABLED: process.env.METRICS_ENABLED ?? 'false',
+  PUBLIC_API_URL: process.env.PUBLIC_API_URL ?? '',
+};
 
 /** The emulators started by globalSetup. */
 export function emulators(): Emulators {
   const s3 = process.env.TEST_S3_ENDPOINT;
   const dynamo = process.env.TEST_DYNAMODB_ENDPOINT;
   if (!s3 || !dynamo) throw new Error('emulators are not running (jest globalSetup)');
-  return { s3Endpoint: s3, sqsEndpoint: process.env.TEST_SQS_ENDPOINT!, dynamodbEndpoint: dynamo, stop: async () => undefined };
+  return {
+    s3Endpoint: s3,
+    sqsEndpoint: process.env.TEST_SQS_ENDPOINT!,
+    dynamodbEndpoint: dynamo,
+    stop: async () => undefined,
+  };
 }
 
 /** The mock enrichment API's real handler behind a real HTTP server, as the worker sees it in AWS. */
@@ -103,7 +111,13 @@ export interface TestService {
     url: string,
     arn: string,
     handler: (event: SQSEvent, context: Context) => Promise<unknown>,
-    opts?: { concurrency?: number; visibilityTimeout?: number; batchSize?: number; timeoutMs?: number; functionKey?: string },
+    opts?: {
+      concurrency?: number;
+      visibilityTimeout?: number;
+      batchSize?: number;
+      timeoutMs?: number;
+      functionKey?: string;
+    },
   ): EventSource;
   close(): Promise<void>;
 }
@@ -123,7 +137,12 @@ export async function startTestService(
   const emu = emulators();
   const mockApi = await startMockApi();
   // A deployed stage's params, with what a deploy must pass (a Datadog key secret; the mock API is started here).
-  const sls = new ServerlessConfig({ stage, region: 'us-east-1', env: {}, params: { ddApiKeySecretArn: TEST_DD_SECRET } });
+  const sls = new ServerlessConfig({
+    stage,
+    region: 'us-east-1',
+    env: {},
+    params: { ddApiKeySecretArn: TEST_DD_SECRET },
+  });
   editServerlessYml?.(sls);
   const resources = await provisionFromServerlessYml(sls, emu).catch(async (err: unknown) => {
     await mockApi.close(); // an open server would keep jest from exiting
@@ -218,10 +237,14 @@ export async function startTestService(
           AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
         }),
       );
-      return Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+      return (
+        Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) +
+        Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+      );
     },
     deliver(url, arn, handler, opts = {}) {
-      const functionKey = opts.functionKey ?? (url === resources.queues.BatchDeadLetterQueue.url ? 'handleFailedBatch' : 'processBatch');
+      const functionKey =
+        opts.functionKey ?? (url === resources.queues.BatchDeadLetterQueue.url ? 'handleFailedBatch' : 'processBatch');
       const source = startSqsEventSource({
         sqs: as(functionKey).sqs,
         renewSqs: sqs,
@@ -265,4 +288,6 @@ export function as(functionKey: string): AwsClients {
 }
 
 /** Running edges, for test/support/iamGuard.ts (kept on globalThis so the guard imports nothing). */
-const openEdges: Set<{ takeDenials(): string[] }> = ((globalThis as { __iamEdges__?: Set<{ takeDenials(): string[] }> }).__iamEdges__ ??= new Set());
+const openEdges: Set<{ takeDenials(): string[] }> = ((
+  globalThis as { __iamEdges__?: Set<{ takeDenials(): string[] }> }
+).__iamEdges__ ??= new Set());

@@ -30,7 +30,11 @@ export async function startTraceAgent(): Promise<{ url: string; spans: () => Rec
         const traces = decode(Buffer.concat(chunks), { useBigInt64: true }) as Array<Array<Record<string, unknown>>>;
         for (const span of traces.flat()) {
           // Ids (and start/duration) come as BigInt: kept as decimal strings, so spans stay plain JSON.
-          spans.push(JSON.parse(JSON.stringify(span, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as ReceivedSpan);
+          spans.push(
+            JSON.parse(
+              JSON.stringify(span, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
+            ) as ReceivedSpan,
+          );
         }
       }
       res.writeHead(200, { 'content-type': 'application/json' });

@@ -16,7 +16,10 @@ import { assemblyDeps, createDeps, intakeDeps, workerDeps } from '../../src/hand
 import { lambdaContext } from './lambdaContext';
 
 /** Each function's production handler and wiring, on the given clients. */
-const functions: Record<string, (clients: AwsClients) => (event: never, context: ReturnType<typeof lambdaContext>) => Promise<unknown>> = {
+const functions: Record<
+  string,
+  (clients: AwsClients) => (event: never, context: ReturnType<typeof lambdaContext>) => Promise<unknown>
+> = {
   createEnrichment: (clients) => makeCreate(() => createDeps(clients)),
   intake: (clients) => makeIntake(() => intakeDeps(clients)),
   processBatch: (clients) => makeWorker(() => workerDeps(clients)),

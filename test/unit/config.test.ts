@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_VARIABLES, config, ConfigError, loadConfig, MOCK_CONFIG_VARIABLES, mockConfig, resetConfig } from '../../src/config';
+import {
+  CONFIG_VARIABLES,
+  config,
+  ConfigError,
+  loadConfig,
+  MOCK_CONFIG_VARIABLES,
+  mockConfig,
+  resetConfig,
+} from '../../src/config';
 
 const minimal = {
   BUCKET_NAME: 'svc-dev-data',
@@ -24,7 +32,9 @@ function configError(env: NodeJS.ProcessEnv): ConfigError {
 describe('loadConfig', () => {
   it('rejects an endpoint without an http(s) scheme, naming the variable', () => {
     expect(configError({ ...minimal, S3_ENDPOINT: 'localhost:4566' }).message).toMatch(/S3_ENDPOINT/);
-    expect(configError({ ...minimal, ENRICHMENT_API_URL: 'ftp://example.com/x' }).message).toMatch(/ENRICHMENT_API_URL/);
+    expect(configError({ ...minimal, ENRICHMENT_API_URL: 'ftp://example.com/x' }).message).toMatch(
+      /ENRICHMENT_API_URL/,
+    );
   });
 
   it('rejects a WORKER_TIME_RESERVE_MS that leaves no time to store and record, naming the variable', () => {
@@ -81,11 +91,24 @@ describe('loadConfig', () => {
       S3_ENDPOINT: 'http://127.0.0.1:4566',
       PUBLIC_API_URL: '',
     });
-    expect(c).toMatchObject({ STAGE: 'prod', BATCH_SIZE: 25, ENRICHMENT_TIMEOUT_MS: 2500, METRICS_ENABLED: false, S3_ENDPOINT: 'http://127.0.0.1:4566' });
+    expect(c).toMatchObject({
+      STAGE: 'prod',
+      BATCH_SIZE: 25,
+      ENRICHMENT_TIMEOUT_MS: 2500,
+      METRICS_ENABLED: false,
+      S3_ENDPOINT: 'http://127.0.0.1:4566',
+    });
     expect(c.PUBLIC_API_URL).toBeUndefined();
   });
 
-  it.each(['BUCKET_NAME', 'TABLE_NAME', 'BATCH_QUEUE_NAME', 'INTAKE_QUEUE_NAME', 'ASSEMBLY_QUEUE_NAME', 'ENRICHMENT_API_URL'])('fails fast naming a missing %s', (name) => {
+  it.each([
+    'BUCKET_NAME',
+    'TABLE_NAME',
+    'BATCH_QUEUE_NAME',
+    'INTAKE_QUEUE_NAME',
+    'ASSEMBLY_QUEUE_NAME',
+    'ENRICHMENT_API_URL',
+  ])('fails fast naming a missing %s', (name) => {
     const env: NodeJS.ProcessEnv = { ...minimal };
     delete env[name];
     const err = configError(env);
@@ -147,14 +170,24 @@ describe('config()', () => {
 
 describe('mockConfig', () => {
   it('has the local defaults', () => {
-    expect(mockConfig({})).toEqual({ MOCK_LATENCY_MS: 50, MOCK_FAILURE_RATE: 0, MOCK_THROTTLE_RATE: 0, MOCK_SPIKE_RATE: 0, MOCK_SPIKE_MS: 2000, MOCK_INVALID_MODE: 'contact' });
+    expect(mockConfig({})).toEqual({
+      MOCK_LATENCY_MS: 50,
+      MOCK_FAILURE_RATE: 0,
+      MOCK_THROTTLE_RATE: 0,
+      MOCK_SPIKE_RATE: 0,
+      MOCK_SPIKE_MS: 2000,
+      MOCK_INVALID_MODE: 'contact',
+    });
   });
   it('reads MOCK_INVALID_MODE and rejects an unknown one', () => {
     expect(mockConfig({ MOCK_INVALID_MODE: 'call' }).MOCK_INVALID_MODE).toBe('call');
     expect(() => mockConfig({ MOCK_INVALID_MODE: 'sometimes' })).toThrow(/MOCK_INVALID_MODE/);
   });
   it('reads the knobs and rejects rates outside 0..1', () => {
-    expect(mockConfig({ MOCK_LATENCY_MS: '500', MOCK_FAILURE_RATE: '0.25' })).toMatchObject({ MOCK_LATENCY_MS: 500, MOCK_FAILURE_RATE: 0.25 });
+    expect(mockConfig({ MOCK_LATENCY_MS: '500', MOCK_FAILURE_RATE: '0.25' })).toMatchObject({
+      MOCK_LATENCY_MS: 500,
+      MOCK_FAILURE_RATE: 0.25,
+    });
     expect(() => mockConfig({ MOCK_FAILURE_RATE: '2' })).toThrow(/MOCK_FAILURE_RATE/);
     expect(() => mockConfig({ MOCK_LATENCY_MS: '-5' })).toThrow(/MOCK_LATENCY_MS/);
   });

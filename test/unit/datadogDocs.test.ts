@@ -1,7 +1,14 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { METRICS } from '../../src/core/metricNames';
-import { catalogueByName, checkRef, loadDocs, metricRefs, queriesOf, unparsed } from '../../src/scripts/lib/datadogDocs';
+import {
+  catalogueByName,
+  checkRef,
+  loadDocs,
+  metricRefs,
+  queriesOf,
+  unparsed,
+} from '../../src/scripts/lib/datadogDocs';
 
 const docs = loadDocs();
 const refs = queriesOf(docs).flatMap(metricRefs);
@@ -29,12 +36,17 @@ describe('the dashboard and monitors as the Datadog API client models them', () 
     expect(unparsed(docs.dashboard, 'Dashboard')).toEqual([]);
   });
 
-  it.each(docs.monitors.map((m) => [m.name as string, m]))('parses the monitor %s with nothing left unparsed', (_name, monitor) => {
-    expect(unparsed(monitor, 'Monitor')).toEqual([]);
-  });
+  it.each(docs.monitors.map((m) => [m.name as string, m]))(
+    'parses the monitor %s with nothing left unparsed',
+    (_name, monitor) => {
+      expect(unparsed(monitor, 'Monitor')).toEqual([]);
+    },
+  );
 
   it('notices an unknown field deep in a widget, an unknown widget type and an unknown monitor option', () => {
-    const dashboard = structuredClone(docs.dashboard) as { widgets: { definition: { widgets: { definition: Record<string, unknown> }[] } }[] };
+    const dashboard = structuredClone(docs.dashboard) as {
+      widgets: { definition: { widgets: { definition: Record<string, unknown> }[] } }[];
+    };
     dashboard.widgets[0].definition.widgets[3].definition.legend_colour = 'red';
     expect(unparsed(dashboard, 'Dashboard').join('\n')).toMatch(/legend_colour/);
     const typo = structuredClone(docs.dashboard) as { widgets: { definition: Record<string, unknown> }[] };
@@ -70,9 +82,17 @@ describe('the metrics they query and the metrics the code emits', () => {
 
   it('queries every catalogue metric, with a percentile wherever percentiles are enabled', () => {
     const queried = new Set(refs.map((r) => r.metric));
-    expect(Object.values(METRICS).map((m) => m.name).filter((name) => !queried.has(name))).toEqual([]);
+    expect(
+      Object.values(METRICS)
+        .map((m) => m.name)
+        .filter((name) => !queried.has(name)),
+    ).toEqual([]);
     const withPercentile = new Set(refs.filter((r) => /^p\d+$/.test(r.aggregator)).map((r) => r.metric));
-    expect(Object.values(METRICS).filter((m) => 'percentiles' in m && !withPercentile.has(m.name)).map((m) => m.name)).toEqual([]);
+    expect(
+      Object.values(METRICS)
+        .filter((m) => 'percentiles' in m && !withPercentile.has(m.name))
+        .map((m) => m.name),
+    ).toEqual([]);
   });
 
   it('emits every catalogue metric somewhere in src', () => {
@@ -82,8 +102,16 @@ describe('the metrics they query and the metrics the code emits', () => {
 
   it('is documented: the README names every catalogue metric and every monitor', () => {
     const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
-    expect(Object.values(METRICS).map((m) => m.name).filter((name) => !readme.includes(`| \`${name}\``))).toEqual([]);
-    expect(docs.monitors.map((m) => String(m.name).replace('[enrichment-service] ', '')).filter((name) => !readme.includes(`| ${name} |`))).toEqual([]);
+    expect(
+      Object.values(METRICS)
+        .map((m) => m.name)
+        .filter((name) => !readme.includes(`| \`${name}\``)),
+    ).toEqual([]);
+    expect(
+      docs.monitors
+        .map((m) => String(m.name).replace('[enrichment-service] ', ''))
+        .filter((name) => !readme.includes(`| ${name} |`)),
+    ).toEqual([]);
   });
 
   it('covers the monitors the service needs', () => {

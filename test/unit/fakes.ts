@@ -3,7 +3,25 @@ import { Readable } from 'node:stream';
 import type { Contact, EnrichField } from '../../src/schemas/contact';
 import type { BatchMessage } from '../../src/schemas/message';
 import type { RequestStatus, StatusRecord } from '../../src/schemas/status';
-import type { BatchLookup, BatchOutcome, BatchQueue, ClaimResult, Clock, DedupClaim, EnrichmentApi, FaultHooks, IntakeQueue, IntakeUpdate, ObjectInfo, ObjectStore, RecordBatchResult, RequestRef, ShardState, StatusStore, TimeBudget } from '../../src/core/ports';
+import type {
+  BatchLookup,
+  BatchOutcome,
+  BatchQueue,
+  ClaimResult,
+  Clock,
+  DedupClaim,
+  EnrichmentApi,
+  FaultHooks,
+  IntakeQueue,
+  IntakeUpdate,
+  ObjectInfo,
+  ObjectStore,
+  RecordBatchResult,
+  RequestRef,
+  ShardState,
+  StatusStore,
+  TimeBudget,
+} from '../../src/core/ports';
 import { batchAt, offsetIn, shardCount, shardOf, shardSize } from '../../src/core/shards';
 import type { IntakeMessage } from '../../src/schemas/message';
 import type { FieldError } from '../../src/core/errors';
@@ -27,7 +45,8 @@ export class MemoryObjectStore implements ObjectStore {
 
   async upload(key: string, body: AsyncIterable<string | Buffer> | Readable): Promise<void> {
     let text = '';
-    for await (const part of body as AsyncIterable<string | Buffer>) text += typeof part === 'string' ? part : part.toString('utf8');
+    for await (const part of body as AsyncIterable<string | Buffer>)
+      text += typeof part === 'string' ? part : part.toString('utf8');
     this.journal.push(`upload ${key}`);
     this.objects.set(key, text);
   }
@@ -58,7 +77,11 @@ export class MemoryObjectStore implements ObjectStore {
     const text = this.objects.get(key);
     if (text === undefined) return undefined;
     this.journal.push(`head ${key}`);
-    return { size: Buffer.byteLength(text), etag: `"${createHash('md5').update(text).digest('hex')}"`, contentType: this.contentTypes.get(key) };
+    return {
+      size: Buffer.byteLength(text),
+      etag: `"${createHash('md5').update(text).digest('hex')}"`,
+      contentType: this.contentTypes.get(key),
+    };
   }
 
   text(key: string): string | undefined {
@@ -82,7 +105,10 @@ export class MemoryStatusStore implements StatusStore {
 
   async claimDedup(claim: DedupClaim, replaces?: string): Promise<ClaimResult> {
     const current = this.claims.get(claim.key);
-    const free = replaces !== undefined ? current?.requestId === replaces : !current || current.expiresAt < Date.parse(claim.claimedAt) / 1000;
+    const free =
+      replaces !== undefined
+        ? current?.requestId === replaces
+        : !current || current.expiresAt < Date.parse(claim.claimedAt) / 1000;
     if (!free) return { claimed: false, current: current && clone(current) };
     this.journal.push(`status.claimDedup ${claim.requestId}`);
     this.claims.set(claim.key, clone(claim));
@@ -127,7 +153,14 @@ export class MemoryStatusStore implements StatusStore {
   private shardState(requestId: string, batchIndex: number, totalBatches: number): ShardState {
     const k = shardOf(batchIndex);
     const s = this.shards.get(`${requestId}#${k}`);
-    return { requestId, shard: k, size: shardSize(k, totalBatches), done: s?.done.size ?? 0, processed: s?.processed ?? 0, failed: s?.failed ?? 0 };
+    return {
+      requestId,
+      shard: k,
+      size: shardSize(k, totalBatches),
+      done: s?.done.size ?? 0,
+      processed: s?.processed ?? 0,
+      failed: s?.failed ?? 0,
+    };
   }
 
   async get(requestId: string): Promise<StatusRecord | undefined> {
@@ -139,15 +172,26 @@ export class MemoryStatusStore implements StatusStore {
     const record = this.records.get(requestId);
     if (!record) return undefined;
     const done = !!this.shards.get(`${requestId}#${shardOf(batchIndex)}`)?.done.has(offsetIn(batchIndex));
-    return { record: clone(record), batchDone: done, shard: this.shardState(requestId, batchIndex, record.totalBatches) };
+    return {
+      record: clone(record),
+      batchDone: done,
+      shard: this.shardState(requestId, batchIndex, record.totalBatches),
+    };
   }
 
-  async recordBatch(requestId: string, batchIndex: number, outcome: BatchOutcome, now: string, request?: RequestRef): Promise<RecordBatchResult | undefined> {
+  async recordBatch(
+    requestId: string,
+    batchIndex: number,
+    outcome: BatchOutcome,
+    now: string,
+    request?: RequestRef,
+  ): Promise<RecordBatchResult | undefined> {
     const totalBatches = request?.totalBatches ?? this.records.get(requestId)?.totalBatches;
     if (totalBatches === undefined) return undefined;
     const key = `${requestId}#${shardOf(batchIndex)}`;
     const s = this.shards.get(key) ?? { done: new Set<number>(), processed: 0, failed: 0, updatedAt: now };
-    if (s.done.has(offsetIn(batchIndex))) return { recorded: false, shard: this.shardState(requestId, batchIndex, totalBatches) };
+    if (s.done.has(offsetIn(batchIndex)))
+      return { recorded: false, shard: this.shardState(requestId, batchIndex, totalBatches) };
     s.done.add(offsetIn(batchIndex));
     if (outcome === 'processed') s.processed += 1;
     else s.failed += 1;
@@ -166,9 +210,15 @@ export class MemoryStatusStore implements StatusStore {
       record.failedBatches += shard.failed;
       record.updatedAt = now;
       this.journal.push(`status.promote ${shard.shard}`);
-      return { complete: record.status === 'processing' && record.processedBatches + record.failedBatches >= record.totalBatches };
+      return {
+        complete:
+          record.status === 'processing' && record.processedBatches + record.failedBatches >= record.totalBatches,
+      };
     }
-    const complete = record.status === 'processing' && !!record.fullShards?.has(shard.shard) && record.processedBatches + record.failedBatches >= record.totalBatches;
+    const complete =
+      record.status === 'processing' &&
+      !!record.fullShards?.has(shard.shard) &&
+      record.processedBatches + record.failedBatches >= record.totalBatches;
     return { complete };
   }
 
@@ -214,9 +264,12 @@ export class MemoryStatusStore implements StatusStore {
     const record = this.records.get(requestId);
     if (record?.status !== 'validating') return false;
     record.intake = clone(update.intake);
-    if (update.totalBatches !== undefined) Object.assign(record, { totalContacts: update.totalContacts, totalBatches: update.totalBatches });
+    if (update.totalBatches !== undefined)
+      Object.assign(record, { totalContacts: update.totalContacts, totalBatches: update.totalBatches });
     record.updatedAt = now;
-    this.journal.push(`status.saveIntake ${update.intake.phase} ${update.intake.contactsValidated} ${update.intake.batchesSent}`);
+    this.journal.push(
+      `status.saveIntake ${update.intake.phase} ${update.intake.contactsValidated} ${update.intake.batchesSent}`,
+    );
     return true;
   }
 
@@ -233,7 +286,13 @@ export class MemoryStatusStore implements StatusStore {
     const current = this.records.get(record.requestId);
     if (current?.status !== 'validating') return false;
     const { intake: _intake, ...rest } = clone(record);
-    this.records.set(record.requestId, { ...rest, status: 'rejected', errors: clone(errors), updatedAt: now, completedAt: now });
+    this.records.set(record.requestId, {
+      ...rest,
+      status: 'rejected',
+      errors: clone(errors),
+      updatedAt: now,
+      completedAt: now,
+    });
     this.journal.push(`status.abandon ${errors.length}`);
     return true;
   }
@@ -293,10 +352,15 @@ export interface LogEntry {
 }
 
 /** A logger that keeps its entries (child fields merged in) for assertions. */
-export function recordingLogger(entries: LogEntry[] = [], base: Record<string, unknown> = {}): Logger & { entries: LogEntry[] } {
-  const write = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => {
-    entries.push({ level, msg, fields: { ...base, ...fields } });
-  };
+export function recordingLogger(
+  entries: LogEntry[] = [],
+  base: Record<string, unknown> = {},
+): Logger & { entries: LogEntry[] } {
+  const write =
+    (level: string) =>
+    (msg: string, fields: Record<string, unknown> = {}) => {
+      entries.push({ level, msg, fields: { ...base, ...fields } });
+    };
   return {
     entries,
     debug: write('debug'),
@@ -308,7 +372,10 @@ export function recordingLogger(entries: LogEntry[] = [], base: Record<string, u
 }
 
 /** Fault hooks that throw once at the named point (like a Lambda crash there), then let everything pass. */
-export function crashOnceAt(point: string, when: (ctx: { requestId: string; batchIndex?: number }) => boolean = () => true) {
+export function crashOnceAt(
+  point: string,
+  when: (ctx: { requestId: string; batchIndex?: number }) => boolean = () => true,
+) {
   const seen: string[] = [];
   let fired = false;
   const hooks: FaultHooks & { seen: string[]; fired: () => boolean } = {
@@ -419,7 +486,14 @@ export function statusRecordOf(requestId: string, over: Partial<StatusRecord> = 
  * `validating`, then taken in by runIntake.
  */
 export function intakeDepsFor(
-  deps: { store: ObjectStore; status: StatusStore; queue: BatchQueue; clock: Clock; log: Logger; intakeQueue?: IntakeQueue },
+  deps: {
+    store: ObjectStore;
+    status: StatusStore;
+    queue: BatchQueue;
+    clock: Clock;
+    log: Logger;
+    intakeQueue?: IntakeQueue;
+  },
   extra: Partial<import('../../src/core/intake').IntakeDeps> = {},
 ): import('../../src/core/intake').IntakeDeps {
   return {

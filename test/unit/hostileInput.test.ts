@@ -1,4 +1,3 @@
-
 import { createEnrichment, type CreateDeps } from '../../src/core/createEnrichment';
 import { ValidationError } from '../../src/core/errors';
 import { runIntake } from '../../src/core/intake';
@@ -14,10 +13,25 @@ import { RequestIdSchema } from '../../src/schemas/request';
 import { MAX_PROPERTY_DEPTH } from '../../src/schemas/text';
 import { apiEvent, makeContacts } from '../support/factories';
 import { awsMocks } from './handlers/awsMocks';
-import { FakeEnrichmentApi, intakeDepsFor, ManualClock, MemoryIntakeQueue, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger, type Journal } from './fakes';
+import {
+  FakeEnrichmentApi,
+  intakeDepsFor,
+  ManualClock,
+  MemoryIntakeQueue,
+  MemoryObjectStore,
+  MemoryQueue,
+  MemoryStatusStore,
+  recordingLogger,
+  type Journal,
+} from './fakes';
 
 const ID = '6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
-const contact = (extra: Record<string, unknown> = {}) => ({ first_name: 'Ada', last_name: 'Lovelace', company_domain: 'example.com', ...extra });
+const contact = (extra: Record<string, unknown> = {}) => ({
+  first_name: 'Ada',
+  last_name: 'Lovelace',
+  company_domain: 'example.com',
+  ...extra,
+});
 /** `[[[…]]]` nested `levels` deep, as text (JSON.parse reads any depth; JSON.stringify of it overflows the stack). */
 const deepText = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
 const deep = (levels: number) => JSON.parse(deepText(levels));
@@ -28,21 +42,36 @@ function setup(overrides: Partial<CreateDeps> = {}) {
   const status = new MemoryStatusStore(journal);
   const queue = new MemoryQueue(journal);
   const deps: CreateDeps = {
-    store, status, queue, clock: new ManualClock(), log: recordingLogger(), intakeQueue: new MemoryIntakeQueue(journal),
-    bucket: 'unit-bucket', batchSize: 100, deadlineSeconds: 3600, ttlDays: 30, newId: () => ID,
+    store,
+    status,
+    queue,
+    clock: new ManualClock(),
+    log: recordingLogger(),
+    intakeQueue: new MemoryIntakeQueue(journal),
+    bucket: 'unit-bucket',
+    batchSize: 100,
+    deadlineSeconds: 3600,
+    ttlDays: 30,
+    newId: () => ID,
     ...overrides,
   };
   return { deps, store, status, queue, journal };
 }
 
 async function rejected(body: unknown, deps: CreateDeps): Promise<ValidationError> {
-  const err = await createEnrichment(body, deps).then(() => undefined, (e: unknown) => e);
+  const err = await createEnrichment(body, deps).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(ValidationError);
   return err as ValidationError;
 }
 
 describe('characters', () => {
-  const unicode = [contact({ first_name: 'Zoë 😀', last_name: '𠮷田' }), contact({ first_name: 'Ελένη', last_name: '山田', note: 'تجربة 🎉 \t tab\nline' })];
+  const unicode = [
+    contact({ first_name: 'Zoë 😀', last_name: '𠮷田' }),
+    contact({ first_name: 'Ελένη', last_name: '山田', note: 'تجربة 🎉 \t tab\nline' }),
+  ];
 
   it('accepts emoji, CJK outside the BMP and other scripts, unchanged', () => {
     for (const c of unicode) expect(ContactSchema.parse(c)).toEqual(c);
@@ -73,13 +102,15 @@ describe('characters', () => {
     const { deps, journal } = setup();
     const contacts = [...makeContacts(3), contact({ first_name: text })];
     const err = await rejected({ contacts, fields_to_enrich: ['professional_email'] }, deps);
-    expect(err.errors).toEqual([{ path: 'contacts[3].first_name', message: expect.stringMatching(/cannot be stored or sent/) }]);
+    expect(err.errors).toEqual([
+      { path: 'contacts[3].first_name', message: expect.stringMatching(/cannot be stored or sent/) },
+    ]);
     expect(journal).toEqual([]);
   });
 
   it('checks extra properties at any depth, and property names', async () => {
     const { deps, journal } = setup();
-    const contacts = [contact({ tags: ['ok', { label: 'x\uffff' }] }), contact({ "odd\u0001key": 1 })];
+    const contacts = [contact({ tags: ['ok', { label: 'x\uffff' }] }), contact({ 'odd\u0001key': 1 })];
     const err = await rejected({ contacts, fields_to_enrich: ['professional_email'] }, deps);
     expect(err.errors.map((e) => e.path)).toEqual(['contacts[0].tags[1].label', 'contacts[1]["odd\\u0001key"]']);
     expect(err.errors[1].message).toMatch(/property name contains U\+0001/);
@@ -93,7 +124,10 @@ describe('characters', () => {
     ['a Hangul filler', '\u3164'],
   ])('rejects a name made only of invisible characters (%s)', async (_name, text) => {
     const { deps, journal } = setup();
-    const err = await rejected({ contacts: [contact({ last_name: text })], fields_to_enrich: ['professional_email'] }, deps);
+    const err = await rejected(
+      { contacts: [contact({ last_name: text })], fields_to_enrich: ['professional_email'] },
+      deps,
+    );
     expect(err.errors.map((e) => e.path)).toEqual(['contacts[0].last_name']);
     expect(journal).toEqual([]);
   });
@@ -107,7 +141,10 @@ describe('sizes, measured as sent', () => {
   it('counts a non-ASCII character as its escape in the 2 KB contact limit', async () => {
     // 200 emoji: 800 bytes of UTF-8, 2,400 as sent.
     const { deps, journal } = setup();
-    const err = await rejected({ contacts: [contact({ note: '😀'.repeat(200) })], fields_to_enrich: ['professional_email'] }, deps);
+    const err = await rejected(
+      { contacts: [contact({ note: '😀'.repeat(200) })], fields_to_enrich: ['professional_email'] },
+      deps,
+    );
     expect(err.errors[0].path).toBe('contacts[0]');
     expect(journal).toEqual([]);
   });
@@ -117,7 +154,10 @@ describe('sizes, measured as sent', () => {
     const full = contact({ note: '😀'.repeat(Math.floor((MAX_CONTACT_BYTES - base) / 12)) });
     expect(encodeMessageBody(full).length).toBeLessThanOrEqual(MAX_CONTACT_BYTES);
     const { deps, queue } = setup();
-    await createEnrichment({ contacts: Array.from({ length: 100 }, () => full), fields_to_enrich: ['professional_email', 'job_title'] }, deps);
+    await createEnrichment(
+      { contacts: Array.from({ length: 100 }, () => full), fields_to_enrich: ['professional_email', 'job_title'] },
+      deps,
+    );
     const body = encodeMessageBody(queue.sent[0]);
     expect(Buffer.byteLength(body)).toBeLessThanOrEqual(SQS_BATCH_MAX_BYTES);
     expect(groupForSendBatch([body])).toEqual([[0]]);
@@ -132,12 +172,18 @@ describe('depth', () => {
     expect(ContactSchema.safeParse(contact({ data: deep(MAX_PROPERTY_DEPTH) })).success).toBe(true);
     const parsed = ContactSchema.safeParse(contact({ data: deep(MAX_PROPERTY_DEPTH + 1) }));
     expect(parsed.success).toBe(false);
-    expect(parsed.error!.issues[0]).toMatchObject({ path: ['data'], message: expect.stringMatching(/nested more than 32 levels/) });
+    expect(parsed.error!.issues[0]).toMatchObject({
+      path: ['data'],
+      message: expect.stringMatching(/nested more than 32 levels/),
+    });
   });
 
   it('answers 400, not a stack overflow, for 20,000 levels in an extra property', async () => {
     const { deps, journal } = setup();
-    const err = await rejected({ contacts: [...makeContacts(2), contact({ data: deep(20_000) })], fields_to_enrich: ['professional_email'] }, deps);
+    const err = await rejected(
+      { contacts: [...makeContacts(2), contact({ data: deep(20_000) })], fields_to_enrich: ['professional_email'] },
+      deps,
+    );
     expect(err.errors).toEqual([{ path: 'contacts[2].data', message: expect.stringMatching(/nested more than/) }]);
     expect(journal).toEqual([]);
   });
@@ -145,13 +191,18 @@ describe('depth', () => {
   it('answers 400 for 20,000 levels in fields_to_enrich, naming no more than the type', async () => {
     const { deps, journal } = setup();
     const err = await rejected({ contacts: makeContacts(1), fields_to_enrich: deep(20_000) }, deps);
-    expect(err.errors).toEqual([{ path: 'fields_to_enrich[0]', message: expect.stringMatching(/^Unsupported field an array\./) }]);
+    expect(err.errors).toEqual([
+      { path: 'fields_to_enrich[0]', message: expect.stringMatching(/^Unsupported field an array\./) },
+    ]);
     expect(journal).toEqual([]);
   });
 
   it('rejects 20,000 levels in an uploaded file (its intake), naming the path, sending nothing', async () => {
     const { deps, store, status, queue } = setup();
-    store.objects.set('uploads/deep.json', `{"contacts":[{"first_name":"A","last_name":"B","company_domain":"a.com","x":${deepText(20_000)}}]}`);
+    store.objects.set(
+      'uploads/deep.json',
+      `{"contacts":[{"first_name":"A","last_name":"B","company_domain":"a.com","x":${deepText(20_000)}}]}`,
+    );
     await createEnrichment({ contacts: 'uploads/deep.json', fields_to_enrich: ['professional_email'] }, deps);
     expect(await runIntake(ID, intakeDepsFor(deps))).toBe('rejected');
     expect(status.only().errors!.map((e) => e.path)).toEqual(['contacts[0].x']);
@@ -181,19 +232,25 @@ describe('S3 references', () => {
     expect(journal).toEqual([]);
   });
 
-  it('answers 400 for a key over S3\'s 1,024 bytes', async () => {
+  it("answers 400 for a key over S3's 1,024 bytes", async () => {
     const { deps } = setup();
-    const err = await rejected({ contacts: `uploads/${'k'.repeat(1020)}`, fields_to_enrich: ['professional_email'] }, deps);
+    const err = await rejected(
+      { contacts: `uploads/${'k'.repeat(1020)}`, fields_to_enrich: ['professional_email'] },
+      deps,
+    );
     expect(err.errors[0].message).toMatch(/at most 1024 bytes/);
   });
 
   it('rejects an uploaded file with "contacts" twice (a stream cannot let the last one win, as JSON.parse does inline)', async () => {
-    const text = '{"contacts":[{"first_name":"First","last_name":"A","company_domain":"a.com"}],"contacts":[{"first_name":"Last","last_name":"B","company_domain":"b.com"}]}';
+    const text =
+      '{"contacts":[{"first_name":"First","last_name":"A","company_domain":"a.com"}],"contacts":[{"first_name":"Last","last_name":"B","company_domain":"b.com"}]}';
     const { deps, store, queue, status } = setup();
     store.objects.set('uploads/dup.json', text);
     await createEnrichment({ contacts: 'uploads/dup.json', fields_to_enrich: ['professional_email'] }, deps);
     expect(await runIntake(ID, intakeDepsFor(deps))).toBe('rejected');
-    expect(status.only().errors).toEqual([{ path: 'contacts', message: expect.stringMatching(/"contacts" is given twice/) }]);
+    expect(status.only().errors).toEqual([
+      { path: 'contacts', message: expect.stringMatching(/"contacts" is given twice/) },
+    ]);
     expect(queue.sent).toEqual([]);
   });
 });
@@ -210,7 +267,13 @@ describe('a failure after the first write', () => {
     const queue = new MemoryQueue();
     const clock = new ManualClock();
     const reconcileDeps = {
-      store, status, queue, clock, log: recordingLogger(), batchSize: 100, stallSeconds: 300,
+      store,
+      status,
+      queue,
+      clock,
+      log: recordingLogger(),
+      batchSize: 100,
+      stallSeconds: 300,
       api: new FakeEnrichmentApi(),
     } as unknown as ReconcileDeps;
     clock.advance(301_000);
@@ -226,29 +289,38 @@ describe('HTTP edge of POST /enrichment', () => {
   afterAll(() => aws.restore());
   const body = JSON.stringify({ contacts: makeContacts(1), fields_to_enrich: ['professional_email'] });
 
-  it.each(['application/json', 'application/json; charset=utf-8', 'Application/JSON;charset="UTF-8"', 'application/vnd.api+json'])(
-    'accepts content-type %s',
-    (type) => expect(() => requireJsonBody({ headers: { 'Content-Type': type } })).not.toThrow(),
+  it.each([
+    'application/json',
+    'application/json; charset=utf-8',
+    'Application/JSON;charset="UTF-8"',
+    'application/vnd.api+json',
+  ])('accepts content-type %s', (type) =>
+    expect(() => requireJsonBody({ headers: { 'Content-Type': type } })).not.toThrow(),
   );
 
   it('accepts a request without a content-type (read as JSON)', () => {
     expect(() => requireJsonBody({ headers: {} })).not.toThrow();
   });
 
-  it.each(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', 'application/jsonp'])(
-    'answers 415 for content-type %s, writing nothing',
-    async (type) => {
-      const res = await createHandler(apiEvent({ body, headers: { 'content-type': type } }));
-      expect(res.statusCode).toBe(415);
-      expect(JSON.parse(res.body).message).toMatch(/application\/json/);
-      expect(aws.s3.calls()).toHaveLength(0);
-      expect(aws.sqs.calls()).toHaveLength(0);
-    },
-  );
+  it.each([
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/json; charset=latin1',
+    'application/jsonp',
+  ])('answers 415 for content-type %s, writing nothing', async (type) => {
+    const res = await createHandler(apiEvent({ body, headers: { 'content-type': type } }));
+    expect(res.statusCode).toBe(415);
+    expect(JSON.parse(res.body).message).toMatch(/application\/json/);
+    expect(aws.s3.calls()).toHaveLength(0);
+    expect(aws.sqs.calls()).toHaveLength(0);
+  });
 
   it('refuses a gzip body with 415 and echoes none of its bytes', async () => {
     const gz = require('node:zlib').gzipSync(body).toString('binary');
-    const res = await createHandler(apiEvent({ body: gz, headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } }));
+    const res = await createHandler(
+      apiEvent({ body: gz, headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } }),
+    );
     expect(res.statusCode).toBe(415);
     expect(JSON.parse(res.body).message).toMatch(/Content-Encoding "gzip" is not supported/);
     expect(res.body).toMatch(/^[\x20-\x7e]*$/);
@@ -287,7 +359,9 @@ describe('request ids and __proto__', () => {
   });
 
   it('drops a __proto__ key of a contact and leaves its prototype alone', () => {
-    const parsed = ContactSchema.parse(JSON.parse('{"first_name":"A","last_name":"B","company_domain":"a.com","__proto__":{"polluted":1},"kept":2}'));
+    const parsed = ContactSchema.parse(
+      JSON.parse('{"first_name":"A","last_name":"B","company_domain":"a.com","__proto__":{"polluted":1},"kept":2}'),
+    );
     expect(Object.keys(parsed)).toEqual(['first_name', 'last_name', 'company_domain', 'kept']);
     expect(Object.getPrototypeOf(parsed)).toBe(Object.prototype);
     expect((parsed as Record<string, unknown>).polluted).toBeUndefined();

@@ -13,7 +13,10 @@ import { fetchPostHeaders } from '../../src/scripts/lib/api';
 import { generateContacts } from '../../src/scripts/lib/contacts';
 
 const fetchHeaders = (body: string) => fetchPostHeaders(body, 'localhost:3000');
-const post = (body: string, headers: InlineRequest['headers'] = { 'content-type': 'application/json' }): InlineRequest => ({
+const post = (
+  body: string,
+  headers: InlineRequest['headers'] = { 'content-type': 'application/json' },
+): InlineRequest => ({
   method: 'POST',
   url: '/enrichment',
   headers,
@@ -22,18 +25,45 @@ const post = (body: string, headers: InlineRequest['headers'] = { 'content-type'
 
 describe('the Lambda proxy event of a request', () => {
   it('has the shape of an API Gateway REST proxy event, with the client headers and the ones AWS adds', () => {
-    const event = proxyEventFor({ method: 'GET', url: '/enrichment/abc?x=1&x=2&y=3', headers: { 'user-agent': 'curl/8', accept: '*/*' }, body: '' });
+    const event = proxyEventFor({
+      method: 'GET',
+      url: '/enrichment/abc?x=1&x=2&y=3',
+      headers: { 'user-agent': 'curl/8', accept: '*/*' },
+      body: '',
+    });
     expect(Object.keys(event).sort()).toEqual(
-      ['body', 'headers', 'httpMethod', 'isBase64Encoded', 'multiValueHeaders', 'multiValueQueryStringParameters', 'path', 'pathParameters', 'queryStringParameters', 'requestContext', 'resource', 'stageVariables'].sort(),
+      [
+        'body',
+        'headers',
+        'httpMethod',
+        'isBase64Encoded',
+        'multiValueHeaders',
+        'multiValueQueryStringParameters',
+        'path',
+        'pathParameters',
+        'queryStringParameters',
+        'requestContext',
+        'resource',
+        'stageVariables',
+      ].sort(),
     );
     expect(event).toMatchObject({
       path: '/enrichment/abc',
       httpMethod: 'GET',
       queryStringParameters: { x: '2', y: '3' },
       multiValueQueryStringParameters: { x: ['1', '2'], y: ['3'] },
-      headers: { 'user-agent': 'curl/8', accept: '*/*', 'X-Amzn-Trace-Id': expect.any(String), 'CloudFront-Viewer-Country': 'US' },
+      headers: {
+        'user-agent': 'curl/8',
+        accept: '*/*',
+        'X-Amzn-Trace-Id': expect.any(String),
+        'CloudFront-Viewer-Country': 'US',
+      },
       multiValueHeaders: { 'user-agent': ['curl/8'], 'X-Forwarded-For': [expect.any(String)] },
-      requestContext: { httpMethod: 'GET', requestId: expect.any(String), identity: { userAgent: 'curl/8', sourceIp: expect.any(String) } },
+      requestContext: {
+        httpMethod: 'GET',
+        requestId: expect.any(String),
+        identity: { userAgent: 'curl/8', sourceIp: expect.any(String) },
+      },
     });
   });
 
@@ -60,19 +90,32 @@ describe('checkInline: API Gateway 10 MB body and Lambda 6 MB event, exact at th
     const under = post(bodyOfEvent(LAMBDA_MAX_EVENT_BYTES - 1), headers);
     expect(proxyEventBytes(under)).toBe(LAMBDA_MAX_EVENT_BYTES - 1);
     expect(checkInline(under)).toEqual({ ok: true, eventBytes: LAMBDA_MAX_EVENT_BYTES - 1 });
-    expect(checkInline(post(bodyOfEvent(LAMBDA_MAX_EVENT_BYTES), headers))).toEqual({ ok: false, limit: 'event', eventBytes: LAMBDA_MAX_EVENT_BYTES });
-    expect(checkInline(post(bodyOfEvent(LAMBDA_MAX_EVENT_BYTES + 1), headers))).toEqual({ ok: false, limit: 'event', eventBytes: LAMBDA_MAX_EVENT_BYTES + 1 });
+    expect(checkInline(post(bodyOfEvent(LAMBDA_MAX_EVENT_BYTES), headers))).toEqual({
+      ok: false,
+      limit: 'event',
+      eventBytes: LAMBDA_MAX_EVENT_BYTES,
+    });
+    expect(checkInline(post(bodyOfEvent(LAMBDA_MAX_EVENT_BYTES + 1), headers))).toEqual({
+      ok: false,
+      limit: 'event',
+      eventBytes: LAMBDA_MAX_EVENT_BYTES + 1,
+    });
   });
 
   it('rejects a body over 10 MB as a body, whatever its event', () => {
     expect(API_GATEWAY_MAX_BODY_BYTES).toBe(10_485_760);
-    expect(checkInline(post('x'.repeat(API_GATEWAY_MAX_BODY_BYTES + 1)))).toEqual({ ok: false, limit: 'body', bodyBytes: API_GATEWAY_MAX_BODY_BYTES + 1 });
+    expect(checkInline(post('x'.repeat(API_GATEWAY_MAX_BODY_BYTES + 1)))).toEqual({
+      ok: false,
+      limit: 'body',
+      bodyBytes: API_GATEWAY_MAX_BODY_BYTES + 1,
+    });
     expect(checkInline(post('x'.repeat(API_GATEWAY_MAX_BODY_BYTES)))).toMatchObject({ ok: false, limit: 'event' });
   });
 
   it('fits 67,000 createJson contacts (as the README and the 413 message say) but not 5.5 MB of them', () => {
     const contacts = [...generateContacts(72_000, { seed: 1 })];
-    const body = (n: number) => JSON.stringify({ contacts: contacts.slice(0, n), fields_to_enrich: ['professional_email', 'personal_phone'] });
+    const body = (n: number) =>
+      JSON.stringify({ contacts: contacts.slice(0, n), fields_to_enrich: ['professional_email', 'personal_phone'] });
     const fits = body(67_000);
     expect(checkInline(post(fits, fetchHeaders(fits))).ok).toBe(true);
     expect(INLINE_CONTACTS_ESTIMATE).toBe('about 5.2 MB or 67,000 contacts');

@@ -32,7 +32,16 @@ describe('log lines', () => {
     Object.assign(process.env, { DD_SERVICE: 'svc', DD_ENV: 'prod', DD_VERSION: '1.2.3' });
     createLogger().child({ requestId: 'r1' }).info('hello', { count: 2 });
     expect(parsed()).toEqual([
-      { level: 'info', time: expect.any(String), msg: 'hello', service: 'svc', env: 'prod', version: '1.2.3', requestId: 'r1', count: 2 },
+      {
+        level: 'info',
+        time: expect.any(String),
+        msg: 'hello',
+        service: 'svc',
+        env: 'prod',
+        version: '1.2.3',
+        requestId: 'r1',
+        count: 2,
+      },
     ]);
   });
 
@@ -57,7 +66,10 @@ describe('log lines', () => {
       log.info('inside');
     });
     log.info('outside');
-    expect(parsed().map((l) => [l.msg, l.awsRequestId])).toEqual([['inside', 'aws-req-1'], ['outside', undefined]]);
+    expect(parsed().map((l) => [l.msg, l.awsRequestId])).toEqual([
+      ['inside', 'aws-req-1'],
+      ['outside', undefined],
+    ]);
   });
 
   it('carry dd.trace_id and dd.span_id of the active span as decimal strings; none without a span or with tracing off', () => {
@@ -82,9 +94,18 @@ describe('log lines', () => {
     const handler = httpHandler(async () => {
       throw new Error('boom');
     });
-    const res = await handler(apiEvent({ requestContext: { requestId: 'corr-1' } as never }), { awsRequestId: 'aws-req-2' });
+    const res = await handler(apiEvent({ requestContext: { requestId: 'corr-1' } as never }), {
+      awsRequestId: 'aws-req-2',
+    });
     expect(res.statusCode).toBe(500);
     expect(JSON.parse(res.body)).toEqual({ message: 'Internal server error', correlationId: 'corr-1' });
-    expect(parsed()).toEqual([expect.objectContaining({ level: 'error', msg: 'unexpected error', awsRequestId: 'aws-req-2', correlationId: 'corr-1' })]);
+    expect(parsed()).toEqual([
+      expect.objectContaining({
+        level: 'error',
+        msg: 'unexpected error',
+        awsRequestId: 'aws-req-2',
+        correlationId: 'corr-1',
+      }),
+    ]);
   });
 });

@@ -1,27 +1,49 @@
 import { ContactSchema, EnrichFieldSchema, SUPPORTED_FIELDS } from '../../src/schemas/contact';
 import { BatchMessageSchema } from '../../src/schemas/message';
-import { CreateEnrichmentRequestSchema, FieldsSchema, RequestIdSchema, S3ReferenceSchema } from '../../src/schemas/request';
+import {
+  CreateEnrichmentRequestSchema,
+  FieldsSchema,
+  RequestIdSchema,
+  S3ReferenceSchema,
+} from '../../src/schemas/request';
 import { StatusRecordSchema } from '../../src/schemas/status';
 
 const contact = (company_domain: unknown) => ({ first_name: 'Ada', last_name: 'Lovelace', company_domain });
 
 describe('ContactSchema', () => {
-  it.each(['example.com', 'sub.example.co.uk', 'EXAMPLE.COM', 'a-b.io', 'x1.example', 'xn--bcher-kva.example', 'a.b.c.d.example.org', '  padded.com  '])(
-    'accepts the domain %p',
-    (domain) => {
-      expect(ContactSchema.safeParse(contact(domain)).success).toBe(true);
-    },
-  );
+  it.each([
+    'example.com',
+    'sub.example.co.uk',
+    'EXAMPLE.COM',
+    'a-b.io',
+    'x1.example',
+    'xn--bcher-kva.example',
+    'a.b.c.d.example.org',
+    '  padded.com  ',
+  ])('accepts the domain %p', (domain) => {
+    expect(ContactSchema.safeParse(contact(domain)).success).toBe(true);
+  });
 
-  it.each(['nope', 'not a domain', '-a.com', 'a-.com', 'example.123', '', 'example..com', '.com', 'example.com.', 'http://example.com', 'example.com/path', 'user@example.com', `${'a'.repeat(64)}.com`])(
-    'rejects the domain %p with a clear message',
-    (domain) => {
-      const parsed = ContactSchema.safeParse(contact(domain));
-      expect(parsed.success).toBe(false);
-      expect(parsed.error!.issues[0].path).toEqual(['company_domain']);
-      expect(parsed.error!.issues[0].message).toBe('company_domain must be a domain name such as example.com');
-    },
-  );
+  it.each([
+    'nope',
+    'not a domain',
+    '-a.com',
+    'a-.com',
+    'example.123',
+    '',
+    'example..com',
+    '.com',
+    'example.com.',
+    'http://example.com',
+    'example.com/path',
+    'user@example.com',
+    `${'a'.repeat(64)}.com`,
+  ])('rejects the domain %p with a clear message', (domain) => {
+    const parsed = ContactSchema.safeParse(contact(domain));
+    expect(parsed.success).toBe(false);
+    expect(parsed.error!.issues[0].path).toEqual(['company_domain']);
+    expect(parsed.error!.issues[0].message).toBe('company_domain must be a domain name such as example.com');
+  });
 
   it('rejects a domain that is not a string', () => {
     const parsed = ContactSchema.safeParse(contact(42));
@@ -29,16 +51,30 @@ describe('ContactSchema', () => {
   });
 
   it('requires non-empty names', () => {
-    for (const [value, message] of [['', 'first_name must not be empty'], ['   ', 'first_name must not be empty'], [7, 'first_name must be a string'], [undefined, 'first_name must be a string']] as const) {
+    for (const [value, message] of [
+      ['', 'first_name must not be empty'],
+      ['   ', 'first_name must not be empty'],
+      [7, 'first_name must be a string'],
+      [undefined, 'first_name must be a string'],
+    ] as const) {
       const parsed = ContactSchema.safeParse({ first_name: value, last_name: 'B', company_domain: 'a.com' });
       expect(parsed.success).toBe(false);
       expect(parsed.error!.issues[0]).toMatchObject({ path: ['first_name'], message });
     }
-    expect(ContactSchema.safeParse({ first_name: 'A', company_domain: 'a.com' }).error!.issues[0].path).toEqual(['last_name']);
+    expect(ContactSchema.safeParse({ first_name: 'A', company_domain: 'a.com' }).error!.issues[0].path).toEqual([
+      'last_name',
+    ]);
   });
 
   it('passes extra properties through untouched and trims the required ones', () => {
-    const input = { first_name: ' Ada ', last_name: 'Lovelace', company_domain: 'example.com', crm_id: 42, tags: ['x'], meta: { a: null } };
+    const input = {
+      first_name: ' Ada ',
+      last_name: 'Lovelace',
+      company_domain: 'example.com',
+      crm_id: 42,
+      tags: ['x'],
+      meta: { a: null },
+    };
     expect(ContactSchema.parse(input)).toEqual({ ...input, first_name: 'Ada' });
   });
 });
@@ -61,16 +97,26 @@ describe('fields', () => {
   it('needs at least one field, removes duplicates and keeps order', () => {
     expect(FieldsSchema.safeParse([]).success).toBe(false);
     expect(FieldsSchema.safeParse('professional_email').success).toBe(false);
-    expect(FieldsSchema.parse(['personal_phone', 'professional_email', 'personal_phone'])).toEqual(['personal_phone', 'professional_email']);
+    expect(FieldsSchema.parse(['personal_phone', 'professional_email', 'personal_phone'])).toEqual([
+      'personal_phone',
+      'professional_email',
+    ]);
   });
 });
 
 describe('CreateEnrichmentRequestSchema', () => {
   const fields = ['professional_email'];
   it('accepts inline contacts or an S3 reference', () => {
-    expect(CreateEnrichmentRequestSchema.safeParse({ contacts: [contact('example.com')], fields_to_enrich: fields }).success).toBe(true);
-    expect(CreateEnrichmentRequestSchema.safeParse({ contacts: 's3://my-bucket/uploads/c.json', fields_to_enrich: fields }).success).toBe(true);
-    expect(CreateEnrichmentRequestSchema.safeParse({ contacts: 'uploads/c.json', fields_to_enrich: fields }).success).toBe(true);
+    expect(
+      CreateEnrichmentRequestSchema.safeParse({ contacts: [contact('example.com')], fields_to_enrich: fields }).success,
+    ).toBe(true);
+    expect(
+      CreateEnrichmentRequestSchema.safeParse({ contacts: 's3://my-bucket/uploads/c.json', fields_to_enrich: fields })
+        .success,
+    ).toBe(true);
+    expect(
+      CreateEnrichmentRequestSchema.safeParse({ contacts: 'uploads/c.json', fields_to_enrich: fields }).success,
+    ).toBe(true);
   });
   it('rejects empty lists, other strings and missing parts', () => {
     for (const body of [
@@ -110,7 +156,9 @@ describe('BatchMessageSchema', () => {
   });
   it('accepts a batch of 1 to 100 contacts', () => {
     expect(BatchMessageSchema.safeParse(message()).success).toBe(true);
-    expect(BatchMessageSchema.safeParse(message({ contacts: Array(100).fill(contact('example.com')) })).success).toBe(true);
+    expect(BatchMessageSchema.safeParse(message({ contacts: Array(100).fill(contact('example.com')) })).success).toBe(
+      true,
+    );
   });
   it('accepts a message sent before totalBatches left it (in flight during a deploy) and drops the field', () => {
     const parsed = BatchMessageSchema.parse(message({ totalBatches: 3 }));
@@ -136,8 +184,18 @@ describe('BatchMessageSchema', () => {
 describe('StatusRecordSchema', () => {
   it('defaults the counters and keeps the batch set', () => {
     const parsed = StatusRecordSchema.parse({
-      requestId: 'r', status: 'processing', createdAt: 'c', updatedAt: 'u', totalContacts: 1, totalBatches: 1,
-      fields: ['job_title'], inputFileKey: 'i', outputFileKey: 'o', deadlineAt: 'd', expiresAt: 1, doneBatches: new Set([0]),
+      requestId: 'r',
+      status: 'processing',
+      createdAt: 'c',
+      updatedAt: 'u',
+      totalContacts: 1,
+      totalBatches: 1,
+      fields: ['job_title'],
+      inputFileKey: 'i',
+      outputFileKey: 'o',
+      deadlineAt: 'd',
+      expiresAt: 1,
+      doneBatches: new Set([0]),
     });
     expect(parsed.processedBatches).toBe(0);
     expect(parsed.failedBatches).toBe(0);

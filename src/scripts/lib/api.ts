@@ -1,5 +1,10 @@
 import type { StatusResponse } from '../../core/status';
-import { API_GATEWAY_MAX_BODY_BYTES, checkInline, LAMBDA_MAX_EVENT_BYTES, type InlineVerdict } from '../../inlineLimits';
+import {
+  API_GATEWAY_MAX_BODY_BYTES,
+  checkInline,
+  LAMBDA_MAX_EVENT_BYTES,
+  type InlineVerdict,
+} from '../../inlineLimits';
 
 export type { StatusResponse };
 
@@ -71,7 +76,10 @@ export function fetchPostHeaders(body: string, host = new URL(apiUrl()).host): R
  */
 export function inlineVerdict(body: string, baseUrl = apiUrl()): InlineVerdict {
   const headers = fetchPostHeaders(body, new URL(baseUrl).host);
-  const limits = { maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES, maxEventBytes: LAMBDA_MAX_EVENT_BYTES - INLINE_MARGIN_BYTES };
+  const limits = {
+    maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES,
+    maxEventBytes: LAMBDA_MAX_EVENT_BYTES - INLINE_MARGIN_BYTES,
+  };
   return checkInline({ method: 'POST', url: '/enrichment', headers, body }, limits);
 }
 
@@ -98,7 +106,9 @@ export async function request<T = unknown>(
   } catch (err) {
     if (opts.signal?.aborted) throw err;
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new ApiError(`cannot reach ${method} ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message} (is the API running? set API_URL)`);
+    throw new ApiError(
+      `cannot reach ${method} ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message} (is the API running? set API_URL)`,
+    );
   }
   const text = await res.text();
   let body: unknown = text;
@@ -111,13 +121,24 @@ export async function request<T = unknown>(
 }
 
 /** POST /enrichment with a payload, or with a body already serialized (the one `inlineVerdict` measured). */
-export function createEnrichment(payload: { contacts: unknown; fields_to_enrich: string[] } | string, baseUrl?: string) {
+export function createEnrichment(
+  payload: { contacts: unknown; fields_to_enrich: string[] } | string,
+  baseUrl?: string,
+) {
   return request<CreateResponse>('POST', '/enrichment', { body: payload, baseUrl });
 }
 
-export async function getStatus(requestId: string, opts: { baseUrl?: string; signal?: AbortSignal } = {}): Promise<StatusResponse> {
+export async function getStatus(
+  requestId: string,
+  opts: { baseUrl?: string; signal?: AbortSignal } = {},
+): Promise<StatusResponse> {
   const res = await request<StatusResponse>('GET', `/enrichment/${encodeURIComponent(requestId)}`, opts);
-  if (!res.ok) throw new ApiError(`GET /enrichment/${requestId} answered ${res.status}: ${JSON.stringify(res.body)}`, res.status, res.body);
+  if (!res.ok)
+    throw new ApiError(
+      `GET /enrichment/${requestId} answered ${res.status}: ${JSON.stringify(res.body)}`,
+      res.status,
+      res.body,
+    );
   return res.body;
 }
 

@@ -71,7 +71,9 @@ export function* generateContacts(count: number, opts: GenerateOptions): Generat
   const poisoned = samplePositions(count, invalid, prng(opts.seed ^ 0x9e3779b9));
   const hang = opts.hang ?? 0;
   if (!Number.isInteger(hang) || hang < 0 || invalid + hang > count) {
-    throw new RangeError(`hang must be an integer between 0 and the contacts left after the invalid ones (${count - invalid}), got ${hang}`);
+    throw new RangeError(
+      `hang must be an integer between 0 and the contacts left after the invalid ones (${count - invalid}), got ${hang}`,
+    );
   }
   const hanging = new Set<number>();
   const hangRandom = prng(opts.seed ^ 0x85ebca6b);
@@ -86,9 +88,17 @@ export function* generateContacts(count: number, opts: GenerateOptions): Generat
     const last_name = pick(lastNames);
     const shape = random();
     const label =
-      shape < 0.4 ? pick(domainWords) : shape < 0.7 ? `${pick(domainWords)}-${pick(domainWords)}` : `${pick(adjectives)}${pick(domainWords)}`;
+      shape < 0.4
+        ? pick(domainWords)
+        : shape < 0.7
+          ? `${pick(domainWords)}-${pick(domainWords)}`
+          : `${pick(adjectives)}${pick(domainWords)}`;
     const tld = pick(tlds);
-    yield { first_name, last_name, company_domain: `${label}.${poisoned.has(i) ? 'invalid' : hanging.has(i) ? 'hang' : tld}` };
+    yield {
+      first_name,
+      last_name,
+      company_domain: `${label}.${poisoned.has(i) ? 'invalid' : hanging.has(i) ? 'hang' : tld}`,
+    };
   }
 }
 
@@ -147,6 +157,11 @@ export type ContactsFileFormat = 'json' | 'ndjson' | 'csv';
 const RENDERERS = { json: renderContactsFile, ndjson: renderNdjsonFile, csv: renderCsvFile };
 
 /** Streams `count` generated contacts to `file` in `format` (the same contacts whatever the format). */
-export async function writeContactsFile(file: string, count: number, opts: GenerateOptions, format: ContactsFileFormat = 'json'): Promise<void> {
+export async function writeContactsFile(
+  file: string,
+  count: number,
+  opts: GenerateOptions,
+  format: ContactsFileFormat = 'json',
+): Promise<void> {
   await pipeline(Readable.from(RENDERERS[format](generateContacts(count, opts))), createWriteStream(file));
 }

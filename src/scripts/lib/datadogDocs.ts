@@ -51,7 +51,8 @@ export function unparsed(doc: unknown, type: 'Dashboard' | 'Monitor'): string[] 
       walk(value, `${path}.${key}`);
     }
     // Only where no child explains it (an UnparsedObject child is reported above).
-    if (record._unparsed === true && !problems.some((p) => p.startsWith(path))) problems.push(`${path}: marked _unparsed`);
+    if (record._unparsed === true && !problems.some((p) => p.startsWith(path)))
+      problems.push(`${path}: marked _unparsed`);
   };
   walk(model, '');
   return problems;
@@ -84,7 +85,8 @@ export interface MetricRef {
   query: string;
 }
 
-const METRIC_QUERY = /\b(avg|sum|min|max|count|p50|p75|p90|p95|p99):([a-z][a-z0-9_.]*)\{([^}]*)\}(?:\s*by\s*\{([^}]*)\})?/g;
+const METRIC_QUERY =
+  /\b(avg|sum|min|max|count|p50|p75|p90|p95|p99):([a-z][a-z0-9_.]*)\{([^}]*)\}(?:\s*by\s*\{([^}]*)\})?/g;
 
 export function metricRefs(query: string): MetricRef[] {
   const refs: MetricRef[] = [];
@@ -108,12 +110,22 @@ export const COMMON_TAGS = ['env', 'service', 'version', 'stage'] as const;
  * resource's own AWS tags, env/service/version included, come with them too).
  */
 export const AWS_METRICS: Record<string, { metrics: string[]; tags: string[] }> = {
-  'aws.lambda.': { metrics: ['duration', 'duration.maximum', 'errors', 'throttles', 'invocations'], tags: ['functionname', 'resource', 'region', ...COMMON_TAGS] },
-  'aws.sqs.': { metrics: ['approximate_number_of_messages_visible', 'approximate_age_of_oldest_message'], tags: ['queuename', 'region', ...COMMON_TAGS] },
-  'aws.apigateway.': { metrics: ['4xxerror', '5xxerror', 'count', 'latency', 'integration_latency'], tags: ['apiname', 'stage', 'region', ...COMMON_TAGS] },
+  'aws.lambda.': {
+    metrics: ['duration', 'duration.maximum', 'errors', 'throttles', 'invocations'],
+    tags: ['functionname', 'resource', 'region', ...COMMON_TAGS],
+  },
+  'aws.sqs.': {
+    metrics: ['approximate_number_of_messages_visible', 'approximate_age_of_oldest_message'],
+    tags: ['queuename', 'region', ...COMMON_TAGS],
+  },
+  'aws.apigateway.': {
+    metrics: ['4xxerror', '5xxerror', 'count', 'latency', 'integration_latency'],
+    tags: ['apiname', 'stage', 'region', ...COMMON_TAGS],
+  },
 };
 
-export const catalogueByName = (): Map<string, MetricSpec> => new Map(Object.values(METRICS).map((m) => [m.name, m as MetricSpec]));
+export const catalogueByName = (): Map<string, MetricSpec> =>
+  new Map(Object.values(METRICS).map((m) => [m.name, m as MetricSpec]));
 
 /** What is wrong with one metric reference: an unknown metric, a tag it does not carry, a percentile not enabled. */
 export function checkRef(ref: MetricRef): string[] {
@@ -121,16 +133,24 @@ export function checkRef(ref: MetricRef): string[] {
   const spec = catalogueByName().get(ref.metric);
   if (spec) {
     const allowed = new Set<string>([...COMMON_TAGS, ...Object.keys(spec.tags)]);
-    for (const key of ref.tagKeys) if (!allowed.has(key)) problems.push(`${ref.metric} has no tag ${key} (in ${ref.query})`);
-    if (/^p\d+$/.test(ref.aggregator) && !spec.percentiles) problems.push(`${ref.aggregator}: on ${ref.metric}, whose percentiles are not enabled (in ${ref.query})`);
+    for (const key of ref.tagKeys)
+      if (!allowed.has(key)) problems.push(`${ref.metric} has no tag ${key} (in ${ref.query})`);
+    if (/^p\d+$/.test(ref.aggregator) && !spec.percentiles)
+      problems.push(`${ref.aggregator}: on ${ref.metric}, whose percentiles are not enabled (in ${ref.query})`);
     return problems;
   }
   const ns = Object.keys(AWS_METRICS).find((prefix) => ref.metric.startsWith(prefix));
-  if (!ns) return [`${ref.metric} is neither in the catalogue (src/core/metricNames.ts) nor a known AWS integration metric (in ${ref.query})`];
+  if (!ns)
+    return [
+      `${ref.metric} is neither in the catalogue (src/core/metricNames.ts) nor a known AWS integration metric (in ${ref.query})`,
+    ];
   const { metrics, tags } = AWS_METRICS[ns];
-  if (!metrics.includes(ref.metric.slice(ns.length))) problems.push(`${ref.metric} is not one of the AWS metrics the documents may use (in ${ref.query})`);
-  for (const key of ref.tagKeys) if (!tags.includes(key)) problems.push(`${ref.metric} has no tag ${key} (in ${ref.query})`);
-  if (/^p\d+$/.test(ref.aggregator)) problems.push(`${ref.aggregator}: a percentile on the CloudWatch gauge ${ref.metric} (in ${ref.query})`);
+  if (!metrics.includes(ref.metric.slice(ns.length)))
+    problems.push(`${ref.metric} is not one of the AWS metrics the documents may use (in ${ref.query})`);
+  for (const key of ref.tagKeys)
+    if (!tags.includes(key)) problems.push(`${ref.metric} has no tag ${key} (in ${ref.query})`);
+  if (/^p\d+$/.test(ref.aggregator))
+    problems.push(`${ref.aggregator}: a percentile on the CloudWatch gauge ${ref.metric} (in ${ref.query})`);
   return problems;
 }
 

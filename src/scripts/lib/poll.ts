@@ -19,9 +19,12 @@ const MAX_POLL_ERRORS = 5;
 export async function waitForCompletion(requestId: string, opts: WaitOptions = {}): Promise<StatusResponse> {
   const interval = opts.intervalMs ?? 1000;
   const deadline = opts.timeoutMs ? Date.now() + opts.timeoutMs : Infinity;
-  const bar = opts.progress === false
-    ? undefined
-    : progressBar('enriching |{bar}| {percentage}% | {value}/{total} batches | failed {failed} | {state} | {duration_formatted}');
+  const bar =
+    opts.progress === false
+      ? undefined
+      : progressBar(
+          'enriching |{bar}| {percentage}% | {value}/{total} batches | failed {failed} | {state} | {duration_formatted}',
+        );
   let errors = 0;
   try {
     for (;;) {

@@ -28,15 +28,24 @@ function putPart(url: string, file: string, start: number, end: number, onBytes:
   const target = new URL(url);
   const client = target.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = client.request(target, { method: 'PUT', headers: { 'content-length': String(end - start + 1) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const etag = res.headers.etag;
-        if (res.statusCode === 200 && etag) resolve(etag);
-        else reject(new Error(`PUT of bytes ${start}-${end} answered ${res.statusCode}: ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`));
-      });
-    });
+    const req = client.request(
+      target,
+      { method: 'PUT', headers: { 'content-length': String(end - start + 1) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const etag = res.headers.etag;
+          if (res.statusCode === 200 && etag) resolve(etag);
+          else
+            reject(
+              new Error(
+                `PUT of bytes ${start}-${end} answered ${res.statusCode}: ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`,
+              ),
+            );
+        });
+      },
+    );
     req.on('error', reject);
     const body = createReadStream(file, { start, end });
     body.on('data', (c) => onBytes(c.length));
@@ -48,18 +57,25 @@ function putPart(url: string, file: string, start: number, end: number, onBytes:
  * Uploads `file` through the API, with nothing but API_URL and API_KEY: POST /enrichment/uploads, each part PUT
  * to its presigned URL (a few at a time, streamed from disk), then the completion. Returns the `s3://` reference.
  */
-export async function uploadContactsFile(file: string, opts: { progress?: boolean } = {}): Promise<{ reference: string; size: number }> {
+export async function uploadContactsFile(
+  file: string,
+  opts: { progress?: boolean } = {},
+): Promise<{ reference: string; size: number }> {
   // 1. Size the file and ask for an upload of that size and format.
   const { size } = await stat(file);
   const format = formatOf(file);
-  const created = await request<CreatedUpload | { message?: string }>('POST', '/enrichment/uploads', { body: { size, format, filename: path.basename(file) } });
-  if (created.status !== 201) throw new Error(`POST /enrichment/uploads answered ${created.status}: ${JSON.stringify(created.body)}`);
+  const created = await request<CreatedUpload | { message?: string }>('POST', '/enrichment/uploads', {
+    body: { size, format, filename: path.basename(file) },
+  });
+  if (created.status !== 201)
+    throw new Error(`POST /enrichment/uploads answered ${created.status}: ${JSON.stringify(created.body)}`);
   const up = created.body as CreatedUpload;
 
   // 2. PUT the parts, CONCURRENCY at a time, with a bar of the bytes sent.
-  const bar = opts.progress === false
-    ? undefined
-    : progressBar('uploading |{bar}| {percentage}% | {value}/{total} MB | {duration_formatted}');
+  const bar =
+    opts.progress === false
+      ? undefined
+      : progressBar('uploading |{bar}| {percentage}% | {value}/{total} MB | {duration_formatted}');
   const mb = (n: number) => Math.round((n / 1024 / 1024) * 10) / 10;
   let sent = 0;
   bar?.start(mb(size), 0);
@@ -83,7 +99,8 @@ export async function uploadContactsFile(file: string, opts: { progress?: boolea
               break;
             } catch (err) {
               sent -= partBytes;
-              if (attempt >= PART_ATTEMPTS) throw new Error(`upload of part ${part.partNumber} failed: ${(err as Error).message}`);
+              if (attempt >= PART_ATTEMPTS)
+                throw new Error(`upload of part ${part.partNumber} failed: ${(err as Error).message}`);
             }
           }
         }
@@ -95,9 +112,14 @@ export async function uploadContactsFile(file: string, opts: { progress?: boolea
 
   // 3. Complete: the API checks the parts and the size, and answers the reference to submit.
   etags.sort((a, b) => a.partNumber - b.partNumber);
-  const done = await request<{ reference: string; size: number }>('POST', `/enrichment/uploads/${encodeURIComponent(up.uploadId)}/complete`, {
-    body: { key: up.key, parts: etags },
-  });
-  if (done.status !== 200) throw new Error(`completing the upload answered ${done.status}: ${JSON.stringify(done.body)}`);
+  const done = await request<{ reference: string; size: number }>(
+    'POST',
+    `/enrichment/uploads/${encodeURIComponent(up.uploadId)}/complete`,
+    {
+      body: { key: up.key, parts: etags },
+    },
+  );
+  if (done.status !== 200)
+    throw new Error(`completing the upload answered ${done.status}: ${JSON.stringify(done.body)}`);
   return done.body;
 }

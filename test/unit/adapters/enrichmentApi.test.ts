@@ -36,10 +36,12 @@ beforeEach(() => {
   received.length = 0;
 });
 
-const send = (status: number, payload: unknown, headers: Record<string, string> = {}): Reply => (_req, _body, res) => {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(typeof payload === 'string' ? payload : JSON.stringify(payload));
-};
+const send =
+  (status: number, payload: unknown, headers: Record<string, string> = {}): Reply =>
+  (_req, _body, res) => {
+    res.writeHead(status, { 'content-type': 'application/json', ...headers });
+    res.end(typeof payload === 'string' ? payload : JSON.stringify(payload));
+  };
 
 async function failure(p: Promise<unknown>): Promise<unknown> {
   try {
@@ -59,7 +61,9 @@ describe('httpEnrichmentApi', () => {
       { enrichment_status: 'not_found' },
     ];
     reply = send(200, { results });
-    await expect(httpEnrichmentApi(url, 1_000).enrich(contacts, ['professional_email', 'personal_phone'])).resolves.toEqual(results);
+    await expect(
+      httpEnrichmentApi(url, 1_000).enrich(contacts, ['professional_email', 'personal_phone']),
+    ).resolves.toEqual(results);
     expect(received).toHaveLength(1);
     expect(received[0].method).toBe('POST');
     expect(received[0].headers['content-type']).toBe('application/json');
@@ -132,11 +136,15 @@ describe('httpEnrichmentApi', () => {
   it('rejects a body that is not JSON', async () => {
     reply = send(200, '<html>oops</html>');
     // fetch's errors come from Node's own realm, so compare names rather than constructors.
-    expect(await failure(httpEnrichmentApi(url, 1_000).enrich(contacts, ['job_title']))).toMatchObject({ name: 'SyntaxError' });
+    expect(await failure(httpEnrichmentApi(url, 1_000).enrich(contacts, ['job_title']))).toMatchObject({
+      name: 'SyntaxError',
+    });
   });
 
   it('passes a connection failure on as a plain (retryable) error', async () => {
-    const err = await failure(httpEnrichmentApi('http://127.0.0.1:9/mock/enrich', 1_000).enrich(contacts, ['job_title']));
+    const err = await failure(
+      httpEnrichmentApi('http://127.0.0.1:9/mock/enrich', 1_000).enrich(contacts, ['job_title']),
+    );
     expect(err).toMatchObject({ name: 'TypeError', message: 'fetch failed' });
     expect(err).not.toBeInstanceOf(HttpError);
     expect(err).not.toBeInstanceOf(TimeoutError);

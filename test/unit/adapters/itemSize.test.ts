@@ -1,7 +1,7 @@
 import { dynamoItemSize, writeUnits } from '../../../src/adapters/itemSize';
 
 describe('dynamoItemSize', () => {
-  it("counts names and values as DynamoDB documents it: strings by UTF-8 bytes, numbers by significant digits", () => {
+  it('counts names and values as DynamoDB documents it: strings by UTF-8 bytes, numbers by significant digits', () => {
     // "id" 2 + "abc" 3; "n" 1 + 12345 (5 digits: 3 + 1); "ok" 2 + true 1
     expect(dynamoItemSize({ id: 'abc', n: 12345, ok: true })).toBe(5 + 5 + 3);
     expect(dynamoItemSize({ s: 'é' })).toBe(1 + 2);

@@ -1,7 +1,15 @@
 import { resetConfig } from '../../../src/config';
 import { datadogMetrics } from '../../../src/adapters/metrics';
 
-const ENV = ['METRICS_ENABLED', 'DD_FLUSH_TO_LOG', 'DD_ENV', 'DD_SERVICE', 'DD_VERSION', 'DD_LAMBDA_HANDLER', 'STAGE'] as const;
+const ENV = [
+  'METRICS_ENABLED',
+  'DD_FLUSH_TO_LOG',
+  'DD_ENV',
+  'DD_SERVICE',
+  'DD_VERSION',
+  'DD_LAMBDA_HANDLER',
+  'STAGE',
+] as const;
 
 describe('the Datadog metrics adapter', () => {
   const saved = Object.fromEntries(ENV.map((k) => [k, process.env[k]]));
@@ -20,12 +28,13 @@ describe('the Datadog metrics adapter', () => {
   });
   afterEach(() => {
     jest.restoreAllMocks();
-    for (const k of ENV) if (saved[k] === undefined) delete process.env[k];
-    else process.env[k] = saved[k];
+    for (const k of ENV)
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
     resetConfig();
   });
 
-  it('with DD_FLUSH_TO_LOG=true outside Datadog\'s wrapper, prints one JSON line per point in datadog-lambda-js\'s format, tagged env/service/version', () => {
+  it("with DD_FLUSH_TO_LOG=true outside Datadog's wrapper, prints one JSON line per point in datadog-lambda-js's format, tagged env/service/version", () => {
     process.env.DD_FLUSH_TO_LOG = 'true';
     datadogMetrics.emit('requestAccepted', 1, { input: 'inline' });
     expect(written).toHaveLength(1);
@@ -46,16 +55,28 @@ describe('the Datadog metrics adapter', () => {
     expect(queue.length).toBe(before);
   });
 
-  it('under Datadog\'s wrapper (DD_LAMBDA_HANDLER), hands the point to datadog-lambda-js', () => {
+  it("under Datadog's wrapper (DD_LAMBDA_HANDLER), hands the point to datadog-lambda-js", () => {
     process.env.DD_LAMBDA_HANDLER = 'src/handlers/processBatch.handler';
     // No listener runs in a unit test, so datadog-lambda-js keeps the point in its queue for the listener to come.
-    const queue = (require('datadog-lambda-js') as { _metricsQueue: { length: number; pop(): { name: string; value: number; tags: string[] } | undefined } })._metricsQueue;
+    const queue = (
+      require('datadog-lambda-js') as {
+        _metricsQueue: { length: number; pop(): { name: string; value: number; tags: string[] } | undefined };
+      }
+    )._metricsQueue;
     const before = queue.length;
     datadogMetrics.emit('batchDelivery', 1, { result: 'recorded' });
     expect(queue.length).toBe(before + 1);
     const point = queue.pop();
     expect(point).toMatchObject({ name: 'enrichment.batch.delivery', value: 1 });
-    expect(point?.tags).toEqual(expect.arrayContaining(['env:prod', 'service:enrichment-service', 'version:1.2.3', 'stage:prod', 'result:recorded']));
+    expect(point?.tags).toEqual(
+      expect.arrayContaining([
+        'env:prod',
+        'service:enrichment-service',
+        'version:1.2.3',
+        'stage:prod',
+        'result:recorded',
+      ]),
+    );
     expect(written).toEqual([]);
   });
 

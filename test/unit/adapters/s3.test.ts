@@ -1,4 +1,11 @@
-import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { resetClients } from '../../../src/adapters/clients';
 import { presignDownload, s3ObjectStore } from '../../../src/adapters/s3';
@@ -28,14 +35,24 @@ describe('s3ObjectStore.getJson / getStream', () => {
 
   it('treats a bare 404 as missing too', async () => {
     s3.on(GetObjectCommand).rejects(
-      new S3ServiceException({ name: 'NotFound', $fault: 'client', $metadata: { httpStatusCode: 404 }, message: 'not found' }),
+      new S3ServiceException({
+        name: 'NotFound',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 404 },
+        message: 'not found',
+      }),
     );
     expect(await s3ObjectStore().getJson('nope.json')).toBeUndefined();
   });
 
   it('treats the 403 S3 answers for a missing key, to a role without s3:ListBucket, as missing', async () => {
     s3.on(GetObjectCommand).rejects(
-      new S3ServiceException({ name: 'AccessDenied', $fault: 'client', $metadata: { httpStatusCode: 403 }, message: 'denied' }),
+      new S3ServiceException({
+        name: 'AccessDenied',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 403 },
+        message: 'denied',
+      }),
     );
     expect(await s3ObjectStore().getJson('nope.json')).toBeUndefined();
     expect(await s3ObjectStore().getStream('nope.json')).toBeUndefined();
@@ -43,7 +60,12 @@ describe('s3ObjectStore.getJson / getStream', () => {
 
   it('passes other errors on', async () => {
     s3.on(GetObjectCommand).rejects(
-      new S3ServiceException({ name: 'InternalError', $fault: 'server', $metadata: { httpStatusCode: 500 }, message: 'broken' }),
+      new S3ServiceException({
+        name: 'InternalError',
+        $fault: 'server',
+        $metadata: { httpStatusCode: 500 },
+        message: 'broken',
+      }),
     );
     await expect(s3ObjectStore().getJson('x.json')).rejects.toThrow('broken');
     await expect(s3ObjectStore().getStream('x.json')).rejects.toThrow('broken');
@@ -59,10 +81,18 @@ describe('s3ObjectStore.getJson / getStream', () => {
 describe('s3ObjectStore.listKeys', () => {
   it('follows continuation tokens until the listing ends', async () => {
     s3.on(ListObjectsV2Command)
-      .resolvesOnce({ Contents: [{ Key: 'r/batches/000000.json' }, { Key: 'r/batches/000001.json' }], IsTruncated: true, NextContinuationToken: 't1' })
+      .resolvesOnce({
+        Contents: [{ Key: 'r/batches/000000.json' }, { Key: 'r/batches/000001.json' }],
+        IsTruncated: true,
+        NextContinuationToken: 't1',
+      })
       .resolvesOnce({ Contents: [{ Key: 'r/batches/000002.json' }], IsTruncated: true, NextContinuationToken: 't2' })
       .resolvesOnce({ IsTruncated: false });
-    expect(await s3ObjectStore().listKeys('r/batches/')).toEqual(['r/batches/000000.json', 'r/batches/000001.json', 'r/batches/000002.json']);
+    expect(await s3ObjectStore().listKeys('r/batches/')).toEqual([
+      'r/batches/000000.json',
+      'r/batches/000001.json',
+      'r/batches/000002.json',
+    ]);
     const inputs = s3.commandCalls(ListObjectsV2Command).map((c) => c.args[0].input);
     expect(inputs).toEqual([
       { Bucket: 'unit-bucket', Prefix: 'r/batches/', ContinuationToken: undefined },

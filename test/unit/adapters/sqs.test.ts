@@ -1,4 +1,9 @@
-import { GetQueueUrlCommand, SendMessageBatchCommand, SQSClient, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
+import {
+  GetQueueUrlCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+  type SendMessageBatchCommandInput,
+} from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { resetClients } from '../../../src/adapters/clients';
 import { queueUrl, resetQueueUrls, sqsBatchQueue } from '../../../src/adapters/sqs';
@@ -15,11 +20,15 @@ function messages(n: number, contactsPer = 2, pad = 0): BatchMessage[] {
     requestId: ID,
     batchIndex: i,
     fields: ['professional_email'],
-    contacts: makeContacts(contactsPer, { start: i * contactsPer, extra: () => (pad ? { notes: 'x'.repeat(pad) } : {}) }),
+    contacts: makeContacts(contactsPer, {
+      start: i * contactsPer,
+      extra: () => (pad ? { notes: 'x'.repeat(pad) } : {}),
+    }),
   }));
 }
 
-const sentInputs = () => sqs.commandCalls(SendMessageBatchCommand).map((c) => c.args[0].input as SendMessageBatchCommandInput);
+const sentInputs = () =>
+  sqs.commandCalls(SendMessageBatchCommand).map((c) => c.args[0].input as SendMessageBatchCommandInput);
 
 beforeEach(() => {
   sqs.reset();
@@ -77,7 +86,9 @@ describe('sqsBatchQueue', () => {
   });
 
   it('gives up when entries keep failing', async () => {
-    sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [{ Id: 'b0', SenderFault: false, Code: 'InternalError' }] });
+    sqs
+      .on(SendMessageBatchCommand)
+      .resolves({ Successful: [], Failed: [{ Id: 'b0', SenderFault: false, Code: 'InternalError' }] });
     await expect(sqsBatchQueue().send(messages(1))).rejects.toThrow(/still failing after 5 attempts/);
     expect(sentInputs()).toHaveLength(5);
   });

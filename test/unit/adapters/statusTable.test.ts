@@ -1,5 +1,12 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { resetClients } from '../../../src/adapters/clients';
 import { dynamoStatusStore } from '../../../src/adapters/statusTable';
@@ -10,7 +17,8 @@ import type { StatusRecord } from '../../../src/schemas/status';
 const ID = '0d9c6d1e-6f7c-4b8e-9a57-0a4d7e0c1f2b';
 const NOW = '2024-05-01T12:00:05.000Z';
 const item: StatusRecord = statusRecordOf(ID);
-const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+const conditionFailed = () =>
+  new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
 
 const ddb = mockClient(DynamoDBDocumentClient);
 
@@ -26,10 +34,15 @@ const REF = { totalBatches: 3, expiresAt: 1_700_000_000 };
 
 describe('dynamoStatusStore.recordBatch', () => {
   it("sends one conditional update of the batch's shard: ADD the offset to the set and 1 to the counter, unless the set holds it", async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { requestId: SHARD0, done: new Set([2]), processed: 1, updatedAt: NOW } });
+    ddb
+      .on(UpdateCommand)
+      .resolves({ Attributes: { requestId: SHARD0, done: new Set([2]), processed: 1, updatedAt: NOW } });
     const result = await dynamoStatusStore().recordBatch(ID, 2, 'processed', NOW, REF);
 
-    expect(result).toEqual({ recorded: true, shard: { requestId: ID, shard: 0, size: 3, done: 1, processed: 1, failed: 0 } });
+    expect(result).toEqual({
+      recorded: true,
+      shard: { requestId: ID, shard: 0, size: 3, done: 1, processed: 1, failed: 0 },
+    });
     const calls = ddb.commandCalls(UpdateCommand);
     expect(calls).toHaveLength(1);
     expect(ddb.commandCalls(GetCommand)).toHaveLength(0); // the request was given: no status read
@@ -38,7 +51,13 @@ describe('dynamoStatusStore.recordBatch', () => {
     expect(input.UpdateExpression).toBe('ADD #done :offSet, #counter :one SET updatedAt = :now, expiresAt = :exp');
     expect(input.ConditionExpression).toBe('NOT contains(#done, :off)');
     expect(input.ExpressionAttributeNames).toEqual({ '#done': 'done', '#counter': 'processed' });
-    expect(input.ExpressionAttributeValues).toEqual({ ':offSet': new Set([2]), ':off': 2, ':one': 1, ':now': NOW, ':exp': REF.expiresAt });
+    expect(input.ExpressionAttributeValues).toEqual({
+      ':offSet': new Set([2]),
+      ':off': 2,
+      ':one': 1,
+      ':now': NOW,
+      ':exp': REF.expiresAt,
+    });
   });
 
   it('puts batch 600 on shard 2 at offset 88, and counts a failed batch in failed', async () => {
@@ -61,8 +80,15 @@ describe('dynamoStatusStore.recordBatch', () => {
     ddb.on(UpdateCommand).rejects(conditionFailed());
     ddb.on(GetCommand).resolves({ Item: { requestId: SHARD0, done: new Set([0, 1, 2]), processed: 3 } });
     const result = await dynamoStatusStore().recordBatch(ID, 2, 'processed', NOW, REF);
-    expect(result).toEqual({ recorded: false, shard: { requestId: ID, shard: 0, size: 3, done: 3, processed: 3, failed: 0 } });
-    expect(ddb.commandCalls(GetCommand)[0].args[0].input).toEqual({ TableName: 'unit-table', Key: { requestId: SHARD0 }, ConsistentRead: true });
+    expect(result).toEqual({
+      recorded: false,
+      shard: { requestId: ID, shard: 0, size: 3, done: 3, processed: 3, failed: 0 },
+    });
+    expect(ddb.commandCalls(GetCommand)[0].args[0].input).toEqual({
+      TableName: 'unit-table',
+      Key: { requestId: SHARD0 },
+      ConsistentRead: true,
+    });
   });
 
   it('recognises a condition failure by name too (errors crossing SDK copies)', async () => {
@@ -73,7 +99,9 @@ describe('dynamoStatusStore.recordBatch', () => {
 
   it('passes other errors on', async () => {
     ddb.on(UpdateCommand).rejects(new Error('ProvisionedThroughputExceeded'));
-    await expect(dynamoStatusStore().recordBatch(ID, 0, 'processed', NOW, REF)).rejects.toThrow('ProvisionedThroughputExceeded');
+    await expect(dynamoStatusStore().recordBatch(ID, 0, 'processed', NOW, REF)).rejects.toThrow(
+      'ProvisionedThroughputExceeded',
+    );
     expect(ddb.commandCalls(GetCommand)).toHaveLength(0);
   });
 });
@@ -82,34 +110,85 @@ describe('dynamoStatusStore.promoteShard', () => {
   const full = { requestId: ID, shard: 1, size: 256, done: 256, processed: 250, failed: 6 };
 
   it("adds a full shard's counts to the status item once: its number joins fullShards, only while processing", async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { ...item, totalBatches: 512, processedBatches: 500, failedBatches: 12, fullShards: new Set([0, 1]) } });
+    ddb.on(UpdateCommand).resolves({
+      Attributes: {
+        ...item,
+        totalBatches: 512,
+        processedBatches: 500,
+        failedBatches: 12,
+        fullShards: new Set([0, 1]),
+      },
+    });
     expect(await dynamoStatusStore().promoteShard(full, NOW)).toEqual({ complete: true });
     const input = ddb.commandCalls(UpdateCommand)[0].args[0].input;
     expect(input.Key).toEqual({ requestId: ID });
-    expect(input.UpdateExpression).toBe('ADD fullShards :kSet, processedBatches :p, failedBatches :f SET updatedAt = :now');
+    expect(input.UpdateExpression).toBe(
+      'ADD fullShards :kSet, processedBatches :p, failedBatches :f SET updatedAt = :now',
+    );
     // A request still validating promotes too (the intake sends batches before its move to processing).
-    expect(input.ConditionExpression).toBe('(#status = :processing OR #status = :validating) AND NOT contains(fullShards, :k)');
-    expect(input.ExpressionAttributeValues).toEqual({ ':kSet': new Set([1]), ':k': 1, ':p': 250, ':f': 6, ':now': NOW, ':processing': 'processing', ':validating': 'validating' });
+    expect(input.ConditionExpression).toBe(
+      '(#status = :processing OR #status = :validating) AND NOT contains(fullShards, :k)',
+    );
+    expect(input.ExpressionAttributeValues).toEqual({
+      ':kSet': new Set([1]),
+      ':k': 1,
+      ':p': 250,
+      ':f': 6,
+      ':now': NOW,
+      ':processing': 'processing',
+      ':validating': 'validating',
+    });
   });
 
   it('a request still validating counts the promotion but is not complete: the intake finishes it after its move', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { ...item, status: 'validating', totalBatches: 512, processedBatches: 500, failedBatches: 12, fullShards: new Set([0, 1]) } });
+    ddb.on(UpdateCommand).resolves({
+      Attributes: {
+        ...item,
+        status: 'validating',
+        totalBatches: 512,
+        processedBatches: 500,
+        failedBatches: 12,
+        fullShards: new Set([0, 1]),
+      },
+    });
     expect(await dynamoStatusStore().promoteShard(full, NOW)).toEqual({ complete: false });
   });
 
   it('is not complete while batches are missing', async () => {
-    ddb.on(UpdateCommand).resolves({ Attributes: { ...item, totalBatches: 700, processedBatches: 500, failedBatches: 12, fullShards: new Set([0, 1]) } });
+    ddb.on(UpdateCommand).resolves({
+      Attributes: {
+        ...item,
+        totalBatches: 700,
+        processedBatches: 500,
+        failedBatches: 12,
+        fullShards: new Set([0, 1]),
+      },
+    });
     expect(await dynamoStatusStore().promoteShard(full, NOW)).toEqual({ complete: false });
   });
 
   it('after a promotion done before, reads the status item: complete only if processing with every batch counted', async () => {
     ddb.on(UpdateCommand).rejects(conditionFailed());
-    const promoted = { ...item, totalBatches: 512, processedBatches: 500, failedBatches: 12, fullShards: new Set([0, 1]) };
-    ddb.on(GetCommand).resolvesOnce({ Item: promoted }).resolvesOnce({ Item: { ...promoted, status: 'completed' } }).resolvesOnce({});
+    const promoted = {
+      ...item,
+      totalBatches: 512,
+      processedBatches: 500,
+      failedBatches: 12,
+      fullShards: new Set([0, 1]),
+    };
+    ddb
+      .on(GetCommand)
+      .resolvesOnce({ Item: promoted })
+      .resolvesOnce({ Item: { ...promoted, status: 'completed' } })
+      .resolvesOnce({});
     expect(await dynamoStatusStore().promoteShard(full, NOW)).toEqual({ complete: true });
     expect(await dynamoStatusStore().promoteShard(full, NOW)).toEqual({ complete: false });
     expect(await dynamoStatusStore().promoteShard(full, NOW)).toBeUndefined();
-    expect(ddb.commandCalls(GetCommand)[0].args[0].input).toEqual({ TableName: 'unit-table', Key: { requestId: ID }, ConsistentRead: true });
+    expect(ddb.commandCalls(GetCommand)[0].args[0].input).toEqual({
+      TableName: 'unit-table',
+      Key: { requestId: ID },
+      ConsistentRead: true,
+    });
   });
 });
 
@@ -118,11 +197,27 @@ describe('dynamoStatusStore: get sums the shards, lookupBatch reads once', () =>
     const running = { ...item, totalBatches: 600, processedBatches: 250, failedBatches: 6, fullShards: new Set([0]) };
     ddb.on(GetCommand).resolves({ Item: running });
     ddb.on(BatchGetCommand).resolves({
-      Responses: { 'unit-table': [{ requestId: `shard#${ID}#2`, done: new Set([0, 1]), processed: 1, failed: 1, updatedAt: '2024-05-01T12:09:00.000Z' }] },
+      Responses: {
+        'unit-table': [
+          {
+            requestId: `shard#${ID}#2`,
+            done: new Set([0, 1]),
+            processed: 1,
+            failed: 1,
+            updatedAt: '2024-05-01T12:09:00.000Z',
+          },
+        ],
+      },
     });
-    expect(await dynamoStatusStore().get(ID)).toMatchObject({ processedBatches: 251, failedBatches: 7, updatedAt: '2024-05-01T12:09:00.000Z' });
+    expect(await dynamoStatusStore().get(ID)).toMatchObject({
+      processedBatches: 251,
+      failedBatches: 7,
+      updatedAt: '2024-05-01T12:09:00.000Z',
+    });
     expect(ddb.commandCalls(BatchGetCommand)[0].args[0].input).toEqual({
-      RequestItems: { 'unit-table': { Keys: [{ requestId: `shard#${ID}#1` }, { requestId: `shard#${ID}#2` }], ConsistentRead: true } },
+      RequestItems: {
+        'unit-table': { Keys: [{ requestId: `shard#${ID}#1` }, { requestId: `shard#${ID}#2` }], ConsistentRead: true },
+      },
     });
   });
 
@@ -133,9 +228,15 @@ describe('dynamoStatusStore: get sums the shards, lookupBatch reads once', () =>
   });
 
   it("lookupBatch: the status item and the batch's shard in one eventually consistent call", async () => {
-    ddb.on(BatchGetCommand).resolves({ Responses: { 'unit-table': [item, { requestId: SHARD0, done: new Set([1]), processed: 1 }] } });
+    ddb
+      .on(BatchGetCommand)
+      .resolves({ Responses: { 'unit-table': [item, { requestId: SHARD0, done: new Set([1]), processed: 1 }] } });
     const found = await dynamoStatusStore().lookupBatch(ID, 1);
-    expect(found).toEqual({ record: item, batchDone: true, shard: { requestId: ID, shard: 0, size: 3, done: 1, processed: 1, failed: 0 } });
+    expect(found).toEqual({
+      record: item,
+      batchDone: true,
+      shard: { requestId: ID, shard: 0, size: 3, done: 1, processed: 1, failed: 0 },
+    });
     expect(await dynamoStatusStore().lookupBatch(ID, 2)).toMatchObject({ batchDone: false });
     expect(ddb.commandCalls(BatchGetCommand)[0].args[0].input).toEqual({
       RequestItems: { 'unit-table': { Keys: [{ requestId: ID }, { requestId: SHARD0 }], ConsistentRead: false } },
@@ -155,17 +256,29 @@ describe('dynamoStatusStore: get sums the shards, lookupBatch reads once', () =>
     ddb.on(GetCommand).resolves({ Item: { ...item, totalBatches: 600 } });
     ddb
       .on(BatchGetCommand)
-      .resolvesOnce({ Responses: { 'unit-table': [] }, UnprocessedKeys: { 'unit-table': { Keys: [{ requestId: `shard#${ID}#1` }] } } })
+      .resolvesOnce({
+        Responses: { 'unit-table': [] },
+        UnprocessedKeys: { 'unit-table': { Keys: [{ requestId: `shard#${ID}#1` }] } },
+      })
       .resolvesOnce({ Responses: { 'unit-table': [{ requestId: `shard#${ID}#1`, processed: 4 }] } });
     expect(await dynamoStatusStore().get(ID)).toMatchObject({ processedBatches: 4 });
-    expect(ddb.commandCalls(BatchGetCommand)[1].args[0].input.RequestItems?.['unit-table'].Keys).toEqual([{ requestId: `shard#${ID}#1` }]);
+    expect(ddb.commandCalls(BatchGetCommand)[1].args[0].input.RequestItems?.['unit-table'].Keys).toEqual([
+      { requestId: `shard#${ID}#1` },
+    ]);
   });
 
   it('doneBatches lists the batch indexes of every shard', async () => {
     ddb.on(BatchGetCommand).resolves({
-      Responses: { 'unit-table': [{ requestId: SHARD0, done: new Set([0, 255]) }, { requestId: `shard#${ID}#2`, done: new Set([3]) }] },
+      Responses: {
+        'unit-table': [
+          { requestId: SHARD0, done: new Set([0, 255]) },
+          { requestId: `shard#${ID}#2`, done: new Set([3]) },
+        ],
+      },
     });
-    expect([...(await dynamoStatusStore().doneBatches({ ...item, totalBatches: 600 }))].sort((a, b) => a - b)).toEqual([0, 255, 515]);
+    expect([...(await dynamoStatusStore().doneBatches({ ...item, totalBatches: 600 }))].sort((a, b) => a - b)).toEqual([
+      0, 255, 515,
+    ]);
   });
 });
 
@@ -173,7 +286,9 @@ describe('dynamoStatusStore.finalize', () => {
   const counts = { enriched: 240, not_found: 9, failed: 1 };
   beforeEach(() => {
     ddb.on(GetCommand).resolves({ Item: item });
-    ddb.on(BatchGetCommand).resolves({ Responses: { 'unit-table': [{ requestId: SHARD0, done: new Set([0, 1, 2]), processed: 2, failed: 1 }] } });
+    ddb.on(BatchGetCommand).resolves({
+      Responses: { 'unit-table': [{ requestId: SHARD0, done: new Set([0, 1, 2]), processed: 2, failed: 1 }] },
+    });
   });
 
   it('takes the batch counts from every shard, and removes the promoted-shard set and the index key', async () => {
@@ -252,7 +367,10 @@ describe('dynamoStatusStore: create, get, touch, listProcessing', () => {
   it('lists processing requests from the sparse index across query pages, no Scan', async () => {
     ddb
       .on(QueryCommand)
-      .resolvesOnce({ Items: [{ requestId: ID, running: 1, createdAt: 'c' }], LastEvaluatedKey: { requestId: ID, running: 1, createdAt: 'c' } })
+      .resolvesOnce({
+        Items: [{ requestId: ID, running: 1, createdAt: 'c' }],
+        LastEvaluatedKey: { requestId: ID, running: 1, createdAt: 'c' },
+      })
       .resolvesOnce({ Items: [{ requestId: 'b' }, { requestId: 'gone' }] });
     ddb.on(GetCommand, { Key: { requestId: ID } }).resolves({ Item: item });
     ddb.on(GetCommand, { Key: { requestId: 'b' } }).resolves({ Item: { ...item, requestId: 'b' } });

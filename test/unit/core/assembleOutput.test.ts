@@ -67,11 +67,15 @@ describe('assembleOutput', () => {
     const h = await seededRequest(150);
     await processBatch(h.messages[0], h.worker());
     // The DLQ handler wrote a failure record for batch 1, then a late worker result appeared before assembly.
-    await failBatch(h.messages[1], 'dlq', { ...h.worker(), faults: crashOnceAt('worker:after-record') }).catch(() => undefined);
+    await failBatch(h.messages[1], 'dlq', { ...h.worker(), faults: crashOnceAt('worker:after-record') }).catch(
+      () => undefined,
+    );
     await h.store.putJson(keys.batch(REQUEST_ID, 1), {
       requestId: REQUEST_ID,
       batchIndex: 1,
-      rows: h.contacts.slice(100).map((c) => ({ ...c, professional_email: 'late@x.io', personal_phone: null, enrichment_status: 'enriched' })),
+      rows: h.contacts
+        .slice(100)
+        .map((c) => ({ ...c, professional_email: 'late@x.io', personal_phone: null, enrichment_status: 'enriched' })),
     });
     expect(await assembleOutput(REQUEST_ID, h.worker())).toBe('finalized');
     const doc = h.store.json<OutputDoc>(keys.output(REQUEST_ID))!;
@@ -168,7 +172,11 @@ describe('assembleOutput', () => {
       };
       await expect(assembleOutput(REQUEST_ID, h.worker())).rejects.toThrow('S3 said no');
       expect(h.status.only().status).toBe('processing');
-      expect(settled.sort()).toEqual([`aborted ${keys.outputCsv(REQUEST_ID)}`, `aborted ${keys.output(REQUEST_ID)}`, `aborted ${keys.outputNdjson(REQUEST_ID)}`]);
+      expect(settled.sort()).toEqual([
+        `aborted ${keys.outputCsv(REQUEST_ID)}`,
+        `aborted ${keys.output(REQUEST_ID)}`,
+        `aborted ${keys.outputNdjson(REQUEST_ID)}`,
+      ]);
       expect(h.store.json(keys.output(REQUEST_ID)).enriched_contacts).toEqual([]); // placeholder kept
     });
 

@@ -1,9 +1,19 @@
-import { batchCount, chunk, groupForSendBatch, mapLimit, SQS_BATCH_MAX_BYTES, SQS_BATCH_MAX_ENTRIES } from '../../../src/core/batching';
+import {
+  batchCount,
+  chunk,
+  groupForSendBatch,
+  mapLimit,
+  SQS_BATCH_MAX_BYTES,
+  SQS_BATCH_MAX_ENTRIES,
+} from '../../../src/core/batching';
 
 describe('chunk', () => {
   it('splits into consecutive batches of at most size, keeping order', () => {
     expect(chunk([1, 2, 3, 4, 5, 6, 7], 3)).toEqual([[1, 2, 3], [4, 5, 6], [7]]);
-    expect(chunk([1, 2, 3, 4], 2)).toEqual([[1, 2], [3, 4]]);
+    expect(chunk([1, 2, 3, 4], 2)).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     expect(chunk([], 100)).toEqual([]);
   });
 
@@ -32,7 +42,8 @@ describe('batchCount', () => {
 });
 
 describe('groupForSendBatch', () => {
-  const sizes = (bodies: string[], groups: number[][]) => groups.map((g) => g.reduce((s, i) => s + Buffer.byteLength(bodies[i]), 0));
+  const sizes = (bodies: string[], groups: number[][]) =>
+    groups.map((g) => g.reduce((s, i) => s + Buffer.byteLength(bodies[i]), 0));
 
   it('uses the SQS limits by default', () => {
     expect(SQS_BATCH_MAX_ENTRIES).toBe(10);
@@ -100,14 +111,18 @@ describe('mapLimit', () => {
     let inFlight = 0;
     let peak = 0;
     const calls: number[] = [];
-    await mapLimit(Array.from({ length: 20 }, (_, i) => i), 3, async (item) => {
-      calls.push(item);
-      inFlight += 1;
-      peak = Math.max(peak, inFlight);
-      await delay(1 + (item % 3));
-      inFlight -= 1;
-      return item;
-    });
+    await mapLimit(
+      Array.from({ length: 20 }, (_, i) => i),
+      3,
+      async (item) => {
+        calls.push(item);
+        inFlight += 1;
+        peak = Math.max(peak, inFlight);
+        await delay(1 + (item % 3));
+        inFlight -= 1;
+        return item;
+      },
+    );
     expect(peak).toBe(3);
     expect(calls.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
   });
@@ -120,9 +135,11 @@ describe('mapLimit', () => {
   });
 
   it('rejects when a call fails', async () => {
-    await expect(mapLimit([1, 2, 3], 2, async (x) => {
-      if (x === 2) throw new Error('boom');
-      return x;
-    })).rejects.toThrow('boom');
+    await expect(
+      mapLimit([1, 2, 3], 2, async (x) => {
+        if (x === 2) throw new Error('boom');
+        return x;
+      }),
+    ).rejects.toThrow('boom');
   });
 });

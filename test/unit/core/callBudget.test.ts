@@ -1,4 +1,10 @@
-import { advanceEnrichment, budgetSpentReason, callBudget, describeContactError, freshProgress } from '../../../src/core/enrichBatch';
+import {
+  advanceEnrichment,
+  budgetSpentReason,
+  callBudget,
+  describeContactError,
+  freshProgress,
+} from '../../../src/core/enrichBatch';
 import { CircuitBreaker } from '../../../src/core/circuitBreaker';
 import { processBatch } from '../../../src/core/processBatch';
 import { EnrichmentPausedError, EnrichmentUnavailableError } from '../../../src/core/errors';
@@ -12,7 +18,13 @@ import { seededRequest } from './workerHarness';
 import { makeContacts } from '../../support/factories';
 
 const FIELDS: EnrichField[] = ['professional_email'];
-const POLICY: RetryPolicy = { maxAttempts: 4, subBatchMaxAttempts: 2, singleContactMaxAttempts: 8, baseDelayMs: 0, maxDelayMs: 0 };
+const POLICY: RetryPolicy = {
+  maxAttempts: 4,
+  subBatchMaxAttempts: 2,
+  singleContactMaxAttempts: 8,
+  baseDelayMs: 0,
+  maxDelayMs: 0,
+};
 
 /** An API that answers the `bad` contacts as the script says (a per-contact error, or a whole-call error), counting calls. */
 class ScriptedApi implements EnrichmentApi {
@@ -26,8 +38,11 @@ class ScriptedApi implements EnrichmentApi {
     this.calls += 1;
     await Promise.resolve();
     if (this.down) throw new HttpError(503, 'enrichment API answered 503');
-    if (this.mode !== 'contact' && contacts.some(this.bad)) throw new HttpError(this.mode.status, `enrichment API answered ${this.mode.status}`);
-    return contacts.map((c) => (this.bad(c) ? { enrichment_status: 'error', error: 'no such person' } : mockEnrichContact(c, fields)));
+    if (this.mode !== 'contact' && contacts.some(this.bad))
+      throw new HttpError(this.mode.status, `enrichment API answered ${this.mode.status}`);
+    return contacts.map((c) =>
+      this.bad(c) ? { enrichment_status: 'error', error: 'no such person' } : mockEnrichContact(c, fields),
+    );
   }
 }
 
@@ -37,9 +52,15 @@ describe('enrichment calls: per-contact errors, permanent errors, the call budge
   it('a per-contact error fails that contact at once, with the reason: one call for 100 always-rejected contacts', async () => {
     const contacts = makeContacts(100);
     const api = new ScriptedApi(allBad, 'contact');
-    const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100), { callBudget: callBudget(100, 3) });
+    const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100), {
+      callBudget: callBudget(100, 3),
+    });
     expect(api.calls).toBe(1);
-    expect(progress.rows.every((r) => r?.enrichment_status === 'failed' && r.failure_reason === describeContactError('no such person'))).toBe(true);
+    expect(
+      progress.rows.every(
+        (r) => r?.enrichment_status === 'failed' && r.failure_reason === describeContactError('no such person'),
+      ),
+    ).toBe(true);
     expect(progress).toMatchObject({ pending: [], callsSpent: 1, permanentFailures: 100 });
   });
 
@@ -48,7 +69,18 @@ describe('enrichment calls: per-contact errors, permanent errors, the call budge
     const api = new ScriptedApi((c) => c === contacts[4], 'contact');
     const { rows } = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(10));
     expect(api.calls).toBe(1);
-    expect(rows.map((r) => r!.enrichment_status === 'failed')).toEqual([false, false, false, false, true, false, false, false, false, false]);
+    expect(rows.map((r) => r!.enrichment_status === 'failed')).toEqual([
+      false,
+      false,
+      false,
+      false,
+      true,
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 
   it('a 4xx that is not about the content (401) is never retried nor split: one call fails the part', async () => {
@@ -95,7 +127,9 @@ describe('enrichment calls: per-contact errors, permanent errors, the call budge
   it('the budget carries over from stored progress: a batch that spent it makes no call at all', async () => {
     const contacts = makeContacts(100);
     const api = new ScriptedApi(allBad, { status: 500 });
-    const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100, 310), { callBudget: 310 });
+    const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100, 310), {
+      callBudget: 310,
+    });
     expect(api.calls).toBe(0);
     expect(progress.rows.every((r) => r?.failure_reason === budgetSpentReason(310))).toBe(true);
   });
@@ -104,7 +138,10 @@ describe('enrichment calls: per-contact errors, permanent errors, the call budge
     const contacts = makeContacts(100);
     const api = new ScriptedApi(allBad, { status: 500 });
     const breaker = new CircuitBreaker({ threshold: 10, coolDownMs: 60_000 });
-    const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100), { breaker, callBudget: 310 });
+    const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100), {
+      breaker,
+      callBudget: 310,
+    });
     // 4 tries of the whole, 2 for each half (8), then the quarters' first tries reach 10 in a row.
     expect(api.calls).toBe(10);
     expect(progress).toMatchObject({ stoppedBy: 'breaker', callsSpent: 10 });
@@ -123,7 +160,9 @@ describe('processBatch with a call budget and a circuit breaker', () => {
     const api = new ScriptedApi(allBad, { status: 500 });
     const deps = { ...h.worker(), api, retry: POLICY, callBudgetFactor: 3 };
     for (let delivery = 1; delivery <= 5; delivery++) {
-      await expect(processBatch(h.messages[0], deps, { receiveCount: delivery })).rejects.toThrow(EnrichmentUnavailableError);
+      await expect(processBatch(h.messages[0], deps, { receiveCount: delivery })).rejects.toThrow(
+        EnrichmentUnavailableError,
+      );
     }
     expect(api.calls).toBe(310);
     expect(h.store.json(keys.batchProgress(h.requestId, 0))).toMatchObject({ callsSpent: 310 });
@@ -165,7 +204,10 @@ describe('the call budget under concurrency', () => {
     const contacts = makeContacts(100);
     const api = new ScriptedApi((c) => contacts.indexOf(c) % 8 === 3, { status: 500 });
     const breaker = new CircuitBreaker({ threshold: 10_000, coolDownMs: 1_000 });
-    const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100), { callBudget: callBudget(100, 1), breaker });
+    const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100), {
+      callBudget: callBudget(100, 1),
+      breaker,
+    });
     expect(api.calls).toBe(callBudget(100, 1));
     expect(progress.callsSpent).toBe(callBudget(100, 1));
   });

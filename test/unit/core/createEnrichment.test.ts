@@ -3,7 +3,16 @@ import { ValidationError } from '../../../src/core/errors';
 import { renderInput } from '../../../src/core/inputFile';
 import type { EnrichField } from '../../../src/schemas/contact';
 import { runIntake } from '../../../src/core/intake';
-import { intakeDepsFor, ManualClock, MemoryIntakeQueue, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger, type Journal } from '../fakes';
+import {
+  intakeDepsFor,
+  ManualClock,
+  MemoryIntakeQueue,
+  MemoryObjectStore,
+  MemoryQueue,
+  MemoryStatusStore,
+  recordingLogger,
+  type Journal,
+} from '../fakes';
 import { makeContacts } from '../../support/factories';
 
 const ID = '6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
@@ -16,8 +25,17 @@ function setup(overrides: Partial<CreateDeps> = {}) {
   const clock = new ManualClock(new Date('2024-05-01T12:00:00.000Z'));
   const log = recordingLogger();
   const deps: CreateDeps = {
-    store, status, queue, clock, log, intakeQueue: new MemoryIntakeQueue(journal),
-    bucket: 'unit-bucket', batchSize: 100, deadlineSeconds: 3600, ttlDays: 30, newId: () => ID,
+    store,
+    status,
+    queue,
+    clock,
+    log,
+    intakeQueue: new MemoryIntakeQueue(journal),
+    bucket: 'unit-bucket',
+    batchSize: 100,
+    deadlineSeconds: 3600,
+    ttlDays: 30,
+    newId: () => ID,
     ...overrides,
   };
   return { deps, store, status, queue, log, journal };
@@ -43,14 +61,55 @@ describe('createEnrichment: validation writes nothing', () => {
     ['an empty contact list', { contacts: [], fields_to_enrich: ['professional_email'] }, 'contacts'],
     ['missing fields', { contacts: good() }, 'fields_to_enrich'],
     ['empty fields', { contacts: good(), fields_to_enrich: [] }, 'fields_to_enrich'],
-    ['an unknown field', { contacts: good(), fields_to_enrich: ['professional_email', 'shoe_size'] }, 'fields_to_enrich[1]'],
-    ['a bad domain at index 17', { contacts: [...makeContacts(17), { first_name: 'A', last_name: 'B', company_domain: 'not a domain' }], fields_to_enrich: ['personal_phone'] }, 'contacts[17].company_domain'],
-    ['an empty name', { contacts: [{ first_name: ' ', last_name: 'B', company_domain: 'a.com' }], fields_to_enrich: ['personal_phone'] }, 'contacts[0].first_name'],
-    ['an oversized contact', { contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'a.com', notes: 'x'.repeat(3000) }], fields_to_enrich: ['personal_phone'] }, 'contacts[0]'],
-    ['an S3 reference to another bucket', { contacts: 's3://other-bucket/uploads/x.json', fields_to_enrich: ['personal_phone'] }, 'contacts'],
-    ['an S3 reference outside uploads/', { contacts: 's3://unit-bucket/private/x.json', fields_to_enrich: ['personal_phone'] }, 'contacts'],
-    ['an S3 reference to a missing object', { contacts: 'uploads/missing.json', fields_to_enrich: ['personal_phone'] }, 'contacts'],
-    ['an S3 reference with bad fields', { contacts: 'uploads/x.json', fields_to_enrich: ['nope'] }, 'fields_to_enrich[0]'],
+    [
+      'an unknown field',
+      { contacts: good(), fields_to_enrich: ['professional_email', 'shoe_size'] },
+      'fields_to_enrich[1]',
+    ],
+    [
+      'a bad domain at index 17',
+      {
+        contacts: [...makeContacts(17), { first_name: 'A', last_name: 'B', company_domain: 'not a domain' }],
+        fields_to_enrich: ['personal_phone'],
+      },
+      'contacts[17].company_domain',
+    ],
+    [
+      'an empty name',
+      {
+        contacts: [{ first_name: ' ', last_name: 'B', company_domain: 'a.com' }],
+        fields_to_enrich: ['personal_phone'],
+      },
+      'contacts[0].first_name',
+    ],
+    [
+      'an oversized contact',
+      {
+        contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'a.com', notes: 'x'.repeat(3000) }],
+        fields_to_enrich: ['personal_phone'],
+      },
+      'contacts[0]',
+    ],
+    [
+      'an S3 reference to another bucket',
+      { contacts: 's3://other-bucket/uploads/x.json', fields_to_enrich: ['personal_phone'] },
+      'contacts',
+    ],
+    [
+      'an S3 reference outside uploads/',
+      { contacts: 's3://unit-bucket/private/x.json', fields_to_enrich: ['personal_phone'] },
+      'contacts',
+    ],
+    [
+      'an S3 reference to a missing object',
+      { contacts: 'uploads/missing.json', fields_to_enrich: ['personal_phone'] },
+      'contacts',
+    ],
+    [
+      'an S3 reference with bad fields',
+      { contacts: 'uploads/x.json', fields_to_enrich: ['nope'] },
+      'fields_to_enrich[0]',
+    ],
   ];
 
   it.each(cases)('rejects %s', async (_name, body, path) => {
@@ -65,7 +124,12 @@ describe('createEnrichment: validation writes nothing', () => {
 
   it('reports errors for contacts and fields together', async () => {
     const { deps } = setup();
-    const err = await rejection(createEnrichment({ contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'nope' }], fields_to_enrich: ['x'] }, deps));
+    const err = await rejection(
+      createEnrichment(
+        { contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'nope' }], fields_to_enrich: ['x'] },
+        deps,
+      ),
+    );
     expect(err.errors.map((e) => e.path).sort()).toEqual(['contacts[0].company_domain', 'fields_to_enrich[0]']);
   });
 
@@ -85,12 +149,21 @@ describe('createEnrichment: validation writes nothing', () => {
 
   it('an S3 object that is not JSON, or holds no contacts, ends rejected by its intake: no batch, no input copy', async () => {
     // Referenced uploads are validated asynchronously (src/core/intake.ts): 202 validating, then rejected.
-    for (const [body, pattern] of [['{"contacts": [', /ends too early/], ['{"contacts": []}', /holds no contacts/], ['{"rows": [1]}', /no "contacts" array/]] as const) {
+    for (const [body, pattern] of [
+      ['{"contacts": [', /ends too early/],
+      ['{"contacts": []}', /holds no contacts/],
+      ['{"rows": [1]}', /no "contacts" array/],
+    ] as const) {
       const { deps, store, status, queue } = setup();
       store.objects.set('uploads/x.json', body);
-      expect(await createEnrichment({ contacts: 'uploads/x.json', fields_to_enrich: ['job_title'] }, deps)).toMatchObject({ status: 'validating' });
+      expect(
+        await createEnrichment({ contacts: 'uploads/x.json', fields_to_enrich: ['job_title'] }, deps),
+      ).toMatchObject({ status: 'validating' });
       expect(await runIntake(ID, intakeDepsFor(deps))).toBe('rejected');
-      expect(status.only()).toMatchObject({ status: 'rejected', errors: [{ path: 'contacts', message: expect.stringMatching(pattern) }] });
+      expect(status.only()).toMatchObject({
+        status: 'rejected',
+        errors: [{ path: 'contacts', message: expect.stringMatching(pattern) }],
+      });
       expect([...store.objects.keys()]).toEqual(['uploads/x.json']);
       expect(queue.sent).toHaveLength(0);
     }
@@ -131,25 +204,40 @@ describe('createEnrichment: accepted requests', () => {
       [1, 100, ID],
       [2, 50, ID],
     ]);
-    expect(queue.sent.map((m) => Object.keys(m).sort())).toEqual(Array(3).fill(['batchIndex', 'contacts', 'fields', 'requestId']));
+    expect(queue.sent.map((m) => Object.keys(m).sort())).toEqual(
+      Array(3).fill(['batchIndex', 'contacts', 'fields', 'requestId']),
+    );
     expect(queue.sent.flatMap((m) => m.contacts)).toEqual(contacts); // extra properties travel with the contacts
     expect(queue.sent.every((m) => JSON.stringify(m.fields) === JSON.stringify(fields))).toBe(true);
 
     // The dedup claim before anything else, stored before the status exists, and the status before any worker can see a message.
-    expect(journal).toEqual([`status.claimDedup ${ID}`, `upload ${ID}/input.json`, `put ${ID}/output.json`, `status.create ${ID}`, 'queue.send 3']);
+    expect(journal).toEqual([
+      `status.claimDedup ${ID}`,
+      `upload ${ID}/input.json`,
+      `put ${ID}/output.json`,
+      `status.create ${ID}`,
+      'queue.send 3',
+    ]);
   });
 
   it('follows the configured batch size, deadline and retention', async () => {
     const { deps, status, queue } = setup({ batchSize: 7, deadlineSeconds: 60, ttlDays: 1 });
     await createEnrichment({ contacts: makeContacts(15), fields_to_enrich: ['job_title'] }, deps);
     expect(queue.sent.map((m) => m.contacts.length)).toEqual([7, 7, 1]);
-    expect(status.only()).toMatchObject({ totalBatches: 3, deadlineAt: '2024-05-01T12:01:00.000Z', expiresAt: Date.parse('2024-05-02T12:00:00.000Z') / 1000 });
+    expect(status.only()).toMatchObject({
+      totalBatches: 3,
+      deadlineAt: '2024-05-01T12:01:00.000Z',
+      expiresAt: Date.parse('2024-05-02T12:00:00.000Z') / 1000,
+    });
   });
 
   it('makes a fresh UUID v4 per request by default', async () => {
     const { deps } = setup({ newId: undefined });
     const a = await createEnrichment({ contacts: makeContacts(1), fields_to_enrich: ['job_title'] }, deps);
-    const b = await createEnrichment({ contacts: makeContacts(1), fields_to_enrich: ['job_title'], dedupe: false }, deps);
+    const b = await createEnrichment(
+      { contacts: makeContacts(1), fields_to_enrich: ['job_title'], dedupe: false },
+      deps,
+    );
     expect(a.requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(a.requestId).not.toBe(b.requestId);
   });
@@ -160,8 +248,15 @@ describe('createEnrichment: accepted requests', () => {
       const { deps, store, queue, status } = setup({ intakeQueue });
       const contacts = makeContacts(205);
       await store.upload('uploads/big.json', renderInput(contacts, ['job_title']));
-      expect(await createEnrichment({ contacts: ref, fields_to_enrich: ['personal_phone'] }, deps)).toEqual({ requestId: ID, status: 'validating' });
-      expect(status.only()).toMatchObject({ status: 'validating', inputFileKey: 'uploads/big.json', inputFormat: 'json' });
+      expect(await createEnrichment({ contacts: ref, fields_to_enrich: ['personal_phone'] }, deps)).toEqual({
+        requestId: ID,
+        status: 'validating',
+      });
+      expect(status.only()).toMatchObject({
+        status: 'validating',
+        inputFileKey: 'uploads/big.json',
+        inputFormat: 'json',
+      });
       expect(queue.sent).toHaveLength(0);
       expect(intakeQueue.sent).toEqual([{ requestId: ID }]);
       expect(await runIntake(ID, intakeDepsFor(deps))).toBe('processing');
@@ -183,7 +278,10 @@ describe('createEnrichment: accepted requests', () => {
     const countAll = async (point: string) => {
       if (point !== 'intake:before-processing') return;
       for (const m of queue.sent) {
-        const r = await status.recordBatch(ID, m.batchIndex, 'processed', '2026-01-01T00:00:00.000Z', { totalBatches: 3, expiresAt: 0 });
+        const r = await status.recordBatch(ID, m.batchIndex, 'processed', '2026-01-01T00:00:00.000Z', {
+          totalBatches: 3,
+          expiresAt: 0,
+        });
         if (r && r.shard.done === r.shard.size) await status.promoteShard(r.shard, '2026-01-01T00:00:00.000Z');
       }
     };

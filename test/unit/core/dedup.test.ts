@@ -4,7 +4,14 @@ import { canonicalJson, DEDUP_CLAIM_LEASE_MS, DEDUP_WAIT_MS, dedupKey, requestHa
 import { DuplicateInProgressError, IdempotencyKeyReusedError, ValidationError } from '../../../src/core/errors';
 import { ServerlessConfig } from '../../../src/local/serverlessConfig';
 import type { Contact } from '../../../src/schemas/contact';
-import { ManualClock, MemoryObjectStore, MemoryQueue, MemoryStatusStore, recordingLogger, type Journal } from '../fakes';
+import {
+  ManualClock,
+  MemoryObjectStore,
+  MemoryQueue,
+  MemoryStatusStore,
+  recordingLogger,
+  type Journal,
+} from '../fakes';
 import { makeContacts } from '../../support/factories';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -18,7 +25,7 @@ describe('canonical JSON and the request hash', () => {
     expect(canonicalJson(a)).toBe('{"a":{"x":"é😀","y":[1,{"p":null,"q":"x"}]},"b":1}');
   });
 
-  it('any nested difference, value or key, gives another text (where the public design\'s replacer array hashes alike)', () => {
+  it("any nested difference, value or key, gives another text (where the public design's replacer array hashes alike)", () => {
     const one = { first_name: 'A', last_name: 'B', company_domain: 'a.com', crm: { id: '1' } };
     const two = { first_name: 'A', last_name: 'B', company_domain: 'a.com', crm: { id: '2' } };
     const three = { first_name: 'A', last_name: 'B', company_domain: 'a.com', crm: { ID: '1' } };
@@ -63,8 +70,15 @@ function setup(overrides: Partial<CreateDeps> = {}) {
   const queue = new MemoryQueue(journal);
   const clock = new ManualClock(new Date('2024-05-01T12:00:00.000Z'));
   const deps: CreateDeps = {
-    store, status, queue, clock, log: recordingLogger(),
-    bucket: 'unit-bucket', batchSize: 100, deadlineSeconds: 3600, ttlDays: 30,
+    store,
+    status,
+    queue,
+    clock,
+    log: recordingLogger(),
+    bucket: 'unit-bucket',
+    batchSize: 100,
+    deadlineSeconds: 3600,
+    ttlDays: 30,
     newId: () => `00000000-0000-4000-8000-${String(++ids).padStart(12, '0')}`,
     // Waiting moves the manual clock instead of time.
     sleep: async (ms) => clock.advance(ms),
@@ -73,7 +87,10 @@ function setup(overrides: Partial<CreateDeps> = {}) {
   return { deps, store, status, queue, clock, journal };
 }
 
-const body = (n = 250, extra?: (i: number) => Record<string, unknown>) => ({ contacts: makeContacts(n, { extra }), fields_to_enrich: [...FIELDS] });
+const body = (n = 250, extra?: (i: number) => Record<string, unknown>) => ({
+  contacts: makeContacts(n, { extra }),
+  fields_to_enrich: [...FIELDS],
+});
 
 async function rejectionOf(p: Promise<unknown>): Promise<Error> {
   try {
@@ -93,7 +110,12 @@ describe('createEnrichment: the same request twice is one job', () => {
     const objects = store.objects.size;
 
     const again = await createEnrichment(body(), deps, { callerHash: 'a' });
-    expect(again).toEqual({ requestId: first.requestId, totalContacts: 250, totalBatches: 3, duplicate: { status: 'processing' } });
+    expect(again).toEqual({
+      requestId: first.requestId,
+      totalContacts: 250,
+      totalBatches: 3,
+      duplicate: { status: 'processing' },
+    });
     expect(journal).toEqual(written);
     expect(store.objects.size).toBe(objects);
     expect(status.records.size).toBe(1);
@@ -102,10 +124,19 @@ describe('createEnrichment: the same request twice is one job', () => {
 
   it('takes nested key order in extra properties for the same request, and a different nested value for another', async () => {
     const { deps, status } = setup();
-    const first = await createEnrichment(body(3, (i) => ({ crm: { id: i, owner: 'x' } })), deps);
-    const reordered = await createEnrichment(body(3, (i) => ({ crm: { owner: 'x', id: i } })), deps);
+    const first = await createEnrichment(
+      body(3, (i) => ({ crm: { id: i, owner: 'x' } })),
+      deps,
+    );
+    const reordered = await createEnrichment(
+      body(3, (i) => ({ crm: { owner: 'x', id: i } })),
+      deps,
+    );
     expect(reordered).toMatchObject({ requestId: first.requestId, duplicate: expect.anything() });
-    const changed = await createEnrichment(body(3, (i) => ({ crm: { owner: 'y', id: i } })), deps);
+    const changed = await createEnrichment(
+      body(3, (i) => ({ crm: { owner: 'y', id: i } })),
+      deps,
+    );
     expect(changed.requestId).not.toBe(first.requestId);
     expect(changed.duplicate).toBeUndefined();
     expect(status.records.size).toBe(2);
@@ -128,7 +159,10 @@ describe('createEnrichment: the same request twice is one job', () => {
     expect(err).toBeInstanceOf(IdempotencyKeyReusedError);
     expect((err as IdempotencyKeyReusedError).statusCode).toBe(422);
     expect(journal).toEqual(written);
-    expect(await createEnrichment(body(), deps, { idempotencyKey: 'order-42' })).toMatchObject({ requestId: first.requestId, duplicate: expect.anything() });
+    expect(await createEnrichment(body(), deps, { idempotencyKey: 'order-42' })).toMatchObject({
+      requestId: first.requestId,
+      duplicate: expect.anything(),
+    });
     // Another key for the same body is another request, as the client asked.
     expect((await createEnrichment(body(), deps, { idempotencyKey: 'order-43' })).duplicate).toBeUndefined();
     expect(queue.sent).toHaveLength(6);
@@ -142,7 +176,10 @@ describe('createEnrichment: the same request twice is one job', () => {
     expect(second.duplicate).toBeUndefined();
     expect(status.records.size).toBe(2);
     const keyed = await createEnrichment({ ...body(), dedupe: false }, deps, { idempotencyKey: 'k' });
-    expect(await createEnrichment({ ...body(), dedupe: false }, deps, { idempotencyKey: 'k' })).toMatchObject({ requestId: keyed.requestId, duplicate: expect.anything() });
+    expect(await createEnrichment({ ...body(), dedupe: false }, deps, { idempotencyKey: 'k' })).toMatchObject({
+      requestId: keyed.requestId,
+      duplicate: expect.anything(),
+    });
   });
 
   it.each([
@@ -167,7 +204,9 @@ describe('createEnrichment: the same request twice is one job', () => {
 
   it('20 identical requests at once: one job, 19 duplicates of it', async () => {
     const { deps, status, queue } = setup();
-    const results = await Promise.all(Array.from({ length: 20 }, () => createEnrichment(body(), deps, { callerHash: 'a' })));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => createEnrichment(body(), deps, { callerHash: 'a' })),
+    );
     expect(new Set(results.map((r) => r.requestId)).size).toBe(1);
     expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
     expect(status.records.size).toBe(1);
@@ -204,7 +243,13 @@ describe('createEnrichment: a claim whose request never got stored', () => {
     const { deps, status, clock, journal } = setup({ dedupWaitMs: 2_000 });
     // A claim as a request that is still storing its input leaves it.
     const key = dedupKey('', requestHash(makeContacts(250), [...FIELDS]));
-    status.claims.set(key, { key, requestId: 'holder', bodyHash: requestHash(makeContacts(250), [...FIELDS]), claimedAt: clock.now().toISOString(), expiresAt: 9e9 });
+    status.claims.set(key, {
+      key,
+      requestId: 'holder',
+      bodyHash: requestHash(makeContacts(250), [...FIELDS]),
+      claimedAt: clock.now().toISOString(),
+      expiresAt: 9e9,
+    });
     const started = clock.now().getTime();
     const err = await rejectionOf(createEnrichment(body(), deps));
     expect(err).toBeInstanceOf(DuplicateInProgressError);
@@ -216,7 +261,13 @@ describe('createEnrichment: a claim whose request never got stored', () => {
     const { deps, status, clock } = setup({ dedupLeaseMs: 60_000 });
     const hash = requestHash(makeContacts(250), [...FIELDS]);
     const key = dedupKey('', hash);
-    status.claims.set(key, { key, requestId: 'crashed', bodyHash: hash, claimedAt: clock.now().toISOString(), expiresAt: 9e9 });
+    status.claims.set(key, {
+      key,
+      requestId: 'crashed',
+      bodyHash: hash,
+      claimedAt: clock.now().toISOString(),
+      expiresAt: 9e9,
+    });
     clock.advance(60_000);
     const results = await Promise.all([createEnrichment(body(), deps), createEnrichment(body(), deps)]);
     expect(new Set(results.map((r) => r.requestId)).size).toBe(1);

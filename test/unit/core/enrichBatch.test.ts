@@ -1,4 +1,11 @@
-import { advanceEnrichment, describeFailure, enrichWithBisection, freshProgress, type EnrichProgress, type EnrichStats } from '../../../src/core/enrichBatch';
+import {
+  advanceEnrichment,
+  describeFailure,
+  enrichWithBisection,
+  freshProgress,
+  type EnrichProgress,
+  type EnrichStats,
+} from '../../../src/core/enrichBatch';
 import { enrichedRow } from '../../../src/core/output';
 import { mockEnrichContact } from '../../../src/handlers/mockData';
 import { HttpError, TimeoutError, type RetryPolicy } from '../../../src/core/retry';
@@ -35,9 +42,23 @@ describe('enrichWithBisection', () => {
     const rows = await enrichWithBisection(contacts, FIELDS, api, once, stats);
 
     expect(rows.map((r) => r.first_name)).toEqual(contacts.map((c) => c.first_name));
-    expect(rows.map((r) => r.enrichment_status === 'failed')).toEqual([false, false, true, false, false, true, false, false]);
-    expect(rows[2]).toMatchObject({ professional_email: null, personal_phone: null, failure_reason: 'enrichment API answered 500' });
-    for (const i of [0, 1, 3, 4, 6, 7]) expect(rows[i]).toEqual(enrichedRow(contacts[i], FIELDS, mockEnrichContact(contacts[i], FIELDS)));
+    expect(rows.map((r) => r.enrichment_status === 'failed')).toEqual([
+      false,
+      false,
+      true,
+      false,
+      false,
+      true,
+      false,
+      false,
+    ]);
+    expect(rows[2]).toMatchObject({
+      professional_email: null,
+      personal_phone: null,
+      failure_reason: 'enrichment API answered 500',
+    });
+    for (const i of [0, 1, 3, 4, 6, 7])
+      expect(rows[i]).toEqual(enrichedRow(contacts[i], FIELDS, mockEnrichContact(contacts[i], FIELDS)));
     // [0-7] → [0-3] [4-7] → [0,1] [2,3] [4,5] [6,7] → [2] [3] [4] [5]
     expect(stats).toEqual({ calls: 11, retries: 0, bisections: 5 });
     expect(api.calls).toHaveLength(11);
@@ -60,7 +81,13 @@ describe('enrichWithBisection', () => {
     const contacts = makeContacts(4);
     const api = new FakeEnrichmentApi(poisonAt(contacts, [3]), () => new HttpError(400, 'bad'));
     const stats = newStats();
-    const rows = await enrichWithBisection(contacts, FIELDS, api, { maxAttempts: 5, baseDelayMs: 0, maxDelayMs: 0 }, stats);
+    const rows = await enrichWithBisection(
+      contacts,
+      FIELDS,
+      api,
+      { maxAttempts: 5, baseDelayMs: 0, maxDelayMs: 0 },
+      stats,
+    );
     expect(stats.retries).toBe(0);
     expect(rows.map((r) => r.enrichment_status === 'failed')).toEqual([false, false, false, true]);
     expect(rows[3].failure_reason).toBe('enrichment API answered 400');
@@ -68,11 +95,16 @@ describe('enrichWithBisection', () => {
 
   it('marks every contact failed when every call fails, in order', async () => {
     const contacts = makeContacts(5);
-    const api = new FakeEnrichmentApi(() => true, () => new TimeoutError('slow'));
+    const api = new FakeEnrichmentApi(
+      () => true,
+      () => new TimeoutError('slow'),
+    );
     const rows = await enrichWithBisection(contacts, FIELDS, api, once);
     expect(rows).toHaveLength(5);
     expect(rows.map((r) => r.last_name)).toEqual(contacts.map((c) => c.last_name));
-    expect(rows.every((r) => r.enrichment_status === 'failed' && r.failure_reason === 'enrichment API timed out')).toBe(true);
+    expect(rows.every((r) => r.enrichment_status === 'failed' && r.failure_reason === 'enrichment API timed out')).toBe(
+      true,
+    );
   });
 
   it('gives a contact left on its own singleContactMaxAttempts tries', async () => {
@@ -89,7 +121,13 @@ describe('enrichWithBisection', () => {
   it('gives the whole batch the full retry budget but splits a failing part after subBatchMaxAttempts', async () => {
     const contacts = makeContacts(4);
     const api = new FakeEnrichmentApi(poisonAt(contacts, [3]));
-    const policy: RetryPolicy = { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0, subBatchMaxAttempts: 1, singleContactMaxAttempts: 2 };
+    const policy: RetryPolicy = {
+      maxAttempts: 3,
+      baseDelayMs: 0,
+      maxDelayMs: 0,
+      subBatchMaxAttempts: 1,
+      singleContactMaxAttempts: 2,
+    };
     const rows = await enrichWithBisection(contacts, FIELDS, api, policy);
     // [0..3] three times; [0,1] once (fine); [2,3] once, then split; [2] once (fine); [3] twice.
     expect(api.calls.map((c) => c.length)).toEqual([4, 4, 4, 2, 2, 1, 1, 1]);
@@ -157,7 +195,14 @@ describe('enrichWithBisection', () => {
 
 describe('advanceEnrichment under a time budget (virtual clock)', () => {
   const HANG = 37;
-  const policy: RetryPolicy = { maxAttempts: 4, subBatchMaxAttempts: 2, singleContactMaxAttempts: 8, baseDelayMs: 0, maxDelayMs: 0, callTimeoutMs: 500 };
+  const policy: RetryPolicy = {
+    maxAttempts: 4,
+    subBatchMaxAttempts: 2,
+    singleContactMaxAttempts: 8,
+    baseDelayMs: 0,
+    maxDelayMs: 0,
+    callTimeoutMs: 500,
+  };
   const setup = () => {
     const contacts = makeContacts(100);
     const clock = new VirtualClock();
@@ -203,7 +248,10 @@ describe('advanceEnrichment under a time budget (virtual clock)', () => {
     // The whole bisection needs 4 + 6 × 2 + 8 = 24 full calls of 500 ms: more than one invocation's 3 s.
     expect(invocations).toBeGreaterThan(4);
     expect(progress.pending).toEqual([]);
-    expect(progress.rows[HANG]).toMatchObject({ enrichment_status: 'failed', failure_reason: 'enrichment API timed out' });
+    expect(progress.rows[HANG]).toMatchObject({
+      enrichment_status: 'failed',
+      failure_reason: 'enrichment API timed out',
+    });
     expect(progress.rows.filter((r) => r!.enrichment_status === 'failed')).toHaveLength(1);
     // Calls on the hanging contact alone that ran their full timeout: its 8 attempts, whatever the deadline cut.
     const alone = api.calls.filter((c) => c.contacts.length === 1 && c.contacts[0] === contacts[HANG]);

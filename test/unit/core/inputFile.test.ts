@@ -1,5 +1,15 @@
 import { Readable } from 'node:stream';
-import { formatOf, inputOf, InputParseError, readInputBatches, renderInput, streamContacts, streamContactsOf, streamJsonContacts, type InputFormat } from '../../../src/core/inputFile';
+import {
+  formatOf,
+  inputOf,
+  InputParseError,
+  readInputBatches,
+  renderInput,
+  streamContacts,
+  streamContactsOf,
+  streamJsonContacts,
+  type InputFormat,
+} from '../../../src/core/inputFile';
 import { keys } from '../../../src/core/status';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
 import { MemoryObjectStore } from '../fakes';
@@ -54,7 +64,7 @@ describe('streamContacts', () => {
 
   it('yields nothing for an empty list and fails on broken JSON', async () => {
     expect(await collect(Readable.from(['{"contacts": []}']))).toEqual([]);
-    await expect(collect(Readable.from(['{"contacts": [{"first_name": 1'] ))).rejects.toThrow();
+    await expect(collect(Readable.from(['{"contacts": [{"first_name": 1']))).rejects.toThrow();
   });
 });
 
@@ -85,7 +95,9 @@ describe('readInputBatches', () => {
   });
 
   it('fails clearly when input.json is missing', async () => {
-    await expect(readInputBatches(new MemoryObjectStore(), inputOf({ requestId }), 100, new Set([0]))).rejects.toThrow(/input req-1\/input\.json is missing/);
+    await expect(readInputBatches(new MemoryObjectStore(), inputOf({ requestId }), 100, new Set([0]))).rejects.toThrow(
+      /input req-1\/input\.json is missing/,
+    );
   });
 });
 
@@ -119,7 +131,9 @@ describe('formatOf: the content type, else the extension', () => {
 
 describe('streamContactsOf: JSON', () => {
   it('yields the elements in order across chunk borders, with a BOM, nested values and escapes', async () => {
-    const contacts = makeContacts(120, { extra: (i) => ({ tags: [i, { deep: ['a]', '}', '\\"x'] }], note: `l1\nl2, "q" ${i}` }) });
+    const contacts = makeContacts(120, {
+      extra: (i) => ({ tags: [i, { deep: ['a]', '}', '\\"x'] }], note: `l1\nl2, "q" ${i}` }),
+    });
     const json = `\ufeff${JSON.stringify({ meta: { contacts: [1] }, contacts, z: [1, 2] }, null, 2)}`;
     for (const sizes of [[1], [2, 5], [4096]]) expect(await all(chunked(json, sizes), 'json')).toEqual(contacts);
   });
@@ -143,7 +157,7 @@ describe('streamContactsOf: JSON', () => {
   });
 });
 
-describe('streamJsonContacts with another key (the scripts read output.json\'s enriched_contacts with it)', () => {
+describe("streamJsonContacts with another key (the scripts read output.json's enriched_contacts with it)", () => {
   it('yields that array and names it in errors', async () => {
     const rows = makeContacts(3);
     const doc = JSON.stringify({ requestId: 'r', enriched_contacts: rows, summary: { total: 3, contacts: [9] } });
@@ -151,7 +165,11 @@ describe('streamJsonContacts with another key (the scripts read output.json\'s e
     for await (const row of streamJsonContacts(chunked(doc, [7]), 'enriched_contacts')) seen.push(row);
     expect(seen).toEqual(rows);
     const broken = streamJsonContacts(Readable.from(['{"enriched_contacts":[{"a":1} 5]}']), 'enriched_contacts');
-    await expect((async () => { for await (const _ of broken) void _; })()).rejects.toMatchObject({ message: expect.stringMatching(/enriched_contacts\[0\] is not valid JSON/) });
+    await expect(
+      (async () => {
+        for await (const _ of broken) void _;
+      })(),
+    ).rejects.toMatchObject({ message: expect.stringMatching(/enriched_contacts\[0\] is not valid JSON/) });
   });
 });
 

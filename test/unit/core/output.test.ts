@@ -1,4 +1,12 @@
-import { countRow, emptyCounts, enrichedRow, failedRow, placeholderOutput, renderOutput, type BatchResult } from '../../../src/core/output';
+import {
+  countRow,
+  emptyCounts,
+  enrichedRow,
+  failedRow,
+  placeholderOutput,
+  renderOutput,
+  type BatchResult,
+} from '../../../src/core/output';
 import type { OutputRow } from '../../../src/schemas/contact';
 
 const contact = { first_name: 'Ada', last_name: 'Lovelace', company_domain: 'example.com', crm_id: 'c-1' };
@@ -14,17 +22,30 @@ describe('enrichedRow', () => {
   it('adds only the requested fields to the input contact, keeping extra properties', () => {
     const row = enrichedRow(contact, ['professional_email'], full);
     expect(row).toEqual({ ...contact, professional_email: 'ada@example.com', enrichment_status: 'enriched' });
-    expect(Object.keys(row)).toEqual(['first_name', 'last_name', 'company_domain', 'crm_id', 'professional_email', 'enrichment_status']);
+    expect(Object.keys(row)).toEqual([
+      'first_name',
+      'last_name',
+      'company_domain',
+      'crm_id',
+      'professional_email',
+      'enrichment_status',
+    ]);
   });
 
   it('sets a requested field the API did not return to null', () => {
-    const row = enrichedRow(contact, ['professional_email', 'job_title'], { enrichment_status: 'enriched', professional_email: 'a@b.co' });
+    const row = enrichedRow(contact, ['professional_email', 'job_title'], {
+      enrichment_status: 'enriched',
+      professional_email: 'a@b.co',
+    });
     expect(row.job_title).toBeNull();
     expect(row.professional_email).toBe('a@b.co');
   });
 
   it('gives not_found contacts null fields even when the API sent values', () => {
-    const row = enrichedRow(contact, ['professional_email', 'personal_phone'], { ...full, enrichment_status: 'not_found' });
+    const row = enrichedRow(contact, ['professional_email', 'personal_phone'], {
+      ...full,
+      enrichment_status: 'not_found',
+    });
     expect(row).toEqual({ ...contact, professional_email: null, personal_phone: null, enrichment_status: 'not_found' });
   });
 
@@ -66,7 +87,12 @@ describe('placeholderOutput', () => {
 
 describe('renderOutput', () => {
   const row = (i: number, status: OutputRow['enrichment_status']): OutputRow =>
-    ({ first_name: `F${i}`, last_name: `L${i}`, company_domain: 'example.com', enrichment_status: status }) as OutputRow;
+    ({
+      first_name: `F${i}`,
+      last_name: `L${i}`,
+      company_domain: 'example.com',
+      enrichment_status: status,
+    }) as OutputRow;
 
   async function* from(batches: BatchResult[]) {
     for (const b of batches) {
@@ -104,7 +130,11 @@ describe('renderOutput', () => {
     ];
     expect((await render(batches)).doc.enriched_contacts).toHaveLength(2);
     const empty = await render([]);
-    expect(empty.doc).toEqual({ requestId: 'req-1', enriched_contacts: [], summary: { total: 0, enriched: 0, not_found: 0, failed: 0 } });
+    expect(empty.doc).toEqual({
+      requestId: 'req-1',
+      enriched_contacts: [],
+      summary: { total: 0, enriched: 0, not_found: 0, failed: 0 },
+    });
   });
 
   it('escapes contact text safely', async () => {

@@ -2,12 +2,32 @@ import { csvRenderer, ndjsonRenderer, rowsAsJson, type OutputRenderer } from '..
 import type { OutputRow } from '../../../src/schemas/contact';
 import { expectCsvMatches, parseCsv, parseNdjson } from '../../support/output';
 
-const FIXED = ['first_name', 'last_name', 'company_domain', 'personal_phone', 'job_title', 'enrichment_status', 'failure_reason'];
+const FIXED = [
+  'first_name',
+  'last_name',
+  'company_domain',
+  'personal_phone',
+  'job_title',
+  'enrichment_status',
+  'failure_reason',
+];
 const row = (over: Record<string, unknown>): OutputRow =>
-  ({ first_name: 'Ada', last_name: 'Lovelace', company_domain: 'example.com', personal_phone: null, job_title: null, enrichment_status: 'enriched', ...over }) as OutputRow;
+  ({
+    first_name: 'Ada',
+    last_name: 'Lovelace',
+    company_domain: 'example.com',
+    personal_phone: null,
+    job_title: null,
+    enrichment_status: 'enriched',
+    ...over,
+  }) as OutputRow;
 
 function render(renderer: OutputRenderer, batches: OutputRow[][]): string {
-  return renderer.start() + batches.map((rows) => renderer.rows(rows, rowsAsJson(rows))).join('') + renderer.end({ enriched: 0, not_found: 0, failed: 0 });
+  return (
+    renderer.start() +
+    batches.map((rows) => renderer.rows(rows, rowsAsJson(rows))).join('') +
+    renderer.end({ enriched: 0, not_found: 0, failed: 0 })
+  );
 }
 
 describe('ndjsonRenderer', () => {
@@ -46,14 +66,26 @@ describe('csvRenderer', () => {
     const hostile = ['=HYPERLINK("http://x")', '+1 555 0100', '-2+3', '@SUM(A1)', '\tx', '＝1+1', 'safe=1'];
     const text = csv([hostile.map((first_name) => row({ first_name }))]);
     expect(parseCsv(text).records.map((r) => r[0])).toEqual([
-      `'=HYPERLINK("http://x")`, `'+1 555 0100`, `'-2+3`, `'@SUM(A1)`, `'\tx`, `'＝1+1`, 'safe=1',
+      `'=HYPERLINK("http://x")`,
+      `'+1 555 0100`,
+      `'-2+3`,
+      `'@SUM(A1)`,
+      `'\tx`,
+      `'＝1+1`,
+      'safe=1',
     ]);
     // An extra column's name is a cell too.
     expect(parseCsv(csv([[row({ '=cmd': 'v' })]])).header).toContain(`'=cmd`);
   });
 
   it('writes null and absent fields as empty cells, failure_reason for failed rows, values as text or JSON', () => {
-    const failed = row({ enrichment_status: 'failed', failure_reason: 'enrichment API answered 500', score: -3, vip: true, tags: ['a', 'b'] });
+    const failed = row({
+      enrichment_status: 'failed',
+      failure_reason: 'enrichment API answered 500',
+      score: -3,
+      vip: true,
+      tags: ['a', 'b'],
+    });
     const text = csv([[row({ score: 7, vip: false, tags: null, job_title: 'Engineer' }), failed]]);
     const { header, records } = parseCsv(text);
     const at = (r: string[], c: string) => r[header.indexOf(c)];
@@ -63,7 +95,11 @@ describe('csvRenderer', () => {
     expect([at(records[0], 'score'), at(records[0], 'vip'), at(records[0], 'tags')]).toEqual(['7', 'false', '']);
     expect(at(records[1], 'enrichment_status')).toBe('failed');
     expect(at(records[1], 'failure_reason')).toBe('enrichment API answered 500');
-    expect([at(records[1], 'score'), at(records[1], 'vip'), at(records[1], 'tags')]).toEqual(['-3', 'true', '["a","b"]']);
+    expect([at(records[1], 'score'), at(records[1], 'vip'), at(records[1], 'tags')]).toEqual([
+      '-3',
+      'true',
+      '["a","b"]',
+    ]);
   });
 
   it('keeps properties the first row lacked in other_fields, as JSON, and loses none', () => {

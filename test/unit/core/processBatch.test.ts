@@ -15,7 +15,9 @@ describe('processBatch', () => {
     expect(await processBatch(h.messages[1], h.worker())).toBe('recorded');
     const result = h.store.json(keys.batch(REQUEST_ID, 1));
     expect(result.batchIndex).toBe(1);
-    expect(result.rows.map((r: { first_name: string }) => r.first_name)).toEqual(h.contacts.slice(100, 200).map((c) => c.first_name));
+    expect(result.rows.map((r: { first_name: string }) => r.first_name)).toEqual(
+      h.contacts.slice(100, 200).map((c) => c.first_name),
+    );
     expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 1, failedBatches: 0 });
     expect([...h.status.only().doneBatches!]).toEqual([1]);
     expect(h.api.calls).toHaveLength(1);
@@ -87,7 +89,9 @@ describe('processBatch', () => {
 
   it('drops batches of unknown or finished requests without calling the API', async () => {
     const h = await seededRequest(100);
-    expect(await processBatch({ ...h.messages[0], requestId: 'a1b2c3d4-0000-4000-8000-000000000000' }, h.worker())).toBe('unknown-request');
+    expect(
+      await processBatch({ ...h.messages[0], requestId: 'a1b2c3d4-0000-4000-8000-000000000000' }, h.worker()),
+    ).toBe('unknown-request');
     await processBatch(h.messages[0], h.worker());
     const calls = h.api.calls.length;
     expect(await processBatch(h.messages[0], h.worker())).toBe('request-final');
@@ -111,8 +115,12 @@ describe('failBatch (dead-letter queue)', () => {
     expect(await failBatch(h.messages[2], 'moved to DLQ', h.worker())).toBe('duplicate');
     const failed = h.store.json(keys.failedBatch(REQUEST_ID, 2));
     expect(failed.rows).toHaveLength(50);
-    expect(failed.rows.every((r: { enrichment_status: string; failure_reason: string; professional_email: null }) =>
-      r.enrichment_status === 'failed' && r.failure_reason === 'moved to DLQ' && r.professional_email === null)).toBe(true);
+    expect(
+      failed.rows.every(
+        (r: { enrichment_status: string; failure_reason: string; professional_email: null }) =>
+          r.enrichment_status === 'failed' && r.failure_reason === 'moved to DLQ' && r.professional_email === null,
+      ),
+    ).toBe(true);
     expect(h.status.only()).toMatchObject({ processedBatches: 0, failedBatches: 1 });
     expect(h.api.calls).toHaveLength(0);
   });
@@ -134,13 +142,25 @@ describe('failBatch (dead-letter queue)', () => {
     const some = await seededRequest(150);
     await processBatch(some.messages[0], some.worker());
     await failBatch(some.messages[1], 'dlq', some.worker());
-    expect(some.status.only()).toMatchObject({ status: 'completed_with_errors', processedBatches: 1, failedBatches: 1, failedContacts: 50 });
+    expect(some.status.only()).toMatchObject({
+      status: 'completed_with_errors',
+      processedBatches: 1,
+      failedBatches: 1,
+      failedContacts: 50,
+    });
   });
 });
 
 describe('processBatch under a time budget (virtual clock, one .hang contact)', () => {
   const HANG = 37;
-  const POLICY: RetryPolicy = { maxAttempts: 4, subBatchMaxAttempts: 2, singleContactMaxAttempts: 8, baseDelayMs: 0, maxDelayMs: 0, callTimeoutMs: 500 };
+  const POLICY: RetryPolicy = {
+    maxAttempts: 4,
+    subBatchMaxAttempts: 2,
+    singleContactMaxAttempts: 8,
+    baseDelayMs: 0,
+    maxDelayMs: 0,
+    callTimeoutMs: 500,
+  };
   const RESERVE = 2_000;
 
   async function hangingRequest() {
@@ -152,15 +172,19 @@ describe('processBatch under a time budget (virtual clock, one .hang contact)', 
     const deps: WorkerDeps = { ...h.worker(), api, retry: POLICY, timeReserveMs: RESERVE };
     return { ...h, time, api, deps, message: h.messages[0] };
   }
-  const kept = (h: { store: { json<T>(k: string): T | undefined } }) => h.store.json<StoredProgress>(keys.batchProgress(REQUEST_ID, 0));
+  const kept = (h: { store: { json<T>(k: string): T | undefined } }) =>
+    h.store.json<StoredProgress>(keys.batchProgress(REQUEST_ID, 0));
   const settled = (p: StoredProgress | undefined) => new Set((p?.rows ?? []).flatMap((r, i) => (r ? [i] : [])));
 
   it('out of time: keeps the reserve free, stores what it settled, records nothing and throws for redelivery', async () => {
     const h = await hangingRequest();
     const budget = h.time.budget(6_000);
-    await expect(processBatch(h.message, h.deps, { budget, receiveCount: 1 })).rejects.toBeInstanceOf(BatchOutOfTimeError);
+    await expect(processBatch(h.message, h.deps, { budget, receiveCount: 1 })).rejects.toBeInstanceOf(
+      BatchOutOfTimeError,
+    );
 
-    for (const call of h.api.calls) expect(call.startedAt + call.timeoutMs!).toBeLessThanOrEqual(budget.deadline - RESERVE);
+    for (const call of h.api.calls)
+      expect(call.startedAt + call.timeoutMs!).toBeLessThanOrEqual(budget.deadline - RESERVE);
     const progress = kept(h)!;
     expect(progress).toMatchObject({ requestId: REQUEST_ID, batchIndex: 0 });
     expect(progress.rows[HANG]).toBeNull();
@@ -180,11 +204,14 @@ describe('processBatch under a time budget (virtual clock, one .hang contact)', 
       receiveCount += 1;
       const before = settled(kept(h));
       const callsBefore = h.api.calls.length;
-      outcome = await processBatch(h.message, h.deps, { budget: h.time.budget(6_000), receiveCount }).catch((err: unknown) => {
-        expect(err).toBeInstanceOf(BatchOutOfTimeError);
-        return undefined;
-      });
-      for (const call of h.api.calls.slice(callsBefore)) expect(call.contacts.filter((c) => before.has(h.contacts.indexOf(c)))).toEqual([]);
+      outcome = await processBatch(h.message, h.deps, { budget: h.time.budget(6_000), receiveCount }).catch(
+        (err: unknown) => {
+          expect(err).toBeInstanceOf(BatchOutOfTimeError);
+          return undefined;
+        },
+      );
+      for (const call of h.api.calls.slice(callsBefore))
+        expect(call.contacts.filter((c) => before.has(h.contacts.indexOf(c)))).toEqual([]);
     }
     expect(outcome).toBe('recorded');
     expect(receiveCount).toBeGreaterThan(1);
@@ -206,7 +233,9 @@ describe('processBatch under a time budget (virtual clock, one .hang contact)', 
 
   it('with less time left than the reserve, calls nothing and loses nothing', async () => {
     const h = await hangingRequest();
-    await expect(processBatch(h.message, h.deps, { budget: h.time.budget(RESERVE - 1), receiveCount: 1 })).rejects.toBeInstanceOf(BatchOutOfTimeError);
+    await expect(
+      processBatch(h.message, h.deps, { budget: h.time.budget(RESERVE - 1), receiveCount: 1 }),
+    ).rejects.toBeInstanceOf(BatchOutOfTimeError);
     expect(h.api.calls).toEqual([]);
     expect(kept(h)!.pending).toEqual([{ at: h.contacts.map((_, i) => i), depth: 0, attempts: 0 }]);
   });
@@ -223,7 +252,11 @@ describe('processBatch under a time budget (virtual clock, one .hang contact)', 
       if (settledRows.has(i)) expect(row).toEqual(kept(h)!.rows[i]);
       else expect(row).toMatchObject({ enrichment_status: 'failed', failure_reason: 'moved to DLQ' });
     });
-    expect(h.status.only()).toMatchObject({ status: 'completed_with_errors', failedBatches: 1, failedContacts: 100 - settledRows.size });
+    expect(h.status.only()).toMatchObject({
+      status: 'completed_with_errors',
+      failedBatches: 1,
+      failedContacts: 100 - settledRows.size,
+    });
   });
 
   it('kept progress is not a batch result: reconcile re-sends the batch instead of counting it', async () => {

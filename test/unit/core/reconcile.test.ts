@@ -20,7 +20,13 @@ describe('reconcileRequest', () => {
     const h = await stalled([0, 1]);
     h.clock.advance(60_000);
     const report = await reconcileRequest(h.status.only(), h.reconciler());
-    expect(report).toEqual({ requestId: REQUEST_ID, action: 'none', resentBatches: [], recoveredBatches: [], expiredBatches: [] });
+    expect(report).toEqual({
+      requestId: REQUEST_ID,
+      action: 'none',
+      resentBatches: [],
+      recoveredBatches: [],
+      expiredBatches: [],
+    });
     expect(h.queue.sent).toHaveLength(0);
   });
 
@@ -60,7 +66,9 @@ describe('reconcileRequest', () => {
 
   it('counts results that reached S3 but were never recorded, and re-sends only the rest', async () => {
     const h = await stalled([0]);
-    await expect(processBatch(h.messages[2], h.worker(crashOnceAt('worker:after-result-write')))).rejects.toThrow(/crash/);
+    await expect(processBatch(h.messages[2], h.worker(crashOnceAt('worker:after-result-write')))).rejects.toThrow(
+      /crash/,
+    );
     await h.store.putJson(keys.failedBatch(REQUEST_ID, 3), { requestId: REQUEST_ID, batchIndex: 3, rows: [] });
     h.clock.advance(STALL_MS);
     const report = await reconcileRequest(h.status.only(), h.reconciler());
@@ -100,7 +108,12 @@ describe('reconcileRequest', () => {
     expect(report.action).toBe('expired');
     expect(report.expiredBatches).toEqual([1, 2, 4]);
     expect(h.queue.sent).toHaveLength(0);
-    expect(h.status.only()).toMatchObject({ status: 'completed_with_errors', processedBatches: 2, failedBatches: 3, failedContacts: 250 });
+    expect(h.status.only()).toMatchObject({
+      status: 'completed_with_errors',
+      processedBatches: 2,
+      failedBatches: 3,
+      failedContacts: 250,
+    });
     const doc = h.store.json<OutputDoc>(keys.output(REQUEST_ID))!;
     expectOutput(doc, { contacts: h.contacts, fields: FIELDS });
     const failedIdx = doc.enriched_contacts.flatMap((r, i) => (r.enrichment_status === 'failed' ? [i] : []));
@@ -152,7 +165,8 @@ describe('large requests: the assembly goes to the assembleOutput function', () 
   it('a request of at most assemblyInlineMaxBatches batches is still assembled inline', async () => {
     const h = await seededRequest(450);
     const queue = assemblyQueue();
-    for (const m of h.messages) await processBatch(m, { ...h.worker(), assemblyQueue: queue, assemblyInlineMaxBatches: 5 });
+    for (const m of h.messages)
+      await processBatch(m, { ...h.worker(), assemblyQueue: queue, assemblyInlineMaxBatches: 5 });
     expect(queue.sent).toEqual([]);
     expect(h.status.only().status).toBe('completed');
   });
@@ -163,7 +177,12 @@ describe('large requests: the assembly goes to the assembleOutput function', () 
     const worker = { ...h.worker(), assemblyQueue: queue, assemblyInlineMaxBatches: 4 };
     for (const m of h.messages) await processBatch(m, worker);
     queue.sent.length = 0; // the worker's message, lost (or its assembly kept failing)
-    const reconciler = { ...h.reconciler(), assemblyQueue: queue, assemblyInlineMaxBatches: 4, assemblyTimeoutSeconds: 900 };
+    const reconciler = {
+      ...h.reconciler(),
+      assemblyQueue: queue,
+      assemblyInlineMaxBatches: 4,
+      assemblyTimeoutSeconds: 900,
+    };
 
     // Past the stall window but within the assembly's timeout: the first assembly may still be running.
     h.clock.advance(STALL_MS);
@@ -171,7 +190,10 @@ describe('large requests: the assembly goes to the assembleOutput function', () 
     expect(queue.sent).toEqual([]);
 
     h.clock.advance(900_000 - STALL_MS);
-    expect(await reconcileRequest(h.status.only(), reconciler)).toMatchObject({ action: 'assembled', assembly: 'queued' });
+    expect(await reconcileRequest(h.status.only(), reconciler)).toMatchObject({
+      action: 'assembled',
+      assembly: 'queued',
+    });
     expect(queue.sent).toEqual([{ requestId: REQUEST_ID }]);
     expect(h.status.only()).toMatchObject({ status: 'processing', updatedAt: h.clock.now().toISOString() });
     // The visit counts: the next pass waits for the assembly's timeout again.

@@ -1,4 +1,14 @@
-import { backoffDelay, HttpError, isRetryable, OutOfTimeError, parseRetryAfter, TimeoutError, withRetry, type RetryBudget, type RetryPolicy } from '../../../src/core/retry';
+import {
+  backoffDelay,
+  HttpError,
+  isRetryable,
+  OutOfTimeError,
+  parseRetryAfter,
+  TimeoutError,
+  withRetry,
+  type RetryBudget,
+  type RetryPolicy,
+} from '../../../src/core/retry';
 
 const policy: RetryPolicy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 1_000 };
 
@@ -108,7 +118,9 @@ describe('withRetry', () => {
     });
     const onRetry = jest.fn();
     const started = Date.now();
-    await expect(withRetry(fn, { maxAttempts: 5, baseDelayMs: 10_000, maxDelayMs: 10_000 }, onRetry)).rejects.toMatchObject({ status: 400 });
+    await expect(
+      withRetry(fn, { maxAttempts: 5, baseDelayMs: 10_000, maxDelayMs: 10_000 }, onRetry),
+    ).rejects.toMatchObject({ status: 400 });
     expect(fn).toHaveBeenCalledTimes(1);
     expect(onRetry).not.toHaveBeenCalled();
     expect(Date.now() - started).toBeLessThan(1_000);
@@ -163,7 +175,9 @@ describe('withRetry under a time budget', () => {
     await withRetry(fn, policy, undefined, { budget: b }).catch(() => undefined);
     expect(timeouts).toEqual([1_000, 1_000, 500]);
     // Without a budget or a timeout of its own nothing caps the call.
-    await expect(withRetry(async (_a, t) => t, { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0 })).resolves.toBeUndefined();
+    await expect(
+      withRetry(async (_a, t) => t, { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0 }),
+    ).resolves.toBeUndefined();
   });
 
   it('does not count a call the deadline cut short, and says how many attempts really failed', async () => {

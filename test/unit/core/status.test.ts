@@ -43,7 +43,8 @@ describe('isComplete / isFinal', () => {
   it('treats every status but validating and processing as final', () => {
     expect(isFinal('processing')).toBe(false);
     expect(isFinal('validating')).toBe(false);
-    for (const s of ['completed', 'completed_with_errors', 'failed', 'rejected'] as const) expect(isFinal(s)).toBe(true);
+    for (const s of ['completed', 'completed_with_errors', 'failed', 'rejected'] as const)
+      expect(isFinal(s)).toBe(true);
   });
 });
 
@@ -67,7 +68,14 @@ describe('toStatusResponse', () => {
 
   it('adds completedAt and a summary once final', () => {
     const res = toStatusResponse(
-      { ...record, status: 'completed_with_errors', completedAt: '2024-05-01T12:01:00.000Z', enrichedContacts: 240, notFoundContacts: 9, failedContacts: 1 },
+      {
+        ...record,
+        status: 'completed_with_errors',
+        completedAt: '2024-05-01T12:01:00.000Z',
+        enrichedContacts: 240,
+        notFoundContacts: 9,
+        failedContacts: 1,
+      },
       'u',
     );
     expect(res.completedAt).toBe('2024-05-01T12:01:00.000Z');
@@ -89,7 +97,11 @@ describe('keys', () => {
   it('names the request objects', () => {
     expect(keys.input(id)).toBe('req/input.json');
     expect(keys.output(id)).toBe('req/output.json');
-    expect([outputKey(id, 'json'), outputKey(id, 'ndjson'), outputKey(id, 'csv')]).toEqual(['req/output.json', 'req/output.ndjson', 'req/output.csv']);
+    expect([outputKey(id, 'json'), outputKey(id, 'ndjson'), outputKey(id, 'csv')]).toEqual([
+      'req/output.json',
+      'req/output.ndjson',
+      'req/output.csv',
+    ]);
     expect(keys.batch(id, 7)).toBe('req/batches/000007.json');
     expect(keys.failedBatch(id, 7)).toBe('req/batches/000007.failed.json');
   });

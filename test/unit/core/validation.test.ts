@@ -27,7 +27,8 @@ describe('toFieldErrors', () => {
 });
 
 describe('validationFailed', () => {
-  const errs = (n: number) => Array.from({ length: n }, (_, i) => ({ path: `contacts[${i}].company_domain`, message: 'bad' }));
+  const errs = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ path: `contacts[${i}].company_domain`, message: 'bad' }));
 
   it('keeps a short list as is', () => {
     const err = validationFailed(errs(3));

@@ -2,7 +2,12 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { handler } from '../../../src/handlers/createEnrichment';
-import { API_GATEWAY_MAX_BODY_BYTES, lambdaEventBytes, LAMBDA_MAX_EVENT_BYTES, TOO_LARGE_MESSAGE } from '../../../src/inlineLimits';
+import {
+  API_GATEWAY_MAX_BODY_BYTES,
+  lambdaEventBytes,
+  LAMBDA_MAX_EVENT_BYTES,
+  TOO_LARGE_MESSAGE,
+} from '../../../src/inlineLimits';
 import { generateContacts } from '../../../src/scripts/lib/contacts';
 import { apiEvent, makeContacts } from '../../support/factories';
 import { awsMocks } from './awsMocks';
@@ -43,7 +48,9 @@ describe('POST /enrichment handler', () => {
       ['unit-bucket', `${id}/output.json`],
     ]);
     expect(JSON.parse(bodyText(puts.find((p) => p.Key === `${id}/input.json`)!)).contacts).toEqual(contacts);
-    expect(JSON.parse(bodyText(puts.find((p) => p.Key === `${id}/output.json`)!))).toMatchObject({ enriched_contacts: [] });
+    expect(JSON.parse(bodyText(puts.find((p) => p.Key === `${id}/output.json`)!))).toMatchObject({
+      enriched_contacts: [],
+    });
 
     // The dedup item first (a conditional put), then the status item.
     const items = aws.ddb.commandCalls(PutCommand).map((c) => c.args[0].input);
@@ -51,12 +58,24 @@ describe('POST /enrichment handler', () => {
     expect(items[0]).toMatchObject({
       TableName: 'unit-table',
       ConditionExpression: 'attribute_not_exists(requestId) OR expiresAt < :now',
-      Item: { requestId: expect.stringMatching(/^dedup#[0-9a-f]{64}$/), kind: 'dedup', forRequestId: id, bodyHash: expect.stringMatching(/^[0-9a-f]{64}$/) },
+      Item: {
+        requestId: expect.stringMatching(/^dedup#[0-9a-f]{64}$/),
+        kind: 'dedup',
+        forRequestId: id,
+        bodyHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      },
     });
     expect(items[1]).toMatchObject({
       TableName: 'unit-table',
       ConditionExpression: 'attribute_not_exists(requestId)',
-      Item: { requestId: id, status: 'processing', totalContacts: 250, totalBatches: 3, processedBatches: 0, outputFileKey: `${id}/output.json` },
+      Item: {
+        requestId: id,
+        status: 'processing',
+        totalContacts: 250,
+        totalBatches: 3,
+        processedBatches: 0,
+        outputFileKey: `${id}/output.json`,
+      },
     });
     expect(items[1].Item!.createdAt).toEqual(expect.any(String));
     expect(items[0].Item!.expiresAt).toBe(items[1].Item!.expiresAt);
@@ -67,7 +86,9 @@ describe('POST /enrichment handler', () => {
   });
 
   it('accepts a base64-encoded body', async () => {
-    const body = Buffer.from(JSON.stringify({ contacts: makeContacts(2), fields_to_enrich: ['job_title'] })).toString('base64');
+    const body = Buffer.from(JSON.stringify({ contacts: makeContacts(2), fields_to_enrich: ['job_title'] })).toString(
+      'base64',
+    );
     const res = await post(body, { isBase64Encoded: true });
     expect(res.statusCode).toBe(202);
   });
@@ -75,10 +96,33 @@ describe('POST /enrichment handler', () => {
   it.each([
     ['invalid JSON', '{"contacts": [', /not valid JSON/, undefined],
     ['an empty body', '', /body is empty/, undefined],
-    ['an empty contact list', { contacts: [], fields_to_enrich: ['professional_email'] }, /Invalid request/, 'contacts'],
-    ['a bad field name', { contacts: makeContacts(2), fields_to_enrich: ['shoe_size'] }, /Invalid request/, 'fields_to_enrich[0]'],
-    ['a bad domain at 17', { contacts: [...makeContacts(17), { first_name: 'A', last_name: 'B', company_domain: 'nope' }], fields_to_enrich: ['job_title'] }, /Invalid request/, 'contacts[17].company_domain'],
-    ['contacts of the wrong type', { contacts: { a: 1 }, fields_to_enrich: ['job_title'] }, /Invalid request/, 'contacts'],
+    [
+      'an empty contact list',
+      { contacts: [], fields_to_enrich: ['professional_email'] },
+      /Invalid request/,
+      'contacts',
+    ],
+    [
+      'a bad field name',
+      { contacts: makeContacts(2), fields_to_enrich: ['shoe_size'] },
+      /Invalid request/,
+      'fields_to_enrich[0]',
+    ],
+    [
+      'a bad domain at 17',
+      {
+        contacts: [...makeContacts(17), { first_name: 'A', last_name: 'B', company_domain: 'nope' }],
+        fields_to_enrich: ['job_title'],
+      },
+      /Invalid request/,
+      'contacts[17].company_domain',
+    ],
+    [
+      'contacts of the wrong type',
+      { contacts: { a: 1 }, fields_to_enrich: ['job_title'] },
+      /Invalid request/,
+      'contacts',
+    ],
   ])('answers 400 for %s and sends no AWS command', async (_name, body, message, path) => {
     const res = await post(body);
     expect(res.statusCode).toBe(400);
@@ -101,7 +145,10 @@ describe('POST /enrichment handler', () => {
   it('answers 413 with the S3 hint for an event of 6 MB or more (5.5 MB of contacts), and takes one a byte smaller', async () => {
     expect(LAMBDA_MAX_EVENT_BYTES).toBe(6_291_456);
     // Escaping the contacts' quotes into the event adds about 15%: 5.5 MB of contacts make a 6.3 MB event.
-    const body = JSON.stringify({ contacts: [...generateContacts(71_500, { seed: 1 })], fields_to_enrich: ['job_title'] });
+    const body = JSON.stringify({
+      contacts: [...generateContacts(71_500, { seed: 1 })],
+      fields_to_enrich: ['job_title'],
+    });
     expect(Buffer.byteLength(body)).toBeGreaterThan(5.5 * 1024 * 1024);
     expect(Buffer.byteLength(body)).toBeLessThan(5.6 * 1024 * 1024);
     const over = await post(body);
@@ -125,9 +172,12 @@ describe('POST /enrichment handler', () => {
     const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
     process.env.LOG_SILENT = 'false';
     try {
-      const res = await post({ contacts: makeContacts(3), fields_to_enrich: ['job_title'] }, {
-        requestContext: { requestId: 'corr-123', domainName: 'x', stage: 'dev' } as never,
-      });
+      const res = await post(
+        { contacts: makeContacts(3), fields_to_enrich: ['job_title'] },
+        {
+          requestContext: { requestId: 'corr-123', domainName: 'x', stage: 'dev' } as never,
+        },
+      );
       expect(res.statusCode).toBe(500);
       expect(res.json).toEqual({ message: 'Internal server error', correlationId: 'corr-123' });
       expect(res.body).not.toMatch(/exploded|statusTable|\.ts:\d+|stack/);

@@ -9,18 +9,47 @@ afterAll(() => aws.restore());
 
 const ID = '0d9c6d1e-6f7c-4b8e-9a57-0a4d7e0c1f2b';
 const get = (id: string, format?: string) =>
-  handler(apiEvent({ httpMethod: 'GET', path: `/enrichment/${id}/download`, pathParameters: { id }, queryStringParameters: format === undefined ? null : { format } }));
+  handler(
+    apiEvent({
+      httpMethod: 'GET',
+      path: `/enrichment/${id}/download`,
+      pathParameters: { id },
+      queryStringParameters: format === undefined ? null : { format },
+    }),
+  );
 const item = (status: string) => ({
-  requestId: ID, status, createdAt: 'c', updatedAt: 'u', totalContacts: 1, totalBatches: 1, processedBatches: 1,
-  failedBatches: 0, fields: ['job_title'], inputFileKey: `${ID}/input.json`, outputFileKey: `${ID}/output.json`, deadlineAt: 'd', expiresAt: 1,
+  requestId: ID,
+  status,
+  createdAt: 'c',
+  updatedAt: 'u',
+  totalContacts: 1,
+  totalBatches: 1,
+  processedBatches: 1,
+  failedBatches: 0,
+  fields: ['job_title'],
+  inputFileKey: `${ID}/input.json`,
+  outputFileKey: `${ID}/output.json`,
+  deadlineAt: 'd',
+  expiresAt: 1,
 });
 
 describe('GET /enrichment/{id}/download handler', () => {
   it('redirects (302) to a fresh presigned URL of the output', async () => {
     aws.ddb.on(GetCommand).resolves({
       Item: {
-        requestId: ID, status: 'completed', createdAt: 'c', updatedAt: 'u', totalContacts: 1, totalBatches: 1, processedBatches: 1,
-        failedBatches: 0, fields: ['job_title'], inputFileKey: `${ID}/input.json`, outputFileKey: `${ID}/output.json`, deadlineAt: 'd', expiresAt: 1,
+        requestId: ID,
+        status: 'completed',
+        createdAt: 'c',
+        updatedAt: 'u',
+        totalContacts: 1,
+        totalBatches: 1,
+        processedBatches: 1,
+        failedBatches: 0,
+        fields: ['job_title'],
+        inputFileKey: `${ID}/input.json`,
+        outputFileKey: `${ID}/output.json`,
+        deadlineAt: 'd',
+        expiresAt: 1,
       },
     });
     const res = await get(ID);
@@ -50,7 +79,9 @@ describe('GET /enrichment/{id}/download handler', () => {
     expect(res.statusCode).toBe(302);
     const location = new URL(String(res.headers!.location));
     expect(location.pathname).toBe(`/${ID}/output.${format}`);
-    expect(location.searchParams.get('response-content-disposition')).toBe(`attachment; filename="enrichment-${ID}.${format}"`);
+    expect(location.searchParams.get('response-content-disposition')).toBe(
+      `attachment; filename="enrichment-${ID}.${format}"`,
+    );
     expect(location.searchParams.get('response-content-type')).toBe(contentType);
   });
 

@@ -10,7 +10,11 @@ beforeEach(() => aws.reset());
 afterAll(() => aws.restore());
 
 const ID = '0d9c6d1e-6f7c-4b8e-9a57-0a4d7e0c1f2b';
-const item: StatusRecord = statusRecordOf(ID, { updatedAt: '2024-05-01T12:00:05.000Z', processedBatches: 2, doneBatches: new Set([0, 1]) });
+const item: StatusRecord = statusRecordOf(ID, {
+  updatedAt: '2024-05-01T12:00:05.000Z',
+  processedBatches: 2,
+  doneBatches: new Set([0, 1]),
+});
 
 async function get(id: string | undefined) {
   const res = await handler(apiEvent({ httpMethod: 'GET', pathParameters: id === undefined ? null : { id } }));
@@ -35,15 +39,30 @@ describe('GET /enrichment/{id} handler', () => {
       outputFileKey: `${ID}/output.json`,
       downloadUrl: `https://api.example.test/dev/enrichment/${ID}/download`,
     });
-    expect(aws.ddb.commandCalls(GetCommand)[0].args[0].input).toMatchObject({ TableName: 'unit-table', Key: { requestId: ID }, ConsistentRead: true });
+    expect(aws.ddb.commandCalls(GetCommand)[0].args[0].input).toMatchObject({
+      TableName: 'unit-table',
+      Key: { requestId: ID },
+      ConsistentRead: true,
+    });
   });
 
   it('includes the summary once final', async () => {
     aws.ddb.on(GetCommand).resolves({
-      Item: { ...item, status: 'completed', completedAt: '2024-05-01T12:01:00.000Z', enrichedContacts: 240, notFoundContacts: 10, failedContacts: 0 },
+      Item: {
+        ...item,
+        status: 'completed',
+        completedAt: '2024-05-01T12:01:00.000Z',
+        enrichedContacts: 240,
+        notFoundContacts: 10,
+        failedContacts: 0,
+      },
     });
     const res = await get(ID);
-    expect(res.json).toMatchObject({ status: 'completed', completedAt: '2024-05-01T12:01:00.000Z', summary: { enriched: 240, not_found: 10, failed: 0 } });
+    expect(res.json).toMatchObject({
+      status: 'completed',
+      completedAt: '2024-05-01T12:01:00.000Z',
+      summary: { enriched: 240, not_found: 10, failed: 0 },
+    });
   });
 
   it('answers 404 for an unknown id', async () => {
@@ -53,12 +72,15 @@ describe('GET /enrichment/{id} handler', () => {
     expect(res.json.message).toContain(ID);
   });
 
-  it.each(['not-a-uuid', '0d9c6d1e-6f7c-1b8e-9a57-0a4d7e0c1f2b', '', undefined])('answers 400 for the id %p without reading the table', async (id) => {
-    const res = await get(id);
-    expect(res.statusCode).toBe(400);
-    expect(res.json.errors).toEqual([{ path: 'id', message: expect.any(String) }]);
-    expect(aws.allCalls()).toHaveLength(0);
-  });
+  it.each(['not-a-uuid', '0d9c6d1e-6f7c-1b8e-9a57-0a4d7e0c1f2b', '', undefined])(
+    'answers 400 for the id %p without reading the table',
+    async (id) => {
+      const res = await get(id);
+      expect(res.statusCode).toBe(400);
+      expect(res.json.errors).toEqual([{ path: 'id', message: expect.any(String) }]);
+      expect(aws.allCalls()).toHaveLength(0);
+    },
+  );
 
   it('answers 500 with a correlation id when DynamoDB fails', async () => {
     aws.ddb.on(GetCommand).rejects(new Error('secret failure'));

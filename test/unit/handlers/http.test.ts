@@ -1,28 +1,44 @@
 import { resetConfig } from '../../../src/config';
 import { NotFoundError, PayloadTooLargeError, ValidationError } from '../../../src/core/errors';
-import { apiBaseUrl, correlationIdOf, downloadUrlFor, errorResponse, json, parseJsonBody } from '../../../src/handlers/http';
+import {
+  apiBaseUrl,
+  correlationIdOf,
+  downloadUrlFor,
+  errorResponse,
+  json,
+  parseJsonBody,
+} from '../../../src/handlers/http';
 import { recordingLogger } from '../fakes';
 
 describe('json', () => {
   it('serializes the body with a JSON content type and extra headers', () => {
-    expect(json(201, { a: 1 }, { 'x-y': 'z' })).toEqual({ statusCode: 201, headers: { 'content-type': 'application/json', 'x-y': 'z' }, body: '{"a":1}' });
+    expect(json(201, { a: 1 }, { 'x-y': 'z' })).toEqual({
+      statusCode: 201,
+      headers: { 'content-type': 'application/json', 'x-y': 'z' },
+      body: '{"a":1}',
+    });
   });
 });
 
 describe('errorResponse', () => {
   it('maps client errors to their status with their message and field errors', () => {
     const log = recordingLogger();
-    expect(errorResponse(new ValidationError('Invalid request', [{ path: 'contacts', message: 'm' }]), log, 'c')).toEqual(
-      json(400, { message: 'Invalid request', errors: [{ path: 'contacts', message: 'm' }] }),
+    expect(
+      errorResponse(new ValidationError('Invalid request', [{ path: 'contacts', message: 'm' }]), log, 'c'),
+    ).toEqual(json(400, { message: 'Invalid request', errors: [{ path: 'contacts', message: 'm' }] }));
+    expect(errorResponse(new NotFoundError('no such request'), log, 'c')).toEqual(
+      json(404, { message: 'no such request' }),
     );
-    expect(errorResponse(new NotFoundError('no such request'), log, 'c')).toEqual(json(404, { message: 'no such request' }));
     expect(errorResponse(new PayloadTooLargeError('too big'), log, 'c')).toEqual(json(413, { message: 'too big' }));
     expect(log.entries).toHaveLength(0);
   });
 
   it('lists a body-level problem as an error on (body), so every 400 has errors[]', () => {
     expect(errorResponse(new ValidationError('Request body is not valid JSON'), recordingLogger(), 'c')).toEqual(
-      json(400, { message: 'Request body is not valid JSON', errors: [{ path: '(body)', message: 'Request body is not valid JSON' }] }),
+      json(400, {
+        message: 'Request body is not valid JSON',
+        errors: [{ path: '(body)', message: 'Request body is not valid JSON' }],
+      }),
     );
   });
 
@@ -30,7 +46,9 @@ describe('errorResponse', () => {
     const log = recordingLogger();
     const res = errorResponse(new Error('secret detail'), log, 'corr-1');
     expect(res).toEqual(json(500, { message: 'Internal server error', correlationId: 'corr-1' }));
-    expect(log.entries).toEqual([{ level: 'error', msg: 'unexpected error', fields: { correlationId: 'corr-1', err: expect.any(Error) } }]);
+    expect(log.entries).toEqual([
+      { level: 'error', msg: 'unexpected error', fields: { correlationId: 'corr-1', err: expect.any(Error) } },
+    ]);
   });
 
   it('makes up a correlation id when none is given', () => {
@@ -42,7 +60,9 @@ describe('errorResponse', () => {
 describe('parseJsonBody', () => {
   it('parses plain and base64 bodies', () => {
     expect(parseJsonBody({ body: '{"a":1}', isBase64Encoded: false })).toEqual({ a: 1 });
-    expect(parseJsonBody({ body: Buffer.from('{"a":"é"}').toString('base64'), isBase64Encoded: true })).toEqual({ a: 'é' });
+    expect(parseJsonBody({ body: Buffer.from('{"a":"é"}').toString('base64'), isBase64Encoded: true })).toEqual({
+      a: 'é',
+    });
   });
   it('rejects empty and broken bodies with a 400', () => {
     expect(() => parseJsonBody({ body: null, isBase64Encoded: false })).toThrow(/body is empty/);
@@ -56,7 +76,10 @@ describe('apiBaseUrl / downloadUrlFor / correlationIdOf', () => {
     process.env.PUBLIC_API_URL = saved;
     resetConfig();
   });
-  const event = { requestContext: { domainName: 'abc123.execute-api.us-east-1.amazonaws.com', stage: 'dev', requestId: 'rq-9' }, headers: {} } as never;
+  const event = {
+    requestContext: { domainName: 'abc123.execute-api.us-east-1.amazonaws.com', stage: 'dev', requestId: 'rq-9' },
+    headers: {},
+  } as never;
 
   it('uses PUBLIC_API_URL without a trailing slash', () => {
     process.env.PUBLIC_API_URL = 'https://api.example.test/prod/';

@@ -20,7 +20,9 @@ describe('mockEnrichContact', () => {
 
   it('ignores case and surrounding spaces when identifying a contact', () => {
     const a = mockEnrichContact({ first_name: 'Ada', last_name: 'Lovelace', company_domain: 'example.com' }, [...ALL]);
-    const b = mockEnrichContact({ first_name: ' ada ', last_name: 'LOVELACE', company_domain: 'Example.COM' }, [...ALL]);
+    const b = mockEnrichContact({ first_name: ' ada ', last_name: 'LOVELACE', company_domain: 'Example.COM' }, [
+      ...ALL,
+    ]);
     expect(b.personal_phone).toBe(a.personal_phone);
     expect(b.job_title).toBe(a.job_title);
   });
@@ -33,22 +35,32 @@ describe('mockEnrichContact', () => {
   });
 
   it('derives the email from the name and domain', () => {
-    const c: Contact = { first_name: "Zoë-Anne", last_name: "O'Brien", company_domain: 'Acme.IO' };
+    const c: Contact = { first_name: 'Zoë-Anne', last_name: "O'Brien", company_domain: 'Acme.IO' };
     const r = mockEnrichContact(c, ['professional_email']);
     if (r.enrichment_status === 'enriched') expect(r.professional_email).toBe('zoeanne.obrien@acme.io');
-    const found = makeContacts(40).map((x) => mockEnrichContact(x, ['professional_email'])).filter((x) => x.enrichment_status === 'enriched');
+    const found = makeContacts(40)
+      .map((x) => mockEnrichContact(x, ['professional_email']))
+      .filter((x) => x.enrichment_status === 'enriched');
     for (const x of found) expect(x.professional_email).toMatch(/^first\d+\.last\d+@company\d+\.example\.com$/);
   });
 
   it('finds about 95% of contacts (not_found between 3% and 7% of 2,000)', () => {
-    const notFound = contacts.filter((c) => mockEnrichContact(c, ['professional_email']).enrichment_status === 'not_found');
+    const notFound = contacts.filter(
+      (c) => mockEnrichContact(c, ['professional_email']).enrichment_status === 'not_found',
+    );
     expect(notFound.length).toBeGreaterThanOrEqual(60);
     expect(notFound.length).toBeLessThanOrEqual(140);
-    for (const c of notFound.slice(0, 5)) expect(mockEnrichContact(c, [...ALL])).toEqual({ enrichment_status: 'not_found' });
+    for (const c of notFound.slice(0, 5))
+      expect(mockEnrichContact(c, [...ALL])).toEqual({ enrichment_status: 'not_found' });
   });
 
   it('gives different contacts different data', () => {
-    const phones = new Set(contacts.slice(0, 200).map((c) => mockEnrichContact(c, ['personal_phone']).personal_phone).filter(Boolean));
+    const phones = new Set(
+      contacts
+        .slice(0, 200)
+        .map((c) => mockEnrichContact(c, ['personal_phone']).personal_phone)
+        .filter(Boolean),
+    );
     expect(phones.size).toBeGreaterThan(180);
   });
 });

@@ -2,7 +2,14 @@ import { mockEnrichContact, POISON_CONTACT_ERROR } from '../../../src/handlers/m
 import { handler } from '../../../src/handlers/mockEnrich';
 import { apiEvent, makeContacts } from '../../support/factories';
 
-const KNOBS = ['MOCK_LATENCY_MS', 'MOCK_FAILURE_RATE', 'MOCK_THROTTLE_RATE', 'MOCK_SPIKE_RATE', 'MOCK_SPIKE_MS', 'MOCK_INVALID_MODE'];
+const KNOBS = [
+  'MOCK_LATENCY_MS',
+  'MOCK_FAILURE_RATE',
+  'MOCK_THROTTLE_RATE',
+  'MOCK_SPIKE_RATE',
+  'MOCK_SPIKE_MS',
+  'MOCK_INVALID_MODE',
+];
 
 beforeEach(() => {
   for (const k of KNOBS) delete process.env[k];
@@ -13,7 +20,9 @@ afterAll(() => {
 });
 
 async function call(body: unknown) {
-  const res = await handler(apiEvent({ path: '/mock/enrich', body: typeof body === 'string' ? body : JSON.stringify(body) }));
+  const res = await handler(
+    apiEvent({ path: '/mock/enrich', body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  );
   return { ...res, json: JSON.parse(res.body) };
 }
 
@@ -30,7 +39,11 @@ describe('POST /mock/enrich handler', () => {
   it.each([
     ['101 contacts', { contacts: makeContacts(101), fields: ['job_title'] }, /at most 100/],
     ['no contacts', { contacts: [], fields: ['job_title'] }, /Invalid enrichment call/],
-    ['a bad contact', { contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'nope' }], fields: ['job_title'] }, /contacts\[0\]\.company_domain/],
+    [
+      'a bad contact',
+      { contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'nope' }], fields: ['job_title'] },
+      /contacts\[0\]\.company_domain/,
+    ],
     ['an unknown field', { contacts: makeContacts(1), fields: ['shoe_size'] }, /fields\[0\]/],
     ['invalid JSON', '{', /not valid JSON/],
   ])('answers 400 for %s', async (_name, body, pattern) => {
@@ -41,7 +54,8 @@ describe('POST /mock/enrich handler', () => {
 
   it('answers 500 on every call when MOCK_FAILURE_RATE is 1', async () => {
     process.env.MOCK_FAILURE_RATE = '1';
-    for (let i = 0; i < 3; i++) expect((await call({ contacts: makeContacts(2), fields: ['job_title'] })).statusCode).toBe(500);
+    for (let i = 0; i < 3; i++)
+      expect((await call({ contacts: makeContacts(2), fields: ['job_title'] })).statusCode).toBe(500);
   });
 
   it('still validates before injecting failures', async () => {
@@ -54,7 +68,10 @@ describe('POST /mock/enrich handler', () => {
     contacts[4] = { ...contacts[4], company_domain: 'bad.invalid' };
     const res = await call({ contacts, fields: ['job_title'] });
     expect(res.statusCode).toBe(200);
-    expect(res.json.results).toEqual([...contacts.slice(0, 4).map((c) => mockEnrichContact(c, ['job_title'])), { enrichment_status: 'error', error: POISON_CONTACT_ERROR.error }]);
+    expect(res.json.results).toEqual([
+      ...contacts.slice(0, 4).map((c) => mockEnrichContact(c, ['job_title'])),
+      { enrichment_status: 'error', error: POISON_CONTACT_ERROR.error },
+    ]);
   });
 
   it('with MOCK_INVALID_MODE=call answers 500 for any call containing a poison (.invalid) contact', async () => {
@@ -70,7 +87,9 @@ describe('POST /mock/enrich handler', () => {
     const contacts = makeContacts(5);
     contacts[2] = { ...contacts[2], company_domain: 'slow.hang' };
     const pending = Symbol('pending');
-    const answer = handler(apiEvent({ path: '/mock/enrich', body: JSON.stringify({ contacts, fields: ['job_title'] }) }));
+    const answer = handler(
+      apiEvent({ path: '/mock/enrich', body: JSON.stringify({ contacts, fields: ['job_title'] }) }),
+    );
     // Still unanswered after a while that any answer of this mock (latency 0) fits many times over.
     expect(await Promise.race([answer, new Promise((r) => setTimeout(() => r(pending), 200))])).toBe(pending);
     process.env.MOCK_FAILURE_RATE = '0';

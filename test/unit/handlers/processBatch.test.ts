@@ -38,7 +38,11 @@ describe('forEachBatchMessage', () => {
       },
     );
     expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: 'fails' }] });
-    expect(handled.sort()).toEqual([[R1, 1], [R2, 3], [R3, 2]]);
+    expect(handled.sort()).toEqual([
+      [R1, 1],
+      [R2, 3],
+      [R3, 2],
+    ]);
   });
 
   it('reports no failures for an empty event', async () => {
@@ -71,13 +75,20 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
     aws.ddb.on(GetCommand, { Key: { requestId: R2 } }).rejects(new Error('DynamoDB unavailable'));
     aws.ddb.on(GetCommand, { Key: { requestId: R3 } }).resolves({ Item: status(R3, { status: 'completed' }) });
     // The worker reads the status item and the batch's shard in one call.
-    const items: Record<string, Record<string, unknown>> = { [R1]: status(R1), [R3]: status(R3, { status: 'completed' }) };
-    aws.ddb.on(BatchGetCommand).callsFake(async (input: { RequestItems: Record<string, { Keys: Array<{ requestId: string }> }> }) => {
-      const keys = input.RequestItems['unit-table'].Keys;
-      if (keys.some((k) => k.requestId === R2)) throw new Error('DynamoDB unavailable');
-      return { Responses: { 'unit-table': keys.flatMap((k) => items[k.requestId] ?? []) } };
-    });
-    aws.ddb.on(UpdateCommand).resolves({ Attributes: { requestId: `shard#${R1}#0`, done: new Set([1]), processed: 1 } });
+    const items: Record<string, Record<string, unknown>> = {
+      [R1]: status(R1),
+      [R3]: status(R3, { status: 'completed' }),
+    };
+    aws.ddb
+      .on(BatchGetCommand)
+      .callsFake(async (input: { RequestItems: Record<string, { Keys: Array<{ requestId: string }> }> }) => {
+        const keys = input.RequestItems['unit-table'].Keys;
+        if (keys.some((k) => k.requestId === R2)) throw new Error('DynamoDB unavailable');
+        return { Responses: { 'unit-table': keys.flatMap((k) => items[k.requestId] ?? []) } };
+      });
+    aws.ddb
+      .on(UpdateCommand)
+      .resolves({ Attributes: { requestId: `shard#${R1}#0`, done: new Set([1]), processed: 1 } });
 
     const res = await makeHandler()(
       sqsEvent([
@@ -107,7 +118,9 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
 
   it("gives the core the Lambda context's remaining time: with less left than WORKER_TIME_RESERVE_MS it calls nothing, keeps its progress and lists the record", async () => {
     aws.ddb.on(GetCommand).resolves({ Item: status(R1) });
-    aws.ddb.on(UpdateCommand).resolves({ Attributes: { requestId: `shard#${R1}#0`, done: new Set([0]), processed: 1 } });
+    aws.ddb
+      .on(UpdateCommand)
+      .resolves({ Attributes: { requestId: `shard#${R1}#0`, done: new Set([0]), processed: 1 } });
     const context = { getRemainingTimeInMillis: () => 4_000 }; // the default reserve is 5 s
     const res = await makeHandler()(sqsEvent([{ messageId: 'm1', body: JSON.stringify(message(R1)) }]), context);
     expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
@@ -117,7 +130,9 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
     expect(aws.ddb.commandCalls(UpdateCommand)).toHaveLength(0);
 
     // With time to spare the same record goes through.
-    const ok = await makeHandler()(sqsEvent([{ messageId: 'm1', body: JSON.stringify(message(R1)) }]), { getRemainingTimeInMillis: () => 60_000 });
+    const ok = await makeHandler()(sqsEvent([{ messageId: 'm1', body: JSON.stringify(message(R1)) }]), {
+      getRemainingTimeInMillis: () => 60_000,
+    });
     expect(ok.batchItemFailures).toEqual([]);
     expect(fetchSpy).toHaveBeenCalledTimes(1);
   });

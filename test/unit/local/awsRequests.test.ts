@@ -1,12 +1,22 @@
-import { accessKeyOf, dynamodbAuthorizations, presignedUrlExpired, s3Authorizations, serviceOf, sqsAuthorizations } from '../../../src/local/awsRequests';
+import {
+  accessKeyOf,
+  dynamodbAuthorizations,
+  presignedUrlExpired,
+  s3Authorizations,
+  serviceOf,
+  sqsAuthorizations,
+} from '../../../src/local/awsRequests';
 
 const q = (s = '') => new URLSearchParams(s);
 
 describe('IAM mapping of the requests the functions make', () => {
   it('finds the access key in a SigV4 header or a presigned URL', () => {
-    const auth = 'AWS4-HMAC-SHA256 Credential=svc-dev-processBatch/20261129/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=abc';
+    const auth =
+      'AWS4-HMAC-SHA256 Credential=svc-dev-processBatch/20261129/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=abc';
     expect(accessKeyOf({ authorization: auth }, q())).toBe('svc-dev-processBatch');
-    expect(accessKeyOf({}, q('X-Amz-Credential=svc-dev-downloadEnrichment%2F20261129%2Fus-east-1%2Fs3%2Faws4_request'))).toBe('svc-dev-downloadEnrichment');
+    expect(
+      accessKeyOf({}, q('X-Amz-Credential=svc-dev-downloadEnrichment%2F20261129%2Fus-east-1%2Fs3%2Faws4_request')),
+    ).toBe('svc-dev-downloadEnrichment');
     expect(accessKeyOf({}, q())).toBeUndefined();
   });
 
@@ -28,7 +38,13 @@ describe('IAM mapping of the requests the functions make', () => {
     ['GET', '/b', 'list-type=2&prefix=r%2Fbatches%2F', 's3:ListBucket', 'arn:aws:s3:::b'],
     ['GET', '/b/uploads/a%20b.json', '', 's3:GetObject', 'arn:aws:s3:::b/uploads/a b.json'],
     // The upload functions: a presigned part URL (UploadPart), ListParts, the HeadObject after completion.
-    ['PUT', '/b/uploads/o/k.csv', 'X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=f%2F20261129%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261129T000000Z&X-Amz-Expires=3600&X-Amz-Signature=ab&X-Amz-SignedHeaders=host&partNumber=2&uploadId=u&x-id=UploadPart', 's3:PutObject', 'arn:aws:s3:::b/uploads/o/k.csv'],
+    [
+      'PUT',
+      '/b/uploads/o/k.csv',
+      'X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=f%2F20261129%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261129T000000Z&X-Amz-Expires=3600&X-Amz-Signature=ab&X-Amz-SignedHeaders=host&partNumber=2&uploadId=u&x-id=UploadPart',
+      's3:PutObject',
+      'arn:aws:s3:::b/uploads/o/k.csv',
+    ],
     ['GET', '/b/uploads/o/k.csv', 'uploadId=u', 's3:ListMultipartUploadParts', 'arn:aws:s3:::b/uploads/o/k.csv'],
     ['HEAD', '/b/uploads/o/k.csv', '', 's3:GetObject', 'arn:aws:s3:::b/uploads/o/k.csv'],
   ])('S3 %s %s?%s is %s on %s', (method, path, query, action, resource) => {
@@ -59,7 +75,9 @@ describe('IAM mapping of the requests the functions make', () => {
     expect(sqsAuthorizations('AmazonSQS.SendMessageBatch', { QueueUrl: url }, 'us-east-1', '000000000000')).toEqual([
       { action: 'sqs:SendMessage', resource: 'arn:aws:sqs:us-east-1:000000000000:svc-dev-batches' },
     ]);
-    expect(sqsAuthorizations('AmazonSQS.DeleteMessageBatch', { QueueUrl: url }, 'us-east-1', '000000000000')?.[0].action).toBe('sqs:DeleteMessage');
+    expect(
+      sqsAuthorizations('AmazonSQS.DeleteMessageBatch', { QueueUrl: url }, 'us-east-1', '000000000000')?.[0].action,
+    ).toBe('sqs:DeleteMessage');
     expect(sqsAuthorizations('AmazonSQS.GetQueueUrl', { QueueName: 'q' }, 'eu-west-1', '123456789012')).toEqual([
       { action: 'sqs:GetQueueUrl', resource: 'arn:aws:sqs:eu-west-1:123456789012:q' },
     ]);
@@ -68,13 +86,25 @@ describe('IAM mapping of the requests the functions make', () => {
 
   it('DynamoDB: the table (or index) of the request, every table of a batch call', () => {
     const arn = 'arn:aws:dynamodb:us-east-1:000000000000:table/';
-    expect(dynamodbAuthorizations('DynamoDB_20120810.UpdateItem', { TableName: 't' }, 'us-east-1', '000000000000')).toEqual([
-      { action: 'dynamodb:UpdateItem', resource: `${arn}t` },
-    ]);
-    expect(dynamodbAuthorizations('DynamoDB_20120810.Query', { TableName: 't', IndexName: 'byStatus' }, 'us-east-1', '000000000000')?.[0].resource).toBe(
-      `${arn}t/index/byStatus`,
-    );
-    expect(dynamodbAuthorizations('DynamoDB_20120810.BatchWriteItem', { RequestItems: { a: [], b: [] } }, 'us-east-1', '000000000000')).toEqual([
+    expect(
+      dynamodbAuthorizations('DynamoDB_20120810.UpdateItem', { TableName: 't' }, 'us-east-1', '000000000000'),
+    ).toEqual([{ action: 'dynamodb:UpdateItem', resource: `${arn}t` }]);
+    expect(
+      dynamodbAuthorizations(
+        'DynamoDB_20120810.Query',
+        { TableName: 't', IndexName: 'byStatus' },
+        'us-east-1',
+        '000000000000',
+      )?.[0].resource,
+    ).toBe(`${arn}t/index/byStatus`);
+    expect(
+      dynamodbAuthorizations(
+        'DynamoDB_20120810.BatchWriteItem',
+        { RequestItems: { a: [], b: [] } },
+        'us-east-1',
+        '000000000000',
+      ),
+    ).toEqual([
       { action: 'dynamodb:BatchWriteItem', resource: `${arn}a` },
       { action: 'dynamodb:BatchWriteItem', resource: `${arn}b` },
     ]);

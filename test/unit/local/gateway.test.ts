@@ -40,16 +40,22 @@ describe('local API Gateway edge (stub upstream)', () => {
   });
 
   /** A POST with exactly these headers (plus the Host and Connection that node adds), chunked when no length is given. */
-  function send(body: string, opts: { chunked?: boolean } = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+  function send(
+    body: string,
+    opts: { chunked?: boolean } = {},
+  ): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
     return new Promise((resolve, reject) => {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (!opts.chunked) headers['content-length'] = String(Buffer.byteLength(body));
-      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/enrichment', headers, agent: false }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
-      });
+      const req = http.request(
+        { host: '127.0.0.1', port, method: 'POST', path: '/enrichment', headers, agent: false },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+        },
+      );
       req.on('error', reject);
       if (opts.chunked) {
         // Several writes, so the edge has to count a body that announces no length.
@@ -116,7 +122,8 @@ describe('local API Gateway edge (stub upstream)', () => {
       host: `127.0.0.1:${port}`,
       connection: 'close',
     });
-    const eventOf = (body: string) => proxyEventBytes({ method: 'POST', url: '/enrichment', headers: headersFor(body), body });
+    const eventOf = (body: string) =>
+      proxyEventBytes({ method: 'POST', url: '/enrichment', headers: headersFor(body), body });
     const overhead = eventOf('x'.repeat(5_000_000)) - 5_000_000; // a 7-digit content-length, like the bodies below
     const under = 'x'.repeat(LAMBDA_MAX_EVENT_BYTES - 1 - overhead);
     expect(eventOf(under)).toBe(LAMBDA_MAX_EVENT_BYTES - 1);
@@ -125,7 +132,9 @@ describe('local API Gateway edge (stub upstream)', () => {
     expect(res.status).toBe(202);
     expect(received).toHaveLength(1);
     // The edge measured what it forwarded: the same headers give the same event size.
-    expect(proxyEventBytes({ method: 'POST', url: '/enrichment', headers: received[0].headers, body: received[0].body })).toBe(LAMBDA_MAX_EVENT_BYTES - 1);
+    expect(
+      proxyEventBytes({ method: 'POST', url: '/enrichment', headers: received[0].headers, body: received[0].body }),
+    ).toBe(LAMBDA_MAX_EVENT_BYTES - 1);
 
     expectHint(await send(`${under}x`));
     expect(received).toHaveLength(1);

@@ -49,7 +49,13 @@ describe('local API edge limits (stub upstream)', () => {
   });
 
   async function gateway(opts: { concurrency?: number; maxQueued?: number; timeoutMs?: number; host?: string } = {}) {
-    const g = await startGateway({ port: 0, target: { host: '127.0.0.1', port: upstreamPort }, tooLarge: sls.tooLargeResponse(), routes: sls.httpRoutes(), ...opts });
+    const g = await startGateway({
+      port: 0,
+      target: { host: '127.0.0.1', port: upstreamPort },
+      tooLarge: sls.tooLargeResponse(),
+      routes: sls.httpRoutes(),
+      ...opts,
+    });
     gateways.push(g);
     return g;
   }
@@ -71,7 +77,11 @@ describe('local API edge limits (stub upstream)', () => {
     await until(() => held.length >= 3);
     await sleep(100);
     // Two status requests and the download (another function, its own queue); three status requests wait.
-    expect(held.map((h) => h.url).sort()).toEqual(['/enrichment/id-0', '/enrichment/id-1', '/enrichment/id-9/download']);
+    expect(held.map((h) => h.url).sort()).toEqual([
+      '/enrichment/id-0',
+      '/enrichment/id-1',
+      '/enrichment/id-9/download',
+    ]);
     while (held.length) {
       held.shift()!.release();
       await sleep(50);
@@ -79,7 +89,9 @@ describe('local API edge limits (stub upstream)', () => {
     await until(() => held.length === 0);
     const answers = await Promise.all([...statuses, download]);
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
-    expect(answers.map((a) => JSON.parse(a.body).url)).toEqual([0, 1, 2, 3, 4].map((i) => `/enrichment/id-${i}`).concat('/enrichment/id-9/download'));
+    expect(answers.map((a) => JSON.parse(a.body).url)).toEqual(
+      [0, 1, 2, 3, 4].map((i) => `/enrichment/id-${i}`).concat('/enrichment/id-9/download'),
+    );
   });
 
   it('answers 429 when more than `maxQueued` requests already wait for the function', async () => {
@@ -99,7 +111,10 @@ describe('local API edge limits (stub upstream)', () => {
   it("answers API Gateway's 504 when the function has not answered within the timeout, waiting in the queue included", async () => {
     const { address } = await gateway({ concurrency: 1, timeoutMs: 500 });
     const started = Date.now();
-    const [inFlight, queued] = await Promise.all([get(address.port, '/enrichment/slow'), get(address.port, '/enrichment/waiting')]);
+    const [inFlight, queued] = await Promise.all([
+      get(address.port, '/enrichment/slow'),
+      get(address.port, '/enrichment/waiting'),
+    ]);
     const timeout = { status: 504, body: '{"message":"Endpoint request timed out"}' };
     expect(inFlight).toEqual(timeout);
     expect(queued).toEqual(timeout);
@@ -115,7 +130,9 @@ describe('local API edge limits (stub upstream)', () => {
     const answer = await new Promise<string>((resolve) => {
       let got = '';
       const socket = net.connect(address.port, '127.0.0.1', () =>
-        socket.write('POST /enrichment HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"contacts":'),
+        socket.write(
+          'POST /enrichment HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"contacts":',
+        ),
       );
       socket.on('data', (d) => (got += d));
       socket.on('close', () => resolve(got));

@@ -50,7 +50,8 @@ describe('ServerlessConfig (the offline stack reads serverless.yml the way the f
     writeFileSync(file, FIXTURE);
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
-  const load = (stage: string, env: NodeJS.ProcessEnv = {}) => new ServerlessConfig({ stage, region: 'eu-west-1', env }, file);
+  const load = (stage: string, env: NodeJS.ProcessEnv = {}) =>
+    new ServerlessConfig({ stage, region: 'eu-west-1', env }, file);
 
   it('drops a function and a resources item whose variable falls back to null, and keeps them where the param says so', () => {
     expect(Object.keys(load('other').functions())).toEqual(['main']);
@@ -61,7 +62,9 @@ describe('ServerlessConfig (the offline stack reads serverless.yml the way the f
     expect(Object.keys(on.functions())).toEqual(['main', 'extra']);
     expect(Object.keys(on.resources())).toEqual(['Bucket', 'ExtraQueue']);
     expect(on.resolve(on.resources().ExtraQueue.Properties)).toEqual({ QueueName: 'svc-on-extra' });
-    expect(on.sqsEventSources()).toEqual([{ functionKey: 'extra', queueLogicalId: 'ExtraQueue', batchSize: 10, reportBatchItemFailures: false }]);
+    expect(on.sqsEventSources()).toEqual([
+      { functionKey: 'extra', queueLogicalId: 'ExtraQueue', batchSize: 10, reportBatchItemFailures: false },
+    ]);
   });
 
   it('evaluates a !Sub of pseudo parameters only (the fake account 000000000000) and leaves other intrinsics', () => {
@@ -84,14 +87,35 @@ describe('ServerlessConfig (the offline stack reads serverless.yml the way the f
 });
 
 describe('serverless.yml offline', () => {
-  const stage = (name: string, env: NodeJS.ProcessEnv = {}) => new ServerlessConfig({ stage: name, region: 'us-east-1', env });
-  const minimal = { BUCKET_NAME: 'bucket', TABLE_NAME: 'table', BATCH_QUEUE_NAME: 'queue', INTAKE_QUEUE_NAME: 'intake', ASSEMBLY_QUEUE_NAME: 'assembly', ENRICHMENT_API_URL: 'https://api.example.test/enrich' };
+  const stage = (name: string, env: NodeJS.ProcessEnv = {}) =>
+    new ServerlessConfig({ stage: name, region: 'us-east-1', env });
+  const minimal = {
+    BUCKET_NAME: 'bucket',
+    TABLE_NAME: 'table',
+    BATCH_QUEUE_NAME: 'queue',
+    INTAKE_QUEUE_NAME: 'intake',
+    ASSEMBLY_QUEUE_NAME: 'assembly',
+    ENRICHMENT_API_URL: 'https://api.example.test/enrich',
+  };
   // Every runtime knob of src/config.ts that a stage sets through params (names, endpoints and region are not knobs).
   const KNOBS = [
-    'LOG_LEVEL', 'PUBLIC_API_URL', 'BATCH_SIZE', 'ENRICHMENT_TIMEOUT_MS', 'ENRICHMENT_MAX_ATTEMPTS', 'ENRICHMENT_SINGLE_MAX_ATTEMPTS',
-    'ENRICHMENT_SUBBATCH_MAX_ATTEMPTS', 'ENRICHMENT_BACKOFF_BASE_MS', 'ENRICHMENT_BACKOFF_MAX_MS', 'REQUEST_DEADLINE_SECONDS',
-    'RECONCILE_STALL_SECONDS', 'DOWNLOAD_URL_TTL_SECONDS', 'RESULT_TTL_DAYS', 'WORKER_TIME_RESERVE_MS', 'INTAKE_TIME_RESERVE_MS',
-    'ASSEMBLY_INLINE_MAX_BATCHES', 'ASSEMBLY_TIMEOUT_SECONDS',
+    'LOG_LEVEL',
+    'PUBLIC_API_URL',
+    'BATCH_SIZE',
+    'ENRICHMENT_TIMEOUT_MS',
+    'ENRICHMENT_MAX_ATTEMPTS',
+    'ENRICHMENT_SINGLE_MAX_ATTEMPTS',
+    'ENRICHMENT_SUBBATCH_MAX_ATTEMPTS',
+    'ENRICHMENT_BACKOFF_BASE_MS',
+    'ENRICHMENT_BACKOFF_MAX_MS',
+    'REQUEST_DEADLINE_SECONDS',
+    'RECONCILE_STALL_SECONDS',
+    'DOWNLOAD_URL_TTL_SECONDS',
+    'RESULT_TTL_DAYS',
+    'WORKER_TIME_RESERVE_MS',
+    'INTAKE_TIME_RESERVE_MS',
+    'ASSEMBLY_INLINE_MAX_BATCHES',
+    'ASSEMBLY_TIMEOUT_SECONDS',
   ] as const;
 
   it('sets every runtime knob through params, with the same defaults as src/config.ts', () => {
@@ -99,18 +123,34 @@ describe('serverless.yml offline', () => {
     for (const name of ['local', 't1xdefaults']) {
       const env = stage(name).environment();
       const fromYml = loadConfig({ ...env, ENRICHMENT_API_URL: minimal.ENRICHMENT_API_URL });
-      for (const knob of KNOBS) expect([name, knob, knob in env, fromYml[knob]]).toEqual([name, knob, true, defaults[knob]]);
+      for (const knob of KNOBS)
+        expect([name, knob, knob in env, fromYml[knob]]).toEqual([name, knob, true, defaults[knob]]);
     }
   });
 
   it('lets the environment override every knob on stage local', () => {
-    const overrides = { LOG_LEVEL: 'debug', PUBLIC_API_URL: 'http://localhost:3100', BATCH_SIZE: '10', ENRICHMENT_TIMEOUT_MS: '1000',
-      ENRICHMENT_MAX_ATTEMPTS: '2', ENRICHMENT_SINGLE_MAX_ATTEMPTS: '3', ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: '1', ENRICHMENT_BACKOFF_BASE_MS: '5',
-      ENRICHMENT_BACKOFF_MAX_MS: '50', REQUEST_DEADLINE_SECONDS: '60', RECONCILE_STALL_SECONDS: '10', DOWNLOAD_URL_TTL_SECONDS: '60',
-      RESULT_TTL_DAYS: '3', METRICS_ENABLED: 'true', WORKER_TIME_RESERVE_MS: '2000' };
+    const overrides = {
+      LOG_LEVEL: 'debug',
+      PUBLIC_API_URL: 'http://localhost:3100',
+      BATCH_SIZE: '10',
+      ENRICHMENT_TIMEOUT_MS: '1000',
+      ENRICHMENT_MAX_ATTEMPTS: '2',
+      ENRICHMENT_SINGLE_MAX_ATTEMPTS: '3',
+      ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: '1',
+      ENRICHMENT_BACKOFF_BASE_MS: '5',
+      ENRICHMENT_BACKOFF_MAX_MS: '50',
+      REQUEST_DEADLINE_SECONDS: '60',
+      RECONCILE_STALL_SECONDS: '10',
+      DOWNLOAD_URL_TTL_SECONDS: '60',
+      RESULT_TTL_DAYS: '3',
+      METRICS_ENABLED: 'true',
+      WORKER_TIME_RESERVE_MS: '2000',
+    };
     expect(stage('local', overrides).environment()).toMatchObject(overrides);
     const local = stage('local', { RESULT_TTL_DAYS: '3' });
-    expect(local.resolve(local.resources().DataBucket.Properties)).toMatchObject({ LifecycleConfiguration: { Rules: [{ ExpirationInDays: '3' }] } });
+    expect(local.resolve(local.resources().DataBucket.Properties)).toMatchObject({
+      LifecycleConfiguration: { Rules: [{ ExpirationInDays: '3' }] },
+    });
   });
 
   it('has the mock on local and not on a stage without mockApi, where the enrichment API is left to the deploy', () => {

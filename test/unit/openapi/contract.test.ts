@@ -51,9 +51,20 @@ const example = (method: string, path: string, name?: string) => {
 };
 
 const statusItem = (extra: Record<string, unknown> = {}) => ({
-  requestId: ID, status: 'processing', createdAt: '2026-11-25T16:25:03.921Z', updatedAt: '2026-11-25T16:25:04.581Z',
-  totalContacts: 250, totalBatches: 3, processedBatches: 1, failedBatches: 0, fields: ['job_title'],
-  inputFileKey: `${ID}/input.json`, outputFileKey: `${ID}/output.json`, deadlineAt: '2026-11-25T17:25:03.921Z', expiresAt: 1, ...extra,
+  requestId: ID,
+  status: 'processing',
+  createdAt: '2026-11-25T16:25:03.921Z',
+  updatedAt: '2026-11-25T16:25:04.581Z',
+  totalContacts: 250,
+  totalBatches: 3,
+  processedBatches: 1,
+  failedBatches: 0,
+  fields: ['job_title'],
+  inputFileKey: `${ID}/input.json`,
+  outputFileKey: `${ID}/output.json`,
+  deadlineAt: '2026-11-25T17:25:03.921Z',
+  expiresAt: 1,
+  ...extra,
 });
 
 const quietErrors = () => jest.spyOn(console, 'error').mockImplementation(() => undefined);
@@ -63,28 +74,48 @@ describe('docs/openapi.yaml matches the handlers', () => {
     const post = (body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
       createEnrichment(apiEvent({ body, headers }));
 
-    it('202 for the spec\'s inline example (emoji and CJK names included)', async () => {
+    it("202 for the spec's inline example (emoji and CJK names included)", async () => {
       expectConforms('POST', '/enrichment', await post(JSON.stringify(example('POST', '/enrichment', 'inline'))), 202);
     });
 
-    it('202 for the spec\'s S3 reference example', async () => {
+    it("202 for the spec's S3 reference example", async () => {
       // Checked with HeadObject only: the intake function reads the body later (the 202 says `validating`).
       const file = JSON.stringify({ contacts: makeContacts(150) });
-      aws.s3.on(HeadObjectCommand).resolves({ ContentLength: file.length, ETag: '"abc"', ContentType: 'application/json' });
+      aws.s3
+        .on(HeadObjectCommand)
+        .resolves({ ContentLength: file.length, ETag: '"abc"', ContentType: 'application/json' });
       aws.s3.on(GetObjectCommand).callsFake(() => ({ Body: Readable.from([file]), ContentLength: file.length }));
-      expectConforms('POST', '/enrichment', await post(JSON.stringify(example('POST', '/enrichment', 's3Reference'))), 202);
+      expectConforms(
+        'POST',
+        '/enrichment',
+        await post(JSON.stringify(example('POST', '/enrichment', 's3Reference'))),
+        202,
+      );
     });
 
     it.each([
       ['not JSON', '{"contacts": ['],
       ['an empty body', ''],
-      ['a bad domain', JSON.stringify({ contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'nope' }], fields_to_enrich: ['job_title'] })],
+      [
+        'a bad domain',
+        JSON.stringify({
+          contacts: [{ first_name: 'A', last_name: 'B', company_domain: 'nope' }],
+          fields_to_enrich: ['job_title'],
+        }),
+      ],
       ['an unknown field', JSON.stringify({ contacts: makeContacts(1), fields_to_enrich: ['shoe_size'] })],
-      ['more than 50 errors', JSON.stringify({ contacts: Array.from({ length: 80 }, () => ({})), fields_to_enrich: ['job_title'] })],
+      [
+        'more than 50 errors',
+        JSON.stringify({ contacts: Array.from({ length: 80 }, () => ({})), fields_to_enrich: ['job_title'] }),
+      ],
       ['a missing upload', JSON.stringify({ contacts: 'uploads/missing.json', fields_to_enrich: ['job_title'] })],
     ])('400 for %s', async (_name, body) => {
-      aws.s3.on(GetObjectCommand).rejects(new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} }));
-      aws.s3.on(HeadObjectCommand).rejects(Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }));
+      aws.s3
+        .on(GetObjectCommand)
+        .rejects(new NoSuchKey({ message: 'The specified key does not exist.', $metadata: {} }));
+      aws.s3
+        .on(HeadObjectCommand)
+        .rejects(Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }));
       expectConforms('POST', '/enrichment', await post(body), 400);
     });
 
@@ -96,24 +127,46 @@ describe('docs/openapi.yaml matches the handlers', () => {
       ['text/plain', { 'content-type': 'text/plain' }],
       ['content-encoding gzip', { 'content-type': 'application/json', 'content-encoding': 'gzip' }],
     ])('415 for %s', async (_name, headers) => {
-      expectConforms('POST', '/enrichment', await post(JSON.stringify(example('POST', '/enrichment', 'inline')), headers), 415);
+      expectConforms(
+        'POST',
+        '/enrichment',
+        await post(JSON.stringify(example('POST', '/enrichment', 'inline')), headers),
+        415,
+      );
     });
 
     describe('the same request twice (a table held in memory, with its conditional writes)', () => {
       const KEY = { 'content-type': 'application/json', 'x-api-key': 'contract-test-key-0123456789' };
       beforeEach(() => {
         const items = new Map<string, Record<string, unknown>>();
-        aws.ddb.on(PutCommand).callsFake(async (input: { Item: Record<string, unknown>; ConditionExpression?: string; ExpressionAttributeValues?: Record<string, unknown> }) => {
-          const current = items.get(String(input.Item.requestId));
-          const condition = input.ConditionExpression ?? '';
-          const values = input.ExpressionAttributeValues ?? {};
-          const free = !current || (condition.includes('expiresAt < :now') && Number(current.expiresAt) < Number(values[':now']));
-          const ok = condition.startsWith('attribute_not_exists') ? free : condition.startsWith('forRequestId') ? current?.forRequestId === Object.values(values)[0] : true;
-          if (!ok) throw new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
-          items.set(String(input.Item.requestId), input.Item);
-          return {};
-        });
-        aws.ddb.on(GetCommand).callsFake(async (input: { Key: { requestId: string } }) => ({ Item: items.get(input.Key.requestId) }));
+        aws.ddb
+          .on(PutCommand)
+          .callsFake(
+            async (input: {
+              Item: Record<string, unknown>;
+              ConditionExpression?: string;
+              ExpressionAttributeValues?: Record<string, unknown>;
+            }) => {
+              const current = items.get(String(input.Item.requestId));
+              const condition = input.ConditionExpression ?? '';
+              const values = input.ExpressionAttributeValues ?? {};
+              const free =
+                !current ||
+                (condition.includes('expiresAt < :now') && Number(current.expiresAt) < Number(values[':now']));
+              const ok = condition.startsWith('attribute_not_exists')
+                ? free
+                : condition.startsWith('forRequestId')
+                  ? current?.forRequestId === Object.values(values)[0]
+                  : true;
+              if (!ok)
+                throw new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+              items.set(String(input.Item.requestId), input.Item);
+              return {};
+            },
+          );
+        aws.ddb
+          .on(GetCommand)
+          .callsFake(async (input: { Key: { requestId: string } }) => ({ Item: items.get(input.Key.requestId) }));
       });
 
       it('200 with "duplicate": true for a repeat', async () => {
@@ -125,7 +178,12 @@ describe('docs/openapi.yaml matches the handlers', () => {
       it('422 for an Idempotency-Key used before with another body', async () => {
         const keyed = { ...KEY, 'idempotency-key': 'order-42' };
         expect((await post(JSON.stringify(example('POST', '/enrichment', 'inline')), keyed)).statusCode).toBe(202);
-        expectConforms('POST', '/enrichment', await post(JSON.stringify({ contacts: makeContacts(2), fields_to_enrich: ['job_title'] }), keyed), 422);
+        expectConforms(
+          'POST',
+          '/enrichment',
+          await post(JSON.stringify({ contacts: makeContacts(2), fields_to_enrich: ['job_title'] }), keyed),
+          422,
+        );
       });
 
       it('409 while the same request is still being accepted by another call', async () => {
@@ -144,7 +202,12 @@ describe('docs/openapi.yaml matches the handlers', () => {
       aws.ddb.on(PutCommand).rejects(new Error('boom'));
       const errors = quietErrors();
       try {
-        expectConforms('POST', '/enrichment', await post(JSON.stringify(example('POST', '/enrichment', 'inline'))), 500);
+        expectConforms(
+          'POST',
+          '/enrichment',
+          await post(JSON.stringify(example('POST', '/enrichment', 'inline'))),
+          500,
+        );
       } finally {
         errors.mockRestore();
       }
@@ -153,12 +216,22 @@ describe('docs/openapi.yaml matches the handlers', () => {
 
   describe('GET /enrichment/{id}/download?format=', () => {
     const get = (format: string) =>
-      downloadEnrichment(apiEvent({ httpMethod: 'GET', path: `/enrichment/${ID}/download`, pathParameters: { id: ID }, queryStringParameters: { format } }));
+      downloadEnrichment(
+        apiEvent({
+          httpMethod: 'GET',
+          path: `/enrichment/${ID}/download`,
+          pathParameters: { id: ID },
+          queryStringParameters: { format },
+        }),
+      );
     const documentedFormats = () =>
-      spec.paths['/enrichment/{id}/download'].get.parameters.find((p: { name: string }) => p.name === 'format').schema.enum;
+      spec.paths['/enrichment/{id}/download'].get.parameters.find((p: { name: string }) => p.name === 'format').schema
+        .enum;
 
     it.each(['json', 'ndjson', 'csv'])('302 for format=%s of a finished request', async (format) => {
-      aws.ddb.on(GetCommand).resolves({ Item: statusItem({ status: 'completed', processedBatches: 3, completedAt: '2026-11-25T16:26:00.000Z' }) });
+      aws.ddb.on(GetCommand).resolves({
+        Item: statusItem({ status: 'completed', processedBatches: 3, completedAt: '2026-11-25T16:26:00.000Z' }),
+      });
       expectConforms('GET', '/enrichment/{id}/download', await get(format), 302);
     });
 
@@ -170,7 +243,9 @@ describe('docs/openapi.yaml matches the handlers', () => {
     it('400 for a format not documented, naming exactly the documented ones', async () => {
       const res = await get('xlsx');
       expectConforms('GET', '/enrichment/{id}/download', res, 400);
-      expect(JSON.parse(res.body).message).toBe(`Unknown format "xlsx". Allowed formats: ${documentedFormats().join(', ')}`);
+      expect(JSON.parse(res.body).message).toBe(
+        `Unknown format "xlsx". Allowed formats: ${documentedFormats().join(', ')}`,
+      );
     });
   });
 
@@ -178,7 +253,8 @@ describe('docs/openapi.yaml matches the handlers', () => {
     ['/enrichment/{id}', getEnrichmentStatus, 200],
     ['/enrichment/{id}/download', downloadEnrichment, 302],
   ] as const)('GET %s', (path, handler, ok) => {
-    const get = (id: string) => handler(apiEvent({ httpMethod: 'GET', path: path.replace('{id}', id), pathParameters: { id } }));
+    const get = (id: string) =>
+      handler(apiEvent({ httpMethod: 'GET', path: path.replace('{id}', id), pathParameters: { id } }));
 
     it(`${ok} for a request still processing`, async () => {
       aws.ddb.on(GetCommand).resolves({ Item: statusItem() });
@@ -187,14 +263,29 @@ describe('docs/openapi.yaml matches the handlers', () => {
 
     it(`${ok} for a finished request (uppercase id)`, async () => {
       aws.ddb.on(GetCommand).resolves({
-        Item: statusItem({ status: 'completed_with_errors', processedBatches: 3, completedAt: '2026-11-25T16:26:00.000Z', enrichedContacts: 200, notFoundContacts: 40, failedContacts: 10 }),
+        Item: statusItem({
+          status: 'completed_with_errors',
+          processedBatches: 3,
+          completedAt: '2026-11-25T16:26:00.000Z',
+          enrichedContacts: 200,
+          notFoundContacts: 40,
+          failedContacts: 10,
+        }),
       });
       expectConforms('GET', path, await get(ID.toUpperCase()), ok);
     });
 
     it(`${path.endsWith('download') ? 409 : 200} for an upload still validating (no totals, no output yet)`, async () => {
       aws.ddb.on(GetCommand).resolves({
-        Item: statusItem({ status: 'validating', totalContacts: 0, totalBatches: 0, processedBatches: 0, inputFileKey: 'uploads/o/x.csv', inputFormat: 'csv', intake: { phase: 'validate', contactsValidated: 5000, batchesSent: 0 } }),
+        Item: statusItem({
+          status: 'validating',
+          totalContacts: 0,
+          totalBatches: 0,
+          processedBatches: 0,
+          inputFileKey: 'uploads/o/x.csv',
+          inputFormat: 'csv',
+          intake: { phase: 'validate', contactsValidated: 5000, batchesSent: 0 },
+        }),
       });
       const res = await get(ID);
       expectConforms('GET', path, res, path.endsWith('download') ? 409 : 200);
@@ -202,8 +293,22 @@ describe('docs/openapi.yaml matches the handlers', () => {
     });
 
     it(`${path.endsWith('download') ? 409 : 200} for a rejected upload (its errors in the status)`, async () => {
-      const errors = [{ path: 'contacts[777777].company_domain', message: 'company_domain must be a domain name such as example.com' }];
-      aws.ddb.on(GetCommand).resolves({ Item: statusItem({ status: 'rejected', totalContacts: 0, totalBatches: 0, processedBatches: 0, errors, completedAt: '2026-11-25T16:26:00.000Z' }) });
+      const errors = [
+        {
+          path: 'contacts[777777].company_domain',
+          message: 'company_domain must be a domain name such as example.com',
+        },
+      ];
+      aws.ddb.on(GetCommand).resolves({
+        Item: statusItem({
+          status: 'rejected',
+          totalContacts: 0,
+          totalBatches: 0,
+          processedBatches: 0,
+          errors,
+          completedAt: '2026-11-25T16:26:00.000Z',
+        }),
+      });
       const res = await get(ID);
       expectConforms('GET', path, res, path.endsWith('download') ? 409 : 200);
       if (!path.endsWith('download')) expect(JSON.parse(res.body)).toMatchObject({ status: 'rejected', errors });
@@ -233,15 +338,28 @@ describe('docs/openapi.yaml matches the handlers', () => {
     const KEY = 'contract-test-key';
     const headers = { 'content-type': 'application/json', 'x-api-key': KEY };
     const own = `${uploadPrefixOf(ownerIdOf(KEY))}0b6c3f0e-6a57-4a1b-9d7f-2f1f7c1a9e11.json`;
-    const start = (body: string, h: Record<string, string> = headers) => createUpload(apiEvent({ body, headers: h, path: '/enrichment/uploads' }));
+    const start = (body: string, h: Record<string, string> = headers) =>
+      createUpload(apiEvent({ body, headers: h, path: '/enrichment/uploads' }));
     const finish = (body: unknown, key = KEY) =>
-      completeUpload(apiEvent({ body: JSON.stringify(body), headers: { ...headers, 'x-api-key': key }, pathParameters: { uploadId: 'up-1' } }));
+      completeUpload(
+        apiEvent({
+          body: JSON.stringify(body),
+          headers: { ...headers, 'x-api-key': key },
+          pathParameters: { uploadId: 'up-1' },
+        }),
+      );
     const parts = [{ partNumber: 1, etag: '"9b2cf535f27731c974343645a3985328"' }];
-    const s3Error = (name: string, status: number) => new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: status }, message: name });
+    const s3Error = (name: string, status: number) =>
+      new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: status }, message: name });
 
     it("201 for the spec's example", async () => {
       aws.s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up-1' });
-      expectConforms('POST', '/enrichment/uploads', await start(JSON.stringify(example('POST', '/enrichment/uploads'))), 201);
+      expectConforms(
+        'POST',
+        '/enrichment/uploads',
+        await start(JSON.stringify(example('POST', '/enrichment/uploads'))),
+        201,
+      );
     });
 
     it.each([
@@ -253,8 +371,24 @@ describe('docs/openapi.yaml matches the handlers', () => {
     });
 
     it('415 for a body that is not JSON', async () => {
-      expectConforms('POST', '/enrichment/uploads', await start('size=1', { ...headers, 'content-type': 'text/plain' }), 415);
-      expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', await completeUpload(apiEvent({ body: 'x', headers: { ...headers, 'content-type': 'text/plain' }, pathParameters: { uploadId: 'up-1' } })), 415);
+      expectConforms(
+        'POST',
+        '/enrichment/uploads',
+        await start('size=1', { ...headers, 'content-type': 'text/plain' }),
+        415,
+      );
+      expectConforms(
+        'POST',
+        '/enrichment/uploads/{uploadId}/complete',
+        await completeUpload(
+          apiEvent({
+            body: 'x',
+            headers: { ...headers, 'content-type': 'text/plain' },
+            pathParameters: { uploadId: 'up-1' },
+          }),
+        ),
+        415,
+      );
     });
 
     it('500 with a correlation id when S3 fails', async () => {
@@ -269,7 +403,12 @@ describe('docs/openapi.yaml matches the handlers', () => {
       aws.s3.on(CompleteMultipartUploadCommand).resolves({});
       aws.s3.on(HeadObjectCommand).resolves({ ContentLength: 1234 });
       expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', await finish({ key: own, parts }), 200);
-      expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', await finish({ key: own, parts }, 'another-key'), 404);
+      expectConforms(
+        'POST',
+        '/enrichment/uploads/{uploadId}/complete',
+        await finish({ key: own, parts }, 'another-key'),
+        404,
+      );
       aws.s3.on(HeadObjectCommand).resolves({ ContentLength: 3 * 1024 ** 3 });
       aws.s3.on(DeleteObjectCommand).resolves({});
       expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', await finish({ key: own, parts }), 400);
@@ -281,7 +420,13 @@ describe('docs/openapi.yaml matches the handlers', () => {
   });
 
   describe('POST /mock/enrich', () => {
-    const KNOBS = ['MOCK_LATENCY_MS', 'MOCK_FAILURE_RATE', 'MOCK_THROTTLE_RATE', 'MOCK_SPIKE_RATE', 'MOCK_INVALID_MODE'];
+    const KNOBS = [
+      'MOCK_LATENCY_MS',
+      'MOCK_FAILURE_RATE',
+      'MOCK_THROTTLE_RATE',
+      'MOCK_SPIKE_RATE',
+      'MOCK_INVALID_MODE',
+    ];
     beforeEach(() => {
       for (const k of KNOBS) delete process.env[k];
       process.env.MOCK_LATENCY_MS = '0';
@@ -289,19 +434,31 @@ describe('docs/openapi.yaml matches the handlers', () => {
     afterAll(() => {
       for (const k of KNOBS) delete process.env[k];
     });
-    const call = (body: unknown) => mockEnrich(apiEvent({ path: '/mock/enrich', body: typeof body === 'string' ? body : JSON.stringify(body) }));
+    const call = (body: unknown) =>
+      mockEnrich(apiEvent({ path: '/mock/enrich', body: typeof body === 'string' ? body : JSON.stringify(body) }));
 
-    it('200 for the spec\'s example, with a per-contact error result', async () => {
+    it("200 for the spec's example, with a per-contact error result", async () => {
       const res = await call(example('POST', '/mock/enrich'));
       expectConforms('POST', '/mock/enrich', res, 200);
-      expect(JSON.parse(res.body).results[1]).toEqual({ enrichment_status: 'error', error: 'company_domain cannot be enriched' });
+      expect(JSON.parse(res.body).results[1]).toEqual({
+        enrichment_status: 'error',
+        error: 'company_domain cannot be enriched',
+      });
     });
 
     it('200 with every kind of result: enriched, not_found and error, for every field', async () => {
-      const contacts = [...makeContacts(100).slice(0, 99), { first_name: 'Eve', last_name: 'Broken', company_domain: 'acme.invalid' }];
-      const res = await call({ contacts, fields: ['professional_email', 'personal_phone', 'job_title', 'linkedin_url'] });
+      const contacts = [
+        ...makeContacts(100).slice(0, 99),
+        { first_name: 'Eve', last_name: 'Broken', company_domain: 'acme.invalid' },
+      ];
+      const res = await call({
+        contacts,
+        fields: ['professional_email', 'personal_phone', 'job_title', 'linkedin_url'],
+      });
       expectConforms('POST', '/mock/enrich', res, 200);
-      expect(new Set(JSON.parse(res.body).results.map((r: { enrichment_status: string }) => r.enrichment_status))).toEqual(new Set(['enriched', 'not_found', 'error']));
+      expect(
+        new Set(JSON.parse(res.body).results.map((r: { enrichment_status: string }) => r.enrichment_status)),
+      ).toEqual(new Set(['enriched', 'not_found', 'error']));
     });
 
     it.each([
@@ -328,23 +485,29 @@ describe('docs/openapi.yaml matches the handlers', () => {
 
   describe('the answers API Gateway gives itself (serverless.yml gateway responses, served by the local edge too)', () => {
     const stack = new ServerlessConfig({ stage: 'local', region: 'us-east-1', env: {} });
-    const asResult = (r: { statusCode: number; body: string }): APIGatewayProxyResult => ({ ...r, headers: { 'content-type': 'application/json' } });
+    const asResult = (r: { statusCode: number; body: string }): APIGatewayProxyResult => ({
+      ...r,
+      headers: { 'content-type': 'application/json' },
+    });
 
     it('403 for a missing or unknown key, on every operation', () => {
-      for (const { method, path } of operations()) expectConforms(method, path, asResult(stack.invalidApiKeyResponse()), 403);
+      for (const { method, path } of operations())
+        expectConforms(method, path, asResult(stack.invalidApiKeyResponse()), 403);
     });
 
     it('413 for a request too large to send inline, on the operations that take a body', () => {
-      for (const { method, path } of operations().filter((o) => o.op.requestBody)) expectConforms(method, path, asResult(stack.tooLargeResponse()), 413);
+      for (const { method, path } of operations().filter((o) => o.op.requestBody))
+        expectConforms(method, path, asResult(stack.tooLargeResponse()), 413);
     });
   });
 
-  it('every operation needs the x-api-key key, and the spec\'s routes are serverless.yml\'s', () => {
+  it("every operation needs the x-api-key key, and the spec's routes are serverless.yml's", () => {
     expect(spec.components.securitySchemes.ApiKey).toMatchObject({ type: 'apiKey', in: 'header', name: 'x-api-key' });
     expect(spec.security).toEqual([{ ApiKey: [] }]);
     for (const { op } of operations()) expect(op.security ?? spec.security).toEqual([{ ApiKey: [] }]);
     const routes = new ServerlessConfig({ stage: 'local', region: 'us-east-1', env: {} }).httpRoutes();
-    const asKeys = (list: Array<{ method: string; path: string }>) => list.map((r) => `${r.method.toUpperCase()} /${r.path.replace(/^\//, '')}`).sort();
+    const asKeys = (list: Array<{ method: string; path: string }>) =>
+      list.map((r) => `${r.method.toUpperCase()} /${r.path.replace(/^\//, '')}`).sort();
     expect(asKeys(operations())).toEqual(asKeys(routes));
   });
 
@@ -352,7 +515,9 @@ describe('docs/openapi.yaml matches the handlers', () => {
     const gatewayOnly = (method: string, path: string, status: string) =>
       status === '504' || (status === '429' && !(method === 'POST' && path === '/mock/enrich'));
     const documented = operations().flatMap(({ method, path, statuses }) => statuses.map((s) => ({ method, path, s })));
-    const missing = documented.filter(({ method, path, s }) => !gatewayOnly(method, path, s) && !covered.has(`${method} ${path} ${s}`));
+    const missing = documented.filter(
+      ({ method, path, s }) => !gatewayOnly(method, path, s) && !covered.has(`${method} ${path} ${s}`),
+    );
     expect(missing).toEqual([]);
     expect(documentedResponse('GET', '/enrichment/{id}/download', 302)?.headers.Location.required).toBe(true);
   });

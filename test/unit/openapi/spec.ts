@@ -42,7 +42,13 @@ export function operations(): Array<{ method: string; path: string; statuses: st
   const out = [];
   for (const [p, item] of Object.entries<Doc>(spec.paths)) {
     for (const method of ['get', 'put', 'post', 'delete', 'patch', 'head', 'options']) {
-      if (item[method]) out.push({ method: method.toUpperCase(), path: p, statuses: Object.keys(item[method].responses), op: item[method] });
+      if (item[method])
+        out.push({
+          method: method.toUpperCase(),
+          path: p,
+          statuses: Object.keys(item[method].responses),
+          op: item[method],
+        });
     }
   }
   return out;
@@ -67,7 +73,9 @@ export function requestBodyErrors(method: string, p: string, value: unknown): st
 /** The schema errors of a value against a component schema (`[]`: valid). */
 export function schemaErrors(component: string, value: unknown): string[] {
   const validate = validatorFor({ $ref: `#/components/schemas/${component}` });
-  return validate(value) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message} ${JSON.stringify(e.params)}`);
+  return validate(value)
+    ? []
+    : (validate.errors ?? []).map((e) => `${e.instancePath || '(root)'} ${e.message} ${JSON.stringify(e.params)}`);
 }
 
 /**
@@ -76,7 +84,11 @@ export function schemaErrors(component: string, value: unknown): string[] {
  * response documented without a body must have none; every required documented header must be there, and
  * every documented header that is there must be valid against its schema.
  */
-export function mismatches(method: string, p: string, res: Pick<APIGatewayProxyResult, 'statusCode' | 'headers' | 'body'>): string[] {
+export function mismatches(
+  method: string,
+  p: string,
+  res: Pick<APIGatewayProxyResult, 'statusCode' | 'headers' | 'body'>,
+): string[] {
   const response = documentedResponse(method, p, res.statusCode);
   if (!response) return [`${method} ${p}: status ${res.statusCode} is not documented`];
   const problems: string[] = [];
@@ -92,10 +104,12 @@ export function mismatches(method: string, p: string, res: Pick<APIGatewayProxyR
   }
   const media = response.content?.['application/json'];
   if (!media) {
-    if (res.body) problems.push(`a ${res.statusCode} is documented without a body, got ${JSON.stringify(res.body.slice(0, 200))}`);
+    if (res.body)
+      problems.push(`a ${res.statusCode} is documented without a body, got ${JSON.stringify(res.body.slice(0, 200))}`);
     return problems;
   }
-  if (!/^application\/json\b/.test(headers['content-type'] ?? '')) problems.push(`content-type ${headers['content-type']} is not application/json`);
+  if (!/^application\/json\b/.test(headers['content-type'] ?? ''))
+    problems.push(`content-type ${headers['content-type']} is not application/json`);
   let body: unknown;
   try {
     body = JSON.parse(res.body);
@@ -104,7 +118,8 @@ export function mismatches(method: string, p: string, res: Pick<APIGatewayProxyR
   }
   const validate = validatorFor(media.schema);
   if (!validate(body)) {
-    for (const e of validate.errors ?? []) problems.push(`body${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`);
+    for (const e of validate.errors ?? [])
+      problems.push(`body${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`);
   }
   return problems;
 }
