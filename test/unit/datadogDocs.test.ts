@@ -100,18 +100,31 @@ describe('the metrics they query and the metrics the code emits', () => {
     expect(Object.keys(METRICS).filter((key) => !emitted.has(key))).toEqual([]);
   });
 
-  it('is documented: the README names every catalogue metric and every monitor', () => {
-    const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+  it('is documented: docs/operations.md names every catalogue metric and every monitor, with a runbook entry', () => {
+    const page = readFileSync(join(__dirname, '..', '..', 'docs', 'operations.md'), 'utf8');
     expect(
       Object.values(METRICS)
         .map((m) => m.name)
-        .filter((name) => !readme.includes(`| \`${name}\``)),
+        .filter((name) => !page.includes(`| \`${name}\``)),
     ).toEqual([]);
-    expect(
-      docs.monitors
-        .map((m) => String(m.name).replace('[enrichment-service] ', ''))
-        .filter((name) => !readme.includes(`| ${name} |`)),
-    ).toEqual([]);
+    const monitorNames = docs.monitors.map((m) => String(m.name).replace('[enrichment-service] ', ''));
+    expect(monitorNames.filter((name) => !page.includes(`| ${name} |`))).toEqual([]);
+    // The runbook: one `### <monitor name>` entry per monitor, each saying what it means, what to look at, what to do.
+    const start = page.indexOf('\n## Runbook\n');
+    expect(start).toBeGreaterThan(0);
+    const end = page.indexOf('\n## ', start + 1);
+    const entries = new Map(
+      page
+        .slice(start, end === -1 ? undefined : end)
+        .split('\n### ')
+        .slice(1)
+        .map((entry) => [entry.slice(0, entry.indexOf('\n')), entry] as const),
+    );
+    expect([...entries.keys()].sort()).toEqual([...monitorNames].sort());
+    for (const [name, entry] of entries) {
+      for (const part of ['**Means:**', '**Look at:**', '**Do:**'])
+        expect(`${name}: ${entry.includes(part)}`).toBe(`${name}: true`);
+    }
   });
 
   it('covers the monitors the service needs', () => {
