@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../../src/config';
@@ -83,6 +83,83 @@ describe('ServerlessConfig (the offline stack reads serverless.yml the way the f
     expect(load('dev').resolve('${param:greeting}')).toBe('from-stage-file');
     expect(load('prod').resolve('${param:greeting}')).toBe('from-dotenv');
     expect(load('dev', { GREETING: 'from-env' }).resolve('${param:greeting}')).toBe('from-env');
+  });
+});
+
+describe('ServerlessConfig with the configuration in parts (${file(...)} includes, as the framework resolves them)', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'sls-parts-'));
+    mkdirSync(path.join(dir, 'parts'));
+    mkdirSync(path.join(dir, 'shared'));
+    const files: Record<string, string> = {
+      'serverless.yml': `
+service: svc
+params: \${file(./parts/params.yml)}
+custom: \${file(./parts/custom.yml)}
+functions: \${file(./parts/functions.yml)}
+resources:
+  - \${file(./parts/queue.yml)}
+  - Resources: \${file(./parts/roles.yml):Resources}
+  - \${self:custom.extra.\${param:extra}.resources, null}
+`,
+      'parts/params.yml': 'default:\n  extra: false\n  size: 5\non:\n  extra: true\n',
+      'parts/custom.yml': `
+queueName: \${self:service}-\${sls:stage}-queue
+extra:
+  'true':
+    resources:
+      Resources: \${file(./parts/roles.yml):Extra}
+`,
+      'parts/functions.yml': 'main:\n  handler: main.handler\n  role: MainRole\n  memorySize: ${param:size}\n',
+      'parts/queue.yml':
+        'Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: ${self:custom.queueName}\n',
+      // An anchor shared by the roles; the include inside is relative to the service's directory, not to parts/.
+      'parts/roles.yml': `
+shared:
+  role: &role
+    AssumeRolePolicyDocument: \${file(./shared/trust.yml)}
+Resources:
+  MainRole:
+    Type: AWS::IAM::Role
+    Properties:
+      <<: *role
+      Policies: [{ PolicyName: main }]
+Extra:
+  ExtraRole:
+    Type: AWS::IAM::Role
+    Properties:
+      <<: *role
+`,
+      'shared/trust.yml': 'Version: "2012-10-17"\nStatement: [{ Effect: Allow, Action: sts:AssumeRole }]\n',
+    };
+    for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const load = (stage: string) =>
+    new ServerlessConfig({ stage, region: 'eu-west-1', env: {} }, path.join(dir, 'serverless.yml'));
+  const trust = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole' }] };
+
+  it("reads params, custom, functions and resources from their files, paths relative to the service's directory", () => {
+    const sls = load('dev');
+    expect(sls.resolve(sls.functions())).toEqual({
+      main: { handler: 'main.handler', role: 'MainRole', memorySize: 5 },
+    });
+    expect(Object.keys(sls.resources())).toEqual(['Queue', 'MainRole']);
+    expect(sls.resolve(sls.resources().Queue.Properties)).toEqual({ QueueName: 'svc-dev-queue' });
+    expect(sls.resolve(sls.resources().MainRole.Properties)).toEqual({
+      AssumeRolePolicyDocument: trust,
+      Policies: [{ PolicyName: 'main' }],
+    });
+    const on = load('on');
+    expect(Object.keys(on.resources())).toEqual(['Queue', 'MainRole', 'ExtraRole']);
+    expect(on.resolve(on.resources().ExtraRole.Properties)).toEqual({ AssumeRolePolicyDocument: trust });
+  });
+
+  it('returns the parts as part of the document, so an edit to a resource stays (as test/support/service.ts edits a role)', () => {
+    const sls = load('dev');
+    sls.resources().MainRole.Properties.Policies = [];
+    expect(sls.resolve(sls.resources().MainRole.Properties)).toEqual({ AssumeRolePolicyDocument: trust, Policies: [] });
   });
 });
 
