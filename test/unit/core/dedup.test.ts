@@ -11,7 +11,7 @@ import {
   MemoryStatusStore,
   recordingLogger,
   type Journal,
-} from '../fakes';
+} from '../../support/fakes';
 import { makeContacts } from '../../support/factories';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');

@@ -8,7 +8,7 @@ import {
   json,
   parseJsonBody,
 } from '../../../src/handlers/http';
-import { recordingLogger } from '../fakes';
+import { recordingLogger } from '../../support/fakes';
 
 describe('json', () => {
   it('serializes the body with a JSON content type and extra headers', () => {
