@@ -6,7 +6,7 @@ import { EnrichmentError } from './errors';
 import type { Clock, DedupClaim, StatusStore } from './ports';
 
 /** The key of a dedup item in the status table: never a UUID, so no status or download call can reach it. */
-export const DEDUP_KEY_PREFIX = 'dedup#';
+const DEDUP_KEY_PREFIX = 'dedup#';
 
 /**
  * How long a claim whose status item never appeared is trusted before another call takes it over: longer
