@@ -23,7 +23,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { resetClients } from '../src/adapters/clients';
-import { dynamoItemSize } from '../src/adapters/itemSize';
+import { dynamoItemSize } from './itemSize';
 import { resetConfig } from '../src/config';
 import { handler as completeUploadHandler } from '../src/handlers/completeUpload';
 import { handler as createUploadHandler } from '../src/handlers/createUpload';

@@ -150,7 +150,7 @@ export interface InlineLimits {
   maxEventBytes: number;
 }
 
-export const AWS_INLINE_LIMITS: InlineLimits = {
+const AWS_INLINE_LIMITS: InlineLimits = {
   maxBodyBytes: API_GATEWAY_MAX_BODY_BYTES,
   maxEventBytes: LAMBDA_MAX_EVENT_BYTES,
 };

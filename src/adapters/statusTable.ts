@@ -33,12 +33,12 @@ const toRecord = (item: Record<string, unknown> | undefined): StatusRecord | und
   item ? StatusRecordSchema.parse(item) : undefined;
 
 /** The sparse index of requests not final yet (serverless.yml): partition `running`, sort `createdAt`. */
-export const RUNNING_INDEX = 'running';
+const RUNNING_INDEX = 'running';
 /** One partition: the index is written only when a request starts and ends, far below a partition's limit. */
 const RUNNING = 1;
 
 /** A shard item shares the table with the status items: its `requestId` key is `shard#<requestId>#<shard>`. */
-export const shardKey = (requestId: string, shard: number) => `shard#${requestId}#${shard}`;
+const shardKey = (requestId: string, shard: number) => `shard#${requestId}#${shard}`;
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 

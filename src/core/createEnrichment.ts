@@ -153,7 +153,7 @@ async function checkReference(ref: string, deps: CreateDeps): Promise<CheckedRef
  * SHA-256 of the work a referenced request asks for: the upload (its key, ETag and size: uploads are
  * immutable objects under server-chosen keys) and the fields, sorted.
  */
-export function referenceHash(ref: CheckedReference, fields: readonly EnrichField[]): string {
+function referenceHash(ref: CheckedReference, fields: readonly EnrichField[]): string {
   return createHash('sha256')
     .update(
       canonicalJson({

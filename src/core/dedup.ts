@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Contact, EnrichField } from '../schemas/contact';
 import type { StatusRecord } from '../schemas/status';
-import { DuplicateInProgressError, IdempotencyKeyReusedError } from './errors';
+import { EnrichmentError } from './errors';
 import type { Clock, DedupClaim, StatusStore } from './ports';
 
 /** The key of a dedup item in the status table: never a UUID, so no status or download call can reach it. */
-export const DEDUP_KEY_PREFIX = 'dedup#';
+const DEDUP_KEY_PREFIX = 'dedup#';
 
 /**
  * How long a claim whose status item never appeared is trusted before another call takes it over: longer
@@ -81,8 +81,9 @@ export async function claimOrFindDuplicate(
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const waitUntil = deps.clock.now().getTime() + (deps.waitMs ?? DEDUP_WAIT_MS);
   const reused = () =>
-    new IdempotencyKeyReusedError(
+    new EnrichmentError(
       'This Idempotency-Key was already used for a different request (other contacts or fields): send a new key for a new request',
+      { kind: 'idempotency_key_reused' },
     );
   let replaces: string | undefined;
   let pollMs = 50;
@@ -105,8 +106,9 @@ export async function claimOrFindDuplicate(
     }
     if (current.bodyHash !== claim.bodyHash) throw reused();
     if (now >= waitUntil) {
-      throw new DuplicateInProgressError(
+      throw new EnrichmentError(
         'An identical request is still being accepted: retry in a few seconds to get its requestId',
+        { kind: 'duplicate_in_progress' },
       );
     }
     await sleep(pollMs);

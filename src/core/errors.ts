@@ -1,110 +1,84 @@
-/** Typed errors that the handlers' error mapper turns into HTTP responses. */
+/**
+ * The service's errors: one base class, EnrichmentError, whose `kind` says what went wrong in the domain's words.
+ * Core knows nothing of HTTP: the HTTP edge (src/handlers/http.ts) maps each client kind to its status. A subclass
+ * exists only where an error carries data of its own (and code tells it apart with instanceof).
+ */
 export interface FieldError {
   path: string;
   message: string;
 }
 
-export class ValidationError extends Error {
-  readonly statusCode = 400;
+/** A request the caller can fix or retry: answered with its message (and, for invalid_request, its field errors). */
+export type ClientErrorKind =
+  | 'invalid_request'
+  | 'not_found'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  // The same Idempotency-Key came with a different body (other contacts or fields).
+  | 'idempotency_key_reused'
+  // An identical request is still being accepted by another call and did not finish in time to answer with it.
+  | 'duplicate_in_progress';
+
+/** A batch the worker hands back for redelivery (then the dead-letter queue); never an HTTP answer. */
+export type BatchErrorKind = 'enrichment_unavailable' | 'batch_out_of_time' | 'enrichment_paused';
+
+export type ErrorKind = ClientErrorKind | BatchErrorKind;
+
+export class EnrichmentError<K extends ErrorKind = ErrorKind> extends Error {
+  readonly kind: K;
+  constructor(message: string, options: ErrorOptions & { kind: K }) {
+    // Error reads only `cause` from the options (and sets it only if present).
+    super(message, options);
+    this.name = 'EnrichmentError';
+    this.kind = options.kind;
+  }
+}
+
+/** A request that is not valid, with what is wrong in it (field paths); an empty list means the body as a whole. */
+export class ValidationError extends EnrichmentError<'invalid_request'> {
   constructor(
     message: string,
     readonly errors: FieldError[] = [],
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, { ...options, kind: 'invalid_request' });
     this.name = 'ValidationError';
   }
 }
 
-export class NotFoundError extends Error {
-  readonly statusCode = 404;
-  constructor(message: string) {
-    super(message);
-    this.name = 'NotFoundError';
-  }
-}
-
-export class PayloadTooLargeError extends Error {
-  readonly statusCode = 413;
-  constructor(message: string) {
-    super(message);
-    this.name = 'PayloadTooLargeError';
-  }
-}
-
-export class UnsupportedMediaTypeError extends Error {
-  readonly statusCode = 415;
-  constructor(message: string) {
-    super(message);
-    this.name = 'UnsupportedMediaTypeError';
-  }
-}
-
-/** The same Idempotency-Key came with a different body (other contacts or fields). */
-export class IdempotencyKeyReusedError extends Error {
-  readonly statusCode = 422;
-  constructor(message: string) {
-    super(message);
-    this.name = 'IdempotencyKeyReusedError';
-  }
-}
-
-/** An identical request is still being accepted by another call and did not finish in time to answer with it. */
-export class DuplicateInProgressError extends Error {
-  readonly statusCode = 409;
-  constructor(message: string) {
-    super(message);
-    this.name = 'DuplicateInProgressError';
-  }
-}
-
-export type ClientError =
-  | ValidationError
-  | NotFoundError
-  | PayloadTooLargeError
-  | UnsupportedMediaTypeError
-  | IdempotencyKeyReusedError
-  | DuplicateInProgressError;
-
-export function isClientError(err: unknown): err is ClientError {
-  return (
-    err instanceof ValidationError ||
-    err instanceof NotFoundError ||
-    err instanceof PayloadTooLargeError ||
-    err instanceof UnsupportedMediaTypeError ||
-    err instanceof IdempotencyKeyReusedError ||
-    err instanceof DuplicateInProgressError
-  );
-}
-
 /** Every contact of a batch failed: more likely the enrichment API is down than every contact bad. */
-export class EnrichmentUnavailableError extends Error {
+export class EnrichmentUnavailableError extends EnrichmentError<'enrichment_unavailable'> {
   constructor(readonly contacts: number) {
-    super(`all ${contacts} contacts of the batch failed; leaving it for redelivery (then the dead-letter queue)`);
+    super(`all ${contacts} contacts of the batch failed; leaving it for redelivery (then the dead-letter queue)`, {
+      kind: 'enrichment_unavailable',
+    });
     this.name = 'EnrichmentUnavailableError';
   }
 }
 
 /** The worker's time ran out before every contact was settled; the progress is kept for the redelivery. */
-export class BatchOutOfTimeError extends Error {
+export class BatchOutOfTimeError extends EnrichmentError<'batch_out_of_time'> {
   constructor(
     readonly settled: number,
     readonly pending: number,
   ) {
     super(
       `out of time with ${pending} contacts still to try (${settled} settled and kept); leaving the batch for redelivery`,
+      { kind: 'batch_out_of_time' },
     );
     this.name = 'BatchOutOfTimeError';
   }
 }
 
 /** The circuit breaker is open (the enrichment API keeps failing): the progress is kept and the batch handed back. */
-export class EnrichmentPausedError extends Error {
+export class EnrichmentPausedError extends EnrichmentError<'enrichment_paused'> {
   constructor(
     readonly settled: number,
     readonly pending: number,
   ) {
     super(
       `the enrichment API keeps failing (circuit open) with ${pending} contacts still to try (${settled} settled and kept); leaving the batch for redelivery`,
+      { kind: 'enrichment_paused' },
     );
     this.name = 'EnrichmentPausedError';
   }

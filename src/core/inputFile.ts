@@ -48,13 +48,6 @@ export function formatOf(key: string, contentType?: string): InputFormat | undef
   return undefined;
 }
 
-/** The content type a format is stored with. */
-export const CONTENT_TYPES: Record<InputFormat, string> = {
-  json: 'application/json',
-  ndjson: 'application/x-ndjson',
-  csv: 'text/csv',
-};
-
 /** Bytes one contact (or CSV record) may take in a file before the file is refused: far above MAX_CONTACT_BYTES. */
 const MAX_ELEMENT_CHARS = 1024 * 1024;
 /** Characters of a JSON document outside its contacts array that are kept to check its syntax. */
@@ -240,7 +233,7 @@ export async function* streamJsonContacts(source: Readable, key = 'contacts'): A
 export const streamContacts = (source: Readable): AsyncGenerator<unknown> => streamJsonContacts(source);
 
 /** One contact object per line; blank lines are skipped. */
-export async function* streamNdjson(source: Readable): AsyncGenerator<unknown> {
+async function* streamNdjson(source: Readable): AsyncGenerator<unknown> {
   const lines = createInterface({ input: source, crlfDelay: Infinity });
   let line = 0;
   let index = 0;
@@ -268,7 +261,7 @@ export async function* streamNdjson(source: Readable): AsyncGenerator<unknown> {
  * CSV with a header row (csv-parse: RFC 4180 quoting, CRLF or LF, a UTF-8 BOM). Every column becomes a
  * string property named by its header; an empty cell is left out (a missing value, as in JSON).
  */
-export async function* streamCsv(source: Readable): AsyncGenerator<unknown> {
+async function* streamCsv(source: Readable): AsyncGenerator<unknown> {
   const parser = source.pipe(
     parseCsv({
       bom: true,

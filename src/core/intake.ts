@@ -42,14 +42,14 @@ export interface IntakeDeps {
 }
 
 /** As a 400 shows them. */
-export const MAX_INTAKE_ERRORS = 50;
+const MAX_INTAKE_ERRORS = 50;
 const CHECKPOINT_EVERY = 5_000;
 const SEND_GROUP_BATCHES = 100;
 
 export type IntakeOutcome = 'not-validating' | 'rejected' | 'processing' | 'continued';
 
 /** One contact as the inline path checks it (createEnrichment.validateContacts): its errors, else the contact. */
-export function checkContact(item: unknown, index: number): { contact?: Contact; errors: FieldError[] } {
+function checkContact(item: unknown, index: number): { contact?: Contact; errors: FieldError[] } {
   const parsed = ContactSchema.safeParse(item);
   if (!parsed.success) return { errors: toFieldErrors(parsed.error, ['contacts', index]) };
   if (encodeMessageBody(parsed.data).length > MAX_CONTACT_BYTES) {

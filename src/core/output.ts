@@ -86,7 +86,7 @@ export interface OutputRenderer {
 export const rowsAsJson = (rows: readonly OutputRow[]): string[] => rows.map((row) => JSON.stringify(row));
 
 /** output.json: `{"requestId":…,"enriched_contacts":[…],"summary":{…}}`. */
-export function jsonRenderer(requestId: string): OutputRenderer {
+function jsonRenderer(requestId: string): OutputRenderer {
   let first = true;
   return {
     start: () => `{"requestId":${JSON.stringify(requestId)},"enriched_contacts":[`,

@@ -221,7 +221,6 @@ export interface Metrics {
   emit(metric: MetricKey, value: number, tags?: Readonly<Record<string, string>>): void;
 }
 
-export const noMetrics: Metrics = { emit: () => undefined };
 /** A span's tags: ids, counts, statuses. Never contact data (names, domains, bodies). */
 export type SpanTags = Record<string, string | number | boolean | undefined>;
 

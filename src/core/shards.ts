@@ -3,7 +3,7 @@
  * shard-relative offsets done so far and its own counts; a full shard's counts move to the status item once.
  * 256 batches keep a shard item under 1 KB (offsets are 1–3 digits), so a record costs 1 write unit.
  */
-export const SHARD_BATCHES = 256;
+const SHARD_BATCHES = 256;
 
 export const shardOf = (batchIndex: number) => Math.floor(batchIndex / SHARD_BATCHES);
 export const offsetIn = (batchIndex: number) => batchIndex % SHARD_BATCHES;

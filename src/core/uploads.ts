@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { NotFoundError, ValidationError } from './errors';
+import { EnrichmentError, ValidationError } from './errors';
 import type { Clock, UploadStore } from './ports';
 import { uploadPrefixOf } from './owner';
 import { parseOrThrow } from './validation';
@@ -75,7 +75,7 @@ export async function completeUpload(
   // 3. Check the object's real size against the maximum; an oversized one is deleted.
   const uploadId = parseOrThrow(UploadIdSchema, uploadIdParam, 'Invalid upload id', ['uploadId']);
   const input = parseOrThrow(CompleteUploadRequestSchema, body, 'Invalid request');
-  const notFound = new NotFoundError(`No upload ${uploadId} at ${input.key} for your API key`);
+  const notFound = new EnrichmentError(`No upload ${uploadId} at ${input.key} for your API key`, { kind: 'not_found' });
   const ownKey = new RegExp(`^${prefixOf(deps.owner)}[0-9a-f-]{36}\\.(json|ndjson|csv)$`);
   if (!ownKey.test(input.key)) throw notFound;
 

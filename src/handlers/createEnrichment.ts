@@ -1,5 +1,5 @@
 import { createEnrichment, type CreateDeps } from '../core/createEnrichment';
-import { PayloadTooLargeError } from '../core/errors';
+import { EnrichmentError } from '../core/errors';
 import {
   API_GATEWAY_MAX_BODY_BYTES,
   lambdaEventBytes,
@@ -21,7 +21,7 @@ export function makeHandler(deps: () => CreateDeps = createDeps) {
       event.body &&
       (Buffer.byteLength(event.body) > API_GATEWAY_MAX_BODY_BYTES || lambdaEventBytes(event) >= LAMBDA_MAX_EVENT_BYTES)
     ) {
-      throw new PayloadTooLargeError(TOO_LARGE_MESSAGE);
+      throw new EnrichmentError(TOO_LARGE_MESSAGE, { kind: 'payload_too_large' });
     }
     requireJsonBody(event);
     const result = await createEnrichment(

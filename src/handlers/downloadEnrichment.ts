@@ -7,7 +7,7 @@ import { callersRequest, json, httpHandler } from './http';
 import { readDeps, type ReadDeps } from './wiring';
 
 /** `?format=` (json when absent); anything else is a 400 naming the formats there are. */
-export function formatOf(event: Pick<APIGatewayProxyEvent, 'queryStringParameters'>): OutputFormat {
+function formatOf(event: Pick<APIGatewayProxyEvent, 'queryStringParameters'>): OutputFormat {
   const format = event.queryStringParameters?.format;
   if (format === undefined) return 'json';
   if ((OUTPUT_FORMATS as readonly string[]).includes(format)) return format as OutputFormat;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { config } from '../config';
-import { isClientError, NotFoundError, UnsupportedMediaTypeError, ValidationError } from '../core/errors';
+import { type ClientErrorKind, EnrichmentError, ValidationError } from '../core/errors';
 import { logger, withInvocation, type Logger } from '../logger';
 import { ownerIdOf, visibleTo } from '../core/owner';
 import type { StatusStore } from '../core/ports';
@@ -14,6 +14,20 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
   return { statusCode, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
 }
 
+/** The HTTP status of each kind of client error: core says what went wrong, the HTTP edge how to answer it. */
+const CLIENT_ERROR_STATUS: Record<ClientErrorKind, number> = {
+  invalid_request: 400,
+  not_found: 404,
+  duplicate_in_progress: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  idempotency_key_reused: 422,
+};
+
+function isClientError(err: unknown): err is EnrichmentError<ClientErrorKind> {
+  return err instanceof EnrichmentError && Object.hasOwn(CLIENT_ERROR_STATUS, err.kind);
+}
+
 /** The one error mapper: messages for client errors, a generic 500 with a correlation id for the rest. */
 export function errorResponse(err: unknown, log: Logger, correlationId: string = randomUUID()): APIGatewayProxyResult {
   if (isClientError(err)) {
@@ -21,7 +35,7 @@ export function errorResponse(err: unknown, log: Logger, correlationId: string =
     // A 400 always lists what is wrong, as a field path or, for an unreadable body, `(body)`.
     if (err instanceof ValidationError)
       body.errors = err.errors.length ? err.errors : [{ path: '(body)', message: err.message }];
-    return json(err.statusCode, body);
+    return json(CLIENT_ERROR_STATUS[err.kind], body);
   }
   log.error('unexpected error', { correlationId, err });
   return json(500, { message: 'Internal server error', correlationId });
@@ -41,8 +55,9 @@ export function header(event: Pick<APIGatewayProxyEvent, 'headers'>, name: strin
 export function requireJsonBody(event: Pick<APIGatewayProxyEvent, 'headers'>): void {
   const encoding = header(event, 'content-encoding')?.trim().toLowerCase();
   if (encoding && encoding !== 'identity') {
-    throw new UnsupportedMediaTypeError(
+    throw new EnrichmentError(
       `Content-Encoding ${quoteInput(encoding)} is not supported: send the JSON body uncompressed`,
+      { kind: 'unsupported_media_type' },
     );
   }
   const contentType = header(event, 'content-type');
@@ -54,8 +69,9 @@ export function requireJsonBody(event: Pick<APIGatewayProxyEvent, 'headers'>): v
     .replace(/^"|"$/g, '');
   const json = mediaType === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(mediaType);
   if (!json || (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8')) {
-    throw new UnsupportedMediaTypeError(
+    throw new EnrichmentError(
       `Content-Type ${quoteInput(contentType)} is not supported: send the body as application/json (UTF-8)`,
+      { kind: 'unsupported_media_type' },
     );
   }
 }
@@ -68,7 +84,9 @@ export function parseJsonBody(event: Pick<APIGatewayProxyEvent, 'body' | 'isBase
     return JSON.parse(text);
   } catch (err) {
     // V8's message quotes a piece of the body: cut short and ASCII-safe, so no raw bytes are echoed.
-    throw new ValidationError(`Request body is not valid JSON: ${clipText((err as Error).message)}`);
+    throw new ValidationError(`Request body is not valid JSON: ${clipText((err as Error).message)}`, [], {
+      cause: err,
+    });
   }
 }
 
@@ -100,7 +118,8 @@ export async function callersRequest(
 ): Promise<StatusRecord> {
   const id = parseOrThrow(RequestIdSchema, event.pathParameters?.id, 'Invalid request id', ['id']);
   const record = await status.get(id);
-  if (!record || !visibleTo(record, ownerOf(event))) throw new NotFoundError(`No enrichment request with id ${id}`);
+  if (!record || !visibleTo(record, ownerOf(event)))
+    throw new EnrichmentError(`No enrichment request with id ${id}`, { kind: 'not_found' });
   return record;
 }
 

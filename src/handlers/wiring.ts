@@ -56,7 +56,7 @@ let breaker: CircuitBreaker | undefined;
  * The worker's circuit breaker: module state, so one per function instance (on AWS, per execution
  * environment), shared by the messages it handles over its life.
  */
-export function workerBreaker(): CircuitBreaker {
+function workerBreaker(): CircuitBreaker {
   const c = config();
   breaker ??= new CircuitBreaker({
     threshold: c.ENRICHMENT_BREAKER_THRESHOLD,

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream';
 import { API_GATEWAY_MAX_BODY_BYTES, checkInline } from '../inlineLimits';
 
 /** API Gateway's integration timeout for REST APIs: a request not answered within it gets a 504. */
-export const INTEGRATION_TIMEOUT_MS = 29_000;
+const INTEGRATION_TIMEOUT_MS = 29_000;
 /** API Gateway's answers when a request waits too long or too many wait (its own messages). */
 const TIMED_OUT = JSON.stringify({ message: 'Endpoint request timed out' });
 const THROTTLED = JSON.stringify({ message: 'Too Many Requests' });

@@ -61,7 +61,7 @@ function resourceRefs(resources: LocalResources, region: string) {
 }
 
 /** Resolves the intrinsic functions IAM policies use (Ref, Fn::GetAtt, Fn::Sub, Fn::Join) against the local resources. */
-export function resolveIntrinsics(value: unknown, resources: LocalResources, region: string): unknown {
+function resolveIntrinsics(value: unknown, resources: LocalResources, region: string): unknown {
   const refs = resourceRefs(resources, region);
   const sub = (template: string, vars: Doc = {}) =>
     template.replace(/\$\{([^}]+)\}/g, (_, name: string) => {

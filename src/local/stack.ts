@@ -42,7 +42,7 @@ export interface StackOptions {
 }
 
 /** API_KEYS (comma-separated, one per client) and API_KEY, as `npm start` reads them. */
-export function apiKeysFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+function apiKeysFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
   const keys = [...(env.API_KEYS ?? '').split(','), env.API_KEY ?? ''].map((k) => k.trim()).filter(Boolean);
   return [...new Set(keys)];
 }

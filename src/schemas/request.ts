@@ -40,7 +40,6 @@ export const CreateEnrichmentRequestSchema = z.object({
   fields_to_enrich: FieldsSchema,
   dedupe: DedupeSchema,
 });
-export type CreateEnrichmentRequest = z.infer<typeof CreateEnrichmentRequestSchema>;
 
 /** Request ids are stored in lowercase; an id in uppercase (UUIDs are case-insensitive) finds the same request. */
 export const RequestIdSchema = z

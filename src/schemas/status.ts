@@ -7,7 +7,7 @@ export const INPUT_FORMATS = ['json', 'ndjson', 'csv'] as const;
  * How far the intake of an upload got: pass 1 validates (`contactsValidated`, the errors found so far),
  * pass 2 sends (`batchesSent`, in order from batch 0). A redelivery or continuation goes on from here.
  */
-export const IntakeCheckpointSchema = z.object({
+const IntakeCheckpointSchema = z.object({
   phase: z.enum(['validate', 'send']),
   contactsValidated: z.number().int().min(0),
   batchesSent: z.number().int().min(0),
@@ -21,7 +21,7 @@ export type IntakeCheckpoint = z.infer<typeof IntakeCheckpointSchema>;
  * `validating`: a referenced upload is being read by the intake function (README: API); `rejected`: it held an
  * invalid contact, or could not be read through (`errors` says why); no batch was sent and there is no output.
  */
-export const REQUEST_STATUSES = [
+const REQUEST_STATUSES = [
   'validating',
   'processing',
   'completed',
@@ -29,7 +29,7 @@ export const REQUEST_STATUSES = [
   'failed',
   'rejected',
 ] as const;
-export const RequestStatusSchema = z.enum(REQUEST_STATUSES);
+const RequestStatusSchema = z.enum(REQUEST_STATUSES);
 export type RequestStatus = z.infer<typeof RequestStatusSchema>;
 
 /**

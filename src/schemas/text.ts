@@ -7,7 +7,7 @@
 export const MAX_PROPERTY_DEPTH = 32;
 
 /** Error messages quote at most this many characters of user input. */
-export const MAX_QUOTED_CHARS = 100;
+const MAX_QUOTED_CHARS = 100;
 
 /**
  * Characters no part of the pipeline can carry unchanged: control characters other than tab, LF and CR

@@ -6,7 +6,6 @@ export const UPLOAD_CONTENT_TYPES = {
   ndjson: 'application/x-ndjson',
   csv: 'text/csv',
 } as const;
-export type UploadFormat = keyof typeof UPLOAD_CONTENT_TYPES;
 
 /** POST /enrichment/uploads: the size the client will upload, in bytes, and what it holds. */
 export const CreateUploadRequestSchema = z.object({
@@ -21,12 +20,11 @@ export const CreateUploadRequestSchema = z.object({
     .max(255, { error: 'filename must be at most 255 characters' })
     .optional(),
 });
-export type CreateUploadRequest = z.infer<typeof CreateUploadRequestSchema>;
 
 /** S3 allows part numbers 1 to 10,000. */
-export const MAX_PARTS = 10_000;
+const MAX_PARTS = 10_000;
 
-export const UploadPartSchema = z.object({
+const UploadPartSchema = z.object({
   partNumber: z
     .number({ error: 'partNumber must be a number' })
     .int()
@@ -46,7 +44,6 @@ export const CompleteUploadRequestSchema = z.object({
       error: 'parts must be in ascending partNumber order, each once',
     }),
 });
-export type CompleteUploadRequest = z.infer<typeof CompleteUploadRequestSchema>;
 
 /** An upload id as S3 hands it out: printable ASCII, URL-safe once encoded. */
 export const UploadIdSchema = z.string().regex(/^[\x21-\x7e]{1,1024}$/, { error: 'uploadId is not an upload id' });

@@ -12,7 +12,7 @@ import { BatchMessageSchema, encodeMessageBody, type BatchMessage } from '../../
 import { RequestIdSchema } from '../../src/schemas/request';
 import { MAX_PROPERTY_DEPTH } from '../../src/schemas/text';
 import { apiEvent, makeContacts } from '../support/factories';
-import { awsMocks } from './handlers/awsMocks';
+import { awsMocks } from '../support/awsMocks';
 import {
   FakeEnrichmentApi,
   intakeDepsFor,
@@ -23,7 +23,7 @@ import {
   MemoryStatusStore,
   recordingLogger,
   type Journal,
-} from './fakes';
+} from '../support/fakes';
 
 const ID = '6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
 const contact = (extra: Record<string, unknown> = {}) => ({

@@ -8,18 +8,12 @@ import {
 
 export type { StatusResponse };
 
-export const DEFAULT_API_URL = 'http://localhost:3000';
+const DEFAULT_API_URL = 'http://localhost:3000';
 export const DEFAULT_FIELDS = ['professional_email', 'personal_phone'];
 
 /** The API's base URL: `API_URL`, or the local stack. */
 export function apiUrl(env: NodeJS.ProcessEnv = process.env): string {
   return (env.API_URL || DEFAULT_API_URL).replace(/\/+$/, '');
-}
-
-/** True for the offline stack on this machine (its S3 is fauxqs, its credentials fake). */
-export function isLocalUrl(url: string): boolean {
-  const host = new URL(url).hostname;
-  return ['localhost', '127.0.0.1', '::1', '[::1]', '0.0.0.0'].includes(host);
 }
 
 export interface CreateResponse {
@@ -53,7 +47,7 @@ const JSON_HEADERS = { accept: 'application/json', 'content-type': 'application/
  * Room left for headers we cannot see from here (a custom domain's, a proxy's): the scripts upload a
  * request that comes this close to Lambda's limit rather than risk a 413.
  */
-export const INLINE_MARGIN_BYTES = 4096;
+const INLINE_MARGIN_BYTES = 4096;
 
 /** The headers `fetch` sends with the scripts' POST of `body` (measured with a listening socket). */
 export function fetchPostHeaders(body: string, host = new URL(apiUrl()).host): Record<string, string> {

@@ -5,7 +5,7 @@ import { faker } from '@faker-js/faker';
 import type { Contact } from '../../schemas/contact';
 
 /** mulberry32: a tiny, fast, seedable PRNG (same seed → same sequence). Returns floats in [0, 1). */
-export function prng(seed: number): () => number {
+function prng(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -120,7 +120,7 @@ export function* renderContactsFile(contacts: Iterable<Contact>, perChunk = 2000
 }
 
 /** One contact per line (NDJSON), in chunks. */
-export function* renderNdjsonFile(contacts: Iterable<Contact>, perChunk = 2000): Generator<string> {
+function* renderNdjsonFile(contacts: Iterable<Contact>, perChunk = 2000): Generator<string> {
   let parts: string[] = [];
   for (const contact of contacts) {
     parts.push(JSON.stringify(contact));
@@ -139,7 +139,7 @@ const csvCell = (value: unknown): string => {
 };
 
 /** CSV with a header row first_name,last_name,company_domain (the generated contacts have no other field). */
-export function* renderCsvFile(contacts: Iterable<Contact>, perChunk = 2000): Generator<string> {
+function* renderCsvFile(contacts: Iterable<Contact>, perChunk = 2000): Generator<string> {
   const columns = ['first_name', 'last_name', 'company_domain'] as const;
   yield `${columns.join(',')}\n`;
   let parts: string[] = [];

@@ -5,7 +5,7 @@ import { v1 } from '@datadog/datadog-api-client';
 import { METRICS, type MetricSpec } from '../../core/metricNames';
 
 /** The dashboard and monitors as code (docs/), read and checked by pushDatadog.ts and test/unit/datadogDocs.test.ts. */
-export const DOCS_DIR = join(__dirname, '..', '..', '..', 'docs');
+const DOCS_DIR = join(__dirname, '..', '..', '..', 'docs');
 
 export interface DatadogDocs {
   dashboard: Record<string, unknown>;
@@ -103,13 +103,13 @@ export function metricRefs(query: string): MetricRef[] {
 }
 
 /** Tags the metrics adapter puts on every point of a custom metric. */
-export const COMMON_TAGS = ['env', 'service', 'version', 'stage'] as const;
+const COMMON_TAGS = ['env', 'service', 'version', 'stage'] as const;
 
 /**
  * The AWS integration metrics the documents may use, by namespace, with the tag keys Datadog gives them (the
  * resource's own AWS tags, env/service/version included, come with them too).
  */
-export const AWS_METRICS: Record<string, { metrics: string[]; tags: string[] }> = {
+const AWS_METRICS: Record<string, { metrics: string[]; tags: string[] }> = {
   'aws.lambda.': {
     metrics: ['duration', 'duration.maximum', 'errors', 'throttles', 'invocations'],
     tags: ['functionname', 'resource', 'region', ...COMMON_TAGS],

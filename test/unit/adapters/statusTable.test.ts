@@ -11,7 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { resetClients } from '../../../src/adapters/clients';
 import { dynamoStatusStore } from '../../../src/adapters/statusTable';
 import { resetConfig } from '../../../src/config';
-import { statusRecordOf } from '../fakes';
+import { statusRecordOf } from '../../support/fakes';
 import type { StatusRecord } from '../../../src/schemas/status';
 
 const ID = '0d9c6d1e-6f7c-4b8e-9a57-0a4d7e0c1f2b';

@@ -3,8 +3,8 @@ import { failedRow } from '../../../src/core/output';
 import { failBatch, processBatch } from '../../../src/core/processBatch';
 import { keys } from '../../../src/core/status';
 import { expectCsvMatches, expectOutput, parseNdjson, type OutputDoc } from '../../support/output';
-import { crashOnceAt } from '../fakes';
-import { FIELDS, REQUEST_ID, seededRequest } from './workerHarness';
+import { crashOnceAt } from '../../support/fakes';
+import { FIELDS, REQUEST_ID, seededRequest } from '../../support/workerHarness';
 
 /** A request whose batches are all stored and counted, but whose output was never assembled. */
 async function recordedButNotAssembled(n: number, batchSize = 100) {

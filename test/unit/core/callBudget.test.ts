@@ -14,7 +14,7 @@ import { keys } from '../../../src/core/status';
 import type { EnrichmentResult } from '../../../src/core/output';
 import type { EnrichmentApi } from '../../../src/core/ports';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
-import { seededRequest } from './workerHarness';
+import { seededRequest } from '../../support/workerHarness';
 import { makeContacts } from '../../support/factories';
 
 const FIELDS: EnrichField[] = ['professional_email'];

@@ -12,7 +12,7 @@ import {
   MemoryStatusStore,
   recordingLogger,
   type Journal,
-} from '../fakes';
+} from '../../support/fakes';
 import { makeContacts } from '../../support/factories';
 
 const ID = '6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f';

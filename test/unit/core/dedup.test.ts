@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createEnrichment, type CreateDeps } from '../../../src/core/createEnrichment';
 import { canonicalJson, DEDUP_CLAIM_LEASE_MS, DEDUP_WAIT_MS, dedupKey, requestHash } from '../../../src/core/dedup';
-import { DuplicateInProgressError, IdempotencyKeyReusedError, ValidationError } from '../../../src/core/errors';
+import { EnrichmentError, ValidationError } from '../../../src/core/errors';
 import { ServerlessConfig } from '../../../src/local/serverlessConfig';
 import type { Contact } from '../../../src/schemas/contact';
 import {
@@ -11,7 +11,7 @@ import {
   MemoryStatusStore,
   recordingLogger,
   type Journal,
-} from '../fakes';
+} from '../../support/fakes';
 import { makeContacts } from '../../support/factories';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -156,8 +156,8 @@ describe('createEnrichment: the same request twice is one job', () => {
     const first = await createEnrichment(body(), deps, { idempotencyKey: 'order-42' });
     const written = [...journal];
     const err = await rejectionOf(createEnrichment(body(251), deps, { idempotencyKey: 'order-42' }));
-    expect(err).toBeInstanceOf(IdempotencyKeyReusedError);
-    expect((err as IdempotencyKeyReusedError).statusCode).toBe(422);
+    expect(err).toBeInstanceOf(EnrichmentError);
+    expect((err as EnrichmentError).kind).toBe('idempotency_key_reused'); // answered 422 (test/unit/handlers/http.test.ts)
     expect(journal).toEqual(written);
     expect(await createEnrichment(body(), deps, { idempotencyKey: 'order-42' })).toMatchObject({
       requestId: first.requestId,
@@ -252,7 +252,8 @@ describe('createEnrichment: a claim whose request never got stored', () => {
     });
     const started = clock.now().getTime();
     const err = await rejectionOf(createEnrichment(body(), deps));
-    expect(err).toBeInstanceOf(DuplicateInProgressError);
+    expect(err).toBeInstanceOf(EnrichmentError);
+    expect((err as EnrichmentError).kind).toBe('duplicate_in_progress');
     expect(clock.now().getTime() - started).toBeGreaterThanOrEqual(2_000);
     expect(journal).toEqual([]);
   });

@@ -10,7 +10,7 @@ import { enrichedRow } from '../../../src/core/output';
 import { mockEnrichContact } from '../../../src/handlers/mockData';
 import { HttpError, TimeoutError, type RetryPolicy } from '../../../src/core/retry';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
-import { FakeEnrichmentApi, HangingEnrichmentApi, VirtualClock } from '../fakes';
+import { FakeEnrichmentApi, HangingEnrichmentApi, VirtualClock } from '../../support/fakes';
 import { makeContacts } from '../../support/factories';
 
 const FIELDS: EnrichField[] = ['professional_email', 'personal_phone'];

@@ -12,7 +12,7 @@ import {
 } from '../../../src/core/inputFile';
 import { keys } from '../../../src/core/status';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
-import { MemoryObjectStore } from '../fakes';
+import { MemoryObjectStore } from '../../support/fakes';
 import { makeContacts } from '../../support/factories';
 
 async function text(gen: AsyncIterable<string>): Promise<string> {

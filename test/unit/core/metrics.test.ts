@@ -13,9 +13,9 @@ import {
   MemoryQueue,
   MemoryStatusStore,
   recordingLogger,
-} from '../fakes';
+} from '../../support/fakes';
 import { makeContacts } from '../../support/factories';
-import { seededRequest } from './workerHarness';
+import { seededRequest } from '../../support/workerHarness';
 
 /** The points emitted through the Metrics port, as [key, value, tags]. */
 const points = (emit: jest.Mock) => emit.mock.calls.map(([key, value, tags]) => [key, value, tags ?? {}] as const);

@@ -4,8 +4,8 @@ import { reconcileRequest } from '../../../src/core/reconcile';
 import type { RetryPolicy } from '../../../src/core/retry';
 import { keys } from '../../../src/core/status';
 import { isHangingContact, isPoisonContact } from '../../../src/handlers/mockData';
-import { crashOnceAt, HangingEnrichmentApi, VirtualClock } from '../fakes';
-import { FIELDS, REQUEST_ID, seededRequest } from './workerHarness';
+import { crashOnceAt, HangingEnrichmentApi, VirtualClock } from '../../support/fakes';
+import { FIELDS, REQUEST_ID, seededRequest } from '../../support/workerHarness';
 import { makeContacts } from '../../support/factories';
 import { expectOutput, type OutputDoc } from '../../support/output';
 

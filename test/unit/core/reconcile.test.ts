@@ -2,8 +2,8 @@ import { processBatch } from '../../../src/core/processBatch';
 import { assembleOutput } from '../../../src/core/assembleOutput';
 import { reconcileAll, reconcileRequest } from '../../../src/core/reconcile';
 import { keys } from '../../../src/core/status';
-import { crashOnceAt } from '../fakes';
-import { FIELDS, REQUEST_ID, seededRequest } from './workerHarness';
+import { crashOnceAt } from '../../support/fakes';
+import { FIELDS, REQUEST_ID, seededRequest } from '../../support/workerHarness';
 import { expectOutput, type OutputDoc } from '../../support/output';
 
 const STALL_MS = 301_000;

@@ -73,7 +73,7 @@ describe('createUpload', () => {
   ])('answers 400 for %p without starting anything', async (body, path, message) => {
     const f = fakeUploads();
     await expect(createUpload(body, deps(f.store))).rejects.toMatchObject({
-      statusCode: 400,
+      kind: 'invalid_request',
       errors: [expect.objectContaining({ path, message: expect.stringMatching(message) })],
     });
     expect(f.started).toEqual([]);
@@ -99,22 +99,22 @@ describe('completeUpload', () => {
   it("another key's upload is as unknown as a missing one (404), and nothing is completed", async () => {
     const f = fakeUploads({ size: 1 });
     await expect(completeUpload('up-1', { key, parts }, deps(f.store, ownerIdOf('key-b')))).rejects.toMatchObject({
-      statusCode: 404,
+      kind: 'not_found',
     });
     await expect(completeUpload('up-1', { key: 'uploads/../x.json', parts }, deps(f.store))).rejects.toMatchObject({
-      statusCode: 404,
+      kind: 'not_found',
     });
     expect(f.completed).toEqual([]);
     const missing = fakeUploads({ complete: { ok: false, reason: 'missing', message: 'no such upload' } });
     await expect(completeUpload('up-1', { key, parts }, deps(missing.store))).rejects.toMatchObject({
-      statusCode: 404,
+      kind: 'not_found',
     });
   });
 
   it('a completed object over the maximum is deleted and answered 400', async () => {
     const f = fakeUploads({ size: MAX + 1 });
     await expect(completeUpload('up-1', { key, parts }, deps(f.store))).rejects.toMatchObject({
-      statusCode: 400,
+      kind: 'invalid_request',
       errors: [expect.objectContaining({ path: 'size' })],
     });
     expect(f.deleted).toEqual([key]);
@@ -125,12 +125,12 @@ describe('completeUpload', () => {
       complete: { ok: false, reason: 'invalid', message: 'S3 refused the parts (InvalidPart)' },
     });
     await expect(completeUpload('up-1', { key, parts }, deps(f.store))).rejects.toMatchObject({
-      statusCode: 400,
+      kind: 'invalid_request',
       errors: [{ path: 'parts', message: 'S3 refused the parts (InvalidPart)' }],
     });
     const g = fakeUploads({ size: 1 });
     await expect(completeUpload('up-1', { key, parts: [...parts].reverse() }, deps(g.store))).rejects.toMatchObject({
-      statusCode: 400,
+      kind: 'invalid_request',
     });
     expect(g.completed).toEqual([]);
   });

@@ -33,7 +33,7 @@ describe('validationFailed', () => {
   it('keeps a short list as is', () => {
     const err = validationFailed(errs(3));
     expect(err).toBeInstanceOf(ValidationError);
-    expect(err.statusCode).toBe(400);
+    expect(err.kind).toBe('invalid_request');
     expect(err.message).toBe('Invalid request');
     expect(err.errors).toHaveLength(3);
   });

@@ -10,7 +10,7 @@ import {
 } from '../../../src/inlineLimits';
 import { generateContacts } from '../../../src/scripts/lib/contacts';
 import { apiEvent, makeContacts } from '../../support/factories';
-import { awsMocks } from './awsMocks';
+import { awsMocks } from '../../support/awsMocks';
 
 const aws = awsMocks();
 beforeEach(() => aws.reset());

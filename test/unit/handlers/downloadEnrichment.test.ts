@@ -1,7 +1,7 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { handler } from '../../../src/handlers/downloadEnrichment';
 import { apiEvent } from '../../support/factories';
-import { awsMocks } from './awsMocks';
+import { awsMocks } from '../../support/awsMocks';
 
 const aws = awsMocks();
 beforeEach(() => aws.reset());

@@ -2,7 +2,7 @@ import { keys } from '../../../src/core/status';
 import { DLQ_REASON, makeHandler as makeDlqHandler } from '../../../src/handlers/handleFailedBatch';
 import { makeHandler as makeReconcileHandler } from '../../../src/handlers/reconcile';
 import { sqsEvent } from '../../support/factories';
-import { REQUEST_ID, seededRequest } from '../core/workerHarness';
+import { REQUEST_ID, seededRequest } from '../../support/workerHarness';
 
 describe('handleFailedBatch handler (dead-letter queue)', () => {
   it('records each dead-lettered batch as failed with the DLQ reason, once', async () => {

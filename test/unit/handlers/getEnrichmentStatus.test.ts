@@ -1,9 +1,9 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { handler } from '../../../src/handlers/getEnrichmentStatus';
-import { statusRecordOf } from '../fakes';
+import { statusRecordOf } from '../../support/fakes';
 import type { StatusRecord } from '../../../src/schemas/status';
 import { apiEvent } from '../../support/factories';
-import { awsMocks } from './awsMocks';
+import { awsMocks } from '../../support/awsMocks';
 
 const aws = awsMocks();
 beforeEach(() => aws.reset());

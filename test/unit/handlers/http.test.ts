@@ -1,5 +1,11 @@
 import { resetConfig } from '../../../src/config';
-import { NotFoundError, PayloadTooLargeError, ValidationError } from '../../../src/core/errors';
+import {
+  BatchOutOfTimeError,
+  EnrichmentError,
+  EnrichmentPausedError,
+  EnrichmentUnavailableError,
+  ValidationError,
+} from '../../../src/core/errors';
 import {
   apiBaseUrl,
   correlationIdOf,
@@ -8,7 +14,7 @@ import {
   json,
   parseJsonBody,
 } from '../../../src/handlers/http';
-import { recordingLogger } from '../fakes';
+import { recordingLogger } from '../../support/fakes';
 
 describe('json', () => {
   it('serializes the body with a JSON content type and extra headers', () => {
@@ -26,11 +32,38 @@ describe('errorResponse', () => {
     expect(
       errorResponse(new ValidationError('Invalid request', [{ path: 'contacts', message: 'm' }]), log, 'c'),
     ).toEqual(json(400, { message: 'Invalid request', errors: [{ path: 'contacts', message: 'm' }] }));
-    expect(errorResponse(new NotFoundError('no such request'), log, 'c')).toEqual(
+    expect(errorResponse(new EnrichmentError('no such request', { kind: 'not_found' }), log, 'c')).toEqual(
       json(404, { message: 'no such request' }),
     );
-    expect(errorResponse(new PayloadTooLargeError('too big'), log, 'c')).toEqual(json(413, { message: 'too big' }));
+    expect(errorResponse(new EnrichmentError('too big', { kind: 'payload_too_large' }), log, 'c')).toEqual(
+      json(413, { message: 'too big' }),
+    );
     expect(log.entries).toHaveLength(0);
+  });
+
+  it.each([
+    ['not_found', 404],
+    ['duplicate_in_progress', 409],
+    ['payload_too_large', 413],
+    ['unsupported_media_type', 415],
+    ['idempotency_key_reused', 422],
+  ] as const)('answers a %s error with %d and its message', (kind, status) => {
+    const log = recordingLogger();
+    expect(errorResponse(new EnrichmentError('m', { kind }), log, 'c')).toEqual(json(status, { message: 'm' }));
+    expect(log.entries).toHaveLength(0);
+  });
+
+  it("answers the worker's batch errors like any unexpected error: a 500, logged", () => {
+    for (const err of [
+      new EnrichmentUnavailableError(3),
+      new BatchOutOfTimeError(1, 2),
+      new EnrichmentPausedError(1, 2),
+      new EnrichmentError('m', { kind: 'enrichment_paused' }),
+    ]) {
+      const log = recordingLogger();
+      expect(errorResponse(err, log, 'c')).toEqual(json(500, { message: 'Internal server error', correlationId: 'c' }));
+      expect(log.entries).toHaveLength(1);
+    }
   });
 
   it('lists a body-level problem as an error on (body), so every 400 has errors[]', () => {
@@ -67,6 +100,11 @@ describe('parseJsonBody', () => {
   it('rejects empty and broken bodies with a 400', () => {
     expect(() => parseJsonBody({ body: null, isBase64Encoded: false })).toThrow(/body is empty/);
     expect(() => parseJsonBody({ body: '{', isBase64Encoded: false })).toThrow(ValidationError);
+    try {
+      parseJsonBody({ body: '{', isBase64Encoded: false });
+    } catch (err) {
+      expect((err as Error).cause).toBeInstanceOf(SyntaxError);
+    }
   });
 });
 

@@ -5,8 +5,8 @@ import { makeHandler } from '../../../src/handlers/processBatch';
 import { forEachBatchMessage } from '../../../src/handlers/sqsRecords';
 import type { BatchMessage } from '../../../src/schemas/message';
 import type { StatusRecord } from '../../../src/schemas/status';
-import { statusRecordOf } from '../fakes';
-import { awsMocks } from './awsMocks';
+import { statusRecordOf } from '../../support/fakes';
+import { awsMocks } from '../../support/awsMocks';
 import { makeContacts, sqsEvent } from '../../support/factories';
 
 const R1 = '11111111-1111-4111-8111-111111111111';

@@ -23,7 +23,7 @@ import { handler as mockEnrich } from '../../../src/handlers/mockEnrich';
 import { API_GATEWAY_MAX_BODY_BYTES } from '../../../src/inlineLimits';
 import { ServerlessConfig } from '../../../src/local/serverlessConfig';
 import { apiEvent, makeContacts } from '../../support/factories';
-import { awsMocks } from '../handlers/awsMocks';
+import { awsMocks } from '../../support/awsMocks';
 import { documentedResponse, mismatches, operations, spec } from './spec';
 
 /**

@@ -7,9 +7,9 @@ import {
 } from '@aws-sdk/client-sqs';
 import { BatchGetCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { resetClients } from '../../../src/adapters/clients';
-import { resetQueueUrls } from '../../../src/adapters/sqs';
-import { resetConfig } from '../../../src/config';
+import { resetClients } from '../../src/adapters/clients';
+import { resetQueueUrls } from '../../src/adapters/sqs';
+import { resetConfig } from '../../src/config';
 
 /** aws-sdk-client-mock stubs for the three services, with happy defaults; call reset() before each test. */
 export function awsMocks() {

@@ -1,9 +1,9 @@
-import { createEnrichment } from '../../../src/core/createEnrichment';
-import { noFaults, type FaultHooks } from '../../../src/core/ports';
-import type { WorkerDeps } from '../../../src/core/processBatch';
-import type { ReconcileDeps } from '../../../src/core/reconcile';
-import type { Contact, EnrichField } from '../../../src/schemas/contact';
-import type { BatchMessage } from '../../../src/schemas/message';
+import { createEnrichment } from '../../src/core/createEnrichment';
+import { noFaults, type FaultHooks } from '../../src/core/ports';
+import type { WorkerDeps } from '../../src/core/processBatch';
+import type { ReconcileDeps } from '../../src/core/reconcile';
+import type { Contact, EnrichField } from '../../src/schemas/contact';
+import type { BatchMessage } from '../../src/schemas/message';
 import {
   FakeEnrichmentApi,
   ManualClock,
@@ -12,8 +12,8 @@ import {
   MemoryStatusStore,
   NO_RETRY_DELAY,
   recordingLogger,
-} from '../fakes';
-import { makeContacts } from '../../support/factories';
+} from './fakes';
+import { makeContacts } from './factories';
 
 export const REQUEST_ID = '3b0e4c1a-2d5f-4e6a-9b7c-8d9e0f1a2b3c';
 export const FIELDS: EnrichField[] = ['professional_email', 'personal_phone'];

@@ -1,4 +1,4 @@
-import { dynamoItemSize, writeUnits } from '../../../src/adapters/itemSize';
+import { dynamoItemSize, writeUnits } from '../../../bench/itemSize';
 
 describe('dynamoItemSize', () => {
   it('counts names and values as DynamoDB documents it: strings by UTF-8 bytes, numbers by significant digits', () => {
