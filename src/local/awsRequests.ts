@@ -10,25 +10,6 @@ export type Service = 's3' | 'sqs' | 'dynamodb';
 
 const first = (h: string | string[] | undefined) => (Array.isArray(h) ? h[0] : h);
 
-/** The access key a request is signed with (SigV4 header, or a presigned URL's query). */
-export function accessKeyOf(headers: IncomingHttpHeaders, query: URLSearchParams): string | undefined {
-  const fromHeader = /Credential=([^/,\s]+)\//.exec(first(headers.authorization) ?? '');
-  return fromHeader?.[1] ?? query.get('X-Amz-Credential')?.split('/')[0] ?? undefined;
-}
-
-/**
- * Whether a presigned (query-signed) request is past its expiry: X-Amz-Date plus X-Amz-Expires seconds, as S3
- * checks it (403 "Request has expired"). false for a request signed in its headers; true for a malformed date.
- */
-export function presignedUrlExpired(query: URLSearchParams, now: Date = new Date()): boolean {
-  if (!query.has('X-Amz-Signature')) return false;
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(query.get('X-Amz-Date') ?? '');
-  const expires = Number(query.get('X-Amz-Expires'));
-  if (!m || !Number.isInteger(expires) || expires < 1) return true;
-  const signedAt = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
-  return now.getTime() > signedAt + expires * 1000;
-}
-
 /** Which service a request is for: the JSON protocols name theirs in X-Amz-Target; the rest is S3. */
 export function serviceOf(headers: IncomingHttpHeaders): Service {
   const target = first(headers['x-amz-target']) ?? '';

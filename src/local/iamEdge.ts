@@ -1,12 +1,11 @@
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream';
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import type { Logger } from '../logger';
 import {
-  accessKeyOf,
   dynamodbAuthorizations,
-  presignedUrlExpired,
   s3Arn,
   s3Authorizations,
   serviceOf,
@@ -16,6 +15,7 @@ import {
 } from './awsRequests';
 import type { FunctionRole } from './iamRoles';
 import { LOCAL_ACCOUNT_ID } from './serverlessConfig';
+import { type AuthFailure, functionSecret, HEX_SHA256, verifySigV4 } from './sigv4';
 
 /** One IAM decision the edge took for a function. */
 export interface Decision extends Authorization {
@@ -31,6 +31,11 @@ export interface IamEdgeOptions {
   upstream: { s3Sqs: string; dynamodb: string };
   /** The functions that may call, each signing with its function name as access key id. */
   functions: FunctionRole[];
+  /**
+   * The stack's secret, from which each function's secret is derived (functionSecret); a random one when not given.
+   * Every request must carry a valid SigV4 signature made with its function's secret.
+   */
+  secret?: string;
   region: string;
   port?: number;
   log?: Logger;
@@ -40,12 +45,19 @@ export interface IamEdgeOptions {
 
 export interface IamEdge {
   url: string;
+  /** The credentials a function signs with: its name as access key id, its secret derived from the stack's. */
+  credentialsOf(functionName: string): { accessKeyId: string; secretAccessKey: string };
   /** Every `function action` pair that was allowed, including s3:ListBucket checks implied by a missing key. */
   used(): Set<string>;
   /** Denials since the last call, oldest first (at most the last 1,000). */
   takeDenials(): Decision[];
   close(): Promise<void>;
 }
+
+/** fauxqs (fastify's bodyLimit) refuses a request body over 11 MiB by closing the connection mid-upload. */
+export const EMULATOR_MAX_BODY_BYTES = 11 * 1024 * 1024;
+export const TOO_LARGE_MESSAGE =
+  'Your proposed upload exceeds the maximum allowed size: the offline S3 emulator accepts at most 11 MiB (11534336 bytes) per request; parts are 8 MiB (PUT each part of POST /enrichment/uploads to its own URL)';
 
 const MISSING_KEY_NOTE =
   'S3 answers a GetObject/HeadObject of a missing key with 403 unless the caller may s3:ListBucket';
@@ -55,13 +67,18 @@ export const describeDecision = (d: Decision) =>
 
 /**
  * What AWS enforces and the emulators do not: a small proxy in front of fauxqs and dynalite that
- * knows which function signs each request (its access key id is the function's name, as Lambda hands
- * each function its role's credentials) and evaluates every request against that function's role
- * from serverless.yml with an IAM policy simulator. A request the role does not allow fails the way
- * AWS fails it; so does an S3 read of a missing key without s3:ListBucket (403, not 404).
+ * verifies each request's SigV4 signature (header or presigned URL) against the secret of the function
+ * its access key id names (the function's name, as Lambda hands each function its role's credentials)
+ * and evaluates every request against that function's role from serverless.yml with an IAM policy
+ * simulator. A request that is unsigned, badly signed, expired or not allowed by the role fails the way
+ * AWS fails it; so does an S3 read of a missing key without s3:ListBucket (403, not 404), and a body over
+ * the emulator's 11 MiB is refused before it is read (EntityTooLarge) rather than cut off by the emulator.
  */
 export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
   const byKey = new Map(opts.functions.map((f) => [f.functionName, f]));
+  const stackSecret = opts.secret ?? randomBytes(32).toString('hex');
+  const secrets = new Map(opts.functions.map((f) => [f.functionName, functionSecret(stackSecret, f.functionName)]));
+  const secretOf = (accessKeyId: string) => secrets.get(accessKeyId);
   const used = new Set<string>();
   let denials: Decision[] = [];
   const verdicts = new Map<string, Promise<boolean>>();
@@ -106,39 +123,43 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
     return ok;
   };
 
-  const server = http.createServer((req, res) => {
-    void handle(req, res).catch((err: unknown) => {
+  const serve = (req: http.IncomingMessage, res: http.ServerResponse, expectsContinue: boolean) => {
+    void handle(req, res, expectsContinue).catch((err: unknown) => {
       opts.log?.error('IAM edge failed', { err });
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ message: `local IAM edge: ${(err as Error).message}` }));
     });
-  });
+  };
+  const server = http.createServer((req, res) => serve(req, res, false));
+  // Expect: 100-continue (the SDK's large parts): every check is made before the client is told to send the body.
+  server.on('checkContinue', (req, res) => serve(req, res, true));
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse, expectsContinue: boolean): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://edge');
     const service = serviceOf(req.headers);
-    const accessKey = accessKeyOf(req.headers, url.searchParams);
-    const fn = accessKey ? byKey.get(accessKey) : undefined;
     const upstream = new URL(service === 'dynamodb' ? opts.upstream.dynamodb : opts.upstream.s3Sqs);
+    const { expect: _expect, ...headers } = req.headers;
     const forward = () =>
       http.request({
         host: upstream.hostname,
         port: upstream.port,
         method: req.method,
         path: req.url,
-        headers: req.headers,
+        headers,
       });
+    const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+    const tooLarge = () =>
+      refuse(res, service, service === 's3' ? 'EntityTooLarge' : 'RequestEntityTooLargeException', TOO_LARGE_MESSAGE, {
+        status: service === 's3' ? 400 : 413,
+        close: true,
+      });
+    const received = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers };
 
     if (service === 's3') {
-      if (!fn)
-        return refuse(
-          res,
-          service,
-          'InvalidAccessKeyId',
-          `The AWS access key id ${accessKey ?? '(none)'} is not one of this stack's functions`,
-        );
-      // A presigned URL (a download link, an upload's part URL) works until it expires, as on AWS.
-      if (presignedUrlExpired(url.searchParams)) return refuse(res, service, 'AccessDenied', 'Request has expired');
+      const verified = await verifySigV4(received, { service: 's3', region: opts.region, secretOf });
+      if (!verified.ok)
+        return refuseAuth(res, service, verified.failure, verified.message, Boolean(received.headers.authorization));
+      const fn = byKey.get(verified.accessKeyId)!;
       const auths = s3Authorizations(req.method ?? 'GET', url.pathname, url.searchParams, req.headers);
       if (!auths)
         return refuse(
@@ -148,35 +169,67 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
           `local IAM edge: no IAM mapping for S3 ${req.method} ${url.pathname}?${url.searchParams}`,
         );
       for (const auth of auths) if (!(await decide(fn, auth))) return deny(res, service, fn, auth);
+      // Before the body is read: the emulator would close the connection halfway through it.
+      if (declared !== undefined && declared > EMULATOR_MAX_BODY_BYTES) return tooLarge();
       const isRead = auths[0].action === 's3:GetObject' && (req.method === 'GET' || req.method === 'HEAD');
+      // A body signed by its hash must be that body (S3: XAmzContentSHA256Mismatch); one without a length is
+      // counted as it streams. Either is refused before its last byte reaches the emulator.
+      const check = new BodyCheck(
+        HEX_SHA256.test(verified.payloadHash) ? verified.payloadHash : undefined,
+        EMULATOR_MAX_BODY_BYTES,
+      );
       const up = forward();
+      let answered = false;
       up.on('response', async (answer) => {
         if (isRead && answer.statusCode === 404) {
           const bucket = url.pathname.split('/')[1];
           const list = { action: 's3:ListBucket', resource: s3Arn(bucket) };
           if (!(await decide(fn, list, MISSING_KEY_NOTE))) {
             answer.resume();
+            answered = true;
             return deny(res, service, fn, list);
           }
         }
+        answered = true;
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         pipeline(answer, res, () => undefined);
       });
-      up.on('error', (err) => upstreamFailed(res, err));
-      pipeline(req, up, () => undefined);
+      up.on('error', (err) => {
+        if (answered) return;
+        if (check.refusal) return refuseBody(res, service, check.refusal, req);
+        upstreamFailed(res, err);
+      });
+      if (expectsContinue) res.writeContinue();
+      // A client gone halfway: the emulator must not wait for the rest.
+      req.on('close', () => {
+        if (!req.complete) up.destroy();
+      });
+      req.pipe(check).pipe(up);
+      check.on('error', () => {
+        req.unpipe(check);
+        up.destroy();
+        answered = true;
+        refuseBody(res, service, check.refusal!, req);
+      });
       return;
     }
 
+    if (declared !== undefined && declared > EMULATOR_MAX_BODY_BYTES) return tooLarge();
+    if (expectsContinue) res.writeContinue();
     const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > EMULATOR_MAX_BODY_BYTES) {
+        req.resume();
+        return tooLarge();
+      }
+      chunks.push(chunk as Buffer);
+    }
     const body = Buffer.concat(chunks);
-    if (!fn)
-      return refuse(
-        res,
-        service,
-        'UnrecognizedClientException',
-        `The security token included in the request is invalid (access key ${accessKey ?? '(none)'} is not one of this stack's functions)`,
-      );
+    const verified = await verifySigV4(received, { service, region: opts.region, secretOf, body });
+    if (!verified.ok) return refuseAuth(res, service, verified.failure, verified.message, true);
+    const fn = byKey.get(verified.accessKeyId)!;
     let parsed: Record<string, unknown> = {};
     try {
       parsed = JSON.parse(body.toString('utf8') || '{}');
@@ -208,6 +261,11 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    credentialsOf(functionName) {
+      const secretAccessKey = secretOf(functionName);
+      if (!secretAccessKey) throw new Error(`${functionName} is not one of this stack's functions`);
+      return { accessKeyId: functionName, secretAccessKey };
+    },
     used: () => new Set(used),
     takeDenials() {
       const out = denials;
@@ -230,20 +288,133 @@ function deny(res: http.ServerResponse, service: Service, fn: FunctionRole, auth
   refuse(res, service, service === 's3' ? 'AccessDenied' : 'AccessDeniedException', message);
 }
 
-/** An error the way each service's protocol carries it. */
-function refuse(res: http.ServerResponse, service: Service, code: string, message: string): void {
+/**
+ * An error the way each service's protocol carries it: S3's XML (403 unless told), or the JSON protocols' __type
+ * (400; SQS's AccessDenied 403). `close`: the request's body was not read, so the connection is not kept.
+ */
+function refuse(
+  res: http.ServerResponse,
+  service: Service,
+  code: string,
+  message: string,
+  { status, close = false }: { status?: number; close?: boolean } = {},
+): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const connection: http.OutgoingHttpHeaders = close ? { connection: 'close' } : {};
   if (service === 's3') {
     const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${escapeXml(message)}</Message><RequestId>local-iam-edge</RequestId></Error>`;
-    res.writeHead(403, { 'content-type': 'application/xml', 'x-amz-request-id': 'local-iam-edge' });
+    res.writeHead(status ?? 403, {
+      'content-type': 'application/xml',
+      'x-amz-request-id': 'local-iam-edge',
+      ...connection,
+    });
     res.end(xml);
     return;
   }
-  const status = code === 'UnrecognizedClientException' ? 400 : service === 'sqs' ? 403 : 400;
-  const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/x-amz-json-1.0' };
-  if (service === 'sqs')
-    headers['x-amzn-query-error'] = `${code === 'AccessDeniedException' ? 'AccessDenied' : code};Sender`;
-  res.writeHead(status, headers);
+  const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/x-amz-json-1.0', ...connection };
+  if (service === 'sqs') headers['x-amzn-query-error'] = `${code.replace(/Exception$/, '')};Sender`;
+  res.writeHead(status ?? (code === 'AccessDeniedException' && service === 'sqs' ? 403 : 400), headers);
   res.end(JSON.stringify({ __type: `com.amazon.coral.service#${code}`, message, Message: message }));
+}
+
+/** A signature that does not hold, answered as S3 (XML) or the JSON protocols answer it. */
+function refuseAuth(
+  res: http.ServerResponse,
+  service: Service,
+  failure: AuthFailure,
+  message: string,
+  headerForm: boolean,
+): void {
+  if (service === 's3') {
+    const [code, status] = (
+      {
+        anonymous: ['AccessDenied', 403],
+        malformed: [headerForm ? 'AuthorizationHeaderMalformed' : 'AuthorizationQueryParametersError', 400],
+        badExpires: ['AuthorizationQueryParametersError', 400],
+        unknownKey: ['InvalidAccessKeyId', 403],
+        mismatch: ['SignatureDoesNotMatch', 403],
+        expired: ['AccessDenied', 403],
+        skewed: ['RequestTimeTooSkewed', 403],
+        badPayloadHash: ['InvalidArgument', 400],
+        signedChunks: ['NotImplemented', 501],
+      } as const
+    )[failure];
+    refuse(res, service, code, message, { status, close: true });
+    return;
+  }
+  const code = {
+    anonymous: 'MissingAuthenticationTokenException',
+    malformed: 'IncompleteSignatureException',
+    badExpires: 'IncompleteSignatureException',
+    unknownKey: 'UnrecognizedClientException',
+    mismatch: 'InvalidSignatureException',
+    expired: 'InvalidSignatureException',
+    skewed: 'InvalidSignatureException',
+    badPayloadHash: 'InvalidSignatureException',
+    signedChunks: 'InvalidSignatureException',
+  }[failure];
+  const text =
+    failure === 'unknownKey' ? `The security token included in the request is invalid (${message})` : message;
+  refuse(res, service, code, text, { status: failure === 'unknownKey' || service === 'dynamodb' ? 400 : 403 });
+}
+
+/** A body refused while it streamed: its hash is not the signed one, or it grew past the emulator's limit. */
+function refuseBody(res: http.ServerResponse, service: Service, refusal: 'hash' | 'size', req: http.IncomingMessage) {
+  req.resume();
+  if (refusal === 'size')
+    return refuse(res, service, 'EntityTooLarge', TOO_LARGE_MESSAGE, { status: 400, close: true });
+  refuse(
+    res,
+    service,
+    'XAmzContentSHA256Mismatch',
+    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+    { status: 400, close: true },
+  );
+}
+
+/**
+ * Passes a body through, holding back its last chunk until the whole is checked: its SHA-256 against the signed
+ * one, and its size against the emulator's limit. A refused body errors this stream, so the emulator never gets
+ * all the bytes it was promised and stores nothing.
+ */
+class BodyCheck extends Transform {
+  refusal: 'hash' | 'size' | undefined;
+  private readonly hash = createHash('sha256');
+  private held: Buffer | undefined;
+  private size = 0;
+
+  constructor(
+    private readonly expectedSha256: string | undefined,
+    private readonly maxBytes: number,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.size += chunk.length;
+    if (this.size > this.maxBytes) {
+      this.refusal = 'size';
+      callback(new Error('body over the emulator limit'));
+      return;
+    }
+    if (this.expectedSha256) this.hash.update(chunk);
+    if (this.held) this.push(this.held);
+    this.held = chunk;
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.expectedSha256 && this.hash.digest('hex') !== this.expectedSha256) {
+      this.refusal = 'hash';
+      callback(new Error('body does not match x-amz-content-sha256'));
+      return;
+    }
+    if (this.held) this.push(this.held);
+    callback();
+  }
 }
 
 function upstreamFailed(res: http.ServerResponse, err: Error): void {

@@ -170,9 +170,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const sls = new ServerlessConfig({ stage: 'local', region, env });
   let resources: LocalResources;
   let iam: IamEdge;
+  // Each function's secret derives from this one (functionCredentials.js): a forger who read the repository
+  // still cannot sign as a function.
+  const iamSecret = randomBytes(32).toString('hex');
   try {
     resources = await provisionFromServerlessYml(sls, emulators);
     iam = await startIamEdge({
+      secret: iamSecret,
       upstream: { s3Sqs: emulators.s3Endpoint, dynamodb: emulators.dynamodbEndpoint },
       functions: functionRoles(sls, resources),
       region,
@@ -185,7 +189,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     throw err;
   }
   // The functions reach S3, SQS and DynamoDB only through the IAM edge, as their roles allow.
-  Object.assign(env, { S3_ENDPOINT: iam.url, SQS_ENDPOINT: iam.url, DYNAMODB_ENDPOINT: iam.url });
+  Object.assign(env, {
+    S3_ENDPOINT: iam.url,
+    SQS_ENDPOINT: iam.url,
+    DYNAMODB_ENDPOINT: iam.url,
+    LOCAL_IAM_SECRET: iamSecret,
+  });
 
   // The preload gives each function (a worker thread) its own identity, which the IAM edge maps to its role.
   const serverless = [
@@ -296,7 +305,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const sqs = new SQSClient({
       region,
       endpoint: iam.url,
-      credentials: { accessKeyId: sls.functionName(source.functionKey), secretAccessKey: 'local' },
+      credentials: iam.credentialsOf(sls.functionName(source.functionKey)),
     });
     pollers.push(sqs);
     sources.push(

@@ -67,6 +67,7 @@ function tracedRunner(
           DD_REMOTE_CONFIGURATION_ENABLED: 'false',
           DD_TRACE_STARTUP_LOGS: 'false',
           LOG_SILENT: 'false',
+          FUNCTION_SECRET_ACCESS_KEY: credentials.secretAccessKey,
           ...env,
         },
       },

@@ -190,7 +190,7 @@ export async function startTestService(
   const as = (functionKey: string): AwsClients => {
     let clients = functionClients.get(functionKey);
     if (!clients) {
-      clients = createAwsClients({ accessKeyId: sls.functionName(functionKey), secretAccessKey: 'local' });
+      clients = createAwsClients(iam.credentialsOf(sls.functionName(functionKey)));
       functionClients.set(functionKey, clients);
     }
     return clients;

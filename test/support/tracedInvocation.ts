@@ -2,7 +2,8 @@
  * One Lambda invocation in its own Node process under dd-trace, as the Datadog layer runs a function: started with
  * `node -r dd-trace/init -r ts-node/register/transpile-only` (dd-trace loads before the AWS SDK, so its require
  * hooks instrument it; jest's module registry would defeat them). Arguments: the function (createEnrichment,
- * intake, processBatch or assembleOutput), a file holding the event, and the access key id the function signs with (its role at the IAM edge).
+ * intake, processBatch or assembleOutput), a file holding the event, and the access key id the function signs with (its role at the IAM edge);
+ * the function's secret comes in FUNCTION_SECRET_ACCESS_KEY (the edge checks every signature).
  * Prints one line `{"invocation":{...}}` with the handler's answer and awsRequestId; dd-trace flushes its spans on exit.
  */
 import { readFileSync } from 'node:fs';
@@ -28,7 +29,9 @@ const functions: Record<
 
 async function main(): Promise<void> {
   const [fn, eventFile, accessKeyId] = process.argv.slice(2);
-  const clients = createAwsClients({ accessKeyId, secretAccessKey: 'local' });
+  const secretAccessKey = process.env.FUNCTION_SECRET_ACCESS_KEY;
+  if (!secretAccessKey) throw new Error('FUNCTION_SECRET_ACCESS_KEY is not set');
+  const clients = createAwsClients({ accessKeyId, secretAccessKey });
   const event = JSON.parse(readFileSync(eventFile, 'utf8'));
   const context = lambdaContext(60_000, fn);
   const make = functions[fn];

@@ -1,25 +1,8 @@
-import {
-  accessKeyOf,
-  dynamodbAuthorizations,
-  presignedUrlExpired,
-  s3Authorizations,
-  serviceOf,
-  sqsAuthorizations,
-} from '../../../src/local/awsRequests';
+import { dynamodbAuthorizations, s3Authorizations, serviceOf, sqsAuthorizations } from '../../../src/local/awsRequests';
 
 const q = (s = '') => new URLSearchParams(s);
 
 describe('IAM mapping of the requests the functions make', () => {
-  it('finds the access key in a SigV4 header or a presigned URL', () => {
-    const auth =
-      'AWS4-HMAC-SHA256 Credential=svc-dev-processBatch/20261129/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=abc';
-    expect(accessKeyOf({ authorization: auth }, q())).toBe('svc-dev-processBatch');
-    expect(
-      accessKeyOf({}, q('X-Amz-Credential=svc-dev-downloadEnrichment%2F20261129%2Fus-east-1%2Fs3%2Faws4_request')),
-    ).toBe('svc-dev-downloadEnrichment');
-    expect(accessKeyOf({}, q())).toBeUndefined();
-  });
-
   it('tells the services apart by X-Amz-Target', () => {
     expect(serviceOf({ 'x-amz-target': 'AmazonSQS.SendMessageBatch' })).toBe('sqs');
     expect(serviceOf({ 'x-amz-target': 'DynamoDB_20120810.UpdateItem' })).toBe('dynamodb');
@@ -49,16 +32,6 @@ describe('IAM mapping of the requests the functions make', () => {
     ['HEAD', '/b/uploads/o/k.csv', '', 's3:GetObject', 'arn:aws:s3:::b/uploads/o/k.csv'],
   ])('S3 %s %s?%s is %s on %s', (method, path, query, action, resource) => {
     expect(s3Authorizations(method, path, q(query), {})).toEqual([{ action, resource }]);
-  });
-
-  it('a presigned URL expires X-Amz-Expires seconds after its X-Amz-Date; a header-signed request never does', () => {
-    const url = (date: string, expires = '60') => q(`X-Amz-Date=${date}&X-Amz-Expires=${expires}&X-Amz-Signature=ab`);
-    const now = new Date('2026-11-29T12:00:00Z');
-    expect(presignedUrlExpired(url('20261129T115900Z'), now)).toBe(false);
-    expect(presignedUrlExpired(url('20261129T115859Z'), now)).toBe(true);
-    expect(presignedUrlExpired(url('not-a-date'), now)).toBe(true);
-    expect(presignedUrlExpired(url('20261129T115900Z', 'x'), now)).toBe(true);
-    expect(presignedUrlExpired(q('x-id=GetObject'), now)).toBe(false);
   });
 
   it('authorizes a copy as a write of the target and a read of the source; refuses what it does not know', () => {
