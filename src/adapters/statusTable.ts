@@ -15,12 +15,12 @@ import { isComplete, isFinal } from '../core/status';
 import { StatusRecordSchema, type StatusRecord } from '../schemas/status';
 import { documentClient } from './clients';
 
-const isConditionFailure = (err: unknown) =>
+export const isConditionFailure = (err: unknown) =>
   err instanceof ConditionalCheckFailedException ||
   (err as { name?: string })?.name === 'ConditionalCheckFailedException';
 
-/** true when the conditional write happened, false when its condition failed. */
-const conditional = (write: Promise<unknown>): Promise<boolean> =>
+/** true when the conditional write happened, false when its condition failed (also the upload records'). */
+export const conditional = (write: Promise<unknown>): Promise<boolean> =>
   write.then(
     () => true,
     (err) => {

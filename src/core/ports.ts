@@ -214,6 +214,54 @@ export interface UploadStore {
 }
 
 /**
+ * Where an upload is in its life (src/core/uploads.ts): `open` from createUpload until a complete claims it
+ * (`completing`, with the claim's time), then `completed` (the object holds the declared bytes) or `rejected` (the
+ * object was deleted; `errors` is the 400 it was answered). A failed attempt that assembled nothing hands the claim
+ * back (`open`); a claim older than any function can run is taken over.
+ */
+export type UploadState = 'open' | 'completing' | 'completed' | 'rejected';
+
+/** The server's record of an upload, written by createUpload: what completeUpload checks the client against. */
+export interface UploadRecord {
+  uploadId: string;
+  key: string;
+  /** undefined on a stage without API keys. */
+  owner?: string;
+  /** The declared size in bytes, and the part count createUpload handed out (ceil(size / PART_SIZE)). */
+  size: number;
+  parts: number;
+  format: string;
+  createdAt: string;
+  /** Epoch seconds: the table's TTL removes the record. */
+  expiresAt: number;
+  state: UploadState;
+  /** When the current (or last) complete claimed it. */
+  claimedAt?: string;
+  errors?: FieldError[];
+}
+
+/** The upload records (`upload#<sha256 of the upload id>` in the status table): single-item conditional writes only. */
+export interface UploadRecords {
+  /** Writes a new record (open); throws if one exists for the upload id. */
+  create(record: UploadRecord): Promise<void>;
+  /** Read consistently; undefined when there is none. */
+  get(uploadId: string): Promise<UploadRecord | undefined>;
+  /**
+   * open → completing at `now`, or takes over a claim made before `staleBefore`. false when the record is not
+   * open (or its claim is fresh): another complete got it.
+   */
+  claim(uploadId: string, now: string, staleBefore: string): Promise<boolean>;
+  /** completing → open, if the claim is still the one made at `claimedAt` (a failed attempt that assembled nothing). */
+  release(uploadId: string, claimedAt: string): Promise<void>;
+  /** completing → completed or rejected (with its errors), if the claim is still the one made at `claimedAt`. */
+  finish(
+    uploadId: string,
+    claimedAt: string,
+    outcome: { state: 'completed' } | { state: 'rejected'; errors: FieldError[] },
+  ): Promise<boolean>;
+}
+
+/**
  * Custom metrics (src/adapters/metrics.ts: Datadog distributions). Names come from the catalogue
  * (core/metricNames.ts); tags are closed sets of values, never ids or contact data. Never throws.
  */

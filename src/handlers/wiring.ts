@@ -6,6 +6,7 @@ import { ddTracing } from '../adapters/tracing';
 import { presignDownload, s3ObjectStore, s3UploadStore } from '../adapters/s3';
 import { sqsAssemblyQueue, sqsBatchQueue, sqsIntakeQueue } from '../adapters/sqs';
 import { dynamoStatusStore } from '../adapters/statusTable';
+import { dynamoUploadRecords } from '../adapters/uploadRecords';
 import { CircuitBreaker } from '../core/circuitBreaker';
 import type { AssembleDeps } from '../core/assembleOutput';
 import type { CreateDeps } from '../core/createEnrichment';
@@ -121,14 +122,19 @@ export function readDeps(clients: AwsClients = awsClients()): ReadDeps {
   };
 }
 
-/** The upload functions: the bucket's multipart uploads, the size cap and the part URLs' lifetime. */
+/**
+ * The upload functions: the bucket's multipart uploads, their records in the status table, the size cap and the
+ * part URLs' lifetime.
+ */
 export function uploadDeps(clients: AwsClients = awsClients()): Omit<UploadDeps, 'owner'> {
   const c = config();
   return {
     uploads: s3UploadStore(c.BUCKET_NAME, clients.s3),
+    records: dynamoUploadRecords(c.TABLE_NAME, clients.ddb),
     clock: systemClock,
     maxBytes: c.MAX_UPLOAD_BYTES,
     urlTtlSeconds: c.UPLOAD_URL_TTL_SECONDS,
+    ttlDays: c.RESULT_TTL_DAYS,
   };
 }
 

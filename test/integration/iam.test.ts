@@ -1,4 +1,10 @@
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ServerlessConfig, type Doc } from '../../src/local/serverlessConfig';
 import { apiEvent, makeContacts } from '../support/factories';
@@ -134,19 +140,29 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     expect(download.status).toBe(200);
     expect(((await download.json()) as { enriched_contacts: unknown[] }).enriched_contacts).toHaveLength(102);
 
-    // Direct uploads: create (presigning), a part PUT with the part URL (signed as createUpload), complete
-    // (HeadObject of the result), and an object over the cap deleted.
-    for (const maxBytes of [1_000, 4]) {
+    // Direct uploads: create (presigning, the upload's record), a part PUT with the part URL (signed as
+    // createUpload), complete (the record read and claimed, HeadObject of the result), an object over the cap
+    // deleted, and an upload aborted by the lifecycle rule (HeadObject of a missing key: s3:ListBucket makes it a 404).
+    for (const [maxBytes, status] of [
+      [1_000, 200],
+      [4, 400],
+      [1_000, 404],
+    ]) {
       const headers = { 'x-api-key': 'iam-test-key', 'content-type': 'application/json' };
       const created = await createUploadFn()(apiEvent({ body: JSON.stringify({ size: 5 }), headers }));
       const up = JSON.parse(created.body);
       const put = await fetch(up.parts[0].url, { method: 'PUT', body: '{"a"}' });
       expect(put.status).toBe(200);
+      if (status === 404) {
+        await service.s3.send(
+          new AbortMultipartUploadCommand({ Bucket: service.bucket, Key: up.key, UploadId: up.uploadId }),
+        );
+      }
       const body = JSON.stringify({ key: up.key, parts: [{ partNumber: 1, etag: put.headers.get('etag') }] });
       const done = await completeUploadFn({ maxBytes })(
         apiEvent({ body, headers, pathParameters: { uploadId: up.uploadId } }),
       );
-      expect(done.statusCode).toBe(maxBytes > 5 ? 200 : 400);
+      expect(done.statusCode).toBe(status);
     }
 
     // No denial happened (test/support/iamGuard.ts); now every granted action must have been used.

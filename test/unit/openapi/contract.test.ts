@@ -10,11 +10,11 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { handler as createEnrichment, makeHandler as makeCreate } from '../../../src/handlers/createEnrichment';
-import { createDeps } from '../../../src/handlers/wiring';
-import { handler as completeUpload } from '../../../src/handlers/completeUpload';
+import { createDeps, uploadDeps } from '../../../src/handlers/wiring';
+import { handler as completeUpload, makeHandler as makeCompleteUpload } from '../../../src/handlers/completeUpload';
 import { handler as createUpload } from '../../../src/handlers/createUpload';
 import { handler as downloadEnrichment } from '../../../src/handlers/downloadEnrichment';
 import { ownerIdOf, uploadPrefixOf } from '../../../src/core/owner';
@@ -349,6 +349,26 @@ describe('docs/openapi.yaml matches the handlers', () => {
         }),
       );
     const parts = [{ partNumber: 1, etag: '"9b2cf535f27731c974343645a3985328"' }];
+    /** The record POST /enrichment/uploads wrote for a 1-part upload of 1234 bytes at `own`. */
+    const uploadRecord = (extra: Record<string, unknown> = {}) => ({
+      Item: {
+        requestId: 'upload#x',
+        kind: 'upload',
+        key: own,
+        owner: ownerIdOf(KEY),
+        size: 1234,
+        parts: 1,
+        format: 'json',
+        createdAt: '2026-11-25T16:25:03.921Z',
+        expiresAt: 1_800_000_000,
+        state: 'open',
+        ...extra,
+      },
+    });
+    beforeEach(() => {
+      aws.ddb.on(GetCommand).resolves(uploadRecord());
+      aws.ddb.on(UpdateCommand).resolves({});
+    });
     const s3Error = (name: string, status: number) =>
       new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: status }, message: name });
 
@@ -415,7 +435,38 @@ describe('docs/openapi.yaml matches the handlers', () => {
       aws.s3.on(CompleteMultipartUploadCommand).rejects(s3Error('InvalidPart', 400));
       expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', await finish({ key: own, parts }), 400);
       aws.s3.on(CompleteMultipartUploadCommand).rejects(s3Error('NoSuchUpload', 404));
+      aws.s3.on(HeadObjectCommand).rejects(s3Error('NotFound', 404));
       expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', await finish({ key: own, parts }), 404);
+    });
+
+    it('400 for part numbers other than 1..N or an object of another size than declared; 404 for an upload without a record', async () => {
+      const spliced = await finish({ key: own, parts: [...parts, { partNumber: 3, etag: '"e"' }] });
+      expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', spliced, 400);
+      expect(JSON.parse(spliced.body).errors).toEqual([
+        { path: 'parts', message: 'parts must be part 1 alone: part 3 is not one of them' },
+      ]);
+      aws.s3.on(CompleteMultipartUploadCommand).resolves({});
+      aws.s3.on(HeadObjectCommand).resolves({ ContentLength: 1235 });
+      aws.s3.on(DeleteObjectCommand).resolves({});
+      const missized = await finish({ key: own, parts });
+      expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', missized, 400);
+      expect(JSON.parse(missized.body).errors).toEqual([
+        { path: 'size', message: 'the upload holds 1,235 bytes but 1,234 were declared' },
+      ]);
+      aws.ddb.on(GetCommand).resolves({});
+      expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', await finish({ key: own, parts }), 404);
+    });
+
+    it('409 while another call is still completing the upload', async () => {
+      aws.ddb.on(GetCommand).resolves(uploadRecord({ state: 'completing', claimedAt: new Date().toISOString() }));
+      aws.ddb
+        .on(UpdateCommand)
+        .rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }));
+      const impatient = makeCompleteUpload(() => ({ ...uploadDeps(), completeWaitMs: 0 }));
+      const res = await impatient(
+        apiEvent({ body: JSON.stringify({ key: own, parts }), headers, pathParameters: { uploadId: 'up-1' } }),
+      );
+      expectConforms('POST', '/enrichment/uploads/{uploadId}/complete', res, 409);
     });
   });
 
