@@ -1,9 +1,10 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { parse as parseCsv } from 'csv-parse';
+import { CsvError, parse as parseCsv } from 'csv-parse';
 import type { Contact, EnrichField } from '../schemas/contact';
 import { INPUT_FORMATS } from '../schemas/status';
+import { clipText, quoteInput } from '../schemas/text';
 import type { ObjectStore } from './ports';
 import { keys } from './status';
 
@@ -265,32 +266,118 @@ export async function* streamNdjson(source: Readable): AsyncGenerator<unknown> {
 }
 
 /**
+ * Every code csv-parse (6.x) raises a CsvError with, read from its source: the test checks the list against it.
+ * Only the first five can come from a file with the options streamCsv uses; the rest are option, argument and
+ * column-definition errors, which a file cannot cause. Every one of them still becomes a parse error.
+ */
+export const CSV_ERROR_CODES = [
+  'INVALID_OPENING_QUOTE',
+  'CSV_INVALID_CLOSING_QUOTE',
+  'CSV_QUOTE_NOT_CLOSED',
+  'CSV_RECORD_INCONSISTENT_COLUMNS',
+  'CSV_MAX_RECORD_SIZE',
+  'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE',
+  'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH',
+  'CSV_INVALID_COLUMN_MAPPING',
+  'CSV_INVALID_COLUMN_DEFINITION',
+  'CSV_OPTION_COLUMNS_MISSING_NAME',
+  'CSV_INVALID_ARGUMENT',
+  'CSV_INVALID_OPTION_ENCODING',
+  'CSV_INVALID_OPTION_BOM',
+  'CSV_INVALID_OPTION_CAST',
+  'CSV_INVALID_OPTION_CAST_DATE',
+  'CSV_INVALID_OPTION_COLUMNS',
+  'CSV_INVALID_OPTION_GROUP_COLUMNS_BY_NAME',
+  'CSV_INVALID_OPTION_COMMENT',
+  'CSV_INVALID_OPTION_DELIMITER',
+  'CSV_INVALID_OPTION_IGNORE_LAST_DELIMITERS',
+  'CSV_IGNORE_LAST_DELIMITERS_REQUIRES_COLUMNS',
+  'CSV_INVALID_OPTION_ON_RECORD',
+  'CSV_INVALID_OPTION_RECORD_DELIMITER',
+] as const;
+
+const QUOTE_HINT =
+  'quote the field as RFC 4180 says: wrap it in double quotes and double each quote inside it (5" screen → "5"" screen")';
+
+/**
+ * A CsvError as a parse error naming the line and the contact (`line 1 (the header)` before the header is read),
+ * with what to do about it.
+ */
+export function csvParseError(err: CsvError, headerRead: boolean): InputParseError {
+  const e = err as CsvError & {
+    lines?: number;
+    records?: number;
+    column?: unknown;
+    field?: unknown;
+    record?: unknown;
+    columns?: unknown;
+  };
+  /** ` (column "x", more)`: the column, if csv-parse knows it, and more. */
+  const where = (more = '') => {
+    const parts = [typeof e.column === 'string' ? `column ${quoteInput(e.column)}` : '', more].filter(Boolean);
+    return parts.length ? ` (${parts.join(', ')})` : '';
+  };
+  const column = where();
+  const line = `line ${e.lines ?? '?'}`;
+  const position = headerRead ? `${line}, contacts[${e.records ?? '?'}]` : `${line} (the header)`;
+  let message: string;
+  switch (err.code) {
+    case 'INVALID_OPENING_QUOTE':
+      message = `a double quote inside a field that is not quoted${where(typeof e.field === 'string' ? `after ${quoteInput(e.field)}` : '')}: ${QUOTE_HINT}`;
+      break;
+    case 'CSV_INVALID_CLOSING_QUOTE':
+    case 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE':
+      message = `a quoted field${column} goes on after its closing quote: ${QUOTE_HINT}`;
+      break;
+    case 'CSV_QUOTE_NOT_CLOSED':
+      message = `a quoted field${column} is never closed: the file ends inside it (${line}); ${QUOTE_HINT}`;
+      break;
+    case 'CSV_RECORD_INCONSISTENT_COLUMNS':
+    case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH': {
+      const cells = Array.isArray(e.record) ? `${e.record.length} cells` : 'a different number of cells';
+      const header = Array.isArray(e.columns) ? `${e.columns.length}` : 'another number';
+      message = `the row has ${cells} where the header has ${header}: give every row one cell per header column, and quote a cell that holds a comma`;
+      break;
+    }
+    case 'CSV_MAX_RECORD_SIZE':
+      message = `the row is larger than ${MAX_ELEMENT_CHARS} characters (a quoted field that is never closed runs on like this)`;
+      break;
+    default:
+      message = clipText(err.message, 300);
+  }
+  return new InputParseError(`not valid CSV: ${message}`, position);
+}
+
+/**
  * CSV with a header row (csv-parse: RFC 4180 quoting, CRLF or LF, a UTF-8 BOM). Every column becomes a
  * string property named by its header; an empty cell is left out (a missing value, as in JSON).
+ * Whatever csv-parse finds wrong is a parse error naming the line (csvParseError); an error of the source
+ * (a failed read) is thrown as it is.
  */
 export async function* streamCsv(source: Readable): AsyncGenerator<unknown> {
+  let headerRead = false;
   const parser = source.pipe(
     parseCsv({
       bom: true,
-      columns: (header: string[]) => header.map((h) => h.trim()),
+      columns: (header: string[]) => {
+        headerRead = true;
+        return header.map((h) => h.trim());
+      },
       skip_empty_lines: true,
       max_record_size: MAX_ELEMENT_CHARS,
     }),
   );
   source.on('error', (err) => parser.destroy(err));
-  let index = 0;
   try {
     for await (const record of parser as AsyncIterable<Record<string, string>>) {
       const contact: Record<string, string> = {};
       for (const [k, v] of Object.entries(record)) if (v !== '') contact[k] = v;
-      index += 1;
       yield contact;
     }
   } catch (err) {
-    const e = err as { code?: string; lines?: number; records?: number; message?: string };
-    if (!e.code?.startsWith('CSV_')) throw err;
-    // csv-parse reads ahead of this loop: its own record count says which contact failed.
-    throw new InputParseError(`not valid CSV: ${e.message}`, `line ${e.lines ?? '?'}, contacts[${e.records ?? index}]`);
+    // csv-parse reads ahead of this loop: its own counts (in the error) say which line and contact failed.
+    if (err instanceof CsvError) throw csvParseError(err, headerRead);
+    throw err;
   }
 }
 

@@ -164,6 +164,34 @@ describe('asynchronous intake of an upload (fauxqs + dynalite, each function wit
     });
   }, 60_000);
 
+  it('a stray quote in an unquoted CSV cell: rejected by the first intake run, naming the line, not dead-lettered', async () => {
+    const csv = 'first_name,last_name,company_domain,note\nAda,Lovelace,a.com,ok\nTV,Set,b.com,5" screen\n';
+    const res = await submit({
+      contacts: await upload(service, 'uploads/quote.csv', csv),
+      fields_to_enrich: FIELDS,
+    });
+    const intake = counting(intakeFn());
+    runIntakeSource(service, { intake: intake.handler });
+    const dlq = service.resources.queues.IntakeDeadLetterQueue;
+    service.deliver(dlq.url, dlq.arn, intakeDlqFn(), { functionKey: 'handleFailedIntake', concurrency: 1 });
+    const started = Date.now();
+    const final = await waitForFinal(res.json.requestId, 30_000);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(final).toMatchObject({
+      status: 'rejected',
+      errors: [
+        {
+          path: 'contacts',
+          message: expect.stringMatching(
+            /not valid csv: .*double quote.*\(column "note".*RFC 4180.*\(at line 3, contacts\[1\]\)$/,
+          ),
+        },
+      ],
+    });
+    expect(intake.calls()).toBe(1);
+    expect(await drainedDepth(service, dlq.url)).toBe(0);
+  }, 60_000);
+
   it('out of time: saves its checkpoint, queues its continuation, and goes on until done', async () => {
     const contacts = makeContacts(N);
     const res = await submit({

@@ -1,5 +1,10 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
+import { CsvError, type CsvErrorCode } from 'csv-parse';
 import {
+  CSV_ERROR_CODES,
+  csvParseError,
   formatOf,
   inputOf,
   InputParseError,
@@ -205,6 +210,98 @@ describe('streamContactsOf: CSV', () => {
     const err = await parseError(Readable.from(['first_name,last_name,company_domain\na,b,c.com\nd,e\n']), 'csv');
     expect(err.message).toMatch(/not valid CSV/);
     expect(err.position).toBe('line 3, contacts[1]');
+  });
+});
+
+describe('streamContactsOf: CSV, every error csv-parse can raise with the options used is a rejection naming the line', () => {
+  const HEADER = 'first_name,last_name,company_domain\n';
+  const ok = 'Ada,Lovelace,a.com\n';
+  it.each([
+    [
+      'INVALID_OPENING_QUOTE: a quote inside an unquoted cell',
+      `${HEADER}${ok}TV,5" screen,b.com\n`,
+      /a double quote inside a field that is not quoted \(column "last_name", after "5"\).*RFC 4180.*wrap it in double quotes and double each quote inside it/,
+      'line 3, contacts[1]',
+    ],
+    [
+      'INVALID_OPENING_QUOTE: a formula',
+      `${HEADER}${ok}${ok}@HYPERLINK("x"),L,c.com\n`,
+      /double quote inside a field that is not quoted \(column "first_name", after "@HYPERLINK\("\)/,
+      'line 4, contacts[2]',
+    ],
+    [
+      'CSV_INVALID_CLOSING_QUOTE: a quoted field goes on after its closing quote',
+      `${HEADER}"5" screen",L,a.com\n`,
+      /goes on after its closing quote.*double each quote inside it/,
+      'line 2, contacts[0]',
+    ],
+    [
+      'CSV_QUOTE_NOT_CLOSED: a quoted field never closed',
+      `${HEADER}${ok}"Grace,Hopper,b.com\n${ok}${ok}`,
+      /never closed/,
+      'contacts[1]',
+    ],
+    [
+      'CSV_RECORD_INCONSISTENT_COLUMNS: fewer cells than the header',
+      `${HEADER}${ok}Grace,Hopper\n`,
+      /2 cells where the header has 3/,
+      'line 3, contacts[1]',
+    ],
+    [
+      'CSV_RECORD_INCONSISTENT_COLUMNS: more cells than the header',
+      `${HEADER}${ok}Grace,Hopper,b.com,extra\n`,
+      /4 cells where the header has 3.*quote a cell that holds a comma/,
+      'line 3, contacts[1]',
+    ],
+    [
+      'CSV_MAX_RECORD_SIZE: a row over the limit',
+      `${HEADER}${ok}Grace,${'x'.repeat(1024 * 1024 + 10)},b.com\n`,
+      /larger than 1048576 characters/,
+      'line 3, contacts[1]',
+    ],
+    [
+      'INVALID_OPENING_QUOTE in the header',
+      `first_name,last"name,company_domain\n${ok}`,
+      /double quote inside a field that is not quoted/,
+      'line 1 (the header)',
+    ],
+  ])('%s', async (_name, text, message, position) => {
+    for (const source of [() => Readable.from([Buffer.from(text)]), () => chunked(text, [1, 3, 64 * 1024])]) {
+      const err = await parseError(source(), 'csv');
+      expect(err.message).toMatch(/not valid CSV/);
+      expect(err.message).toMatch(message);
+      expect(err.position).toContain(position);
+    }
+  });
+
+  it("maps every CsvError code in csv-parse's source (so an upgrade that adds one is noticed) to a parse error", () => {
+    const dir = path.join(path.dirname(require.resolve('csv-parse')), '..', '..', 'lib');
+    const codes = new Set<string>();
+    for (const file of ['index.js', 'api/index.js', 'api/normalize_options.js', 'api/normalize_columns_array.js'])
+      for (const m of readFileSync(path.join(dir, file), 'utf8').matchAll(/new CsvError\(\s*"([A-Z_]+)"/g))
+        codes.add(m[1]);
+    expect([...codes].sort()).toEqual([...CSV_ERROR_CODES].sort());
+    for (const code of codes) {
+      const err = csvParseError(
+        new CsvError(code as CsvErrorCode, 'csv-parse says', undefined, { lines: 7, records: 3 }),
+        true,
+      );
+      expect(err).toBeInstanceOf(InputParseError);
+      expect(err.message).toMatch(/^not valid CSV: /);
+      expect(err.position).toBe('line 7, contacts[3]');
+    }
+  });
+
+  it('a failure to read the file is not a parse error: it is thrown as it is (the intake retries)', async () => {
+    for (const format of ['json', 'ndjson', 'csv'] as const) {
+      const lines = format === 'csv' ? [HEADER, ok] : format === 'json' ? ['{"contacts":[{"a":1},'] : ['{"a":1}\n'];
+      const source = new Readable({ read() {} });
+      for (const line of lines) source.push(Buffer.from(line));
+      setImmediate(() => source.destroy(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })));
+      const err = await all(source, format).catch((e: unknown) => e);
+      expect(err).not.toBeInstanceOf(InputParseError);
+      expect(err).toMatchObject({ message: 'socket hang up' });
+    }
   });
 });
 
