@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { CsvError, parse as parseCsv } from 'csv-parse';
+import { CsvError, type Info, type Parser, parse as parseCsv } from 'csv-parse';
 import type { Contact, EnrichField } from '../schemas/contact';
 import { INPUT_FORMATS } from '../schemas/status';
 import { clipText, quoteInput } from '../schemas/text';
@@ -348,30 +348,72 @@ export function csvParseError(err: CsvError, headerRead: boolean): InputParseErr
   return new InputParseError(`not valid CSV: ${message}`, position);
 }
 
+/** What a column with no name in the header is read as: no header can name it (headers are trimmed). */
+const UNNAMED = ' unnamed ';
+
+/**
+ * The header's names, trimmed. Refused: a name given twice, also with other spacing or case (`first_name` and
+ * ` First_Name`): which one a contact should get is anyone's guess. A column with no name is kept as UNNAMED: it is
+ * refused once a row gives it a value, and ignored while every row leaves it empty (a trailing comma on every line).
+ */
+function headerNames(header: string[], line: number): string[] {
+  const names = header.map((h) => h.trim());
+  const seen = new Map<string, number>();
+  for (const [i, name] of names.entries()) {
+    if (!name) continue;
+    const key = name.toLowerCase();
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, i);
+      continue;
+    }
+    const variants =
+      names[first] === name
+        ? ''
+        : ` (${quoteInput(names[first])} and ${quoteInput(name)}; names are compared ignoring case)`;
+    throw new InputParseError(
+      `not valid CSV: the header names ${quoteInput(names[first])} twice: columns ${first + 1} and ${i + 1}${variants}; give each column one name`,
+      `line ${line} (the header)`,
+    );
+  }
+  return names.map((name, i) => name || `${UNNAMED}${i + 1}`);
+}
+
 /**
  * CSV with a header row (csv-parse: RFC 4180 quoting, CRLF or LF, a UTF-8 BOM). Every column becomes a
- * string property named by its header; an empty cell is left out (a missing value, as in JSON).
+ * string property named by its header (headerNames); an empty cell is left out (a missing value, as in JSON).
  * Whatever csv-parse finds wrong is a parse error naming the line (csvParseError); an error of the source
  * (a failed read) is thrown as it is.
  */
 export async function* streamCsv(source: Readable): AsyncGenerator<unknown> {
   let headerRead = false;
-  const parser = source.pipe(
+  const parser: Parser = source.pipe(
     parseCsv({
       bom: true,
-      columns: (header: string[]) => {
+      columns: (header: string[]): string[] => {
         headerRead = true;
-        return header.map((h) => h.trim());
+        return headerNames(header, parser.info.lines);
       },
       skip_empty_lines: true,
       max_record_size: MAX_ELEMENT_CHARS,
+      info: true,
     }),
   );
   source.on('error', (err) => parser.destroy(err));
+  let index = 0;
   try {
-    for await (const record of parser as AsyncIterable<Record<string, string>>) {
+    for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: Info }>) {
       const contact: Record<string, string> = {};
-      for (const [k, v] of Object.entries(record)) if (v !== '') contact[k] = v;
+      for (const [k, v] of Object.entries(record)) {
+        if (v === '') continue;
+        if (k.startsWith(UNNAMED))
+          throw new InputParseError(
+            `not valid CSV: column ${k.slice(UNNAMED.length)} has no name in the header but this row gives it a value (${quoteInput(v)}); name the column in the header`,
+            `line ${info.lines}, contacts[${index}]`,
+          );
+        contact[k] = v;
+      }
+      index += 1;
       yield contact;
     }
   } catch (err) {

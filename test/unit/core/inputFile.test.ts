@@ -305,6 +305,44 @@ describe('streamContactsOf: CSV, every error csv-parse can raise with the option
   });
 });
 
+describe('streamContactsOf: CSV header names', () => {
+  it.each([
+    [
+      'the same name twice',
+      'first_name,last_name,company_domain,first_name\nA,B,c.com,D\n',
+      /the header names "first_name" twice: columns 1 and 4/,
+    ],
+    [
+      'the same name after trimming',
+      'first_name,last_name, company_domain,company_domain \nA,B,c.com,d.com\n',
+      /the header names "company_domain" twice: columns 3 and 4/,
+    ],
+    [
+      'names that differ only in case',
+      'first_name,last_name,company_domain,First_Name\nA,B,c.com,D\n',
+      /the header names "first_name" twice: columns 1 and 4 \("first_name" and "First_Name"; names are compared ignoring case\)/,
+    ],
+  ])('refuses %s, naming both columns', async (_name, text, message) => {
+    const err = await parseError(Readable.from([Buffer.from(text)]), 'csv');
+    expect(err.message).toMatch(message);
+    expect(err.position).toBe('line 1 (the header)');
+  });
+
+  it('refuses a column with no name in the header once a row gives it a value, naming the column and the row', async () => {
+    const text = 'first_name,last_name,company_domain,\nA,B,c.com,\nA,B,c.com,\nA,B,c.com,oops\n';
+    const err = await parseError(chunked(text), 'csv');
+    expect(err.message).toMatch(/column 4 has no name in the header but this row gives it a value/);
+    expect(err.position).toBe('line 4, contacts[2]');
+  });
+
+  it('accepts columns with no name (a trailing comma on every line) while they stay empty', async () => {
+    const text = 'first_name,last_name,company_domain,,\nA,B,c.com,,\n';
+    expect(await all(Readable.from([text]), 'csv')).toEqual([
+      { first_name: 'A', last_name: 'B', company_domain: 'c.com' },
+    ]);
+  });
+});
+
 describe('readInputBatches of an upload in its format', () => {
   it.each(['ndjson', 'csv'] as const)('%s: the wanted batches', async (format) => {
     const contacts = makeContacts(25);
