@@ -185,6 +185,14 @@ describe('streamContactsOf: NDJSON', () => {
     expect(await all(chunked(text), 'ndjson')).toEqual(contacts);
   });
 
+  it('lines end at LF, CRLF or a lone CR (as readline split them), wherever the chunks end', async () => {
+    const text = '{"a":1}\r{"a":2}\r\n{"a":3}\n\r{"a":4}\r';
+    for (const source of chunkings(Buffer.from(text)))
+      expect(await all(source(), 'ndjson')).toEqual([{ a: 1 }, { a: 2 }, { a: 3 }, { a: 4 }]);
+    const err = await parseError(Readable.from(['{"a":1}\r{"a":2}\r\n\r{"a":\r']), 'ndjson');
+    expect(err.position).toBe('line 4, contacts[2]');
+  });
+
   it('names the line and the contact of a line that is not JSON', async () => {
     const err = await parseError(Readable.from(['{"a":1}\n\n{"a":2}\n{"a":\n']), 'ndjson');
     expect(err.position).toBe('line 4, contacts[2]');
@@ -340,6 +348,193 @@ describe('streamContactsOf: CSV header names', () => {
     expect(await all(Readable.from([text]), 'csv')).toEqual([
       { first_name: 'A', last_name: 'B', company_domain: 'c.com' },
     ]);
+  });
+});
+
+/** `text` with `bytes` put in place of each `\u0000` (bytes that are not UTF-8 cannot be written in a JS string). */
+const withBytes = (text: string, ...bytes: number[][]): Buffer => {
+  const parts = text.split('\u0000');
+  return Buffer.concat(
+    parts.flatMap((part, i) => (i ? [Buffer.from(bytes[i - 1]), Buffer.from(part)] : [Buffer.from(part)])),
+  );
+};
+/** Every chunking of `buf` the readers must agree on: whole, byte by byte, and uneven chunks. */
+const chunkings = (buf: Buffer): (() => Readable)[] =>
+  [[buf.length || 1], [1], [2, 5], [3, 64, 7]].map((sizes) => () => {
+    const parts: Buffer[] = [];
+    for (let i = 0, k = 0; i < buf.length; k++) {
+      parts.push(buf.subarray(i, i + sizes[k % sizes.length]));
+      i += sizes[k % sizes.length];
+    }
+    return Readable.from(parts);
+  });
+
+describe('every reader decodes strictly: bytes that are not UTF-8 are refused, naming the byte, its offset, the line and contact', () => {
+  const LATIN1 = [0xe9]; // é in Latin-1
+  const ada = '{"first_name":"Ada","last_name":"L","company_domain":"a.com"}';
+  it.each([
+    // [format, text with \u0000 where the bytes go, the bytes, byte (hex), offset, position]
+    [
+      'json',
+      `{"contacts":[${ada},\n{"first_name":"Jos\u0000"}]}`,
+      LATIN1,
+      'E9',
+      13 + ada.length + 2 + 18,
+      'line 2, contacts[1]',
+    ],
+    [
+      'json',
+      `\ufeff{"contacts":[${ada}, {"first_name":"Jos\u0000"}]}`,
+      LATIN1,
+      'E9',
+      3 + 13 + ada.length + 2 + 18,
+      'line 1, contacts[1]',
+    ],
+    ['json', '{"source":"\u0000","contacts":[]}', LATIN1, 'E9', 11, 'line 1'],
+    ['json', '{"contacts":[{"a":"\u0000"}]}', [0xc0, 0xaf], 'C0', 19, 'line 1, contacts[0]'], // an overlong "/"
+    ['json', '{"contacts":[{"a":"\u0000"}]}', [0xed, 0xa0, 0x80], 'ED', 19, 'line 1, contacts[0]'], // a UTF-16 surrogate
+    ['json', '{"contacts":[{"a":"\u0000"}]}', [0xf4, 0x90, 0x80, 0x80], 'F4', 19, 'line 1, contacts[0]'], // above U+10FFFF
+    ['json', '{"contacts":[{"a":"\u0000"}]}', [0xff], 'FF', 19, 'line 1, contacts[0]'],
+    ['json', '{"contacts":[{"a":"x"}]}\u0000', [0xc3], 'C3', 24, 'line 1'], // a sequence cut by the end of the file
+    [
+      'ndjson',
+      `${ada}\n\n{"first_name":"Jos\u0000"}\n${ada}\n`,
+      LATIN1,
+      'E9',
+      ada.length + 2 + 18,
+      'line 3, contacts[1]',
+    ],
+    ['ndjson', `${ada}\r\n\u0000${ada}\n`, LATIN1, 'E9', ada.length + 2, 'line 2, contacts[1]'],
+    ['ndjson', `${ada}\n{"a":"\u0000`, [0xe2, 0x82], 'E2', ada.length + 7, 'line 2, contacts[1]'],
+    [
+      'csv',
+      'first_name,last_name,company_domain\nAda,L,a.com\nJos\u0000,L,b.com\n',
+      LATIN1,
+      'E9',
+      36 + 12 + 3,
+      'line 3, contacts[1]',
+    ],
+    [
+      'csv',
+      'first_name,last_name,company_domain\nAda,L,a.com\nJo,L,b.c\u0000\n',
+      LATIN1,
+      'E9',
+      36 + 12 + 8,
+      'line 3, contacts[1]',
+    ],
+    [
+      'csv',
+      'first_name,last_name,company_domain\r\nAda,L,a.com\r\n\u0000,L,b.com\r\n',
+      LATIN1,
+      'E9',
+      37 + 13,
+      'line 3, contacts[1]',
+    ],
+    [
+      'csv',
+      'first_name,last_name,company_domain\nAda,"L\nL\u0000",a.com\n',
+      LATIN1,
+      'E9',
+      36 + 8,
+      'line 3, contacts[0]',
+    ],
+    [
+      'csv',
+      '\ufefffirst_name,last_n\u0000me,company_domain\nAda,L,a.com\n',
+      LATIN1,
+      'E9',
+      3 + 17,
+      'line 1 (the header)',
+    ],
+    ['csv', '\u0000first_name,last_name,company_domain\nAda,L,a.com\n', LATIN1, 'E9', 0, 'line 1 (the header)'],
+    ['csv', 'first_name,last_name,company_domain\n\u0000', LATIN1, 'E9', 36, 'line 2, contacts[0]'],
+    [
+      'csv',
+      'first_name,last_name,company_domain\nAda,L,a.com\nAda,L,a.co\u0000',
+      [0xf0, 0x9f, 0x98],
+      'F0',
+      58,
+      'line 3, contacts[1]',
+    ],
+    ['ndjson', '\u0000', [0xfe], 'FE', 0, 'line 1, contacts[0]'],
+  ] as const)('%s: %j with %j', async (format, text, bytes, hex, offset, position) => {
+    for (const source of chunkings(withBytes(text, [...bytes]))) {
+      const err = await parseError(source(), format);
+      expect(err.message).toContain(`not UTF-8: byte 0x${hex} at byte offset ${offset}; save the file as UTF-8`);
+      expect(err.position).toBe(position);
+    }
+  });
+
+  it.each(['json', 'ndjson', 'csv'] as const)(
+    '%s: UTF-8 in every script, split across chunks anywhere, with a BOM, is read',
+    async (format) => {
+      const names = ['José', 'Zoë 😀', '𠮷田', 'Ελένη', '\ufffd literal'];
+      const contacts = names.map((first_name, i) => ({ first_name, last_name: 'L', company_domain: `d${i}.com` }));
+      const text =
+        format === 'json'
+          ? JSON.stringify({ contacts })
+          : format === 'ndjson'
+            ? contacts.map((c) => JSON.stringify(c)).join('\n')
+            : `first_name,last_name,company_domain\n${contacts.map((c) => `${c.first_name},${c.last_name},${c.company_domain}`).join('\n')}`;
+      for (const source of chunkings(Buffer.from(`\ufeff${text}`)))
+        expect(await all(source(), format)).toEqual(contacts);
+    },
+  );
+});
+
+describe('streamContactsOf: what JSON.parse and the scanner refuse', () => {
+  it.each([
+    ['a bad token', '{"contacts":[{"a":tru}]}', /contacts\[0\] is not valid JSON/, 'contacts[0]'],
+    ['a trailing comma in an object', '{"contacts":[{"a":1,}]}', /contacts\[0\] is not valid JSON/, 'contacts[0]'],
+    ['single quotes', '{"contacts":[{\'a\':1}]}', /contacts\[0\] is not valid JSON/, 'contacts[0]'],
+    ['a leading zero', '{"contacts":[{"a":01}]}', /contacts\[0\] is not valid JSON/, 'contacts[0]'],
+    ['NaN', '{"contacts":[{"a":NaN}]}', /contacts\[0\] is not valid JSON/, 'contacts[0]'],
+    [
+      'a raw line break in a string',
+      '{"contacts":[{"a":"x\ny"}]}',
+      /contacts\[0\] is not valid JSON/,
+      'line 2, contacts[0]',
+    ],
+    ['a bad escape', '{"contacts":[{"a":"\\x"}]}', /contacts\[0\] is not valid JSON/, 'contacts[0]'],
+    ['a missing colon', '{"contacts":[{"a" 1}]}', /contacts\[0\] is not valid JSON/, 'contacts[0]'],
+    ['an unterminated string', '{"contacts":[{"a":"x}]}', /ends too early/, 'end of file'],
+    ['a bare value after the array', '{"contacts":[] 5}', /not valid JSON/, 'outside the contacts array'],
+    ['nothing at all', '', /ends too early/, 'end of file'],
+    [
+      'an element over the size limit',
+      `{"contacts":[{"a":"${'x'.repeat(2 * 1024 * 1024)}"}]}`,
+      /larger than/,
+      'contacts[0]',
+    ],
+  ])('%s', async (_name, text, message, position) => {
+    // In chunks as a file or S3 gives them: the size limit is checked where an element goes on into the next chunk.
+    const err = await parseError(chunked(text, [65536]), 'json');
+    expect(err.message).toMatch(message);
+    expect(err.position).toContain(position);
+  });
+});
+
+describe('streamContactsOf: what NDJSON refuses, per line', () => {
+  const ok = '{"a":1}\n';
+  it.each([
+    ['a bad token', `${ok}{"a":tru}\n`],
+    ['an unterminated string', `${ok}{"a":"x}\n`],
+    ['a trailing comma', `${ok}{"a":1,}\n`],
+    ['two values on a line', `${ok}{"a":1} {"a":2}\n`],
+    ['an object cut by a line break', `${ok}{"a":\n1}\n`],
+    ['single quotes', `${ok}{'a':1}\n`],
+  ])('%s: not valid JSON, at its line', async (_name, text) => {
+    const err = await parseError(Readable.from([Buffer.from(text)]), 'ndjson');
+    expect(err.message).toMatch(/not valid JSON/);
+    expect(err.position).toBe('line 2, contacts[1]');
+  });
+
+  it('a line over the size limit, also one that never ends, without reading it whole', async () => {
+    for (const end of ['\n{"a":1}\n', '']) {
+      const err = await parseError(chunked(`${ok}{"a":"${'x'.repeat(1024 * 1024)}"}${end}`, [65536]), 'ndjson');
+      expect(err.message).toMatch(/the line is larger than 1048576 characters/);
+      expect(err.position).toBe('line 2, contacts[1]');
+    }
   });
 });
 
