@@ -1,11 +1,14 @@
-import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
-import { parse as parseCsv } from 'csv-parse';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { CsvError, type Info, type Parser, parse as parseCsv } from 'csv-parse';
 import type { Contact, EnrichField } from '../schemas/contact';
 import { INPUT_FORMATS } from '../schemas/status';
+import { clipText, quoteInput } from '../schemas/text';
 import type { ObjectStore } from './ports';
 import { keys } from './status';
+import { describeNotUtf8, type NotUtf8, Utf8Check } from './utf8';
+
+/** What a reader says of a byte that is not UTF-8 (its position follows, as InputParseError adds it). */
+const notUtf8Message = (bad: NotUtf8) => `not UTF-8: ${describeNotUtf8(bad)}; save the file as UTF-8`;
 
 /** The formats an upload may have (README: Large datasets). */
 export { INPUT_FORMATS };
@@ -69,7 +72,6 @@ export function streamContactsOf(source: Readable, format: InputFormat): AsyncGe
  */
 export async function* streamJsonContacts(source: Readable, key = 'contacts'): AsyncGenerator<unknown> {
   const quotedKey = JSON.stringify(key);
-  const decoder = new StringDecoder('utf8');
   let line = 1;
   let depth = 0;
   let inString = false;
@@ -210,12 +212,23 @@ export async function* streamJsonContacts(source: Readable, key = 'contacts'): A
     }
     flushOuter(chunk.length);
   };
+  const utf8 = new Utf8Check();
+  const notUtf8 = (bad: NotUtf8) => fail(notUtf8Message(bad), mode === 'outer' ? `line ${line}` : at());
   for await (const chunk of source) {
-    feed(typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer));
+    if (typeof chunk === 'string') feed(chunk);
+    else {
+      const { bytes, bad } = utf8.write(chunk as Buffer);
+      // The text before a byte that is not UTF-8 is read first: an error there comes first, and the line is known.
+      feed(bytes.toString('utf8'));
+      if (bad) {
+        yield* out.splice(0);
+        notUtf8(bad);
+      }
+    }
     yield* out.splice(0);
   }
-  feed(decoder.end());
-  yield* out.splice(0);
+  const bad = utf8.end();
+  if (bad) notUtf8(bad);
   if (mode !== 'outer' || inString || !ended || depth !== 0)
     fail('the document ends too early', `end of file, line ${line}`);
   let doc: unknown;
@@ -232,59 +245,297 @@ export async function* streamJsonContacts(source: Readable, key = 'contacts'): A
 /** The contacts of a `{"contacts": [...]}` JSON file (as streamContactsOf(source, 'json')). */
 export const streamContacts = (source: Readable): AsyncGenerator<unknown> => streamJsonContacts(source);
 
-/** One contact object per line; blank lines are skipped. */
-async function* streamNdjson(source: Readable): AsyncGenerator<unknown> {
-  const lines = createInterface({ input: source, crlfDelay: Infinity });
+/**
+ * One contact object per line; blank lines are skipped. Lines end at LF, CRLF or a lone CR (as readline splits
+ * them); a line is refused as soon as it is longer than MAX_ELEMENT_CHARS, without being read whole.
+ */
+export async function* streamNdjson(source: Readable): AsyncGenerator<unknown> {
+  const utf8 = new Utf8Check();
+  const breaks = /\r\n|\n|\r/g;
   let line = 0;
   let index = 0;
-  for await (let text of lines) {
-    line += 1;
-    if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    if (!text.trim()) continue;
+  /** The text after the last line break. */
+  let rest = '';
+  const here = () => `line ${line + 1}, contacts[${index}]`;
+  const parseLine = (text: string): { value?: unknown } => {
+    if (line === 0 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     if (text.length > MAX_ELEMENT_CHARS)
-      throw new InputParseError(
-        `the line is larger than ${MAX_ELEMENT_CHARS} characters`,
-        `line ${line}, contacts[${index}]`,
-      );
-    let value: unknown;
+      throw new InputParseError(`the line is larger than ${MAX_ELEMENT_CHARS} characters`, here());
+    if (!text.trim()) return {};
     try {
-      value = JSON.parse(text);
+      return { value: JSON.parse(text) };
     } catch (err) {
-      throw new InputParseError(`not valid JSON: ${(err as Error).message}`, `line ${line}, contacts[${index}]`);
+      throw new InputParseError(`not valid JSON: ${(err as Error).message}`, here());
     }
-    index += 1;
-    yield value;
+  };
+  /** The values of the whole lines in `rest` + `text`; `last`: the text ends the file (or the readable part of it). */
+  const lines = function* (text: string, last: boolean): Generator<unknown> {
+    let from = 0;
+    if (!text.includes('\r') && !rest.endsWith('\r')) {
+      // The usual case, LF only: indexOf, and no text copied but each line.
+      for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', from)) {
+        const { value } = parseLine(from === 0 && rest ? rest + text.slice(0, i) : text.slice(from, i));
+        rest = '';
+        line += 1;
+        from = i + 1;
+        if (value !== undefined) {
+          index += 1;
+          yield value;
+        }
+      }
+      rest = from === 0 ? rest + text : text.slice(from);
+    } else {
+      rest += text;
+      breaks.lastIndex = 0;
+      for (let m = breaks.exec(rest); m; m = breaks.exec(rest)) {
+        // A CR at the end may be the first half of a CRLF: wait for the next chunk.
+        if (m[0] === '\r' && m.index === rest.length - 1 && !last) break;
+        const { value } = parseLine(rest.slice(from, m.index));
+        line += 1;
+        from = m.index + m[0].length;
+        if (value !== undefined) {
+          index += 1;
+          yield value;
+        }
+      }
+      rest = rest.slice(from);
+    }
+    if (rest.length > MAX_ELEMENT_CHARS)
+      throw new InputParseError(`the line is larger than ${MAX_ELEMENT_CHARS} characters`, here());
+  };
+  const notUtf8 = (bad: NotUtf8) => new InputParseError(notUtf8Message(bad), here());
+  for await (const chunk of source) {
+    if (typeof chunk === 'string') {
+      yield* lines(chunk, false);
+      continue;
+    }
+    const { bytes, bad } = utf8.write(chunk as Buffer);
+    // The lines before a byte that is not UTF-8 are read first: an error there comes first, and the line is known.
+    yield* lines(bytes.toString('utf8'), false);
+    if (bad) {
+      if (rest.endsWith('\r')) yield* lines('', true);
+      throw notUtf8(bad);
+    }
+  }
+  const bad = utf8.end();
+  if (bad) throw notUtf8(bad);
+  yield* lines('', true);
+  if (rest) {
+    const { value } = parseLine(rest);
+    rest = '';
+    if (value !== undefined) yield value;
+  }
+}
+
+/**
+ * Every code csv-parse (6.x) raises a CsvError with, read from its source: the test checks the list against it.
+ * Only the first five can come from a file with the options streamCsv uses; the rest are option, argument and
+ * column-definition errors, which a file cannot cause. Every one of them still becomes a parse error.
+ */
+export const CSV_ERROR_CODES = [
+  'INVALID_OPENING_QUOTE',
+  'CSV_INVALID_CLOSING_QUOTE',
+  'CSV_QUOTE_NOT_CLOSED',
+  'CSV_RECORD_INCONSISTENT_COLUMNS',
+  'CSV_MAX_RECORD_SIZE',
+  'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE',
+  'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH',
+  'CSV_INVALID_COLUMN_MAPPING',
+  'CSV_INVALID_COLUMN_DEFINITION',
+  'CSV_OPTION_COLUMNS_MISSING_NAME',
+  'CSV_INVALID_ARGUMENT',
+  'CSV_INVALID_OPTION_ENCODING',
+  'CSV_INVALID_OPTION_BOM',
+  'CSV_INVALID_OPTION_CAST',
+  'CSV_INVALID_OPTION_CAST_DATE',
+  'CSV_INVALID_OPTION_COLUMNS',
+  'CSV_INVALID_OPTION_GROUP_COLUMNS_BY_NAME',
+  'CSV_INVALID_OPTION_COMMENT',
+  'CSV_INVALID_OPTION_DELIMITER',
+  'CSV_INVALID_OPTION_IGNORE_LAST_DELIMITERS',
+  'CSV_IGNORE_LAST_DELIMITERS_REQUIRES_COLUMNS',
+  'CSV_INVALID_OPTION_ON_RECORD',
+  'CSV_INVALID_OPTION_RECORD_DELIMITER',
+] as const;
+
+const QUOTE_HINT =
+  'quote the field as RFC 4180 says: wrap it in double quotes and double each quote inside it (5" screen → "5"" screen")';
+
+/**
+ * A CsvError as a parse error naming the line and the contact (`line 1 (the header)` before the header is read),
+ * with what to do about it.
+ */
+export function csvParseError(err: CsvError, headerRead: boolean): InputParseError {
+  const e = err as CsvError & {
+    lines?: number;
+    records?: number;
+    column?: unknown;
+    field?: unknown;
+    record?: unknown;
+    columns?: unknown;
+  };
+  /** ` (column "x", more)`: the column, if csv-parse knows it, and more. */
+  const where = (more = '') => {
+    const parts = [typeof e.column === 'string' ? `column ${quoteInput(e.column)}` : '', more].filter(Boolean);
+    return parts.length ? ` (${parts.join(', ')})` : '';
+  };
+  const column = where();
+  const line = `line ${e.lines ?? '?'}`;
+  const position = headerRead ? `${line}, contacts[${e.records ?? '?'}]` : `${line} (the header)`;
+  let message: string;
+  switch (err.code) {
+    case 'INVALID_OPENING_QUOTE':
+      message = `a double quote inside a field that is not quoted${where(typeof e.field === 'string' ? `after ${quoteInput(e.field)}` : '')}: ${QUOTE_HINT}`;
+      break;
+    case 'CSV_INVALID_CLOSING_QUOTE':
+    case 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE':
+      message = `a quoted field${column} goes on after its closing quote: ${QUOTE_HINT}`;
+      break;
+    case 'CSV_QUOTE_NOT_CLOSED':
+      message = `a quoted field${column} is never closed: the file ends inside it (${line}); ${QUOTE_HINT}`;
+      break;
+    case 'CSV_RECORD_INCONSISTENT_COLUMNS':
+    case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH': {
+      const cells = Array.isArray(e.record) ? `${e.record.length} cells` : 'a different number of cells';
+      const header = Array.isArray(e.columns) ? `${e.columns.length}` : 'another number';
+      message = `the row has ${cells} where the header has ${header}: give every row one cell per header column, and quote a cell that holds a comma`;
+      break;
+    }
+    case 'CSV_MAX_RECORD_SIZE':
+      message = `the row is larger than ${MAX_ELEMENT_CHARS} characters (a quoted field that is never closed runs on like this)`;
+      break;
+    default:
+      message = clipText(err.message, 300);
+  }
+  return new InputParseError(`not valid CSV: ${message}`, position);
+}
+
+/** What a column with no name in the header is read as: no header can name it (headers are trimmed). */
+const UNNAMED = ' unnamed ';
+
+/**
+ * The header's names, trimmed. Refused: a name given twice, also with other spacing or case (`first_name` and
+ * ` First_Name`): which one a contact should get is anyone's guess. A column with no name is kept as UNNAMED: it is
+ * refused once a row gives it a value, and ignored while every row leaves it empty (a trailing comma on every line).
+ */
+function headerNames(header: string[], line: number): string[] {
+  const names = header.map((h) => h.trim());
+  const seen = new Map<string, number>();
+  for (const [i, name] of names.entries()) {
+    if (!name) continue;
+    const key = name.toLowerCase();
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, i);
+      continue;
+    }
+    const variants =
+      names[first] === name
+        ? ''
+        : ` (${quoteInput(names[first])} and ${quoteInput(name)}; names are compared ignoring case)`;
+    throw new InputParseError(
+      `not valid CSV: the header names ${quoteInput(names[first])} twice: columns ${first + 1} and ${i + 1}${variants}; give each column one name`,
+      `line ${line} (the header)`,
+    );
+  }
+  return names.map((name, i) => name || `${UNNAMED}${i + 1}`);
+}
+
+/**
+ * Passes on the bytes of a CSV file up to the first byte that is not UTF-8 (csv-parse would decode it as U+FFFD),
+ * then ends, as if the file ended there, and keeps that byte in `bad`. csv-parse reads the bytes before it, so
+ * its own counts tell the line and the contact of the byte.
+ */
+class Utf8Gate extends Transform {
+  bad?: NotUtf8 & { afterLineBreak: boolean };
+  private readonly check = new Utf8Check();
+  private lastByte = -1;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (this.bad) {
+      done(); // the rest of the file is not read
+      return;
+    }
+    const { bytes, bad } = this.check.write(chunk);
+    if (bytes.length) this.lastByte = bytes[bytes.length - 1];
+    if (bad) this.stopAt(bad);
+    if (bytes.length) this.push(bytes);
+    if (bad) this.push(null);
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    const bad = this.bad ? undefined : this.check.end();
+    if (bad) this.stopAt(bad);
+    done();
+  }
+
+  private stopAt(bad: NotUtf8): void {
+    this.bad = { ...bad, afterLineBreak: this.lastByte === 10 || this.lastByte === 13 };
   }
 }
 
 /**
  * CSV with a header row (csv-parse: RFC 4180 quoting, CRLF or LF, a UTF-8 BOM). Every column becomes a
- * string property named by its header; an empty cell is left out (a missing value, as in JSON).
+ * string property named by its header (headerNames); an empty cell is left out (a missing value, as in JSON).
+ * Whatever csv-parse finds wrong is a parse error naming the line (csvParseError), and so is a byte that is not
+ * UTF-8 (Utf8Gate); an error of the source (a failed read) is thrown as it is.
  */
-async function* streamCsv(source: Readable): AsyncGenerator<unknown> {
-  const parser = source.pipe(
+export async function* streamCsv(source: Readable): AsyncGenerator<unknown> {
+  let headerRead = false;
+  const gate = new Utf8Gate();
+  /** The file was cut at a byte that is not UTF-8, and csv-parse's last record (ending at `bytes`) is the cut one. */
+  const cutAt = (bytes: number | undefined) =>
+    gate.bad !== undefined && (bytes ?? 0) >= gate.bad.offset && !gate.bad.afterLineBreak;
+  const notUtf8 = (position: string) => new InputParseError(notUtf8Message(gate.bad!), position);
+  const parser: Parser = source.pipe(gate).pipe(
     parseCsv({
       bom: true,
-      columns: (header: string[]) => header.map((h) => h.trim()),
+      columns: (header: string[]): string[] => {
+        if (cutAt(parser.info.bytes)) throw notUtf8(`line ${parser.info.lines} (the header)`);
+        headerRead = true;
+        return headerNames(header, parser.info.lines);
+      },
       skip_empty_lines: true,
       max_record_size: MAX_ELEMENT_CHARS,
     }),
   );
+  // Each record goes out with the line it ends on and the bytes read up to its end, as csv-parse's counts say when
+  // it pushes the record (its `info` option gives them too, at 3x the time of the whole read).
+  const push = parser.push.bind(parser);
+  parser.push = (record: unknown) =>
+    push(record === null ? null : { record, info: { lines: parser.info.lines, bytes: parser.info.bytes } });
   source.on('error', (err) => parser.destroy(err));
   let index = 0;
   try {
-    for await (const record of parser as AsyncIterable<Record<string, string>>) {
+    for await (const { record, info } of parser as AsyncIterable<{
+      record: Record<string, string>;
+      info: Pick<Info, 'lines' | 'bytes'>;
+    }>) {
+      if (cutAt(info.bytes)) throw notUtf8(`line ${info.lines}, contacts[${index}]`);
       const contact: Record<string, string> = {};
-      for (const [k, v] of Object.entries(record)) if (v !== '') contact[k] = v;
+      for (const [k, v] of Object.entries(record)) {
+        if (v === '') continue;
+        if (k.startsWith(UNNAMED))
+          throw new InputParseError(
+            `not valid CSV: column ${k.slice(UNNAMED.length)} has no name in the header but this row gives it a value (${quoteInput(v)}); name the column in the header`,
+            `line ${info.lines}, contacts[${index}]`,
+          );
+        contact[k] = v;
+      }
       index += 1;
       yield contact;
     }
   } catch (err) {
-    const e = err as { code?: string; lines?: number; records?: number; message?: string };
-    if (!e.code?.startsWith('CSV_')) throw err;
-    // csv-parse reads ahead of this loop: its own record count says which contact failed.
-    throw new InputParseError(`not valid CSV: ${e.message}`, `line ${e.lines ?? '?'}, contacts[${e.records ?? index}]`);
+    if (!(err instanceof CsvError)) throw err;
+    // The cut record, read as if the file ended there, may be an unclosed quote or a short row: it is the byte's.
+    const e = err as CsvError & { bytes?: number; lines?: number; records?: number };
+    if (gate.bad && (err.code === 'CSV_QUOTE_NOT_CLOSED' || cutAt(e.bytes)))
+      throw notUtf8(headerRead ? `line ${e.lines}, contacts[${e.records}]` : `line ${e.lines} (the header)`);
+    // csv-parse reads ahead of this loop: its own counts (in the error) say which line and contact failed.
+    throw csvParseError(err, headerRead);
   }
+  if (gate.bad) throw notUtf8(headerRead ? `line ${parser.info.lines}, contacts[${index}]` : 'line 1 (the header)');
 }
 
 /** input.json as text: `{"fields_to_enrich":[…],"contacts":[…]}`, one contact per line. */

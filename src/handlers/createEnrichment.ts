@@ -25,7 +25,7 @@ export function makeHandler(deps: () => CreateDeps = createDeps) {
     }
     requireJsonBody(event);
     const result = await createEnrichment(
-      parseJsonBody(event),
+      parseJsonBody(event, { refuseReplacementChar: true }),
       { ...deps(), log, owner: ownerOf(event) },
       {
         // Dedup never crosses callers: the key's owner id is its scope.

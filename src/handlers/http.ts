@@ -5,6 +5,7 @@ import { type ClientErrorKind, EnrichmentError, ValidationError } from '../core/
 import { logger, withInvocation, type Logger } from '../logger';
 import { ownerIdOf, visibleTo } from '../core/owner';
 import type { StatusStore } from '../core/ports';
+import { describeNotUtf8, decodeUtf8 } from '../core/utf8';
 import { parseOrThrow } from '../core/validation';
 import { RequestIdSchema } from '../schemas/request';
 import type { StatusRecord } from '../schemas/status';
@@ -76,10 +77,24 @@ export function requireJsonBody(event: Pick<APIGatewayProxyEvent, 'headers'>): v
   }
 }
 
-export function parseJsonBody(event: Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded'>): unknown {
+/**
+ * The body as JSON. A base64 body (binary, as API Gateway passes one) is decoded strictly: a byte that is not
+ * UTF-8 is a 400 naming it and its offset. A text body was decoded by API Gateway, which put U+FFFD for such bytes:
+ * with `refuseReplacementChar`, a U+FFFD in it is a 400 naming its byte offset (exact for the first one: every byte
+ * before it was UTF-8); a U+FFFD meant as such can be sent escaped (`\ufffd`).
+ */
+export function parseJsonBody(
+  event: Pick<APIGatewayProxyEvent, 'body' | 'isBase64Encoded'>,
+  opts: { refuseReplacementChar?: boolean } = {},
+): unknown {
   if (!event.body)
     throw new ValidationError('Request body is empty: expected JSON with "contacts" and "fields_to_enrich"');
-  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  const text = event.isBase64Encoded ? strictUtf8(Buffer.from(event.body, 'base64')) : event.body;
+  const replaced = opts.refuseReplacementChar && !event.isBase64Encoded ? text.indexOf('\ufffd') : -1;
+  if (replaced >= 0)
+    throw new ValidationError(
+      `Request body is not UTF-8: byte offset ${Buffer.byteLength(text.slice(0, replaced))} holds U+FFFD, what API Gateway puts for bytes that are not UTF-8; send the body as UTF-8 (a U+FFFD meant as such can be sent escaped, as \\ufffd)`,
+    );
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -88,6 +103,13 @@ export function parseJsonBody(event: Pick<APIGatewayProxyEvent, 'body' | 'isBase
       cause: err,
     });
   }
+}
+
+function strictUtf8(bytes: Buffer): string {
+  const decoded = decodeUtf8(bytes);
+  if ('bad' in decoded)
+    throw new ValidationError(`Request body is not UTF-8: ${describeNotUtf8(decoded.bad)}; send it as UTF-8`);
+  return decoded.text;
 }
 
 /** The public base URL of this API: configured, or taken from the API Gateway request. */

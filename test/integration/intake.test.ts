@@ -164,6 +164,70 @@ describe('asynchronous intake of an upload (fauxqs + dynalite, each function wit
     });
   }, 60_000);
 
+  it('a stray quote in an unquoted CSV cell: rejected by the first intake run, naming the line, not dead-lettered', async () => {
+    const csv = 'first_name,last_name,company_domain,note\nAda,Lovelace,a.com,ok\nTV,Set,b.com,5" screen\n';
+    const res = await submit({
+      contacts: await upload(service, 'uploads/quote.csv', csv),
+      fields_to_enrich: FIELDS,
+    });
+    const intake = counting(intakeFn());
+    runIntakeSource(service, { intake: intake.handler });
+    const dlq = service.resources.queues.IntakeDeadLetterQueue;
+    service.deliver(dlq.url, dlq.arn, intakeDlqFn(), { functionKey: 'handleFailedIntake', concurrency: 1 });
+    const started = Date.now();
+    const final = await waitForFinal(res.json.requestId, 30_000);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(final).toMatchObject({
+      status: 'rejected',
+      errors: [
+        {
+          path: 'contacts',
+          message: expect.stringMatching(
+            /not valid csv: .*double quote.*\(column "note".*RFC 4180.*\(at line 3, contacts\[1\]\)$/,
+          ),
+        },
+      ],
+    });
+    expect(intake.calls()).toBe(1);
+    expect(await drainedDepth(service, dlq.url)).toBe(0);
+  }, 60_000);
+
+  it('Latin-1 bytes in a JSON or CSV upload: rejected naming the byte, its offset, the line and the contact', async () => {
+    const latin1 = (text: string) => Buffer.from(text, 'latin1'); // é as the single byte 0xE9
+    const json = latin1(
+      '{"contacts":[{"first_name":"Ada","last_name":"L","company_domain":"a.com"},\n{"first_name":"José","last_name":"L","company_domain":"b.com"}]}',
+    );
+    const csv = latin1('first_name,last_name,company_domain\nAda,L,a.com\nJosé,L,b.com\n');
+    const requests = [];
+    for (const [key, body] of [
+      ['uploads/latin1.json', json],
+      ['uploads/latin1.csv', csv],
+    ] as const) {
+      await service.s3.send(new PutObjectCommand({ Bucket: service.bucket, Key: key, Body: body }));
+      requests.push(await submit({ contacts: `s3://${service.bucket}/${key}`, fields_to_enrich: FIELDS }));
+    }
+    runIntakeSource(service, { intake: intakeFn() });
+    const [jsonFinal, csvFinal] = await Promise.all(requests.map((r) => waitForFinal(r.json.requestId, 30_000)));
+    expect(jsonFinal).toMatchObject({
+      status: 'rejected',
+      errors: [
+        {
+          path: 'contacts',
+          message: `the upload is not valid json: not UTF-8: byte 0xE9 at byte offset ${json.indexOf(0xe9)}; save the file as UTF-8 (at line 2, contacts[1])`,
+        },
+      ],
+    });
+    expect(csvFinal).toMatchObject({
+      status: 'rejected',
+      errors: [
+        {
+          path: 'contacts',
+          message: `the upload is not valid csv: not UTF-8: byte 0xE9 at byte offset ${csv.indexOf(0xe9)}; save the file as UTF-8 (at line 3, contacts[1])`,
+        },
+      ],
+    });
+  }, 60_000);
+
   it('out of time: saves its checkpoint, queues its continuation, and goes on until done', async () => {
     const contacts = makeContacts(N);
     const res = await submit({

@@ -339,6 +339,50 @@ describe('HTTP edge of POST /enrichment', () => {
   });
 });
 
+describe('POST /enrichment: a body that is not UTF-8 is a 400 naming where, never enriched under a corrupted name', () => {
+  const aws = awsMocks();
+  beforeEach(() => aws.reset());
+  afterAll(() => aws.restore());
+  const prefix = '{"fields_to_enrich":["professional_email"],"contacts":[{"first_name":"Jos';
+  const latin1 = Buffer.concat([
+    Buffer.from(prefix),
+    Buffer.from([0xe9]),
+    Buffer.from('","last_name":"L","company_domain":"a.com"}]}'),
+  ]);
+
+  it('base64 (as API Gateway passes a binary body): decoded strictly, the byte and its offset named', async () => {
+    const res = await createHandler(apiEvent({ body: latin1.toString('base64'), isBase64Encoded: true }));
+    expect(res.statusCode).toBe(400);
+    expect(JSON.parse(res.body)).toMatchObject({
+      message: `Request body is not UTF-8: byte 0xE9 at byte offset ${prefix.length}; send it as UTF-8`,
+      errors: [{ path: '(body)' }],
+    });
+    expect(aws.s3.calls()).toHaveLength(0);
+  });
+
+  it('text (as API Gateway passes a JSON body, the bad bytes already replaced by U+FFFD): the offset of the first', async () => {
+    const asGiven = latin1.toString('utf8'); // what API Gateway (and serverless-offline) hand the function
+    expect(asGiven).toContain('Jos\ufffd');
+    const res = await createHandler(apiEvent({ body: asGiven }));
+    expect(res.statusCode).toBe(400);
+    expect(JSON.parse(res.body).message).toBe(
+      `Request body is not UTF-8: byte offset ${prefix.length} holds U+FFFD, what API Gateway puts for bytes that are not UTF-8; send the body as UTF-8 (a U+FFFD meant as such can be sent escaped, as \\ufffd)`,
+    );
+    expect(aws.s3.calls()).toHaveLength(0);
+  });
+
+  it('U+FFFD sent escaped, or as its UTF-8 bytes in a base64 body, is a character like any other', () => {
+    const text = `${prefix}\\ufffd"}]}`;
+    expect(parseJsonBody({ body: text, isBase64Encoded: false }, { refuseReplacementChar: true })).toMatchObject({
+      contacts: [{ first_name: 'Jos\ufffd' }],
+    });
+    const bytes = Buffer.from(`${prefix}\ufffd"}]}`).toString('base64');
+    expect(parseJsonBody({ body: bytes, isBase64Encoded: true }, { refuseReplacementChar: true })).toMatchObject({
+      contacts: [{ first_name: 'Jos\ufffd' }],
+    });
+  });
+});
+
 describe('echoed input stays short', () => {
   const long = 'Q'.repeat(5_000);
   it.each<[string, unknown]>([
