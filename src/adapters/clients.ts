@@ -24,6 +24,11 @@ export function createAwsClients(credentials?: S3ClientConfig['credentials']): A
       forcePathStyle: Boolean(c.S3_ENDPOINT),
       maxAttempts: 5,
       credentials,
+      // Checksums only where an operation requires one or the command asks (src/adapters/s3.ts asks on its writes
+      // and reads). The SDK's default, WHEN_SUPPORTED, signs the CRC32 of an absent body (AAAAAA==) into every
+      // presigned part URL, and S3 refuses the real part (BadDigest); a download URL would carry x-amz-checksum-mode.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
     }),
     sqs: new SQSClient({ region: c.AWS_REGION, endpoint: c.SQS_ENDPOINT, maxAttempts: 5, credentials }),
     ddb: DynamoDBDocumentClient.from(

@@ -40,6 +40,7 @@ export function s3ObjectStore(bucket = config().BUCKET_NAME, client = s3Client()
           Key: key,
           Body: JSON.stringify(value),
           ContentType: 'application/json',
+          ChecksumAlgorithm: 'CRC32',
         }),
       );
     },
@@ -48,7 +49,8 @@ export function s3ObjectStore(bucket = config().BUCKET_NAME, client = s3Client()
       // Multipart: no single request grows with the request size (fauxqs rejects bodies over 11 MiB).
       const upload = new Upload({
         client,
-        params: { Bucket: bucket, Key: key, Body: stream, ContentType: contentType },
+        // CRC32 on every part, and on the object S3 assembles (the client computes none unless asked).
+        params: { Bucket: bucket, Key: key, Body: stream, ContentType: contentType, ChecksumAlgorithm: 'CRC32' },
         partSize: 5 * 1024 * 1024,
         queueSize: 4,
         leavePartsOnError: false,
@@ -57,7 +59,7 @@ export function s3ObjectStore(bucket = config().BUCKET_NAME, client = s3Client()
     },
     async getJson<T>(key: string) {
       try {
-        const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
         return JSON.parse(await res.Body!.transformToString()) as T;
       } catch (err) {
         if (isMissing(err)) return undefined;
@@ -66,7 +68,7 @@ export function s3ObjectStore(bucket = config().BUCKET_NAME, client = s3Client()
     },
     async getStream(key) {
       try {
-        const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
         return res.Body as Readable;
       } catch (err) {
         if (isMissing(err)) return undefined;
@@ -131,6 +133,7 @@ export function s3UploadStore(bucket = config().BUCKET_NAME, client = s3Client()
       return res.UploadId;
     },
     presignPart(key, uploadId, partNumber, expiresIn) {
+      // No checksum: the signer never sees the part (the client's config computes none it is not asked for).
       return getSignedUrl(
         client,
         new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }),

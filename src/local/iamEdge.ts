@@ -13,9 +13,10 @@ import {
   type Authorization,
   type Service,
 } from './awsRequests';
+import { ChecksumCheck, type ChecksumRefusal, declaredChecksums } from './checksums';
 import type { FunctionRole } from './iamRoles';
 import { LOCAL_ACCOUNT_ID } from './serverlessConfig';
-import { type AuthFailure, functionSecret, HEX_SHA256, verifySigV4 } from './sigv4';
+import { type AuthFailure, functionSecret, HEX_SHA256, STREAMING_UNSIGNED_TRAILER, verifySigV4 } from './sigv4';
 
 /** One IAM decision the edge took for a function. */
 export interface Decision extends Authorization {
@@ -172,11 +173,26 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
       // Before the body is read: the emulator would close the connection halfway through it.
       if (declared !== undefined && declared > EMULATOR_MAX_BODY_BYTES) return tooLarge();
       const isRead = auths[0].action === 's3:GetObject' && (req.method === 'GET' || req.method === 'HEAD');
-      // A body signed by its hash must be that body (S3: XAmzContentSHA256Mismatch); one without a length is
-      // counted as it streams. Either is refused before its last byte reaches the emulator.
+      // A PUT's declared checksum (header, presigned query or aws-chunked trailer) must be its body's: S3 answers
+      // BadDigest, fauxqs ignores it. Not a copy's: its x-amz-checksum-* are not of this request's (empty) body.
+      let checksum: ChecksumCheck | undefined;
+      if (req.method === 'PUT' && req.headers['x-amz-copy-source'] === undefined) {
+        const chunked = verified.payloadHash === STREAMING_UNSIGNED_TRAILER;
+        const declaration = declaredChecksums(req.headers, url.searchParams, { chunked });
+        if (!declaration.ok)
+          return refuse(res, service, declaration.code, declaration.message, {
+            status: declaration.status,
+            close: true,
+          });
+        if (declaration.checksums.length) checksum = new ChecksumCheck(declaration.checksums, chunked);
+      }
+      // A body signed by its hash must be that body (S3: XAmzContentSHA256Mismatch), and have the checksum it
+      // declares; one without a length is counted as it streams. Each is refused before its last byte reaches the
+      // emulator.
       const check = new BodyCheck(
         HEX_SHA256.test(verified.payloadHash) ? verified.payloadHash : undefined,
         EMULATOR_MAX_BODY_BYTES,
+        checksum,
       );
       const up = forward();
       let answered = false;
@@ -361,9 +377,14 @@ function refuseAuth(
   refuse(res, service, code, text, { status: failure === 'unknownKey' || service === 'dynamodb' ? 400 : 403 });
 }
 
-/** A body refused while it streamed: its hash is not the signed one, or it grew past the emulator's limit. */
-function refuseBody(res: http.ServerResponse, service: Service, refusal: 'hash' | 'size', req: http.IncomingMessage) {
+/**
+ * A body refused while it streamed: its hash is not the signed one, it grew past the emulator's limit, or its
+ * declared checksum does not hold.
+ */
+function refuseBody(res: http.ServerResponse, service: Service, refusal: BodyRefusal, req: http.IncomingMessage) {
   req.resume();
+  if (typeof refusal === 'object')
+    return refuse(res, service, refusal.code, refusal.message, { status: refusal.status, close: true });
   if (refusal === 'size')
     return refuse(res, service, 'EntityTooLarge', TOO_LARGE_MESSAGE, { status: 400, close: true });
   refuse(
@@ -375,13 +396,15 @@ function refuseBody(res: http.ServerResponse, service: Service, refusal: 'hash' 
   );
 }
 
+type BodyRefusal = 'hash' | 'size' | ChecksumRefusal;
+
 /**
  * Passes a body through, holding back its last chunk until the whole is checked: its SHA-256 against the signed
- * one, and its size against the emulator's limit. A refused body errors this stream, so the emulator never gets
- * all the bytes it was promised and stores nothing.
+ * one, its size against the emulator's limit, and the checksum it declares (src/local/checksums.ts). A refused body
+ * errors this stream, so the emulator never gets all the bytes it was promised and stores nothing.
  */
 class BodyCheck extends Transform {
-  refusal: 'hash' | 'size' | undefined;
+  refusal: BodyRefusal | undefined;
   private readonly hash = createHash('sha256');
   private held: Buffer | undefined;
   private size = 0;
@@ -389,6 +412,7 @@ class BodyCheck extends Transform {
   constructor(
     private readonly expectedSha256: string | undefined,
     private readonly maxBytes: number,
+    private readonly checksum?: ChecksumCheck,
   ) {
     super();
   }
@@ -401,6 +425,7 @@ class BodyCheck extends Transform {
       return;
     }
     if (this.expectedSha256) this.hash.update(chunk);
+    this.checksum?.update(chunk);
     if (this.held) this.push(this.held);
     this.held = chunk;
     callback();
@@ -412,8 +437,26 @@ class BodyCheck extends Transform {
       callback(new Error('body does not match x-amz-content-sha256'));
       return;
     }
-    if (this.held) this.push(this.held);
-    callback();
+    const checked = this.checksum ? this.checksum.verify() : Promise.resolve(undefined);
+    checked.then(
+      (refusal) => {
+        if (refusal) {
+          this.refusal = refusal;
+          callback(new Error(refusal.message));
+          return;
+        }
+        if (this.held) this.push(this.held);
+        callback();
+      },
+      (err: Error) => {
+        this.refusal = {
+          status: 500,
+          code: 'InternalError',
+          message: `local IAM edge: checksum failed: ${err.message}`,
+        };
+        callback(err);
+      },
+    );
   }
 }
 

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { resetClients } from '../../../src/adapters/clients';
-import { presignDownload, s3ObjectStore } from '../../../src/adapters/s3';
+import { presignDownload, s3ObjectStore, s3UploadStore } from '../../../src/adapters/s3';
 import { resetConfig } from '../../../src/config';
 
 const s3 = mockClient(S3Client);
@@ -74,7 +74,12 @@ describe('s3ObjectStore.getJson / getStream', () => {
   it('uses the bucket it was given', async () => {
     s3.on(GetObjectCommand).resolves({ Body: body('1') });
     await s3ObjectStore('other-bucket').getJson('k');
-    expect(s3.commandCalls(GetObjectCommand)[0].args[0].input).toEqual({ Bucket: 'other-bucket', Key: 'k' });
+    // ChecksumMode: the SDK validates a stored full-object checksum it gets back (the client asks for none itself).
+    expect(s3.commandCalls(GetObjectCommand)[0].args[0].input).toEqual({
+      Bucket: 'other-bucket',
+      Key: 'k',
+      ChecksumMode: 'ENABLED',
+    });
   });
 });
 
@@ -111,6 +116,7 @@ describe('s3ObjectStore writes', () => {
       Key: 'r/output.json',
       Body: '{"enriched_contacts":[]}',
       ContentType: 'application/json',
+      ChecksumAlgorithm: 'CRC32',
     });
   });
 
@@ -123,7 +129,12 @@ describe('s3ObjectStore writes', () => {
     }
     await s3ObjectStore().upload('r/input.json', parts(), 'application/json');
     const input = s3.commandCalls(PutObjectCommand)[0].args[0].input;
-    expect(input).toMatchObject({ Bucket: 'unit-bucket', Key: 'r/input.json', ContentType: 'application/json' });
+    expect(input).toMatchObject({
+      Bucket: 'unit-bucket',
+      Key: 'r/input.json',
+      ContentType: 'application/json',
+      ChecksumAlgorithm: 'CRC32',
+    });
     expect(Buffer.from(input.Body as Uint8Array).toString('utf8')).toBe('{"a":[1,2,3]}');
   });
 });
@@ -136,6 +147,18 @@ describe('presignDownload', () => {
     expect(url.searchParams.get('X-Amz-Expires')).toBe('900');
     expect(url.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
     expect(url.searchParams.get('response-content-disposition')).toBe('attachment; filename="enrichment-r.json"');
+    // Nothing for a browser to honour: no x-amz-checksum-mode (the SDK's default response validation adds it).
+    expect([...url.searchParams.keys()].filter((k) => /checksum/i.test(k))).toEqual([]);
     expect(s3.calls()).toHaveLength(0); // signing is local
+  });
+});
+
+describe('s3UploadStore.presignPart', () => {
+  it('signs a part PUT with no checksum: the signer never sees the part (the SDK default signs crc32 of nothing)', async () => {
+    const url = new URL(await s3UploadStore().presignPart('uploads/u.csv', 'UPLOAD-1', 3, 600));
+    expect(url.pathname).toBe('/uploads/u.csv');
+    expect([url.searchParams.get('partNumber'), url.searchParams.get('uploadId')]).toEqual(['3', 'UPLOAD-1']);
+    expect([...url.searchParams.keys()].filter((k) => /checksum/i.test(k))).toEqual([]);
+    expect(s3.calls()).toHaveLength(0);
   });
 });
