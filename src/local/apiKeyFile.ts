@@ -24,8 +24,7 @@ function problemWith(text: string): string | undefined {
   const lines = text.split('\n').filter((l) => l.trim() !== '');
   if (lines.length === 0) return 'it is empty';
   if (lines.length > 1) return 'it has more than one line';
-  if (!KEY_PATTERN.test(lines[0].trim()))
-    return 'its line is not a key (8 to 256 letters, digits or -._~+/= characters)';
+  if (!KEY_PATTERN.test(lines[0].trim())) return 'its line is not a key of 8 to 256 letters, digits or -._~+/=';
   return undefined;
 }
 
