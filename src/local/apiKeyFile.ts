@@ -4,7 +4,7 @@ import path from 'node:path';
 
 /**
  * The key `npm start` generates when it is given none, kept in a file so that it stays the same across restarts
- * (README: Try it), and read back by the scripts and bin/ wrappers when API_KEY is unset and they talk to the local
+ * (README.md: Try it), and read back by the scripts and bin/ wrappers when API_KEY is unset and they talk to the local
  * stack. No environment is read here: `npm start` and the scripts each read LOCAL_API_KEY_FILE themselves.
  */
 
