@@ -1,5 +1,5 @@
 /**
- * How many createJson.ts contacts fit inline (README: Limits). For each seed, a binary search for the
+ * How many createJson.ts contacts fit inline (docs/api.md: Limits). For each seed, a binary search for the
  * largest request whose Lambda proxy event (src/inlineLimits.ts) is smaller than 6,291,456 bytes, with
  * the headers the scripts' `fetch` sends.
  *

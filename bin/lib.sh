@@ -10,8 +10,19 @@ pretty() {
   printf '%s\n' "$body"
 }
 
-# The API key (README: Authentication): npm start prints one on its ready line, a deployed stage has its own.
+# The API key (docs/api.md: Authentication): API_KEY; unset, and only against the local stack (localhost,
+# 127.0.0.1, [::1]), the key npm start keeps in .local/api-key (LOCAL_API_KEY_FILE). Never sent to a deployed stage.
 API_KEY="${API_KEY:-}"
+key_from_file=""
+if [[ -z "$API_KEY" && "$API_URL" =~ ^https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?(/|$) ]]; then
+  key_file="${LOCAL_API_KEY_FILE:-$(cd "$(dirname "$0")/.." && pwd)/.local/api-key}"
+  # The same rule as src/local/apiKeyFile.ts: one non-blank line of 8 to 256 of A-Z a-z 0-9 - . _ ~ + / =.
+  kept="$(sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$key_file" 2>/dev/null || true)"
+  if [[ "$kept" =~ ^[A-Za-z0-9._~+/=-]{8,256}$ ]]; then
+    API_KEY="$kept"
+    key_from_file="$key_file"
+  fi
+fi
 
 # request <curl args...>: prints the answer; exits 1 when the API is unreachable or answers non-2xx.
 request() {
@@ -27,7 +38,11 @@ request() {
   pretty "$(cat "$body_file")"
   rm -f "$body_file"
   if [[ "$code" == 403 && -z "$API_KEY" ]]; then
-    echo "error: HTTP 403: set API_KEY (npm start prints one on its ready line)" >&2
+    echo "error: HTTP 403: set API_KEY (npm start prints one on its ready line and keeps it in .local/api-key)" >&2
+    exit 1
+  fi
+  if [[ "$code" == 403 && -n "$key_from_file" ]]; then
+    echo "error: HTTP 403: the key in $key_from_file is not this stack's (started with its own API_KEY?): set API_KEY" >&2
     exit 1
   fi
   if [[ "$code" -lt 200 || "$code" -ge 300 ]]; then

@@ -2,7 +2,7 @@
 'use strict';
 
 /**
- * Prints README's bundle table (Deploy: Bundles) from a `sls package --package DIR` output: each function's zip,
+ * Prints docs/deploy.md's bundle table (Bundles) from a `sls package --package DIR` output: each function's zip,
  * its minified handler bundle, and that bundle alone zipped. Usage: node deploy/bundleSizes.js DIR
  */
 const fs = require('node:fs');

@@ -5,7 +5,7 @@
  * A serverless plugin (listed in serverless.yml) that stops `sls package` and `sls deploy` of a
  * half-configured stage before anything is built: a stage without the mock needs the real
  * enrichment API, and Datadog needs its API key secret. The message names the param and how to
- * pass it (README: Deploy). Other commands (remove, info, logs) are not affected.
+ * pass it (docs/deploy.md). Other commands (remove, info, logs) are not affected.
  */
 class CheckStageParams {
   constructor(serverless, options) {
@@ -27,7 +27,7 @@ class CheckStageParams {
     const { service } = this.serverless;
     const stage = this.options.stage || service.provider.stage;
     const param = (name, example) =>
-      `--param="${name}=${example}" (or set ${name} under params.${stage} in serverless.yml)`;
+      `--param="${name}=${example}" (or set ${name} under ${stage} in serverless/params.yml)`;
     const problems = [];
 
     const apiUrl = service.provider.environment?.ENRICHMENT_API_URL;
@@ -93,7 +93,7 @@ class CheckStageParams {
 
     const env = service.provider.environment || {};
     if (service.functions?.mockEnrich && !env.ENRICHMENT_API_KEY) {
-      // Not an error: the key only exists once the stage is deployed (README: Authentication).
+      // Not an error: the key only exists once the stage is deployed (docs/api.md: Authentication).
       this.serverless.cli.log(
         `Warning: stage "${stage}" deploys the mock behind its API keys, but the worker has no enrichmentApiKey: its calls to the mock answer 403 until you deploy again with ${param('enrichmentApiKey', "<the value of one of this stage's API keys>")}.`,
       );

@@ -97,7 +97,7 @@ const ConfigSchema = z
 
 export type Config = z.infer<typeof ConfigSchema>;
 
-/** Every variable the functions read (README: Configuration documents each). */
+/** Every variable the functions read (docs/configuration.md documents each). */
 export const CONFIG_VARIABLES = Object.keys(ConfigSchema.shape);
 
 export class ConfigError extends Error {}

@@ -22,7 +22,7 @@ export const API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
 export const LAMBDA_MAX_EVENT_BYTES = 6 * 1024 * 1024;
 
 /**
- * What fits inline, in a user's terms: measured with createJson.ts contacts (README: Limits) and kept
+ * What fits inline, in a user's terms: measured with createJson.ts contacts (docs/api.md: Limits) and kept
  * true by a unit test.
  */
 export const INLINE_CONTACTS_ESTIMATE = 'about 5.2 MB or 67,000 contacts';
@@ -30,7 +30,7 @@ export const INLINE_CONTACTS_ESTIMATE = 'about 5.2 MB or 67,000 contacts';
 /** What a client reads when its request is too large to send inline: where to go instead. */
 export const TOO_LARGE_MESSAGE =
   `Request too large to send inline: API Gateway takes bodies up to 10 MB but passes a function at most 6 MB, the JSON-escaped body included (${INLINE_CONTACTS_ESTIMATE}). ` +
-  'Upload the contacts to S3 under uploads/ and submit {"contacts": "s3://<bucket>/uploads/<key>"} instead (see README: Large datasets).';
+  'Upload the contacts to S3 under uploads/ and submit {"contacts": "s3://<bucket>/uploads/<key>"} instead (see docs/large-datasets.md).';
 
 export interface InlineRequest {
   method: string;

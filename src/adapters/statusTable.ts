@@ -124,7 +124,7 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
   /** The status item with the counts and latest update of the shards not promoted yet added in. */
   async function get(requestId: string): Promise<StatusRecord | undefined> {
     const record = await getItem(requestId, true);
-    // Only a request in processing shows batch counts; one still validating shows no totals yet (README: status).
+    // Only a request in processing shows batch counts; one still validating shows no totals yet (docs/api.md: GET /enrichment/{id}).
     if (record?.status !== 'processing') return record;
     const pending = range(shardCount(record.totalBatches)).filter((k) => !record.fullShards?.has(k));
     for (const { item } of pending.length ? await readShards(requestId, pending) : []) {

@@ -122,7 +122,7 @@ async function checkReference(ref: string, deps: CreateDeps): Promise<CheckedRef
     throw new ValidationError('Invalid request', [
       {
         path: 'contacts',
-        message: `S3 references must be under "${uploadPrefixOf(deps.owner)}", the uploads of your API key (see README: Large datasets)`,
+        message: `S3 references must be under "${uploadPrefixOf(deps.owner)}", the uploads of your API key (see docs/large-datasets.md)`,
       },
     ]);
   }

@@ -3,7 +3,7 @@ import { logger, withInvocation } from '../logger';
 import type { LambdaContext } from './sqsRecords';
 import { reconcileDeps } from './wiring';
 
-/** Scheduled sweep that finishes stalled requests (see README: Failure handling). */
+/** Scheduled sweep that finishes stalled requests (see docs/failure-handling.md). */
 export function makeHandler(deps: () => ReconcileDeps = reconcileDeps) {
   return (_event?: unknown, context?: LambdaContext): Promise<{ reconciled: ReconcileReport[] }> =>
     withInvocation({ awsRequestId: context?.awsRequestId }, async () => {

@@ -47,7 +47,7 @@ function apiKeysFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
   return [...new Set(keys)];
 }
 
-/** The stack's options from the environment, as `npm start` and `npm run demo` read them (README: Configuration). */
+/** The stack's options from the environment, as `npm start` and `npm run demo` read them (docs/configuration.md: The offline stack). */
 export function stackOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): StackOptions {
   const num = (name: string) => (env[name] ? Number(env[name]) : undefined);
   return {
@@ -65,7 +65,7 @@ export function stackOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Stack
   };
 }
 
-/** The one home of the offline stack's defaults (README: Configuration). */
+/** The one home of the offline stack's defaults (docs/configuration.md: The offline stack). */
 const DEFAULTS = {
   host: '127.0.0.1',
   apiConcurrency: 8,

@@ -1,8 +1,16 @@
+import path from 'node:path';
+import { keepLocalKey, keyFilePath } from './apiKeyFile';
 import { stackOptionsFromEnv, startStack, type Stack } from './stack';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** A stop that takes longer is cut short; serverless offline's watchdog (src/local/watchdog.js) ends it as we exit. */
 const STOP_DEADLINE_MS = 20_000;
+
+/** `file` as the ready line shows it: relative to the working directory when inside it (.local/api-key). */
+function shownPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel.startsWith('..') || path.isAbsolute(rel) ? file : rel;
+}
 
 /**
  * `npm start`: the whole service offline until Ctrl-C, SIGTERM or SIGHUP, or until the process that started it
@@ -40,11 +48,19 @@ async function main(): Promise<void> {
   }
 
   const options = stackOptionsFromEnv();
+  // No key given: the one kept in .local/api-key (LOCAL_API_KEY_FILE), made once, so a restart keeps the key.
+  let keyFile: string | undefined;
+  if (!options.apiKeys?.length) {
+    keyFile = keyFilePath(process.env.LOCAL_API_KEY_FILE);
+    const kept = keepLocalKey(keyFile);
+    if (kept.how === 'replaced') console.error(`${keyFile} held no usable key (${kept.problem}): wrote a new one`);
+    options.apiKeys = [kept.key];
+  }
   stack = await startStack(options);
-  // A generated key is printed so it can be used; keys the user gave are only counted.
-  const keys = options.apiKeys?.length
-    ? `${stack.apiKeys.length} API key(s) from API_KEYS/API_KEY`
-    : `API key ${stack.apiKeys[0]}`;
+  // The kept key is printed so it can be used; keys the user gave are only counted.
+  const keys = keyFile
+    ? `API key ${stack.apiKeys[0]}, kept in ${shownPath(keyFile)}`
+    : `${stack.apiKeys.length} API key(s) from API_KEYS/API_KEY`;
   console.log(
     `enrichment-service ready: API ${stack.apiUrl} (${keys}, header x-api-key; S3+SQS ${stack.emulators.s3Endpoint}, DynamoDB ${stack.emulators.dynamodbEndpoint}, bucket ${Object.values(stack.resources.buckets)[0]}). Ctrl-C to stop.`,
   );

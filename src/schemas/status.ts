@@ -18,7 +18,7 @@ const IntakeCheckpointSchema = z.object({
 export type IntakeCheckpoint = z.infer<typeof IntakeCheckpointSchema>;
 
 /**
- * `validating`: a referenced upload is being read by the intake function (README: API); `rejected`: it held an
+ * `validating`: a referenced upload is being read by the intake function (docs/api.md); `rejected`: it held an
  * invalid contact, or could not be read through (`errors` says why); no batch was sent and there is no output.
  */
 const REQUEST_STATUSES = [

@@ -1,6 +1,6 @@
 /**
  * What the service accepts as text and structure in a contact, and how user input is quoted in error
- * messages. Every rule here is checked before anything is written or serialized (README: Hostile input).
+ * messages. Every rule here is checked before anything is written or serialized (docs/api.md: Hostile input).
  */
 
 /** An extra contact property may nest objects and arrays this many levels deep, no more. */

@@ -24,7 +24,8 @@ inline; a request too large to send inline (a Lambda event of 6 MB: ${INLINE_CON
   --out FILE      where --wait saves the output (default output_<requestId>.json)
   --interval S    seconds between status polls (default 1)
   --timeout S     give up waiting after S seconds (default 3600; 0 waits forever)
-Environment: API_URL (default http://localhost:3000), API_KEY (sent as x-api-key).`;
+Environment: API_URL (default http://localhost:3000), API_KEY (sent as x-api-key; unset, the local stack's key
+in .local/api-key, or LOCAL_API_KEY_FILE, is sent to a localhost API_URL only).`;
 
 class UsageError extends Error {}
 

@@ -99,7 +99,9 @@ describe('sls package --stage prod', () => {
     expect(prodMissing.output).toContain(
       'enrichmentApiUrl is required: stage "prod" deploys no mock enrichment API (mockApi is false)',
     );
-    expect(prodMissing.output).toContain('--param="enrichmentApiUrl=https://…"');
+    expect(prodMissing.output).toContain(
+      '--param="enrichmentApiUrl=https://…" (or set enrichmentApiUrl under prod in serverless/params.yml)',
+    );
     expect(prodMissing.output).toContain('ddApiKeySecretArn is required while Datadog is on');
   });
 

@@ -48,7 +48,7 @@ describe('ownership per API key (fauxqs + dynalite)', () => {
       expect(JSON.parse(res.body).errors).toEqual([
         {
           path: 'contacts',
-          message: `S3 references must be under "${uploadPrefixOf(ownerIdOf(KEY_B))}", the uploads of your API key (see README: Large datasets)`,
+          message: `S3 references must be under "${uploadPrefixOf(ownerIdOf(KEY_B))}", the uploads of your API key (see docs/large-datasets.md)`,
         },
       ]);
     }

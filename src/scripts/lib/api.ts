@@ -1,4 +1,5 @@
 import type { StatusResponse } from '../../core/status';
+import { isLocalUrl, keptKey, keyFilePath } from '../../local/apiKeyFile';
 import {
   API_GATEWAY_MAX_BODY_BYTES,
   checkInline,
@@ -53,7 +54,7 @@ const INLINE_MARGIN_BYTES = 4096;
 export function fetchPostHeaders(body: string, host = new URL(apiUrl()).host): Record<string, string> {
   return {
     ...JSON_HEADERS,
-    ...apiKeyHeader(),
+    ...apiKeyHeader(`http://${host}`),
     host,
     connection: 'keep-alive',
     'accept-language': '*',
@@ -77,9 +78,15 @@ export function inlineVerdict(body: string, baseUrl = apiUrl()): InlineVerdict {
   return checkInline({ method: 'POST', url: '/enrichment', headers, body }, limits);
 }
 
-/** The API key the scripts send (README: Authentication): API_KEY, as `npm start` prints it or a deployed stage's. */
-export function apiKeyHeader(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  return env.API_KEY ? { 'x-api-key': env.API_KEY } : {};
+/**
+ * The API key the scripts send to `url` (docs/api.md: Authentication): API_KEY (a deployed stage's, or the one
+ * `npm start` was given); unset, and only when `url` is the local stack, the key `npm start` keeps in
+ * .local/api-key (LOCAL_API_KEY_FILE). The local key never goes to a deployed stage.
+ */
+export function apiKeyHeader(url?: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  if (env.API_KEY) return { 'x-api-key': env.API_KEY };
+  const kept = isLocalUrl(url ?? apiUrl(env)) ? keptKey(keyFilePath(env.LOCAL_API_KEY_FILE)) : undefined;
+  return kept ? { 'x-api-key': kept } : {};
 }
 
 /** One JSON call to the API. Network failures become an ApiError that names the URL. */
@@ -93,7 +100,7 @@ export async function request<T = unknown>(
   try {
     res = await fetch(url, {
       method,
-      headers: { ...(opts.body === undefined ? { accept: 'application/json' } : JSON_HEADERS), ...apiKeyHeader() },
+      headers: { ...(opts.body === undefined ? { accept: 'application/json' } : JSON_HEADERS), ...apiKeyHeader(url) },
       body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
       signal: opts.signal,
     });

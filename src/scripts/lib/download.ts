@@ -11,7 +11,7 @@ import { apiKeyHeader } from './api';
  */
 export async function downloadTo(url: string, file: string, signal?: AbortSignal): Promise<number> {
   // The API needs the key; the presigned URL it redirects to must not get it (it goes to S3).
-  const first = await fetch(url, { redirect: 'manual', headers: apiKeyHeader(), signal });
+  const first = await fetch(url, { redirect: 'manual', headers: apiKeyHeader(url), signal });
   const location = first.status >= 300 && first.status < 400 ? first.headers.get('location') : null;
   if (location) await first.body?.cancel();
   const res = location ? await fetch(new URL(location, url), { signal }) : first;
