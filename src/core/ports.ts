@@ -162,7 +162,42 @@ export interface AssemblyQueue {
 }
 
 export interface BatchQueue {
-  send(messages: BatchMessage[]): Promise<void>;
+  /** `delaySeconds` (0..900): the messages become visible only then (a held batch: docs/failure-handling.md: Holds). */
+  send(messages: BatchMessage[], opts?: { delaySeconds?: number }): Promise<void>;
+}
+
+/**
+ * The provider's rate limits, shared by every worker (src/core/rateLimiter.ts on src/adapters/rateLimitTable.ts).
+ * `take` is called before each provider call: one call token and `contacts` contact tokens.
+ */
+export interface RateLimiter {
+  /**
+   * Waits until the tokens are there and resolves true, when that is within `maxWaitMs`; false at once (nothing waited)
+   * when it is not: the worker's time budget cannot cover the wait, or a pause runs past it.
+   */
+  take(contacts: number, maxWaitMs: number): Promise<boolean>;
+  /** The provider said to wait until `untilMs` (epoch ms; a 429's Retry-After): every worker's next takes wait till then. */
+  pause(untilMs: number): Promise<void>;
+}
+
+export type BucketCounter = 'calls' | 'contacts';
+
+/**
+ * The shared bucket's item(s), one per shard (`limit#bucket#<shard>` in the status table): each method is ONE
+ * conditional UpdateItem of one item, never a read.
+ */
+export interface TokenBucketStore {
+  /**
+   * Adds `amounts` to the shard's counters if every counter stays at most its `max` (an absent counter counts 0);
+   * the new values, or undefined when the condition failed (nothing written).
+   */
+  add(
+    shard: number,
+    amounts: Partial<Record<BucketCounter, number>>,
+    max: Partial<Record<BucketCounter, number>>,
+  ): Promise<Partial<Record<BucketCounter, number>> | undefined>;
+  /** Sets each counter to its `to` if every one of them is below its `below` (or absent); false when not (nothing written). */
+  raise(shard: number, counters: Partial<Record<BucketCounter, { below: number; to: number }>>): Promise<boolean>;
 }
 
 /** The enrichment provider (src/adapters/enrichmentApi.ts): one answer per contact, in order. */
