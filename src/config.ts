@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { version as packageVersion } from '../package.json';
+import { planLimiter } from './core/rateLimiter';
 
 // An http(s) URL: `localhost:4566` without a scheme would otherwise pass and fail later in the SDK.
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
@@ -60,6 +61,12 @@ const ConfigSchema = z
     ENRICHMENT_BREAKER_THRESHOLD: z.coerce.number().int().min(2).max(1000).default(20),
     /** How long an open circuit makes no call before one trial call. */
     ENRICHMENT_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+    /**
+     * The provider's limits, shared by every worker through one token bucket in the status table
+     * (docs/failure-handling.md: Rate limits). 0 or unset: off.
+     */
+    PROVIDER_CALLS_PER_MINUTE: z.coerce.number().int().min(0).default(0),
+    PROVIDER_CONTACTS_PER_MINUTE: z.coerce.number().int().min(0).default(0),
     REQUEST_DEADLINE_SECONDS: seconds.default(3600),
     RECONCILE_STALL_SECONDS: seconds.default(300),
     DOWNLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(900),
@@ -87,6 +94,23 @@ const ConfigSchema = z
       .transform((v) => v === 'true'),
     /** Set by serverless-plugin-datadog when Datadog's handler wraps ours (then its metrics listener is running). */
     DD_LAMBDA_HANDLER: z.string().optional(),
+  })
+  .superRefine((c, ctx) => {
+    // A limit the bucket cannot run (below one take per shard, as planLimiter keeps one back) is refused here, by name.
+    for (const [variable, settings] of [
+      ['PROVIDER_CALLS_PER_MINUTE', { callsPerMinute: c.PROVIDER_CALLS_PER_MINUTE }],
+      ['PROVIDER_CONTACTS_PER_MINUTE', { contactsPerMinute: c.PROVIDER_CONTACTS_PER_MINUTE }],
+    ] as const) {
+      try {
+        planLimiter({ ...settings, maxContactsPerCall: c.BATCH_SIZE });
+      } catch (err) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [variable],
+          message: `${(err as Error).message} (BATCH_SIZE is ${c.BATCH_SIZE})`,
+        });
+      }
+    }
   })
   .refine((c) => c.ENRICHMENT_BREAKER_THRESHOLD > c.ENRICHMENT_SINGLE_MAX_ATTEMPTS, {
     // A contact a whole-call-failing provider always rejects gets its single attempts in a row: they must not open the circuit.

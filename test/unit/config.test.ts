@@ -70,6 +70,8 @@ describe('loadConfig', () => {
       ENRICHMENT_CALL_BUDGET_FACTOR: 3,
       ENRICHMENT_BREAKER_THRESHOLD: 20,
       ENRICHMENT_BREAKER_COOLDOWN_MS: 30_000,
+      PROVIDER_CALLS_PER_MINUTE: 0,
+      PROVIDER_CONTACTS_PER_MINUTE: 0,
       REQUEST_DEADLINE_SECONDS: 3600,
       RECONCILE_STALL_SECONDS: 300,
       DOWNLOAD_URL_TTL_SECONDS: 900,
@@ -79,6 +81,18 @@ describe('loadConfig', () => {
       METRICS_ENABLED: true,
       DD_FLUSH_TO_LOG: false,
     });
+  });
+
+  it('reads the provider limits (0 or unset: off) and refuses one the bucket cannot run, naming the variable', () => {
+    expect(loadConfig({ ...minimal, PROVIDER_CALLS_PER_MINUTE: '600' }).PROVIDER_CALLS_PER_MINUTE).toBe(600);
+    expect(loadConfig({ ...minimal, PROVIDER_CONTACTS_PER_MINUTE: '' }).PROVIDER_CONTACTS_PER_MINUTE).toBe(0);
+    expect(() => loadConfig({ ...minimal, PROVIDER_CALLS_PER_MINUTE: '-1' })).toThrow(/PROVIDER_CALLS_PER_MINUTE/);
+    expect(() => loadConfig({ ...minimal, PROVIDER_CALLS_PER_MINUTE: 'many' })).toThrow(/PROVIDER_CALLS_PER_MINUTE/);
+    // A contacts limit must leave room for one whole call of BATCH_SIZE contacts.
+    expect(() => loadConfig({ ...minimal, PROVIDER_CONTACTS_PER_MINUTE: '100' })).toThrow(
+      /PROVIDER_CONTACTS_PER_MINUTE: .*BATCH_SIZE is 100/,
+    );
+    expect(loadConfig({ ...minimal, PROVIDER_CONTACTS_PER_MINUTE: '100', BATCH_SIZE: '10' }).BATCH_SIZE).toBe(10);
   });
 
   it('reads numbers, flags and URLs from strings', () => {
