@@ -60,8 +60,11 @@ async function sendGroup(client: SQSClient, url: string, entries: SendMessageBat
 
 export function sqsBatchQueue(name = config().BATCH_QUEUE_NAME, client = sqsClient()): BatchQueue {
   return {
-    async send(messages: BatchMessage[]) {
+    async send(messages: BatchMessage[], opts = {}) {
       if (!messages.length) return;
+      const delay = opts.delaySeconds
+        ? { DelaySeconds: Math.min(900, Math.max(0, Math.round(opts.delaySeconds))) }
+        : {};
       const url = await queueUrl(name, client);
       const bodies = messages.map(encodeMessageBody);
       const groups = groupForSendBatch(
@@ -74,7 +77,7 @@ export function sqsBatchQueue(name = config().BATCH_QUEUE_NAME, client = sqsClie
         sendGroup(
           client,
           url,
-          group.map((i) => ({ Id: `b${messages[i].batchIndex}`, MessageBody: bodies[i] })),
+          group.map((i) => ({ Id: `b${messages[i].batchIndex}`, MessageBody: bodies[i], ...delay })),
         ),
       );
     },

@@ -49,6 +49,12 @@ export class CircuitBreaker {
     }
   }
 
+  /** How long until an open circuit lets a trial call through (0 when it is not open). */
+  reopensInMs(): number {
+    if (this.openedAt === undefined) return 0;
+    return Math.max(0, this.openedAt + this.opts.coolDownMs - this.now());
+  }
+
   success(): void {
     this.failures = 0;
     this.openedAt = undefined;

@@ -13,7 +13,7 @@ import {
   type RetryBudget,
   type RetryPolicy,
 } from './retry';
-import { noTracer, type Metrics, type SpanTags, type Tracer } from './ports';
+import { noTracer, type Metrics, type RateLimiter, type SpanTags, type Tracer } from './ports';
 
 export interface EnrichStats {
   calls: number;
@@ -75,8 +75,16 @@ export interface EnrichProgress {
   permanentFailures?: number;
 }
 
-/** What stopped an advance before every contact was settled. */
-export type StoppedBy = 'time' | 'breaker';
+/**
+ * What stopped an advance before every contact was settled: its own time budget, the circuit breaker, or the shared
+ * rate limiter (no tokens within the time budget, or a provider's pause running past it).
+ */
+export type StoppedBy = 'time' | 'breaker' | 'limit';
+
+/** The longest shared pause a 429's Retry-After may set: a bogus header must not stop the fleet for a day. */
+export const MAX_PROVIDER_PAUSE_MS = 15 * 60_000;
+/** Waiting for tokens without a time budget (direct calls, tests) waits at most this long. */
+const UNBUDGETED_MAX_WAIT_MS = 15 * 60_000;
 
 /** Nothing tried yet: the whole batch is one part. */
 export function freshProgress(size: number, callsSpent = 0): EnrichProgress {
@@ -110,6 +118,13 @@ export interface AdvanceOptions {
   callBudget?: number;
   /** The worker instance's circuit breaker; none when unset. */
   breaker?: CircuitBreaker;
+  /**
+   * The provider's shared rate limits: tokens are taken before each call, waiting only within the time budget (less
+   * one call's timeout); a 429 with Retry-After pauses every worker through it. None when unset.
+   */
+  limiter?: RateLimiter;
+  /** Told of each call that failed transiently (timeout, network, 408, 429, 5xx): the batch's own failures. */
+  onTransientFailure?: () => void;
   /** Spans `enrichment.api.call` and `enrichment.bisect`, with `tags` (the request id and batch index) on each. */
   tracer?: Tracer;
   /** One `apiCall` point per enrichment API call: its latency, tagged by outcome and status code. */
@@ -158,6 +173,30 @@ export async function advanceEnrichment(
       callsSpent -= 1;
       throw new CallsStoppedError('breaker');
     }
+    if (opts.limiter) {
+      // Wait for the tokens only as long as the budget leaves a whole call after the wait.
+      const maxWaitMs = opts.budget
+        ? Math.max(0, opts.budget.availableMs() - (policy.callTimeoutMs ?? 0))
+        : UNBUDGETED_MAX_WAIT_MS;
+      let granted: boolean;
+      try {
+        granted = await opts.limiter.take(group.length, maxWaitMs);
+      } catch (err) {
+        callsSpent -= 1;
+        breaker?.release();
+        throw err;
+      }
+      if (!granted) {
+        callsSpent -= 1;
+        breaker?.release();
+        throw new CallsStoppedError('limit');
+      }
+      // The wait took time: the call gets at most what is left.
+      if (opts.budget) {
+        const left = opts.budget.availableMs();
+        timeoutMs = timeoutMs === undefined ? left : Math.min(timeoutMs, left);
+      }
+    }
     stats.calls += 1;
     try {
       const tags = {
@@ -191,8 +230,14 @@ export async function advanceEnrichment(
       // A call cut short by the deadline says nothing about the API; a permanent answer means it is up.
       const cutShort =
         err instanceof TimeoutError && timeoutMs !== undefined && timeoutMs < (policy.callTimeoutMs ?? Infinity);
-      if (isRetryable(err) && !cutShort) breaker?.failure();
-      else breaker?.release();
+      if (isRetryable(err) && !cutShort) {
+        breaker?.failure();
+        opts.onTransientFailure?.();
+      } else breaker?.release();
+      // The provider said when to come back: every worker waits till then, not only this one.
+      if (opts.limiter && err instanceof HttpError && err.status === 429 && err.retryAfterMs !== undefined) {
+        await opts.limiter.pause(Date.now() + Math.min(err.retryAfterMs, MAX_PROVIDER_PAUSE_MS)).catch(() => undefined);
+      }
       throw err;
     }
   }
@@ -223,8 +268,8 @@ export async function advanceEnrichment(
         { budget: opts.budget, attemptsSpent: part.attempts },
       );
     } catch (err) {
-      if (err instanceof OutOfTimeError || (err instanceof CallsStoppedError && err.reason === 'breaker')) {
-        stoppedBy ??= err instanceof OutOfTimeError ? 'time' : 'breaker';
+      if (err instanceof OutOfTimeError || (err instanceof CallsStoppedError && err.reason !== 'budget')) {
+        stoppedBy ??= err instanceof OutOfTimeError ? 'time' : err.reason === 'breaker' ? 'breaker' : 'limit';
         pending.push({ ...part, attempts: err.attempts });
         return;
       }

@@ -82,9 +82,11 @@ export const METRICS = spec({
     name: 'enrichment.batch.delivery',
     kind: 'distribution',
     unit: 'delivery',
-    tags: { result: ['recorded', 'duplicate', 'skipped', 'out_of_time', 'circuit_open', 'unavailable', 'error'] },
+    tags: {
+      result: ['recorded', 'duplicate', 'held', 'skipped', 'out_of_time', 'circuit_open', 'unavailable', 'error'],
+    },
     meaning:
-      'One per batch message a worker handled. out_of_time, circuit_open, unavailable and error are handed back to SQS (batchItemFailures); error is an unexpected failure: the worker error rate.',
+      'One per batch message a worker handled. held: re-sent with a delay (a pause not its own doing; no receive spent); out_of_time, circuit_open, unavailable and error are handed back to SQS (batchItemFailures); error is an unexpected failure: the worker error rate.',
   },
   batchFailed: {
     name: 'enrichment.batch.failed',

@@ -9,6 +9,7 @@ import {
   freshProgress,
   type EnrichProgress,
   type EnrichStats,
+  type StoppedBy,
 } from './enrichBatch';
 import { BatchOutOfTimeError, EnrichmentPausedError, EnrichmentUnavailableError } from './errors';
 import { failedRow, type BatchResult } from './output';
@@ -16,11 +17,13 @@ import {
   noTracer,
   type Logger,
   type BatchOutcome,
+  type BatchQueue,
   type Clock,
   type EnrichmentApi,
   type FaultHooks,
   type Metrics,
   type ObjectStore,
+  type RateLimiter,
   type RequestRef,
   type ShardState,
   type StatusStore,
@@ -44,6 +47,12 @@ export interface WorkerDeps extends AssemblyRouting {
   callBudgetFactor?: number;
   /** The worker instance's circuit breaker: none when unset. */
   breaker?: CircuitBreaker;
+  /** The provider's rate limits, shared by every worker: none when unset. */
+  limiter?: RateLimiter;
+  /** The batch queue, for holds (a batch re-sent with a delay instead of handed back): no holds when unset. */
+  queue?: BatchQueue;
+  /** The longest delay of a hold (SQS: at most 900 s); HOLD_MAX_DELAY_SECONDS when unset. */
+  holdMaxDelaySeconds?: number;
   /** Custom metrics: none when unset. */
   metrics?: Metrics;
   /** Spans `enrichment.batch` and, inside it, `enrichment.api.call` and `enrichment.bisect`: none when unset. */
@@ -64,7 +73,45 @@ export interface StoredProgress extends EnrichProgress {
   batchIndex: number;
 }
 
-export type BatchHandling = 'recorded' | 'duplicate' | 'request-final' | 'unknown-request' | 'out-of-range';
+export type BatchHandling = 'recorded' | 'duplicate' | 'held' | 'request-final' | 'unknown-request' | 'out-of-range';
+
+/** A batch is held at most this many times; then it is handed back to SQS as before (its receives, then the DLQ). */
+export const MAX_BATCH_HOLDS = 100;
+/** The first hold's delay; each further hold doubles it, up to the maximum. */
+export const HOLD_BASE_DELAY_SECONDS = 5;
+/** SQS's largest DelaySeconds. */
+export const HOLD_MAX_DELAY_SECONDS = 900;
+
+export type HoldDecision =
+  | { hold: true; holds: number; delaySeconds: number }
+  | { hold: false; reason: 'own-time' | 'own-failures' | 'hold-limit' };
+
+/**
+ * Whether a batch stopped before the end is held (re-sent with a delay, its receive not spent) or handed back to SQS.
+ * Held: stopped by the shared limiter (no tokens within the budget, a provider's pause), or by an open circuit when
+ * none of this delivery's own calls failed. Handed back: its own time ran out, its own calls failed (a batch that
+ * opened the circuit itself must reach the DLQ as before), or it was held MAX_BATCH_HOLDS times already.
+ * The delay: 5 s doubled per hold, at least `hintMs` (the circuit's cool-down left), at most `maxDelaySeconds`,
+ * with up to 20% jitter so held batches do not all come back at once.
+ */
+export function holdDecision(input: {
+  stoppedBy: StoppedBy | undefined;
+  ownFailures: number;
+  holds: number;
+  hintMs?: number;
+  maxDelaySeconds?: number;
+  random?: () => number;
+}): HoldDecision {
+  const { stoppedBy, ownFailures, holds } = input;
+  if (stoppedBy !== 'breaker' && stoppedBy !== 'limit') return { hold: false, reason: 'own-time' };
+  if (stoppedBy === 'breaker' && ownFailures > 0) return { hold: false, reason: 'own-failures' };
+  if (holds >= MAX_BATCH_HOLDS) return { hold: false, reason: 'hold-limit' };
+  const max = Math.max(1, Math.min(HOLD_MAX_DELAY_SECONDS, input.maxDelaySeconds ?? HOLD_MAX_DELAY_SECONDS));
+  const backoff = HOLD_BASE_DELAY_SECONDS * 2 ** Math.min(holds, 20);
+  const base = Math.min(max, Math.max(backoff, Math.ceil((input.hintMs ?? 0) / 1000)));
+  const jitter = Math.floor((input.random ?? Math.random)() * base * 0.2);
+  return { hold: true, holds: holds + 1, delaySeconds: Math.max(1, Math.min(max, base + jitter)) };
+}
 
 /**
  * Counts a batch on its shard (exactly once), promotes the shard to the status item if that filled it,
@@ -149,7 +196,7 @@ export async function processBatch(
         const handling = await enrichAndRecord(message, deps, invocation);
         span.setTag('enrichment.handling', handling);
         deps.metrics?.emit('batchDelivery', 1, {
-          result: handling === 'recorded' || handling === 'duplicate' ? handling : 'skipped',
+          result: handling === 'recorded' || handling === 'duplicate' || handling === 'held' ? handling : 'skipped',
         });
         return handling;
       } catch (err) {
@@ -184,7 +231,9 @@ async function enrichAndRecord(
   // 3. On a redelivery, pick up the progress an earlier delivery kept when its time ran out.
   // 4. Enrich the contacts within the time budget and the batch's call budget, bisecting a failing
   //    batch so only the bad contacts fail. Out of time, or the circuit breaker open: keep the
-  //    progress and throw, so SQS redelivers the message to go on.
+  //    progress and throw, so SQS redelivers the message to go on. Stopped by a pause that is not the batch's own
+  //    doing (no tokens, the provider's pause, a circuit its own calls did not open): keep the progress and hold it,
+  //    re-sent with a delay before this message is acknowledged, so no receive is spent (holdDecision).
   // 5. If all of them failed and none for good (an outage), keep the calls spent and throw so SQS
   //    redelivers the message (and in the end dead-letters it).
   // 6. Store the batch result under its own key (overwrite).
@@ -198,7 +247,8 @@ async function enrichAndRecord(
   const started = Date.now();
   const size = message.contacts.length;
   let start = freshProgress(size);
-  if ((invocation.receiveCount ?? 1) > 1) {
+  // A redelivery or a held copy: an earlier delivery may have kept progress.
+  if ((invocation.receiveCount ?? 1) > 1 || message.holds) {
     const kept = await deps.store.getJson<StoredProgress>(keys.batchProgress(requestId, batchIndex));
     if (fitsBatch(kept, size))
       start = {
@@ -221,6 +271,7 @@ async function enrichAndRecord(
   }
   const stats: EnrichStats = { calls: 0, retries: 0, bisections: 0 };
   const maxCalls = deps.callBudgetFactor === undefined ? undefined : callBudget(size, deps.callBudgetFactor);
+  let ownFailures = 0;
   const { stoppedBy, ...progress } = await advanceEnrichment(
     message.contacts,
     message.fields,
@@ -232,6 +283,10 @@ async function enrichAndRecord(
       stats,
       callBudget: maxCalls,
       breaker: deps.breaker,
+      limiter: deps.limiter,
+      onTransientFailure: () => {
+        ownFailures += 1;
+      },
       tracer: deps.tracer,
       metrics: deps.metrics,
       tags: batchTags(message),
@@ -253,9 +308,35 @@ async function enrichAndRecord(
       ...stats,
       durationMs: Date.now() - started,
     };
-    if (stoppedBy === 'breaker') {
-      log.warn('enrichment API keeps failing: circuit open, batch handed back with its progress', fields);
-      deps.metrics?.emit('batchCircuitOpen', 1);
+    if (stoppedBy === 'breaker') deps.metrics?.emit('batchCircuitOpen', 1);
+    const decision = holdDecision({
+      stoppedBy,
+      ownFailures,
+      holds: message.holds ?? 0,
+      hintMs: stoppedBy === 'breaker' ? deps.breaker?.reopensInMs() : undefined,
+      maxDelaySeconds: deps.holdMaxDelaySeconds,
+    });
+    if (deps.queue && decision.hold) {
+      // The request counts as active (reconcile neither re-sends nor expires it while its batches are held), then
+      // the copy is queued, and only then is this message acknowledged: a crash in between leaves a duplicate,
+      // which the batch's idempotent result and once-only count absorb.
+      await deps.status.touch(requestId, deps.clock.now().toISOString());
+      await deps.queue.send([{ ...message, holds: decision.holds }], { delaySeconds: decision.delaySeconds });
+      log.warn('batch held: re-sent with a delay, its progress kept', {
+        ...fields,
+        stoppedBy,
+        holds: decision.holds,
+        delaySeconds: decision.delaySeconds,
+      });
+      return 'held';
+    }
+    if (stoppedBy === 'breaker' || stoppedBy === 'limit') {
+      log.warn(
+        stoppedBy === 'breaker'
+          ? 'enrichment API keeps failing: circuit open, batch handed back with its progress'
+          : 'no provider tokens within the time budget: batch handed back with its progress',
+        { ...fields, stoppedBy, holds: message.holds ?? 0 },
+      );
       throw new EnrichmentPausedError(size - pending, pending);
     }
     log.warn('batch out of time; progress kept for the redelivery', fields);

@@ -47,15 +47,22 @@ export function isPermanent(err: unknown): boolean {
 }
 
 /**
- * The caller stopped calling before this attempt: the batch's call budget is spent or the circuit
- * breaker is open. `attempts` counts the attempts that really failed before it.
+ * The caller stopped calling before this attempt: the batch's call budget is spent, the circuit
+ * breaker is open, or the shared rate limiter has no tokens within the time budget. `attempts` counts
+ * the attempts that really failed before it.
  */
 export class CallsStoppedError extends Error {
   constructor(
-    readonly reason: 'budget' | 'breaker',
+    readonly reason: 'budget' | 'breaker' | 'limit',
     readonly attempts = 0,
   ) {
-    super(reason === 'budget' ? 'enrichment call budget spent' : 'enrichment API circuit open');
+    super(
+      reason === 'budget'
+        ? 'enrichment call budget spent'
+        : reason === 'breaker'
+          ? 'enrichment API circuit open'
+          : 'no provider tokens within the time budget',
+    );
     this.name = 'CallsStoppedError';
   }
 }

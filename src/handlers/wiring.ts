@@ -5,9 +5,11 @@ import { datadogMetrics } from '../adapters/metrics';
 import { ddTracing } from '../adapters/tracing';
 import { presignDownload, s3ObjectStore, s3UploadStore } from '../adapters/s3';
 import { sqsAssemblyQueue, sqsBatchQueue, sqsIntakeQueue } from '../adapters/sqs';
+import { dynamoTokenBucketStore } from '../adapters/rateLimitTable';
 import { dynamoStatusStore } from '../adapters/statusTable';
 import { dynamoUploadRecords } from '../adapters/uploadRecords';
 import { CircuitBreaker } from '../core/circuitBreaker';
+import { planLimiter, TokenBucket, type BucketSeen } from '../core/rateLimiter';
 import type { AssembleDeps } from '../core/assembleOutput';
 import type { CreateDeps } from '../core/createEnrichment';
 import type { IntakeDeps } from '../core/intake';
@@ -69,6 +71,25 @@ function workerBreaker(): CircuitBreaker {
 /** For tests that start a new service (a new configuration) in the same process. */
 export function resetWorkerBreaker(): void {
   breaker = undefined;
+  bucketSeen = new Map();
+}
+
+/**
+ * What the instance last saw of the shared bucket's counters: a guess that saves a write after an idle spell
+ * (src/core/rateLimiter.ts). Module state, as the breaker.
+ */
+let bucketSeen: BucketSeen = new Map();
+
+/** The provider's rate limits: one bucket in the status table shared by every worker (none when both limits are off). */
+function workerLimiter(clients: AwsClients): TokenBucket | undefined {
+  const c = config();
+  const plan = planLimiter({
+    callsPerMinute: c.PROVIDER_CALLS_PER_MINUTE,
+    contactsPerMinute: c.PROVIDER_CONTACTS_PER_MINUTE,
+    maxContactsPerCall: c.BATCH_SIZE,
+  });
+  if (!plan) return undefined;
+  return new TokenBucket(plan, dynamoTokenBucketStore(c.TABLE_NAME, clients.ddb), { seen: bucketSeen });
 }
 
 export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
@@ -87,6 +108,11 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
     timeReserveMs: c.WORKER_TIME_RESERVE_MS,
     callBudgetFactor: c.ENRICHMENT_CALL_BUDGET_FACTOR,
     breaker: workerBreaker(),
+    limiter: workerLimiter(clients),
+    // Holds re-send a batch with a delay; reconcile treats a request untouched for RECONCILE_STALL_SECONDS as stalled,
+    // so a hold comes back (and touches it again) well within that.
+    queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs),
+    holdMaxDelaySeconds: Math.min(900, Math.floor(c.RECONCILE_STALL_SECONDS / 2)),
     assemblyQueue: sqsAssemblyQueue(c.ASSEMBLY_QUEUE_NAME, clients.sqs),
     assemblyInlineMaxBatches: c.ASSEMBLY_INLINE_MAX_BATCHES,
   };

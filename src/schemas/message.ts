@@ -8,6 +8,11 @@ export const BatchMessageSchema = z.object({
   batchIndex: z.number().int().min(0),
   fields: z.array(EnrichFieldSchema).min(1),
   contacts: z.array(ContactSchema).min(1).max(100),
+  /**
+   * How many times a worker held the batch: handed it back by re-sending it with a delay, because of a pause that is
+   * not its own doing (no tokens, the provider's pause, an open circuit), without spending a receive. Absent: never.
+   */
+  holds: z.number().int().min(1).optional(),
 });
 export type BatchMessage = z.infer<typeof BatchMessageSchema>;
 
