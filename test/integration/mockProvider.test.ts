@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { resetConfig } from '../../src/config';
 import { enrichedRow } from '../../src/core/output';
 import { mockEnrichContact } from '../../src/handlers/mockData';
