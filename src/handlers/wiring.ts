@@ -1,5 +1,7 @@
-import { config } from '../config';
+import { config, type Config } from '../config';
 import { httpEnrichmentApi } from '../adapters/enrichmentApi';
+import { peopleDataLabsApi } from '../adapters/peopleDataLabs';
+import { secretValue } from '../adapters/secrets';
 import { awsClients, type AwsClients } from '../adapters/clients';
 import { datadogMetrics } from '../adapters/metrics';
 import { ddTracing } from '../adapters/tracing';
@@ -11,7 +13,7 @@ import { CircuitBreaker } from '../core/circuitBreaker';
 import type { AssembleDeps } from '../core/assembleOutput';
 import type { CreateDeps } from '../core/createEnrichment';
 import type { IntakeDeps } from '../core/intake';
-import { noFaults, systemClock, type StatusStore } from '../core/ports';
+import { noFaults, systemClock, type EnrichmentApi, type StatusStore } from '../core/ports';
 import type { WorkerDeps } from '../core/processBatch';
 import type { ReconcileDeps } from '../core/reconcile';
 import type { UploadDeps } from '../core/uploads';
@@ -51,6 +53,27 @@ export function createDeps(clients: AwsClients = awsClients()): CreateDeps {
   };
 }
 
+/**
+ * The enrichment provider's adapter, by ENRICHMENT_PROVIDER. Adding a provider: one adapter and one mapping
+ * (docs/providers.md), one case here.
+ */
+export function enrichmentApi(c: Config = config()): EnrichmentApi {
+  switch (c.ENRICHMENT_PROVIDER) {
+    case 'peopledatalabs': {
+      const arn = c.PDL_API_KEY_SECRET_ARN;
+      return peopleDataLabsApi({
+        baseUrl: c.ENRICHMENT_API_URL,
+        timeoutMs: c.ENRICHMENT_TIMEOUT_MS,
+        minLikelihood: c.PDL_MIN_LIKELIHOOD,
+        // The key of the environment wins (offline: the mock's); on AWS the secret, read once per cold start.
+        apiKey: async () => c.ENRICHMENT_API_KEY || (arn ? secretValue(arn, c.AWS_REGION) : undefined),
+      });
+    }
+    case 'mock':
+      return httpEnrichmentApi(c.ENRICHMENT_API_URL, c.ENRICHMENT_TIMEOUT_MS, c.ENRICHMENT_API_KEY);
+  }
+}
+
 let breaker: CircuitBreaker | undefined;
 
 /**
@@ -75,7 +98,7 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
   const c = config();
   return {
     ...useCaseDeps(clients),
-    api: httpEnrichmentApi(c.ENRICHMENT_API_URL, c.ENRICHMENT_TIMEOUT_MS, c.ENRICHMENT_API_KEY),
+    api: enrichmentApi(c),
     retry: {
       maxAttempts: c.ENRICHMENT_MAX_ATTEMPTS,
       baseDelayMs: c.ENRICHMENT_BACKOFF_BASE_MS,

@@ -43,6 +43,26 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...minimal, WORKER_TIME_RESERVE_MS: '2000' }).WORKER_TIME_RESERVE_MS).toBe(2_000);
   });
 
+  it('stops peopledatalabs without its API key, naming the variables, and takes it with a secret ARN or a key', () => {
+    expect(configError({ ...minimal, ENRICHMENT_PROVIDER: 'peopledatalabs' }).message).toMatch(
+      /ENRICHMENT_PROVIDER.*PDL_API_KEY_SECRET_ARN.*ENRICHMENT_API_KEY/,
+    );
+    expect(configError({ ...minimal, ENRICHMENT_PROVIDER: 'clearbit' }).message).toMatch(/ENRICHMENT_PROVIDER/);
+    const arn = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:pdl';
+    expect(
+      loadConfig({ ...minimal, ENRICHMENT_PROVIDER: 'peopledatalabs', PDL_API_KEY_SECRET_ARN: arn }),
+    ).toMatchObject({ ENRICHMENT_PROVIDER: 'peopledatalabs', PDL_MIN_LIKELIHOOD: 6 });
+    expect(
+      loadConfig({
+        ...minimal,
+        ENRICHMENT_PROVIDER: 'peopledatalabs',
+        ENRICHMENT_API_KEY: 'k',
+        PDL_MIN_LIKELIHOOD: '9',
+      }).PDL_MIN_LIKELIHOOD,
+    ).toBe(9);
+    expect(configError({ ...minimal, PDL_MIN_LIKELIHOOD: '11' }).message).toMatch(/PDL_MIN_LIKELIHOOD/);
+  });
+
   it('fills in the defaults', () => {
     expect(loadConfig(minimal)).toEqual({
       ...minimal,
@@ -57,6 +77,8 @@ describe('loadConfig', () => {
       SQS_ENDPOINT: undefined,
       DYNAMODB_ENDPOINT: undefined,
       BATCH_SIZE: 100,
+      ENRICHMENT_PROVIDER: 'mock',
+      PDL_MIN_LIKELIHOOD: 6,
       ENRICHMENT_TIMEOUT_MS: 10_000,
       INTAKE_TIME_RESERVE_MS: 30_000,
       ASSEMBLY_INLINE_MAX_BATCHES: 1000,
@@ -177,6 +199,7 @@ describe('mockConfig', () => {
       MOCK_SPIKE_RATE: 0,
       MOCK_SPIKE_MS: 2000,
       MOCK_INVALID_MODE: 'contact',
+      MOCK_RATE_WINDOW_SECONDS: 60,
     });
   });
   it('reads MOCK_INVALID_MODE and rejects an unknown one', () => {
