@@ -34,7 +34,8 @@ const HARNESS_ENV = {
 export function emulators(): Emulators {
   const s3 = process.env.TEST_S3_ENDPOINT;
   const dynamo = process.env.TEST_DYNAMODB_ENDPOINT;
-  if (!s3 || !dynamo) throw new Error('emulators are not running (jest globalSetup)');
+  if (!s3 || !dynamo)
+    throw new Error('emulators are not running (the integration tier starts them: test/support/globalSetup.ts)');
   return {
     s3Endpoint: s3,
     sqsEndpoint: process.env.TEST_SQS_ENDPOINT!,

@@ -24,7 +24,7 @@ import { API_GATEWAY_MAX_BODY_BYTES } from '../../../src/inlineLimits';
 import { ServerlessConfig } from '../../../src/local/serverlessConfig';
 import { apiEvent, makeContacts } from '../../support/factories';
 import { awsMocks } from '../../support/awsMocks';
-import { documentedResponse, mismatches, operations, spec } from './spec';
+import { documentedResponse, mismatches, operations, spec } from '../../support/openapiSpec';
 
 /**
  * docs/openapi.yaml against the real handlers: each answer a handler gives (called in-process, AWS mocked) must
