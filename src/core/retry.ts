@@ -1,11 +1,13 @@
+import { EnrichmentError } from './errors';
+
 /** An error from an HTTP dependency, with what the retry policy needs to know. */
-export class HttpError extends Error {
+export class HttpError extends EnrichmentError<'provider_http'> {
   constructor(
     readonly status: number,
     message: string,
     readonly retryAfterMs?: number,
   ) {
-    super(message);
+    super(message, { kind: 'provider_http' });
     this.name = 'HttpError';
   }
 }
@@ -23,9 +25,9 @@ export class CreditsExhaustedError extends HttpError {
   }
 }
 
-export class TimeoutError extends Error {
+export class TimeoutError extends EnrichmentError<'provider_timeout'> {
   constructor(message: string) {
-    super(message);
+    super(message, { kind: 'provider_timeout' });
     this.name = 'TimeoutError';
   }
 }
@@ -67,12 +69,14 @@ export function isPermanent(err: unknown): boolean {
  * The caller stopped calling before this attempt: the batch's call budget is spent or the circuit
  * breaker is open. `attempts` counts the attempts that really failed before it.
  */
-export class CallsStoppedError extends Error {
+export class CallsStoppedError extends EnrichmentError<'calls_stopped'> {
   constructor(
     readonly reason: 'budget' | 'breaker',
     readonly attempts = 0,
   ) {
-    super(reason === 'budget' ? 'enrichment call budget spent' : 'enrichment API circuit open');
+    super(reason === 'budget' ? 'enrichment call budget spent' : 'enrichment API circuit open', {
+      kind: 'calls_stopped',
+    });
     this.name = 'CallsStoppedError';
   }
 }
@@ -128,12 +132,12 @@ export interface RetryBudget {
  * The budget ran out before the call succeeded or used up its attempts. `attempts` counts only the
  * attempts that really failed: a call cut short by the deadline says nothing about the contacts.
  */
-export class OutOfTimeError extends Error {
+export class OutOfTimeError extends EnrichmentError<'out_of_time'> {
   constructor(
     readonly attempts: number,
     readonly lastError?: unknown,
   ) {
-    super(`out of time after ${attempts} failed attempts`);
+    super(`out of time after ${attempts} failed attempts`, { kind: 'out_of_time', cause: lastError });
     this.name = 'OutOfTimeError';
   }
 }
