@@ -77,6 +77,14 @@ const ConfigSchema = z
     RECONCILE_STALL_SECONDS: seconds.default(300),
     DOWNLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(900),
     RESULT_TTL_DAYS: seconds.default(30),
+    /** The result cache's table (serverless/resources/cache.yml); required while CACHE_TTL_DAYS is above 0. */
+    CACHE_TABLE: z.string().optional(),
+    /** Days a provider result is reused by later requests (docs/architecture.md: Result cache); 0 turns the cache off. */
+    CACHE_TTL_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
+    /** Days a not-found result is reused; 0 keeps none. */
+    NOT_FOUND_CACHE_TTL_DAYS: z.coerce.number().int().min(0).max(3650).default(7),
+    /** Whose cached results a request reuses: its API key owner's (`owner`), or every caller's (`service`). */
+    CACHE_SCOPE: z.enum(['owner', 'service']).default('owner'),
     /**
      * The largest upload POST /enrichment/uploads accepts. At most 1,000 parts of 8 MiB, so the answer (one
      * presigned URL per part) stays under 1 MB, far from Lambda's 6 MB response limit.
@@ -104,6 +112,10 @@ const ConfigSchema = z
   .refine((c) => c.ENRICHMENT_PROVIDER !== 'peopledatalabs' || !!c.ENRICHMENT_API_KEY || !!c.PDL_API_KEY_SECRET_ARN, {
     path: ['ENRICHMENT_PROVIDER'],
     error: 'peopledatalabs needs its API key: set PDL_API_KEY_SECRET_ARN (a Secrets Manager ARN) or ENRICHMENT_API_KEY',
+  })
+  .refine((c) => c.CACHE_TTL_DAYS === 0 || !!c.CACHE_TABLE, {
+    path: ['CACHE_TABLE'],
+    error: 'the result cache needs its table: set CACHE_TABLE, or CACHE_TTL_DAYS=0 to turn the cache off',
   })
   .refine((c) => c.ENRICHMENT_BREAKER_THRESHOLD > c.ENRICHMENT_SINGLE_MAX_ATTEMPTS, {
     // A contact a whole-call-failing provider always rejects gets its single attempts in a row: they must not open the circuit.

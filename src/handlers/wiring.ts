@@ -7,6 +7,7 @@ import { datadogMetrics } from '../adapters/metrics';
 import { ddTracing } from '../adapters/tracing';
 import { presignDownload, s3ObjectStore, s3UploadStore } from '../adapters/s3';
 import { sqsAssemblyQueue, sqsBatchQueue, sqsIntakeQueue } from '../adapters/sqs';
+import { dynamoResultCache } from '../adapters/resultCache';
 import { dynamoStatusStore } from '../adapters/statusTable';
 import { dynamoUploadRecords } from '../adapters/uploadRecords';
 import { CircuitBreaker } from '../core/circuitBreaker';
@@ -112,6 +113,16 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
     breaker: workerBreaker(),
     assemblyQueue: sqsAssemblyQueue(c.ASSEMBLY_QUEUE_NAME, clients.sqs),
     assemblyInlineMaxBatches: c.ASSEMBLY_INLINE_MAX_BATCHES,
+    ...(c.CACHE_TTL_DAYS > 0 && c.CACHE_TABLE
+      ? {
+          cache: {
+            cache: dynamoResultCache(c.CACHE_TABLE, clients.ddb),
+            ttlDays: c.CACHE_TTL_DAYS,
+            notFoundTtlDays: c.NOT_FOUND_CACHE_TTL_DAYS,
+            scope: c.CACHE_SCOPE,
+          },
+        }
+      : {}),
   };
 }
 

@@ -173,6 +173,9 @@ export async function startTestService(
     MOCK_SPIKE_RATE: '0',
     MOCK_THROTTLE_RATE: '0',
     MOCK_INVALID_MODE: 'contact',
+    // The result cache is off unless a test turns it on (CACHE_TTL_DAYS): other tests send the same generated
+    // contacts again and count the provider calls and rows of each request on its own.
+    CACHE_TTL_DAYS: '0',
     ...env,
   });
   resetConfig();

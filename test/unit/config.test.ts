@@ -13,6 +13,7 @@ import {
 const minimal = {
   BUCKET_NAME: 'svc-dev-data',
   TABLE_NAME: 'svc-dev-status',
+  CACHE_TABLE: 'svc-dev-result-cache',
   BATCH_QUEUE_NAME: 'svc-dev-batches',
   INTAKE_QUEUE_NAME: 'svc-dev-intake',
   ASSEMBLY_QUEUE_NAME: 'svc-dev-assembly',
@@ -96,6 +97,9 @@ describe('loadConfig', () => {
       RECONCILE_STALL_SECONDS: 300,
       DOWNLOAD_URL_TTL_SECONDS: 900,
       RESULT_TTL_DAYS: 30,
+      CACHE_TTL_DAYS: 30,
+      NOT_FOUND_CACHE_TTL_DAYS: 7,
+      CACHE_SCOPE: 'owner',
       MAX_UPLOAD_BYTES: 2_147_483_648,
       UPLOAD_URL_TTL_SECONDS: 3600,
       METRICS_ENABLED: true,
@@ -126,6 +130,7 @@ describe('loadConfig', () => {
   it.each([
     'BUCKET_NAME',
     'TABLE_NAME',
+    'CACHE_TABLE',
     'BATCH_QUEUE_NAME',
     'INTAKE_QUEUE_NAME',
     'ASSEMBLY_QUEUE_NAME',
@@ -153,10 +158,25 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'verbose'],
     ['METRICS_ENABLED', 'yes'],
     ['S3_ENDPOINT', 'not an endpoint'],
+    ['CACHE_TTL_DAYS', '-1'],
+    ['CACHE_TTL_DAYS', 'a month'],
+    ['NOT_FOUND_CACHE_TTL_DAYS', '1.5'],
+    ['CACHE_SCOPE', 'everyone'],
   ])('names %s=%p as the bad variable', (name, value) => {
     const err = configError({ ...minimal, [name]: value });
     expect(err.message).toContain(`${name}:`);
     expect(err.message.split(';')).toHaveLength(1);
+  });
+
+  it('has the result cache on by default, and needs no cache table once CACHE_TTL_DAYS=0 turns it off', () => {
+    expect(loadConfig(minimal)).toMatchObject({
+      CACHE_TTL_DAYS: 30,
+      NOT_FOUND_CACHE_TTL_DAYS: 7,
+      CACHE_SCOPE: 'owner',
+    });
+    const { CACHE_TABLE: _, ...noTable } = minimal;
+    expect(loadConfig({ ...noTable, CACHE_TTL_DAYS: '0' }).CACHE_TTL_DAYS).toBe(0);
+    expect(configError(noTable).message).toMatch(/CACHE_TABLE: .*CACHE_TTL_DAYS=0/);
   });
 
   it('lists every bad variable at once', () => {
