@@ -39,6 +39,22 @@ class CheckStageParams {
       );
     }
 
+    const provider = service.provider.environment?.ENRICHMENT_PROVIDER;
+    if (provider !== undefined && provider !== 'mock' && provider !== 'peopledatalabs')
+      problems.push(`enrichmentProvider must be mock or peopledatalabs, got "${provider}".`);
+    if (
+      provider === 'peopledatalabs' &&
+      !service.provider.environment.ENRICHMENT_API_KEY &&
+      !/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+$/.test(
+        service.provider.environment.PDL_API_KEY_SECRET_ARN || '',
+      )
+    ) {
+      problems.push(
+        `pdlApiKeySecretArn is required with enrichmentProvider peopledatalabs: the Secrets Manager ARN of the People Data Labs API key, got "${service.provider.environment.PDL_API_KEY_SECRET_ARN || ''}". ` +
+          `Pass ${param('pdlApiKeySecretArn', 'arn:aws:secretsmanager:<region>:<account>:secret:<name>')}.`,
+      );
+    }
+
     const datadog = service.custom?.datadog || {};
     if (
       String(datadog.enabled) !== 'false' &&

@@ -29,9 +29,22 @@ const ConfigSchema = z
     ASSEMBLY_TIMEOUT_SECONDS: seconds.max(900).default(900),
     /** Time the intake keeps back from its timeout to save its checkpoint and queue its continuation. */
     INTAKE_TIME_RESERVE_MS: z.coerce.number().int().min(500).max(600_000).default(30_000),
+    /**
+     * The enrichment provider the worker calls (src/handlers/wiring.ts): `mock`, the mock's own dialect (POST
+     * ENRICHMENT_API_URL); `peopledatalabs`, People Data Labs' bulk person enrichment (POST
+     * ENRICHMENT_API_URL/v5/person/bulk, ENRICHMENT_API_URL its base: https://api.peopledatalabs.com or the mock's …/mock).
+     */
+    ENRICHMENT_PROVIDER: z.enum(['mock', 'peopledatalabs']).default('mock'),
     ENRICHMENT_API_URL: httpUrl,
     /** Sent as x-api-key to the enrichment API when set (the stage's own mock needs one of its API keys). */
     ENRICHMENT_API_KEY: z.string().optional(),
+    /**
+     * peopledatalabs on AWS: the Secrets Manager ARN of the API key (read once per cold start); ENRICHMENT_API_KEY,
+     * when set, is used instead (offline, the mock).
+     */
+    PDL_API_KEY_SECRET_ARN: z.string().optional(),
+    /** peopledatalabs: the least likelihood (1-10) a match must have to count (a match below it is a 404). */
+    PDL_MIN_LIKELIHOOD: z.coerce.number().int().min(1).max(10).default(6),
     /** Public base URL of the API, used to build download links; derived from the request when unset. */
     PUBLIC_API_URL: optionalUrl,
     /** Endpoint overrides for the offline stack and tests (fauxqs, dynalite). */
@@ -71,6 +84,14 @@ const ConfigSchema = z
     RECONCILE_STALL_SECONDS: seconds.default(300),
     DOWNLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(900),
     RESULT_TTL_DAYS: seconds.default(30),
+    /** The result cache's table (serverless/resources/cache.yml); required while CACHE_TTL_DAYS is above 0. */
+    CACHE_TABLE: z.string().optional(),
+    /** Days a provider result is reused by later requests (docs/architecture.md: Result cache); 0 turns the cache off. */
+    CACHE_TTL_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
+    /** Days a not-found result is reused; 0 keeps none. */
+    NOT_FOUND_CACHE_TTL_DAYS: z.coerce.number().int().min(0).max(3650).default(7),
+    /** Whose cached results a request reuses: its API key owner's (`owner`), or every caller's (`service`). */
+    CACHE_SCOPE: z.enum(['owner', 'service']).default('owner'),
     /**
      * The largest upload POST /enrichment/uploads accepts. At most 1,000 parts of 8 MiB, so the answer (one
      * presigned URL per part) stays under 1 MB, far from Lambda's 6 MB response limit.
@@ -112,6 +133,14 @@ const ConfigSchema = z
       }
     }
   })
+  .refine((c) => c.ENRICHMENT_PROVIDER !== 'peopledatalabs' || !!c.ENRICHMENT_API_KEY || !!c.PDL_API_KEY_SECRET_ARN, {
+    path: ['ENRICHMENT_PROVIDER'],
+    error: 'peopledatalabs needs its API key: set PDL_API_KEY_SECRET_ARN (a Secrets Manager ARN) or ENRICHMENT_API_KEY',
+  })
+  .refine((c) => c.CACHE_TTL_DAYS === 0 || !!c.CACHE_TABLE, {
+    path: ['CACHE_TABLE'],
+    error: 'the result cache needs its table: set CACHE_TABLE, or CACHE_TTL_DAYS=0 to turn the cache off',
+  })
   .refine((c) => c.ENRICHMENT_BREAKER_THRESHOLD > c.ENRICHMENT_SINGLE_MAX_ATTEMPTS, {
     // A contact a whole-call-failing provider always rejects gets its single attempts in a row: they must not open the circuit.
     path: ['ENRICHMENT_BREAKER_THRESHOLD'],
@@ -148,6 +177,9 @@ export function resetConfig(): void {
   cached = undefined;
 }
 
+/** A knob the params pass as '' when it is not set. */
+const unsetOr = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
 const MockConfigSchema = z.object({
   MOCK_LATENCY_MS: z.coerce.number().int().min(0).default(50),
   MOCK_FAILURE_RATE: z.coerce.number().min(0).max(1).default(0),
@@ -159,6 +191,13 @@ const MockConfigSchema = z.object({
    * a per-contact error in a 200 answer, as bulk enrichment APIs do; `call`, a 500 for the whole call.
    */
   MOCK_INVALID_MODE: z.enum(['contact', 'call']).default('contact'),
+  /** Calls per API key (x-api-key) and fixed window of MOCK_RATE_WINDOW_SECONDS; over it 429. Unset or empty: no limit. */
+  MOCK_RATE_LIMIT: unsetOr(z.coerce.number().int().min(1)),
+  MOCK_RATE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+  /** The credits balance when the state begins (offline: the stack's start), 1 per match; 402 once spent. Unset or empty: unlimited. */
+  MOCK_CREDITS: unsetOr(z.coerce.number().int().min(0)),
+  /** The mock's state table (rate windows, credits, outage, counters); unset: in memory, one process (unit tests). */
+  MOCK_STATE_TABLE: unsetOr(z.string().min(3)),
 });
 export type MockConfig = z.infer<typeof MockConfigSchema>;
 export const MOCK_CONFIG_VARIABLES = Object.keys(MockConfigSchema.shape);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { EnrichmentApi } from '../core/ports';
-import { HttpError, TimeoutError, parseRetryAfter } from '../core/retry';
+import { httpErrorFor, TimeoutError } from '../core/retry';
 
 const FoundSchema = z.looseObject({
   enrichment_status: z.enum(['enriched', 'not_found']),
@@ -18,44 +18,60 @@ const ResultSchema = z.discriminatedUnion('enrichment_status', [FoundSchema, Con
 const ResponseSchema = z.object({ results: z.array(ResultSchema) });
 
 /**
- * The enrichment API over HTTP: one POST per call, with a hard timeout (the caller may give a
- * shorter one: the time its budget has left). Retries live in the caller.
+ * One POST of a JSON body with a hard timeout, its JSON answer back. A non-2xx answer throws the error the retry
+ * policy reads (core/retry.ts httpErrorFor: 429 with its wait from Retry-After or x-ratelimit-reset, 402 as
+ * CreditsExhaustedError); a call or a body that outlasts the timeout throws TimeoutError.
+ */
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<unknown> {
+  const timedOut = (err: unknown) => (err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError';
+  const timeoutError = () => new TimeoutError(`enrichment API did not answer within ${timeoutMs} ms`);
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    if (timedOut(err)) throw timeoutError();
+    throw err;
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw httpErrorFor(res.status, res.headers);
+  }
+  // The same signal bounds the body: a response that stalls halfway is a timeout too.
+  try {
+    return await res.json();
+  } catch (err) {
+    if (timedOut(err)) throw timeoutError();
+    throw err;
+  }
+}
+
+/** The call's timeout: the adapter's own, capped by the caller's (the time its budget has left). */
+export const callTimeout = (defaultTimeoutMs: number, opts?: { timeoutMs?: number }) =>
+  Math.max(1, Math.floor(Math.min(defaultTimeoutMs, opts?.timeoutMs ?? Infinity)));
+
+/**
+ * The enrichment API over HTTP (the mock's own dialect, POST /mock/enrich): one POST per call, with a hard timeout
+ * (the caller may give a shorter one: the time its budget has left). Retries live in the caller.
  */
 export function httpEnrichmentApi(url: string, defaultTimeoutMs: number, apiKey?: string): EnrichmentApi {
   return {
     async enrich(contacts, fields, opts) {
-      const timeoutMs = Math.max(1, Math.floor(Math.min(defaultTimeoutMs, opts?.timeoutMs ?? Infinity)));
-      const timedOut = (err: unknown) =>
-        (err as Error)?.name === 'TimeoutError' || (err as Error)?.name === 'AbortError';
-      const timeoutError = () => new TimeoutError(`enrichment API did not answer within ${timeoutMs} ms`);
-      let res: Response;
-      try {
-        res = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...(apiKey ? { 'x-api-key': apiKey } : {}) },
-          body: JSON.stringify({ contacts, fields }),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-      } catch (err) {
-        if (timedOut(err)) throw timeoutError();
-        throw err;
-      }
-      if (!res.ok) {
-        await res.body?.cancel();
-        throw new HttpError(
-          res.status,
-          `enrichment API answered ${res.status}`,
-          parseRetryAfter(res.headers.get('retry-after')),
-        );
-      }
-      // The same signal bounds the body: a response that stalls halfway is a timeout too.
-      let body: unknown;
-      try {
-        body = await res.json();
-      } catch (err) {
-        if (timedOut(err)) throw timeoutError();
-        throw err;
-      }
+      const body = await postJson(
+        url,
+        { contacts, fields },
+        apiKey ? { 'x-api-key': apiKey } : {},
+        callTimeout(defaultTimeoutMs, opts),
+      );
       return ResponseSchema.parse(body).results;
     },
   };

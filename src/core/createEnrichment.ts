@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { ContactSchema, MAX_CONTACT_BYTES, type Contact, type EnrichField } from '../schemas/contact';
 import {
   DedupeSchema,
+  RefreshSchema,
   FieldsSchema,
   IdempotencyKeySchema,
   MAX_S3_KEY_BYTES,
@@ -11,7 +12,7 @@ import { encodeMessageBody, type BatchMessage } from '../schemas/message';
 import { quoteInput } from '../schemas/text';
 import type { StatusRecord } from '../schemas/status';
 import { chunk } from './batching';
-import { canonicalJson, claimOrFindDuplicate, dedupKey, requestHash } from './dedup';
+import { canonicalJson, claimOrFindDuplicate, dedupKey, requestHash, sha256 } from './dedup';
 import { ValidationError, type FieldError } from './errors';
 import { formatOf, renderInput, type InputFormat } from './inputFile';
 import { placeholderOutput } from './output';
@@ -208,12 +209,19 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new ValidationError('Request body must be a JSON object with "contacts" and "fields_to_enrich"');
   }
-  const { contacts: rawContacts, fields_to_enrich: rawFields, dedupe: rawDedupe } = body as Record<string, unknown>;
+  const {
+    contacts: rawContacts,
+    fields_to_enrich: rawFields,
+    dedupe: rawDedupe,
+    refresh: rawRefresh,
+  } = body as Record<string, unknown>;
   const errors: FieldError[] = [];
   const fieldsParsed = FieldsSchema.safeParse(rawFields);
   if (!fieldsParsed.success) errors.push(...toFieldErrors(fieldsParsed.error, ['fields_to_enrich']));
   const dedupeParsed = DedupeSchema.safeParse(rawDedupe);
   if (!dedupeParsed.success) errors.push(...toFieldErrors(dedupeParsed.error, ['dedupe']));
+  const refreshParsed = RefreshSchema.safeParse(rawRefresh);
+  if (!refreshParsed.success) errors.push(...toFieldErrors(refreshParsed.error, ['refresh']));
   const keyParsed =
     caller.idempotencyKey === undefined ? undefined : IdempotencyKeySchema.safeParse(caller.idempotencyKey);
   if (keyParsed && !keyParsed.success)
@@ -237,6 +245,7 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   }
   if (errors.length || !fieldsParsed.success) throw validationFailed(errors);
   const fields: EnrichField[] = fieldsParsed.data;
+  const refresh = refreshParsed.success && refreshParsed.data === true;
 
   const requestId = (deps.newId ?? randomUUID)();
   const now = deps.clock.now();
@@ -248,7 +257,9 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   const idempotencyKey = keyParsed?.success ? keyParsed.data : undefined;
   let claim: DedupClaim | undefined;
   if (idempotencyKey !== undefined || dedupeParsed.data !== false) {
-    const bodyHash = reference ? referenceHash(reference, fields) : requestHash(contacts, fields);
+    const workHash = reference ? referenceHash(reference, fields) : requestHash(contacts, fields);
+    // A refresh is other work than a plain request of the same contacts: neither is a duplicate of the other.
+    const bodyHash = refresh ? sha256(canonicalJson({ body: workHash, refresh: true })) : workHash;
     const key = dedupKey(caller.callerHash ?? '', bodyHash, idempotencyKey);
     const outcome = await claimOrFindDuplicate(
       { key, requestId, bodyHash, expiresAt },
@@ -276,7 +287,7 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
     }
     claim = outcome.claimed;
   }
-  if (reference) return acceptReference(reference, fields, { requestId, now, expiresAt, claim, log }, deps);
+  if (reference) return acceptReference(reference, fields, { requestId, now, expiresAt, claim, log, refresh }, deps);
 
   const record: StatusRecord = {
     requestId,
@@ -294,6 +305,7 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
     outputFileKey: keys.output(requestId),
     deadlineAt: new Date(now.getTime() + deps.deadlineSeconds * 1000).toISOString(),
     expiresAt,
+    ...(refresh ? { refresh: true as const } : {}),
   };
   try {
     await deps.store.upload(keys.input(requestId), renderInput(contacts, fields), 'application/json');
@@ -338,7 +350,7 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
 async function acceptReference(
   reference: CheckedReference,
   fields: EnrichField[],
-  ctx: { requestId: string; now: Date; expiresAt: number; claim?: DedupClaim; log: Logger },
+  ctx: { requestId: string; now: Date; expiresAt: number; claim?: DedupClaim; log: Logger; refresh: boolean },
   deps: CreateDeps,
 ): Promise<CreateResult> {
   const { requestId, now, claim, log } = ctx;
@@ -366,6 +378,7 @@ async function acceptReference(
     outputFileKey: keys.output(requestId),
     deadlineAt: new Date(now.getTime() + deps.deadlineSeconds * 1000).toISOString(),
     expiresAt: ctx.expiresAt,
+    ...(ctx.refresh ? { refresh: true as const } : {}),
     intake: { phase: 'validate', contactsValidated: 0, batchesSent: 0, runs: 0 },
   };
   try {

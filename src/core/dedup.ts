@@ -18,7 +18,7 @@ export const DEDUP_CLAIM_LEASE_MS = 60_000;
 /** How long a duplicate waits for the request it repeats to be stored, before it answers 409. */
 export const DEDUP_WAIT_MS = 15_000;
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+export const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /**
  * RFC 8785 canonical JSON (the `canonicalize` package): object keys sorted at every depth, no whitespace,

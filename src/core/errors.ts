@@ -22,7 +22,23 @@ export type ClientErrorKind =
 /** A batch the worker hands back for redelivery (then the dead-letter queue); never an HTTP answer. */
 export type BatchErrorKind = 'enrichment_unavailable' | 'batch_out_of_time' | 'enrichment_paused';
 
-export type ErrorKind = ClientErrorKind | BatchErrorKind;
+/**
+ * Failures inside one use case that it handles itself (retries, hands back, or turns into a rejection): never an
+ * HTTP answer either.
+ */
+export type InternalErrorKind =
+  // The enrichment API answered a status that is not a success (src/core/retry.ts HttpError).
+  | 'provider_http'
+  // The enrichment API did not answer in time.
+  | 'provider_timeout'
+  // The batch may make no more calls (its call budget is spent, or the circuit is open).
+  | 'calls_stopped'
+  // The invocation's time ran out between attempts.
+  | 'out_of_time'
+  // An uploaded file is not of its format (src/core/inputFile.ts InputParseError).
+  | 'input_unparseable';
+
+export type ErrorKind = ClientErrorKind | BatchErrorKind | InternalErrorKind;
 
 export class EnrichmentError<K extends ErrorKind = ErrorKind> extends Error {
   readonly kind: K;

@@ -3,6 +3,7 @@ import { CsvError, type Info, type Parser, parse as parseCsv } from 'csv-parse';
 import type { Contact, EnrichField } from '../schemas/contact';
 import { INPUT_FORMATS } from '../schemas/status';
 import { clipText, quoteInput } from '../schemas/text';
+import { EnrichmentError } from './errors';
 import type { ObjectStore } from './ports';
 import { keys } from './status';
 import { describeNotUtf8, type NotUtf8, Utf8Check } from './utf8';
@@ -15,12 +16,12 @@ export { INPUT_FORMATS };
 export type InputFormat = (typeof INPUT_FORMATS)[number];
 
 /** A file that is not of its format; `position` says where (`line 12`, `contacts[777]`...). */
-export class InputParseError extends Error {
+export class InputParseError extends EnrichmentError<'input_unparseable'> {
   constructor(
     message: string,
     readonly position: string,
   ) {
-    super(`${message} (at ${position})`);
+    super(`${message} (at ${position})`, { kind: 'input_unparseable' });
     this.name = 'InputParseError';
   }
 }

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { ContactSchema, MAX_CONTACT_BYTES, type Contact } from '../schemas/contact';
 import { encodeMessageBody, type BatchMessage } from '../schemas/message';
 import type { IntakeCheckpoint, StatusRecord } from '../schemas/status';
-import type { FieldError } from './errors';
+import { EnrichmentError, type FieldError } from './errors';
 import { InputParseError, inputOf, readInputBatches, streamContactsOf } from './inputFile';
 import {
   noTracer,
@@ -65,7 +65,11 @@ function checkContact(item: unknown, index: number): { contact?: Contact; errors
   return { contact: parsed.data, errors: [] };
 }
 
-class OutOfTime extends Error {}
+class OutOfTime extends EnrichmentError<'out_of_time'> {
+  constructor() {
+    super('the intake ran out of time at a checkpoint', { kind: 'out_of_time' });
+  }
+}
 
 export const INTAKE_DLQ_MESSAGE =
   'the upload could not be taken in: its intake kept failing (see the service logs); submit it again';

@@ -124,6 +124,30 @@ export const METRICS = spec({
     tags: {},
     meaning: 'Failed contacts of each batch a worker stored (0 included).',
   },
+  cacheHits: {
+    name: 'enrichment.cache.hits',
+    kind: 'distribution',
+    unit: 'contact',
+    tags: {},
+    meaning:
+      "Contacts of a batch settled from the result cache, with no provider call (one point per batch read, the value the count; a request's refresh reads nothing).",
+  },
+  cacheMisses: {
+    name: 'enrichment.cache.misses',
+    kind: 'distribution',
+    unit: 'contact',
+    tags: {},
+    meaning:
+      'Contacts of a batch the result cache had no live result for: they go to the provider (one point per batch read).',
+  },
+  cacheErrors: {
+    name: 'enrichment.cache.errors',
+    kind: 'distribution',
+    unit: 'operation',
+    tags: { operation: ['read', 'write'] },
+    meaning:
+      'A result cache read or write that failed or left items unprocessed after its retries: a read is taken as misses, a write is dropped; the batch goes on either way.',
+  },
   apiRetries: {
     name: 'enrichment.api.retries',
     kind: 'distribution',

@@ -19,19 +19,34 @@ export interface ContactErrorResult {
 /** What the enrichment API answers for one contact. */
 export type EnrichmentResult = FoundResult | ContactErrorResult;
 
-/** The input contact with only the requested fields added. */
-export function enrichedRow(contact: Contact, fields: readonly EnrichField[], result: FoundResult): OutputRow {
+/**
+ * The input contact with only the requested fields added, and where the result came from: `provider` (this
+ * request's own call), or `cache` with `cachedAt`, the time the cached result was obtained (src/core/resultCache.ts).
+ */
+export function enrichedRow(
+  contact: Contact,
+  fields: readonly EnrichField[],
+  result: FoundResult,
+  cachedAt?: string,
+): OutputRow {
   const row: Record<string, unknown> = { ...contact };
   for (const field of fields) row[field] = result.enrichment_status === 'enriched' ? (result[field] ?? null) : null;
   row.enrichment_status = result.enrichment_status;
+  if (cachedAt === undefined) row.source = 'provider';
+  else {
+    row.source = 'cache';
+    row.cachedAt = cachedAt;
+  }
   return row as OutputRow;
 }
 
+/** A failed contact: never from the cache (failures are not kept), so its source is `provider`. */
 export function failedRow(contact: Contact, fields: readonly EnrichField[], reason: string): OutputRow {
   const row: Record<string, unknown> = { ...contact };
   for (const field of fields) row[field] = null;
   row.enrichment_status = 'failed';
   row.failure_reason = reason;
+  row.source = 'provider';
   return row as OutputRow;
 }
 
@@ -113,12 +128,12 @@ export function ndjsonRenderer(): OutputRenderer {
 }
 
 const CONTACT_COLUMNS = ['first_name', 'last_name', 'company_domain'] as const;
-const STATUS_COLUMNS = ['enrichment_status', 'failure_reason'] as const;
+const STATUS_COLUMNS = ['enrichment_status', 'failure_reason', 'source', 'cachedAt'] as const;
 
 /**
  * output.csv (RFC 4180: CRLF line ends, fields quoted when they hold a comma, a quote or a line break).
  * Columns: first_name, last_name, company_domain, the requested fields in request order,
- * enrichment_status, failure_reason, then the first row's other properties in that row's order, and
+ * enrichment_status, failure_reason, source, cachedAt, then the first row's other properties in that row's order, and
  * last `other_fields`: a JSON object of any property of a row that has no column of its own (so a row
  * with properties the first row lacked loses nothing). The header is fixed when the first row is seen:
  * the columns cannot depend on rows not read yet in a single pass.

@@ -5,7 +5,7 @@ import type { IntakeCheckpoint, RequestStatus, StatusRecord } from '../schemas/s
 import type { FieldError } from './errors';
 import type { Contact, EnrichField } from '../schemas/contact';
 import type { MetricKey } from './metricNames';
-import type { EnrichmentResult, OutputCounts } from './output';
+import type { EnrichmentResult, FoundResult, OutputCounts } from './output';
 
 /** The ports the use cases need; src/adapters implements them on S3, DynamoDB, SQS and the enrichment API's HTTP. */
 export interface ObjectStore {
@@ -204,6 +204,29 @@ export interface TokenBucketStore {
 export interface EnrichmentApi {
   /** `timeoutMs`, when given, caps this call's own timeout (the time budget left). */
   enrich(contacts: Contact[], fields: EnrichField[], opts?: { timeoutMs?: number }): Promise<EnrichmentResult[]>;
+}
+
+/**
+ * A provider result kept in the result cache (src/core/resultCache.ts): the answer for one contact identity and
+ * field set, when it was obtained, and when it stops counting (epoch seconds: the table's TTL removes it some time
+ * after, offline never, so the reader checks it).
+ */
+export interface CachedResult {
+  cacheKey: string;
+  result: FoundResult;
+  cachedAt: string;
+  expiresAt: number;
+}
+
+/**
+ * The result cache (src/adapters/resultCache.ts: a DynamoDB table): batched reads and writes, each retrying what
+ * DynamoDB left unprocessed a bounded number of times and reporting what is still left.
+ */
+export interface ResultCache {
+  /** The items stored under `keys` (at most 100: one BatchGetItem), expired ones included. */
+  getMany(keys: readonly string[]): Promise<{ items: CachedResult[]; unprocessed: number }>;
+  /** Writes the items (BatchWriteItem, 25 per call). */
+  putMany(items: readonly CachedResult[]): Promise<{ unprocessed: number }>;
 }
 
 /** A test-only hook: production wiring passes none, so it can never fire there. */

@@ -30,6 +30,7 @@ import {
   type TimeBudget,
   type Tracer,
 } from './ports';
+import { settleFromCache, storeInCache, type CacheContext, type CacheSettings } from './resultCache';
 import type { RetryBudget, RetryPolicy } from './retry';
 import { isFinal, keys } from './status';
 
@@ -57,6 +58,8 @@ export interface WorkerDeps extends AssemblyRouting {
   metrics?: Metrics;
   /** Spans `enrichment.batch` and, inside it, `enrichment.api.call` and `enrichment.bisect`: none when unset. */
   tracer?: Tracer;
+  /** The result cache (src/core/resultCache.ts): none when unset. */
+  cache?: CacheSettings;
 }
 
 /** What the worker knows about the invocation that carries the message. */
@@ -152,7 +155,7 @@ async function promoteIfFull(shard: ShardState, now: string, deps: WorkerDeps): 
  * re-drives the promotion of its shard and the assembly, either of which may have crashed).
  * Otherwise what recording the batch needs of its request.
  */
-async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<BatchHandling | RequestRef> {
+async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<BatchHandling | WorkerRequest> {
   const { requestId, batchIndex } = message;
   const found = await deps.status.lookupBatch(requestId, batchIndex);
   if (!found) {
@@ -175,7 +178,18 @@ async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<
       await requestAssembly(requestId, record.totalBatches, deps);
     return 'duplicate';
   }
-  return { totalBatches: record.totalBatches, expiresAt: record.expiresAt };
+  return {
+    totalBatches: record.totalBatches,
+    expiresAt: record.expiresAt,
+    ...(record.owner ? { owner: record.owner } : {}),
+    ...(record.refresh ? { refresh: true } : {}),
+  };
+}
+
+/** What the worker needs of its request's status item: what recording needs, and whose results it may reuse. */
+interface WorkerRequest extends RequestRef {
+  owner?: string;
+  refresh?: boolean;
 }
 
 /**
@@ -258,6 +272,19 @@ async function enrichAndRecord(
         permanentFailures: kept.permanentFailures,
       };
   }
+  // ── Result cache, before the provider calls: a batch not started yet settles its cached contacts at once. ──
+  const cache: CacheContext | undefined = deps.cache && {
+    ...deps.cache,
+    owner: request.owner,
+    refresh: request.refresh,
+    now: () => deps.clock.now(),
+    log,
+    metrics: deps.metrics,
+  };
+  if (cache && start.rows.every((row) => row === null))
+    start = await settleFromCache(message.contacts, message.fields, start, cache);
+  const beforeCalls = start;
+  // ── end of the cache step ──
   const budget = workBudget(invocation.budget, deps.timeReserveMs ?? 0);
   const callTimeoutMs = deps.retry.callTimeoutMs;
   if (budget && callTimeoutMs && budget.availableMs() < 2 * callTimeoutMs) {
@@ -292,6 +319,9 @@ async function enrichAndRecord(
       tags: batchTags(message),
     },
   );
+  // ── Result cache, after the provider calls: the results they settled are kept for later requests (never throws). ──
+  if (cache) await storeInCache(message.contacts, message.fields, beforeCalls, progress, cache);
+  // ── end of the cache step ──
   const keep = (kept: EnrichProgress) =>
     deps.store.putJson(keys.batchProgress(requestId, batchIndex), {
       requestId,
@@ -344,10 +374,21 @@ async function enrichAndRecord(
     throw new BatchOutOfTimeError(size - pending, pending);
   }
   const rows = progress.rows as OutputRow[];
-  // An outage fails every contact; SQS redelivers the message later instead of failing them for good.
-  // The calls spent are kept, so the redeliveries share the batch's call budget.
-  if (rows.length > 1 && !progress.permanentFailures && rows.every((r) => r.enrichment_status === 'failed')) {
-    await keep(freshProgress(size, progress.callsSpent));
+  // An outage fails every contact sent to the provider; SQS redelivers the message later instead of failing them
+  // for good. The calls spent are kept, so the redeliveries share the batch's call budget; the cache hits are kept
+  // settled, so a redelivery neither reads nor pays for them again.
+  const called = rows.flatMap((r, i) => (r.source === 'cache' ? [] : [i]));
+  if (called.length > 1 && !progress.permanentFailures && called.every((i) => rows[i].enrichment_status === 'failed')) {
+    await keep(
+      called.length === size
+        ? freshProgress(size, progress.callsSpent)
+        : {
+            rows: rows.map((r) => (r.source === 'cache' ? r : null)),
+            pending: [{ at: called, depth: 0, attempts: 0 }],
+            callsSpent: progress.callsSpent,
+            permanentFailures: 0,
+          },
+    );
     log.warn('every contact of the batch failed: left for redelivery', { callsSpent: progress.callsSpent, ...stats });
     throw new EnrichmentUnavailableError(rows.length);
   }

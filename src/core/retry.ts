@@ -1,18 +1,33 @@
+import { EnrichmentError } from './errors';
+
 /** An error from an HTTP dependency, with what the retry policy needs to know. */
-export class HttpError extends Error {
+export class HttpError extends EnrichmentError<'provider_http'> {
   constructor(
     readonly status: number,
     message: string,
     readonly retryAfterMs?: number,
   ) {
-    super(message);
+    super(message, { kind: 'provider_http' });
     this.name = 'HttpError';
   }
 }
 
-export class TimeoutError extends Error {
+/**
+ * The provider's credits are spent (HTTP 402: People Data Labs' `payment_required`; the mock's MOCK_CREDITS). Not
+ * about the contacts: until a fleet-wide credit pause exists it is treated as a retryable outage (isRetryable), so
+ * the calls are retried, the worker's breaker counts it, and no contact is failed for it (docs/failure-handling.md).
+ */
+export class CreditsExhaustedError extends HttpError {
+  readonly creditsExhausted = true;
+  constructor(message = 'enrichment API credits exhausted (402)') {
+    super(402, message);
+    this.name = 'CreditsExhaustedError';
+  }
+}
+
+export class TimeoutError extends EnrichmentError<'provider_timeout'> {
   constructor(message: string) {
-    super(message);
+    super(message, { kind: 'provider_timeout' });
     this.name = 'TimeoutError';
   }
 }
@@ -34,10 +49,14 @@ export interface RetryPolicy {
   subBatchMaxAttempts?: number;
 }
 
-/** Timeouts, network errors, 408, 429 and 5xx are worth another try (transient); other 4xx are not (permanent). */
+/**
+ * Timeouts, network errors, 402 (credits spent: an outage of the account, not of the contacts), 408, 429 and 5xx are
+ * worth another try (transient); other 4xx are not (permanent).
+ */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof CallsStoppedError) return false;
-  if (err instanceof HttpError) return err.status === 408 || err.status === 429 || err.status >= 500;
+  if (err instanceof HttpError)
+    return err.status === 402 || err.status === 408 || err.status === 429 || err.status >= 500;
   return true;
 }
 
@@ -51,7 +70,7 @@ export function isPermanent(err: unknown): boolean {
  * breaker is open, or the shared rate limiter has no tokens within the time budget. `attempts` counts
  * the attempts that really failed before it.
  */
-export class CallsStoppedError extends Error {
+export class CallsStoppedError extends EnrichmentError<'calls_stopped'> {
   constructor(
     readonly reason: 'budget' | 'breaker' | 'limit',
     readonly attempts = 0,
@@ -62,6 +81,7 @@ export class CallsStoppedError extends Error {
         : reason === 'breaker'
           ? 'enrichment API circuit open'
           : 'no provider tokens within the time budget',
+      { kind: 'calls_stopped' },
     );
     this.name = 'CallsStoppedError';
   }
@@ -85,6 +105,28 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/**
+ * A rate limit's reset (`x-ratelimit-reset`), in milliseconds from now: People Data Labs documents it both as a UTC
+ * timestamp ("2022-02-23T20:19:55Z", https://docs.peopledatalabs.com/docs/usage-limits) and, in older pages, as epoch
+ * seconds (1516124358). A small number is taken as seconds from now.
+ */
+export function parseRateLimitReset(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const n = Number(value);
+  if (Number.isFinite(n)) return Math.max(0, n > 1e9 ? n * 1000 - now : n * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** An HTTP answer that is not a success, as the error the retry policy reads (429's wait; 402 its own class). */
+export function httpErrorFor(status: number, headers: Headers, what = 'enrichment API'): HttpError {
+  if (status === 402) return new CreditsExhaustedError(`${what} answered 402: credits exhausted`);
+  const retryAfterMs =
+    parseRetryAfter(headers.get('retry-after')) ??
+    (status === 429 ? parseRateLimitReset(headers.get('x-ratelimit-reset')) : undefined);
+  return new HttpError(status, `${what} answered ${status}`, retryAfterMs);
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The time left for calls and backoff sleeps (the invocation's remaining time less a reserve). */
@@ -96,12 +138,12 @@ export interface RetryBudget {
  * The budget ran out before the call succeeded or used up its attempts. `attempts` counts only the
  * attempts that really failed: a call cut short by the deadline says nothing about the contacts.
  */
-export class OutOfTimeError extends Error {
+export class OutOfTimeError extends EnrichmentError<'out_of_time'> {
   constructor(
     readonly attempts: number,
     readonly lastError?: unknown,
   ) {
-    super(`out of time after ${attempts} failed attempts`);
+    super(`out of time after ${attempts} failed attempts`, { kind: 'out_of_time', cause: lastError });
     this.name = 'OutOfTimeError';
   }
 }

@@ -58,3 +58,37 @@ export const isPoisonContact = (contact: Contact) => contact.company_domain.trim
 
 /** Contacts whose domain ends in `.hang` make the mock API never answer a call that includes them. */
 export const isHangingContact = (contact: Contact) => contact.company_domain.trim().toLowerCase().endsWith('.hang');
+
+/**
+ * The mock's answer for one record of People Data Labs' bulk dialect (POST /mock/v5/person/bulk), from the same
+ * deterministic data: 200 with `likelihood` and `data` (PDL's field names; profile URLs without a scheme, as PDL writes
+ * them), 404 with PDL's not-found error, 400 for a contact it can never enrich; `metadata` echoed. Shapes as documented
+ * at https://docs.peopledatalabs.com/docs/bulk-enrichment-api.
+ */
+export function mockPdlRecord(contact: Contact, metadata: unknown): Record<string, unknown> {
+  const echo = metadata === undefined ? {} : { metadata };
+  if (isPoisonContact(contact))
+    return { status: 400, error: { type: 'invalid_request_error', message: POISON_CONTACT_ERROR.error }, ...echo };
+  const found = mockEnrichContact(contact, ['professional_email', 'personal_phone', 'job_title', 'linkedin_url']);
+  if (found.enrichment_status === 'not_found')
+    return {
+      status: 404,
+      error: { type: 'not_found', message: 'No records were found matching your request' },
+      ...echo,
+    };
+  return {
+    status: 200,
+    likelihood: 6 + (contactHash(contact).readUInt8(12) % 5),
+    data: {
+      full_name: `${contact.first_name} ${contact.last_name}`.toLowerCase(),
+      first_name: contact.first_name.toLowerCase(),
+      last_name: contact.last_name.toLowerCase(),
+      job_company_website: contact.company_domain.trim().toLowerCase(),
+      work_email: found.professional_email,
+      mobile_phone: found.personal_phone,
+      job_title: found.job_title,
+      linkedin_url: found.linkedin_url?.replace(/^https:\/\/www\./, ''),
+    },
+    ...echo,
+  };
+}

@@ -1,11 +1,14 @@
-import { config } from '../config';
+import { config, type Config } from '../config';
 import { httpEnrichmentApi } from '../adapters/enrichmentApi';
+import { peopleDataLabsApi } from '../adapters/peopleDataLabs';
+import { secretValue } from '../adapters/secrets';
 import { awsClients, type AwsClients } from '../adapters/clients';
 import { datadogMetrics } from '../adapters/metrics';
 import { ddTracing } from '../adapters/tracing';
 import { presignDownload, s3ObjectStore, s3UploadStore } from '../adapters/s3';
 import { sqsAssemblyQueue, sqsBatchQueue, sqsIntakeQueue } from '../adapters/sqs';
 import { dynamoTokenBucketStore } from '../adapters/rateLimitTable';
+import { dynamoResultCache } from '../adapters/resultCache';
 import { dynamoStatusStore } from '../adapters/statusTable';
 import { dynamoUploadRecords } from '../adapters/uploadRecords';
 import { CircuitBreaker } from '../core/circuitBreaker';
@@ -13,7 +16,7 @@ import { planLimiter, TokenBucket, type BucketSeen } from '../core/rateLimiter';
 import type { AssembleDeps } from '../core/assembleOutput';
 import type { CreateDeps } from '../core/createEnrichment';
 import type { IntakeDeps } from '../core/intake';
-import { noFaults, systemClock, type StatusStore } from '../core/ports';
+import { noFaults, systemClock, type EnrichmentApi, type StatusStore } from '../core/ports';
 import type { WorkerDeps } from '../core/processBatch';
 import type { ReconcileDeps } from '../core/reconcile';
 import type { UploadDeps } from '../core/uploads';
@@ -51,6 +54,27 @@ export function createDeps(clients: AwsClients = awsClients()): CreateDeps {
     deadlineSeconds: c.REQUEST_DEADLINE_SECONDS,
     ttlDays: c.RESULT_TTL_DAYS,
   };
+}
+
+/**
+ * The enrichment provider's adapter, by ENRICHMENT_PROVIDER. Adding a provider: one adapter and one mapping
+ * (docs/providers.md), one case here.
+ */
+export function enrichmentApi(c: Config = config()): EnrichmentApi {
+  switch (c.ENRICHMENT_PROVIDER) {
+    case 'peopledatalabs': {
+      const arn = c.PDL_API_KEY_SECRET_ARN;
+      return peopleDataLabsApi({
+        baseUrl: c.ENRICHMENT_API_URL,
+        timeoutMs: c.ENRICHMENT_TIMEOUT_MS,
+        minLikelihood: c.PDL_MIN_LIKELIHOOD,
+        // The key of the environment wins (offline: the mock's); on AWS the secret, read once per cold start.
+        apiKey: async () => c.ENRICHMENT_API_KEY || (arn ? secretValue(arn, c.AWS_REGION) : undefined),
+      });
+    }
+    case 'mock':
+      return httpEnrichmentApi(c.ENRICHMENT_API_URL, c.ENRICHMENT_TIMEOUT_MS, c.ENRICHMENT_API_KEY);
+  }
 }
 
 let breaker: CircuitBreaker | undefined;
@@ -96,7 +120,7 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
   const c = config();
   return {
     ...useCaseDeps(clients),
-    api: httpEnrichmentApi(c.ENRICHMENT_API_URL, c.ENRICHMENT_TIMEOUT_MS, c.ENRICHMENT_API_KEY),
+    api: enrichmentApi(c),
     retry: {
       maxAttempts: c.ENRICHMENT_MAX_ATTEMPTS,
       baseDelayMs: c.ENRICHMENT_BACKOFF_BASE_MS,
@@ -115,6 +139,16 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
     holdMaxDelaySeconds: Math.min(900, Math.floor(c.RECONCILE_STALL_SECONDS / 2)),
     assemblyQueue: sqsAssemblyQueue(c.ASSEMBLY_QUEUE_NAME, clients.sqs),
     assemblyInlineMaxBatches: c.ASSEMBLY_INLINE_MAX_BATCHES,
+    ...(c.CACHE_TTL_DAYS > 0 && c.CACHE_TABLE
+      ? {
+          cache: {
+            cache: dynamoResultCache(c.CACHE_TABLE, clients.ddb),
+            ttlDays: c.CACHE_TTL_DAYS,
+            notFoundTtlDays: c.NOT_FOUND_CACHE_TTL_DAYS,
+            scope: c.CACHE_SCOPE,
+          },
+        }
+      : {}),
   };
 }
 

@@ -163,7 +163,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     OFFLINE_ESBUILD_FOLDER: '.esbuild-offline',
     OFFLINE_LAMBDA_PORT: String(lambdaPort),
     PUBLIC_API_URL: apiUrl,
-    ENRICHMENT_API_URL: opts.env?.ENRICHMENT_API_URL ?? `${apiUrl}/mock/enrich`,
+    // The stack's own mock, in the provider's dialect (People Data Labs': its base, the adapter adds /v5/person/bulk).
+    ENRICHMENT_API_URL:
+      opts.env?.ENRICHMENT_API_URL ??
+      `${apiUrl}/mock${(opts.env?.ENRICHMENT_PROVIDER ?? process.env.ENRICHMENT_PROVIDER) === 'peopledatalabs' ? '' : '/enrich'}`,
     // The stack's own mock sits behind the key check like every route; a provider of the user's brings its own key.
     ...(opts.env?.ENRICHMENT_API_URL ? {} : { ENRICHMENT_API_KEY: apiKeys[0] }),
   };

@@ -42,8 +42,11 @@ async function main(): Promise<void> {
   // Reparented: npm (or whatever started us) is gone, and no signal will come. PID 1 as parent from the start is a supervisor.
   const parent = process.ppid;
   if (parent !== 1) {
-    setInterval(() => {
-      if (process.ppid !== parent) void shutdown(`parent process ${parent} exited`);
+    // Once: a stop that outlasts a tick must not be told again, every tick, that it is under way.
+    const poll = setInterval(() => {
+      if (process.ppid === parent) return;
+      clearInterval(poll);
+      void shutdown(`parent process ${parent} exited`);
     }, 500).unref();
   }
 

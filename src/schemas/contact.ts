@@ -48,9 +48,15 @@ export const MAX_CONTACT_BYTES = 2048;
 
 export type EnrichmentStatus = 'enriched' | 'not_found' | 'failed';
 
+/** Where a row's result came from: this request's own provider call, or the result cache. */
+export type RowSource = 'provider' | 'cache';
+
 /** One row of output.json: the input contact plus the requested fields and a status. */
 export type OutputRow = Contact &
   Partial<Record<EnrichField, string | null>> & {
     enrichment_status: EnrichmentStatus;
     failure_reason?: string;
+    source?: RowSource;
+    /** Set on `cache` rows: when the cached result was obtained (ISO 8601). */
+    cachedAt?: string;
   };

@@ -32,6 +32,9 @@ export const IdempotencyKeySchema = z
 /** `"dedupe": false` asks for a new job even if the same contacts and fields were sent before. */
 export const DedupeSchema = z.boolean({ error: 'dedupe must be true or false' }).optional();
 
+/** `"refresh": true` asks for fresh provider results: the result cache is not read (the new results are still kept). */
+export const RefreshSchema = z.boolean({ error: 'refresh must be true or false' }).optional();
+
 export const CreateEnrichmentRequestSchema = z.object({
   contacts: z.union([
     z.array(ContactSchema, { error: 'contacts must be an array' }).min(1, { error: 'contacts must not be empty' }),
@@ -39,6 +42,7 @@ export const CreateEnrichmentRequestSchema = z.object({
   ]),
   fields_to_enrich: FieldsSchema,
   dedupe: DedupeSchema,
+  refresh: RefreshSchema,
 });
 
 /** Request ids are stored in lowercase; an id in uppercase (UUIDs are case-insensitive) finds the same request. */

@@ -58,6 +58,8 @@ export const StatusRecordSchema = z.object({
   fullShards: z.set(z.number()).optional(),
   /** Never stored: the recorded batch indexes, filled in by callers that read them (StatusStore.doneBatches). */
   doneBatches: z.set(z.number()).optional(),
+  /** Set when the request asked for `"refresh": true`: its workers do not read the result cache. */
+  refresh: z.literal(true).optional(),
   /** A referenced upload's format (src/core/inputFile.ts); unset: input.json (inline requests). */
   inputFormat: z.enum(INPUT_FORMATS).optional(),
   /** A rejected request's errors, as a 400's errors[] (first 50). */

@@ -192,7 +192,8 @@ describe('sls package --stage dev (datadogEnabled=false)', () => {
     expect(methods.map((m) => [m.Properties.HttpMethod, m.Properties.ApiKeyRequired])).toEqual(
       methods.map((m) => [m.Properties.HttpMethod, true]),
     );
-    expect(methods).toHaveLength(6); // POST /enrichment, its two GETs, the two upload routes, the mock
+    // POST /enrichment, its two GETs, the two upload routes, the mock's five (its two dialects, stats, credits, outage)
+    expect(methods).toHaveLength(10);
   });
 
   it('deploys the mock with its role and route, and the worker calls it', () => {
@@ -202,6 +203,10 @@ describe('sls package --stage dev (datadogEnabled=false)', () => {
     expect(resources(dev).MockEnrichRole.Type).toBe('AWS::IAM::Role');
     expect(resources(dev).ApiGatewayMethodMockEnrichPost.Type).toBe('AWS::ApiGateway::Method');
     expect(JSON.stringify(env(dev, 'ProcessBatch').ENRICHMENT_API_URL)).toContain('/dev/mock/enrich');
+    // Its state table, which its role alone may read and update; no People Data Labs secret grant on a mock stage.
+    expect(resources(dev).MockStateTable.Type).toBe('AWS::DynamoDB::Table');
+    expect(JSON.stringify(resources(dev).MockEnrichRole.Properties.Policies)).toContain('MockStateTable');
+    expect(resources(dev).PdlApiKeyReadPolicy).toBeUndefined();
   });
 
   it('lets bucket and table go on remove, reserves no concurrency but still caps the event source', () => {

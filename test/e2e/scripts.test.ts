@@ -23,6 +23,7 @@ function cleanEnv(): NodeJS.ProcessEnv {
     'BUCKET_NAME',
     'STAGE',
     'TABLE_NAME',
+    'CACHE_TABLE',
     'BATCH_QUEUE_NAME',
     'PUBLIC_API_URL',
     'ENRICHMENT_API_URL',

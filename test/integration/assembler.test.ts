@@ -62,6 +62,8 @@ describe('the assembleOutput function: large requests are assembled through the 
       ...FIELDS,
       'enrichment_status',
       'failure_reason',
+      'source',
+      'cachedAt',
     ]);
   }
 

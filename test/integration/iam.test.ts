@@ -74,6 +74,8 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
       // Requests of 2 batches or more are assembled by the assembleOutput function (the worker, the DLQ handler
       // and reconcile queue them); a 1-batch request is still assembled inline by the worker.
       ASSEMBLY_INLINE_MAX_BATCHES: '1',
+      // The result cache on: the worker reads it (BatchGetItem) before its calls and writes it (BatchWriteItem) after.
+      CACHE_TTL_DAYS: '30',
     });
     // reconcile: a request whose messages are lost is re-sent, then expired at its deadline and assembled.
     const stalled = await submit({ contacts: makeContacts(150), fields_to_enrich: FIELDS });

@@ -66,9 +66,11 @@ describe('output as JSON, NDJSON and CSV, downloaded by format (fauxqs + dynalit
       ...FIELDS,
       'enrichment_status',
       'failure_reason',
+      'source',
+      'cachedAt',
     ]);
     expect(csv.text!.split('\r\n')[0]).toBe(
-      `first_name,last_name,company_domain,${FIELDS.join(',')},enrichment_status,failure_reason,crm_id,segment,other_fields`,
+      `first_name,last_name,company_domain,${FIELDS.join(',')},enrichment_status,failure_reason,source,cachedAt,crm_id,segment,other_fields`,
     );
     expect(csv.text!).toContain(`'=HYPERLINK(""http://evil"")`);
     expect(csv.text!).toContain('Zoë,李 🙂');

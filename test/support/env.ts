@@ -8,6 +8,7 @@ process.env.AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE = '1';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 process.env.BUCKET_NAME ??= 'unit-bucket';
 process.env.TABLE_NAME ??= 'unit-table';
+process.env.CACHE_TABLE ??= 'unit-result-cache';
 process.env.BATCH_QUEUE_NAME ??= 'unit-queue';
 process.env.INTAKE_QUEUE_NAME ??= 'unit-intake-queue';
 process.env.ASSEMBLY_QUEUE_NAME ??= 'unit-assembly-queue';

@@ -4,6 +4,8 @@ import type { Contact, EnrichField } from '../../src/schemas/contact';
 import type { BatchMessage } from '../../src/schemas/message';
 import type { RequestStatus, StatusRecord } from '../../src/schemas/status';
 import type {
+  CachedResult,
+  ResultCache,
   BatchLookup,
   BatchOutcome,
   BatchQueue,
@@ -507,4 +509,25 @@ export function intakeDepsFor(
     timeReserveMs: 1_000,
     ...extra,
   };
+}
+
+/** The result cache in memory (a Map by key, expired items kept, as dynalite keeps them); every call's keys and items. */
+export class MemoryResultCache implements ResultCache {
+  readonly items = new Map<string, CachedResult>();
+  readonly reads: string[][] = [];
+  readonly writes: CachedResult[][] = [];
+
+  async getMany(keys: readonly string[]) {
+    this.reads.push([...keys]);
+    return {
+      items: keys.flatMap((k) => (this.items.has(k) ? [structuredClone(this.items.get(k)!)] : [])),
+      unprocessed: 0,
+    };
+  }
+
+  async putMany(items: readonly CachedResult[]) {
+    this.writes.push([...items]);
+    for (const item of items) this.items.set(item.cacheKey, structuredClone(item));
+    return { unprocessed: 0 };
+  }
 }

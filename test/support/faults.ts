@@ -25,7 +25,7 @@ export type SqsHandler = (event: SQSEvent, context?: LambdaContext) => Promise<S
  * Knobs a test in this file may turn, reset to the service's defaults for every new service so
  * that one test's setting never leaks into the next one (startTestService only resets some).
  */
-const KNOB_DEFAULTS: Record<string, string> = {
+export const KNOB_DEFAULTS = {
   BATCH_SIZE: '100',
   ENRICHMENT_MAX_ATTEMPTS: '4',
   ENRICHMENT_SUBBATCH_MAX_ATTEMPTS: '2',

@@ -14,6 +14,11 @@ export interface RunningStack {
   output(): string;
   /** Resolves with its exit code (null when a signal ended it) once the process started has exited. */
   exited: Promise<number | null>;
+  /**
+   * Resolves once its output has ended: every process that writes to it (those it started inherit it) has closed it,
+   * so output() holds all of it. Its processes may be gone a moment before this test process has read their last lines.
+   */
+  outputEnded: Promise<void>;
   /** Sends SIGINT (Ctrl-C) and resolves with the exit code. */
   stop(): Promise<number | null>;
 }
@@ -44,6 +49,7 @@ export async function startOfflineStack(env: Record<string, string>, opts: Start
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const outputEnded = new Promise<void>((resolve) => child.once('close', () => resolve()));
 
   const [apiUrl, s3Endpoint] = await new Promise<[string, string]>((resolve, reject) => {
     const timer = setTimeout(
@@ -70,6 +76,7 @@ export async function startOfflineStack(env: Record<string, string>, opts: Start
     pid: child.pid!,
     output: () => out,
     exited,
+    outputEnded,
     async stop() {
       if (child.exitCode !== null) return child.exitCode;
       child.kill('SIGINT');

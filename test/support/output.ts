@@ -20,18 +20,39 @@ export function summaryOf(rows: readonly OutputRow[]) {
 }
 
 /**
+ * Stands for the `cachedAt` of a row expected from the result cache: the time the cached result was obtained,
+ * which a test knows only to within the run of the request that obtained it. expectOutput checks that the row's
+ * value is an ISO time inside `cachedWithin`, and everything else about the row exactly.
+ */
+export const CACHED_AT = '<cachedAt within the expected window>';
+
+/**
  * The exact output.json rows a request must end with: the mock API's deterministic answer for
- * every contact, except the listed indexes, which must be failed with the given reason.
+ * every contact (`source: provider`), except the listed indexes, which must be failed with the given reason,
+ * and the `cached` ones, which must be the same answer from the result cache (`source: cache`, `cachedAt`).
  */
 export function expectedRows(
   contacts: readonly Contact[],
   fields: readonly EnrichField[],
   failed: ReadonlyMap<number, string> = new Map(),
+  cached: ReadonlySet<number> = new Set(),
 ): OutputRow[] {
   return contacts.map((c, i) => {
     const reason = failed.get(i);
-    return reason !== undefined ? failedRow(c, fields, reason) : enrichedRow(c, fields, mockEnrichContact(c, fields));
+    if (reason !== undefined) return failedRow(c, fields, reason);
+    return enrichedRow(c, fields, mockEnrichContact(c, fields), cached.has(i) ? CACHED_AT : undefined);
   });
+}
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** The expected row with its CACHED_AT placeholder replaced by the row's cachedAt, if that lies in the window. */
+function resolveCachedAt(got: OutputRow | undefined, want: OutputRow | undefined, within?: readonly [Date, Date]) {
+  if (want?.cachedAt !== CACHED_AT) return want;
+  const at = got?.cachedAt;
+  if (!within || typeof at !== 'string' || !ISO_TIME.test(at)) return want;
+  const t = Date.parse(at);
+  return t >= within[0].getTime() && t <= within[1].getTime() ? { ...want, cachedAt: at } : want;
 }
 
 /** Failure map for contacts at `indexes`, all with one reason. */
@@ -48,6 +69,8 @@ export const failures = (indexes: Iterable<number>, reason: string) =>
 export function expectOutput(
   doc: OutputDoc | undefined,
   expected: readonly OutputRow[] | { contacts: readonly Contact[]; fields: readonly string[] },
+  /** For rows expected from the cache (CACHED_AT): the window their cachedAt must lie in (both ends included). */
+  opts: { cachedWithin?: readonly [Date, Date] } = {},
 ): void {
   expect(doc).toBeDefined();
   const rows = doc!.enriched_contacts;
@@ -56,7 +79,8 @@ export function expectOutput(
     const want = expected as readonly OutputRow[];
     const wrong: Array<{ index: number; got: unknown; want: unknown }> = [];
     for (let i = 0; i < Math.max(rows.length, want.length) && wrong.length < 5; i++) {
-      if (JSON.stringify(rows[i]) !== JSON.stringify(want[i])) wrong.push({ index: i, got: rows[i], want: want[i] });
+      const wanted = resolveCachedAt(rows[i], want[i], opts.cachedWithin);
+      if (JSON.stringify(rows[i]) !== JSON.stringify(wanted)) wrong.push({ index: i, got: rows[i], want: wanted });
     }
     expect(wrong).toEqual([]);
     expect(rows).toHaveLength(want.length);
@@ -72,6 +96,14 @@ export function expectOutput(
     return same && fields.every((f) => f in r) ? [] : [i];
   });
   expect(wrong.slice(0, 10)).toEqual([]);
+  // Every row says where it came from: its own provider call, or the cache with the time the result was obtained.
+  const unsourced = rows.flatMap((row, i) =>
+    (row.source === 'provider' && row.cachedAt === undefined) ||
+    (row.source === 'cache' && typeof row.cachedAt === 'string' && ISO_TIME.test(row.cachedAt))
+      ? []
+      : [i],
+  );
+  expect(unsourced.slice(0, 10)).toEqual([]);
   expect(doc!.summary.total).toBe(contacts.length);
 }
 

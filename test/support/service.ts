@@ -34,7 +34,8 @@ const HARNESS_ENV = {
 export function emulators(): Emulators {
   const s3 = process.env.TEST_S3_ENDPOINT;
   const dynamo = process.env.TEST_DYNAMODB_ENDPOINT;
-  if (!s3 || !dynamo) throw new Error('emulators are not running (jest globalSetup)');
+  if (!s3 || !dynamo)
+    throw new Error('emulators are not running (the integration tier starts them: test/support/globalSetup.ts)');
   return {
     s3Endpoint: s3,
     sqsEndpoint: process.env.TEST_SQS_ENDPOINT!,
@@ -172,6 +173,9 @@ export async function startTestService(
     MOCK_SPIKE_RATE: '0',
     MOCK_THROTTLE_RATE: '0',
     MOCK_INVALID_MODE: 'contact',
+    // The result cache is off unless a test turns it on (CACHE_TTL_DAYS): other tests send the same generated
+    // contacts again and count the provider calls and rows of each request on its own.
+    CACHE_TTL_DAYS: '0',
     ...env,
   });
   resetConfig();

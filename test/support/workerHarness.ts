@@ -21,7 +21,7 @@ export const FIELDS: EnrichField[] = ['professional_email', 'personal_phone'];
 /** A request created through the real use case on in-memory fakes, with its batch messages taken off the queue. */
 export async function seededRequest(
   n: number,
-  opts: { batchSize?: number; isPoison?: (c: Contact) => boolean; contacts?: Contact[] } = {},
+  opts: { batchSize?: number; isPoison?: (c: Contact) => boolean; contacts?: Contact[]; refresh?: boolean } = {},
 ) {
   const store = new MemoryObjectStore();
   const status = new MemoryStatusStore();
@@ -31,7 +31,7 @@ export async function seededRequest(
   const contacts = opts.contacts ?? makeContacts(n, { extra: true });
   const batchSize = opts.batchSize ?? 100;
   await createEnrichment(
-    { contacts, fields_to_enrich: FIELDS },
+    { contacts, fields_to_enrich: FIELDS, ...(opts.refresh ? { refresh: true } : {}) },
     {
       store,
       status,

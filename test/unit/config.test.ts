@@ -13,6 +13,7 @@ import {
 const minimal = {
   BUCKET_NAME: 'svc-dev-data',
   TABLE_NAME: 'svc-dev-status',
+  CACHE_TABLE: 'svc-dev-result-cache',
   BATCH_QUEUE_NAME: 'svc-dev-batches',
   INTAKE_QUEUE_NAME: 'svc-dev-intake',
   ASSEMBLY_QUEUE_NAME: 'svc-dev-assembly',
@@ -43,6 +44,26 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...minimal, WORKER_TIME_RESERVE_MS: '2000' }).WORKER_TIME_RESERVE_MS).toBe(2_000);
   });
 
+  it('stops peopledatalabs without its API key, naming the variables, and takes it with a secret ARN or a key', () => {
+    expect(configError({ ...minimal, ENRICHMENT_PROVIDER: 'peopledatalabs' }).message).toMatch(
+      /ENRICHMENT_PROVIDER.*PDL_API_KEY_SECRET_ARN.*ENRICHMENT_API_KEY/,
+    );
+    expect(configError({ ...minimal, ENRICHMENT_PROVIDER: 'clearbit' }).message).toMatch(/ENRICHMENT_PROVIDER/);
+    const arn = 'arn:aws:secretsmanager:us-east-1:000000000000:secret:pdl';
+    expect(
+      loadConfig({ ...minimal, ENRICHMENT_PROVIDER: 'peopledatalabs', PDL_API_KEY_SECRET_ARN: arn }),
+    ).toMatchObject({ ENRICHMENT_PROVIDER: 'peopledatalabs', PDL_MIN_LIKELIHOOD: 6 });
+    expect(
+      loadConfig({
+        ...minimal,
+        ENRICHMENT_PROVIDER: 'peopledatalabs',
+        ENRICHMENT_API_KEY: 'k',
+        PDL_MIN_LIKELIHOOD: '9',
+      }).PDL_MIN_LIKELIHOOD,
+    ).toBe(9);
+    expect(configError({ ...minimal, PDL_MIN_LIKELIHOOD: '11' }).message).toMatch(/PDL_MIN_LIKELIHOOD/);
+  });
+
   it('fills in the defaults', () => {
     expect(loadConfig(minimal)).toEqual({
       ...minimal,
@@ -57,6 +78,8 @@ describe('loadConfig', () => {
       SQS_ENDPOINT: undefined,
       DYNAMODB_ENDPOINT: undefined,
       BATCH_SIZE: 100,
+      ENRICHMENT_PROVIDER: 'mock',
+      PDL_MIN_LIKELIHOOD: 6,
       ENRICHMENT_TIMEOUT_MS: 10_000,
       INTAKE_TIME_RESERVE_MS: 30_000,
       ASSEMBLY_INLINE_MAX_BATCHES: 1000,
@@ -76,6 +99,9 @@ describe('loadConfig', () => {
       RECONCILE_STALL_SECONDS: 300,
       DOWNLOAD_URL_TTL_SECONDS: 900,
       RESULT_TTL_DAYS: 30,
+      CACHE_TTL_DAYS: 30,
+      NOT_FOUND_CACHE_TTL_DAYS: 7,
+      CACHE_SCOPE: 'owner',
       MAX_UPLOAD_BYTES: 2_147_483_648,
       UPLOAD_URL_TTL_SECONDS: 3600,
       METRICS_ENABLED: true,
@@ -118,6 +144,7 @@ describe('loadConfig', () => {
   it.each([
     'BUCKET_NAME',
     'TABLE_NAME',
+    'CACHE_TABLE',
     'BATCH_QUEUE_NAME',
     'INTAKE_QUEUE_NAME',
     'ASSEMBLY_QUEUE_NAME',
@@ -145,10 +172,25 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'verbose'],
     ['METRICS_ENABLED', 'yes'],
     ['S3_ENDPOINT', 'not an endpoint'],
+    ['CACHE_TTL_DAYS', '-1'],
+    ['CACHE_TTL_DAYS', 'a month'],
+    ['NOT_FOUND_CACHE_TTL_DAYS', '1.5'],
+    ['CACHE_SCOPE', 'everyone'],
   ])('names %s=%p as the bad variable', (name, value) => {
     const err = configError({ ...minimal, [name]: value });
     expect(err.message).toContain(`${name}:`);
     expect(err.message.split(';')).toHaveLength(1);
+  });
+
+  it('has the result cache on by default, and needs no cache table once CACHE_TTL_DAYS=0 turns it off', () => {
+    expect(loadConfig(minimal)).toMatchObject({
+      CACHE_TTL_DAYS: 30,
+      NOT_FOUND_CACHE_TTL_DAYS: 7,
+      CACHE_SCOPE: 'owner',
+    });
+    const { CACHE_TABLE: _, ...noTable } = minimal;
+    expect(loadConfig({ ...noTable, CACHE_TTL_DAYS: '0' }).CACHE_TTL_DAYS).toBe(0);
+    expect(configError(noTable).message).toMatch(/CACHE_TABLE: .*CACHE_TTL_DAYS=0/);
   });
 
   it('lists every bad variable at once', () => {
@@ -191,6 +233,7 @@ describe('mockConfig', () => {
       MOCK_SPIKE_RATE: 0,
       MOCK_SPIKE_MS: 2000,
       MOCK_INVALID_MODE: 'contact',
+      MOCK_RATE_WINDOW_SECONDS: 60,
     });
   });
   it('reads MOCK_INVALID_MODE and rejects an unknown one', () => {

@@ -132,7 +132,16 @@ describe('assembleOutput', () => {
       const rows = h.store.json<OutputDoc>(keys.output(REQUEST_ID))!.enriched_contacts;
       expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
       expect(parseNdjson(h.store.text(keys.outputNdjson(REQUEST_ID))!)).toEqual(rows);
-      const fixed = ['first_name', 'last_name', 'company_domain', ...FIELDS, 'enrichment_status', 'failure_reason'];
+      const fixed = [
+        'first_name',
+        'last_name',
+        'company_domain',
+        ...FIELDS,
+        'enrichment_status',
+        'failure_reason',
+        'source',
+        'cachedAt',
+      ];
       expectCsvMatches(h.store.text(keys.outputCsv(REQUEST_ID))!, rows as never, fixed);
     });
 

@@ -8,7 +8,8 @@ import {
 } from '../../../src/core/enrichBatch';
 import { enrichedRow } from '../../../src/core/output';
 import { mockEnrichContact } from '../../../src/handlers/mockData';
-import { HttpError, TimeoutError, type RetryPolicy } from '../../../src/core/retry';
+import { CreditsExhaustedError, HttpError, TimeoutError, type RetryPolicy } from '../../../src/core/retry';
+import { CircuitBreaker } from '../../../src/core/circuitBreaker';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
 import { FakeEnrichmentApi, HangingEnrichmentApi, VirtualClock } from '../../support/fakes';
 import { makeContacts } from '../../support/factories';
@@ -275,5 +276,26 @@ describe('describeFailure', () => {
     expect(describeFailure(new TimeoutError('x'))).toBe('enrichment API timed out');
     expect(describeFailure(new Error('secret detail'))).toBe('enrichment API call failed');
     expect(describeFailure('weird')).toBe('enrichment API call failed');
+  });
+});
+
+describe('a 402 (credits spent) until the fleet-wide credit pause exists', () => {
+  it('fails no contact permanently: retried as an outage, it opens the breaker and the contacts stay pending', async () => {
+    const contacts = makeContacts(4);
+    let calls = 0;
+    const broke = {
+      enrich: async () => {
+        calls += 1;
+        throw new CreditsExhaustedError();
+      },
+    };
+    const breaker = new CircuitBreaker({ threshold: 3, coolDownMs: 60_000 });
+    const out = await advanceEnrichment(contacts, FIELDS, broke, twice, freshProgress(4), { breaker });
+    expect(out.permanentFailures).toBe(0);
+    expect(out.stoppedBy).toBe('breaker');
+    expect(out.rows).toEqual([null, null, null, null]);
+    expect(out.pending.flatMap((p) => p.at).sort()).toEqual([0, 1, 2, 3]);
+    // The whole batch twice, then both halves at once (they start before either fails); then the circuit is open.
+    expect(calls).toBe(4);
   });
 });

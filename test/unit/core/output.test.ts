@@ -21,7 +21,12 @@ const full = {
 describe('enrichedRow', () => {
   it('adds only the requested fields to the input contact, keeping extra properties', () => {
     const row = enrichedRow(contact, ['professional_email'], full);
-    expect(row).toEqual({ ...contact, professional_email: 'ada@example.com', enrichment_status: 'enriched' });
+    expect(row).toEqual({
+      ...contact,
+      professional_email: 'ada@example.com',
+      enrichment_status: 'enriched',
+      source: 'provider',
+    });
     expect(Object.keys(row)).toEqual([
       'first_name',
       'last_name',
@@ -29,7 +34,20 @@ describe('enrichedRow', () => {
       'crm_id',
       'professional_email',
       'enrichment_status',
+      'source',
     ]);
+  });
+
+  it('marks a cached result with source cache and the time it was obtained, last', () => {
+    const row = enrichedRow(contact, ['job_title'], full, '2025-01-02T03:04:05.000Z');
+    expect(row).toEqual({
+      ...contact,
+      job_title: 'Engineer',
+      enrichment_status: 'enriched',
+      source: 'cache',
+      cachedAt: '2025-01-02T03:04:05.000Z',
+    });
+    expect(Object.keys(row).slice(-3)).toEqual(['enrichment_status', 'source', 'cachedAt']);
   });
 
   it('sets a requested field the API did not return to null', () => {
@@ -46,7 +64,13 @@ describe('enrichedRow', () => {
       ...full,
       enrichment_status: 'not_found',
     });
-    expect(row).toEqual({ ...contact, professional_email: null, personal_phone: null, enrichment_status: 'not_found' });
+    expect(row).toEqual({
+      ...contact,
+      professional_email: null,
+      personal_phone: null,
+      enrichment_status: 'not_found',
+      source: 'provider',
+    });
   });
 
   it('does not change the input contact', () => {
@@ -64,6 +88,7 @@ describe('failedRow', () => {
       linkedin_url: null,
       enrichment_status: 'failed',
       failure_reason: 'enrichment API answered 500',
+      source: 'provider',
     });
   });
 });

@@ -10,6 +10,8 @@ const FIXED = [
   'job_title',
   'enrichment_status',
   'failure_reason',
+  'source',
+  'cachedAt',
 ];
 const row = (over: Record<string, unknown>): OutputRow =>
   ({
@@ -121,6 +123,24 @@ describe('csvRenderer', () => {
     const text = csv([[row({ first_name: 'Zoë', last_name: '李 🙂', company_domain: 'bücher.example' })]]);
     expect(parseCsv(text).records[0].slice(0, 3)).toEqual(['Zoë', '李 🙂', 'bücher.example']);
     expect(text).toContain('Zoë,李 🙂,bücher.example');
+  });
+
+  it('has a source and a cachedAt cell on every record: provider rows with cachedAt empty, cache rows with both', () => {
+    const text = csv([
+      [
+        row({ source: 'provider' }),
+        row({ source: 'cache', cachedAt: '2025-01-02T03:04:05.000Z' }),
+        row({ enrichment_status: 'failed', failure_reason: 'x', source: 'provider' }),
+      ],
+    ]);
+    const { header, records } = parseCsv(text);
+    const cells = records.map((r) => [r[header.indexOf('source')], r[header.indexOf('cachedAt')]]);
+    expect(cells).toEqual([
+      ['provider', ''],
+      ['cache', '2025-01-02T03:04:05.000Z'],
+      ['provider', ''],
+    ]);
+    expect(records.map((r) => r[r.length - 1])).toEqual(['', '', '']);
   });
 
   it('writes the header alone when there are no rows', () => {

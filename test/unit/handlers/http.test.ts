@@ -14,6 +14,14 @@ import {
   json,
   parseJsonBody,
 } from '../../../src/handlers/http';
+import { InputParseError } from '../../../src/core/inputFile';
+import {
+  CallsStoppedError,
+  CreditsExhaustedError,
+  HttpError,
+  OutOfTimeError,
+  TimeoutError,
+} from '../../../src/core/retry';
 import { recordingLogger } from '../../support/fakes';
 
 describe('json', () => {
@@ -60,6 +68,22 @@ describe('errorResponse', () => {
       new EnrichmentPausedError(1, 2),
       new EnrichmentError('m', { kind: 'enrichment_paused' }),
     ]) {
+      const log = recordingLogger();
+      expect(errorResponse(err, log, 'c')).toEqual(json(500, { message: 'Internal server error', correlationId: 'c' }));
+      expect(log.entries).toHaveLength(1);
+    }
+  });
+
+  it("derives every core error from the one base class, and answers the internal ones (a provider's 4xx included) 500", () => {
+    for (const err of [
+      new HttpError(404, 'enrichment API answered 404'),
+      new CreditsExhaustedError(),
+      new TimeoutError('slow'),
+      new CallsStoppedError('budget'),
+      new OutOfTimeError(2, new Error('last')),
+      new InputParseError('not valid CSV', 'line 3'),
+    ]) {
+      expect(err).toBeInstanceOf(EnrichmentError);
       const log = recordingLogger();
       expect(errorResponse(err, log, 'c')).toEqual(json(500, { message: 'Internal server error', correlationId: 'c' }));
       expect(log.entries).toHaveLength(1);

@@ -169,6 +169,7 @@ describe('serverless.yml offline', () => {
   const minimal = {
     BUCKET_NAME: 'bucket',
     TABLE_NAME: 'table',
+    CACHE_TABLE: 'cache',
     BATCH_QUEUE_NAME: 'queue',
     INTAKE_QUEUE_NAME: 'intake',
     ASSEMBLY_QUEUE_NAME: 'assembly',
@@ -193,6 +194,9 @@ describe('serverless.yml offline', () => {
     'INTAKE_TIME_RESERVE_MS',
     'ASSEMBLY_INLINE_MAX_BATCHES',
     'ASSEMBLY_TIMEOUT_SECONDS',
+    'CACHE_TTL_DAYS',
+    'NOT_FOUND_CACHE_TTL_DAYS',
+    'CACHE_SCOPE',
   ] as const;
 
   it('sets every runtime knob through params, with the same defaults as src/config.ts', () => {
@@ -222,6 +226,9 @@ describe('serverless.yml offline', () => {
       RESULT_TTL_DAYS: '3',
       METRICS_ENABLED: 'true',
       WORKER_TIME_RESERVE_MS: '2000',
+      CACHE_TTL_DAYS: '2',
+      NOT_FOUND_CACHE_TTL_DAYS: '0',
+      CACHE_SCOPE: 'service',
     };
     expect(stage('local', overrides).environment()).toMatchObject(overrides);
     const local = stage('local', { RESULT_TTL_DAYS: '3' });

@@ -19,12 +19,12 @@ import { handler as createUpload } from '../../../src/handlers/createUpload';
 import { handler as downloadEnrichment } from '../../../src/handlers/downloadEnrichment';
 import { ownerIdOf, uploadPrefixOf } from '../../../src/core/owner';
 import { handler as getEnrichmentStatus } from '../../../src/handlers/getEnrichmentStatus';
-import { handler as mockEnrich } from '../../../src/handlers/mockEnrich';
+import { handler as mockEnrich, resetMockState } from '../../../src/handlers/mockEnrich';
 import { API_GATEWAY_MAX_BODY_BYTES } from '../../../src/inlineLimits';
 import { ServerlessConfig } from '../../../src/local/serverlessConfig';
 import { apiEvent, makeContacts } from '../../support/factories';
 import { awsMocks } from '../../support/awsMocks';
-import { documentedResponse, mismatches, operations, spec } from './spec';
+import { documentedResponse, mismatches, operations, spec } from '../../support/openapiSpec';
 
 /**
  * docs/openapi.yaml against the real handlers: each answer a handler gives (called in-process, AWS mocked) must
@@ -477,10 +477,13 @@ describe('docs/openapi.yaml matches the handlers', () => {
       'MOCK_THROTTLE_RATE',
       'MOCK_SPIKE_RATE',
       'MOCK_INVALID_MODE',
+      'MOCK_CREDITS',
+      'MOCK_RATE_LIMIT',
     ];
     beforeEach(() => {
       for (const k of KNOBS) delete process.env[k];
       process.env.MOCK_LATENCY_MS = '0';
+      resetMockState();
     });
     afterAll(() => {
       for (const k of KNOBS) delete process.env[k];
@@ -531,6 +534,62 @@ describe('docs/openapi.yaml matches the handlers', () => {
     ])('500 for %s', async (_name, knob, value) => {
       process.env[knob] = value;
       expectConforms('POST', '/mock/enrich', await call(example('POST', '/mock/enrich')), 500);
+    });
+
+    it('402 when the credits (MOCK_CREDITS) do not cover the matches', async () => {
+      process.env.MOCK_CREDITS = '0';
+      expectConforms('POST', '/mock/enrich', await call(example('POST', '/mock/enrich')), 402);
+    });
+  });
+
+  describe('the mock as a provider: POST /mock/v5/person/bulk, GET /mock/stats, POST /mock/credits, POST /mock/outage', () => {
+    beforeEach(() => {
+      for (const k of ['MOCK_CREDITS', 'MOCK_RATE_LIMIT', 'MOCK_FAILURE_RATE']) delete process.env[k];
+      process.env.MOCK_LATENCY_MS = '0';
+      resetMockState();
+    });
+    afterAll(() => {
+      for (const k of ['MOCK_CREDITS', 'MOCK_LATENCY_MS', 'MOCK_FAILURE_RATE']) delete process.env[k];
+      resetMockState();
+    });
+    const send = (path: string, body?: unknown, httpMethod = 'POST') =>
+      mockEnrich(
+        apiEvent({
+          path,
+          httpMethod,
+          body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body),
+        }),
+      );
+    const bulk = (n: number) => ({
+      requests: [
+        ...makeContacts(n).map((c) => ({
+          params: { first_name: c.first_name, last_name: c.last_name, company: c.company_domain },
+        })),
+        { params: { first_name: 'Eve', last_name: 'Broken', company: 'acme.invalid' }, metadata: { index: n } },
+      ],
+    });
+
+    it('bulk: 200 with records 200, 404 and 400; 400 for a bad call; 402 without credits; 500 in an outage', async () => {
+      const ok = await send('/mock/v5/person/bulk', bulk(40));
+      expectConforms('POST', '/mock/v5/person/bulk', ok, 200);
+      expect(new Set(JSON.parse(ok.body).map((r: { status: number }) => r.status))).toEqual(new Set([200, 404, 400]));
+      expectConforms('POST', '/mock/v5/person/bulk', await send('/mock/v5/person/bulk', '{'), 400);
+      expectConforms('POST', '/mock/v5/person/bulk', await send('/mock/v5/person/bulk', { requests: [] }), 400);
+      process.env.MOCK_CREDITS = '0';
+      expectConforms('POST', '/mock/v5/person/bulk', await send('/mock/v5/person/bulk', bulk(5)), 402);
+      delete process.env.MOCK_CREDITS;
+      expectConforms('POST', '/mock/outage', await send('/mock/outage', { seconds: 60 }), 200);
+      expectConforms('POST', '/mock/v5/person/bulk', await send('/mock/v5/person/bulk', bulk(5)), 500);
+    });
+
+    it('stats, credits and outage', async () => {
+      expectConforms('GET', '/mock/stats', await send('/mock/stats', undefined, 'GET'), 200);
+      expectConforms('POST', '/mock/credits', await send('/mock/credits', { add: 5 }), 409);
+      process.env.MOCK_CREDITS = '10';
+      expectConforms('POST', '/mock/credits', await send('/mock/credits', { add: 5 }), 200);
+      expectConforms('GET', '/mock/stats', await send('/mock/stats', undefined, 'GET'), 200);
+      expectConforms('POST', '/mock/credits', await send('/mock/credits', { add: 0 }), 400);
+      expectConforms('POST', '/mock/outage', await send('/mock/outage', { seconds: -1 }), 400);
     });
   });
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { operations, requestBodyErrors, spec } from './spec';
+import { operations, requestBodyErrors, spec } from '../../support/openapiSpec';
 
 /** docs/requests.http stays true to docs/openapi.yaml: every request is an operation of the spec, sent as documented. */
 const text = readFileSync(path.join(__dirname, '../../../docs/requests.http'), 'utf8');

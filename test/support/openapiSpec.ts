@@ -7,7 +7,7 @@ import type { APIGatewayProxyResult } from 'aws-lambda';
 
 type Doc = Record<string, any>;
 
-export const SPEC_PATH = path.join(__dirname, '../../../docs/openapi.yaml');
+export const SPEC_PATH = path.join(__dirname, '../../docs/openapi.yaml');
 export const spec = yaml.load(readFileSync(SPEC_PATH, 'utf8')) as Doc;
 
 const SCHEMAS_ID = 'openapi-components';
