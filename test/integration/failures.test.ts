@@ -1,3 +1,5 @@
+import { GetQueueAttributesCommand, type Message } from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
 import { describeContactError } from '../../src/core/enrichBatch';
 import { POISON_CONTACT_ERROR } from '../../src/handlers/mockData';
 import { DLQ_REASON } from '../../src/handlers/handleFailedBatch';
@@ -6,7 +8,9 @@ import {
   contactsOfBatches,
   KNOB_DEFAULTS,
   crashAt,
+  deleteMessages,
   drainedDepth,
+  receiveAll,
   runPipeline,
   sleep,
   startFaultService,
@@ -16,6 +20,9 @@ import {
 } from '../support/faults';
 import { readOutput, status, submit, waitForFinal } from '../support/flow';
 import type { TestService } from '../support/service';
+import type { BatchMessage } from '../../src/schemas/message';
+import type { StoredProgress } from '../../src/core/processBatch';
+import { keys } from '../../src/core/status';
 import { workerFn } from '../support/functions';
 import { expectedRows, expectOutput, failures, summaryOf } from '../support/output';
 
@@ -62,6 +69,18 @@ const POISON_MODES = [
       batches - poisoned.length + poisoned.reduce((sum, p) => sum + bisectionCalls(p), 0),
   ],
 ] as const;
+/** The batch queue's messages still inside their DelaySeconds. */
+const delayedDepth = async (service: TestService) =>
+  Number(
+    (
+      await service.sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: service.queueUrl,
+          AttributeNames: ['ApproximateNumberOfMessagesDelayed'],
+        }),
+      )
+    ).Attributes?.ApproximateNumberOfMessagesDelayed,
+  );
 const batchesOf = (indexes: Iterable<number>) => new Set([...indexes].map((i) => Math.floor(i / BATCH_SIZE)));
 
 describe('enrichment API faults, poison contacts and failing batches (fauxqs + dynalite)', () => {
@@ -87,34 +106,97 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     expect(service.mockApi.calls()).toBeGreaterThan(30);
   });
 
-  it('an enrichment API outage fails nothing for good: the batch is left for redelivery and enriched once the API is back', async () => {
+  it('an enrichment API outage fails nothing for good: the batch is left for redelivery, held while the circuit is open, and enriched once the API is back', async () => {
     service = await startFaultService({ MOCK_FAILURE_RATE: '1', ENRICHMENT_BREAKER_COOLDOWN_MS: '1000' });
     const contacts = makeContacts(250);
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
     const messages = await takeAllBatchMessages(service);
+    expect(messages.map((m) => [m.batchIndex, m.holds])).toEqual([
+      [0, undefined],
+      [1, undefined],
+      [2, undefined],
+    ]);
     const worker = workerFn();
-    const event = sqsEvent(messages.map((m) => ({ body: JSON.stringify(m), messageId: `b${m.batchIndex}` })));
+    const deliver = (receiveCount: number) =>
+      sqsEvent(messages.map((m) => ({ body: JSON.stringify(m), messageId: `b${m.batchIndex}`, receiveCount })));
+    const failedIds = async (event: SQSEvent) =>
+      (await worker(event)).batchItemFailures.map((f) => f.itemIdentifier).sort();
 
-    // Down: every contact fails, so every record is reported back for redelivery and nothing is counted.
-    expect((await worker(event)).batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['b0', 'b1', 'b2']);
+    // Down: every contact fails, so every record is reported back for redelivery and nothing is counted. These
+    // batches' own calls failed, so none is held: nothing is re-sent, the receive is spent as before.
+    expect(await failedIds(deliver(1))).toEqual(['b0', 'b1', 'b2']);
     expect(await statusRecord(res.json.requestId)).toMatchObject({
       status: 'processing',
       processedBatches: 0,
       failedBatches: 0,
     });
+    expect(await service.queueDepth()).toBe(0);
+    const callsDown = service.mockApi.calls();
+    expect(callsDown).toBeGreaterThan(0);
 
-    // Back, but the worker's circuit is still open: a redelivery within the cool-down makes no call.
+    // Back, but the worker's circuit is still open: the redelivery makes no call, and since none of its own calls
+    // failed it is held, not handed back: every record is acknowledged (no further receive spent, no step towards
+    // the DLQ) and a copy with holds: 1 is queued with a delay, its progress kept.
     process.env.MOCK_FAILURE_RATE = '0';
-    const callsBefore = service.mockApi.calls();
-    expect((await worker(event)).batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['b0', 'b1', 'b2']);
-    expect(service.mockApi.calls()).toBe(callsBefore);
+    const heldAt = Date.now();
+    expect(await failedIds(deliver(2))).toEqual([]);
+    expect(service.mockApi.calls()).toBe(callsDown);
+    expect(await statusRecord(res.json.requestId)).toMatchObject({
+      status: 'processing',
+      processedBatches: 0,
+      failedBatches: 0,
+    });
+    expect(await delayedDepth(service)).toBe(3);
+    // The delay is honoured: the copies are not visible at once (the first hold waits at least 5 s).
+    expect(await receiveAll(service)).toEqual([]);
 
-    // After the cool-down, the redelivery enriches everything.
-    await sleep(1_100);
-    expect((await worker(event)).batchItemFailures).toEqual([]);
+    // The held copies: exactly one per batch, the original message plus holds: 1, each a new message (received for
+    // the first time: the hold spent no receive), visible only after the delay.
+    const held: Message[] = [];
+    while (held.length < 3 && Date.now() - heldAt < 15_000) {
+      held.push(...(await receiveAll(service)));
+      if (held.length < 3) await sleep(200);
+    }
+    expect(Date.now() - heldAt).toBeGreaterThanOrEqual(4_500);
+    const copies = held.map((m) => JSON.parse(m.Body!) as BatchMessage).sort((a, b) => a.batchIndex - b.batchIndex);
+    expect(copies).toEqual(messages.map((m) => ({ ...m, holds: 1 })));
+    expect(held.map((m) => m.Attributes?.ApproximateReceiveCount)).toEqual(['1', '1', '1']);
+    await deleteMessages(service, held);
+    // What each held batch kept: nothing settled yet (no contact failed), its pending parts covering each of its
+    // contacts exactly once. Back up, each part costs exactly one call.
+    const kept = await Promise.all(
+      messages.map(async (m) => {
+        const text = await service.getObjectText(keys.batchProgress(m.requestId, m.batchIndex));
+        return JSON.parse(text ?? 'null') as StoredProgress | null;
+      }),
+    );
+    let parts = 0;
+    for (const [b, progress] of kept.entries()) {
+      expect(progress).not.toBeNull();
+      expect(progress!.rows).toEqual(messages[b].contacts.map(() => null));
+      expect(progress!.permanentFailures).toBe(0);
+      const at = progress!.pending.flatMap((p) => p.at).sort((x, y) => x - y);
+      expect(at).toEqual(messages[b].contacts.map((_, i) => i));
+      parts += progress!.pending.length;
+    }
+
+    // After the cool-down, the held copies enrich everything: one call per pending part, nothing failed, each contact once.
+    const heldEvent = sqsEvent(
+      held.map((m) => ({
+        body: m.Body!,
+        messageId: `h${(JSON.parse(m.Body!) as BatchMessage).batchIndex}`,
+        receiveCount: Number(m.Attributes?.ApproximateReceiveCount),
+      })),
+    );
+    expect((await worker(heldEvent)).batchItemFailures).toEqual([]);
+    expect(service.mockApi.calls()).toBe(callsDown + parts);
     const final = await waitForFinal(res.json.requestId, 10_000);
     expect(final).toMatchObject({ status: 'completed', totalBatches: 3, processedBatches: 3, failedBatches: 0 });
+    expect(final.summary).toMatchObject({ failed: 0 });
     expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+    // Nothing re-sent again, nothing dead-lettered.
+    expect(await service.queueDepth()).toBe(0);
+    expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
   });
 
   it.each(POISON_MODES)(
