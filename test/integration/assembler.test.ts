@@ -16,7 +16,7 @@ import {
 } from '../support/faults';
 import { readOutput, submit, waitForFinal } from '../support/flow';
 import { assembleFn } from '../support/functions';
-import { expectCsvMatches, expectedRows, expectOutput, parseNdjson } from '../support/output';
+import { expectCsvMatches, expectedRows, expectOutput, parseNdjson, csvColumns } from '../support/output';
 import type { TestService } from '../support/service';
 
 const FIELDS = ['professional_email', 'job_title'] as const;
@@ -55,16 +55,7 @@ describe('the assembleOutput function: large requests are assembled through the 
     expect(parseNdjson((await service.getObjectText(`${requestId}/output.ndjson`))!)).toEqual(
       JSON.parse(JSON.stringify(rows)),
     );
-    expectCsvMatches((await service.getObjectText(`${requestId}/output.csv`))!, rows, [
-      'first_name',
-      'last_name',
-      'company_domain',
-      ...FIELDS,
-      'enrichment_status',
-      'failure_reason',
-      'source',
-      'cachedAt',
-    ]);
+    expectCsvMatches((await service.getObjectText(`${requestId}/output.csv`))!, rows, csvColumns(FIELDS));
   }
 
   it('a request over assemblyInlineMaxBatches is assembled by the assembler, exact in all three formats; a duplicate message after final does nothing', async () => {

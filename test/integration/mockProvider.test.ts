@@ -201,6 +201,7 @@ describe('the pipeline on the People Data Labs adapter against the mock in its d
           linkedin_url: null,
           enrichment_status: 'failed',
           failure_reason: 'enrichment API could not enrich the contact: company_domain cannot be enriched',
+          source: 'provider',
         } as OutputRow;
       const found = mockEnrichContact(c, FIELDS);
       if (found.linkedin_url) found.linkedin_url = found.linkedin_url.replace('https://www.', 'https://');

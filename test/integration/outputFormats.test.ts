@@ -1,7 +1,7 @@
 import { apiEvent, makeContacts, scatteredIndexes } from '../support/factories';
 import { readOutput, submit, waitForFinal } from '../support/flow';
 import { downloadFn, workerFn } from '../support/functions';
-import { expectCsvMatches, expectOutput, parseNdjson } from '../support/output';
+import { expectCsvMatches, expectOutput, parseNdjson, csvColumns } from '../support/output';
 import { startTestService, type TestService } from '../support/service';
 import type { Contact, OutputRow } from '../../src/schemas/contact';
 
@@ -59,16 +59,7 @@ describe('output as JSON, NDJSON and CSV, downloaded by format (fauxqs + dynalit
     const csv = await download(id, 'csv');
     expect(csv.res!.status).toBe(200);
     expect(csv.res!.headers.get('content-type')).toBe('text/csv; charset=utf-8');
-    expectCsvMatches(csv.text!, rows as OutputRow[], [
-      'first_name',
-      'last_name',
-      'company_domain',
-      ...FIELDS,
-      'enrichment_status',
-      'failure_reason',
-      'source',
-      'cachedAt',
-    ]);
+    expectCsvMatches(csv.text!, rows as OutputRow[], csvColumns(FIELDS));
     expect(csv.text!.split('\r\n')[0]).toBe(
       `first_name,last_name,company_domain,${FIELDS.join(',')},enrichment_status,failure_reason,source,cachedAt,crm_id,segment,other_fields`,
     );

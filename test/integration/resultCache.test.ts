@@ -9,7 +9,7 @@ import type { Contact, EnrichField, OutputRow } from '../../src/schemas/contact'
 import { makeContacts } from '../support/factories';
 import { runPipeline } from '../support/faults';
 import { readOutput, submit, waitForFinal } from '../support/flow';
-import { expectCsvMatches, expectedRows, expectOutput } from '../support/output';
+import { expectCsvMatches, expectedRows, expectOutput, csvColumns } from '../support/output';
 import { as, startTestService, type TestService } from '../support/service';
 
 const FIELDS: EnrichField[] = ['professional_email', 'job_title'];
@@ -76,16 +76,7 @@ describe('result cache, scope owner (fauxqs + dynalite behind the IAM edge): no 
     expectOutput(doc, expectedRows(contacts, FIELDS, new Map(), range(150)), { cachedWithin: first.window });
     expect(withoutSource(doc.enriched_contacts)).toEqual(withoutSource(firstDoc.enriched_contacts));
     const csv = await service.getObjectText(`${second.requestId}/output.csv`);
-    expectCsvMatches(csv!, doc.enriched_contacts, [
-      'first_name',
-      'last_name',
-      'company_domain',
-      ...FIELDS,
-      'enrichment_status',
-      'failure_reason',
-      'source',
-      'cachedAt',
-    ]);
+    expectCsvMatches(csv!, doc.enriched_contacts, csvColumns(FIELDS));
   });
 
   it('half new contacts: exactly the new half goes to the provider', async () => {

@@ -135,6 +135,18 @@ export function expectedCell(value: unknown): string {
  * Checks that output.csv holds exactly `rows` (output.json's), in order: every column's cell is the row's
  * value (neutralised), and the last column, other_fields, holds the row's properties that have no column.
  */
+/** The columns of output.csv, in order: the contact's, the fields asked for, then the outcome and where it came from. */
+export const csvColumns = (fields: readonly string[]): string[] => [
+  'first_name',
+  'last_name',
+  'company_domain',
+  ...fields,
+  'enrichment_status',
+  'failure_reason',
+  'source',
+  'cachedAt',
+];
+
 export function expectCsvMatches(text: string, rows: OutputRow[], fixedColumns: string[]): void {
   const { header, records } = parseCsv(text);
   expect(header.slice(0, fixedColumns.length)).toEqual(fixedColumns);

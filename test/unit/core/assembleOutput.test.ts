@@ -2,7 +2,7 @@ import { assembleOutput } from '../../../src/core/assembleOutput';
 import { failedRow } from '../../../src/core/output';
 import { failBatch, processBatch } from '../../../src/core/processBatch';
 import { keys } from '../../../src/core/status';
-import { expectCsvMatches, expectOutput, parseNdjson, type OutputDoc } from '../../support/output';
+import { expectCsvMatches, expectOutput, parseNdjson, type OutputDoc, csvColumns } from '../../support/output';
 import { crashOnceAt } from '../../support/fakes';
 import { FIELDS, REQUEST_ID, seededRequest } from '../../support/workerHarness';
 
@@ -132,16 +132,7 @@ describe('assembleOutput', () => {
       const rows = h.store.json<OutputDoc>(keys.output(REQUEST_ID))!.enriched_contacts;
       expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
       expect(parseNdjson(h.store.text(keys.outputNdjson(REQUEST_ID))!)).toEqual(rows);
-      const fixed = [
-        'first_name',
-        'last_name',
-        'company_domain',
-        ...FIELDS,
-        'enrichment_status',
-        'failure_reason',
-        'source',
-        'cachedAt',
-      ];
+      const fixed = csvColumns(FIELDS);
       expectCsvMatches(h.store.text(keys.outputCsv(REQUEST_ID))!, rows as never, fixed);
     });
 
