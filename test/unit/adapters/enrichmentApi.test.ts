@@ -1,37 +1,23 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { ZodError } from 'zod';
 import { httpEnrichmentApi } from '../../../src/adapters/enrichmentApi';
 import { HttpError, TimeoutError } from '../../../src/core/retry';
 import { makeContacts } from '../../support/factories';
+import { type StubRequest, type StubServer, startStubServer } from '../../support/stubServer';
 
 type Reply = (req: http.IncomingMessage, body: string, res: http.ServerResponse) => void;
 
 let reply: Reply;
-let server: http.Server;
+let stub: StubServer;
 let url: string;
-const received: Array<{ method?: string; headers: http.IncomingHttpHeaders; body: string }> = [];
+let received: StubRequest[];
 
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      received.push({ method: req.method, headers: req.headers, body });
-      reply(req, body, res);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mock/enrich`;
+  stub = await startStubServer((req, body, res) => reply(req, body, res));
+  received = stub.received;
+  url = `${stub.base}/mock/enrich`;
 });
-afterAll(
-  () =>
-    new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
-);
+afterAll(() => stub.close());
 beforeEach(() => {
   received.length = 0;
 });

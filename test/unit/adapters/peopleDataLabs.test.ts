@@ -1,9 +1,9 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import fixture from '../../fixtures/peopledatalabs/bulk-response.json';
 import { bulkRequest, mapBulkResponse, peopleDataLabsApi } from '../../../src/adapters/peopleDataLabs';
 import { CreditsExhaustedError, HttpError, isPermanent, isRetryable } from '../../../src/core/retry';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
+import { type StubRequest, type StubServer, startStubServer } from '../../support/stubServer';
 
 const ALL: EnrichField[] = ['professional_email', 'personal_phone', 'job_title', 'linkedin_url'];
 const contacts: Contact[] = [
@@ -13,30 +13,16 @@ const contacts: Contact[] = [
 
 type Reply = (body: string, res: http.ServerResponse) => void;
 let reply: Reply;
-let server: http.Server;
+let stub: StubServer;
 let base: string;
-const received: Array<{ url?: string; headers: http.IncomingHttpHeaders; body: string }> = [];
+let received: StubRequest[];
 
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      received.push({ url: req.url, headers: req.headers, body });
-      reply(body, res);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  stub = await startStubServer((_req, body, res) => reply(body, res));
+  received = stub.received;
+  base = stub.base;
 });
-afterAll(
-  () =>
-    new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
-);
+afterAll(() => stub.close());
 beforeEach(() => {
   received.length = 0;
 });
