@@ -1,28 +1,11 @@
 import { mockEnrichContact, mockPdlRecord } from '../../../src/handlers/mockData';
-import { handler, resetMockState } from '../../../src/handlers/mockEnrich';
+import { handler } from '../../../src/handlers/mockEnrich';
+import { clearMockKnobs, resetMock } from '../../support/mockKnobs';
 import { apiEvent, makeContacts } from '../../support/factories';
 
 /** The mock as a provider (rate limit, credits, outage, counters) and its People Data Labs dialect; state in memory. */
-const KNOBS = [
-  'MOCK_LATENCY_MS',
-  'MOCK_FAILURE_RATE',
-  'MOCK_THROTTLE_RATE',
-  'MOCK_INVALID_MODE',
-  'MOCK_RATE_LIMIT',
-  'MOCK_RATE_WINDOW_SECONDS',
-  'MOCK_CREDITS',
-  'MOCK_STATE_TABLE',
-];
-
-beforeEach(() => {
-  for (const k of KNOBS) delete process.env[k];
-  process.env.MOCK_LATENCY_MS = '0';
-  resetMockState();
-});
-afterAll(() => {
-  for (const k of KNOBS) delete process.env[k];
-  resetMockState();
-});
+beforeEach(resetMock);
+afterAll(clearMockKnobs);
 
 async function call(path: string, body?: unknown, key = 'key-a', httpMethod = 'POST') {
   const res = await handler(

@@ -19,12 +19,13 @@ import { handler as createUpload } from '../../../src/handlers/createUpload';
 import { handler as downloadEnrichment } from '../../../src/handlers/downloadEnrichment';
 import { ownerIdOf, uploadPrefixOf } from '../../../src/core/owner';
 import { handler as getEnrichmentStatus } from '../../../src/handlers/getEnrichmentStatus';
-import { handler as mockEnrich, resetMockState } from '../../../src/handlers/mockEnrich';
+import { handler as mockEnrich } from '../../../src/handlers/mockEnrich';
 import { API_GATEWAY_MAX_BODY_BYTES } from '../../../src/inlineLimits';
 import { ServerlessConfig } from '../../../src/local/serverlessConfig';
 import { apiEvent, makeContacts } from '../../support/factories';
 import { awsMocks } from '../../support/awsMocks';
 import { documentedResponse, mismatches, operations, spec } from '../../support/openapiSpec';
+import { clearMockKnobs, resetMock } from '../../support/mockKnobs';
 
 /**
  * docs/openapi.yaml against the real handlers: each answer a handler gives (called in-process, AWS mocked) must
@@ -471,23 +472,8 @@ describe('docs/openapi.yaml matches the handlers', () => {
   });
 
   describe('POST /mock/enrich', () => {
-    const KNOBS = [
-      'MOCK_LATENCY_MS',
-      'MOCK_FAILURE_RATE',
-      'MOCK_THROTTLE_RATE',
-      'MOCK_SPIKE_RATE',
-      'MOCK_INVALID_MODE',
-      'MOCK_CREDITS',
-      'MOCK_RATE_LIMIT',
-    ];
-    beforeEach(() => {
-      for (const k of KNOBS) delete process.env[k];
-      process.env.MOCK_LATENCY_MS = '0';
-      resetMockState();
-    });
-    afterAll(() => {
-      for (const k of KNOBS) delete process.env[k];
-    });
+    beforeEach(resetMock);
+    afterAll(clearMockKnobs);
     const call = (body: unknown) =>
       mockEnrich(apiEvent({ path: '/mock/enrich', body: typeof body === 'string' ? body : JSON.stringify(body) }));
 
@@ -543,15 +529,8 @@ describe('docs/openapi.yaml matches the handlers', () => {
   });
 
   describe('the mock as a provider: POST /mock/v5/person/bulk, GET /mock/stats, POST /mock/credits, POST /mock/outage', () => {
-    beforeEach(() => {
-      for (const k of ['MOCK_CREDITS', 'MOCK_RATE_LIMIT', 'MOCK_FAILURE_RATE']) delete process.env[k];
-      process.env.MOCK_LATENCY_MS = '0';
-      resetMockState();
-    });
-    afterAll(() => {
-      for (const k of ['MOCK_CREDITS', 'MOCK_LATENCY_MS', 'MOCK_FAILURE_RATE']) delete process.env[k];
-      resetMockState();
-    });
+    beforeEach(resetMock);
+    afterAll(clearMockKnobs);
     const send = (path: string, body?: unknown, httpMethod = 'POST') =>
       mockEnrich(
         apiEvent({
