@@ -12,6 +12,7 @@ import JSZip from 'jszip';
 const ROOT = path.resolve(__dirname, '../..');
 const SLS = path.join(ROOT, 'node_modules/serverless/bin/serverless.js');
 const DD_SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:datadog-api-key-AbCdEf';
+const PDL_SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:pdl-api-key-GhIjKl';
 
 type Template = {
   Resources: Record<
@@ -65,11 +66,19 @@ let dev: Packaged;
 // One after the other: serverless-esbuild builds in the project's one .esbuild folder (and installs the AWS SDK
 // into each zip: about a minute each).
 beforeAll(async () => {
-  prodMissing = await slsPackage(['--stage', 'prod', '--param=workerTimeoutSeconds=120']);
+  prodMissing = await slsPackage([
+    '--stage',
+    'prod',
+    '--param=workerTimeoutSeconds=120',
+    '--param=enrichmentProvider=peopledatalabs',
+  ]);
+  // prod on the real provider, as a team paying People Data Labs deploys it (docs/providers.md).
   prod = await slsPackage([
     '--stage',
     'prod',
-    '--param=enrichmentApiUrl=https://enrich.example.com/v1/enrich',
+    '--param=enrichmentProvider=peopledatalabs',
+    '--param=enrichmentApiUrl=https://api.peopledatalabs.com',
+    `--param=pdlApiKeySecretArn=${PDL_SECRET}`,
     `--param=ddApiKeySecretArn=${DD_SECRET}`,
     '--param=workerMaxConcurrency=20',
     '--param=resultTtlDays=7',
@@ -103,6 +112,9 @@ describe('sls package --stage prod', () => {
       '--param="enrichmentApiUrl=https://…" (or set enrichmentApiUrl under prod in serverless/params.yml)',
     );
     expect(prodMissing.output).toContain('ddApiKeySecretArn is required while Datadog is on');
+    expect(prodMissing.output).toContain(
+      'pdlApiKeySecretArn is required with enrichmentProvider peopledatalabs: the Secrets Manager ARN of the People Data Labs API key',
+    );
   });
 
   it('fails when the queues would hand a batch out again while its worker still runs (visibility < 6x the worker timeout)', () => {
@@ -147,7 +159,27 @@ describe('sls package --stage prod', () => {
     const keys = Object.keys(resources(prod));
     expect(keys.filter((k) => /mock/i.test(k))).toEqual([]);
     expect(JSON.stringify(prod.template)).not.toContain('mock/enrich');
-    expect(env(prod, 'ProcessBatch').ENRICHMENT_API_URL).toBe('https://enrich.example.com/v1/enrich');
+    expect(env(prod, 'ProcessBatch').ENRICHMENT_API_URL).toBe('https://api.peopledatalabs.com');
+  });
+
+  it("with enrichmentProvider=peopledatalabs: the worker speaks PDL's dialect and its role alone may read exactly the key's secret", () => {
+    expect(env(prod, 'ProcessBatch')).toMatchObject({
+      ENRICHMENT_PROVIDER: 'peopledatalabs',
+      PDL_API_KEY_SECRET_ARN: PDL_SECRET,
+      PDL_MIN_LIKELIHOOD: '6',
+    });
+    // No key in the template: the worker reads it from Secrets Manager at a cold start.
+    expect(env(prod, 'ProcessBatch').ENRICHMENT_API_KEY ?? '').toBe('');
+    const policy = resources(prod).PdlApiKeyReadPolicy;
+    expect(policy.Type).toBe('AWS::IAM::Policy');
+    expect(policy.Properties.Roles).toEqual([{ Ref: 'ProcessBatchRole' }]);
+    expect(policy.Properties.PolicyDocument.Statement).toEqual([
+      { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: PDL_SECRET },
+    ]);
+    const grants = Object.entries(resources(prod)).filter(
+      ([, r]) => r.Type.startsWith('AWS::IAM::') && JSON.stringify(r).includes(PDL_SECRET),
+    );
+    expect(grants.map(([k]) => k)).toEqual(['PdlApiKeyReadPolicy']);
   });
 
   it('caps the worker: maximumConcurrency on its SQS event source and the same reserved concurrency', () => {
