@@ -36,7 +36,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const lambdaPort = await freePort();
     const [name, value] = marker.split('=');
     const stack = await startTestStack(
-      { [name]: value, LAMBDA_PORT: String(lambdaPort) },
+      // No job runs here: two workers (rather than eight) get the stack to its ready line sooner.
+      { [name]: value, LAMBDA_PORT: String(lambdaPort), LOCAL_WORKERS: '2' },
       { npm: true, detached: true },
     );
     const procs = processesOf(marker!);
