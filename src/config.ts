@@ -80,6 +80,11 @@ const ConfigSchema = z
      */
     PROVIDER_CALLS_PER_MINUTE: z.coerce.number().int().min(0).default(0),
     PROVIDER_CONTACTS_PER_MINUTE: z.coerce.number().int().min(0).default(0),
+    /**
+     * What the provider charges per match (an enriched row it answered; cache rows and not-found rows are free), in
+     * whatever unit the team bills in: the usage's estimatedCost is matches × this. 0: no cost shown.
+     */
+    PROVIDER_PRICE_PER_MATCH: z.coerce.number().min(0).default(0),
     REQUEST_DEADLINE_SECONDS: seconds.default(3600),
     RECONCILE_STALL_SECONDS: seconds.default(300),
     DOWNLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(900),

@@ -12,7 +12,7 @@ import { config } from '../config';
 import type { DedupClaim, ShardState, StatusStore } from '../core/ports';
 import { batchAt, offsetIn, shardCount, shardOf, shardSize } from '../core/shards';
 import { isComplete, isFinal } from '../core/status';
-import { StatusRecordSchema, type StatusRecord } from '../schemas/status';
+import { StatusRecordSchema, type StatusRecord, type UsageCounts } from '../schemas/status';
 import { documentClient } from './clients';
 
 export const isConditionFailure = (err: unknown) =>
@@ -42,19 +42,61 @@ const shardKey = (requestId: string, shard: number) => `shard#${requestId}#${sha
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+/**
+ * The running usage (src/core/usage.ts) as top-level number attributes, ADDed by the updates that already count the
+ * batches: recordBatch onto the shard item, promoteShard onto the status item. (ADD cannot reach into a map that may
+ * not exist yet.) The final `usage` map that finalize sets is what a final request shows; these stay behind unread.
+ */
+const USAGE_ATTRIBUTES: Record<keyof UsageCounts, string> = {
+  providerCalls: 'uCalls',
+  contactsSent: 'uContacts',
+  cacheHits: 'uCacheHits',
+  matches: 'uMatches',
+  notFound: 'uNotFound',
+  failed: 'uFailed',
+  rateLimitWaitMs: 'uWaitMs',
+};
+const USAGE_KEYS = Object.keys(USAGE_ATTRIBUTES) as (keyof UsageCounts)[];
+
+/** The running usage an item holds; undefined when it holds none (nothing recorded with usage yet). */
+function runningUsageOf(item: Record<string, unknown> | undefined): UsageCounts | undefined {
+  if (!item || !USAGE_KEYS.some((k) => item[USAGE_ATTRIBUTES[k]] !== undefined)) return undefined;
+  return Object.fromEntries(USAGE_KEYS.map((k) => [k, Number(item[USAGE_ATTRIBUTES[k]] ?? 0)])) as UsageCounts;
+}
+
+const sumUsage = (a: UsageCounts | undefined, b: UsageCounts | undefined): UsageCounts | undefined =>
+  a && b ? (Object.fromEntries(USAGE_KEYS.map((k) => [k, a[k] + b[k]])) as UsageCounts) : (a ?? b);
+
+/** `, #uProviderCalls :uProviderCalls, …` to join an ADD clause, with its names and values; nothing without usage. */
+function addUsageClause(usage: UsageCounts | undefined) {
+  if (!usage) return { clause: '', names: {}, values: {} };
+  const names: Record<string, string> = {};
+  const values: Record<string, number> = {};
+  const parts = USAGE_KEYS.map((k) => {
+    names[`#u_${k}`] = USAGE_ATTRIBUTES[k];
+    values[`:u_${k}`] = usage[k];
+    return `#u_${k} :u_${k}`;
+  });
+  return { clause: `, ${parts.join(', ')}`, names, values };
+}
+
 const toShard = (
   requestId: string,
   shard: number,
   size: number,
   item: Record<string, unknown> | undefined,
-): ShardState => ({
-  requestId,
-  shard,
-  size,
-  done: (item?.done as Set<number> | undefined)?.size ?? 0,
-  processed: Number(item?.processed ?? 0),
-  failed: Number(item?.failed ?? 0),
-});
+): ShardState => {
+  const usage = runningUsageOf(item);
+  return {
+    requestId,
+    shard,
+    size,
+    done: (item?.done as Set<number> | undefined)?.size ?? 0,
+    processed: Number(item?.processed ?? 0),
+    failed: Number(item?.failed ?? 0),
+    ...(usage ? { usage } : {}),
+  };
+};
 
 /** A dedup item shares the table with the status items: its `requestId` key is `dedup#<sha256>`. */
 const DedupItemSchema = z.object({
@@ -121,18 +163,23 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
     return shards.map((shard) => ({ shard, item: items.get(shardKey(requestId, shard)) }));
   };
 
-  /** The status item with the counts and latest update of the shards not promoted yet added in. */
+  /** The status item with the counts, running usage and latest update of the shards not promoted yet added in. */
   async function get(requestId: string): Promise<StatusRecord | undefined> {
-    const record = await getItem(requestId, true);
+    const statusItem = (await db.send(new GetCommand({ TableName: table, Key: { requestId }, ConsistentRead: true })))
+      .Item;
+    const record = toRecord(statusItem);
     // Only a request in processing shows batch counts; one still validating shows no totals yet (docs/api.md: GET /enrichment/{id}).
     if (record?.status !== 'processing') return record;
+    let usage = runningUsageOf(statusItem);
     const pending = range(shardCount(record.totalBatches)).filter((k) => !record.fullShards?.has(k));
     for (const { item } of pending.length ? await readShards(requestId, pending) : []) {
       if (!item) continue;
       record.processedBatches += Number(item.processed ?? 0);
       record.failedBatches += Number(item.failed ?? 0);
+      usage = sumUsage(usage, runningUsageOf(item));
       if (typeof item.updatedAt === 'string' && item.updatedAt > record.updatedAt) record.updatedAt = item.updatedAt;
     }
+    if (usage) record.usage = usage;
     return record;
   }
 
@@ -183,28 +230,31 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
           if (!isConditionFailure(err)) throw err;
         });
     },
-    async recordBatch(requestId, batchIndex, outcome, now, request) {
+    async recordBatch(requestId, batchIndex, outcome, now, request, usage) {
       const ref = request ?? (await getItem(requestId, true));
       if (!ref) return undefined;
       const shard = shardOf(batchIndex);
       const size = shardSize(shard, ref.totalBatches);
       const counter = outcome === 'processed' ? 'processed' : 'failed';
+      const added = addUsageClause(usage);
       try {
-        // One shard item, one conditional update: the offset joins the set and the counter moves, or neither happens.
+        // One shard item, one conditional update: the offset joins the set and the counter (and the running usage)
+        // moves, or nothing happens.
         const res = await db.send(
           new UpdateCommand({
             TableName: table,
             Key: { requestId: shardKey(requestId, shard) },
-            UpdateExpression: 'ADD #done :offSet, #counter :one SET updatedAt = :now, expiresAt = :exp',
+            UpdateExpression: `ADD #done :offSet, #counter :one${added.clause} SET updatedAt = :now, expiresAt = :exp`,
             ConditionExpression: 'NOT contains(#done, :off)',
             // Both names are DynamoDB reserved words.
-            ExpressionAttributeNames: { '#done': 'done', '#counter': counter },
+            ExpressionAttributeNames: { '#done': 'done', '#counter': counter, ...added.names },
             ExpressionAttributeValues: {
               ':offSet': new Set([offsetIn(batchIndex)]),
               ':off': offsetIn(batchIndex),
               ':one': 1,
               ':now': now,
               ':exp': ref.expiresAt,
+              ...added.values,
             },
             ReturnValues: 'ALL_NEW',
           }),
@@ -220,15 +270,16 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
       }
     },
     async promoteShard(shard, now) {
+      const added = addUsageClause(shard.usage);
       try {
         const res = await db.send(
           new UpdateCommand({
             TableName: table,
             Key: { requestId: shard.requestId },
-            UpdateExpression: 'ADD fullShards :kSet, processedBatches :p, failedBatches :f SET updatedAt = :now',
+            UpdateExpression: `ADD fullShards :kSet, processedBatches :p, failedBatches :f${added.clause} SET updatedAt = :now`,
             // A request still `validating` promotes too: the intake sends its batches before the move to processing.
             ConditionExpression: '(#status = :processing OR #status = :validating) AND NOT contains(fullShards, :k)',
-            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeNames: { '#status': 'status', ...added.names },
             ExpressionAttributeValues: {
               ':kSet': new Set([shard.shard]),
               ':k': shard.shard,
@@ -237,6 +288,7 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
               ':now': now,
               ':processing': 'processing',
               ':validating': 'validating',
+              ...added.values,
             },
             ReturnValues: 'ALL_NEW',
           }),
@@ -274,7 +326,7 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
       }
       return done;
     },
-    async finalize(requestId, status, counts, now) {
+    async finalize(requestId, status, counts, now, usage) {
       const record = await getItem(requestId, true);
       if (record?.status !== 'processing') return false;
       // The final counts come from every shard: a promotion lost in a crash still counts.
@@ -289,11 +341,12 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
           new UpdateCommand({
             TableName: table,
             Key: { requestId },
-            UpdateExpression:
-              'SET #status = :status, updatedAt = :now, completedAt = :now, enrichedContacts = :e, notFoundContacts = :n, failedContacts = :f, processedBatches = :pb, failedBatches = :fb REMOVE fullShards, running',
+            UpdateExpression: `SET #status = :status, updatedAt = :now, completedAt = :now, enrichedContacts = :e, notFoundContacts = :n, failedContacts = :f, ${usage ? '#usage = :usage, ' : ''}processedBatches = :pb, failedBatches = :fb REMOVE fullShards, running`,
             ConditionExpression: '#status = :processing',
-            ExpressionAttributeNames: { '#status': 'status' },
+            // `usage` is a DynamoDB reserved word.
+            ExpressionAttributeNames: { '#status': 'status', ...(usage ? { '#usage': 'usage' } : {}) },
             ExpressionAttributeValues: {
+              ...(usage ? { ':usage': usage } : {}),
               ':status': status,
               ':now': now,
               ':e': counts.enriched,

@@ -23,6 +23,7 @@ import {
   type Tracer,
 } from './ports';
 import { finalStatus, isComplete, keys, outputKey } from './status';
+import { addUsage, batchUsage, noUsage, priced } from './usage';
 
 export interface AssembleDeps {
   store: ObjectStore;
@@ -38,6 +39,8 @@ export interface AssembleDeps {
   formats?: readonly OutputFormat[];
   /** The `enrichment.assembly` span: none when unset. */
   tracer?: Tracer;
+  /** The provider's price per match (PROVIDER_PRICE_PER_MATCH): the final usage's estimatedCost. 0 when unset. */
+  pricePerMatch?: number;
 }
 
 /** A batch's rows, and each as JSON: stringified once for both the JSON and the NDJSON output. */
@@ -161,14 +164,17 @@ export async function assembleOutput(requestId: string, deps: AssembleDeps): Pro
 async function assemble(requestId: string, deps: AssembleDeps): Promise<AssembleOutcome> {
   // 1. Re-read the status item: stop if it is final already or not every batch is recorded.
   // 2. Read the batch results once, in order, rendering each into JSON, NDJSON and CSV, each streamed
-  //    into its own multipart upload (flat memory); wait until all of them are stored.
-  // 3. Set the final status with a conditional update (processing → final): the outputs exist by then.
+  //    into its own multipart upload (flat memory), and summing the usage (calls kept with each result, rows by
+  //    source and status); wait until all of them are stored.
+  // 3. Set the final status and the usage, priced, with a conditional update (processing → final): the outputs
+  //    exist by then.
   const record = await deps.status.get(requestId);
   if (!record) return 'unknown';
   if (record.status !== 'processing') return 'already-final';
   if (!isComplete(record)) return 'incomplete';
 
   const counts: OutputCounts = emptyCounts();
+  let usage = noUsage();
   const log = deps.log.child({ requestId });
   const started = Date.now();
   const faults = deps.faults;
@@ -201,6 +207,7 @@ async function assemble(requestId: string, deps: AssembleDeps): Promise<Assemble
   async function* counted(): AsyncGenerator<RenderedBatch> {
     for await (const batch of withCrashPoint()) {
       for (const row of batch.rows) countRow(counts, row.enrichment_status);
+      usage = addUsage(usage, batchUsage(batch));
       yield { rows: batch.rows, json: needsJson ? rowsAsJson(batch.rows) : [] };
     }
   }
@@ -208,10 +215,12 @@ async function assemble(requestId: string, deps: AssembleDeps): Promise<Assemble
   await faults.at('assembly:after-upload', { requestId });
 
   const status = finalStatus(counts);
-  const won = await deps.status.finalize(requestId, status, counts, deps.clock.now().toISOString());
+  const final = priced(usage, deps.pricePerMatch ?? 0);
+  const won = await deps.status.finalize(requestId, status, counts, deps.clock.now().toISOString(), final);
   log.info(won ? 'request finalized' : 'request was finalized by another run', {
     status,
     ...counts,
+    usage: final,
     assemblyMs: Date.now() - started,
   });
   if (won) deps.metrics?.emit('requestFinalized', 1, { status });

@@ -14,6 +14,7 @@ import {
   type RetryPolicy,
 } from './retry';
 import { noTracer, type Metrics, type RateLimiter, type SpanTags, type Tracer } from './ports';
+import { callUsageOf, noCallUsage, type CallUsage } from './usage';
 
 export interface EnrichStats {
   calls: number;
@@ -65,14 +66,16 @@ export interface PendingPart {
 /**
  * How far the enrichment of a batch got: a row for every settled contact (enriched, not_found, or
  * failed for good), null for the others, the parts of the bisection still to try, the enrichment
- * calls made so far (they count against the batch's call budget across deliveries) and how many
- * contacts failed permanently (a per-contact error or a 4xx, not an outage).
+ * calls made so far (they count against the batch's call budget across deliveries), how many
+ * contacts failed permanently (a per-contact error or a 4xx, not an outage) and what the provider calls of every
+ * delivery so far cost (the request's usage; absent in progress kept before usage existed: zero).
  */
 export interface EnrichProgress {
   rows: (OutputRow | null)[];
   pending: PendingPart[];
   callsSpent?: number;
   permanentFailures?: number;
+  usage?: CallUsage;
 }
 
 /**
@@ -86,13 +89,14 @@ export const MAX_PROVIDER_PAUSE_MS = 15 * 60_000;
 /** Waiting for tokens without a time budget (direct calls, tests) waits at most this long. */
 const UNBUDGETED_MAX_WAIT_MS = 15 * 60_000;
 
-/** Nothing tried yet: the whole batch is one part. */
-export function freshProgress(size: number, callsSpent = 0): EnrichProgress {
+/** Nothing tried yet: the whole batch is one part (with the calls, and their usage, of earlier deliveries). */
+export function freshProgress(size: number, callsSpent = 0, usage: CallUsage = noCallUsage()): EnrichProgress {
   return {
     rows: Array.from({ length: size }, () => null),
     pending: [{ at: Array.from({ length: size }, (_, i) => i), depth: 0, attempts: 0 }],
     callsSpent,
     permanentFailures: 0,
+    usage: callUsageOf(usage),
   };
 }
 
@@ -130,6 +134,8 @@ export interface AdvanceOptions {
   /** One `apiCall` point per enrichment API call: its latency, tagged by outcome and status code. */
   metrics?: Metrics;
   tags?: SpanTags;
+  /** The clock the time taking rate-limiter tokens is measured with (usage.rateLimitWaitMs); Date.now when unset. */
+  now?: () => number;
 }
 
 /**
@@ -159,6 +165,8 @@ export async function advanceEnrichment(
   let callsSpent = progress.callsSpent ?? 0;
   let permanentFailures = progress.permanentFailures ?? 0;
   let stoppedBy: StoppedBy | undefined;
+  const usage = callUsageOf(progress.usage);
+  const now = opts.now ?? Date.now;
 
   const failAll = (part: PendingPart, reason: string, permanent: boolean) => {
     for (const position of part.at) rows[position] = failedRow(contacts[position], fields, reason);
@@ -179,6 +187,7 @@ export async function advanceEnrichment(
         ? Math.max(0, opts.budget.availableMs() - (policy.callTimeoutMs ?? 0))
         : UNBUDGETED_MAX_WAIT_MS;
       let granted: boolean;
+      const askedAt = now();
       try {
         granted = await opts.limiter.take(group.length, maxWaitMs);
       } catch (err) {
@@ -186,6 +195,7 @@ export async function advanceEnrichment(
         breaker?.release();
         throw err;
       }
+      usage.rateLimitWaitMs += now() - askedAt;
       if (!granted) {
         callsSpent -= 1;
         breaker?.release();
@@ -198,6 +208,9 @@ export async function advanceEnrichment(
       }
     }
     stats.calls += 1;
+    // What the provider counts: every call that goes out, whatever it is answered (429, 402, 5xx included).
+    usage.providerCalls += 1;
+    usage.contactsSent += group.length;
     try {
       const tags = {
         ...opts.tags,
@@ -292,7 +305,7 @@ export async function advanceEnrichment(
 
   await Promise.all(progress.pending.map(run));
   pending.sort((a, b) => a.at[0] - b.at[0]);
-  return { rows, pending, callsSpent, permanentFailures, ...(pending.length ? { stoppedBy } : {}) };
+  return { rows, pending, callsSpent, permanentFailures, usage, ...(pending.length ? { stoppedBy } : {}) };
 }
 
 /** The whole bisection with no time limit: one row per contact, in order. */

@@ -164,6 +164,14 @@ export const METRICS = spec({
       'One per enrichment API call: its latency, tagged by HTTP status (timeout, or other for a failure without one). count: gives calls, outcome:error the error rate.',
     percentiles: true,
   },
+  rateLimitWait: {
+    name: 'enrichment.provider.rate_limit_wait',
+    kind: 'distribution',
+    unit: 'millisecond',
+    tags: {},
+    meaning:
+      "Time a batch delivery spent taking the shared rate limiter's tokens before its provider calls (the waits for them and the takes' own writes; one point per delivery that took any, its total). Summed per request in the status's usage.rateLimitWaitMs.",
+  },
   reconcileResent: {
     name: 'enrichment.reconcile.batches_resent',
     kind: 'distribution',

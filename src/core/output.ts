@@ -1,5 +1,6 @@
 import { stringify } from 'csv-stringify/sync';
 import type { Contact, EnrichField, EnrichmentStatus, OutputRow } from '../schemas/contact';
+import type { CallUsage } from './usage';
 
 /** What the enrichment API answers for a contact it could look up. */
 export interface FoundResult {
@@ -64,11 +65,15 @@ export function countRow(counts: OutputCounts, status: EnrichmentStatus): void {
   counts[status] += 1;
 }
 
-/** The stored result of one batch: its rows in input order. */
+/**
+ * The stored result of one batch: its rows in input order, and what its provider calls cost across its deliveries
+ * (src/core/usage.ts; absent in results stored before usage existed: zero).
+ */
 export interface BatchResult {
   requestId: string;
   batchIndex: number;
   rows: OutputRow[];
+  usage?: CallUsage;
 }
 
 export const placeholderOutput = (requestId: string) => ({

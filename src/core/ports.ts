@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { BatchMessage } from '../schemas/message';
 import type { AssemblyMessage, IntakeMessage } from '../schemas/message';
-import type { IntakeCheckpoint, RequestStatus, StatusRecord } from '../schemas/status';
+import type { IntakeCheckpoint, RequestStatus, StatusRecord, Usage, UsageCounts } from '../schemas/status';
 import type { FieldError } from './errors';
 import type { Contact, EnrichField } from '../schemas/contact';
 import type { MetricKey } from './metricNames';
@@ -42,6 +42,8 @@ export interface ShardState {
   done: number;
   processed: number;
   failed: number;
+  /** The running usage of the batches recorded on it (only when some was recorded with usage). */
+  usage?: UsageCounts;
 }
 
 export interface RecordBatchResult {
@@ -98,7 +100,8 @@ export interface StatusStore {
   get(requestId: string): Promise<StatusRecord | undefined>;
   /**
    * Counts a batch exactly once, with a single conditional update of its shard item. Without `request` the
-   * status item is read first (consistently). undefined for an unknown request.
+   * status item is read first (consistently). `usage`, when given, is added to the shard's running usage in the same
+   * update (so also exactly once). undefined for an unknown request.
    */
   recordBatch(
     requestId: string,
@@ -106,9 +109,10 @@ export interface StatusStore {
     outcome: BatchOutcome,
     now: string,
     request?: RequestRef,
+    usage?: UsageCounts,
   ): Promise<RecordBatchResult | undefined>;
   /**
-   * Adds a full shard's counts to the status item, once (its number joins a set there). complete: the request
+   * Adds a full shard's counts (and its running usage) to the status item, once (its number joins a set there). complete: the request
    * is processing and every batch is counted on the status item (whether this call or an earlier one did it).
    * undefined for an unknown request.
    */
@@ -119,9 +123,16 @@ export interface StatusStore {
   doneBatches(record: StatusRecord): Promise<Set<number>>;
   /**
    * Moves a processing request to its final status, with the batch counts summed from its shards and the
-   * promoted-shard set removed (the final item has a constant size). false when another caller already did.
+   * promoted-shard set removed (the final item has a constant size), and `usage` (the assembly's exact count, which
+   * replaces the running one) when given. false when another caller already did.
    */
-  finalize(requestId: string, status: RequestStatus, counts: OutputCounts, now: string): Promise<boolean>;
+  finalize(
+    requestId: string,
+    status: RequestStatus,
+    counts: OutputCounts,
+    now: string,
+    usage?: Usage,
+  ): Promise<boolean>;
   /** Notes that reconcile looked at a request, so that it is not re-driven again before the next stall. */
   touch(requestId: string, now: string): Promise<void>;
   listProcessing(): AsyncIterable<StatusRecord>;

@@ -33,6 +33,9 @@ import {
 import { settleFromCache, storeInCache, type CacheContext, type CacheSettings } from './resultCache';
 import type { RetryBudget, RetryPolicy } from './retry';
 import { isFinal, keys } from './status';
+import { batchUsage, callUsageOf } from './usage';
+import type { Contact, EnrichField } from '../schemas/contact';
+import type { UsageCounts } from '../schemas/status';
 
 export interface WorkerDeps extends AssemblyRouting {
   store: ObjectStore;
@@ -60,6 +63,8 @@ export interface WorkerDeps extends AssemblyRouting {
   tracer?: Tracer;
   /** The result cache (src/core/resultCache.ts): none when unset. */
   cache?: CacheSettings;
+  /** PROVIDER_PRICE_PER_MATCH, for the usage's estimatedCost when this worker assembles the output: 0 when unset. */
+  pricePerMatch?: number;
 }
 
 /** What the worker knows about the invocation that carries the message. */
@@ -129,10 +134,12 @@ async function recordAndFinish(
   deps: WorkerDeps,
   /** The rows the batch settles: counted in the metrics only by the run that records the batch. */
   rows?: readonly OutputRow[],
+  /** The batch's usage: added to the running usage by the same once-only update that counts the batch. */
+  usage?: UsageCounts,
 ): Promise<BatchHandling> {
   const { requestId, batchIndex } = message;
   const now = () => deps.clock.now().toISOString();
-  const result = await deps.status.recordBatch(requestId, batchIndex, outcome, now(), request);
+  const result = await deps.status.recordBatch(requestId, batchIndex, outcome, now(), request, usage);
   if (!result) return 'unknown-request';
   if (result.recorded && rows) emitContactOutcomes(rows, deps.metrics);
   await deps.faults.at('worker:after-shard-record', { requestId, batchIndex });
@@ -242,7 +249,7 @@ async function enrichAndRecord(
 ): Promise<BatchHandling> {
   // 1. Look up the status item and the batch's shard (one read): skip unknown or finished requests.
   // 2. A batch recorded before (redelivery) only re-drives its shard's promotion and the assembly, which may have crashed.
-  // 3. On a redelivery, pick up the progress an earlier delivery kept when its time ran out.
+  // 3. On a redelivery, pick up the progress an earlier delivery kept when its time ran out (with the usage of its calls).
   // 4. Enrich the contacts within the time budget and the batch's call budget, bisecting a failing
   //    batch so only the bad contacts fail. Out of time, or the circuit breaker open: keep the
   //    progress and throw, so SQS redelivers the message to go on. Stopped by a pause that is not the batch's own
@@ -250,9 +257,9 @@ async function enrichAndRecord(
   //    re-sent with a delay before this message is acknowledged, so no receive is spent (holdDecision).
   // 5. If all of them failed and none for good (an outage), keep the calls spent and throw so SQS
   //    redelivers the message (and in the end dead-letters it).
-  // 6. Store the batch result under its own key (overwrite).
-  // 7. Record the batch exactly once on its shard; promote a full shard; if that was the last one, assemble
-  //    output.json and finalize.
+  // 6. Store the batch result, with the usage of every delivery's calls, under its own key (overwrite).
+  // 7. Record the batch (and add its usage to the running usage) exactly once on its shard; promote a full shard; if
+  //    that was the last one, assemble output.json and finalize.
   const { requestId, batchIndex } = message;
   const log = deps.log.child({ requestId, batchIndex });
   const request = await alreadyHandled(message, deps);
@@ -270,6 +277,7 @@ async function enrichAndRecord(
         pending: kept.pending,
         callsSpent: kept.callsSpent,
         permanentFailures: kept.permanentFailures,
+        usage: callUsageOf(kept.usage),
       };
   }
   // ── Result cache, before the provider calls: a batch not started yet settles its cached contacts at once. ──
@@ -317,8 +325,12 @@ async function enrichAndRecord(
       tracer: deps.tracer,
       metrics: deps.metrics,
       tags: batchTags(message),
+      now: () => deps.clock.now().getTime(),
     },
   );
+  // This delivery's wait for the shared limiter's tokens: one point when it waited at all.
+  const waitedMs = callUsageOf(progress.usage).rateLimitWaitMs - callUsageOf(start.usage).rateLimitWaitMs;
+  if (waitedMs > 0) deps.metrics?.emit('rateLimitWait', waitedMs);
   // ── Result cache, after the provider calls: the results they settled are kept for later requests (never throws). ──
   if (cache) await storeInCache(message.contacts, message.fields, beforeCalls, progress, cache);
   // ── end of the cache step ──
@@ -375,18 +387,19 @@ async function enrichAndRecord(
   }
   const rows = progress.rows as OutputRow[];
   // An outage fails every contact sent to the provider; SQS redelivers the message later instead of failing them
-  // for good. The calls spent are kept, so the redeliveries share the batch's call budget; the cache hits are kept
-  // settled, so a redelivery neither reads nor pays for them again.
+  // for good. The calls spent (and their usage) are kept, so the redeliveries share the batch's call budget; the
+  // cache hits are kept settled, so a redelivery neither reads nor pays for them again.
   const called = rows.flatMap((r, i) => (r.source === 'cache' ? [] : [i]));
   if (called.length > 1 && !progress.permanentFailures && called.every((i) => rows[i].enrichment_status === 'failed')) {
     await keep(
       called.length === size
-        ? freshProgress(size, progress.callsSpent)
+        ? freshProgress(size, progress.callsSpent, progress.usage)
         : {
             rows: rows.map((r) => (r.source === 'cache' ? r : null)),
             pending: [{ at: called, depth: 0, attempts: 0 }],
             callsSpent: progress.callsSpent,
             permanentFailures: 0,
+            usage: progress.usage,
           },
     );
     log.warn('every contact of the batch failed: left for redelivery', { callsSpent: progress.callsSpent, ...stats });
@@ -394,7 +407,7 @@ async function enrichAndRecord(
   }
   await deps.faults.at('worker:after-enrich', { requestId, batchIndex });
 
-  const result: BatchResult = { requestId, batchIndex, rows };
+  const result: BatchResult = { requestId, batchIndex, rows, usage: callUsageOf(progress.usage) };
   await deps.store.putJson(keys.batch(requestId, batchIndex), result);
   await deps.faults.at('worker:after-result-write', { requestId, batchIndex });
 
@@ -409,7 +422,7 @@ async function enrichAndRecord(
   deps.metrics?.emit('batchDuration', Date.now() - started);
   deps.metrics?.emit('contactsFailed', failed);
   deps.metrics?.emit('apiRetries', stats.retries);
-  return recordAndFinish(message, 'processed', request, deps, rows);
+  return recordAndFinish(message, 'processed', request, deps, rows, batchUsage(result));
 }
 
 /** Contacts settled, one point per outcome present (its count). */
@@ -436,32 +449,48 @@ export async function failBatch(message: BatchMessage, reason: string, deps: Wor
   // 1. Look up the status item and shard: skip unknown or finished requests, re-drive promotion and assembly for recorded batches.
   // 2. A worker result already in S3 (only its count kept failing) is counted as processed, as reconcile does.
   // 3. Otherwise write the failure result under the batch's failure key: the rows a worker settled
-  //    before its time ran out are kept, only the contacts it never settled fail.
+  //    before its time ran out are kept, only the contacts it never settled fail; its calls' usage stays counted.
   // 4. Record the batch exactly once; assemble if it was the last one.
   const { requestId, batchIndex } = message;
   const request = await alreadyHandled(message, deps);
   if (typeof request === 'string') return request;
-  if (await deps.store.getJson<BatchResult>(keys.batch(requestId, batchIndex))) {
+  const stored = await deps.store.getJson<BatchResult>(keys.batch(requestId, batchIndex));
+  if (stored) {
     deps.log.warn('dead-lettered batch has a stored result; counted as processed', { requestId, batchIndex });
-    return recordAndFinish(message, 'processed', request, deps);
+    return recordAndFinish(message, 'processed', request, deps, undefined, batchUsage(stored));
   }
-  const kept = await deps.store.getJson<StoredProgress>(keys.batchProgress(requestId, batchIndex));
-  const settled = fitsBatch(kept, message.contacts.length) ? kept.rows : [];
-  const rows = message.contacts.map((c, i) => settled[i] ?? failedRow(c, message.fields, reason));
-  await deps.store.putJson(keys.failedBatch(requestId, batchIndex), {
-    requestId,
-    batchIndex,
-    rows,
-  } satisfies BatchResult);
-  const failed = rows.filter((r) => r.enrichment_status === 'failed').length;
+  const { result, keptRows } = await failureResult(message, reason, deps.store);
+  await deps.store.putJson(keys.failedBatch(requestId, batchIndex), result);
+  const failed = result.rows.filter((r) => r.enrichment_status === 'failed').length;
   deps.log.warn('batch failed', {
     requestId,
     batchIndex,
-    contacts: rows.length,
+    contacts: result.rows.length,
     failedContacts: failed,
-    keptRows: settled.filter(Boolean).length,
+    keptRows,
     reason,
   });
   deps.metrics?.emit('batchFailed', 1);
-  return recordAndFinish(message, 'failed', request, deps, rows);
+  return recordAndFinish(message, 'failed', request, deps, result.rows, batchUsage(result));
+}
+
+/**
+ * The failure result of a batch that gets no more deliveries (dead-lettered, or expired at the request's deadline):
+ * the rows a worker settled before (its kept progress) are kept and only the others fail with `reason`; the usage of
+ * its deliveries' calls stays counted, so the request's usage still adds up to what the provider saw.
+ */
+export async function failureResult(
+  batch: { requestId: string; batchIndex: number; contacts: readonly Contact[]; fields: readonly EnrichField[] },
+  reason: string,
+  store: ObjectStore,
+): Promise<{ result: BatchResult; keptRows: number }> {
+  const { requestId, batchIndex } = batch;
+  const kept = await store.getJson<StoredProgress>(keys.batchProgress(requestId, batchIndex));
+  const fits = fitsBatch(kept, batch.contacts.length);
+  const settled = fits ? kept.rows : [];
+  const rows = batch.contacts.map((c, i) => settled[i] ?? failedRow(c, batch.fields, reason));
+  return {
+    result: { requestId, batchIndex, rows, usage: callUsageOf(kept?.usage) },
+    keptRows: settled.filter(Boolean).length,
+  };
 }

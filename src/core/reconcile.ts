@@ -2,9 +2,10 @@ import type { BatchMessage } from '../schemas/message';
 import type { StatusRecord } from '../schemas/status';
 import { assemblesInline, requestAssembly } from './assembleOutput';
 import { inputOf, readInputBatches } from './inputFile';
-import { failedRow, type BatchResult } from './output';
 import { noTracer, type BatchOutcome, type BatchQueue } from './ports';
-import { emitContactOutcomes, type WorkerDeps } from './processBatch';
+import { emitContactOutcomes, failureResult, type WorkerDeps } from './processBatch';
+import { batchUsage } from './usage';
+import type { UsageCounts } from '../schemas/status';
 import { isComplete, keys } from './status';
 
 export interface ReconcileDeps extends WorkerDeps {
@@ -54,7 +55,7 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   //    a complete one whose assembly goes to the queue waits at least the assembly function's timeout.
   // 2. Complete ones only need assembly (a crash after the last count, or a queued assembly that failed).
   // 3. Read the shards for the batches recorded; record results that reached S3 but were never counted.
-  // 4. Past the deadline: write and record the missing batches as failed, then assemble.
+  // 4. Past the deadline: write and record the missing batches as failed (keeping the rows a worker settled), then assemble.
   // 5. Otherwise re-send the missing batches from input.json and note the visit.
   const { requestId } = record;
   const report: ReconcileReport = {
@@ -83,8 +84,8 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   };
   const request = { totalBatches: record.totalBatches, expiresAt: record.expiresAt };
   /** Records a batch on its shard and promotes the shard if that filled it, as the worker does. */
-  const count = async (index: number, outcome: BatchOutcome) => {
-    const r = await deps.status.recordBatch(requestId, index, outcome, now.toISOString(), request);
+  const count = async (index: number, outcome: BatchOutcome, usage?: UsageCounts) => {
+    const r = await deps.status.recordBatch(requestId, index, outcome, now.toISOString(), request, usage);
     if (r && r.shard.done >= r.shard.size) await deps.status.promoteShard(r.shard, now.toISOString());
     return r;
   };
@@ -108,18 +109,17 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   if (missing.size > 0 && now.getTime() >= Date.parse(record.deadlineAt)) {
     const contacts = await readInputBatches(deps.store, inputOf(record), record.batchSize ?? deps.batchSize, missing);
     for (const index of missing) {
-      const rows = (contacts.get(index) ?? []).map((c) =>
-        failedRow(c, record.fields, 'request deadline passed before the batch was processed'),
+      // As the DLQ handler does: the rows a worker settled before (its kept progress) stay, the others fail.
+      const { result } = await failureResult(
+        { requestId, batchIndex: index, contacts: contacts.get(index) ?? [], fields: record.fields },
+        'request deadline passed before the batch was processed',
+        deps.store,
       );
-      await deps.store.putJson(keys.failedBatch(requestId, index), {
-        requestId,
-        batchIndex: index,
-        rows,
-      } satisfies BatchResult);
-      const r = await count(index, 'failed');
+      await deps.store.putJson(keys.failedBatch(requestId, index), result);
+      const r = await count(index, 'failed', batchUsage(result));
       if (r?.recorded) {
         report.expiredBatches.push(index);
-        emitContactOutcomes(rows, deps.metrics);
+        emitContactOutcomes(result.rows, deps.metrics);
       }
     }
     log.warn('request deadline passed; unprocessed batches marked failed', { batches: report.expiredBatches.length });

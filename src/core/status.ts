@@ -1,5 +1,6 @@
 import type { OutputCounts, OutputFormat } from './output';
-import type { RequestStatus, StatusRecord } from '../schemas/status';
+import type { RequestStatus, StatusRecord, Usage } from '../schemas/status';
+import { priced } from './usage';
 
 /** The final status from what the output holds: all rows failed → failed, some → completed_with_errors. */
 export function finalStatus(counts: OutputCounts): RequestStatus {
@@ -38,11 +39,20 @@ export interface StatusResponse {
   /** Once the outputs exist (a final status): `downloadUrl` with each `?format=`. */
   downloadUrls?: Record<OutputFormat, string>;
   summary?: { enriched: number; not_found: number; failed: number };
+  /**
+   * What the request cost at the provider (docs/api.md: Usage): final once the status is, running while processing
+   * (from the first recorded batch on).
+   */
+  usage?: Usage;
   /** A rejected request: why, as a 400's errors[]. */
   errors?: { path: string; message: string }[];
 }
 
-export function toStatusResponse(record: StatusRecord, downloadUrl: string): StatusResponse {
+/**
+ * The status answer. `pricePerMatch` (PROVIDER_PRICE_PER_MATCH) prices a running usage; a final usage carries the
+ * cost the assembly set.
+ */
+export function toStatusResponse(record: StatusRecord, downloadUrl: string, pricePerMatch = 0): StatusResponse {
   const response: StatusResponse = {
     requestId: record.requestId,
     status: record.status,
@@ -69,6 +79,10 @@ export function toStatusResponse(record: StatusRecord, downloadUrl: string): Sta
       not_found: record.notFoundContacts ?? 0,
       failed: record.failedContacts ?? 0,
     };
+  }
+  if (record.usage) {
+    const { estimatedCost, ...counts } = record.usage;
+    response.usage = estimatedCost === undefined ? priced(counts, pricePerMatch) : { ...counts, estimatedCost };
   }
   return response;
 }

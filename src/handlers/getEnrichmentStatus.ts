@@ -4,8 +4,9 @@ import { readDeps, type ReadDeps } from './wiring';
 
 export function makeHandler(deps: () => ReadDeps = readDeps) {
   return httpHandler(async (event) => {
-    const record = await callersRequest(event, deps().status);
-    return json(200, toStatusResponse(record, downloadUrlFor(event, record.requestId)), {
+    const { status, pricePerMatch } = deps();
+    const record = await callersRequest(event, status);
+    return json(200, toStatusResponse(record, downloadUrlFor(event, record.requestId), pricePerMatch), {
       'cache-control': 'no-store',
     });
   });

@@ -139,6 +139,7 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
     holdMaxDelaySeconds: Math.min(900, Math.floor(c.RECONCILE_STALL_SECONDS / 2)),
     assemblyQueue: sqsAssemblyQueue(c.ASSEMBLY_QUEUE_NAME, clients.sqs),
     assemblyInlineMaxBatches: c.ASSEMBLY_INLINE_MAX_BATCHES,
+    pricePerMatch: c.PROVIDER_PRICE_PER_MATCH,
     ...(c.CACHE_TTL_DAYS > 0 && c.CACHE_TABLE
       ? {
           cache: {
@@ -165,13 +166,15 @@ export function reconcileDeps(clients: AwsClients = awsClients()): ReconcileDeps
 
 /** The assembleOutput function: the batch results, the outputs and the status table. Fault hooks are never wired here. */
 export function assemblyDeps(clients: AwsClients = awsClients()): AssembleDeps {
-  return useCaseDeps(clients);
+  return { ...useCaseDeps(clients), pricePerMatch: config().PROVIDER_PRICE_PER_MATCH };
 }
 
 /** What the status and download functions read: the status table and, for downloads, a presigner. */
 export interface ReadDeps {
   status: StatusStore;
   presign(key: string, filename: string, contentType?: string): Promise<string>;
+  /** PROVIDER_PRICE_PER_MATCH: prices a running request's usage (a final one carries its own cost). 0 when unset. */
+  pricePerMatch?: number;
 }
 
 export function readDeps(clients: AwsClients = awsClients()): ReadDeps {
@@ -179,6 +182,7 @@ export function readDeps(clients: AwsClients = awsClients()): ReadDeps {
   return {
     status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
     presign: (key, filename, contentType) => presignDownload(key, filename, c.BUCKET_NAME, clients.s3, contentType),
+    pricePerMatch: c.PROVIDER_PRICE_PER_MATCH,
   };
 }
 

@@ -18,6 +18,28 @@ const IntakeCheckpointSchema = z.object({
 export type IntakeCheckpoint = z.infer<typeof IntakeCheckpointSchema>;
 
 /**
+ * What a request cost at the provider (docs/api.md: Usage). providerCalls: every call made to the provider for it,
+ * each attempt counted (those answered 429, 402 or 5xx too); contactsSent: the contacts in those calls; cacheHits:
+ * rows settled from the result cache; matches: rows the provider enriched (billable); notFound: rows the provider
+ * found nothing for; failed: failed rows; rateLimitWaitMs: time its batches spent taking the shared rate limiter's
+ * tokens. cacheHits + matches + notFound + failed = the request's contacts, once final.
+ */
+export const UsageCountsSchema = z.object({
+  providerCalls: z.number().int().min(0),
+  contactsSent: z.number().int().min(0),
+  cacheHits: z.number().int().min(0),
+  matches: z.number().int().min(0),
+  notFound: z.number().int().min(0),
+  failed: z.number().int().min(0),
+  rateLimitWaitMs: z.number().int().min(0),
+});
+export type UsageCounts = z.infer<typeof UsageCountsSchema>;
+
+/** The usage with its estimated cost: matches × providerPricePerMatch (set once final, at the price of then). */
+export const UsageSchema = UsageCountsSchema.extend({ estimatedCost: z.number().min(0) });
+export type Usage = z.infer<typeof UsageSchema>;
+
+/**
  * `validating`: a referenced upload is being read by the intake function (docs/api.md); `rejected`: it held an
  * invalid contact, or could not be read through (`errors` says why); no batch was sent and there is no output.
  */
@@ -70,5 +92,10 @@ export const StatusRecordSchema = z.object({
   enrichedContacts: z.number().int().optional(),
   notFoundContacts: z.number().int().optional(),
   failedContacts: z.number().int().optional(),
+  /**
+   * Final: the assembly's exact count with its cost. While processing: the running count of the batches recorded so
+   * far (no cost: the status answer prices it), summed from the shards like the batch counts; unset before any.
+   */
+  usage: UsageCountsSchema.extend({ estimatedCost: z.number().min(0).optional() }).optional(),
 });
 export type StatusRecord = z.infer<typeof StatusRecordSchema>;

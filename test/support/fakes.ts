@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Contact, EnrichField } from '../../src/schemas/contact';
 import type { BatchMessage } from '../../src/schemas/message';
-import type { RequestStatus, StatusRecord } from '../../src/schemas/status';
+import type { RequestStatus, StatusRecord, Usage, UsageCounts } from '../../src/schemas/status';
+import { addUsage } from '../../src/core/usage';
 import type {
   CachedResult,
   ResultCache,
@@ -130,8 +131,11 @@ export class MemoryStatusStore implements StatusStore {
     this.records.set(record.requestId, clone(record));
   }
 
-  /** The shard items, as DynamoDB holds them (key `<requestId>#<shard>`). */
-  readonly shards = new Map<string, { done: Set<number>; processed: number; failed: number; updatedAt: string }>();
+  /** The shard items, as DynamoDB holds them (key `<requestId>#<shard>`), with their running usage once recorded. */
+  readonly shards = new Map<
+    string,
+    { done: Set<number>; processed: number; failed: number; updatedAt: string; usage?: UsageCounts }
+  >();
 
   /** What get() answers: the status item with the unpromoted shards' counts added, and (only here) the done set. */
   private view(record: StatusRecord): StatusRecord {
@@ -146,6 +150,7 @@ export class MemoryStatusStore implements StatusStore {
       if (out.fullShards?.has(k)) continue;
       out.processedBatches += s.processed;
       out.failedBatches += s.failed;
+      if (s.usage) out.usage = out.usage ? addUsage(out.usage, s.usage) : clone(s.usage);
       if (s.updatedAt > out.updatedAt) out.updatedAt = s.updatedAt;
     }
     if (done.size) out.doneBatches = done;
@@ -162,6 +167,7 @@ export class MemoryStatusStore implements StatusStore {
       done: s?.done.size ?? 0,
       processed: s?.processed ?? 0,
       failed: s?.failed ?? 0,
+      ...(s?.usage ? { usage: clone(s.usage) } : {}),
     };
   }
 
@@ -187,6 +193,7 @@ export class MemoryStatusStore implements StatusStore {
     outcome: BatchOutcome,
     now: string,
     request?: RequestRef,
+    usage?: UsageCounts,
   ): Promise<RecordBatchResult | undefined> {
     const totalBatches = request?.totalBatches ?? this.records.get(requestId)?.totalBatches;
     if (totalBatches === undefined) return undefined;
@@ -197,6 +204,7 @@ export class MemoryStatusStore implements StatusStore {
     s.done.add(offsetIn(batchIndex));
     if (outcome === 'processed') s.processed += 1;
     else s.failed += 1;
+    if (usage) s.usage = s.usage ? addUsage(s.usage, usage) : clone(usage);
     s.updatedAt = now;
     this.shards.set(key, s);
     this.journal.push(`status.record ${batchIndex} ${outcome}`);
@@ -210,6 +218,8 @@ export class MemoryStatusStore implements StatusStore {
       record.fullShards = new Set([...(record.fullShards ?? []), shard.shard]);
       record.processedBatches += shard.processed;
       record.failedBatches += shard.failed;
+      // The running usage of a processing record (the DynamoDB adapter keeps it in attributes of its own).
+      if (shard.usage) record.usage = record.usage ? addUsage(record.usage, shard.usage) : clone(shard.usage);
       record.updatedAt = now;
       this.journal.push(`status.promote ${shard.shard}`);
       return {
@@ -229,7 +239,13 @@ export class MemoryStatusStore implements StatusStore {
     return current ? (this.view({ ...current, status: 'processing' }).doneBatches ?? new Set()) : new Set();
   }
 
-  async finalize(requestId: string, status: RequestStatus, counts: OutputCounts, now: string): Promise<boolean> {
+  async finalize(
+    requestId: string,
+    status: RequestStatus,
+    counts: OutputCounts,
+    now: string,
+    usage?: Usage,
+  ): Promise<boolean> {
     const record = this.records.get(requestId);
     if (record?.status !== 'processing') return false;
     let processed = 0;
@@ -239,6 +255,9 @@ export class MemoryStatusStore implements StatusStore {
       failed += this.shards.get(`${requestId}#${k}`)?.failed ?? 0;
     }
     delete record.fullShards;
+    // The final usage replaces the running one (none without it: the adapter's final item has no usage map then).
+    delete record.usage;
+    if (usage) record.usage = clone(usage);
     Object.assign(record, {
       status,
       updatedAt: now,

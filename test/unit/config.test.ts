@@ -95,6 +95,7 @@ describe('loadConfig', () => {
       ENRICHMENT_BREAKER_COOLDOWN_MS: 30_000,
       PROVIDER_CALLS_PER_MINUTE: 0,
       PROVIDER_CONTACTS_PER_MINUTE: 0,
+      PROVIDER_PRICE_PER_MATCH: 0,
       REQUEST_DEADLINE_SECONDS: 3600,
       RECONCILE_STALL_SECONDS: 300,
       DOWNLOAD_URL_TTL_SECONDS: 900,
@@ -119,6 +120,13 @@ describe('loadConfig', () => {
       /PROVIDER_CONTACTS_PER_MINUTE: .*BATCH_SIZE is 100/,
     );
     expect(loadConfig({ ...minimal, PROVIDER_CONTACTS_PER_MINUTE: '100', BATCH_SIZE: '10' }).BATCH_SIZE).toBe(10);
+  });
+
+  it('reads the price per match (a number, 0 or more; empty: 0) and refuses a negative or non-numeric one by name', () => {
+    expect(loadConfig({ ...minimal, PROVIDER_PRICE_PER_MATCH: '0.028' }).PROVIDER_PRICE_PER_MATCH).toBe(0.028);
+    expect(loadConfig({ ...minimal, PROVIDER_PRICE_PER_MATCH: '' }).PROVIDER_PRICE_PER_MATCH).toBe(0);
+    expect(() => loadConfig({ ...minimal, PROVIDER_PRICE_PER_MATCH: '-0.01' })).toThrow(/PROVIDER_PRICE_PER_MATCH/);
+    expect(() => loadConfig({ ...minimal, PROVIDER_PRICE_PER_MATCH: 'cheap' })).toThrow(/PROVIDER_PRICE_PER_MATCH/);
   });
 
   it('reads numbers, flags and URLs from strings', () => {

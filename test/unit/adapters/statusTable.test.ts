@@ -390,3 +390,86 @@ describe('dynamoStatusStore: create, get, touch, listProcessing', () => {
     expect(calls[1].args[0].input.ExclusiveStartKey).toEqual({ requestId: ID, running: 1, createdAt: 'c' });
   });
 });
+
+describe('dynamoStatusStore: the running usage rides on the updates that count the batches (no call of its own)', () => {
+  const usage = {
+    providerCalls: 3,
+    contactsSent: 250,
+    cacheHits: 10,
+    matches: 60,
+    notFound: 29,
+    failed: 1,
+    rateLimitWaitMs: 420,
+  };
+  const attributes = {
+    uCalls: 3,
+    uContacts: 250,
+    uCacheHits: 10,
+    uMatches: 60,
+    uNotFound: 29,
+    uFailed: 1,
+    uWaitMs: 420,
+  };
+  const names = Object.fromEntries(Object.entries(attributes).map(([a], i) => [`#u_${Object.keys(usage)[i]}`, a]));
+  const values = Object.fromEntries(Object.entries(usage).map(([k, v]) => [`:u_${k}`, v]));
+
+  it('recordBatch ADDs the batch usage onto its shard in the same conditional update, and returns the shard usage', async () => {
+    ddb
+      .on(UpdateCommand)
+      .resolves({ Attributes: { requestId: SHARD0, done: new Set([2]), processed: 1, ...attributes } });
+    const result = await dynamoStatusStore().recordBatch(ID, 2, 'processed', NOW, REF, usage);
+    expect(result?.shard).toEqual({ requestId: ID, shard: 0, size: 3, done: 1, processed: 1, failed: 0, usage });
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(1);
+    const input = ddb.commandCalls(UpdateCommand)[0].args[0].input;
+    expect(input.UpdateExpression).toBe(
+      `ADD #done :offSet, #counter :one, ${Object.keys(usage)
+        .map((k) => `#u_${k} :u_${k}`)
+        .join(', ')} SET updatedAt = :now, expiresAt = :exp`,
+    );
+    expect(input.ConditionExpression).toBe('NOT contains(#done, :off)');
+    expect(input.ExpressionAttributeNames).toEqual({ '#done': 'done', '#counter': 'processed', ...names });
+    expect(input.ExpressionAttributeValues).toMatchObject(values);
+  });
+
+  it("promoteShard ADDs a full shard's usage onto the status item in the promotion's own update", async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { ...item, totalBatches: 256, processedBatches: 256 } });
+    const full = { requestId: ID, shard: 0, size: 256, done: 256, processed: 256, failed: 0, usage };
+    expect(await dynamoStatusStore().promoteShard(full, NOW)).toEqual({ complete: true });
+    const input = ddb.commandCalls(UpdateCommand)[0].args[0].input;
+    expect(input.UpdateExpression).toBe(
+      `ADD fullShards :kSet, processedBatches :p, failedBatches :f, ${Object.keys(usage)
+        .map((k) => `#u_${k} :u_${k}`)
+        .join(', ')} SET updatedAt = :now`,
+    );
+    expect(input.ExpressionAttributeNames).toEqual({ '#status': 'status', ...names });
+    expect(input.ExpressionAttributeValues).toMatchObject(values);
+  });
+
+  it('get adds the promoted usage on the status item to the shards not promoted yet; a final request shows its usage map', async () => {
+    const running = { ...item, totalBatches: 600, processedBatches: 256, fullShards: new Set([0]), ...attributes };
+    ddb.on(GetCommand).resolves({ Item: running });
+    ddb.on(BatchGetCommand).resolves({
+      Responses: { 'unit-table': [{ requestId: `shard#${ID}#1`, done: new Set([0]), processed: 1, ...attributes }] },
+    });
+    const doubled = Object.fromEntries(Object.entries(usage).map(([k, v]) => [k, 2 * v]));
+    expect((await dynamoStatusStore().get(ID))?.usage).toEqual(doubled);
+
+    const finalUsage = { ...usage, estimatedCost: 1.5 };
+    ddb.on(GetCommand).resolves({ Item: { ...running, status: 'completed', usage: finalUsage } });
+    expect((await dynamoStatusStore().get(ID))?.usage).toEqual(finalUsage);
+  });
+
+  it("finalize sets the assembly's usage (a reserved word: by its placeholder); the batch counts' expression is unchanged", async () => {
+    ddb.on(GetCommand).resolves({ Item: item });
+    ddb.on(BatchGetCommand).resolves({ Responses: { 'unit-table': [] } });
+    ddb.on(UpdateCommand).resolves({});
+    const finalUsage = { ...usage, estimatedCost: 1.5 };
+    const counts = { enriched: 70, not_found: 29, failed: 1 };
+    expect(await dynamoStatusStore().finalize(ID, 'completed_with_errors', counts, NOW, finalUsage)).toBe(true);
+    const input = ddb.commandCalls(UpdateCommand)[0].args[0].input;
+    expect(input.UpdateExpression).toMatch(/ #usage = :usage, /);
+    expect(input.UpdateExpression).toMatch(/processedBatches = :pb, failedBatches = :fb REMOVE fullShards, running$/);
+    expect(input.ExpressionAttributeNames).toEqual({ '#status': 'status', '#usage': 'usage' });
+    expect(input.ExpressionAttributeValues).toMatchObject({ ':usage': finalUsage });
+  });
+});

@@ -1,5 +1,6 @@
 import { assembleOutput } from '../../../src/core/assembleOutput';
-import { failedRow } from '../../../src/core/output';
+import { failedRow, type BatchResult } from '../../../src/core/output';
+import { freshProgress } from '../../../src/core/enrichBatch';
 import { failBatch, processBatch } from '../../../src/core/processBatch';
 import { keys } from '../../../src/core/status';
 import { expectCsvMatches, expectOutput, parseNdjson, type OutputDoc, csvColumns } from '../../support/output';
@@ -206,5 +207,56 @@ describe('assembleOutput', () => {
       expect(held * perBatch).toBeLessThan(1.25 * 1024 * 1024 + 3 * perBatch);
       expect(held * perBatch).toBeGreaterThan(0.75 * 1024 * 1024);
     });
+  });
+});
+
+describe('assembleOutput: the usage', () => {
+  it("sums every batch result's calls (a result stored without usage counts zero) and counts the rows by source and status, priced", async () => {
+    const h = await recordedButNotAssembled(350);
+    const running = h.status.only().usage!;
+    expect(running).toMatchObject({ providerCalls: 4, contactsSent: 350 });
+    // Batch 0: ten rows from the cache and calls of several deliveries; batch 1 stored before usage existed.
+    const b0 = h.store.json<BatchResult>(keys.batch(REQUEST_ID, 0))!;
+    b0.rows = b0.rows.map((r, i) =>
+      i < 10 && r.enrichment_status === 'enriched'
+        ? { ...r, source: 'cache', cachedAt: '2024-04-01T00:00:00.000Z' }
+        : r,
+    );
+    b0.usage = { providerCalls: 5, contactsSent: 300, rateLimitWaitMs: 70 };
+    await h.store.putJson(keys.batch(REQUEST_ID, 0), b0);
+    const { usage: _u, ...older } = h.store.json<BatchResult>(keys.batch(REQUEST_ID, 1))!;
+    await h.store.putJson(keys.batch(REQUEST_ID, 1), older);
+
+    expect(await assembleOutput(REQUEST_ID, { ...h.worker(), pricePerMatch: 0.1 })).toBe('finalized');
+    const rows = h.store.json<OutputDoc>(keys.output(REQUEST_ID))!.enriched_contacts;
+    const cacheHits = rows.filter((r) => r.source === 'cache').length;
+    const matches = rows.filter((r) => r.source !== 'cache' && r.enrichment_status === 'enriched').length;
+    const notFound = rows.filter((r) => r.enrichment_status === 'not_found').length;
+    expect(cacheHits).toBeGreaterThan(0);
+    const usage = h.status.only().usage!;
+    expect(usage).toEqual({
+      providerCalls: 5 + 0 + 1 + 1,
+      contactsSent: 300 + 0 + 100 + 50,
+      cacheHits,
+      matches,
+      notFound,
+      failed: 0,
+      rateLimitWaitMs: 70,
+      estimatedCost: Number((matches * 0.1).toFixed(1)),
+    });
+    expect(usage.cacheHits + usage.matches + usage.notFound + usage.failed).toBe(350);
+    expect(usage).not.toEqual({ ...running, estimatedCost: expect.anything() }); // the assembly's count wins
+  });
+
+  it('counts the failed rows of a dead-lettered batch, and the calls it made before', async () => {
+    const h = await seededRequest(150);
+    await processBatch(h.messages[0], h.worker());
+    await h.store.putJson(keys.batchProgress(REQUEST_ID, 1), {
+      requestId: REQUEST_ID,
+      batchIndex: 1,
+      ...freshProgress(50, 9, { providerCalls: 9, contactsSent: 450, rateLimitWaitMs: 0 }),
+    });
+    expect(await failBatch(h.messages[1], 'dlq', h.worker())).toBe('recorded');
+    expect(h.status.only().usage).toMatchObject({ providerCalls: 10, contactsSent: 550, failed: 50, estimatedCost: 0 });
   });
 });

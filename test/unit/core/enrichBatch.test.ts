@@ -299,3 +299,114 @@ describe('a 402 (credits spent) until the fleet-wide credit pause exists', () =>
     expect(calls).toBe(4);
   });
 });
+
+describe('usage: the calls made to the provider, as the provider counts them', () => {
+  const sentIn = (calls: Contact[][]) => calls.reduce((n, call) => n + call.length, 0);
+
+  it('counts every call and its contacts, the retries and the bisection included', async () => {
+    const contacts = makeContacts(8);
+    const api = new FakeEnrichmentApi(poisonAt(contacts, [2, 5]));
+    const out = await advanceEnrichment(contacts, FIELDS, api, twice, freshProgress(8));
+    // Failing groups twice each: [0-7] [0-3] [4-7] [2,3] [4,5] [2] [5] = 2 × 22 contacts; then [0,1] [3] [4] [6,7].
+    expect(out.usage).toEqual({ providerCalls: 18, contactsSent: 50, rateLimitWaitMs: 0 });
+    expect(out.usage!.providerCalls).toBe(api.calls.length);
+    expect(out.usage!.contactsSent).toBe(sentIn(api.calls));
+  });
+
+  it('counts the calls answered 429, 402 and 5xx: the provider counted them too', async () => {
+    const contacts = makeContacts(10);
+    const answers = [new HttpError(429, 'slow down', 0), new HttpError(503, 'busy')];
+    const api = {
+      async enrich(cs: Contact[], fields: EnrichField[]) {
+        const err = answers.shift();
+        if (err) throw err;
+        return cs.map((c) => mockEnrichContact(c, fields));
+      },
+    };
+    const out = await advanceEnrichment(contacts, FIELDS, api, { ...twice, maxAttempts: 3 }, freshProgress(10));
+    expect(out.rows.every((r) => r?.enrichment_status !== 'failed')).toBe(true);
+    expect(out.usage).toEqual({ providerCalls: 3, contactsSent: 30, rateLimitWaitMs: 0 });
+
+    // 402s (credits spent), however the batch then waits: each call that went out is counted with its contacts.
+    const sent: Contact[][] = [];
+    const broke = {
+      enrich: async (cs: Contact[]) => {
+        sent.push(cs);
+        throw new CreditsExhaustedError();
+      },
+    };
+    const breaker = new CircuitBreaker({ threshold: 3, coolDownMs: 60_000 });
+    const unpaid = await advanceEnrichment(contacts, FIELDS, broke, twice, freshProgress(10), { breaker });
+    expect(sent.length).toBeGreaterThan(0);
+    expect(unpaid.usage).toEqual({ providerCalls: sent.length, contactsSent: sentIn(sent), rateLimitWaitMs: 0 });
+  });
+
+  it('adds to the usage of earlier deliveries (kept progress); progress kept before usage existed counts zero', async () => {
+    const contacts = makeContacts(4);
+    const earlier = { ...freshProgress(4), usage: { providerCalls: 5, contactsSent: 500, rateLimitWaitMs: 70 } };
+    const out = await advanceEnrichment(contacts, FIELDS, new FakeEnrichmentApi(), once, earlier);
+    expect(out.usage).toEqual({ providerCalls: 6, contactsSent: 504, rateLimitWaitMs: 70 });
+
+    const { usage: _none, ...older } = freshProgress(4);
+    const fromOlder = await advanceEnrichment(contacts, FIELDS, new FakeEnrichmentApi(), once, older);
+    expect(fromOlder.usage).toEqual({ providerCalls: 1, contactsSent: 4, rateLimitWaitMs: 0 });
+  });
+
+  it('times the takes of rate-limiter tokens; a refused take makes no call and counts none', async () => {
+    const contacts = makeContacts(10);
+    let t = 1_000;
+    const waits = [250, 40];
+    const limiter = {
+      take: async () => {
+        t += waits.shift() ?? 0;
+        return true;
+      },
+      pause: async () => undefined,
+    };
+    let first = true;
+    const api = {
+      async enrich(cs: Contact[], fields: EnrichField[]) {
+        if (first) {
+          first = false;
+          throw new HttpError(429, 'slow down', 0);
+        }
+        return cs.map((c) => mockEnrichContact(c, fields));
+      },
+    };
+    const out = await advanceEnrichment(contacts, FIELDS, api, twice, freshProgress(10), { limiter, now: () => t });
+    expect(out.usage).toEqual({ providerCalls: 2, contactsSent: 20, rateLimitWaitMs: 290 });
+
+    const refusing = { take: async () => false, pause: async () => undefined };
+    const calls = new FakeEnrichmentApi();
+    const held = await advanceEnrichment(contacts, FIELDS, calls, twice, freshProgress(10), {
+      limiter: refusing,
+      now: () => t,
+    });
+    expect(held.stoppedBy).toBe('limit');
+    expect(calls.calls).toEqual([]);
+    expect(held.usage).toEqual({ providerCalls: 0, contactsSent: 0, rateLimitWaitMs: 0 });
+  });
+
+  it('a delivery stopped by its time budget returns the calls it made, for the kept progress to carry', async () => {
+    const contacts = makeContacts(100);
+    contacts[37] = { ...contacts[37], company_domain: 'x37.hang' };
+    const clock = new VirtualClock();
+    const api = new HangingEnrichmentApi(clock, (c) => c === contacts[37]);
+    const b = clock.budget(5_000);
+    const out = await advanceEnrichment(
+      contacts,
+      FIELDS,
+      api,
+      { maxAttempts: 4, baseDelayMs: 0, maxDelayMs: 0, callTimeoutMs: 500 },
+      freshProgress(100),
+      { budget: { availableMs: b.remainingMs } },
+    );
+    expect(out.stoppedBy).toBe('time');
+    expect(api.calls.length).toBeGreaterThan(1);
+    expect(out.usage).toEqual({
+      providerCalls: api.calls.length,
+      contactsSent: sentIn(api.calls.map((c) => c.contacts)),
+      rateLimitWaitMs: 0,
+    });
+  });
+});

@@ -1,10 +1,11 @@
-import { BatchOutOfTimeError } from '../../../src/core/errors';
+import { BatchOutOfTimeError, EnrichmentUnavailableError } from '../../../src/core/errors';
 import { failBatch, processBatch, type StoredProgress, type WorkerDeps } from '../../../src/core/processBatch';
 import { reconcileRequest } from '../../../src/core/reconcile';
 import type { RetryPolicy } from '../../../src/core/retry';
 import { keys } from '../../../src/core/status';
 import { isHangingContact, isPoisonContact } from '../../../src/handlers/mockData';
-import { crashOnceAt, HangingEnrichmentApi, VirtualClock } from '../../support/fakes';
+import { crashOnceAt, FakeEnrichmentApi, HangingEnrichmentApi, VirtualClock } from '../../support/fakes';
+import type { OutputRow } from '../../../src/schemas/contact';
 import { FIELDS, REQUEST_ID, seededRequest } from '../../support/workerHarness';
 import { makeContacts } from '../../support/factories';
 import { expectOutput, type OutputDoc } from '../../support/output';
@@ -267,5 +268,153 @@ describe('processBatch under a time budget (virtual clock, one .hang contact)', 
     const report = await reconcileRequest(h.status.only(), h.reconciler());
     expect(report).toMatchObject({ action: 'resent', resentBatches: [0], recoveredBatches: [] });
     expect(h.status.only()).toMatchObject({ processedBatches: 0, failedBatches: 0 });
+  });
+});
+
+describe('usage per batch: carried across deliveries into the batch result, counted once', () => {
+  const sent = (calls: { length: number }[]) => calls.reduce((n, c) => n + c.length, 0);
+
+  /** Grants `grants` takes, each after `waitMs` on the status clock, then refuses (no tokens within the budget). */
+  function limiterOf(clock: { advance(ms: number): void }, grants: number, waitMs: number) {
+    let left = grants;
+    return {
+      take: async () => {
+        if (left <= 0) return false;
+        left -= 1;
+        clock.advance(waitMs);
+        return true;
+      },
+      pause: async () => undefined,
+    };
+  }
+
+  it('a hold keeps the calls made before it: the held copy adds its own, the result and the status count both', async () => {
+    const contacts = makeContacts(100);
+    contacts[10] = { ...contacts[10], company_domain: 'bad10.invalid' };
+    const h = await seededRequest(0, { contacts, isPoison: isPoisonContact });
+    // 3 takes: the batch twice (500: the poison), then [0-49]; [50-99] and the retry of [0-49] find no tokens.
+    const first = { ...h.worker(), queue: h.queue, limiter: limiterOf(h.clock, 3, 100) };
+    expect(await processBatch(h.messages[0], first)).toBe('held');
+    const held = h.queue.drain();
+    expect(held).toEqual([{ ...h.messages[0], holds: 1 }]);
+    expect(h.api.calls.map((c) => c.length)).toEqual([100, 100, 50]);
+    expect(h.store.json<StoredProgress>(keys.batchProgress(REQUEST_ID, 0))!.usage).toEqual({
+      providerCalls: 3,
+      contactsSent: 250,
+      rateLimitWaitMs: 300,
+    });
+    expect(h.metrics.emit).toHaveBeenCalledWith('rateLimitWait', 300);
+
+    // Tokens at once this time: the wait stays the first delivery's, and this delivery emits no wait point.
+    const second = { ...h.worker(), queue: h.queue, limiter: limiterOf(h.clock, 100, 0) };
+    expect(await processBatch(held[0], second)).toBe('recorded');
+    expect(h.api.calls.length).toBeGreaterThan(3);
+    expect(h.store.json(keys.batch(REQUEST_ID, 0)).usage).toEqual({
+      providerCalls: h.api.calls.length,
+      contactsSent: sent(h.api.calls),
+      rateLimitWaitMs: 300,
+    });
+    expect(h.metrics.emit.mock.calls.filter(([key]) => key === 'rateLimitWait')).toEqual([['rateLimitWait', 300]]);
+    const final = h.status.only();
+    expect(final).toMatchObject({ status: 'completed_with_errors', failedContacts: 1 });
+    expect(final.usage).toEqual({
+      providerCalls: h.api.calls.length,
+      contactsSent: sent(h.api.calls),
+      cacheHits: 0,
+      matches: final.enrichedContacts,
+      notFound: final.notFoundContacts,
+      failed: 1,
+      rateLimitWaitMs: 300,
+      estimatedCost: 0,
+    });
+  });
+
+  it('an out-of-time redelivery goes on with the usage kept; the DLQ handler keeps it in the failure result', async () => {
+    const make = async () => {
+      const contacts = makeContacts(100);
+      contacts[37] = { ...contacts[37], company_domain: 'x37.hang' };
+      const h = await seededRequest(0, { contacts });
+      const time = new VirtualClock();
+      const api = new HangingEnrichmentApi(time, isHangingContact);
+      const retry: RetryPolicy = { maxAttempts: 4, baseDelayMs: 0, maxDelayMs: 0, callTimeoutMs: 500 };
+      return { ...h, time, api, deps: { ...h.worker(), api, retry, timeReserveMs: 2_000 } };
+    };
+    const contactsOf = (h: Awaited<ReturnType<typeof make>>) => h.api.calls.map((c) => c.contacts);
+
+    const h = await make();
+    let receiveCount = 0;
+    let outcome: string | undefined;
+    while (!outcome && receiveCount < 10) {
+      receiveCount += 1;
+      outcome = await processBatch(h.messages[0], h.deps, { budget: h.time.budget(6_000), receiveCount }).catch(
+        () => undefined,
+      );
+    }
+    expect(outcome).toBe('recorded');
+    expect(receiveCount).toBeGreaterThan(1);
+    expect(h.store.json(keys.batch(REQUEST_ID, 0)).usage).toEqual({
+      providerCalls: h.api.calls.length,
+      contactsSent: sent(contactsOf(h)),
+      rateLimitWaitMs: 0,
+    });
+    expect(h.status.only().usage).toMatchObject({
+      providerCalls: h.api.calls.length,
+      contactsSent: sent(contactsOf(h)),
+      failed: 1,
+    });
+
+    const dlq = await make();
+    await expect(
+      processBatch(dlq.messages[0], dlq.deps, { budget: dlq.time.budget(6_000), receiveCount: 1 }),
+    ).rejects.toBeInstanceOf(BatchOutOfTimeError);
+    expect(await failBatch(dlq.messages[0], 'moved to DLQ', dlq.deps)).toBe('recorded');
+    expect(dlq.store.json(keys.failedBatch(REQUEST_ID, 0)).usage).toEqual({
+      providerCalls: dlq.api.calls.length,
+      contactsSent: sent(contactsOf(dlq)),
+      rateLimitWaitMs: 0,
+    });
+    expect(dlq.status.only().usage).toMatchObject({ providerCalls: dlq.api.calls.length });
+  });
+
+  it('every contact failed, left for redelivery: the redelivery adds to the calls of the outage', async () => {
+    const h = await seededRequest(100);
+    const down = new FakeEnrichmentApi(() => true);
+    await expect(processBatch(h.messages[0], { ...h.worker(), api: down })).rejects.toBeInstanceOf(
+      EnrichmentUnavailableError,
+    );
+    expect(h.store.json<StoredProgress>(keys.batchProgress(REQUEST_ID, 0))!.usage).toEqual({
+      providerCalls: down.calls.length,
+      contactsSent: sent(down.calls),
+      rateLimitWaitMs: 0,
+    });
+    expect(await processBatch(h.messages[0], h.worker(), { receiveCount: 2 })).toBe('recorded');
+    expect(h.store.json(keys.batch(REQUEST_ID, 0)).usage).toEqual({
+      providerCalls: down.calls.length + 1,
+      contactsSent: sent(down.calls) + 100,
+      rateLimitWaitMs: 0,
+    });
+  });
+
+  it('the running usage counts a batch once: a redelivery of a recorded batch adds nothing', async () => {
+    const h = await seededRequest(250);
+    expect(await processBatch(h.messages[0], h.worker())).toBe('recorded');
+    const rows = h.store.json<{ rows: OutputRow[] }>(keys.batch(REQUEST_ID, 0))!.rows;
+    const once = {
+      providerCalls: 1,
+      contactsSent: 100,
+      cacheHits: 0,
+      matches: rows.filter((r) => r.enrichment_status === 'enriched').length,
+      notFound: rows.filter((r) => r.enrichment_status === 'not_found').length,
+      failed: 0,
+      rateLimitWaitMs: 0,
+    };
+    expect(h.status.only().usage).toEqual(once);
+    expect(await processBatch(h.messages[0], h.worker(), { receiveCount: 2 })).toBe('duplicate');
+    expect(h.status.only().usage).toEqual(once);
+    // Concurrent duplicates both call the provider; only the one that records the batch counts.
+    const both = await Promise.all([processBatch(h.messages[1], h.worker()), processBatch(h.messages[1], h.worker())]);
+    expect(both.sort()).toEqual(['duplicate', 'recorded']);
+    expect(h.status.only().usage).toMatchObject({ providerCalls: 2, contactsSent: 200 });
+    expect(h.metrics.emit).not.toHaveBeenCalledWith('rateLimitWait', expect.anything());
   });
 });

@@ -5,6 +5,7 @@ import { keys } from '../../../src/core/status';
 import { crashOnceAt } from '../../support/fakes';
 import { FIELDS, REQUEST_ID, seededRequest } from '../../support/workerHarness';
 import { expectOutput, type OutputDoc } from '../../support/output';
+import type { OutputRow } from '../../../src/schemas/contact';
 
 const STALL_MS = 301_000;
 
@@ -129,6 +130,41 @@ describe('reconcileRequest', () => {
     expect(h.status.only()).toMatchObject({ status: 'failed', failedBatches: 5, failedContacts: 450 });
   });
 });
+
+describe('reconcileRequest: an expired batch still adds up', () => {
+  it('keeps the rows and the calls a worker kept for a batch it never finished, as the DLQ handler does', async () => {
+    const h = await stalled([0, 1, 3, 4]);
+    // Batch 2's worker ran out of time: 30 rows settled, the calls of its deliveries kept with its progress.
+    const settledRows = (await processBatchRows(h, 2)).map((r, i) => (i < 30 ? r : null));
+    await h.store.putJson(keys.batchProgress(REQUEST_ID, 2), {
+      requestId: REQUEST_ID,
+      batchIndex: 2,
+      rows: settledRows,
+      pending: [{ at: Array.from({ length: 70 }, (_, i) => 30 + i), depth: 0, attempts: 1 }],
+      callsSpent: 4,
+      permanentFailures: 0,
+      usage: { providerCalls: 4, contactsSent: 230, rateLimitWaitMs: 15 },
+    });
+    h.clock.advance(3_600_000);
+    expect(await reconcileRequest(h.status.only(), h.reconciler())).toMatchObject({
+      action: 'expired',
+      expiredBatches: [2],
+    });
+    const doc = h.store.json<OutputDoc>(keys.output(REQUEST_ID))!;
+    expectOutput(doc, { contacts: h.contacts, fields: FIELDS });
+    expect(doc.enriched_contacts.slice(200, 230)).toEqual(settledRows.slice(0, 30));
+    expect(doc.enriched_contacts.slice(230, 300).every((r) => r.failure_reason?.includes('deadline'))).toBe(true);
+    expect(h.status.only()).toMatchObject({ status: 'completed_with_errors', failedContacts: 70 });
+    expect(h.status.only().usage).toMatchObject({ providerCalls: 4 + 4, contactsSent: 230 + 350, failed: 70 });
+  });
+});
+
+/** The rows a healthy worker would settle for a batch, without recording it (another request on the same contacts). */
+async function processBatchRows(h: Awaited<ReturnType<typeof stalled>>, index: number) {
+  const other = await seededRequest(0, { contacts: h.contacts });
+  await processBatch(other.messages[index], other.worker());
+  return other.store.json<{ rows: OutputRow[] }>(keys.batch(REQUEST_ID, index))!.rows;
+}
 
 describe('reconcileAll', () => {
   it('visits every processing request and keeps going when one fails', async () => {

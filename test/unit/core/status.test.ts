@@ -92,6 +92,33 @@ describe('toStatusResponse', () => {
   });
 });
 
+describe('toStatusResponse: usage', () => {
+  const counts = {
+    providerCalls: 4,
+    contactsSent: 310,
+    cacheHits: 20,
+    matches: 3,
+    notFound: 226,
+    failed: 1,
+    rateLimitWaitMs: 1_250,
+  };
+
+  it('shows a final usage with the cost the assembly set, whatever the price is now', () => {
+    const final = { ...record, status: 'completed_with_errors' as const, usage: { ...counts, estimatedCost: 0.3 } };
+    expect(toStatusResponse(final, 'u', 5).usage).toEqual({ ...counts, estimatedCost: 0.3 });
+  });
+
+  it('prices a running usage at the current price (matches only), rid of binary noise', () => {
+    expect(toStatusResponse({ ...record, usage: counts }, 'u', 0.1).usage).toEqual({ ...counts, estimatedCost: 0.3 });
+    expect(toStatusResponse({ ...record, usage: counts }, 'u').usage).toEqual({ ...counts, estimatedCost: 0 });
+  });
+
+  it('shows none before the first batch is recorded, nor for a request finished before usage existed', () => {
+    expect(toStatusResponse(record, 'u', 0.1)).not.toHaveProperty('usage');
+    expect(toStatusResponse({ ...record, status: 'completed' }, 'u', 0.1)).not.toHaveProperty('usage');
+  });
+});
+
 describe('keys', () => {
   const id = 'req';
   it('names the request objects', () => {

@@ -4,6 +4,7 @@ import { statusRecordOf } from '../../support/fakes';
 import type { StatusRecord } from '../../../src/schemas/status';
 import { apiEvent } from '../../support/factories';
 import { awsMocks } from '../../support/awsMocks';
+import { resetConfig } from '../../../src/config';
 
 const aws = awsMocks();
 beforeEach(() => aws.reset());
@@ -62,6 +63,47 @@ describe('GET /enrichment/{id} handler', () => {
       status: 'completed',
       completedAt: '2024-05-01T12:01:00.000Z',
       summary: { enriched: 240, not_found: 10, failed: 0 },
+    });
+  });
+
+  describe('usage', () => {
+    const counts = {
+      providerCalls: 2,
+      contactsSent: 200,
+      cacheHits: 0,
+      matches: 40,
+      notFound: 160,
+      failed: 0,
+      rateLimitWaitMs: 35,
+    };
+    beforeEach(() => {
+      process.env.PROVIDER_PRICE_PER_MATCH = '0.05';
+      resetConfig();
+    });
+    afterEach(() => {
+      delete process.env.PROVIDER_PRICE_PER_MATCH;
+      resetConfig();
+    });
+
+    it('while processing: the running usage of the recorded batches, priced at PROVIDER_PRICE_PER_MATCH', async () => {
+      aws.ddb.on(GetCommand).resolves({
+        Item: {
+          ...item,
+          uCalls: 2,
+          uContacts: 200,
+          uMatches: 40,
+          uNotFound: 160,
+          uWaitMs: 35,
+        },
+      });
+      expect((await get(ID)).json.usage).toEqual({ ...counts, estimatedCost: 2 });
+    });
+
+    it('once final: the usage the assembly stored, with its cost', async () => {
+      aws.ddb.on(GetCommand).resolves({
+        Item: { ...item, status: 'completed', usage: { ...counts, estimatedCost: 4 }, uMatches: 1 },
+      });
+      expect((await get(ID)).json.usage).toEqual({ ...counts, estimatedCost: 4 });
     });
   });
 

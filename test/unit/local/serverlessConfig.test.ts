@@ -197,6 +197,7 @@ describe('serverless.yml offline', () => {
     'CACHE_TTL_DAYS',
     'NOT_FOUND_CACHE_TTL_DAYS',
     'CACHE_SCOPE',
+    'PROVIDER_PRICE_PER_MATCH',
   ] as const;
 
   it('sets every runtime knob through params, with the same defaults as src/config.ts', () => {
@@ -229,6 +230,7 @@ describe('serverless.yml offline', () => {
       CACHE_TTL_DAYS: '2',
       NOT_FOUND_CACHE_TTL_DAYS: '0',
       CACHE_SCOPE: 'service',
+      PROVIDER_PRICE_PER_MATCH: '0.028',
     };
     expect(stage('local', overrides).environment()).toMatchObject(overrides);
     const local = stage('local', { RESULT_TTL_DAYS: '3' });

@@ -276,6 +276,38 @@ describe('docs/openapi.yaml matches the handlers', () => {
       expectConforms('GET', path, await get(ID.toUpperCase()), ok);
     });
 
+    it(`${ok} for a request with its usage: running while processing, final once finished`, async () => {
+      const counts = {
+        providerCalls: 3,
+        contactsSent: 260,
+        cacheHits: 40,
+        matches: 150,
+        notFound: 59,
+        failed: 1,
+        rateLimitWaitMs: 1_200,
+      };
+      aws.ddb.on(GetCommand).resolves({
+        Item: statusItem({ uCalls: 2, uContacts: 200, uMatches: 120, uNotFound: 80 }),
+      });
+      const running = await get(ID);
+      expectConforms('GET', path, running, ok);
+      if (ok === 200) expect(JSON.parse(running.body).usage).toMatchObject({ providerCalls: 2, estimatedCost: 0 });
+      aws.ddb.on(GetCommand).resolves({
+        Item: statusItem({
+          status: 'completed_with_errors',
+          processedBatches: 3,
+          completedAt: '2026-11-25T16:26:00.000Z',
+          enrichedContacts: 190,
+          notFoundContacts: 59,
+          failedContacts: 1,
+          usage: { ...counts, estimatedCost: 4.2 },
+        }),
+      });
+      const final = await get(ID);
+      expectConforms('GET', path, final, ok);
+      if (ok === 200) expect(JSON.parse(final.body).usage).toEqual({ ...counts, estimatedCost: 4.2 });
+    });
+
     it(`${path.endsWith('download') ? 409 : 200} for an upload still validating (no totals, no output yet)`, async () => {
       aws.ddb.on(GetCommand).resolves({
         Item: statusItem({
