@@ -109,6 +109,14 @@ export const METRICS = spec({
     tags: {},
     meaning: "A worker's circuit breaker was open: the batch was handed back with its progress kept.",
   },
+  batchHeld: {
+    name: 'enrichment.batch.held',
+    kind: 'distribution',
+    unit: 'batch',
+    tags: { reason: ['tokens', 'rate_limit', 'outage', 'credits'] },
+    meaning:
+      "A batch held (re-sent with a delay, no receive spent), by what stopped it: tokens, the shared limiter had none within its time budget; rate_limit, the provider's 429 pause; outage, the provider gate open for an outage; credits, the credit pause (no bound on those holds).",
+  },
   contacts: {
     name: 'enrichment.contacts',
     kind: 'distribution',

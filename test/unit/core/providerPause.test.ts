@@ -1,0 +1,118 @@
+import { EnrichmentPausedError } from '../../../src/core/errors';
+import { processBatch } from '../../../src/core/processBatch';
+import { FleetGate } from '../../../src/core/providerGate';
+import { CreditsExhaustedError, HttpError } from '../../../src/core/retry';
+import { keys } from '../../../src/core/status';
+import type { EnrichField } from '../../../src/schemas/contact';
+import type { Contact } from '../../../src/schemas/contact';
+import { mockEnrichContact } from '../../../src/handlers/mockData';
+import { MemoryGateStore } from '../../support/fakes';
+import { seededRequest } from '../../support/workerHarness';
+
+/** A provider whose answer the test sets: `ok`, a 402, a 429 with a wait, or a 500; every call counted. */
+class SwitchableApi {
+  calls = 0;
+  answer: 'ok' | 'credits' | 'rate_limit' | 'down' = 'ok';
+  async enrich(contacts: Contact[], fields: EnrichField[]) {
+    this.calls += 1;
+    await Promise.resolve();
+    if (this.answer === 'credits') throw new CreditsExhaustedError();
+    if (this.answer === 'rate_limit') throw new HttpError(429, 'slow down', 60_000);
+    if (this.answer === 'down') throw new HttpError(503, 'down');
+    return contacts.map((c) => mockEnrichContact(c, fields));
+  }
+}
+
+async function setup(n = 200) {
+  const h = await seededRequest(n);
+  const api = new SwitchableApi();
+  const store = new MemoryGateStore();
+  const time = { now: 1_000_000 };
+  const gate = new FleetGate({
+    threshold: 3,
+    coolDownMs: 30_000,
+    creditRetryMs: 300_000,
+    store,
+    now: () => time.now,
+    sleep: async (ms) => {
+      time.now += ms;
+    },
+  });
+  const deps = { ...h.worker(), api, gate, queue: h.queue, holdMaxDelaySeconds: 150 };
+  h.queue.delays.splice(0); // the request's own sends
+  return { h, api, store, time, gate, deps };
+}
+
+describe('processBatch while the provider gate pauses the calls', () => {
+  it('a 402 holds the batch for the credits: nothing failed, no receive spent, and a top-up finishes it exactly', async () => {
+    const { h, api, store, time, deps } = await setup(200);
+    await processBatch(h.messages[0], deps, { receiveCount: 1 });
+    expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 1 });
+
+    // Out of credits: the call is answered 402, the batch is acknowledged (held), a copy goes back with a delay.
+    api.answer = 'credits';
+    const touchedBefore = h.status.only().updatedAt;
+    h.clock.advance(1_000);
+    expect(await processBatch(h.messages[1], deps, { receiveCount: 1 })).toBe('held');
+    expect(api.calls).toBe(2);
+    const [copy] = h.queue.drain();
+    expect(copy).toEqual({ ...h.messages[1], creditHolds: 1 });
+    expect(copy.holds).toBeUndefined(); // a credit hold does not count toward MAX_BATCH_HOLDS
+    expect(h.queue.delays).toEqual([150]); // the pause left (300 s), at most the maximum
+    expect(h.metrics.emit).toHaveBeenCalledWith('batchHeld', 1, { reason: 'credits' });
+    expect(store.item).toMatchObject({ reason: 'credits', openUntil: time.now + 300_000 });
+    // Nothing failed, nothing recorded; the request was touched (reconcile sees it alive).
+    expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 1, failedBatches: 0 });
+    expect(h.status.only().updatedAt > touchedBefore).toBe(true);
+    expect(h.store.json(keys.batchProgress(h.requestId, 1))).toMatchObject({ callsSpent: 0, permanentFailures: 0 });
+
+    // The copy comes back while the pause runs: no call at all, held again (its second credit hold).
+    expect(await processBatch(copy, deps, { receiveCount: 1 })).toBe('held');
+    expect(api.calls).toBe(2);
+    const [again] = h.queue.drain();
+    expect(again.creditHolds).toBe(2);
+
+    // Topped up, and the interval is over: the copy (received for the first time) makes the trial, which closes the
+    // gate, and finishes the request with every contact enriched or not found.
+    api.answer = 'ok';
+    time.now += 300_000;
+    expect(await processBatch(again, deps, { receiveCount: 1 })).toBe('recorded');
+    expect(api.calls).toBe(3);
+    expect(store.item.openUntil).toBeUndefined();
+    expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 2, failedBatches: 0 });
+  });
+
+  it('a batch whose only failures were 429s is held, not handed back, and its contacts are not failed', async () => {
+    const { h, api, deps } = await setup(100);
+    api.answer = 'rate_limit';
+    // 10 s of budget cannot wait out the provider's 60 s.
+    const budget = { remainingMs: () => 10_000 };
+    expect(await processBatch(h.messages[0], deps, { receiveCount: 1, budget })).toBe('held');
+    expect(api.calls).toBe(1);
+    expect(h.queue.drain()).toEqual([{ ...h.messages[0], holds: 1 }]);
+    // The provider's 60 s, and up to 20% jitter.
+    expect(h.queue.delays).toHaveLength(1);
+    expect(h.queue.delays[0]).toBeGreaterThanOrEqual(60);
+    expect(h.queue.delays[0]).toBeLessThanOrEqual(72);
+    expect(h.metrics.emit).toHaveBeenCalledWith('batchHeld', 1, { reason: 'rate_limit' });
+    expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 0, failedBatches: 0 });
+  });
+
+  it("a batch whose own calls failed until the gate opened is still handed back (the DLQ's path), not held", async () => {
+    const { h, api, time, deps } = await setup(100);
+    api.answer = 'down';
+    await expect(processBatch(h.messages[0], deps, { receiveCount: 1 })).rejects.toThrow(EnrichmentPausedError);
+    expect(h.queue.drain()).toEqual([]);
+    const calls = api.calls;
+    // Its redelivery meets the open gate with no failure of its own: held, no call.
+    expect(await processBatch(h.messages[0], deps, { receiveCount: 2 })).toBe('held');
+    expect(api.calls).toBe(calls);
+    expect(h.queue.drain()).toEqual([{ ...h.messages[0], holds: 1 }]);
+    expect(h.metrics.emit).toHaveBeenCalledWith('batchHeld', 1, { reason: 'outage' });
+    // After the cool-down its trial fails: that is its own failure again, so it is handed back, its contacts pending.
+    time.now += 30_000;
+    await expect(processBatch(h.messages[0], deps, { receiveCount: 3 })).rejects.toThrow(EnrichmentPausedError);
+    expect(api.calls).toBe(calls + 1);
+    expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 0, failedBatches: 0 });
+  });
+});
