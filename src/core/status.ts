@@ -1,4 +1,5 @@
 import type { OutputCounts, OutputFormat } from './output';
+import type { WaitingFor } from './providerGate';
 import type { RequestStatus, StatusRecord } from '../schemas/status';
 
 /** The final status from what the output holds: all rows failed → failed, some → completed_with_errors. */
@@ -40,9 +41,20 @@ export interface StatusResponse {
   summary?: { enriched: number; not_found: number; failed: number };
   /** A rejected request: why, as a 400's errors[]. */
   errors?: { path: string; message: string }[];
+  /** A processing request while the provider gate is not closed: what its batches wait for, and since when. */
+  waitingFor?: WaitingFor;
+  waitingSince?: string;
 }
 
-export function toStatusResponse(record: StatusRecord, downloadUrl: string): StatusResponse {
+/**
+ * The status as GET /enrichment/{id} answers it. `waiting`: what the provider gate says every processing request waits
+ * for (src/core/providerGate.ts gateWaiting), shown only while the request is processing.
+ */
+export function toStatusResponse(
+  record: StatusRecord,
+  downloadUrl: string,
+  waiting?: { waitingFor: WaitingFor; waitingSince: string },
+): StatusResponse {
   const response: StatusResponse = {
     requestId: record.requestId,
     status: record.status,
@@ -63,6 +75,7 @@ export function toStatusResponse(record: StatusRecord, downloadUrl: string): Sta
     };
   }
   if (record.status === 'rejected') response.errors = record.errors ?? [];
+  if (record.status === 'processing' && waiting) Object.assign(response, waiting);
   if (record.enrichedContacts !== undefined) {
     response.summary = {
       enriched: record.enrichedContacts,

@@ -102,7 +102,7 @@ function workerGate(clients: AwsClients): FleetGate {
   return gate;
 }
 
-/** The provider gate's item (the status table). */
+/** The provider gate's item (the status table), for the worker, the status read and reconcile's metric. */
 const providerGateStore = (clients: AwsClients): ProviderGateStore =>
   dynamoProviderGateStore(config().TABLE_NAME, clients.ddb);
 
@@ -174,6 +174,7 @@ export function reconcileDeps(clients: AwsClients = awsClients()): ReconcileDeps
     batchSize: c.BATCH_SIZE,
     stallSeconds: c.RECONCILE_STALL_SECONDS,
     assemblyTimeoutSeconds: c.ASSEMBLY_TIMEOUT_SECONDS,
+    gateStore: providerGateStore(clients),
   };
 }
 
@@ -182,9 +183,13 @@ export function assemblyDeps(clients: AwsClients = awsClients()): AssembleDeps {
   return useCaseDeps(clients);
 }
 
-/** What the status and download functions read: the status table and, for downloads, a presigner. */
+/**
+ * What the status and download functions read: the status table, the provider gate's item (a processing request's
+ * `waitingFor`) and, for downloads, a presigner.
+ */
 export interface ReadDeps {
   status: StatusStore;
+  gate?: ProviderGateStore;
   presign(key: string, filename: string, contentType?: string): Promise<string>;
 }
 
@@ -192,6 +197,7 @@ export function readDeps(clients: AwsClients = awsClients()): ReadDeps {
   const c = config();
   return {
     status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
+    gate: providerGateStore(clients),
     presign: (key, filename, contentType) => presignDownload(key, filename, c.BUCKET_NAME, clients.s3, contentType),
   };
 }

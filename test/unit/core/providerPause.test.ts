@@ -2,7 +2,7 @@ import { EnrichmentPausedError } from '../../../src/core/errors';
 import { processBatch } from '../../../src/core/processBatch';
 import { FleetGate } from '../../../src/core/providerGate';
 import { CreditsExhaustedError, HttpError } from '../../../src/core/retry';
-import { keys } from '../../../src/core/status';
+import { keys, toStatusResponse } from '../../../src/core/status';
 import type { EnrichField } from '../../../src/schemas/contact';
 import type { Contact } from '../../../src/schemas/contact';
 import { mockEnrichContact } from '../../../src/handlers/mockData';
@@ -12,13 +12,19 @@ import { seededRequest } from '../../support/workerHarness';
 /** A provider whose answer the test sets: `ok`, a 402, a 429 with a wait, or a 500; every call counted. */
 class SwitchableApi {
   calls = 0;
+  /** The contacts of each call. */
+  readonly sizes: number[] = [];
   answer: 'ok' | 'credits' | 'rate_limit' | 'down' = 'ok';
+  /** Answers for the next calls, in order, before `answer`. */
+  script: SwitchableApi['answer'][] = [];
   async enrich(contacts: Contact[], fields: EnrichField[]) {
     this.calls += 1;
+    this.sizes.push(contacts.length);
+    const answer = this.script.shift() ?? this.answer;
     await Promise.resolve();
-    if (this.answer === 'credits') throw new CreditsExhaustedError();
-    if (this.answer === 'rate_limit') throw new HttpError(429, 'slow down', 60_000);
-    if (this.answer === 'down') throw new HttpError(503, 'down');
+    if (answer === 'credits') throw new CreditsExhaustedError();
+    if (answer === 'rate_limit') throw new HttpError(429, 'slow down', 60_000);
+    if (answer === 'down') throw new HttpError(503, 'down');
     return contacts.map((c) => mockEnrichContact(c, fields));
   }
 }
@@ -82,6 +88,20 @@ describe('processBatch while the provider gate pauses the calls', () => {
     expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 2, failedBatches: 0 });
   });
 
+  it('a held copy goes on from the progress kept: the contacts settled before the 402 are not called again', async () => {
+    const { h, api, time, deps } = await setup(100);
+    // The whole batch fails twice (its own failures), is split: one half is enriched, the other meets the 402.
+    api.script = ['down', 'down', 'ok', 'credits'];
+    expect(await processBatch(h.messages[0], deps, { receiveCount: 1 })).toBe('held');
+    expect(api.sizes).toEqual([100, 100, 50, 50]);
+    const [copy] = h.queue.drain();
+    expect(copy.creditHolds).toBe(1);
+    time.now += 300_000;
+    expect(await processBatch(copy, deps, { receiveCount: 1 })).toBe('recorded');
+    expect(api.sizes.slice(4)).toEqual([50]);
+    expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 1, failedBatches: 0 });
+  });
+
   it('a batch whose only failures were 429s is held, not handed back, and its contacts are not failed', async () => {
     const { h, api, deps } = await setup(100);
     api.answer = 'rate_limit';
@@ -114,5 +134,27 @@ describe('processBatch while the provider gate pauses the calls', () => {
     await expect(processBatch(h.messages[0], deps, { receiveCount: 3 })).rejects.toThrow(EnrichmentPausedError);
     expect(api.calls).toBe(calls + 1);
     expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 0, failedBatches: 0 });
+  });
+
+  it('the status of a processing request says what it waits for; a final one says nothing', () => {
+    const record = {
+      requestId: 'r',
+      status: 'processing' as const,
+      createdAt: 'a',
+      updatedAt: 'b',
+      totalContacts: 1,
+      totalBatches: 1,
+      processedBatches: 0,
+      failedBatches: 0,
+      fields: ['job_title' as const],
+      inputFileKey: 'r/input.json',
+      outputFileKey: 'r/output.json',
+      deadlineAt: 'c',
+      expiresAt: 1,
+    };
+    const waiting = { waitingFor: 'provider_credits' as const, waitingSince: '2026-12-01T00:00:00.000Z' };
+    expect(toStatusResponse(record, 'u', waiting)).toMatchObject(waiting);
+    expect(toStatusResponse({ ...record, status: 'completed' }, 'u', waiting)).not.toHaveProperty('waitingFor');
+    expect(toStatusResponse(record, 'u')).not.toHaveProperty('waitingFor');
   });
 });
