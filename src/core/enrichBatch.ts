@@ -137,6 +137,8 @@ export interface AdvanceOptions {
    * (then a 429 and a 402 are retried as transient failures).
    */
   gate?: ProviderGate;
+  /** The batch's name for the gate (`<requestId>#<batchIndex>`): a pause its own failures alone caused is its own. */
+  gateKey?: string;
   /**
    * The provider's shared rate limits: tokens are taken before each call, waiting only within the time budget (less
    * one call's timeout); a 429 with Retry-After pauses every worker through it. None when unset.
@@ -212,9 +214,11 @@ export async function advanceEnrichment(
     if (callsSpent >= maxCalls) throw new CallsStoppedError('budget');
     // Taken before the wait on the gate: parts that wait at the same time must not all pass the check.
     callsSpent += 1;
-    const pass: GatePass = gate ? await gate.acquire(maxWaitMs()) : { allowed: true, trial: false };
+    const pass: GatePass = gate ? await gate.acquire(maxWaitMs(), opts.gateKey) : { allowed: true, trial: false };
     if (!pass.allowed) {
       callsSpent -= 1;
+      // Paused by this batch's own failures alone: its own doing, so it goes back to SQS (towards the DLQ), not held.
+      if (pass.own) opts.onTransientFailure?.();
       throw new CallsStoppedError(STOPPED_BY_PAUSE[pass.reason], 0, pass.reopensInMs);
     }
     // A rate-limit pause waited out took time: the call gets at most what is left.

@@ -205,10 +205,14 @@ export type PauseReason = 'outage' | 'credits' | 'rate_limit';
 
 /**
  * What the provider gate answers a caller about to call the provider (src/core/providerGate.ts). Allowed: call, and
- * report how the call ended; `trial`: this call is the fleet's one trial after a pause. Refused: the gate is open for
- * `reason`, and `reopensInMs` is how long until it may let a call through (the hold's hint).
+ * report how the call ended; `trial`: this call is the one trial after a pause; `key`: the caller's batch, as it asked.
+ * Refused: the gate is open for `reason`, and `reopensInMs` is how long until it may let a call through (the hold's
+ * hint); `own`: only this instance is paused, by failures of the caller's own batch alone (its own doing, not a pause
+ * to wait out).
  */
-export type GatePass = { allowed: true; trial: boolean } | { allowed: false; reason: PauseReason; reopensInMs: number };
+export type GatePass =
+  | { allowed: true; trial: boolean; key?: string }
+  | { allowed: false; reason: PauseReason; reopensInMs: number; own?: boolean };
 
 /**
  * The provider gate, shared by every worker through one item of the status table: the fleet-wide circuit breaker, the
@@ -218,16 +222,19 @@ export type GatePass = { allowed: true; trial: boolean } | { allowed: false; rea
 export interface ProviderGate {
   /**
    * Whether a call may go now. A rate-limit pause that ends within `maxWaitMs` is waited out (the provider said when
-   * to come back); any other pause refuses at once. Half open, one caller in the fleet gets the trial call.
+   * to come back); any other pause refuses at once. Half open, one caller in the fleet gets the trial call. `key`
+   * names the caller's batch (ids only), so that a batch whose failures alone paused this instance is told so.
    */
-  acquire(maxWaitMs?: number): Promise<GatePass>;
+  acquire(maxWaitMs?: number, key?: string): Promise<GatePass>;
   /** The call succeeded: the failure count starts again; a trial closes the gate. */
   success(pass?: GatePass): Promise<void>;
   /** A permanent answer (a 4xx about the request): the provider is up, so a trial closes the gate; otherwise nothing. */
   answered(pass?: GatePass): Promise<void>;
   /**
    * A transient failure (timeout, network, 408, 5xx): counted; the threshold, or a failed trial, opens the gate for the
-   * cool-down. The time until it reopens when it is open now.
+   * cool-down: for the fleet when the failures in a row came from two batches or more, else for this instance only
+   * (one batch of contacts the provider always rejects must not pause the fleet). The time until it reopens when it
+   * is open now.
    */
   failure(pass?: GatePass): Promise<number | undefined>;
   /**

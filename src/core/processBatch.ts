@@ -326,6 +326,7 @@ async function enrichAndRecord(
       stats,
       callBudget: maxCalls,
       gate: deps.gate,
+      gateKey: `${requestId}#${batchIndex}`,
       limiter: deps.limiter,
       onTransientFailure: () => {
         ownFailures += 1;

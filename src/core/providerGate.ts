@@ -9,7 +9,11 @@ import type { GatePass, GateState, Logger, PauseReason, ProviderGate, ProviderGa
  *   after its end can close it).
  * - Opening: this instance's own count of transient failures in a row (each within the cool-down of the one before)
  *   reaching `threshold`, a 429 (until its Retry-After) or a 402 (for `creditRetryMs`) opens the gate for everyone
- *   with one conditional write that only moves `openUntil` forward.
+ *   with one conditional write that only moves `openUntil` forward. A count made of one batch's calls alone opens it
+ *   for this instance only (as the per-instance breaker did): a batch of contacts the provider always rejects looks
+ *   like an outage from inside, but must neither pause the fleet nor escape the dead-letter queue, so a batch refused
+ *   by a pause its own calls caused is told so (`own`) and handed back rather than held. An outage fails the calls of
+ *   every batch, so the count soon spans two.
  * - Half open (`openUntil` passed, for an outage or the credits): one caller in the whole fleet claims the trial with a
  *   conditional write of its lease (`leaseMs`: a call's timeout and a margin); the others are refused (the lease left
  *   is their hint); callers in the claimer's own instance wait for its end instead. The trial's success or a
@@ -96,11 +100,15 @@ export async function readWaiting(
 export class FleetGate implements ProviderGate {
   private failures = 0;
   private lastFailureAt = -Infinity;
+  /** The batches the failures in a row came from (a call without a key counts as a batch of its own). */
+  private streak = new Set<string | undefined>();
+  /** A pause of this instance alone, and the batch whose failures caused it. */
+  private local: { openUntil: number; openedBy: Set<string | undefined> } | undefined;
   /** The shared state as this instance last saw (or wrote) it, and when it was read. */
   private view: { state: GateState; readAt: number } | undefined;
   private reading: Promise<void> | undefined;
   /** The trial this instance holds (or is claiming): the lease's end, and its end for callers that wait on it. */
-  private trial: { until: number; ended: Promise<void>; end: () => void } | undefined;
+  private trial: { until: number; ended: Promise<void>; end: () => void; local: boolean } | undefined;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly leaseMs: number;
@@ -117,11 +125,14 @@ export class FleetGate implements ProviderGate {
   state(): 'closed' | 'open' | 'half-open' {
     const s = this.view?.state ?? CLOSED;
     const now = this.now();
-    if (isClosed(s, now)) return 'closed';
+    if (isClosed(s, now)) {
+      if (!this.local) return 'closed';
+      return this.local.openUntil > now ? 'open' : 'half-open';
+    }
     return s.openUntil! > now ? 'open' : 'half-open';
   }
 
-  async acquire(maxWaitMs = 0): Promise<GatePass> {
+  async acquire(maxWaitMs = 0, key?: string): Promise<GatePass> {
     const waitUntil = this.now() + Math.max(0, maxWaitMs);
     for (;;) {
       // A trial of this instance's own is under way: wait for its end, then look again (no call, no read meanwhile).
@@ -132,7 +143,17 @@ export class FleetGate implements ProviderGate {
       const state = await this.current();
       if (this.trial) continue;
       const now = this.now();
-      if (isClosed(state, now)) return { allowed: true, trial: false };
+      if (isClosed(state, now)) {
+        const local = this.local;
+        if (!local) return { allowed: true, trial: false, key };
+        if (local.openUntil > now) {
+          const own = key !== undefined && local.openedBy.has(key);
+          return { allowed: false, reason: 'outage', reopensInMs: local.openUntil - now, ...(own ? { own } : {}) };
+        }
+        // This instance's own pause is over: one trial, here only.
+        this.beginTrial(now + this.leaseMs, true);
+        return { allowed: true, trial: true, key };
+      }
       const reason = state.reason ?? 'outage';
       const openUntil = state.openUntil!;
       if (openUntil > now) {
@@ -162,12 +183,13 @@ export class FleetGate implements ProviderGate {
         return { allowed: false, reason, reopensInMs: this.leaseMs };
       }
       this.view = { state: { ...state, trialUntil: trial.until }, readAt: this.view?.readAt ?? now };
-      return { allowed: true, trial: true };
+      return { allowed: true, trial: true, key };
     }
   }
 
   async success(pass?: GatePass): Promise<void> {
     this.failures = 0;
+    this.streak.clear();
     if (isTrial(pass)) await this.closeTrial();
   }
 
@@ -177,13 +199,29 @@ export class FleetGate implements ProviderGate {
 
   async failure(pass?: GatePass): Promise<number | undefined> {
     const now = this.now();
-    if (now - this.lastFailureAt > this.opts.coolDownMs) this.failures = 0;
+    if (now - this.lastFailureAt > this.opts.coolDownMs) {
+      this.failures = 0;
+      this.streak.clear();
+    }
     this.lastFailureAt = now;
     this.failures += 1;
+    this.streak.add(pass?.allowed ? pass.key : undefined);
     const trial = isTrial(pass);
+    const fleetTrial = trial && !this.trial?.local;
     let reopensInMs: number | undefined;
-    if (trial || this.failures >= this.opts.threshold)
-      reopensInMs = await this.open('outage', now + this.opts.coolDownMs);
+    if (trial || this.failures >= this.opts.threshold) {
+      // The fleet's pause goes on after its own trial fails; failures of two batches or more open it for everyone;
+      // one batch's failures alone pause this instance only.
+      if (this.opts.store && (fleetTrial || this.streak.size >= 2)) {
+        this.local = undefined;
+        reopensInMs = await this.open('outage', now + this.opts.coolDownMs);
+      } else {
+        const until = now + this.opts.coolDownMs;
+        if (!this.local || until > this.local.openUntil)
+          this.local = { openUntil: until, openedBy: new Set(this.streak) };
+        reopensInMs = this.local.openUntil - now;
+      }
+    }
     if (trial) this.endTrial();
     return reopensInMs;
   }
@@ -203,6 +241,7 @@ export class FleetGate implements ProviderGate {
   async release(pass?: GatePass): Promise<void> {
     const trial = this.trial;
     if (!isTrial(pass) || !trial) return;
+    if (trial.local) return this.endTrial();
     // The lease goes first, so that the callers waiting on this trial may claim the next one at once.
     await this.opts.store?.endTrial(trial.until).catch((err) => this.warn('provider gate: ending a trial failed', err));
     if (this.view) this.view = { ...this.view, state: { ...this.view.state, trialUntil: undefined } };
@@ -251,6 +290,10 @@ export class FleetGate implements ProviderGate {
   private async closeTrial(): Promise<void> {
     const trial = this.trial;
     if (!trial) return;
+    if (trial.local) {
+      this.local = undefined;
+      return this.endTrial();
+    }
     const now = this.now();
     let closed = true;
     try {
@@ -263,10 +306,10 @@ export class FleetGate implements ProviderGate {
     this.endTrial();
   }
 
-  private beginTrial(until: number) {
+  private beginTrial(until: number, local = false) {
     let end: () => void = () => undefined;
     const ended = new Promise<void>((resolve) => (end = resolve));
-    this.trial = { until, ended, end };
+    this.trial = { until, ended, end, local };
     return this.trial;
   }
 

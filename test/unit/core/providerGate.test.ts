@@ -114,13 +114,13 @@ describe('FleetGate on a shared store: the fleet-wide gate', () => {
     expect(store.calls.read).toBeLessThanOrEqual(2 * (10_000 / GATE_READ_INTERVAL_MS + 1));
   });
 
-  it("one instance's failures open it for every instance, which then make no read while the pause runs", async () => {
+  it("one instance's failures (of two batches or more) open it for every instance, which then make no read while the pause runs", async () => {
     const store = new MemoryGateStore();
     const clock = { now: 0 };
     const a = gate({ store, threshold: 3, coolDownMs: 30_000 }, clock).g;
     const b = gate({ store, threshold: 3, coolDownMs: 30_000 }, clock).g;
     expect((await b.acquire()).allowed).toBe(true); // b has read the gate closed
-    for (let i = 0; i < 3; i++) await a.failure();
+    for (const key of ['r#0', 'r#1', 'r#0']) await a.failure(await a.acquire(0, key));
     expect(store.item).toMatchObject({ openUntil: 30_000, reason: 'outage', since: 0 });
     expect(store.calls.open).toBe(1);
     // b goes on what it read for the interval, then reads the pause, and after that makes no read until it ends.
@@ -170,6 +170,34 @@ describe('FleetGate on a shared store: the fleet-wide gate', () => {
     // The others see it closed at their next read.
     clock.now += GATE_READ_INTERVAL_MS;
     for (const g of fleet) expect(await g.acquire()).toEqual({ allowed: true, trial: false });
+  });
+
+  it("one batch's failures alone pause only this instance: no write; that batch is told it is its own doing", async () => {
+    const store = new MemoryGateStore();
+    const clock = { now: 0 };
+    const a = gate({ store, threshold: 3, coolDownMs: 30_000 }, clock).g;
+    const b = gate({ store, threshold: 3, coolDownMs: 30_000 }, clock).g;
+    for (let i = 0; i < 3; i++) await a.failure(await a.acquire(0, 'poison#0'));
+    expect(store.writes).toBe(0);
+    expect(a.state()).toBe('open');
+    expect(await a.acquire(0, 'poison#0')).toEqual({
+      allowed: false,
+      reason: 'outage',
+      reopensInMs: 30_000,
+      own: true,
+    });
+    expect(await a.acquire(0, 'healthy#3')).toEqual({ allowed: false, reason: 'outage', reopensInMs: 30_000 });
+    expect(await b.acquire(0, 'healthy#4')).toMatchObject({ allowed: true });
+    // Its pause over, this instance makes its own trial (no claim on the item); a failure of another batch in the
+    // same run of failures makes it an outage: then the fleet's gate opens.
+    clock.now += 30_000;
+    const trial = await a.acquire(0, 'healthy#3');
+    expect(trial).toEqual({ allowed: true, trial: true, key: 'healthy#3' });
+    expect(store.calls.claimTrial).toBe(0);
+    expect(await a.failure(trial)).toBe(30_000);
+    expect(store.item).toMatchObject({ reason: 'outage', openUntil: 60_000 });
+    clock.now += GATE_READ_INTERVAL_MS;
+    expect(await b.acquire(0, 'healthy#4')).toMatchObject({ allowed: false, reason: 'outage' });
   });
 
   it('a trial that never reports ends with its lease: another instance may claim the next one', async () => {
@@ -287,8 +315,8 @@ describe('FleetGate on a shared store: the fleet-wide gate', () => {
     store.failing = true;
     // Unknown state: calls go on (as the breaker, closed); its own failures still open it, for itself.
     expect(await g.acquire()).toEqual({ allowed: true, trial: false });
-    await g.failure();
-    await g.failure();
+    await g.failure(await g.acquire(0, 'r#0'));
+    await g.failure(await g.acquire(0, 'r#1'));
     expect(await g.acquire()).toEqual({ allowed: false, reason: 'outage', reopensInMs: 1_000 });
     // Half open with the store still down: this instance makes its own trial, which closes it.
     clock.now = 1_000 + GATE_READ_INTERVAL_MS;

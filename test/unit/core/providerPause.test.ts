@@ -118,22 +118,38 @@ describe('processBatch while the provider gate pauses the calls', () => {
     expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 0, failedBatches: 0 });
   });
 
-  it("a batch whose own calls failed until the gate opened is still handed back (the DLQ's path), not held", async () => {
-    const { h, api, time, deps } = await setup(100);
+  it("a batch whose calls alone failed pauses this instance only, and each of its deliveries goes back to SQS (the DLQ's path), never held", async () => {
+    const { h, api, time, store, deps } = await setup(200);
     api.answer = 'down';
     await expect(processBatch(h.messages[0], deps, { receiveCount: 1 })).rejects.toThrow(EnrichmentPausedError);
-    expect(h.queue.drain()).toEqual([]);
+    expect(store.writes).toBe(0); // the fleet is not paused
     const calls = api.calls;
-    // Its redelivery meets the open gate with no failure of its own: held, no call.
-    expect(await processBatch(h.messages[0], deps, { receiveCount: 2 })).toBe('held');
+    // Its redelivery meets the pause its own failures caused: handed back again, no call, nothing re-sent.
+    await expect(processBatch(h.messages[0], deps, { receiveCount: 2 })).rejects.toThrow(EnrichmentPausedError);
     expect(api.calls).toBe(calls);
-    expect(h.queue.drain()).toEqual([{ ...h.messages[0], holds: 1 }]);
+    expect(h.queue.drain()).toEqual([]);
+    // Another batch meeting it is held (not its doing).
+    expect(await processBatch(h.messages[1], deps, { receiveCount: 1 })).toBe('held');
+    expect(h.queue.drain()).toEqual([{ ...h.messages[1], holds: 1 }]);
     expect(h.metrics.emit).toHaveBeenCalledWith('batchHeld', 1, { reason: 'outage' });
-    // After the cool-down its trial fails: that is its own failure again, so it is handed back, its contacts pending.
+    // After the cool-down, its own trial fails: its own failure again, handed back, its contacts still pending.
     time.now += 30_000;
     await expect(processBatch(h.messages[0], deps, { receiveCount: 3 })).rejects.toThrow(EnrichmentPausedError);
     expect(api.calls).toBe(calls + 1);
     expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 0, failedBatches: 0 });
+  });
+
+  it('an outage (the calls of two batches failing) pauses the fleet: a redelivery of a batch that failed is held', async () => {
+    const { h, api, store, deps } = await setup(200);
+    api.answer = 'down';
+    await Promise.all(
+      h.messages.map((m) => expect(processBatch(m, deps, { receiveCount: 1 })).rejects.toThrow(EnrichmentPausedError)),
+    );
+    expect(store.item).toMatchObject({ reason: 'outage' });
+    const calls = api.calls;
+    expect(await processBatch(h.messages[0], deps, { receiveCount: 2 })).toBe('held');
+    expect(api.calls).toBe(calls);
+    expect(h.queue.drain()).toEqual([{ ...h.messages[0], holds: 1 }]);
   });
 
   it('the status of a processing request says what it waits for; a final one says nothing', () => {
