@@ -127,6 +127,32 @@ describe('the provider gate on dynalite (through the IAM edge)', () => {
     expect(await store.read()).toEqual({ updatedAt: expect.any(Number) });
   });
 
+  it('a healthy request costs the gate no write at all, and a few reads', async () => {
+    service = await startFaultService();
+    let reads = 0;
+    let writes = 0;
+    service.as('processBatch').ddb.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { Key?: { requestId?: string } };
+        if (input.Key?.requestId === GATE_KEY) {
+          if (/^Get(Item)?Command$/.test(String(context.commandName))) reads += 1;
+          else writes += 1;
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'countGateCalls' },
+    );
+    const contacts = makeContacts(2_000);
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    runPipeline(service, { concurrency: 4 });
+    const final = await waitForFinal(res.json.requestId, 60_000);
+    expect(final).toMatchObject({ status: 'completed', processedBatches: 20 });
+    process.stdout.write(`provider gate, healthy: ${reads} GetItem and ${writes} writes for 20 batches\n`);
+    expect(writes).toBe(0);
+    expect(reads).toBeGreaterThanOrEqual(1);
+    expect(reads).toBeLessThan(20); // one instance, one read per 2 s at most: far fewer than its calls
+  });
+
   it('a mock out of credits: the request waits in processing (waitingFor provider_credits), nothing failed and no receive spent; after a top-up it completes exact', async () => {
     service = await startFaultService({
       MOCK_CREDITS: '0',
