@@ -191,8 +191,8 @@ export async function advanceEnrichment(
     if (permanent) permanentFailures += part.at.length;
   };
 
-  /** How long a call may wait for the gate or the limiter: what the budget leaves after one whole call. */
-  const maxWaitMs = () =>
+  /** How long a call may wait for the gate (a 429's pause): what the budget leaves after one whole call. */
+  const gateWaitMs = () =>
     opts.budget ? Math.max(0, opts.budget.availableMs() - (policy.callTimeoutMs ?? 0)) : UNBUDGETED_MAX_WAIT_MS;
 
   /** One attempt: a 429 is the provider's pause, not an attempt, so the call is made again once the gate lets it. */
@@ -214,7 +214,7 @@ export async function advanceEnrichment(
     if (callsSpent >= maxCalls) throw new CallsStoppedError('budget');
     // Taken before the wait on the gate: parts that wait at the same time must not all pass the check.
     callsSpent += 1;
-    const pass: GatePass = gate ? await gate.acquire(maxWaitMs(), opts.gateKey) : { allowed: true, trial: false };
+    const pass: GatePass = gate ? await gate.acquire(gateWaitMs(), opts.gateKey) : { allowed: true, trial: false };
     if (!pass.allowed) {
       callsSpent -= 1;
       // Paused by this batch's own failures alone: its own doing, so it goes back to SQS (towards the DLQ), not held.
@@ -296,7 +296,8 @@ export async function advanceEnrichment(
         err instanceof TimeoutError && timeoutMs !== undefined && timeoutMs < (policy.callTimeoutMs ?? Infinity);
       if (isRetryable(err) && !cutShort) {
         const reopens = await gate?.failure(pass);
-        // The fleet's trial failed: the pause goes on. The batch's own failure (it is handed back), not an attempt.
+        // The batch's own failure. A failed trial (the one call after a pause) says the pause goes on, not that these
+        // contacts are bad: not an attempt.
         opts.onTransientFailure?.();
         if (pass.allowed && pass.trial) throw new CallsStoppedError('breaker', 0, reopens);
       } else if (isPermanent(err)) await gate?.answered(pass);

@@ -260,10 +260,11 @@ async function enrichAndRecord(
   // 2. A batch recorded before (redelivery) only re-drives its shard's promotion and the assembly, which may have crashed.
   // 3. On a redelivery, pick up the progress an earlier delivery kept when its time ran out.
   // 4. Enrich the contacts within the time budget and the batch's call budget, bisecting a failing
-  //    batch so only the bad contacts fail. Out of time, or the circuit breaker open: keep the
-  //    progress and throw, so SQS redelivers the message to go on. Stopped by a pause that is not the batch's own
-  //    doing (no tokens, the provider's pause, a circuit its own calls did not open): keep the progress and hold it,
-  //    re-sent with a delay before this message is acknowledged, so no receive is spent (holdDecision).
+  //    batch so only the bad contacts fail. Out of time, or the provider gate open by the batch's own failures: keep
+  //    the progress and throw, so SQS redelivers the message to go on. Stopped by a pause that is not the batch's own
+  //    doing (no tokens, the provider's 429 pause, the credit pause, a gate its own calls did not open): keep the
+  //    progress and hold it, re-sent with a delay before this message is acknowledged, so no receive is spent
+  //    (holdDecision; a credit hold has no bound).
   // 5. If all of them failed and none for good (an outage), keep the calls spent and throw so SQS
   //    redelivers the message (and in the end dead-letters it).
   // 6. Store the batch result under its own key (overwrite).
