@@ -75,6 +75,11 @@ const ConfigSchema = z
     /** How long an open circuit makes no call before one trial call. */
     ENRICHMENT_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
     /**
+     * While the provider's credits are spent (402), how long the provider gate stays shut before one trial call for the
+     * whole fleet (docs/failure-handling.md: The provider gate).
+     */
+    PROVIDER_CREDIT_RETRY_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+    /**
      * The provider's limits, shared by every worker through one token bucket in the status table
      * (docs/failure-handling.md: Rate limits). 0 or unset: off.
      */

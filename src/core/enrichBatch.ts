@@ -1,11 +1,12 @@
 import type { Contact, EnrichField, OutputRow } from '../schemas/contact';
-import type { CircuitBreaker } from './circuitBreaker';
+import { EnrichmentError } from './errors';
 import { enrichedRow, failedRow, type EnrichmentResult } from './output';
-import type { EnrichmentApi } from './ports';
+import type { EnrichmentApi, GatePass, ProviderGate } from './ports';
 import {
   withRetry,
   CallsStoppedError,
   HttpError,
+  isOutOfCredits,
   isPermanent,
   isRetryable,
   OutOfTimeError,
@@ -79,15 +80,29 @@ export interface EnrichProgress {
 }
 
 /**
- * What stopped an advance before every contact was settled: its own time budget, the circuit breaker, or the shared
- * rate limiter (no tokens within the time budget, or a provider's pause running past it).
+ * What stopped an advance before every contact was settled: its own time budget, the provider gate (`breaker`: open
+ * for an outage; `credits`: the provider's credits are spent; `rate_limit`: the provider's 429 pause running past the
+ * time budget), or the shared rate limiter (`limit`: no tokens within the time budget, or a pause running past it).
  */
-export type StoppedBy = 'time' | 'breaker' | 'limit';
+export type StoppedBy = 'time' | 'breaker' | 'credits' | 'rate_limit' | 'limit';
+
+/** When parts stop for different reasons, the batch is held for the strongest: credits, then a rate limit, then any. */
+const STOP_RANK: Record<StoppedBy, number> = { credits: 2, rate_limit: 1, limit: 0, breaker: 0, time: 0 };
+
+/** A call the provider answered 429: not an attempt; call() makes it again once the gate lets it (or stops). */
+class RateLimitedCall extends EnrichmentError<'calls_stopped'> {
+  constructor() {
+    super('enrichment API answered 429: paused until the provider said', { kind: 'calls_stopped' });
+    this.name = 'RateLimitedCall';
+  }
+}
 
 /** The longest shared pause a 429's Retry-After may set: a bogus header must not stop the fleet for a day. */
 export const MAX_PROVIDER_PAUSE_MS = 15 * 60_000;
 /** Waiting for tokens without a time budget (direct calls, tests) waits at most this long. */
 const UNBUDGETED_MAX_WAIT_MS = 15 * 60_000;
+/** What a gate's pause stops a part as. */
+const STOPPED_BY_PAUSE = { outage: 'breaker', credits: 'credits', rate_limit: 'rate_limit' } as const;
 
 /** Nothing tried yet: the whole batch is one part (with the calls, and their usage, of earlier deliveries). */
 export function freshProgress(size: number, callsSpent = 0, usage: CallUsage = noCallUsage()): EnrichProgress {
@@ -120,14 +135,23 @@ export interface AdvanceOptions {
   stats?: EnrichStats;
   /** Calls the batch may make in all (progress.callsSpent included); unlimited when unset. */
   callBudget?: number;
-  /** The worker instance's circuit breaker; none when unset. */
-  breaker?: CircuitBreaker;
+  /**
+   * The provider gate (src/core/providerGate.ts): the fleet-wide circuit breaker, the provider's 429 pause and the
+   * credit pause. With it a 429 and a 402 are pauses, never an attempt nor the batch's own failure. None when unset
+   * (then a 429 and a 402 are retried as transient failures).
+   */
+  gate?: ProviderGate;
+  /** The batch's name for the gate (`<requestId>#<batchIndex>`): a pause its own failures alone caused is its own. */
+  gateKey?: string;
   /**
    * The provider's shared rate limits: tokens are taken before each call, waiting only within the time budget (less
    * one call's timeout); a 429 with Retry-After pauses every worker through it. None when unset.
    */
   limiter?: RateLimiter;
-  /** Told of each call that failed transiently (timeout, network, 408, 429, 5xx): the batch's own failures. */
+  /**
+   * Told of each call that failed transiently (timeout, network, 408, 5xx; without a gate 429 and 402 too): the
+   * batch's own failures.
+   */
   onTransientFailure?: () => void;
   /** Spans `enrichment.api.call` and `enrichment.bisect`, with `tags` (the request id and batch index) on each. */
   tracer?: Tracer;
@@ -155,32 +179,61 @@ export async function advanceEnrichment(
   policy: RetryPolicy,
   progress: EnrichProgress,
   opts: AdvanceOptions = {},
-): Promise<EnrichProgress & { stoppedBy?: StoppedBy }> {
+): Promise<EnrichProgress & { stoppedBy?: StoppedBy; reopensInMs?: number }> {
   const stats = opts.stats ?? { calls: 0, retries: 0, bisections: 0 };
   const rows = [...progress.rows];
   const pending: PendingPart[] = [];
   const maxCalls = opts.callBudget ?? Infinity;
-  const breaker = opts.breaker;
+  const gate = opts.gate;
   const tracer = opts.tracer ?? noTracer;
   let callsSpent = progress.callsSpent ?? 0;
   let permanentFailures = progress.permanentFailures ?? 0;
   let stoppedBy: StoppedBy | undefined;
   const usage = callUsageOf(progress.usage);
   const now = opts.now ?? Date.now;
+  /** The longest a gate that stopped a part said it stays shut: the hold's delay. */
+  let reopensInMs: number | undefined;
 
   const failAll = (part: PendingPart, reason: string, permanent: boolean) => {
     for (const position of part.at) rows[position] = failedRow(contacts[position], fields, reason);
     if (permanent) permanentFailures += part.at.length;
   };
 
+  /** How long a call may wait for the gate (a 429's pause): what the budget leaves after one whole call. */
+  const gateWaitMs = () =>
+    opts.budget ? Math.max(0, opts.budget.availableMs() - (policy.callTimeoutMs ?? 0)) : UNBUDGETED_MAX_WAIT_MS;
+
+  /** One attempt: a 429 is the provider's pause, not an attempt, so the call is made again once the gate lets it. */
   async function call(group: Contact[], timeoutMs: number | undefined, attempt: number): Promise<EnrichmentResult[]> {
-    if (callsSpent >= maxCalls) throw new CallsStoppedError('budget');
-    // Taken before the wait on the breaker: parts that wait at the same time must not all pass the check.
-    callsSpent += 1;
-    if (breaker && !(await breaker.acquire())) {
-      callsSpent -= 1;
-      throw new CallsStoppedError('breaker');
+    for (;;) {
+      try {
+        return await callOnce(group, timeoutMs, attempt);
+      } catch (err) {
+        if (!(err instanceof RateLimitedCall)) throw err;
+      }
     }
+  }
+
+  async function callOnce(
+    group: Contact[],
+    timeoutMs: number | undefined,
+    attempt: number,
+  ): Promise<EnrichmentResult[]> {
+    if (callsSpent >= maxCalls) throw new CallsStoppedError('budget');
+    // Taken before the wait on the gate: parts that wait at the same time must not all pass the check.
+    callsSpent += 1;
+    const askedGateAt = now();
+    const pass: GatePass = gate ? await gate.acquire(gateWaitMs(), opts.gateKey) : { allowed: true, trial: false };
+    // A provider's 429 pause waited out inside the gate is rate-limit waiting too.
+    if (pass.allowed) usage.rateLimitWaitMs += now() - askedGateAt;
+    if (!pass.allowed) {
+      callsSpent -= 1;
+      // Paused by this batch's own failures alone: its own doing, so it goes back to SQS (towards the DLQ), not held.
+      if (pass.own) opts.onTransientFailure?.();
+      throw new CallsStoppedError(STOPPED_BY_PAUSE[pass.reason], 0, pass.reopensInMs);
+    }
+    // A rate-limit pause waited out took time: the call gets at most what is left.
+    if (gate && opts.budget) timeoutMs = Math.min(timeoutMs ?? Infinity, opts.budget.availableMs());
     if (opts.limiter) {
       // Wait for the tokens only as long as the budget leaves a whole call after the wait.
       const maxWaitMs = opts.budget
@@ -192,13 +245,13 @@ export async function advanceEnrichment(
         granted = await opts.limiter.take(group.length, maxWaitMs);
       } catch (err) {
         callsSpent -= 1;
-        breaker?.release();
+        await gate?.release(pass);
         throw err;
       }
       usage.rateLimitWaitMs += now() - askedAt;
       if (!granted) {
         callsSpent -= 1;
-        breaker?.release();
+        await gate?.release(pass);
         throw new CallsStoppedError('limit');
       }
       // The wait took time: the call gets at most what is left.
@@ -237,20 +290,34 @@ export async function advanceEnrichment(
       if (results.length !== group.length) {
         throw new Error(`enrichment API returned ${results.length} results for ${group.length} contacts`);
       }
-      breaker?.success();
+      await gate?.success(pass);
       return results;
     } catch (err) {
+      const rateLimited = err instanceof HttpError && err.status === 429;
+      // The provider said when to come back: every worker waits till then, not only this one.
+      if (opts.limiter && rateLimited && err.retryAfterMs !== undefined) {
+        await opts.limiter.pause(Date.now() + Math.min(err.retryAfterMs, MAX_PROVIDER_PAUSE_MS)).catch(() => undefined);
+      }
+      if (gate && (rateLimited || isOutOfCredits(err))) {
+        // A pause, not the contacts' doing: no attempt, no own failure, and no share of the batch's call budget.
+        callsSpent -= 1;
+        if (rateLimited) {
+          await gate.rateLimited(Math.min(err.retryAfterMs ?? 0, MAX_PROVIDER_PAUSE_MS), pass);
+          throw new RateLimitedCall();
+        }
+        throw new CallsStoppedError('credits', 0, await gate.outOfCredits(pass));
+      }
       // A call cut short by the deadline says nothing about the API; a permanent answer means it is up.
       const cutShort =
         err instanceof TimeoutError && timeoutMs !== undefined && timeoutMs < (policy.callTimeoutMs ?? Infinity);
       if (isRetryable(err) && !cutShort) {
-        breaker?.failure();
+        const reopens = await gate?.failure(pass);
+        // The batch's own failure. A failed trial (the one call after a pause) says the pause goes on, not that these
+        // contacts are bad: not an attempt.
         opts.onTransientFailure?.();
-      } else breaker?.release();
-      // The provider said when to come back: every worker waits till then, not only this one.
-      if (opts.limiter && err instanceof HttpError && err.status === 429 && err.retryAfterMs !== undefined) {
-        await opts.limiter.pause(Date.now() + Math.min(err.retryAfterMs, MAX_PROVIDER_PAUSE_MS)).catch(() => undefined);
-      }
+        if (pass.allowed && pass.trial) throw new CallsStoppedError('breaker', 0, reopens);
+      } else if (isPermanent(err)) await gate?.answered(pass);
+      else await gate?.release(pass);
       throw err;
     }
   }
@@ -282,7 +349,10 @@ export async function advanceEnrichment(
       );
     } catch (err) {
       if (err instanceof OutOfTimeError || (err instanceof CallsStoppedError && err.reason !== 'budget')) {
-        stoppedBy ??= err instanceof OutOfTimeError ? 'time' : err.reason === 'breaker' ? 'breaker' : 'limit';
+        const by: StoppedBy = err instanceof OutOfTimeError ? 'time' : (err.reason as StoppedBy);
+        if (!stoppedBy || STOP_RANK[by] > STOP_RANK[stoppedBy]) stoppedBy = by;
+        if (err instanceof CallsStoppedError && err.reopensInMs !== undefined)
+          reopensInMs = Math.max(reopensInMs ?? 0, err.reopensInMs);
         pending.push({ ...part, attempts: err.attempts });
         return;
       }
@@ -305,7 +375,14 @@ export async function advanceEnrichment(
 
   await Promise.all(progress.pending.map(run));
   pending.sort((a, b) => a.at[0] - b.at[0]);
-  return { rows, pending, callsSpent, permanentFailures, usage, ...(pending.length ? { stoppedBy } : {}) };
+  return {
+    rows,
+    pending,
+    callsSpent,
+    permanentFailures,
+    usage,
+    ...(pending.length ? { stoppedBy, ...(reopensInMs !== undefined ? { reopensInMs } : {}) } : {}),
+  };
 }
 
 /** The whole bisection with no time limit: one row per contact, in order. */

@@ -31,7 +31,7 @@ export type InternalErrorKind =
   | 'provider_http'
   // The enrichment API did not answer in time.
   | 'provider_timeout'
-  // The batch may make no more calls (its call budget is spent, or the circuit is open).
+  // The batch may make no more calls (its call budget is spent, or the provider gate is open), or a 429 paused them.
   | 'calls_stopped'
   // The invocation's time ran out between attempts.
   | 'out_of_time'
@@ -86,7 +86,10 @@ export class BatchOutOfTimeError extends EnrichmentError<'batch_out_of_time'> {
   }
 }
 
-/** The circuit breaker is open (the enrichment API keeps failing): the progress is kept and the batch handed back. */
+/**
+ * The provider gate is open (the enrichment API keeps failing, its credits are spent, it asked to wait) or the rate
+ * limiter had no tokens, and the batch could not be held: the progress is kept and the batch handed back.
+ */
 export class EnrichmentPausedError extends EnrichmentError<'enrichment_paused'> {
   constructor(
     readonly settled: number,

@@ -109,6 +109,22 @@ export const METRICS = spec({
     tags: {},
     meaning: "A worker's circuit breaker was open: the batch was handed back with its progress kept.",
   },
+  batchHeld: {
+    name: 'enrichment.batch.held',
+    kind: 'distribution',
+    unit: 'batch',
+    tags: { reason: ['tokens', 'rate_limit', 'outage', 'credits'] },
+    meaning:
+      "A batch held (re-sent with a delay, no receive spent), by what stopped it: tokens, the shared limiter had none within its time budget; rate_limit, the provider's 429 pause; outage, the provider gate open for an outage; credits, the credit pause (no bound on those holds).",
+  },
+  gateOpen: {
+    name: 'enrichment.provider.gate_open',
+    kind: 'distribution',
+    unit: 'gate',
+    tags: { reason: ['outage', 'credits', 'rate_limit'] },
+    meaning:
+      'The provider gate as each reconcile run (every 5 minutes) reads it: one point per reason, 1 while the gate is not closed for that reason (open, or half open waiting for its trial), else 0. Emitted whether or not any worker runs.',
+  },
   contacts: {
     name: 'enrichment.contacts',
     kind: 'distribution',

@@ -211,6 +211,85 @@ export interface TokenBucketStore {
   raise(shard: number, counters: Partial<Record<BucketCounter, { below: number; to: number }>>): Promise<boolean>;
 }
 
+/** Why the provider gate is open: its calls keep failing, its credits are spent (402), or it asked us to wait (429). */
+export type PauseReason = 'outage' | 'credits' | 'rate_limit';
+
+/**
+ * What the provider gate answers a caller about to call the provider (src/core/providerGate.ts). Allowed: call, and
+ * report how the call ended; `trial`: this call is the one trial after a pause; `key`: the caller's batch, as it asked.
+ * Refused: the gate is open for `reason`, and `reopensInMs` is how long until it may let a call through (the hold's
+ * hint); `own`: only this instance is paused, by failures of the caller's own batch alone (its own doing, not a pause
+ * to wait out).
+ */
+export type GatePass =
+  | { allowed: true; trial: boolean; key?: string }
+  | { allowed: false; reason: PauseReason; reopensInMs: number; own?: boolean };
+
+/**
+ * The provider gate, shared by every worker through one item of the status table: the fleet-wide circuit breaker, the
+ * provider's 429 pause and the credit pause (docs/failure-handling.md: The provider gate). Each call asks `acquire`
+ * first and reports how it ended with exactly one of the other methods, passing the pass it got.
+ */
+export interface ProviderGate {
+  /**
+   * Whether a call may go now. A rate-limit pause that ends within `maxWaitMs` is waited out (the provider said when
+   * to come back); any other pause refuses at once. Half open, one caller in the fleet gets the trial call. `key`
+   * names the caller's batch (ids only), so that a batch whose failures alone paused this instance is told so.
+   */
+  acquire(maxWaitMs?: number, key?: string): Promise<GatePass>;
+  /** The call succeeded: the failure count starts again; a trial closes the gate. */
+  success(pass?: GatePass): Promise<void>;
+  /** A permanent answer (a 4xx about the request): the provider is up, so a trial closes the gate; otherwise nothing. */
+  answered(pass?: GatePass): Promise<void>;
+  /**
+   * A transient failure (timeout, network, 408, 5xx): counted; the threshold, or a failed trial, opens the gate for the
+   * cool-down: for the fleet when the failures in a row came from two batches or more, else for this instance only
+   * (one batch of contacts the provider always rejects must not pause the fleet). The time until it reopens when it
+   * is open now.
+   */
+  failure(pass?: GatePass): Promise<number | undefined>;
+  /**
+   * The provider answered 429: the gate opens for everyone for `pauseMs` (its Retry-After or x-ratelimit-reset; at
+   * least a second). The time until it reopens.
+   */
+  rateLimited(pauseMs: number, pass?: GatePass): Promise<number>;
+  /** The provider answered 402: the gate opens for the credit retry interval. The time until it reopens. */
+  outOfCredits(pass?: GatePass): Promise<number>;
+  /** No call was made after all, or it was cut short by the caller's deadline: it says nothing (a trial's lease ends). */
+  release(pass?: GatePass): Promise<void>;
+}
+
+/**
+ * The gate's item as stored (`provider#gate` in the status table; all times epoch ms). No `openUntil`: closed.
+ * `openUntil` in the future: open. Past, for `outage` or `credits`: half open, until a trial (`trialUntil`, its lease)
+ * closes it; past, for `rate_limit`: closed (the provider said when to come back: no trial needed).
+ */
+export interface GateState {
+  openUntil?: number;
+  reason?: PauseReason;
+  /** When the current pause began (kept while a pause is extended or reopened by a failed trial). */
+  since?: number;
+  trialUntil?: number;
+  updatedAt?: number;
+}
+
+/** The gate's one item (src/adapters/providerGate.ts): an eventually consistent read, and single conditional writes. */
+export interface ProviderGateStore {
+  /** The item (eventually consistent GetItem); {} when there is none. */
+  read(): Promise<GateState>;
+  /**
+   * Opens the gate until `untilMs` for `reason`, only moving `openUntil` forward (false: it was already open as long
+   * or longer, nothing written). A pause that starts from closed sets `since`; any open ends a trial's lease.
+   */
+  open(reason: PauseReason, untilMs: number, nowMs: number): Promise<boolean>;
+  /** Takes the trial's lease until `leaseUntilMs`, only if the gate is half open and no live lease exists. */
+  claimTrial(nowMs: number, leaseUntilMs: number): Promise<boolean>;
+  /** Closes the gate (removes the pause), only if the lease is still `trialUntilMs` (no open since the claim). */
+  close(trialUntilMs: number, nowMs: number): Promise<boolean>;
+  /** Ends the lease `trialUntilMs` without closing (a trial that made no call), if it is still that one. */
+  endTrial(trialUntilMs: number): Promise<void>;
+}
+
 /** The enrichment provider (src/adapters/enrichmentApi.ts): one answer per contact, in order. */
 export interface EnrichmentApi {
   /** `timeoutMs`, when given, caps this call's own timeout (the time budget left). */

@@ -1,7 +1,6 @@
 import type { OutputRow } from '../schemas/contact';
 import type { BatchMessage } from '../schemas/message';
 import { requestAssembly, type AssemblyRouting } from './assembleOutput';
-import type { CircuitBreaker } from './circuitBreaker';
 import {
   advanceEnrichment,
   callBudget,
@@ -23,6 +22,7 @@ import {
   type FaultHooks,
   type Metrics,
   type ObjectStore,
+  type ProviderGate,
   type RateLimiter,
   type RequestRef,
   type ShardState,
@@ -49,8 +49,8 @@ export interface WorkerDeps extends AssemblyRouting {
   timeReserveMs?: number;
   /** Enrichment calls a batch may make in all, per contact (callBudget): unlimited when unset. */
   callBudgetFactor?: number;
-  /** The worker instance's circuit breaker: none when unset. */
-  breaker?: CircuitBreaker;
+  /** The provider gate (fleet-wide breaker, 429 and credit pauses; src/core/providerGate.ts): none when unset. */
+  gate?: ProviderGate;
   /** The provider's rate limits, shared by every worker: none when unset. */
   limiter?: RateLimiter;
   /** The batch queue, for holds (a batch re-sent with a delay instead of handed back): no holds when unset. */
@@ -91,35 +91,51 @@ export const HOLD_BASE_DELAY_SECONDS = 5;
 export const HOLD_MAX_DELAY_SECONDS = 900;
 
 export type HoldDecision =
-  | { hold: true; holds: number; delaySeconds: number }
+  | { hold: true; holds: number; creditHolds?: number; delaySeconds: number }
   | { hold: false; reason: 'own-time' | 'own-failures' | 'hold-limit' };
 
 /**
  * Whether a batch stopped before the end is held (re-sent with a delay, its receive not spent) or handed back to SQS.
- * Held: stopped by the shared limiter (no tokens within the budget, a provider's pause), or by an open circuit when
- * none of this delivery's own calls failed. Handed back: its own time ran out, its own calls failed (a batch that
- * opened the circuit itself must reach the DLQ as before), or it was held MAX_BATCH_HOLDS times already.
- * The delay: 5 s doubled per hold, at least `hintMs` (the circuit's cool-down left), at most `maxDelaySeconds`,
+ * Held: stopped by the shared limiter (no tokens within the budget, a provider's pause), by the provider's 429 pause,
+ * by the credit pause, or by an open circuit when none of this delivery's own calls failed. Handed back: its own
+ * time ran out, its own calls failed (a batch that opened the circuit itself must reach the DLQ as before), or it
+ * was held MAX_BATCH_HOLDS times already. A credit hold counts apart (`creditHolds`) and has no bound: the batch waits
+ * for a top-up as long as the pause lasts.
+ * The delay: 5 s doubled per hold (of its kind), at least `hintMs` (the pause left), at most `maxDelaySeconds`,
  * with up to 20% jitter so held batches do not all come back at once.
  */
 export function holdDecision(input: {
   stoppedBy: StoppedBy | undefined;
   ownFailures: number;
   holds: number;
+  creditHolds?: number;
   hintMs?: number;
   maxDelaySeconds?: number;
   random?: () => number;
 }): HoldDecision {
   const { stoppedBy, ownFailures, holds } = input;
-  if (stoppedBy !== 'breaker' && stoppedBy !== 'limit') return { hold: false, reason: 'own-time' };
+  if (stoppedBy === undefined || stoppedBy === 'time') return { hold: false, reason: 'own-time' };
   if (stoppedBy === 'breaker' && ownFailures > 0) return { hold: false, reason: 'own-failures' };
-  if (holds >= MAX_BATCH_HOLDS) return { hold: false, reason: 'hold-limit' };
+  const credits = stoppedBy === 'credits';
+  if (!credits && holds >= MAX_BATCH_HOLDS) return { hold: false, reason: 'hold-limit' };
+  const counted = credits ? (input.creditHolds ?? 0) : holds;
   const max = Math.max(1, Math.min(HOLD_MAX_DELAY_SECONDS, input.maxDelaySeconds ?? HOLD_MAX_DELAY_SECONDS));
-  const backoff = HOLD_BASE_DELAY_SECONDS * 2 ** Math.min(holds, 20);
+  const backoff = HOLD_BASE_DELAY_SECONDS * 2 ** Math.min(counted, 20);
   const base = Math.min(max, Math.max(backoff, Math.ceil((input.hintMs ?? 0) / 1000)));
   const jitter = Math.floor((input.random ?? Math.random)() * base * 0.2);
-  return { hold: true, holds: holds + 1, delaySeconds: Math.max(1, Math.min(max, base + jitter)) };
+  const delaySeconds = Math.max(1, Math.min(max, base + jitter));
+  return credits
+    ? { hold: true, holds, creditHolds: counted + 1, delaySeconds }
+    : { hold: true, holds: holds + 1, delaySeconds };
 }
+
+/** The batchHeld metric's reason for what stopped a held batch. */
+const HOLD_REASON: Record<Exclude<StoppedBy, 'time'>, string> = {
+  limit: 'tokens',
+  rate_limit: 'rate_limit',
+  breaker: 'outage',
+  credits: 'credits',
+};
 
 /**
  * Counts a batch on its shard (exactly once), promotes the shard to the status item if that filled it,
@@ -251,10 +267,11 @@ async function enrichAndRecord(
   // 2. A batch recorded before (redelivery) only re-drives its shard's promotion and the assembly, which may have crashed.
   // 3. On a redelivery, pick up the progress an earlier delivery kept when its time ran out (with the usage of its calls).
   // 4. Enrich the contacts within the time budget and the batch's call budget, bisecting a failing
-  //    batch so only the bad contacts fail. Out of time, or the circuit breaker open: keep the
-  //    progress and throw, so SQS redelivers the message to go on. Stopped by a pause that is not the batch's own
-  //    doing (no tokens, the provider's pause, a circuit its own calls did not open): keep the progress and hold it,
-  //    re-sent with a delay before this message is acknowledged, so no receive is spent (holdDecision).
+  //    batch so only the bad contacts fail. Out of time, or the provider gate open by the batch's own failures: keep
+  //    the progress and throw, so SQS redelivers the message to go on. Stopped by a pause that is not the batch's own
+  //    doing (no tokens, the provider's 429 pause, the credit pause, a gate its own calls did not open): keep the
+  //    progress and hold it, re-sent with a delay before this message is acknowledged, so no receive is spent
+  //    (holdDecision; a credit hold has no bound).
   // 5. If all of them failed and none for good (an outage), keep the calls spent and throw so SQS
   //    redelivers the message (and in the end dead-letters it).
   // 6. Store the batch result, with the usage of every delivery's calls, under its own key (overwrite).
@@ -269,7 +286,7 @@ async function enrichAndRecord(
   const size = message.contacts.length;
   let start = freshProgress(size);
   // A redelivery or a held copy: an earlier delivery may have kept progress.
-  if ((invocation.receiveCount ?? 1) > 1 || message.holds) {
+  if ((invocation.receiveCount ?? 1) > 1 || message.holds || message.creditHolds) {
     const kept = await deps.store.getJson<StoredProgress>(keys.batchProgress(requestId, batchIndex));
     if (fitsBatch(kept, size))
       start = {
@@ -307,7 +324,7 @@ async function enrichAndRecord(
   const stats: EnrichStats = { calls: 0, retries: 0, bisections: 0 };
   const maxCalls = deps.callBudgetFactor === undefined ? undefined : callBudget(size, deps.callBudgetFactor);
   let ownFailures = 0;
-  const { stoppedBy, ...progress } = await advanceEnrichment(
+  const { stoppedBy, reopensInMs, ...progress } = await advanceEnrichment(
     message.contacts,
     message.fields,
     deps.api,
@@ -317,7 +334,8 @@ async function enrichAndRecord(
       budget,
       stats,
       callBudget: maxCalls,
-      breaker: deps.breaker,
+      gate: deps.gate,
+      gateKey: `${requestId}#${batchIndex}`,
       limiter: deps.limiter,
       onTransientFailure: () => {
         ownFailures += 1;
@@ -355,7 +373,8 @@ async function enrichAndRecord(
       stoppedBy,
       ownFailures,
       holds: message.holds ?? 0,
-      hintMs: stoppedBy === 'breaker' ? deps.breaker?.reopensInMs() : undefined,
+      creditHolds: message.creditHolds ?? 0,
+      hintMs: reopensInMs,
       maxDelaySeconds: deps.holdMaxDelaySeconds,
     });
     if (deps.queue && decision.hold) {
@@ -363,20 +382,26 @@ async function enrichAndRecord(
       // the copy is queued, and only then is this message acknowledged: a crash in between leaves a duplicate,
       // which the batch's idempotent result and once-only count absorb.
       await deps.status.touch(requestId, deps.clock.now().toISOString());
-      await deps.queue.send([{ ...message, holds: decision.holds }], { delaySeconds: decision.delaySeconds });
+      const copy: BatchMessage = { ...message, ...(decision.holds ? { holds: decision.holds } : {}) };
+      if (decision.creditHolds) copy.creditHolds = decision.creditHolds;
+      await deps.queue.send([copy], { delaySeconds: decision.delaySeconds });
+      deps.metrics?.emit('batchHeld', 1, { reason: HOLD_REASON[stoppedBy as Exclude<StoppedBy, 'time'>] });
       log.warn('batch held: re-sent with a delay, its progress kept', {
         ...fields,
         stoppedBy,
         holds: decision.holds,
+        ...(decision.creditHolds ? { creditHolds: decision.creditHolds } : {}),
         delaySeconds: decision.delaySeconds,
       });
       return 'held';
     }
-    if (stoppedBy === 'breaker' || stoppedBy === 'limit') {
+    if (stoppedBy && stoppedBy !== 'time') {
       log.warn(
-        stoppedBy === 'breaker'
-          ? 'enrichment API keeps failing: circuit open, batch handed back with its progress'
-          : 'no provider tokens within the time budget: batch handed back with its progress',
+        stoppedBy === 'limit'
+          ? 'no provider tokens within the time budget: batch handed back with its progress'
+          : stoppedBy === 'breaker'
+            ? 'enrichment API keeps failing: circuit open, batch handed back with its progress'
+            : 'the provider paused the calls: batch handed back with its progress',
         { ...fields, stoppedBy, holds: message.holds ?? 0 },
       );
       throw new EnrichmentPausedError(size - pending, pending);

@@ -2,7 +2,8 @@ import type { BatchMessage } from '../schemas/message';
 import type { StatusRecord } from '../schemas/status';
 import { assemblesInline, requestAssembly } from './assembleOutput';
 import { inputOf, readInputBatches } from './inputFile';
-import { noTracer, type BatchOutcome, type BatchQueue } from './ports';
+import { noTracer, type BatchOutcome, type BatchQueue, type PauseReason, type ProviderGateStore } from './ports';
+import { isClosed } from './providerGate';
 import { emitContactOutcomes, failureResult, type WorkerDeps } from './processBatch';
 import { batchUsage } from './usage';
 import type { UsageCounts } from '../schemas/status';
@@ -18,6 +19,8 @@ export interface ReconcileDeps extends WorkerDeps {
    * is not doubled.
    */
   assemblyTimeoutSeconds?: number;
+  /** The provider gate's item: each run reports it (the gateOpen metric), so a pause shows with no worker running. */
+  gateStore?: ProviderGateStore;
 }
 
 export type ReconcileAction = 'none' | 'assembled' | 'resent' | 'recounted' | 'expired';
@@ -144,13 +147,38 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   return { ...report, action: report.recoveredBatches.length ? 'recounted' : 'resent' };
 }
 
-/** One reconcile pass over every request still processing; it also reports how many there are and the oldest one's age. */
+/**
+ * One reconcile pass over every request still processing; it also reports how many there are, the oldest one's age
+ * and the provider gate.
+ */
 export async function reconcileAll(deps: ReconcileDeps): Promise<ReconcileReport[]> {
   return (deps.tracer ?? noTracer).span('enrichment.reconcile', {}, async (span) => {
+    await reportGate(deps);
     const reports = await reconcileEach(deps);
     span.setTag('enrichment.reconciled', reports.length);
     return reports;
   });
+}
+
+const PAUSE_REASONS: readonly PauseReason[] = ['outage', 'credits', 'rate_limit'];
+
+/** One gateOpen point per reason: 1 while the gate is not closed for it (open or waiting for its trial), else 0. */
+async function reportGate(deps: ReconcileDeps): Promise<void> {
+  if (!deps.gateStore) return;
+  try {
+    const state = await deps.gateStore.read();
+    const now = deps.clock.now().getTime();
+    const pausedFor = isClosed(state, now) ? undefined : (state.reason ?? 'outage');
+    for (const reason of PAUSE_REASONS) deps.metrics?.emit('gateOpen', reason === pausedFor ? 1 : 0, { reason });
+    if (pausedFor)
+      deps.log.warn('the provider gate is open: provider calls are paused', {
+        reason: pausedFor,
+        since: state.since === undefined ? undefined : new Date(state.since).toISOString(),
+        openUntil: new Date(state.openUntil!).toISOString(),
+      });
+  } catch (err) {
+    deps.log.error('reading the provider gate failed', { err });
+  }
 }
 
 async function reconcileEach(deps: ReconcileDeps): Promise<ReconcileReport[]> {

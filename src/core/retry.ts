@@ -14,8 +14,9 @@ export class HttpError extends EnrichmentError<'provider_http'> {
 
 /**
  * The provider's credits are spent (HTTP 402: People Data Labs' `payment_required`; the mock's MOCK_CREDITS). Not
- * about the contacts: until a fleet-wide credit pause exists it is treated as a retryable outage (isRetryable), so
- * the calls are retried, the worker's breaker counts it, and no contact is failed for it (docs/failure-handling.md).
+ * about the contacts: with a provider gate the worker pauses every call for the credit retry interval and holds its
+ * batch (src/core/enrichBatch.ts); without one it is a retryable outage (isRetryable). Either way no contact is failed
+ * for it (docs/failure-handling.md: The provider gate).
  */
 export class CreditsExhaustedError extends HttpError {
   readonly creditsExhausted = true;
@@ -65,24 +66,33 @@ export function isPermanent(err: unknown): boolean {
   return err instanceof HttpError && err.status >= 400 && err.status < 500 && !isRetryable(err);
 }
 
+/** A 402 from the provider, whichever adapter saw it (a whole call's answer, or one record's). */
+export const isOutOfCredits = (err: unknown): boolean => err instanceof HttpError && err.status === 402;
+
+/** Why calls stopped: the call budget, the provider gate (open for an outage, the credits, a 429), the rate limiter. */
+export type StopReason = 'budget' | 'breaker' | 'credits' | 'rate_limit' | 'limit';
+
+const STOP_MESSAGES: Record<StopReason, string> = {
+  budget: 'enrichment call budget spent',
+  breaker: 'enrichment API circuit open',
+  credits: "enrichment API paused: the provider's credits are spent",
+  rate_limit: "enrichment API paused: the provider's rate limit",
+  limit: 'no provider tokens within the time budget',
+};
+
 /**
- * The caller stopped calling before this attempt: the batch's call budget is spent, the circuit
- * breaker is open, or the shared rate limiter has no tokens within the time budget. `attempts` counts
- * the attempts that really failed before it.
+ * The caller stopped calling before this attempt: the batch's call budget is spent, the provider gate is open (an
+ * outage, the credits, the provider's 429 pause), or the shared rate limiter has no tokens within the time budget.
+ * `attempts` counts the attempts that really failed before it; `reopensInMs`, for a gate, how long until it may let a
+ * call through.
  */
 export class CallsStoppedError extends EnrichmentError<'calls_stopped'> {
   constructor(
-    readonly reason: 'budget' | 'breaker' | 'limit',
+    readonly reason: StopReason,
     readonly attempts = 0,
+    readonly reopensInMs?: number,
   ) {
-    super(
-      reason === 'budget'
-        ? 'enrichment call budget spent'
-        : reason === 'breaker'
-          ? 'enrichment API circuit open'
-          : 'no provider tokens within the time budget',
-      { kind: 'calls_stopped' },
-    );
+    super(STOP_MESSAGES[reason], { kind: 'calls_stopped' });
     this.name = 'CallsStoppedError';
   }
 }
@@ -175,7 +185,7 @@ export async function withRetry<T>(
     try {
       return await fn(attempt, Number.isFinite(timeout) ? timeout : undefined);
     } catch (err) {
-      if (err instanceof CallsStoppedError) throw new CallsStoppedError(err.reason, attempt - 1);
+      if (err instanceof CallsStoppedError) throw new CallsStoppedError(err.reason, attempt - 1, err.reopensInMs);
       if (err instanceof TimeoutError && left < ownTimeout) throw new OutOfTimeError(attempt - 1, err);
       if (attempt >= policy.maxAttempts || !isRetryable(err)) throw err;
       const delay = backoffDelay(attempt, policy, err);

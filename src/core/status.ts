@@ -1,4 +1,5 @@
 import type { OutputCounts, OutputFormat } from './output';
+import type { WaitingFor } from './providerGate';
 import type { RequestStatus, StatusRecord, Usage } from '../schemas/status';
 import { priced } from './usage';
 
@@ -46,13 +47,22 @@ export interface StatusResponse {
   usage?: Usage;
   /** A rejected request: why, as a 400's errors[]. */
   errors?: { path: string; message: string }[];
+  /** A processing request while the provider gate is not closed: what its batches wait for, and since when. */
+  waitingFor?: WaitingFor;
+  waitingSince?: string;
 }
 
 /**
- * The status answer. `pricePerMatch` (PROVIDER_PRICE_PER_MATCH) prices a running usage; a final usage carries the
- * cost the assembly set.
+ * The status as GET /enrichment/{id} answers it. `pricePerMatch` (PROVIDER_PRICE_PER_MATCH) prices a running usage; a
+ * final usage carries the cost the assembly set. `waiting`: what the provider gate says every processing request waits
+ * for (src/core/providerGate.ts gateWaiting), shown only while the request is processing.
  */
-export function toStatusResponse(record: StatusRecord, downloadUrl: string, pricePerMatch = 0): StatusResponse {
+export function toStatusResponse(
+  record: StatusRecord,
+  downloadUrl: string,
+  pricePerMatch = 0,
+  waiting?: { waitingFor: WaitingFor; waitingSince: string },
+): StatusResponse {
   const response: StatusResponse = {
     requestId: record.requestId,
     status: record.status,
@@ -73,6 +83,7 @@ export function toStatusResponse(record: StatusRecord, downloadUrl: string, pric
     };
   }
   if (record.status === 'rejected') response.errors = record.errors ?? [];
+  if (record.status === 'processing' && waiting) Object.assign(response, waiting);
   if (record.enrichedContacts !== undefined) {
     response.summary = {
       enriched: record.enrichedContacts,

@@ -7,16 +7,17 @@ import { datadogMetrics } from '../adapters/metrics';
 import { ddTracing } from '../adapters/tracing';
 import { presignDownload, s3ObjectStore, s3UploadStore } from '../adapters/s3';
 import { sqsAssemblyQueue, sqsBatchQueue, sqsIntakeQueue } from '../adapters/sqs';
+import { dynamoProviderGateStore } from '../adapters/providerGate';
 import { dynamoTokenBucketStore } from '../adapters/rateLimitTable';
 import { dynamoResultCache } from '../adapters/resultCache';
 import { dynamoStatusStore } from '../adapters/statusTable';
 import { dynamoUploadRecords } from '../adapters/uploadRecords';
-import { CircuitBreaker } from '../core/circuitBreaker';
+import { FleetGate, TRIAL_LEASE_MARGIN_MS } from '../core/providerGate';
 import { planLimiter, TokenBucket, type BucketSeen } from '../core/rateLimiter';
 import type { AssembleDeps } from '../core/assembleOutput';
 import type { CreateDeps } from '../core/createEnrichment';
 import type { IntakeDeps } from '../core/intake';
-import { noFaults, systemClock, type EnrichmentApi, type StatusStore } from '../core/ports';
+import { noFaults, systemClock, type EnrichmentApi, type ProviderGateStore, type StatusStore } from '../core/ports';
 import type { WorkerDeps } from '../core/processBatch';
 import type { ReconcileDeps } from '../core/reconcile';
 import type { UploadDeps } from '../core/uploads';
@@ -77,24 +78,37 @@ export function enrichmentApi(c: Config = config()): EnrichmentApi {
   }
 }
 
-let breaker: CircuitBreaker | undefined;
+let gates = new WeakMap<AwsClients, FleetGate>();
 
 /**
- * The worker's circuit breaker: module state, so one per function instance (on AWS, per execution
- * environment), shared by the messages it handles over its life.
+ * The worker's provider gate (src/core/providerGate.ts): one item of the status table shared by the fleet, seen
+ * through module state, so one view per function instance (on AWS, per execution environment: one set of clients per
+ * cold start), shared by the messages it handles over its life: its failure count, what it last read, its trial.
+ * Keyed by the clients, so that in one process (the tests) each function identity has its own, as on AWS.
  */
-function workerBreaker(): CircuitBreaker {
+function workerGate(clients: AwsClients): FleetGate {
   const c = config();
-  breaker ??= new CircuitBreaker({
+  let gate = gates.get(clients);
+  if (gate) return gate;
+  gate = new FleetGate({
     threshold: c.ENRICHMENT_BREAKER_THRESHOLD,
     coolDownMs: c.ENRICHMENT_BREAKER_COOLDOWN_MS,
+    creditRetryMs: c.PROVIDER_CREDIT_RETRY_SECONDS * 1000,
+    leaseMs: c.ENRICHMENT_TIMEOUT_MS + TRIAL_LEASE_MARGIN_MS,
+    store: providerGateStore(clients),
+    log: logger,
   });
-  return breaker;
+  gates.set(clients, gate);
+  return gate;
 }
+
+/** The provider gate's item (the status table), for the worker, the status read and reconcile's metric. */
+const providerGateStore = (clients: AwsClients): ProviderGateStore =>
+  dynamoProviderGateStore(config().TABLE_NAME, clients.ddb);
 
 /** For tests that start a new service (a new configuration) in the same process. */
 export function resetWorkerBreaker(): void {
-  breaker = undefined;
+  gates = new WeakMap();
   bucketSeen = new Map();
 }
 
@@ -131,7 +145,7 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
     },
     timeReserveMs: c.WORKER_TIME_RESERVE_MS,
     callBudgetFactor: c.ENRICHMENT_CALL_BUDGET_FACTOR,
-    breaker: workerBreaker(),
+    gate: workerGate(clients),
     limiter: workerLimiter(clients),
     // Holds re-send a batch with a delay; reconcile treats a request untouched for RECONCILE_STALL_SECONDS as stalled,
     // so a hold comes back (and touches it again) well within that.
@@ -161,6 +175,7 @@ export function reconcileDeps(clients: AwsClients = awsClients()): ReconcileDeps
     batchSize: c.BATCH_SIZE,
     stallSeconds: c.RECONCILE_STALL_SECONDS,
     assemblyTimeoutSeconds: c.ASSEMBLY_TIMEOUT_SECONDS,
+    gateStore: providerGateStore(clients),
   };
 }
 
@@ -169,9 +184,13 @@ export function assemblyDeps(clients: AwsClients = awsClients()): AssembleDeps {
   return { ...useCaseDeps(clients), pricePerMatch: config().PROVIDER_PRICE_PER_MATCH };
 }
 
-/** What the status and download functions read: the status table and, for downloads, a presigner. */
+/**
+ * What the status and download functions read: the status table, the provider gate's item (a processing request's
+ * `waitingFor`) and, for downloads, a presigner.
+ */
 export interface ReadDeps {
   status: StatusStore;
+  gate?: ProviderGateStore;
   presign(key: string, filename: string, contentType?: string): Promise<string>;
   /** PROVIDER_PRICE_PER_MATCH: prices a running request's usage (a final one carries its own cost). 0 when unset. */
   pricePerMatch?: number;
@@ -181,6 +200,7 @@ export function readDeps(clients: AwsClients = awsClients()): ReadDeps {
   const c = config();
   return {
     status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
+    gate: providerGateStore(clients),
     presign: (key, filename, contentType) => presignDownload(key, filename, c.BUCKET_NAME, clients.s3, contentType),
     pricePerMatch: c.PROVIDER_PRICE_PER_MATCH,
   };

@@ -13,6 +13,11 @@ export const BatchMessageSchema = z.object({
    * not its own doing (no tokens, the provider's pause, an open circuit), without spending a receive. Absent: never.
    */
   holds: z.number().int().min(1).optional(),
+  /**
+   * How many times a worker held the batch because the provider's credits are spent (the credit pause): counted apart
+   * from `holds`, since they have no bound (docs/failure-handling.md: The provider gate). Absent: never.
+   */
+  creditHolds: z.number().int().min(1).optional(),
 });
 export type BatchMessage = z.infer<typeof BatchMessageSchema>;
 

@@ -1,6 +1,6 @@
 import type { SQSEvent } from 'aws-lambda';
 import { dynamoTokenBucketStore } from '../../src/adapters/rateLimitTable';
-import { CircuitBreaker } from '../../src/core/circuitBreaker';
+import { FleetGate } from '../../src/core/providerGate';
 import { grantBound, planLimiter, TokenBucket } from '../../src/core/rateLimiter';
 import { makeHandler } from '../../src/handlers/processBatch';
 import type { BatchMessage } from '../../src/schemas/message';
@@ -77,13 +77,13 @@ describe('the shared rate limiter and holds (dynalite + fauxqs, through the IAM 
   it('a batch handed back by an open circuit is re-sent with a delay (held), spends no receive, and is enriched after', async () => {
     service = await startFaultService({ ENRICHMENT_BREAKER_COOLDOWN_MS: '1500' });
     // The worker's circuit was opened by other batches' failures (as an always-failing request does).
-    const breaker = new CircuitBreaker({ threshold: 2, coolDownMs: 1_500 });
-    breaker.failure();
-    breaker.failure();
-    expect(breaker.state()).toBe('open');
+    const gate = new FleetGate({ threshold: 2, coolDownMs: 1_500 });
+    await gate.failure();
+    await gate.failure();
+    expect(gate.state()).toBe('open');
     const receives: number[] = [];
     const holds: (number | undefined)[] = [];
-    const inner = makeHandler(workerDepsFn({ breaker }));
+    const inner = makeHandler(workerDepsFn({ gate }));
     const worker = (event: SQSEvent, context?: Parameters<typeof inner>[1]) => {
       for (const r of event.Records) {
         receives.push(Number(r.attributes.ApproximateReceiveCount));

@@ -15,10 +15,13 @@ import type {
   DedupClaim,
   EnrichmentApi,
   FaultHooks,
+  GateState,
   IntakeQueue,
   IntakeUpdate,
   ObjectInfo,
   ObjectStore,
+  PauseReason,
+  ProviderGateStore,
   RecordBatchResult,
   RequestRef,
   ShardState,
@@ -345,10 +348,13 @@ export class MemoryIntakeQueue implements IntakeQueue {
 
 export class MemoryQueue implements BatchQueue {
   readonly sent: BatchMessage[] = [];
+  /** The DelaySeconds of each send (0 when none was given). */
+  readonly delays: number[] = [];
   constructor(readonly journal: Journal = []) {}
-  async send(messages: BatchMessage[]): Promise<void> {
+  async send(messages: BatchMessage[], opts?: { delaySeconds?: number }): Promise<void> {
     this.journal.push(`queue.send ${messages.length}`);
     this.sent.push(...clone(messages));
+    this.delays.push(opts?.delaySeconds ?? 0);
   }
   /** Hands the sent messages over, as a consumer would receive them. */
   drain(): BatchMessage[] {
@@ -548,5 +554,64 @@ export class MemoryResultCache implements ResultCache {
     this.writes.push([...items]);
     for (const item of items) this.items.set(item.cacheKey, structuredClone(item));
     return { unprocessed: 0 };
+  }
+}
+
+/**
+ * The provider gate's item in memory, with the adapter's conditions (src/adapters/providerGate.ts), and a count of
+ * the calls by kind. Each call answers after a turn of the event loop, as a DynamoDB call would, so that concurrent
+ * callers really interleave. `failing`: every call throws (DynamoDB unreachable).
+ */
+export class MemoryGateStore implements ProviderGateStore {
+  item: GateState = {};
+  readonly calls = { read: 0, open: 0, claimTrial: 0, close: 0, endTrial: 0 };
+  failing = false;
+
+  get writes(): number {
+    return this.calls.open + this.calls.claimTrial + this.calls.close + this.calls.endTrial;
+  }
+
+  private async turn(kind: keyof MemoryGateStore['calls']): Promise<void> {
+    this.calls[kind] += 1;
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.failing) throw new Error('DynamoDB unreachable');
+  }
+
+  async read(): Promise<GateState> {
+    await this.turn('read');
+    return { ...this.item };
+  }
+
+  async open(reason: PauseReason, untilMs: number, nowMs: number): Promise<boolean> {
+    await this.turn('open');
+    const s = this.item;
+    if (s.openUntil === undefined || (s.openUntil <= nowMs && s.reason === 'rate_limit')) {
+      this.item = { openUntil: untilMs, reason, since: nowMs, updatedAt: nowMs };
+      return true;
+    }
+    if (s.openUntil >= untilMs) return false;
+    this.item = { ...s, openUntil: untilMs, reason, updatedAt: nowMs, trialUntil: undefined };
+    return true;
+  }
+
+  async claimTrial(nowMs: number, leaseUntilMs: number): Promise<boolean> {
+    await this.turn('claimTrial');
+    const s = this.item;
+    if (s.openUntil === undefined || s.openUntil > nowMs || s.reason === 'rate_limit') return false;
+    if (s.trialUntil !== undefined && s.trialUntil > nowMs) return false;
+    this.item = { ...s, trialUntil: leaseUntilMs, updatedAt: nowMs };
+    return true;
+  }
+
+  async close(trialUntilMs: number, nowMs: number): Promise<boolean> {
+    await this.turn('close');
+    if (this.item.trialUntil !== trialUntilMs) return false;
+    this.item = { updatedAt: nowMs };
+    return true;
+  }
+
+  async endTrial(trialUntilMs: number): Promise<void> {
+    await this.turn('endTrial');
+    if (this.item.trialUntil === trialUntilMs) this.item = { ...this.item, trialUntil: undefined };
   }
 }

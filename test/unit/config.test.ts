@@ -96,6 +96,7 @@ describe('loadConfig', () => {
       PROVIDER_CALLS_PER_MINUTE: 0,
       PROVIDER_CONTACTS_PER_MINUTE: 0,
       PROVIDER_PRICE_PER_MATCH: 0,
+      PROVIDER_CREDIT_RETRY_SECONDS: 300,
       REQUEST_DEADLINE_SECONDS: 3600,
       RECONCILE_STALL_SECONDS: 300,
       DOWNLOAD_URL_TTL_SECONDS: 900,
@@ -108,6 +109,14 @@ describe('loadConfig', () => {
       METRICS_ENABLED: true,
       DD_FLUSH_TO_LOG: false,
     });
+  });
+
+  it('reads the credit retry interval (seconds, 1 to a day) and refuses anything else, naming the variable', () => {
+    expect(loadConfig({ ...minimal, PROVIDER_CREDIT_RETRY_SECONDS: '15' }).PROVIDER_CREDIT_RETRY_SECONDS).toBe(15);
+    for (const bad of ['0', '-5', '1.5', '86401', 'soon'])
+      expect(() => loadConfig({ ...minimal, PROVIDER_CREDIT_RETRY_SECONDS: bad })).toThrow(
+        /PROVIDER_CREDIT_RETRY_SECONDS/,
+      );
   });
 
   it('reads the provider limits (0 or unset: off) and refuses one the bucket cannot run, naming the variable', () => {

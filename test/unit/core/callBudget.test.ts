@@ -5,7 +5,7 @@ import {
   describeContactError,
   freshProgress,
 } from '../../../src/core/enrichBatch';
-import { CircuitBreaker } from '../../../src/core/circuitBreaker';
+import { FleetGate } from '../../../src/core/providerGate';
 import { processBatch } from '../../../src/core/processBatch';
 import { EnrichmentPausedError, EnrichmentUnavailableError } from '../../../src/core/errors';
 import { mockEnrichContact } from '../../../src/handlers/mockData';
@@ -137,9 +137,9 @@ describe('enrichment calls: per-contact errors, permanent errors, the call budge
   it('an open circuit stops the calls: the parts stay pending with their attempts, and callsSpent says what was made', async () => {
     const contacts = makeContacts(100);
     const api = new ScriptedApi(allBad, { status: 500 });
-    const breaker = new CircuitBreaker({ threshold: 10, coolDownMs: 60_000 });
+    const gate = new FleetGate({ threshold: 10, coolDownMs: 60_000 });
     const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100), {
-      breaker,
+      gate,
       callBudget: 310,
     });
     // 4 tries of the whole, 2 for each half (8), then the quarters' first tries reach 10 in a row.
@@ -148,7 +148,7 @@ describe('enrichment calls: per-contact errors, permanent errors, the call budge
     expect(progress.rows.every((r) => r === null)).toBe(true);
     expect(progress.pending.flatMap((p) => p.at)).toEqual(contacts.map((_, i) => i));
     // Another batch on the same instance makes no call while the circuit is open.
-    const other = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100), { breaker });
+    const other = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100), { gate });
     expect(api.calls).toBe(10);
     expect(other.stoppedBy).toBe('breaker');
   });
@@ -181,8 +181,8 @@ describe('processBatch with a call budget and a circuit breaker', () => {
     const h = await seededRequest(100);
     const api = new ScriptedApi(() => false, 'contact');
     const clock = { now: 0 };
-    const breaker = new CircuitBreaker({ threshold: 10, coolDownMs: 1_000, now: () => clock.now });
-    const deps = { ...h.worker(), api, retry: POLICY, callBudgetFactor: 3, breaker };
+    const gate = new FleetGate({ threshold: 10, coolDownMs: 1_000, now: () => clock.now });
+    const deps = { ...h.worker(), api, retry: POLICY, callBudgetFactor: 3, gate };
     api.down = true;
     await expect(processBatch(h.messages[0], deps, { receiveCount: 1 })).rejects.toThrow(EnrichmentPausedError);
     expect(api.calls).toBe(10);
@@ -203,10 +203,10 @@ describe('the call budget under concurrency', () => {
     // breaker (which answers after a turn of the event loop) before its call.
     const contacts = makeContacts(100);
     const api = new ScriptedApi((c) => contacts.indexOf(c) % 8 === 3, { status: 500 });
-    const breaker = new CircuitBreaker({ threshold: 10_000, coolDownMs: 1_000 });
+    const gate = new FleetGate({ threshold: 10_000, coolDownMs: 1_000 });
     const progress = await advanceEnrichment(contacts, FIELDS, api, POLICY, freshProgress(100), {
       callBudget: callBudget(100, 1),
-      breaker,
+      gate,
     });
     expect(api.calls).toBe(callBudget(100, 1));
     expect(progress.callsSpent).toBe(callBudget(100, 1));

@@ -9,7 +9,7 @@ import {
 import { enrichedRow } from '../../../src/core/output';
 import { mockEnrichContact } from '../../../src/handlers/mockData';
 import { CreditsExhaustedError, HttpError, TimeoutError, type RetryPolicy } from '../../../src/core/retry';
-import { CircuitBreaker } from '../../../src/core/circuitBreaker';
+import { FleetGate } from '../../../src/core/providerGate';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
 import { FakeEnrichmentApi, HangingEnrichmentApi, VirtualClock } from '../../support/fakes';
 import { makeContacts } from '../../support/factories';
@@ -279,24 +279,156 @@ describe('describeFailure', () => {
   });
 });
 
-describe('a 402 (credits spent) until the fleet-wide credit pause exists', () => {
-  it('fails no contact permanently: retried as an outage, it opens the breaker and the contacts stay pending', async () => {
-    const contacts = makeContacts(4);
-    let calls = 0;
-    const broke = {
-      enrich: async () => {
-        calls += 1;
-        throw new CreditsExhaustedError();
+describe("advanceEnrichment with the provider gate: 402, 429 and a failed trial are pauses, not the contacts' doing", () => {
+  /** An API that throws `errors` in turn (one per call), then answers with mock data. */
+  function scripted(errors: Error[]) {
+    const calls: number[] = [];
+    return {
+      calls,
+      api: {
+        enrich: async (group: Contact[], fields: EnrichField[]) => {
+          calls.push(group.length);
+          await Promise.resolve();
+          const err = errors.shift();
+          if (err) throw err;
+          return group.map((c) => mockEnrichContact(c, fields));
+        },
       },
     };
-    const breaker = new CircuitBreaker({ threshold: 3, coolDownMs: 60_000 });
-    const out = await advanceEnrichment(contacts, FIELDS, broke, twice, freshProgress(4), { breaker });
-    expect(out.permanentFailures).toBe(0);
-    expect(out.stoppedBy).toBe('breaker');
+  }
+  const clocked = (opts: Partial<ConstructorParameters<typeof FleetGate>[0]> = {}) => {
+    const clock = { now: 0 };
+    const gate = new FleetGate({
+      threshold: 5,
+      coolDownMs: 30_000,
+      creditRetryMs: 300_000,
+      now: () => clock.now,
+      sleep: async (ms) => {
+        clock.now += ms;
+      },
+      ...opts,
+    });
+    return { clock, gate };
+  };
+
+  it('a 402 pauses for the credits: one call, no contact failed or tried again, no own failure, no budget spent', async () => {
+    const contacts = makeContacts(4);
+    const { api, calls } = scripted([new CreditsExhaustedError()]);
+    const { gate } = clocked();
+    let own = 0;
+    const out = await advanceEnrichment(contacts, FIELDS, api, twice, freshProgress(4), {
+      gate,
+      callBudget: 22,
+      onTransientFailure: () => (own += 1),
+    });
+    expect(calls).toEqual([4]);
+    expect(out).toMatchObject({ stoppedBy: 'credits', reopensInMs: 300_000, callsSpent: 0, permanentFailures: 0 });
     expect(out.rows).toEqual([null, null, null, null]);
-    expect(out.pending.flatMap((p) => p.at).sort()).toEqual([0, 1, 2, 3]);
-    // The whole batch twice, then both halves at once (they start before either fails); then the circuit is open.
-    expect(calls).toBe(4);
+    // The part is left whole, with no attempt counted: the 402 says nothing about these contacts.
+    expect(out.pending).toEqual([{ at: [0, 1, 2, 3], depth: 0, attempts: 0 }]);
+    expect(own).toBe(0);
+    // Every other call meets the pause: refused before calling.
+    const other = await advanceEnrichment(contacts, FIELDS, api, twice, freshProgress(4), { gate });
+    expect(calls).toEqual([4]);
+    expect(other.stoppedBy).toBe('credits');
+  });
+
+  it("a 402 that PDL puts on a record (an HttpError 402, not the adapter's class) pauses the same way", async () => {
+    const { api } = scripted([new HttpError(402, 'People Data Labs record answered 402')]);
+    const out = await advanceEnrichment(makeContacts(2), FIELDS, api, twice, freshProgress(2), {
+      gate: clocked().gate,
+    });
+    expect(out.stoppedBy).toBe('credits');
+  });
+
+  it('without a gate a 402 is still retried as a transient failure and never fails a contact for good', async () => {
+    const { api, calls } = scripted([new CreditsExhaustedError(), new CreditsExhaustedError()]);
+    const out = await advanceEnrichment(makeContacts(4), FIELDS, api, twice, freshProgress(4));
+    expect(calls).toEqual([4, 4, 2, 2]);
+    expect(out.permanentFailures).toBe(0);
+    expect(out.rows.every((r) => r?.enrichment_status !== 'failed')).toBe(true);
+  });
+
+  it('a 429 is waited out through the gate within the budget and called again: not an attempt, not an own failure', async () => {
+    const contacts = makeContacts(3);
+    const { api, calls } = scripted([
+      new HttpError(429, 'slow down', 2_000),
+      new HttpError(429, 'slow down', 2_000),
+      new HttpError(429, 'slow down', 2_000),
+    ]);
+    const { gate, clock } = clocked();
+    const paused: number[] = [];
+    const limiter = { take: async () => true, pause: async (until: number) => void paused.push(until) };
+    let own = 0;
+    const out = await advanceEnrichment(contacts, FIELDS, api, once, freshProgress(3), {
+      gate,
+      limiter,
+      callBudget: 1,
+      onTransientFailure: () => (own += 1),
+    });
+    // One attempt allowed and a budget of one call: the three 429s spent neither.
+    expect(calls).toEqual([3, 3, 3, 3]);
+    expect(out.rows.every((r) => r?.enrichment_status === 'enriched' || r?.enrichment_status === 'not_found')).toBe(
+      true,
+    );
+    expect(out).toMatchObject({ callsSpent: 1, permanentFailures: 0, pending: [] });
+    expect(own).toBe(0);
+    expect(clock.now).toBe(6_000); // three pauses of the provider's 2 s, waited on the gate's clock
+    expect(paused).toHaveLength(3); // and the shared bucket paused each time
+  });
+
+  it('a 429 whose pause runs past the time budget stops the part: held as a rate limit, nothing failed', async () => {
+    const contacts = makeContacts(3);
+    const { api, calls } = scripted([new HttpError(429, 'slow down', 60_000)]);
+    const { gate, clock } = clocked();
+    const budget = { availableMs: () => 20_000 - clock.now };
+    const out = await advanceEnrichment(contacts, FIELDS, api, { ...twice, callTimeoutMs: 5_000 }, freshProgress(3), {
+      gate,
+      budget,
+    });
+    expect(calls).toEqual([3]);
+    expect(out).toMatchObject({ stoppedBy: 'rate_limit', reopensInMs: 60_000, callsSpent: 0 });
+    expect(out.pending).toEqual([{ at: [0, 1, 2], depth: 0, attempts: 0 }]);
+  });
+
+  it("a failed trial reopens the gate and stops the part: the batch's own failure, but not an attempt", async () => {
+    const contacts = makeContacts(2);
+    const { api, calls } = scripted([new HttpError(503, 'down')]);
+    const { gate, clock } = clocked({ threshold: 1, coolDownMs: 1_000 });
+    await gate.failure(); // opened by an earlier call
+    clock.now = 1_000;
+    let own = 0;
+    const out = await advanceEnrichment(contacts, FIELDS, api, twice, freshProgress(2), {
+      gate,
+      onTransientFailure: () => (own += 1),
+    });
+    expect(calls).toEqual([2]); // the trial, then the gate is open again
+    expect(out).toMatchObject({ stoppedBy: 'breaker', reopensInMs: 1_000 });
+    expect(out.pending).toEqual([{ at: [0, 1], depth: 0, attempts: 0 }]);
+    expect(own).toBe(1);
+  });
+
+  it('when parts stop for different reasons, the credit pause wins (the batch is held for it)', async () => {
+    const contacts = makeContacts(4);
+    // The whole batch fails and is split; the first half fails again, which opens the gate for an outage (its
+    // quarters stop on it first); the second half's slower answer is a 402.
+    const calls: number[] = [];
+    const api = {
+      enrich: async (group: Contact[]) => {
+        calls.push(group.length);
+        if (group.length === 2 && group[0] === contacts[2]) {
+          for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+          throw new CreditsExhaustedError();
+        }
+        throw new HttpError(500, 'x');
+      },
+    };
+    const out = await advanceEnrichment(contacts, FIELDS, api, once, freshProgress(4), {
+      gate: clocked({ threshold: 2 }).gate,
+    });
+    expect(calls).toEqual([4, 2, 2]);
+    expect(out.stoppedBy).toBe('credits');
+    expect(out.rows).toEqual([null, null, null, null]);
   });
 });
 
@@ -335,9 +467,10 @@ describe('usage: the calls made to the provider, as the provider counts them', (
         throw new CreditsExhaustedError();
       },
     };
-    const breaker = new CircuitBreaker({ threshold: 3, coolDownMs: 60_000 });
-    const unpaid = await advanceEnrichment(contacts, FIELDS, broke, twice, freshProgress(10), { breaker });
-    expect(sent.length).toBeGreaterThan(0);
+    const gate = new FleetGate({ threshold: 3, coolDownMs: 60_000, creditRetryMs: 300_000 });
+    const unpaid = await advanceEnrichment(contacts, FIELDS, broke, twice, freshProgress(10), { gate });
+    // The 402 pauses the gate at once: one call went out, and it counts.
+    expect(sent).toHaveLength(1);
     expect(unpaid.usage).toEqual({ providerCalls: sent.length, contactsSent: sentIn(sent), rateLimitWaitMs: 0 });
   });
 

@@ -189,6 +189,45 @@ describe('holdDecision: hold (re-send with a delay) or hand back to SQS', () => 
     });
   });
 
+  it("holds a batch stopped by the provider's 429 pause as any pause, within the bound", () => {
+    expect(holdDecision({ stoppedBy: 'rate_limit', ownFailures: 2, holds: 0, hintMs: 12_000, random })).toEqual({
+      hold: true,
+      holds: 1,
+      delaySeconds: 12,
+    });
+    expect(holdDecision({ stoppedBy: 'rate_limit', ownFailures: 0, holds: MAX_BATCH_HOLDS })).toEqual({
+      hold: false,
+      reason: 'hold-limit',
+    });
+  });
+
+  it('holds a batch stopped by the credit pause whatever else happened, counted apart and with no bound', () => {
+    // Its own calls failed too, it was held to the bound for other pauses: still held, `holds` unchanged.
+    expect(
+      holdDecision({ stoppedBy: 'credits', ownFailures: 3, holds: MAX_BATCH_HOLDS, creditHolds: 0, random }),
+    ).toEqual({ hold: true, holds: MAX_BATCH_HOLDS, creditHolds: 1, delaySeconds: 5 });
+    expect(holdDecision({ stoppedBy: 'credits', ownFailures: 0, holds: 0, creditHolds: 10_000, random })).toEqual({
+      hold: true,
+      holds: 0,
+      creditHolds: 10_001,
+      delaySeconds: 900,
+    });
+    // Its delay: its own backoff (5 s doubled per credit hold) or the pause left, at most the maximum.
+    expect(
+      holdDecision({ stoppedBy: 'credits', ownFailures: 0, holds: 4, creditHolds: 1, hintMs: 3_000, random }),
+    ).toMatchObject({ delaySeconds: 10 });
+    expect(
+      holdDecision({
+        stoppedBy: 'credits',
+        ownFailures: 0,
+        holds: 0,
+        hintMs: 300_000,
+        maxDelaySeconds: 150,
+        random,
+      }),
+    ).toMatchObject({ delaySeconds: 150 });
+  });
+
   it('delays at least the cool-down left, at most the maximum (and 900 s), with bounded jitter', () => {
     expect(holdDecision({ stoppedBy: 'breaker', ownFailures: 0, holds: 0, hintMs: 29_500, random })).toMatchObject({
       delaySeconds: 30,

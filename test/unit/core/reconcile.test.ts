@@ -2,7 +2,7 @@ import { processBatch } from '../../../src/core/processBatch';
 import { assembleOutput } from '../../../src/core/assembleOutput';
 import { reconcileAll, reconcileRequest } from '../../../src/core/reconcile';
 import { keys } from '../../../src/core/status';
-import { crashOnceAt } from '../../support/fakes';
+import { crashOnceAt, MemoryGateStore } from '../../support/fakes';
 import { FIELDS, REQUEST_ID, seededRequest } from '../../support/workerHarness';
 import { expectOutput, type OutputDoc } from '../../support/output';
 import type { OutputRow } from '../../../src/schemas/contact';
@@ -175,6 +175,47 @@ describe('reconcileAll', () => {
     const reports = await reconcileAll(h.reconciler());
     expect(reports.map((r) => [r.requestId, r.action])).toEqual([[REQUEST_ID, 'resent']]);
     expect(h.log.entries.some((e) => e.level === 'error' && e.fields.requestId === 'broken-1')).toBe(true);
+  });
+});
+
+describe('reconcileAll reports the provider gate (a pause shows even when no worker runs)', () => {
+  const points = (emit: jest.Mock) =>
+    emit.mock.calls.filter(([key]) => key === 'gateOpen').map(([, value, tags]) => [tags.reason, value]);
+
+  it('one gateOpen point per reason each run: 1 for the reason it is paused for, 0 for the others', async () => {
+    const h = await seededRequest(100);
+    const gateStore = new MemoryGateStore();
+    const now = h.clock.now().getTime();
+    await gateStore.open('credits', now + 60_000, now);
+    await reconcileAll({ ...h.reconciler(), gateStore });
+    expect(points(h.metrics.emit)).toEqual([
+      ['outage', 0],
+      ['credits', 1],
+      ['rate_limit', 0],
+    ]);
+    // Half open (the pause over, no trial has closed it yet): still paused. A rate-limit pause that ran out: closed.
+    h.metrics.emit.mockClear();
+    h.clock.advance(120_000);
+    await reconcileAll({ ...h.reconciler(), gateStore });
+    expect(points(h.metrics.emit)).toContainEqual(['credits', 1]);
+    h.metrics.emit.mockClear();
+    gateStore.item = { openUntil: now, reason: 'rate_limit', since: now };
+    await reconcileAll({ ...h.reconciler(), gateStore });
+    expect(points(h.metrics.emit)).toEqual([
+      ['outage', 0],
+      ['credits', 0],
+      ['rate_limit', 0],
+    ]);
+  });
+
+  it('a gate that cannot be read is logged and the pass goes on', async () => {
+    const h = await stalled([0]);
+    h.clock.advance(STALL_MS);
+    const gateStore = new MemoryGateStore();
+    gateStore.failing = true;
+    const reports = await reconcileAll({ ...h.reconciler(), gateStore });
+    expect(reports.map((r) => r.action)).toEqual(['resent']);
+    expect(h.log.entries.some((e) => e.level === 'error' && e.msg === 'reading the provider gate failed')).toBe(true);
   });
 });
 

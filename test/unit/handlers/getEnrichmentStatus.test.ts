@@ -107,6 +107,32 @@ describe('GET /enrichment/{id} handler', () => {
     });
   });
 
+  it('says what a processing request waits for while the provider gate is open, from one read of its item', async () => {
+    aws.ddb.on(GetCommand, { Key: { requestId: ID } }).resolves({ Item: item });
+    const since = Date.parse('2024-05-01T12:00:03.000Z');
+    aws.ddb.on(GetCommand, { Key: { requestId: 'provider#gate' } }).resolves({
+      Item: { requestId: 'provider#gate', openUntil: Date.now() + 60_000, reason: 'credits', since },
+    });
+    const res = await get(ID);
+    expect(res.json).toMatchObject({ waitingFor: 'provider_credits', waitingSince: '2024-05-01T12:00:03.000Z' });
+    const gateRead = aws.ddb.commandCalls(GetCommand).find((c) => c.args[0].input.Key?.requestId === 'provider#gate');
+    expect(gateRead?.args[0].input.ConsistentRead).toBeFalsy();
+  });
+
+  it('says nothing when the gate is closed, when the request is final (no gate read), or when the read fails', async () => {
+    aws.ddb.on(GetCommand, { Key: { requestId: ID } }).resolves({ Item: item });
+    aws.ddb.on(GetCommand, { Key: { requestId: 'provider#gate' } }).resolves({ Item: { requestId: 'provider#gate' } });
+    expect((await get(ID)).json).not.toHaveProperty('waitingFor');
+    aws.ddb.on(GetCommand, { Key: { requestId: 'provider#gate' } }).rejects(new Error('throttled'));
+    const failed = await get(ID);
+    expect(failed.statusCode).toBe(200);
+    expect(failed.json).not.toHaveProperty('waitingFor');
+    aws.reset();
+    aws.ddb.on(GetCommand).resolves({ Item: { ...item, status: 'completed', completedAt: item.updatedAt } });
+    await get(ID);
+    expect(aws.ddb.commandCalls(GetCommand)).toHaveLength(1);
+  });
+
   it('answers 404 for an unknown id', async () => {
     aws.ddb.on(GetCommand).resolves({});
     const res = await get(ID);

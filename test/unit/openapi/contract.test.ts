@@ -367,6 +367,20 @@ describe('docs/openapi.yaml matches the handlers', () => {
     });
   });
 
+  describe('GET /enrichment/{id} while the provider gate is open', () => {
+    it("200 for a processing request waiting for the provider's credits (waitingFor, waitingSince)", async () => {
+      aws.ddb.on(GetCommand, { Key: { requestId: ID } }).resolves({ Item: statusItem() });
+      aws.ddb.on(GetCommand, { Key: { requestId: 'provider#gate' } }).resolves({
+        Item: { requestId: 'provider#gate', openUntil: Date.now() + 60_000, reason: 'credits', since: Date.now() },
+      });
+      const res = await getEnrichmentStatus(
+        apiEvent({ httpMethod: 'GET', path: `/enrichment/${ID}`, pathParameters: { id: ID } }),
+      );
+      expectConforms('GET', '/enrichment/{id}', res, 200);
+      expect(JSON.parse(res.body)).toMatchObject({ waitingFor: 'provider_credits' });
+    });
+  });
+
   describe('direct uploads', () => {
     const KEY = 'contract-test-key';
     const headers = { 'content-type': 'application/json', 'x-api-key': KEY };
