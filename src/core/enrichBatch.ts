@@ -222,10 +222,9 @@ export async function advanceEnrichment(
     if (callsSpent >= maxCalls) throw new CallsStoppedError('budget');
     // Taken before the wait on the gate: parts that wait at the same time must not all pass the check.
     callsSpent += 1;
-    const askedGateAt = now();
     const pass: GatePass = gate ? await gate.acquire(gateWaitMs(), opts.gateKey) : { allowed: true, trial: false };
     // A provider's 429 pause waited out inside the gate is rate-limit waiting too.
-    if (pass.allowed) usage.rateLimitWaitMs += now() - askedGateAt;
+    if (pass.allowed) usage.rateLimitWaitMs += pass.pausedMs ?? 0;
     if (!pass.allowed) {
       callsSpent -= 1;
       // Paused by this batch's own failures alone: its own doing, so it goes back to SQS (towards the DLQ), not held.

@@ -222,7 +222,8 @@ export type PauseReason = 'outage' | 'credits' | 'rate_limit';
  * to wait out).
  */
 export type GatePass =
-  | { allowed: true; trial: boolean; key?: string }
+  /** `pausedMs`: how long it waited out a rate-limit pause before it let the call go (none: no wait). */
+  | { allowed: true; trial: boolean; key?: string; pausedMs?: number }
   | { allowed: false; reason: PauseReason; reopensInMs: number; own?: boolean };
 
 /**

@@ -134,6 +134,8 @@ export class FleetGate implements ProviderGate {
 
   async acquire(maxWaitMs = 0, key?: string): Promise<GatePass> {
     const waitUntil = this.now() + Math.max(0, maxWaitMs);
+    let pausedMs = 0;
+    const paused = () => (pausedMs > 0 ? { pausedMs } : {});
     for (;;) {
       // A trial of this instance's own is under way: wait for its end, then look again (no call, no read meanwhile).
       if (this.trial) {
@@ -145,20 +147,21 @@ export class FleetGate implements ProviderGate {
       const now = this.now();
       if (isClosed(state, now)) {
         const local = this.local;
-        if (!local) return { allowed: true, trial: false, key };
+        if (!local) return { allowed: true, trial: false, key, ...paused() };
         if (local.openUntil > now) {
           const own = key !== undefined && local.openedBy.has(key);
           return { allowed: false, reason: 'outage', reopensInMs: local.openUntil - now, ...(own ? { own } : {}) };
         }
         // This instance's own pause is over: one trial, here only.
         this.beginTrial(now + this.leaseMs, true);
-        return { allowed: true, trial: true, key };
+        return { allowed: true, trial: true, key, ...paused() };
       }
       const reason = state.reason ?? 'outage';
       const openUntil = state.openUntil!;
       if (openUntil > now) {
         if (reason === 'rate_limit' && openUntil <= waitUntil) {
           await this.sleep(openUntil - now);
+          pausedMs += openUntil - now;
           continue;
         }
         return { allowed: false, reason, reopensInMs: openUntil - now };
@@ -183,7 +186,7 @@ export class FleetGate implements ProviderGate {
         return { allowed: false, reason, reopensInMs: this.leaseMs };
       }
       this.view = { state: { ...state, trialUntil: trial.until }, readAt: this.view?.readAt ?? now };
-      return { allowed: true, trial: true, key };
+      return { allowed: true, trial: true, key, ...paused() };
     }
   }
 

@@ -375,6 +375,8 @@ describe("advanceEnrichment with the provider gate: 402, 429 and a failed trial 
     expect(own).toBe(0);
     expect(clock.now).toBe(6_000); // three pauses of the provider's 2 s, waited on the gate's clock
     expect(paused).toHaveLength(3); // and the shared bucket paused each time
+    // The pauses waited out are the request's rate-limit wait; the calls, 429s included, its provider calls.
+    expect(out.usage).toEqual({ providerCalls: 4, contactsSent: 12, rateLimitWaitMs: 6_000 });
   });
 
   it('a 429 whose pause runs past the time budget stops the part: held as a rate limit, nothing failed', async () => {

@@ -287,7 +287,7 @@ describe('FleetGate on a shared store: the fleet-wide gate', () => {
     expect(await a.rateLimited(3_000)).toBe(3_000);
     expect(store.item).toMatchObject({ openUntil: 3_000, reason: 'rate_limit' });
     expect(await b.acquire(1_000)).toEqual({ allowed: false, reason: 'rate_limit', reopensInMs: 3_000 });
-    expect(await b.acquire(5_000)).toEqual({ allowed: true, trial: false });
+    expect(await b.acquire(5_000)).toEqual({ allowed: true, trial: false, pausedMs: 3_000 }); // the pause it waited out
     expect(clock.now).toBe(3_000);
     expect(store.calls.claimTrial).toBe(0);
     // A 429 with no Retry-After (or 0) still pauses a second, so a provider that keeps answering 429 is not hammered.
