@@ -179,7 +179,13 @@ async function main(): Promise<void> {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', async () => {
-      const r = await mockEnrich({ body: Buffer.concat(chunks).toString('utf8') } as never);
+      // The mock routes by method and path (its enrich call, /mock/stats, ...) and limits by x-api-key.
+      const r = await mockEnrich({
+        httpMethod: req.method,
+        path: req.url,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      } as never);
       res.writeHead(r.statusCode, r.headers as http.OutgoingHttpHeaders);
       res.end(r.body);
     });
