@@ -676,7 +676,7 @@ export async function runProviderBench(args: string[]): Promise<number> {
         ...row,
         scenario: name,
         env,
-        notes: [...row.notes, `load ${load} at the start, stack ready in ${s1(ready)}`],
+        notes: [...row.notes, `load ${load} → ${loadavg()[0].toFixed(1)} (1-min average), stack ready in ${s1(ready)}`],
       });
     } catch (err) {
       say(`${name} failed: ${err instanceof Error ? err.stack : String(err)}`);
