@@ -8,11 +8,13 @@
  *   npm run bench -- --standin-sizes 100000,1000000,10000000 --rmw-sizes 20000,50000 --workers 8 --json
  *   npm run bench -- --chart                        # also redraw docs/benchmarks.svg (tracked: only when asked)
  *   npm run bench -- --profile .cpuprofile          # each role with node --cpu-prof; summary: bench/profile.ts
+ *   npm run bench -- --provider [--scenarios ...]   # the provider scenarios on the offline stack: bench/provider.ts
  *   (the emulators and the mock too: node --cpu-prof --cpu-prof-dir .cpuprofile -r ts-node/register/transpile-only bench/run.ts ...)
  *
  * Prints: whole jobs (time, contacts/s, batches/s, the targets), the status item's DynamoDB size, peak RSS
- * per role, intake and assembly alone against a byte-counting stand-in store, the public design's
- * read-modify-write output beside ours, and with --chart writes the chart (docs/benchmarks.svg, or --chart-file).
+ * per role, the same job with the result cache off, cold and warm (--cache-sizes, --cache-rounds), intake and
+ * assembly alone against a byte-counting stand-in store, the public design's read-modify-write output beside ours,
+ * and with --chart writes the chart (docs/benchmarks.svg, or --chart-file).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -35,14 +37,22 @@ import { provisionFromServerlessYml } from '../src/local/provision';
 import { ServerlessConfig } from '../src/local/serverlessConfig';
 import { renderChart } from './chart';
 import { uploadJson } from './intakeStandIn';
+import { runProviderBench } from './provider';
 import { readModifyWrite } from './readModifyWrite';
 
+// --provider hands the whole command line (its own options) to bench/provider.ts; these options are then unused.
+const argv = process.argv.slice(2);
+const provider = argv.includes('--provider');
 const { values } = parseArgs({
+  args: provider ? [] : argv,
   options: {
     sizes: { type: 'string', default: '1000,20000,50000,100000' },
     'standin-sizes': { type: 'string', default: '100000,1000000,10000000' },
     'intake-standin-sizes': { type: 'string', default: '100000,1000000,10000000' },
     'rmw-sizes': { type: 'string', default: '20000,50000' },
+    // The cache off / cold / warm comparison (empty: none); --cache-rounds N repeats it and reports medians.
+    'cache-sizes': { type: 'string', default: '50000,100000' },
+    'cache-rounds': { type: 'string', default: '1' },
     workers: { type: 'string', default: '8' },
     // The chart is tracked (docs/benchmarks.svg): a run redraws it only when asked, so a quick run leaves the tree clean.
     chart: { type: 'boolean', default: false },
@@ -175,11 +185,19 @@ async function main(): Promise<void> {
   const emulators = await startEmulators({ s3SqsPort: 0, dynamodbPort: 0 });
 
   // The mock API's handler behind a real HTTP server, no added latency: the pipeline's own cost.
+  let mockCalls = 0;
   const server = http.createServer((req, res) => {
+    mockCalls++;
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', async () => {
-      const r = await mockEnrich({ body: Buffer.concat(chunks).toString('utf8') } as never);
+      // The mock routes by method and path (its enrich call, /mock/stats, ...) and limits by x-api-key.
+      const r = await mockEnrich({
+        httpMethod: req.method,
+        path: req.url,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      } as never);
       res.writeHead(r.statusCode, r.headers as http.OutgoingHttpHeaders);
       res.end(r.body);
     });
@@ -197,7 +215,7 @@ async function main(): Promise<void> {
   const rmw: Array<Record<string, number | string>> = [];
   let stageNo = 0;
 
-  async function provision() {
+  async function provision(overrides: NodeJS.ProcessEnv = {}) {
     const stage = `bench${stageNo++}`;
     const sls = new ServerlessConfig({ stage, region: 'us-east-1', env: {} });
     const resources = await provisionFromServerlessYml(sls, emulators);
@@ -211,6 +229,7 @@ async function main(): Promise<void> {
       METRICS_ENABLED: 'false',
       LOG_SILENT: 'true',
       BENCH_WORKERS: String(workers),
+      ...overrides,
     };
     for (const [id, q] of Object.entries(resources.queues))
       Object.assign(env, { [`BENCH_QUEUE_URL_${id}`]: q.url, [`BENCH_QUEUE_ARN_${id}`]: q.arn });
@@ -225,27 +244,37 @@ async function main(): Promise<void> {
     new DynamoDBClient({ region: 'us-east-1', endpoint: emulators.dynamodbEndpoint }),
   );
 
-  for (const size of list(values.sizes)) {
-    const { sls, env } = await provision();
+  type Stage = Awaited<ReturnType<typeof provision>>;
+  /**
+   * One whole job of `size` contacts on `stage`: its roles started (and warm) before the clock, the request inline or
+   * through the upload route, the status item read every 50 ms until final, the roles stopped.
+   */
+  async function wholeJob(size: number, { sls, env }: Stage, dedupe?: false) {
     // Every queue-triggered function of serverless.yml polls in its own process, started (and warm) before t0.
     const pollers = await Promise.all(sls.sqsEventSources().map((s) => startRole(s.functionKey, env)));
     const creator = await startRole('create', env);
+    const extra = dedupe === false ? { dedupe } : {};
 
     // The users' scripts send a request inline when it fits API Gateway's and Lambda's limits, else through S3.
     const inline =
       size <= 70_000
-        ? JSON.stringify({ contacts: Array.from({ length: size }, (_, i) => contact(i)), fields_to_enrich: FIELDS })
+        ? JSON.stringify({
+            contacts: Array.from({ length: size }, (_, i) => contact(i)),
+            fields_to_enrich: FIELDS,
+            ...extra,
+          })
         : '';
     const fits =
       inline !== '' &&
       Buffer.byteLength(inline) < Math.min(API_GATEWAY_MAX_BODY_BYTES, LAMBDA_MAX_EVENT_BYTES - 100_000);
+    const callsBefore = mockCalls;
     const t0 = performance.now();
     let body = inline;
     let uploadKey = '';
     if (!fits) {
       const up = await uploadThroughApi(size);
       uploadKey = up.key;
-      body = JSON.stringify({ contacts: up.reference, fields_to_enrich: FIELDS });
+      body = JSON.stringify({ contacts: up.reference, fields_to_enrich: FIELDS, ...extra });
     }
     const uploaded = performance.now() - t0;
     const created = await creator.ask<{ result: { statusCode: number; body: string }; ms: number; maxRssMB: number }>({
@@ -275,7 +304,26 @@ async function main(): Promise<void> {
       pollers.map((p) => p.ask<{ invocations: number; maxRssMB: number }>({ stop: true })),
     );
     await Promise.all([...pollers, creator].map(stopRole));
+    return {
+      pollers,
+      answers,
+      created,
+      item,
+      maxBytes,
+      statuses,
+      final,
+      seconds,
+      fits,
+      uploadKey,
+      uploaded,
+      accepted,
+      calls: mockCalls - callsBefore,
+    };
+  }
 
+  for (const size of list(values.sizes)) {
+    const { pollers, answers, created, item, maxBytes, statuses, final, seconds, fits, uploadKey, uploaded, accepted } =
+      await wholeJob(size, await provision());
     itemSizes.push({
       contacts: size,
       status: final,
@@ -310,6 +358,63 @@ async function main(): Promise<void> {
     });
     say(`job ${size}: ${seconds.toFixed(1)} s, ${final}`);
   }
+
+  // The result cache's price and gain, the shared limit off (issue 17): the same job with the cache off
+  // (CACHE_TTL_DAYS=0), cold (a new stage, so an empty cache table) and warm (the same contacts again on that stage,
+  // dedupe: false), side by side; with --cache-rounds N, N rounds in that order and the medians.
+  const cacheRuns: Array<{
+    contacts: number;
+    round: number;
+    off: number;
+    cold: number;
+    warm: number;
+    warmCalls: number;
+  }> = [];
+  for (const size of list(values['cache-sizes'])) {
+    for (let round = 1; round <= Number(values['cache-rounds']); round++) {
+      const off = await wholeJob(size, await provision({ CACHE_TTL_DAYS: '0' }), false);
+      const stage = await provision();
+      const cold = await wholeJob(size, stage, false);
+      const warm = await wholeJob(size, stage, false);
+      for (const [what, job] of [
+        ['off', off],
+        ['cold', cold],
+        ['warm', warm],
+      ] as const)
+        if (job.final !== 'completed') throw new Error(`cache ${what} job of ${size} ended ${job.final}`);
+      cacheRuns.push({
+        contacts: size,
+        round,
+        off: off.seconds,
+        cold: cold.seconds,
+        warm: warm.seconds,
+        warmCalls: warm.calls,
+      });
+      say(
+        `cache ${size} round ${round}: off ${off.seconds.toFixed(2)} s, cold ${cold.seconds.toFixed(2)} s, warm ${warm.seconds.toFixed(2)} s (${warm.calls} provider calls)`,
+      );
+    }
+  }
+  const median = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  };
+  const cache = [...new Set(cacheRuns.map((r) => r.contacts))].map((contacts) => {
+    const runs = cacheRuns.filter((r) => r.contacts === contacts);
+    const [off, cold, warm] = (['off', 'cold', 'warm'] as const).map((k) => median(runs.map((r) => r[k])));
+    return {
+      contacts,
+      rounds: runs.length,
+      'cache off s': +off.toFixed(2),
+      'cold s': +cold.toFixed(2),
+      'warm s': +warm.toFixed(2),
+      'cold vs off': `${cold >= off ? '+' : ''}${((100 * (cold - off)) / off).toFixed(1)}%`,
+      'cold within 10%': cold <= 1.1 * off ? 'yes' : 'no',
+      'warm faster than cold': warm < cold ? `yes (${(cold / warm).toFixed(1)}×)` : 'no',
+      'warm provider calls': Math.max(...runs.map((r) => r.warmCalls)),
+    };
+  });
 
   // Roles alone against the byte-counting stand-in store: sizes no in-memory emulator holds.
   for (const size of list(values['standin-sizes'])) {
@@ -379,7 +484,7 @@ async function main(): Promise<void> {
     say(`chart written to ${chartFile}`);
   }
 
-  if (values.json) console.log(JSON.stringify({ workers, jobs, itemSizes, rss, flat, rmw }, null, 2));
+  if (values.json) console.log(JSON.stringify({ workers, jobs, itemSizes, rss, flat, rmw, cache, cacheRuns }, null, 2));
   else {
     console.log(`Whole jobs on the emulators (${workers} workers, mock latency 0; targets: 100k ≤ 10 s, 1M ≤ 100 s):`);
     console.table(jobs);
@@ -388,6 +493,12 @@ async function main(): Promise<void> {
     console.log('Peak RSS per role (each role in its own process; its VmHWM):');
     console.table(rss);
     console.table(flat);
+    if (cache.length) {
+      console.log(
+        'The result cache, limit off: the same job with the cache off, cold and warm (medians of the rounds):',
+      );
+      console.table(cache);
+    }
     if (rmw.length) {
       console.log(
         "The public design's output strategy (every batch reads output.json, appends, rewrites it) on the same emulator:",
@@ -397,8 +508,8 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
+(provider ? runProviderBench(argv.filter((a) => a !== '--provider')) : main().then(() => 0)).then(
+  (code) => process.exit(code),
   (err) => {
     console.error(err);
     process.exit(1);
