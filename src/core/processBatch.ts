@@ -101,8 +101,9 @@ export type HoldDecision =
  * time ran out, its own calls failed (a batch that opened the circuit itself must reach the DLQ as before), or it
  * was held MAX_BATCH_HOLDS times already. A credit hold counts apart (`creditHolds`) and has no bound: the batch waits
  * for a top-up as long as the pause lasts.
- * The delay: 5 s doubled per hold (of its kind), at least `hintMs` (the pause left), at most `maxDelaySeconds`,
- * with up to 20% jitter so held batches do not all come back at once.
+ * The delay: 5 s doubled per hold, at least `hintMs` (the pause left), at most `maxDelaySeconds`, with up to 20%
+ * jitter so held batches do not all come back at once. A credit hold has no backoff: the pause left (the next trial
+ * call) and up to half that again.
  */
 export function holdDecision(input: {
   stoppedBy: StoppedBy | undefined;
@@ -118,15 +119,21 @@ export function holdDecision(input: {
   if (stoppedBy === 'breaker' && ownFailures > 0) return { hold: false, reason: 'own-failures' };
   const credits = stoppedBy === 'credits';
   if (!credits && holds >= MAX_BATCH_HOLDS) return { hold: false, reason: 'hold-limit' };
-  const counted = credits ? (input.creditHolds ?? 0) : holds;
   const max = Math.max(1, Math.min(HOLD_MAX_DELAY_SECONDS, input.maxDelaySeconds ?? HOLD_MAX_DELAY_SECONDS));
-  const backoff = HOLD_BASE_DELAY_SECONDS * 2 ** Math.min(counted, 20);
-  const base = Math.min(max, Math.max(backoff, Math.ceil((input.hintMs ?? 0) / 1000)));
-  const jitter = Math.floor((input.random ?? Math.random)() * base * 0.2);
-  const delaySeconds = Math.max(1, Math.min(max, base + jitter));
-  return credits
-    ? { hold: true, holds, creditHolds: counted + 1, delaySeconds }
-    : { hold: true, holds: holds + 1, delaySeconds };
+  const random = input.random ?? Math.random;
+  const hintSeconds = Math.ceil((input.hintMs ?? 0) / 1000);
+  if (credits) {
+    // Back right after the next trial call (the pause left), spread over half that again: a top-up is seen within
+    // about 1.5 retry intervals, and the held batches do not all come back at once. No backoff: a batch waiting days
+    // for a top-up must not come back days after it.
+    const base = Math.min(max, Math.max(1, hintSeconds || HOLD_BASE_DELAY_SECONDS));
+    const delaySeconds = Math.max(1, Math.min(max, base + Math.floor(random() * base * 0.5)));
+    return { hold: true, holds, creditHolds: (input.creditHolds ?? 0) + 1, delaySeconds };
+  }
+  const backoff = HOLD_BASE_DELAY_SECONDS * 2 ** Math.min(holds, 20);
+  const base = Math.min(max, Math.max(backoff, hintSeconds));
+  const jitter = Math.floor(random() * base * 0.2);
+  return { hold: true, holds: holds + 1, delaySeconds: Math.max(1, Math.min(max, base + jitter)) };
 }
 
 /** The batchHeld metric's reason for what stopped a held batch. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
@@ -79,6 +80,8 @@ export function startSqsEventSource(opts: EventSourceOptions): EventSource {
   let running = true;
   const region = opts.queueArn.split(':')[3] ?? 'us-east-1';
   const abort = new AbortController();
+  // Every poller's receive listens on it: more than Node's default 10 with LOCAL_WORKERS above 9 is expected, not a leak.
+  setMaxListeners((opts.concurrency ?? 4) + 1, abort.signal);
 
   /** Keeps in-flight messages hidden until stopped, so a short local visibility never redelivers a running batch. */
   function keepHidden(messages: Message[]): () => void {

@@ -206,16 +206,27 @@ describe('holdDecision: hold (re-send with a delay) or hand back to SQS', () => 
     expect(
       holdDecision({ stoppedBy: 'credits', ownFailures: 3, holds: MAX_BATCH_HOLDS, creditHolds: 0, random }),
     ).toEqual({ hold: true, holds: MAX_BATCH_HOLDS, creditHolds: 1, delaySeconds: 5 });
+    // No backoff however long it has waited: a top-up must not find it held for 15 minutes more.
     expect(holdDecision({ stoppedBy: 'credits', ownFailures: 0, holds: 0, creditHolds: 10_000, random })).toEqual({
       hold: true,
       holds: 0,
       creditHolds: 10_001,
-      delaySeconds: 900,
+      delaySeconds: 5,
     });
-    // Its delay: its own backoff (5 s doubled per credit hold) or the pause left, at most the maximum.
+    // Its delay: the pause left (the next trial call), and up to half that again as jitter; at most the maximum.
     expect(
-      holdDecision({ stoppedBy: 'credits', ownFailures: 0, holds: 4, creditHolds: 1, hintMs: 3_000, random }),
+      holdDecision({ stoppedBy: 'credits', ownFailures: 0, holds: 4, creditHolds: 6, hintMs: 9_200, random }),
     ).toMatchObject({ delaySeconds: 10 });
+    expect(
+      holdDecision({
+        stoppedBy: 'credits',
+        ownFailures: 0,
+        holds: 0,
+        creditHolds: 6,
+        hintMs: 10_000,
+        random: () => 0.99,
+      }),
+    ).toMatchObject({ delaySeconds: 14 });
     expect(
       holdDecision({
         stoppedBy: 'credits',
