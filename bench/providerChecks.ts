@@ -42,7 +42,7 @@ export interface Usage {
 /**
  * The requests' `usage`, summed, against the mock's counters over the same requests: `n/a` while any of them has no
  * `usage` (the status does not carry it yet); else `yes`, or `no` with what differs. providerCalls is every call the
- * mock saw (429s, 402s and 5xx included), contactsSent the contacts of the calls it served, matches its matches.
+ * mock saw (429s, 402s and 5xx included), contactsSent the contacts of those calls (the mock counts every call it received and its contacts), matches its matches.
  */
 export function usageVersusMock(
   usages: ReadonlyArray<Usage | undefined>,

@@ -126,12 +126,12 @@ async function enrich(
   store: MockState,
 ): Promise<APIGatewayProxyResult> {
   const refuse = async (outcome: Refusal, res: APIGatewayProxyResult) => {
-    await store.refuse(call.dialect, outcome);
+    await store.refuse(call.dialect, outcome, call.contacts.length);
     return res;
   };
   // Never answers: the caller's timeout (or the function's own) ends the call.
   if (call.contacts.some(isHangingContact)) {
-    await store.refuse(call.dialect, 'other');
+    await store.refuse(call.dialect, 'other', call.contacts.length);
     return await new Promise<never>(() => undefined);
   }
   await sleep(knobs.MOCK_LATENCY_MS + (Math.random() < knobs.MOCK_SPIKE_RATE ? knobs.MOCK_SPIKE_MS : 0));

@@ -57,8 +57,8 @@ export interface MockState {
    * credits, only if no outage is on and the credits cover the matches; otherwise counts nothing and says why.
    */
   serve(call: ServeCall): Promise<'ok' | 'outage' | 'credits'>;
-  /** A call answered otherwise: counts it and its outcome. */
-  refuse(dialect: Dialect, outcome: Refusal): Promise<void>;
+  /** A call answered otherwise: counts it, its contacts (a provider received them too) and its outcome. */
+  refuse(dialect: Dialect, outcome: Refusal, contacts: number): Promise<void>;
   stats(initialCredits?: number): Promise<MockStats>;
   /** Adds to the balance (MOCK_CREDITS the balance before, if none was spent yet); the new balance. */
   addCredits(add: number, initialCredits: number): Promise<number>;
@@ -108,9 +108,10 @@ export function memoryMockState(): MockState {
       add('matches', call.matches);
       return 'ok';
     },
-    async refuse(dialect, outcome) {
+    async refuse(dialect, outcome, contacts) {
       add('calls', 1);
       add(`calls_${dialect}`, 1);
+      add('contacts', contacts);
       if (outcome !== 'other') add(outcome, 1);
     },
     async stats(initialCredits) {
@@ -190,15 +191,15 @@ export function dynamoMockState(table: string, ddb: DynamoDBDocumentClient): Moc
       const { Item } = await ddb.send(new GetCommand({ TableName: table, Key: STATE_KEY, ConsistentRead: true }));
       return Number(Item?.outageUntil ?? 0) > call.now ? 'outage' : 'credits';
     },
-    async refuse(dialect, outcome) {
+    async refuse(dialect, outcome, contacts) {
       const counter = outcome === 'other' ? '' : `, ${outcome} :one`;
       await ddb.send(
         new UpdateCommand({
           TableName: table,
           Key: STATE_KEY,
-          UpdateExpression: `ADD calls :one, #dialect :one${counter}`,
+          UpdateExpression: `ADD calls :one, #dialect :one, contacts :contacts${counter}`,
           ExpressionAttributeNames: { '#dialect': `calls_${dialect}` },
-          ExpressionAttributeValues: { ':one': 1 },
+          ExpressionAttributeValues: { ':one': 1, ':contacts': contacts },
         }),
       );
     },

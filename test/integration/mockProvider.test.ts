@@ -110,7 +110,7 @@ describe('the mock as a provider: its state shared through DynamoDB (dynalite, b
     const matches = served.flat().filter((r) => r.status === 200).length;
     expect(await mock.stats()).toEqual({
       calls: 12,
-      contacts: 50,
+      contacts: 120, // every call received, the 429s too
       matches,
       throttled: 7,
       creditErrors: 0,

@@ -104,7 +104,8 @@ describe('the mock as a provider', () => {
     expect(Number(over.headers['retry-after'])).toBeLessThanOrEqual(3600);
     // Another key has its own window.
     expect((await enrich(1, 'key-b')).statusCode).toBe(200);
-    expect(await stats()).toMatchObject({ calls: 4, throttled: 1, contacts: 3 });
+    // Every call received counts with its contacts, the refused one too (as a provider's logs would).
+    expect(await stats()).toMatchObject({ calls: 4, throttled: 1, contacts: 4 });
   });
 
   it('MOCK_CREDITS: 1 credit per match, 402 when the balance does not cover a call; POST /mock/credits adds', async () => {
@@ -118,7 +119,13 @@ describe('the mock as a provider', () => {
     const added = await call('/mock/credits', { add: perCall });
     expect(added.json).toEqual({ creditsLeft: perCall + 1 });
     expect((await call('/mock/v5/person/bulk', pdlBody(10))).statusCode).toBe(200);
-    expect(await stats()).toMatchObject({ calls: 3, creditErrors: 1, creditsLeft: 1, matches: 2 * perCall });
+    expect(await stats()).toMatchObject({
+      calls: 3,
+      contacts: 30,
+      creditErrors: 1,
+      creditsLeft: 1,
+      matches: 2 * perCall,
+    });
   });
 
   it('POST /mock/credits answers 409 while the credits are unlimited, 400 for a bad body', async () => {
@@ -133,7 +140,7 @@ describe('the mock as a provider', () => {
     expect((await call('/mock/v5/person/bulk', pdlBody(2))).statusCode).toBe(500);
     await new Promise((r) => setTimeout(r, 350));
     expect((await enrich(2)).statusCode).toBe(200);
-    expect(await stats()).toMatchObject({ calls: 3, serverErrors: 2, contacts: 2 });
+    expect(await stats()).toMatchObject({ calls: 3, serverErrors: 2, contacts: 6 });
   });
 
   it('counts the injected failures and throttles too', async () => {
@@ -142,6 +149,6 @@ describe('the mock as a provider', () => {
     process.env.MOCK_FAILURE_RATE = '0';
     process.env.MOCK_THROTTLE_RATE = '1';
     await enrich(1);
-    expect(await stats()).toMatchObject({ calls: 2, serverErrors: 1, throttled: 1, contacts: 0 });
+    expect(await stats()).toMatchObject({ calls: 2, serverErrors: 1, throttled: 1, contacts: 2 });
   });
 });
