@@ -2,17 +2,14 @@
  * The provider bench's verdicts (bench/provider.ts), kept apart from the stacks it starts so that they can be unit
  * tested: is an output exact, does a request's `usage` add up to the mock's counters, are two outputs the same rows.
  */
+import type { MockStats } from '../src/handlers/mockState';
 import type { Contact } from '../src/schemas/contact';
 
-/** GET /mock/stats's counters (src/handlers/mockState.ts), or their change over a run. */
-export interface MockCounters {
-  calls: number;
-  contacts: number;
-  matches: number;
-  throttled: number;
-  creditErrors: number;
-  serverErrors: number;
-}
+/** GET /mock/stats's counters, or their change over a run. */
+export type MockCounters = Pick<
+  MockStats,
+  'calls' | 'contacts' | 'matches' | 'throttled' | 'creditErrors' | 'serverErrors'
+>;
 
 export const COUNTERS: readonly (keyof MockCounters)[] = [
   'calls',
