@@ -4,6 +4,7 @@ import type { Contact, EnrichField } from '../../src/schemas/contact';
 import type { BatchMessage } from '../../src/schemas/message';
 import type { RequestStatus, StatusRecord, Usage, UsageCounts } from '../../src/schemas/status';
 import { addUsage } from '../../src/core/usage';
+import { FleetGate, type GateOptions } from '../../src/core/providerGate';
 import type {
   CachedResult,
   ResultCache,
@@ -562,6 +563,21 @@ export class MemoryResultCache implements ResultCache {
  * the calls by kind. Each call answers after a turn of the event loop, as a DynamoDB call would, so that concurrent
  * callers really interleave. `failing`: every call throws (DynamoDB unreachable).
  */
+/** A provider gate on a manual clock: `sleep` moves the clock instead of waiting. */
+export function manualClockGate(
+  opts: Pick<GateOptions, 'threshold' | 'coolDownMs'> & Partial<GateOptions>,
+  clock = { now: 0 },
+): { clock: { now: number }; gate: FleetGate } {
+  const gate = new FleetGate({
+    now: () => clock.now,
+    sleep: async (ms) => {
+      clock.now += ms;
+    },
+    ...opts,
+  });
+  return { clock, gate };
+}
+
 export class MemoryGateStore implements ProviderGateStore {
   item: GateState = {};
   readonly calls = { read: 0, open: 0, claimTrial: 0, close: 0, endTrial: 0 };

@@ -9,9 +9,9 @@ import {
 import { enrichedRow } from '../../../src/core/output';
 import { mockEnrichContact } from '../../../src/handlers/mockData';
 import { CreditsExhaustedError, HttpError, TimeoutError, type RetryPolicy } from '../../../src/core/retry';
-import { FleetGate } from '../../../src/core/providerGate';
+import { FleetGate, type GateOptions } from '../../../src/core/providerGate';
 import type { Contact, EnrichField } from '../../../src/schemas/contact';
-import { FakeEnrichmentApi, HangingEnrichmentApi, VirtualClock } from '../../support/fakes';
+import { FakeEnrichmentApi, HangingEnrichmentApi, manualClockGate, VirtualClock } from '../../support/fakes';
 import { makeContacts } from '../../support/factories';
 
 const FIELDS: EnrichField[] = ['professional_email', 'personal_phone'];
@@ -296,20 +296,8 @@ describe("advanceEnrichment with the provider gate: 402, 429 and a failed trial 
       },
     };
   }
-  const clocked = (opts: Partial<ConstructorParameters<typeof FleetGate>[0]> = {}) => {
-    const clock = { now: 0 };
-    const gate = new FleetGate({
-      threshold: 5,
-      coolDownMs: 30_000,
-      creditRetryMs: 300_000,
-      now: () => clock.now,
-      sleep: async (ms) => {
-        clock.now += ms;
-      },
-      ...opts,
-    });
-    return { clock, gate };
-  };
+  const clocked = (opts: Partial<GateOptions> = {}) =>
+    manualClockGate({ threshold: 5, coolDownMs: 30_000, creditRetryMs: 300_000, ...opts });
 
   it('a 402 pauses for the credits: one call, no contact failed or tried again, no own failure, no budget spent', async () => {
     const contacts = makeContacts(4);

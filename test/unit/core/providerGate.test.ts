@@ -1,6 +1,6 @@
-import { FleetGate, gateWaiting, GATE_READ_INTERVAL_MS, type GateOptions } from '../../../src/core/providerGate';
+import { gateWaiting, GATE_READ_INTERVAL_MS, type GateOptions } from '../../../src/core/providerGate';
 import type { GatePass } from '../../../src/core/ports';
-import { MemoryGateStore } from '../../support/fakes';
+import { manualClockGate, MemoryGateStore } from '../../support/fakes';
 
 const TRIAL: GatePass = { allowed: true, trial: true };
 
@@ -9,17 +9,9 @@ const settle = async () => {
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
 };
 
-/** A gate on a manual clock; `sleep` moves the clock instead of waiting. */
+/** A gate on a manual clock (threshold 3, cool-down 1 s unless given). */
 function gate(opts: Partial<GateOptions> = {}, clock = { now: 0 }) {
-  const g = new FleetGate({
-    threshold: 3,
-    coolDownMs: 1_000,
-    now: () => clock.now,
-    sleep: async (ms) => {
-      clock.now += ms;
-    },
-    ...opts,
-  });
+  const { gate: g } = manualClockGate({ threshold: 3, coolDownMs: 1_000, ...opts }, clock);
   return { clock, g };
 }
 
