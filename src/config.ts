@@ -80,6 +80,11 @@ const ConfigSchema = z
      */
     PROVIDER_CREDIT_RETRY_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
     /**
+     * How long a batch is held through a provider outage (every call failing), from its first outage hold; then it
+     * spends its SQS receives again and reaches the DLQ (docs/failure-handling.md: The provider gate).
+     */
+    PROVIDER_OUTAGE_HOLD_SECONDS: z.coerce.number().int().min(1).max(604_800).default(3600),
+    /**
      * The provider's limits, shared by every worker through one token bucket in the status table
      * (docs/failure-handling.md: Rate limits). 0 or unset: off.
      */

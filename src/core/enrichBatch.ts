@@ -311,9 +311,11 @@ export async function advanceEnrichment(
         err instanceof TimeoutError && timeoutMs !== undefined && timeoutMs < (policy.callTimeoutMs ?? Infinity);
       if (isRetryable(err) && !cutShort) {
         const reopens = await gate?.failure(pass);
-        // The batch's own failure. A failed trial (the one call after a pause) says the pause goes on, not that these
-        // contacts are bad: not an attempt.
-        opts.onTransientFailure?.();
+        // The batch's own failure, unless it made the fleet's trial: failures of several batches paused the fleet, and
+        // the trial failing says the outage goes on, not that these contacts are bad (the batch is held, no receive
+        // spent). A failed trial is never an attempt of its contacts.
+        const fleetTrial = pass.allowed && pass.trial && pass.fleet === true;
+        if (!fleetTrial) opts.onTransientFailure?.();
         if (pass.allowed && pass.trial) throw new CallsStoppedError('breaker', 0, reopens);
       } else if (isPermanent(err)) await gate?.answered(pass);
       else await gate?.release(pass);

@@ -223,7 +223,8 @@ export type PauseReason = 'outage' | 'credits' | 'rate_limit';
  */
 export type GatePass =
   /** `pausedMs`: how long it waited out a rate-limit pause before it let the call go (none: no wait). */
-  | { allowed: true; trial: boolean; key?: string; pausedMs?: number }
+  /** `fleet`: the trial is the whole fleet's one call after a fleet-wide pause (not this instance's own trial). */
+  | { allowed: true; trial: boolean; key?: string; pausedMs?: number; fleet?: boolean }
   | { allowed: false; reason: PauseReason; reopensInMs: number; own?: boolean };
 
 /**

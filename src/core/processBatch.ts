@@ -57,6 +57,8 @@ export interface WorkerDeps extends AssemblyRouting {
   queue?: BatchQueue;
   /** The longest delay of a hold (SQS: at most 900 s); HOLD_MAX_DELAY_SECONDS when unset. */
   holdMaxDelaySeconds?: number;
+  /** PROVIDER_OUTAGE_HOLD_SECONDS in ms: how long a batch is held through a provider outage. No bound when unset. */
+  outageHoldMs?: number;
   /** Custom metrics: none when unset. */
   metrics?: Metrics;
   /** Spans `enrichment.batch` and, inside it, `enrichment.api.call` and `enrichment.bisect`: none when unset. */
@@ -85,14 +87,20 @@ export type BatchHandling = 'recorded' | 'duplicate' | 'held' | 'request-final' 
 
 /** A batch is held at most this many times; then it is handed back to SQS as before (its receives, then the DLQ). */
 export const MAX_BATCH_HOLDS = 100;
+/**
+ * A batch whose own failures paused the gate is held at most this many times (`ownHolds`), each at least the pause
+ * left: long enough for the other workers to tell an outage (every batch fails: the fleet's gate opens, and the batch
+ * is held like any other from then on) from a batch that fails alone, which is then handed back towards its DLQ.
+ */
+export const MAX_OWN_HOLDS = 4;
 /** The first hold's delay; each further hold doubles it, up to the maximum. */
 export const HOLD_BASE_DELAY_SECONDS = 5;
 /** SQS's largest DelaySeconds. */
 export const HOLD_MAX_DELAY_SECONDS = 900;
 
 export type HoldDecision =
-  | { hold: true; holds: number; creditHolds?: number; delaySeconds: number }
-  | { hold: false; reason: 'own-time' | 'own-failures' | 'hold-limit' };
+  | { hold: true; holds: number; creditHolds?: number; ownHolds?: number; outageSince?: string; delaySeconds: number }
+  | { hold: false; reason: 'own-time' | 'own-failures' | 'hold-limit' | 'outage-limit' };
 
 /**
  * Whether a batch stopped before the end is held (re-sent with a delay, its receive not spent) or handed back to SQS.
@@ -110,18 +118,42 @@ export function holdDecision(input: {
   ownFailures: number;
   holds: number;
   creditHolds?: number;
+  ownHolds?: number;
+  /** The message's `outageSince`: when a worker first held it for a provider outage. */
+  outageSince?: string;
+  /** PROVIDER_OUTAGE_HOLD_SECONDS in ms: how long, from `outageSince`, outage holds go on. No bound when unset. */
+  outageHoldMs?: number;
+  nowMs?: number;
   hintMs?: number;
   maxDelaySeconds?: number;
   random?: () => number;
 }): HoldDecision {
   const { stoppedBy, ownFailures, holds } = input;
   if (stoppedBy === undefined || stoppedBy === 'time') return { hold: false, reason: 'own-time' };
-  if (stoppedBy === 'breaker' && ownFailures > 0) return { hold: false, reason: 'own-failures' };
-  const credits = stoppedBy === 'credits';
-  if (!credits && holds >= MAX_BATCH_HOLDS) return { hold: false, reason: 'hold-limit' };
+  const nowMs = input.nowMs ?? Date.now();
+  let outageSince: string | undefined;
+  if (stoppedBy === 'breaker') {
+    // Every call failing looks the same from here whether the provider is down or the batch is one it always refuses
+    // and nothing else is running: an outage is ridden out for so long, then the batch spends its receives again.
+    const since = input.outageSince === undefined ? Number.NaN : Date.parse(input.outageSince);
+    if (input.outageHoldMs !== undefined && nowMs - since >= input.outageHoldMs)
+      return { hold: false, reason: 'outage-limit' };
+    outageSince = Number.isNaN(since) ? new Date(nowMs).toISOString() : input.outageSince;
+  }
   const max = Math.max(1, Math.min(HOLD_MAX_DELAY_SECONDS, input.maxDelaySeconds ?? HOLD_MAX_DELAY_SECONDS));
   const random = input.random ?? Math.random;
   const hintSeconds = Math.ceil((input.hintMs ?? 0) / 1000);
+  if (stoppedBy === 'breaker' && ownFailures > 0) {
+    // Its own calls failed and the gate paused: an outage this batch saw first, or contacts the provider always
+    // refuses. Held a few times, each at least the pause left (counted apart), then handed back towards the DLQ.
+    const ownHolds = input.ownHolds ?? 0;
+    if (ownHolds >= MAX_OWN_HOLDS || holds >= MAX_BATCH_HOLDS) return { hold: false, reason: 'own-failures' };
+    const base = Math.min(max, Math.max(HOLD_BASE_DELAY_SECONDS * 2 ** ownHolds, hintSeconds));
+    const delaySeconds = Math.max(1, Math.min(max, base + Math.floor(random() * base * 0.2)));
+    return { hold: true, holds, ownHolds: ownHolds + 1, outageSince, delaySeconds };
+  }
+  const credits = stoppedBy === 'credits';
+  if (!credits && holds >= MAX_BATCH_HOLDS) return { hold: false, reason: 'hold-limit' };
   if (credits) {
     // Back right after the next trial call (the pause left), spread over half that again: a top-up is seen within
     // about 1.5 retry intervals, and the held batches do not all come back at once. No backoff: a batch waiting days
@@ -133,7 +165,8 @@ export function holdDecision(input: {
   const backoff = HOLD_BASE_DELAY_SECONDS * 2 ** Math.min(holds, 20);
   const base = Math.min(max, Math.max(backoff, hintSeconds));
   const jitter = Math.floor(random() * base * 0.2);
-  return { hold: true, holds: holds + 1, delaySeconds: Math.max(1, Math.min(max, base + jitter)) };
+  const delaySeconds = Math.max(1, Math.min(max, base + jitter));
+  return { hold: true, holds: holds + 1, ...(outageSince ? { outageSince } : {}), delaySeconds };
 }
 
 /** The batchHeld metric's reason for what stopped a held batch. */
@@ -293,7 +326,7 @@ async function enrichAndRecord(
   const size = message.contacts.length;
   let start = freshProgress(size);
   // A redelivery or a held copy: an earlier delivery may have kept progress.
-  if ((invocation.receiveCount ?? 1) > 1 || message.holds || message.creditHolds) {
+  if ((invocation.receiveCount ?? 1) > 1 || message.holds || message.creditHolds || message.ownHolds) {
     const kept = await deps.store.getJson<StoredProgress>(keys.batchProgress(requestId, batchIndex));
     if (fitsBatch(kept, size))
       start = {
@@ -381,6 +414,10 @@ async function enrichAndRecord(
       ownFailures,
       holds: message.holds ?? 0,
       creditHolds: message.creditHolds ?? 0,
+      ownHolds: message.ownHolds ?? 0,
+      outageSince: message.outageSince,
+      outageHoldMs: deps.outageHoldMs,
+      nowMs: deps.clock.now().getTime(),
       hintMs: reopensInMs,
       maxDelaySeconds: deps.holdMaxDelaySeconds,
     });
@@ -391,6 +428,8 @@ async function enrichAndRecord(
       await deps.status.touch(requestId, deps.clock.now().toISOString());
       const copy: BatchMessage = { ...message, ...(decision.holds ? { holds: decision.holds } : {}) };
       if (decision.creditHolds) copy.creditHolds = decision.creditHolds;
+      if (decision.ownHolds) copy.ownHolds = decision.ownHolds;
+      if (decision.outageSince) copy.outageSince = decision.outageSince;
       await deps.queue.send([copy], { delaySeconds: decision.delaySeconds });
       deps.metrics?.emit('batchHeld', 1, { reason: HOLD_REASON[stoppedBy as Exclude<StoppedBy, 'time'>] });
       log.warn('batch held: re-sent with a delay, its progress kept', {
@@ -398,6 +437,7 @@ async function enrichAndRecord(
         stoppedBy,
         holds: decision.holds,
         ...(decision.creditHolds ? { creditHolds: decision.creditHolds } : {}),
+        ...(decision.ownHolds ? { ownHolds: decision.ownHolds } : {}),
         delaySeconds: decision.delaySeconds,
       });
       return 'held';
@@ -409,7 +449,7 @@ async function enrichAndRecord(
           : stoppedBy === 'breaker'
             ? 'enrichment API keeps failing: circuit open, batch handed back with its progress'
             : 'the provider paused the calls: batch handed back with its progress',
-        { ...fields, stoppedBy, holds: message.holds ?? 0 },
+        { ...fields, stoppedBy, holds: message.holds ?? 0, ...(decision.hold ? {} : { reason: decision.reason }) },
       );
       throw new EnrichmentPausedError(size - pending, pending);
     }

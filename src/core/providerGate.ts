@@ -171,9 +171,11 @@ export class FleetGate implements ProviderGate {
       // Half open and no live lease: this caller claims the fleet's one trial.
       const trial = this.beginTrial(now + this.leaseMs);
       let won = true;
+      let fleet = false;
       if (this.opts.store) {
         try {
           won = await this.opts.store.claimTrial(now, trial.until);
+          fleet = won;
         } catch (err) {
           // Unknown: this instance makes its own trial, as its own breaker would.
           this.warn('provider gate: the trial claim failed; this instance makes its own trial', err);
@@ -186,7 +188,7 @@ export class FleetGate implements ProviderGate {
         return { allowed: false, reason, reopensInMs: this.leaseMs };
       }
       this.view = { state: { ...state, trialUntil: trial.until }, readAt: this.view?.readAt ?? now };
-      return { allowed: true, trial: true, key, ...paused() };
+      return { allowed: true, trial: true, key, ...(fleet ? { fleet } : {}), ...paused() };
     }
   }
 

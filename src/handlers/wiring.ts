@@ -151,6 +151,7 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
     // so a hold comes back (and touches it again) well within that.
     queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs),
     holdMaxDelaySeconds: Math.min(900, Math.floor(c.RECONCILE_STALL_SECONDS / 2)),
+    outageHoldMs: c.PROVIDER_OUTAGE_HOLD_SECONDS * 1000,
     assemblyQueue: sqsAssemblyQueue(c.ASSEMBLY_QUEUE_NAME, clients.sqs),
     assemblyInlineMaxBatches: c.ASSEMBLY_INLINE_MAX_BATCHES,
     pricePerMatch: c.PROVIDER_PRICE_PER_MATCH,

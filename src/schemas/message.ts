@@ -18,6 +18,17 @@ export const BatchMessageSchema = z.object({
    * from `holds`, since they have no bound (docs/failure-handling.md: The provider gate). Absent: never.
    */
   creditHolds: z.number().int().min(1).optional(),
+  /**
+   * How many times a worker held the batch after its own calls failed and paused the provider gate (an outage seen
+   * first by this batch, or a batch of contacts the provider always refuses): bounded by MAX_OWN_HOLDS, after which
+   * such a batch is handed back to SQS (its receives, then the DLQ). Absent: never.
+   */
+  ownHolds: z.number().int().min(1).optional(),
+  /**
+   * When a worker first held the batch for a provider outage (ISO 8601): outage holds go on for
+   * PROVIDER_OUTAGE_HOLD_SECONDS from then, after which the batch spends its receives again (then the DLQ). Absent: never.
+   */
+  outageSince: z.string().datetime().optional(),
 });
 export type BatchMessage = z.infer<typeof BatchMessageSchema>;
 

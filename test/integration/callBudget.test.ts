@@ -36,13 +36,18 @@ describe('enrichment calls are bounded: call budget, permanent errors, circuit b
   });
 
   it('a provider that fails the whole call for any of 100 bad contacts (MOCK_INVALID_MODE=call): at most the budget in all, every delivery included; all end failed', async () => {
-    service = await startFaultService({ MOCK_INVALID_MODE: 'call', ENRICHMENT_BREAKER_COOLDOWN_MS: '50' });
+    service = await startFaultService({
+      MOCK_INVALID_MODE: 'call',
+      ENRICHMENT_BREAKER_COOLDOWN_MS: '50',
+      PROVIDER_OUTAGE_HOLD_SECONDS: '3',
+    });
     const contacts = makeContacts(100, { poison: all(100) });
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
     runPipeline(service, { concurrency: 2 });
     const final = await waitForFinal(res.json.requestId, 60_000);
 
-    // Every contact failed and none for good, so it looks like an outage: redelivered, then dead-lettered.
+    // Every contact failed and none for good, so it looks like an outage: held for the outage bound (3 s here),
+    // then redelivered, then dead-lettered.
     expect(final).toMatchObject({ status: 'failed', processedBatches: 0, failedBatches: 1 });
     expectOutput(
       await readOutput(service, res.json.requestId),

@@ -106,7 +106,7 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     expect(service.mockApi.calls()).toBeGreaterThan(30);
   });
 
-  it('an enrichment API outage fails nothing for good: the batch is left for redelivery, held while the circuit is open, and enriched once the API is back', async () => {
+  it('an enrichment API outage fails nothing for good: each batch is held (no receive spent, its progress kept) and enriched once the API is back', async () => {
     service = await startFaultService({ MOCK_FAILURE_RATE: '1', ENRICHMENT_BREAKER_COOLDOWN_MS: '1000' });
     const contacts = makeContacts(250);
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
@@ -122,36 +122,26 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     const failedIds = async (event: SQSEvent) =>
       (await worker(event)).batchItemFailures.map((f) => f.itemIdentifier).sort();
 
-    // Down: every contact fails, so every record is reported back for redelivery and nothing is counted. These
-    // batches' own calls failed, so none is held: nothing is re-sent, the receive is spent as before.
-    expect(await failedIds(deliver(1))).toEqual(['b0', 'b1', 'b2']);
+    // Down: every contact fails and the gate opens. Each batch is held although its own calls failed (it cannot
+    // tell an outage from contacts the provider always refuses): every record is acknowledged (no receive spent, no
+    // step towards the DLQ), nothing is counted, and a copy with ownHolds: 1 and outageSince is queued with a delay.
+    const heldAt = Date.now();
+    expect(await failedIds(deliver(1))).toEqual([]);
     expect(await statusRecord(res.json.requestId)).toMatchObject({
       status: 'processing',
       processedBatches: 0,
       failedBatches: 0,
     });
-    expect(await service.queueDepth()).toBe(0);
     const callsDown = service.mockApi.calls();
     expect(callsDown).toBeGreaterThan(0);
-
-    // Back, but the worker's circuit is still open: the redelivery makes no call, and since none of its own calls
-    // failed it is held, not handed back: every record is acknowledged (no further receive spent, no step towards
-    // the DLQ) and a copy with holds: 1 is queued with a delay, its progress kept.
     process.env.MOCK_FAILURE_RATE = '0';
-    const heldAt = Date.now();
-    expect(await failedIds(deliver(2))).toEqual([]);
-    expect(service.mockApi.calls()).toBe(callsDown);
-    expect(await statusRecord(res.json.requestId)).toMatchObject({
-      status: 'processing',
-      processedBatches: 0,
-      failedBatches: 0,
-    });
+    expect(await service.queueDepth()).toBe(0);
     expect(await delayedDepth(service)).toBe(3);
     // The delay is honoured: the copies are not visible at once (the first hold waits at least 5 s).
     expect(await receiveAll(service)).toEqual([]);
 
-    // The held copies: exactly one per batch, the original message plus holds: 1, each a new message (received for
-    // the first time: the hold spent no receive), visible only after the delay.
+    // The held copies: exactly one per batch, the original message plus ownHolds: 1 and when the outage hold began,
+    // each a new message (received for the first time: the hold spent no receive), visible only after the delay.
     const held: Message[] = [];
     while (held.length < 3 && Date.now() - heldAt < 15_000) {
       held.push(...(await receiveAll(service)));
@@ -159,7 +149,8 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     }
     expect(Date.now() - heldAt).toBeGreaterThanOrEqual(4_500);
     const copies = held.map((m) => JSON.parse(m.Body!) as BatchMessage).sort((a, b) => a.batchIndex - b.batchIndex);
-    expect(copies).toEqual(messages.map((m) => ({ ...m, holds: 1 })));
+    expect(copies).toEqual(messages.map((m) => ({ ...m, ownHolds: 1, outageSince: expect.any(String) })));
+    for (const copy of copies) expect(Date.parse(copy.outageSince!)).toBeGreaterThanOrEqual(heldAt - 1_000);
     expect(held.map((m) => m.Attributes?.ApproximateReceiveCount)).toEqual(['1', '1', '1']);
     await deleteMessages(service, held);
     // What each held batch kept: nothing settled yet (no contact failed), its pending parts covering each of its
@@ -314,13 +305,22 @@ describe('enrichment API faults, poison contacts and failing batches (fauxqs + d
     expect(service.mockApi.calls()).toBe(2);
   });
 
-  it('every contact unenrichable (whole-call 500s): looks like an outage, so redelivered, then dead-lettered; status failed', async () => {
-    service = await startFaultService({ ...CALL_MODE, ENRICHMENT_BREAKER_COOLDOWN_MS: '50' });
+  it('every contact unenrichable (whole-call 500s): looks like an outage, so held for PROVIDER_OUTAGE_HOLD_SECONDS, then redelivered and dead-lettered; status failed', async () => {
+    service = await startFaultService({
+      ...CALL_MODE,
+      ENRICHMENT_BREAKER_COOLDOWN_MS: '50',
+      PROVIDER_OUTAGE_HOLD_SECONDS: '3',
+    });
     const all = new Set(Array.from({ length: 150 }, (_, i) => i));
     const contacts = makeContacts(150, { poison: all });
+    const submittedAt = Date.now();
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
     runPipeline(service, { concurrency: 4, visibilityTimeout: 1 });
     const final = await waitForFinal(res.json.requestId, 60_000);
+
+    // Nothing tells it from an outage (no call of the fleet succeeds), so its batches were held for the outage bound
+    // before they spent their receives: it could not have ended sooner.
+    expect(Date.now() - submittedAt).toBeGreaterThanOrEqual(3_000);
 
     expect(final).toMatchObject({ status: 'failed', totalBatches: 2, processedBatches: 0, failedBatches: 2 });
     expectOutput(

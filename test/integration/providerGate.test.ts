@@ -117,7 +117,8 @@ describe('the provider gate on dynalite (through the IAM edge)', () => {
       return sizes[0] === 1 && sizes[1] === 8 ? passes.findIndex((p) => p.length === 1) : undefined;
     });
     const loser = 1 - winner;
-    expect(passes[winner]).toEqual([{ allowed: true, trial: true }]);
+    // The claim won through the shared item: the fleet's trial (a failure of it is not its batch's own).
+    expect(passes[winner]).toEqual([{ allowed: true, trial: true, fleet: true }]);
     expect(passes[loser].every((p) => !p.allowed && p.reason === 'outage' && p.reopensInMs > 0)).toBe(true);
     expect((await store.read()).trialUntil).toBeGreaterThan(Date.now());
     // The trial succeeds: the item is closed for everyone, and the winner's waiting callers go.

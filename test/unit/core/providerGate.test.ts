@@ -3,6 +3,8 @@ import type { GatePass } from '../../../src/core/ports';
 import { manualClockGate, MemoryGateStore } from '../../support/fakes';
 
 const TRIAL: GatePass = { allowed: true, trial: true };
+/** The fleet's one trial, claimed on the shared item. */
+const FLEET_TRIAL: GatePass = { allowed: true, trial: true, fleet: true };
 
 /** Lets the store's calls (each a turn of the event loop) run their course: a few turns, no timer. */
 const settle = async () => {
@@ -144,7 +146,7 @@ describe('FleetGate on a shared store: the fleet-wide gate', () => {
     // Every instance but the trial's answers at once: refused, the lease left as the hint.
     await settle();
     const trials = passes.filter((p) => p?.allowed);
-    expect(trials).toEqual([TRIAL]);
+    expect(trials).toEqual([FLEET_TRIAL]);
     const refused = passes.filter((p) => p && !p.allowed);
     expect(refused).toHaveLength(40);
     expect(new Set(refused.map((p) => JSON.stringify(p)))).toEqual(
@@ -199,11 +201,11 @@ describe('FleetGate on a shared store: the fleet-wide gate', () => {
     const b = gate({ store, leaseMs: 15_000 }, clock).g;
     await store.open('outage', 1_000, 0);
     clock.now = 1_000;
-    expect(await a.acquire()).toEqual(TRIAL); // a's instance then dies
+    expect(await a.acquire()).toEqual(FLEET_TRIAL); // a's instance then dies
     clock.now += 14_999;
     expect((await b.acquire()).allowed).toBe(false);
     clock.now += 1;
-    expect(await b.acquire()).toEqual(TRIAL);
+    expect(await b.acquire()).toEqual(FLEET_TRIAL);
   });
 
   it('opens only forward: an earlier or equal end changes nothing, and an extended pause keeps its start', async () => {
@@ -239,7 +241,7 @@ describe('FleetGate on a shared store: the fleet-wide gate', () => {
     // Once the interval is over: one trial; its 402 reopens for another interval, the pause's start kept.
     clock.now = 305_000;
     const trial = await b.acquire();
-    expect(trial).toEqual(TRIAL);
+    expect(trial).toEqual(FLEET_TRIAL);
     expect((await a.acquire()).allowed).toBe(false);
     expect(await b.outOfCredits(trial)).toBe(300_000);
     expect(store.item).toMatchObject({ openUntil: 605_000, reason: 'credits', since: 5_000 });
@@ -247,7 +249,7 @@ describe('FleetGate on a shared store: the fleet-wide gate', () => {
     // Topped up: the next trial succeeds and closes the gate for everyone.
     clock.now = 605_000;
     const next = await a.acquire();
-    expect(next).toEqual(TRIAL);
+    expect(next).toEqual(FLEET_TRIAL);
     await a.success(next);
     expect(store.item).toEqual({ updatedAt: 605_000 });
     expect(gateWaiting(store.item, clock.now)).toBeUndefined();
@@ -266,7 +268,7 @@ describe('FleetGate on a shared store: the fleet-wide gate', () => {
     expect(store.item).toMatchObject({ openUntil: 31_000, reason: 'outage', since: 0 });
     clock.now = 31_000;
     const next = await g.acquire();
-    expect(next).toEqual(TRIAL);
+    expect(next).toEqual(FLEET_TRIAL);
     await g.answered(next);
     expect(store.item.openUntil).toBeUndefined();
   });

@@ -1,5 +1,5 @@
 import { EnrichmentPausedError } from '../../../src/core/errors';
-import { processBatch } from '../../../src/core/processBatch';
+import { MAX_OWN_HOLDS, processBatch } from '../../../src/core/processBatch';
 import { FleetGate } from '../../../src/core/providerGate';
 import { CreditsExhaustedError, HttpError } from '../../../src/core/retry';
 import { keys, toStatusResponse } from '../../../src/core/status';
@@ -118,38 +118,65 @@ describe('processBatch while the provider gate pauses the calls', () => {
     expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 0, failedBatches: 0 });
   });
 
-  it("a batch whose calls alone failed pauses this instance only, and each of its deliveries goes back to SQS (the DLQ's path), never held", async () => {
+  it("a batch whose calls alone failed pauses this instance only: held MAX_OWN_HOLDS times, then back to SQS (the DLQ's path)", async () => {
     const { h, api, time, store, deps } = await setup(200);
     api.answer = 'down';
-    await expect(processBatch(h.messages[0], deps, { receiveCount: 1 })).rejects.toThrow(EnrichmentPausedError);
-    expect(store.writes).toBe(0); // the fleet is not paused
+    // Its own failures pause this instance: held (it may be an outage it saw first), the fleet not paused.
+    expect(await processBatch(h.messages[0], deps, { receiveCount: 1 })).toBe('held');
+    expect(store.writes).toBe(0);
+    let [copy] = h.queue.drain();
+    const outageSince = h.clock.now().toISOString();
+    expect(copy).toEqual({ ...h.messages[0], ownHolds: 1, outageSince });
     const calls = api.calls;
-    // Its redelivery meets the pause its own failures caused: handed back again, no call, nothing re-sent.
-    await expect(processBatch(h.messages[0], deps, { receiveCount: 2 })).rejects.toThrow(EnrichmentPausedError);
-    expect(api.calls).toBe(calls);
-    expect(h.queue.drain()).toEqual([]);
-    // Another batch meeting it is held (not its doing).
+    // Another batch meeting the pause is held as for any pause (not its doing), counted in `holds`.
     expect(await processBatch(h.messages[1], deps, { receiveCount: 1 })).toBe('held');
-    expect(h.queue.drain()).toEqual([{ ...h.messages[1], holds: 1 }]);
+    expect(h.queue.drain()).toEqual([{ ...h.messages[1], holds: 1, outageSince }]);
     expect(h.metrics.emit).toHaveBeenCalledWith('batchHeld', 1, { reason: 'outage' });
+    // Its copies meet the pause its own failures caused: held again, no call, until MAX_OWN_HOLDS.
+    for (let n = 2; n <= MAX_OWN_HOLDS; n++) {
+      expect(await processBatch(copy, deps, { receiveCount: 1 })).toBe('held');
+      [copy] = h.queue.drain();
+      expect(copy.ownHolds).toBe(n);
+    }
+    expect(api.calls).toBe(calls);
+    await expect(processBatch(copy, deps, { receiveCount: 1 })).rejects.toThrow(EnrichmentPausedError);
+    expect(h.queue.drain()).toEqual([]);
     // After the cool-down, its own trial fails: its own failure again, handed back, its contacts still pending.
     time.now += 30_000;
-    await expect(processBatch(h.messages[0], deps, { receiveCount: 3 })).rejects.toThrow(EnrichmentPausedError);
+    await expect(processBatch(copy, deps, { receiveCount: 2 })).rejects.toThrow(EnrichmentPausedError);
     expect(api.calls).toBe(calls + 1);
+    expect(store.writes).toBe(0);
     expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 0, failedBatches: 0 });
   });
 
-  it('an outage (the calls of two batches failing) pauses the fleet: a redelivery of a batch that failed is held', async () => {
+  it('an outage (the calls of two batches failing) pauses the fleet: no receive spent, a batch that failed is held again as any other', async () => {
     const { h, api, store, deps } = await setup(200);
     api.answer = 'down';
-    await Promise.all(
-      h.messages.map((m) => expect(processBatch(m, deps, { receiveCount: 1 })).rejects.toThrow(EnrichmentPausedError)),
-    );
+    const handled = await Promise.all(h.messages.map((m) => processBatch(m, deps, { receiveCount: 1 })));
+    expect(handled).toEqual(h.messages.map(() => 'held'));
     expect(store.item).toMatchObject({ reason: 'outage' });
+    const copies = h.queue.drain();
+    expect(copies.map((c) => c.ownHolds)).toEqual(h.messages.map(() => 1));
     const calls = api.calls;
-    expect(await processBatch(h.messages[0], deps, { receiveCount: 2 })).toBe('held');
+    expect(await processBatch(copies[0], deps, { receiveCount: 1 })).toBe('held');
     expect(api.calls).toBe(calls);
-    expect(h.queue.drain()).toEqual([{ ...h.messages[0], holds: 1 }]);
+    // The fleet's pause, not its own doing: counted in `holds`, its own holds unchanged.
+    expect(h.queue.drain()).toEqual([{ ...copies[0], holds: 1 }]);
+  });
+
+  it("the fleet's trial failing is not the trial batch's own failure: held as any other, no receive spent", async () => {
+    const { h, api, time, store, deps } = await setup(200);
+    api.answer = 'down';
+    await Promise.all(h.messages.map((m) => processBatch(m, deps, { receiveCount: 1 })));
+    expect(store.item).toMatchObject({ reason: 'outage' });
+    const copies = h.queue.drain();
+    // The cool-down over, one copy makes the fleet's one trial call, which fails: the outage goes on.
+    time.now += 30_000;
+    const calls = api.calls;
+    expect(await processBatch(copies[1], deps, { receiveCount: 1 })).toBe('held');
+    expect(api.calls).toBe(calls + 1);
+    expect(h.queue.drain()).toEqual([{ ...copies[1], holds: 1 }]);
+    expect(store.item).toMatchObject({ reason: 'outage' });
   });
 
   it('the status of a processing request says what it waits for; a final one says nothing', () => {

@@ -1,5 +1,5 @@
 import { grantBound, planLimiter, TokenBucket, type LimiterPlan } from '../../../src/core/rateLimiter';
-import { holdDecision, MAX_BATCH_HOLDS } from '../../../src/core/processBatch';
+import { holdDecision, MAX_BATCH_HOLDS, MAX_OWN_HOLDS } from '../../../src/core/processBatch';
 import type { BucketCounter, TokenBucketStore } from '../../../src/core/ports';
 
 /** The store's two conditional writes on a Map, atomic as DynamoDB's single-item updates are; counts the writes. */
@@ -162,6 +162,8 @@ describe('TokenBucket: one conditional write per take, waits computed, never pol
 
 describe('holdDecision: hold (re-send with a delay) or hand back to SQS', () => {
   const random = () => 0;
+  const nowMs = Date.parse('2026-01-01T00:00:00.000Z');
+  const outageSince = new Date(nowMs).toISOString();
 
   it('holds a batch stopped by the limiter, or by an open circuit it did not open itself', () => {
     expect(holdDecision({ stoppedBy: 'limit', ownFailures: 0, holds: 0, random })).toEqual({
@@ -170,22 +172,79 @@ describe('holdDecision: hold (re-send with a delay) or hand back to SQS', () => 
       delaySeconds: 5,
     });
     expect(holdDecision({ stoppedBy: 'limit', ownFailures: 3, holds: 0, random }).hold).toBe(true);
-    expect(holdDecision({ stoppedBy: 'breaker', ownFailures: 0, holds: 2, random })).toEqual({
+    expect(holdDecision({ stoppedBy: 'breaker', ownFailures: 0, holds: 2, nowMs, random })).toEqual({
       hold: true,
       holds: 3,
+      outageSince,
       delaySeconds: 20,
     });
   });
 
-  it('hands back a batch out of its own time, one whose own calls failed, or one held too often', () => {
+  it('hands back a batch out of its own time, one whose own calls failed once held MAX_OWN_HOLDS times, or one held too often', () => {
     expect(holdDecision({ stoppedBy: 'time', ownFailures: 0, holds: 0 })).toEqual({ hold: false, reason: 'own-time' });
-    expect(holdDecision({ stoppedBy: 'breaker', ownFailures: 1, holds: 0 })).toEqual({
+    expect(holdDecision({ stoppedBy: 'breaker', ownFailures: 1, holds: 0, ownHolds: MAX_OWN_HOLDS })).toEqual({
       hold: false,
       reason: 'own-failures',
     });
     expect(holdDecision({ stoppedBy: 'limit', ownFailures: 0, holds: MAX_BATCH_HOLDS })).toEqual({
       hold: false,
       reason: 'hold-limit',
+    });
+  });
+
+  it('holds a batch whose own calls failed and paused the gate a few times (ownHolds), each at least the pause left', () => {
+    // An outage this batch saw first looks, from inside, like contacts the provider always refuses: held, counted apart.
+    expect(holdDecision({ stoppedBy: 'breaker', ownFailures: 20, holds: 3, hintMs: 30_000, nowMs, random })).toEqual({
+      hold: true,
+      holds: 3,
+      ownHolds: 1,
+      outageSince,
+      delaySeconds: 30,
+    });
+    expect(holdDecision({ stoppedBy: 'breaker', ownFailures: 1, holds: 0, ownHolds: 3, nowMs, random })).toEqual({
+      hold: true,
+      holds: 0,
+      ownHolds: 4,
+      outageSince,
+      delaySeconds: 40,
+    });
+  });
+
+  it('rides out an outage for outageHoldMs from the first outage hold, then hands the batch back (its receives, the DLQ)', () => {
+    const outageHoldMs = 3_600_000;
+    const since = new Date(nowMs - outageHoldMs + 1).toISOString();
+    // The first outage hold stamps the time; later ones keep it, whether the fleet's pause or its own failures stopped it.
+    expect(holdDecision({ stoppedBy: 'breaker', ownFailures: 0, holds: 0, outageHoldMs, nowMs, random })).toEqual({
+      hold: true,
+      holds: 1,
+      outageSince,
+      delaySeconds: 5,
+    });
+    for (const ownFailures of [0, 3])
+      expect(
+        holdDecision({ stoppedBy: 'breaker', ownFailures, holds: 7, outageSince: since, outageHoldMs, nowMs, random }),
+      ).toMatchObject({ hold: true, outageSince: since });
+    // Its time is up: handed back, whatever stopped its calls this time, however few its holds.
+    const late = new Date(nowMs - outageHoldMs).toISOString();
+    for (const ownFailures of [0, 3])
+      expect(
+        holdDecision({ stoppedBy: 'breaker', ownFailures, holds: 1, outageSince: late, outageHoldMs, nowMs, random }),
+      ).toEqual({ hold: false, reason: 'outage-limit' });
+    // Only an outage is bounded so: a credit pause or the limiter still holds a batch past it, without stamping it.
+    const credits = holdDecision({
+      stoppedBy: 'credits',
+      ownFailures: 0,
+      holds: 1,
+      outageSince: late,
+      outageHoldMs,
+      nowMs,
+    });
+    expect(credits).toMatchObject({ hold: true, creditHolds: 1 });
+    expect(credits).not.toHaveProperty('outageSince');
+    expect(
+      holdDecision({ stoppedBy: 'limit', ownFailures: 0, holds: 1, outageSince: late, outageHoldMs, nowMs }),
+    ).toMatchObject({
+      hold: true,
     });
   });
 
@@ -204,7 +263,13 @@ describe('holdDecision: hold (re-send with a delay) or hand back to SQS', () => 
   it('holds a batch stopped by the credit pause whatever else happened, counted apart and with no bound', () => {
     // Its own calls failed too, it was held to the bound for other pauses: still held, `holds` unchanged.
     expect(
-      holdDecision({ stoppedBy: 'credits', ownFailures: 3, holds: MAX_BATCH_HOLDS, creditHolds: 0, random }),
+      holdDecision({
+        stoppedBy: 'credits',
+        ownFailures: 3,
+        holds: MAX_BATCH_HOLDS,
+        creditHolds: 0,
+        random,
+      }),
     ).toEqual({ hold: true, holds: MAX_BATCH_HOLDS, creditHolds: 1, delaySeconds: 5 });
     // No backoff however long it has waited: a top-up must not find it held for 15 minutes more.
     expect(holdDecision({ stoppedBy: 'credits', ownFailures: 0, holds: 0, creditHolds: 10_000, random })).toEqual({
