@@ -136,6 +136,26 @@ async function stopProcessGroup(child: ChildProcess, graceMs: number): Promise<v
  * serverless offline for the HTTP API and the functions, and local SQS event sources and a
  * reconcile schedule standing in for Lambda's triggers.
  */
+/**
+ * One warm-up invocation. On a loaded machine starting every instance at once can outlast a function's timeout
+ * (serverless offline answers `[504] - Lambda timeout.`): that is tried again, then left to start on first use, since
+ * warming only saves the first batches' start. Any other failure (a function that cannot start) is thrown.
+ */
+export async function warmUp(call: () => Promise<unknown>, functionKey: string, attempts = 3): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await call();
+      return;
+    } catch (err) {
+      if (!/Lambda timeout/.test(String(err))) throw err;
+      if (attempt >= attempts) {
+        log.warn('local stack: a warm-up invocation timed out; the function starts on first use', { functionKey });
+        return;
+      }
+    }
+  }
+}
+
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   useFakeAwsCredentials();
   const port = opts.port ?? DEFAULTS.port;
@@ -292,7 +312,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     })),
   ];
   try {
-    await Promise.all(warm.flatMap((w) => Array.from({ length: w.instances }, () => invoke(w.functionKey, w.event))));
+    await Promise.all(
+      warm.flatMap((w) =>
+        Array.from({ length: w.instances }, () => warmUp(() => invoke(w.functionKey, w.event), w.functionKey)),
+      ),
+    );
   } catch (err) {
     await stop();
     throw err;
