@@ -95,6 +95,8 @@ export const MAX_BATCH_HOLDS = 100;
 export const MAX_OWN_HOLDS = 4;
 /** The first hold's delay; each further hold doubles it, up to the maximum. */
 export const HOLD_BASE_DELAY_SECONDS = 5;
+/** The longest backoff of an outage hold (the pause left may be longer): a minute after the outage, work goes on. */
+export const OUTAGE_MAX_DELAY_SECONDS = 60;
 /** SQS's largest DelaySeconds. */
 export const HOLD_MAX_DELAY_SECONDS = 900;
 
@@ -162,7 +164,11 @@ export function holdDecision(input: {
     const delaySeconds = Math.max(1, Math.min(max, base + Math.floor(random() * base * 0.5)));
     return { hold: true, holds, creditHolds: (input.creditHolds ?? 0) + 1, delaySeconds };
   }
-  const backoff = HOLD_BASE_DELAY_SECONDS * 2 ** Math.min(holds, 20);
+  // An outage's backoff stops at OUTAGE_MAX_DELAY_SECONDS, so the held batches call again soon after it ends.
+  const backoff = Math.min(
+    HOLD_BASE_DELAY_SECONDS * 2 ** Math.min(holds, 20),
+    stoppedBy === 'breaker' ? OUTAGE_MAX_DELAY_SECONDS : Number.POSITIVE_INFINITY,
+  );
   const base = Math.min(max, Math.max(backoff, hintSeconds));
   const jitter = Math.floor(random() * base * 0.2);
   const delaySeconds = Math.max(1, Math.min(max, base + jitter));

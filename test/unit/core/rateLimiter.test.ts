@@ -1,5 +1,5 @@
 import { grantBound, planLimiter, TokenBucket, type LimiterPlan } from '../../../src/core/rateLimiter';
-import { holdDecision, MAX_BATCH_HOLDS, MAX_OWN_HOLDS } from '../../../src/core/processBatch';
+import { holdDecision, MAX_BATCH_HOLDS, MAX_OWN_HOLDS, OUTAGE_MAX_DELAY_SECONDS } from '../../../src/core/processBatch';
 import type { BucketCounter, TokenBucketStore } from '../../../src/core/ports';
 
 /** The store's two conditional writes on a Map, atomic as DynamoDB's single-item updates are; counts the writes. */
@@ -207,6 +207,18 @@ describe('holdDecision: hold (re-send with a delay) or hand back to SQS', () => 
       ownHolds: 4,
       outageSince,
       delaySeconds: 40,
+    });
+  });
+
+  it("caps an outage hold's backoff at OUTAGE_MAX_DELAY_SECONDS (back soon after the outage), not other holds'", () => {
+    const outage = holdDecision({ stoppedBy: 'breaker', ownFailures: 0, holds: 10, nowMs, random });
+    expect(outage).toMatchObject({ hold: true, holds: 11, delaySeconds: OUTAGE_MAX_DELAY_SECONDS });
+    // The pause left still wins when longer.
+    expect(
+      holdDecision({ stoppedBy: 'breaker', ownFailures: 0, holds: 10, hintMs: 90_000, nowMs, random }),
+    ).toMatchObject({ delaySeconds: 90 });
+    expect(holdDecision({ stoppedBy: 'limit', ownFailures: 0, holds: 10, random })).toMatchObject({
+      delaySeconds: 900,
     });
   });
 
