@@ -423,11 +423,46 @@ function scenarioEnv(name: ScenarioName, opts: Options): Record<string, string> 
 }
 
 /** One request with the shared limit on or off: its time and 429s against the targets. */
+/**
+ * The mock's calls over time, sampled every `everyMs` from just before the request's POST: when the first and the last
+ * call went out (to a sample), and the calls per second in between, so the job's time splits into before the first
+ * call (upload, fan-out), the calls, and after the last call (results, assembly).
+ */
+function callTimeline(ctx: Ctx, everyMs = 200) {
+  const t0 = performance.now();
+  const samples: { at: number; calls: number; throttled: number }[] = [];
+  let stopped = false;
+  const done = (async () => {
+    while (!stopped) {
+      const s = await mockStats(ctx).catch(() => undefined);
+      if (s) samples.push({ at: (performance.now() - t0) / 1000, calls: s.calls, throttled: s.throttled });
+      await sleep(everyMs);
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await done;
+    const base = samples[0]?.calls ?? 0;
+    const total = (samples[samples.length - 1]?.calls ?? base) - base;
+    const first = samples.find((x) => x.calls > base)?.at;
+    const last = samples.find((x) => x.calls - base >= total)?.at;
+    // Calls seen by the end of each second (the last sample in it, or the one before), then their differences.
+    const cumulative: number[] = [];
+    for (const x of samples) cumulative[Math.floor(x.at)] = x.calls - base;
+    for (let i = 0; i < cumulative.length; i++) cumulative[i] ??= i ? cumulative[i - 1] : 0;
+    const bySecond = cumulative.map((v, i) => v - (i ? cumulative[i - 1] : 0));
+    return { first, last, total, bySecond };
+  };
+}
+
 const limitScenario =
   (on: boolean): Scenario =>
   async (ctx, n) => {
     const contacts = uniqueContacts(n(30_000), 1, new Set());
+    const timeline = callTimeline(ctx);
     const g = await runGroup(ctx, [{ label: `${contacts.length} contacts`, contacts }]);
+    const calls_ = await timeline();
+    ctx.say(`  calls per second: ${calls_.bySecond.join(' ')}`);
     const job = g.jobs[0];
     const calls = Math.ceil(contacts.length / 100);
     // 600 calls per minute: the request's calls take calls / 10 seconds.
@@ -439,6 +474,9 @@ const limitScenario =
         ? `target ${s1(target)} ± 15%: ${inTarget ? 'met' : 'missed'}; 429 share ${pct(g.delta.throttled, g.delta.calls)} (≤ 2%: ${share <= 0.02 ? 'met' : 'missed'})`
         : `baseline, shared limit off: ${g.delta.throttled} 429s (${pct(g.delta.throttled, g.delta.calls)} of calls)`,
       `${calls} batches of 100; status ${job.status}`,
+      calls_.first === undefined || calls_.last === undefined
+        ? 'no call seen'
+        : `first call by ${s1(calls_.first)}, last by ${s1(calls_.last)} (${((calls_.total - 1) / Math.max(0.001, calls_.last - calls_.first)).toFixed(1)} calls/s between), done ${s1(job.seconds - calls_.last)} after it`,
     ]);
   };
 

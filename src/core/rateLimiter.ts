@@ -19,8 +19,13 @@ import type { BucketCounter, RateLimiter, TokenBucketStore } from './ports';
  * grants more than the provider's per-minute limit (sharded: less one take per shard).
  */
 
-/** How far behind now a counter's schedule may lag before it is raised: the limiter's burst, in time. */
-export const BURST_MS = 2_000;
+/**
+ * How far behind now a counter's schedule may lag before it is raised: the limiter's burst, in time. Also what a
+ * fresh (or idle) bucket hands out at once. 3 s rather than 2 s: a CPU-starved fleet that falls up to 3 s behind
+ * keeps those tokens instead of losing them for good, and a short job starts with 3 s of calls; it costs 1/63 of the
+ * rate (600/min runs at 570/min instead of 580/min). See docs/benchmarks-provider.md.
+ */
+export const BURST_MS = 3_000;
 /**
  * One item takes about 1,000 writes per second; a take is one write (a refusal too). Past half of that the bucket
  * is split into shards, each with an even share of the rate.
@@ -140,9 +145,13 @@ export class TokenBucket implements RateLimiter {
     amounts: Partial<Record<BucketCounter, number>>,
     maxWaitMs: number,
   ): Promise<number | undefined> {
+    // One clock reading for the whole take. A raise lost to another worker's means the counter already stood at or
+    // past this floor, so the next add is fresh against it; a floor read anew after a slow round trip (seconds on a
+    // CPU-starved stack) would find it stale again, raise past the other worker's raise (discarding the tokens in
+    // between) and, three times over, refuse a take the bucket had tokens for (the batch held for 5 s or more).
+    const now = this.now();
+    const floor = this.floors(now);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const now = this.now();
-      const floor = this.floors(now);
       // An idle schedule (as this instance last saw it): raise it straight away, one write instead of two.
       if (attempt === 0 && this.looksIdle(shard, now)) {
         const raised = this.raiseTo(floor, amounts);
@@ -158,7 +167,7 @@ export class TokenBucket implements RateLimiter {
       // Behind by more than the burst: those tokens are discarded, the stale counters raised with the take on top.
       const raised = this.raiseTo(floor, amounts, stale);
       if (await this.store.raise(shard, raised.targets)) return this.note(shard, { ...values, ...raised.values }, now);
-      // Another worker raised it meanwhile: take again.
+      // Another worker raised it to this floor or past it meanwhile: the next add is fresh against it.
     }
     return undefined;
   }

@@ -312,11 +312,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     })),
   ];
   try {
-    await Promise.all(
-      warm.flatMap((w) =>
+    // One function at a time (its instances at once, so that each gets its own thread): all of them at once, about
+    // 100 threads with 16 workers, took longer than a function's timeout on a loaded machine (a 504 "Lambda timeout").
+    for (const w of warm)
+      await Promise.all(
         Array.from({ length: w.instances }, () => warmUp(() => invoke(w.functionKey, w.event), w.functionKey)),
-      ),
-    );
+      );
   } catch (err) {
     await stop();
     throw err;

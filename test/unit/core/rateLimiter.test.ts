@@ -60,6 +60,8 @@ describe('planLimiter: the bucket for the provider limits', () => {
       expect(grantBound(plan, counter, 60_000)).toBeLessThanOrEqual(limit);
       // ...and not far below it: at least 90% of the limit is usable.
       expect(grantBound(plan, counter, 60_000)).toBeGreaterThan(0.9 * limit);
+      // Smooth pacing: the burst is a few seconds' worth of tokens, not a window's.
+      expect(plan.burstMs).toBeLessThanOrEqual(3_000);
     }
   });
 
@@ -96,6 +98,75 @@ describe('TokenBucket: one conditional write per take, waits computed, never pol
     // Every granted take is 1 write, each taker's final refusal 1; the cold start (an absent schedule, all 8 at once)
     // costs each taker at most a discarded add and a lost raise more.
     expect(calls.add + calls.raise).toBeLessThanOrEqual(granted + 8 + 2 * 8);
+  });
+
+  it('starts full: a fresh bucket hands out its burst at once, then one token per interval', async () => {
+    const time = fakeTime();
+    const { store } = memoryStore();
+    const plan = plan600();
+    const bucket = new TokenBucket(plan, store, { now: time.now, sleep: time.sleep });
+    let granted = 0;
+    while (granted < 100_000 && (await bucket.take(1, 0))) granted += 1; // no waiting: only tokens already there
+    // The burst's tokens (the one at exactly now - burst is not handed out), and no more.
+    const burstTokens = Math.floor(plan.burstMs / plan.counters[0].intervalMs);
+    expect(granted).toBeGreaterThanOrEqual(burstTokens - 1);
+    expect(granted).toBeLessThanOrEqual(burstTokens + 1);
+  });
+
+  it('a fleet that falls behind its schedule by less than the burst (a CPU-starved spell) loses no token', async () => {
+    const time = fakeTime();
+    const { store } = memoryStore();
+    const plan = plan600();
+    const interval = plan.counters[0].intervalMs;
+    const bucket = new TokenBucket(plan, store, { now: time.now, sleep: time.sleep });
+    // Busy: takes and waits for 10 s, so the schedule is at now.
+    const end = time.now() + 10_000;
+    while (await bucket.take(1, end - time.now()));
+    // Stalled for half a second less than the burst (no take), then every token of the stall is still there, at once.
+    const stall = plan.burstMs - 500;
+    time.advance(stall);
+    let granted = 0;
+    while (granted < 100_000 && (await bucket.take(1, 0))) granted += 1;
+    expect(granted).toBeGreaterThanOrEqual(Math.floor(stall / interval));
+  });
+
+  it('slow round trips (a CPU-starved stack) do not make concurrent takers raise past each other or refuse', async () => {
+    const time = fakeTime();
+    const { store, calls } = memoryStore();
+    // Every write lands 100 ms after it was sent: 16 takers at once read clocks up to 1.6 s apart.
+    const slow: TokenBucketStore = {
+      add: async (...args) => {
+        await Promise.resolve();
+        time.advance(100);
+        return store.add(...args);
+      },
+      raise: async (...args) => {
+        await Promise.resolve();
+        time.advance(100);
+        return store.raise(...args);
+      },
+    };
+    const plan = plan600();
+    let granted = 0;
+    let refused = 0;
+    // An idle bucket (a take an hour ago), then 16 workers at once, each taking 5 tokens with a minute to wait.
+    await new TokenBucket(plan, store, { now: time.now, sleep: time.sleep }).take(1, 0);
+    time.advance(3_600_000);
+    const before = calls.add + calls.raise;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        const bucket = new TokenBucket(plan, slow, { now: time.now, sleep: async () => undefined });
+        for (let i = 0; i < 5; i++) {
+          if (await bucket.take(1, 60_000)) granted += 1;
+          else refused += 1;
+        }
+      }),
+    );
+    expect(refused).toBe(0);
+    expect(granted).toBe(80);
+    // One write a token; the idle start (16 takers on a stale counter at once) costs each at most a discarded add
+    // and a lost raise more.
+    expect(calls.add + calls.raise - before).toBeLessThanOrEqual(80 + 2 * 16);
   });
 
   it('an idle spell is not handed out as a burst: a take far behind now is raised to now - burst', async () => {
