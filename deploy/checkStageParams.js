@@ -107,6 +107,18 @@ class CheckStageParams {
       );
     }
 
+    // deliverWebhook's timeout is fixed in serverless/functions.yml; its queue's visibility is a param.
+    const webhookTimeout = Number(service.functions?.deliverWebhook?.timeout);
+    const webhookVisibility = Math.min(
+      ...['WebhookQueue', 'WebhookDeadLetterQueue'].map((q) => Number(this.resource(q).Properties.VisibilityTimeout)),
+    );
+    if (!(webhookVisibility >= 6 * webhookTimeout)) {
+      problems.push(
+        `webhookQueueVisibilitySeconds (${webhookVisibility}) must be at least 6 times deliverWebhook's timeout (${webhookTimeout}), as AWS requires of an SQS event source: ` +
+          `pass ${param('webhookQueueVisibilitySeconds', 6 * webhookTimeout)}.`,
+      );
+    }
+
     const env = service.provider.environment || {};
     if (service.functions?.mockEnrich && !env.ENRICHMENT_API_KEY) {
       // Not an error: the key only exists once the stage is deployed (docs/api.md: Authentication).

@@ -119,6 +119,28 @@ const ConfigSchema = z
       .default(2_147_483_648),
     /** How long the presigned part URLs of an upload are valid. */
     UPLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(3600),
+    /** The webhook delivery function's queue and its dead-letter queue (docs/api.md: Webhooks). */
+    WEBHOOK_QUEUE_NAME: z.string().min(1),
+    WEBHOOK_DLQ_NAME: z.string().min(1),
+    /** The wait after a webhook's first failed attempt; each next one is 4× (±10%), at most 6 h. */
+    WEBHOOK_FIRST_RETRY_SECONDS: z.coerce.number().int().min(1).max(3600).default(5),
+    /** Attempts before the event goes to the webhook DLQ: 12 from 5 s spans more than 24 hours. */
+    WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(30).default(12),
+    /** One attempt's whole time (connect, send, the answer's headers). */
+    WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(10_000),
+    /** true (offline): callbackUrls may be http:// and point anywhere (127.0.0.1); false: the deployed SSRF rules. */
+    WEBHOOK_ALLOW_PRIVATE: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true'),
+    /** Ports a callbackUrl may name when private addresses are not allowed (comma-separated). */
+    WEBHOOK_ALLOWED_PORTS: z
+      .string()
+      .default('443')
+      .transform((v) => v.split(',').map((p) => Number(p.trim())))
+      .pipe(z.array(z.number().int().min(1).max(65_535)).min(1)),
+    /** How long a rotated-out signing secret goes on signing beside the new one. */
+    WEBHOOK_SECRET_OVERLAP_HOURS: z.coerce.number().min(0).max(720).default(24),
     METRICS_ENABLED: z
       .enum(['true', 'false'])
       .default('true')

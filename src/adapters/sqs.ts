@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { config } from '../config';
 import { groupForSendBatch, mapLimit, SQS_BATCH_MAX_BYTES, SQS_BATCH_MAX_ENTRIES } from '../core/batching';
-import type { AssemblyQueue, BatchQueue, IntakeQueue } from '../core/ports';
+import type { AssemblyQueue, BatchQueue, IntakeQueue, WebhookQueue } from '../core/ports';
 import { encodeMessageBody, type BatchMessage } from '../schemas/message';
 import { sqsClient } from './clients';
 
@@ -101,6 +101,31 @@ export function sqsAssemblyQueue(name = config().ASSEMBLY_QUEUE_NAME, client = s
     async send(message) {
       await client.send(
         new SendMessageCommand({ QueueUrl: await queueUrl(name, client), MessageBody: JSON.stringify(message) }),
+      );
+    },
+  };
+}
+
+/** The webhook delivery function's queue (each attempt a message, delayed for its wait) and its dead-letter queue. */
+export function sqsWebhookQueue(
+  name = config().WEBHOOK_QUEUE_NAME,
+  dlqName = config().WEBHOOK_DLQ_NAME,
+  client = sqsClient(),
+): WebhookQueue {
+  return {
+    async send(message, opts = {}) {
+      const delay = opts.delaySeconds ? Math.min(900, Math.max(0, Math.round(opts.delaySeconds))) : 0;
+      await client.send(
+        new SendMessageCommand({
+          QueueUrl: await queueUrl(name, client),
+          MessageBody: encodeMessageBody(message),
+          ...(delay ? { DelaySeconds: delay } : {}),
+        }),
+      );
+    },
+    async deadLetter(message) {
+      await client.send(
+        new SendMessageCommand({ QueueUrl: await queueUrl(dlqName, client), MessageBody: encodeMessageBody(message) }),
       );
     },
   };

@@ -24,6 +24,7 @@ import {
 } from './ports';
 import { finalStatus, isComplete, keys, outputKey } from './status';
 import { addUsage, batchUsage, noUsage, priced } from './usage';
+import { enqueueFinalEvent, type WebhookOutbox } from './webhooks';
 
 export interface AssembleDeps {
   store: ObjectStore;
@@ -41,6 +42,8 @@ export interface AssembleDeps {
   tracer?: Tracer;
   /** The provider's price per match (PROVIDER_PRICE_PER_MATCH): the final usage's estimatedCost. 0 when unset. */
   pricePerMatch?: number;
+  /** Where a final request's completion webhook is queued (src/core/webhooks.ts): none when unset. */
+  webhooks?: WebhookOutbox;
 }
 
 /** A batch's rows, and each as JSON: stringified once for both the JSON and the NDJSON output. */
@@ -168,9 +171,14 @@ async function assemble(requestId: string, deps: AssembleDeps): Promise<Assemble
   //    source and status); wait until all of them are stored.
   // 3. Set the final status and the usage, priced, with a conditional update (processing → final): the outputs
   //    exist by then.
+  // 4. A request with a callbackUrl: queue its event (once: src/core/webhooks.ts), whichever run set the status; a
+  //    run that finds the request final already queues it too, should the run that finalized it have crashed before.
   const record = await deps.status.get(requestId);
   if (!record) return 'unknown';
-  if (record.status !== 'processing') return 'already-final';
+  if (record.status !== 'processing') {
+    await enqueueFinalEvent(record, deps.webhooks, deps.log);
+    return 'already-final';
+  }
   if (!isComplete(record)) return 'incomplete';
 
   const counts: OutputCounts = emptyCounts();
@@ -224,6 +232,7 @@ async function assemble(requestId: string, deps: AssembleDeps): Promise<Assemble
     assemblyMs: Date.now() - started,
   });
   if (won) deps.metrics?.emit('requestFinalized', 1, { status });
+  if (record.webhook && deps.webhooks) await enqueueFinalEvent(await deps.status.get(requestId), deps.webhooks, log);
   return won ? 'finalized' : 'already-final';
 }
 
@@ -233,6 +242,8 @@ export interface AssemblyRouting {
   assemblyQueue?: AssemblyQueue;
   /** Requests of at most this many batches are assembled inline (default: all). */
   assemblyInlineMaxBatches?: number;
+  /** An inline assembly's webhook outbox (AssembleDeps.webhooks), carried by the deps of those who assemble inline. */
+  webhooks?: WebhookOutbox;
 }
 
 export const assemblesInline = (totalBatches: number, routing: AssemblyRouting): boolean =>

@@ -28,7 +28,11 @@ import {
   type ObjectStore,
   type StatusStore,
   type Tracer,
+  type WebhookSecretStore,
 } from './ports';
+import type { WebhookRecord } from '../schemas/webhook';
+import { callbackUrlProblem, type CallbackRules } from './webhookUrl';
+import { ensureWebhookSecrets, secretOwner } from './webhookSecrets';
 import { uploadPrefixOf } from './owner';
 import { countsKnown, keys } from './status';
 import { toFieldErrors, validationFailed } from './validation';
@@ -56,6 +60,12 @@ export interface CreateDeps {
   sleep?: (ms: number) => Promise<void>;
   /** The `enrichment.create` span: none when unset. */
   tracer?: Tracer;
+  /** Where a callbackUrl may point (SSRF rules); unset: a callbackUrl is refused (no webhooks wired). */
+  callbackRules?: CallbackRules;
+  /** The owners' webhook signing secrets: made on a callbackUrl's first use. */
+  webhookSecrets?: WebhookSecretStore;
+  /** The download link of a request as the create call answers it (the webhook event repeats it). */
+  downloadUrlOf?: (requestId: string) => string;
 }
 
 /** Who asks, as the handler read it from the request's headers. */
@@ -165,6 +175,22 @@ function referenceHash(ref: CheckedReference, fields: readonly EnrichField[]): s
     .digest('hex');
 }
 
+/** Why a callbackUrl is refused (a 400), if it is: not a string, or against the SSRF rules (src/core/webhookUrl.ts). */
+function checkCallbackUrl(raw: unknown, deps: CreateDeps): string | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string') return 'callbackUrl must be a URL string';
+  if (!deps.callbackRules || !deps.webhookSecrets) return 'webhooks are not available on this service';
+  return callbackUrlProblem(raw, deps.callbackRules);
+}
+
+/** A new request's webhook: pending until the request is final. */
+const newWebhook = (url: string, requestId: string, deps: CreateDeps): WebhookRecord => ({
+  url,
+  downloadUrl: deps.downloadUrlOf?.(requestId) ?? `/enrichment/${requestId}/download`,
+  state: 'pending',
+  attempts: 0,
+});
+
 /** Creates a request (acceptRequest) and counts what it ended as: accepted by input, a duplicate, or rejected for its content (a 400). */
 export async function createEnrichment(
   body: unknown,
@@ -194,15 +220,16 @@ export async function createEnrichment(
 }
 
 async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCaller): Promise<CreateResult> {
-  // 1. Validate the request (inline contacts or an S3 reference, the Idempotency-Key, `dedupe`); nothing is
-  //    written before this passes.
+  // 1. Validate the request (inline contacts or an S3 reference, the Idempotency-Key, `dedupe`, a callbackUrl
+  //    against the SSRF rules); nothing is written before this passes.
   // 2. Dedup (unless `"dedupe": false` without an Idempotency-Key): claim the key with a conditional write
   //    before anything else; a repeat answers with the request that holds it and does nothing more.
   //    An upload reference is checked (bucket, prefix, owner, HeadObject: the body is not read) and, after
   //    dedup, accepted as `validating` with one message to the intake queue (acceptReference): the intake
   //    function validates and sends it (src/core/intake.ts). Steps 3 to 5 are for inline contacts.
   // 3. Store input.json and the placeholder output.json.
-  // 4. Put the status item (processing, counts at zero). Should step 3 or 4 fail, the claim is released.
+  // 4. Put the status item (processing, counts at zero; with a callbackUrl, its webhook `pending`, and the owner's
+  //    signing secret made first if it has none). Should step 3 or 4 fail, the claim is released.
   // 5. Send one SQS message per batch of contacts. From step 3 on the request is durable: should the send
   //    fail, reconcile re-sends the missing batches from input.json once the request stalls
   //    (RECONCILE_STALL_SECONDS), so the client still gets its 202 and the request finishes by itself.
@@ -214,6 +241,7 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
     fields_to_enrich: rawFields,
     dedupe: rawDedupe,
     refresh: rawRefresh,
+    callbackUrl: rawCallbackUrl,
   } = body as Record<string, unknown>;
   const errors: FieldError[] = [];
   const fieldsParsed = FieldsSchema.safeParse(rawFields);
@@ -226,6 +254,9 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
     caller.idempotencyKey === undefined ? undefined : IdempotencyKeySchema.safeParse(caller.idempotencyKey);
   if (keyParsed && !keyParsed.success)
     errors.push({ path: 'Idempotency-Key (header)', message: keyParsed.error.issues[0].message });
+  const callbackProblem = checkCallbackUrl(rawCallbackUrl, deps);
+  if (callbackProblem) errors.push({ path: 'callbackUrl', message: callbackProblem });
+  const callbackUrl = rawCallbackUrl === undefined ? undefined : String(rawCallbackUrl);
 
   let contacts: Contact[] = [];
   let reference: CheckedReference | undefined;
@@ -287,7 +318,9 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
     }
     claim = outcome.claimed;
   }
-  if (reference) return acceptReference(reference, fields, { requestId, now, expiresAt, claim, log, refresh }, deps);
+  const webhook = callbackUrl === undefined ? undefined : newWebhook(callbackUrl, requestId, deps);
+  if (reference)
+    return acceptReference(reference, fields, { requestId, now, expiresAt, claim, log, refresh, webhook }, deps);
 
   const record: StatusRecord = {
     requestId,
@@ -306,8 +339,11 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
     deadlineAt: new Date(now.getTime() + deps.deadlineSeconds * 1000).toISOString(),
     expiresAt,
     ...(refresh ? { refresh: true as const } : {}),
+    ...(webhook ? { webhook } : {}),
   };
   try {
+    if (webhook)
+      await ensureWebhookSecrets(secretOwner(deps.owner), { secrets: deps.webhookSecrets!, clock: deps.clock });
     await deps.store.upload(keys.input(requestId), renderInput(contacts, fields), 'application/json');
     await deps.store.putJson(keys.output(requestId), placeholderOutput(requestId));
     await deps.status.create(record);
@@ -350,7 +386,15 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
 async function acceptReference(
   reference: CheckedReference,
   fields: EnrichField[],
-  ctx: { requestId: string; now: Date; expiresAt: number; claim?: DedupClaim; log: Logger; refresh: boolean },
+  ctx: {
+    requestId: string;
+    now: Date;
+    expiresAt: number;
+    claim?: DedupClaim;
+    log: Logger;
+    refresh: boolean;
+    webhook?: WebhookRecord;
+  },
   deps: CreateDeps,
 ): Promise<CreateResult> {
   const { requestId, now, claim, log } = ctx;
@@ -379,9 +423,12 @@ async function acceptReference(
     deadlineAt: new Date(now.getTime() + deps.deadlineSeconds * 1000).toISOString(),
     expiresAt: ctx.expiresAt,
     ...(ctx.refresh ? { refresh: true as const } : {}),
+    ...(ctx.webhook ? { webhook: ctx.webhook } : {}),
     intake: { phase: 'validate', contactsValidated: 0, batchesSent: 0, runs: 0 },
   };
   try {
+    if (ctx.webhook)
+      await ensureWebhookSecrets(secretOwner(deps.owner), { secrets: deps.webhookSecrets!, clock: deps.clock });
     await deps.status.create(record);
   } catch (err) {
     await release();

@@ -20,6 +20,7 @@ import {
 import { placeholderOutput } from './output';
 import { keys } from './status';
 import { toFieldErrors } from './validation';
+import { enqueueFinalEvent, type WebhookOutbox } from './webhooks';
 
 export interface IntakeDeps {
   store: ObjectStore;
@@ -39,6 +40,8 @@ export interface IntakeDeps {
   sendGroupBatches?: number;
   /** The `enrichment.intake` span: none when unset. */
   tracer?: Tracer;
+  /** Where a rejected request's completion webhook is queued (src/core/webhooks.ts): none when unset. */
+  webhooks?: WebhookOutbox;
 }
 
 /** As a 400 shows them. */
@@ -75,13 +78,24 @@ export const INTAKE_DLQ_MESSAGE =
   'the upload could not be taken in: its intake kept failing (see the service logs); submit it again';
 
 /**
+ * A rejected request's webhook event, once (src/core/webhooks.ts): also when an earlier run rejected it and crashed
+ * before queueing the event.
+ */
+async function notifyRejected(requestId: string, deps: Pick<IntakeDeps, 'status' | 'log' | 'webhooks'>): Promise<void> {
+  if (!deps.webhooks) return;
+  const record = await deps.status.get(requestId);
+  if (record?.status === 'rejected') await enqueueFinalEvent(record, deps.webhooks, deps.log);
+}
+
+/**
  * An intake that kept failing (its message dead-lettered):
  * 1. End the request `rejected` with the reason, if it is still `validating` (no client waits for ever).
  * 2. Count it as rejected (`intake_failed`). A request that had already left `validating` stays as it is.
+ * 3. Queue its webhook event, if it has a callbackUrl.
  */
 export async function failIntake(
   requestId: string,
-  deps: Pick<IntakeDeps, 'status' | 'clock' | 'log' | 'metrics'>,
+  deps: Pick<IntakeDeps, 'status' | 'clock' | 'log' | 'metrics' | 'webhooks'>,
 ): Promise<boolean> {
   const ended = await deps.status.reject(
     requestId,
@@ -89,6 +103,7 @@ export async function failIntake(
     deps.clock.now().toISOString(),
   );
   if (ended) deps.metrics?.emit('requestRejected', 1, { reason: 'intake_failed' });
+  await notifyRejected(requestId, deps);
   deps.log.warn('intake dead-lettered', { requestId, rejected: ended });
   return ended;
 }
@@ -116,6 +131,7 @@ export async function runIntake(requestId: string, deps: IntakeDeps, budget?: Ti
 async function intake(requestId: string, deps: IntakeDeps, budget?: TimeBudget): Promise<IntakeOutcome> {
   const log = deps.log.child({ requestId });
   const record = await deps.status.get(requestId);
+  if (record?.status === 'rejected') await enqueueFinalEvent(record, deps.webhooks, log);
   if (record?.status !== 'validating') return 'not-validating';
   const checkpoint: IntakeCheckpoint = {
     ...(record.intake ?? { phase: 'validate', contactsValidated: 0, batchesSent: 0 }),
@@ -127,6 +143,7 @@ async function intake(requestId: string, deps: IntakeDeps, budget?: TimeBudget):
   const reject = async (errors: FieldError[]) => {
     if (await deps.status.reject(requestId, errors, now()))
       deps.metrics?.emit('requestRejected', 1, { reason: 'invalid_upload' });
+    await notifyRejected(requestId, deps);
   };
   try {
     if (checkpoint.phase === 'validate') {

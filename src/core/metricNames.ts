@@ -210,6 +210,14 @@ export const METRICS = spec({
     tags: {},
     meaning: 'A request past its deadline that reconcile finished: the value is its batches marked failed.',
   },
+  webhookDelivery: {
+    name: 'enrichment.webhook.delivery',
+    kind: 'distribution',
+    unit: 'attempt',
+    tags: { outcome: ['delivered', 'retrying', 'failed', 'dead_lettered', 'waiting', 'duplicate'] },
+    meaning:
+      "A message of the webhook queue handled: delivered (a 2xx), retrying (an attempt failed, the next is queued), failed (410 or a refused address: no more attempts), dead_lettered (every attempt failed), waiting (a long wait's next leg) or duplicate (dropped).",
+  },
 });
 
 export type MetricKey = keyof typeof METRICS;

@@ -6,6 +6,8 @@ import type { FieldError } from './errors';
 import type { Contact, EnrichField } from '../schemas/contact';
 import type { MetricKey } from './metricNames';
 import type { EnrichmentResult, FoundResult, OutputCounts } from './output';
+import type { WebhookMessage, WebhookState } from '../schemas/webhook';
+import type { WebhookSecrets } from './webhookSigning';
 
 /** The ports the use cases need; src/adapters implements them on S3, DynamoDB, SQS and the enrichment API's HTTP. */
 export interface ObjectStore {
@@ -170,6 +172,67 @@ export interface IntakeQueue {
 /** The assembleOutput function's queue: one message asks for one request's assembly. */
 export interface AssemblyQueue {
   send(message: AssemblyMessage): Promise<void>;
+}
+
+/** The webhook delivery function's queue (src/core/webhooks.ts), and its dead-letter queue for events given up. */
+export interface WebhookQueue {
+  /** `delaySeconds` (0..900): the message becomes visible only then. */
+  send(message: WebhookMessage, opts?: { delaySeconds?: number }): Promise<void>;
+  /** Puts an event whose attempts are all spent on the dead-letter queue (the monitor's signal). */
+  deadLetter(message: WebhookMessage): Promise<void>;
+}
+
+/** How one attempt ended (src/adapters/webhookHttp.ts): an HTTP answer, or none. */
+export type WebhookAttemptResult =
+  | { kind: 'answered'; statusCode: number; retryAfterMs?: number }
+  | { kind: 'timeout' }
+  | { kind: 'network'; reason: string }
+  /** Not sent: the URL or an address its name resolved to is not allowed (SSRF rules). */
+  | { kind: 'refused'; reason: string };
+
+/** POSTs one signed event: no redirect followed, at most a few KB of the answer read. Never throws. */
+export interface WebhookSender {
+  post(url: string, headers: Record<string, string>, body: string): Promise<WebhookAttemptResult>;
+}
+
+/** The outcome of an attempt as the status item keeps it. */
+export interface WebhookAttemptRecord {
+  state: Extract<WebhookState, 'retrying' | 'delivered' | 'failed'>;
+  lastStatusCode?: number;
+  deliveredAt?: string;
+  reason?: string;
+}
+
+/**
+ * The `webhook` map of a status item (src/adapters/webhookDeliveries.ts): single conditional UpdateItems, never a read.
+ */
+export interface WebhookDeliveries {
+  /** pending → queued. false when it was not pending (queued before: nothing written). */
+  markQueued(requestId: string): Promise<boolean>;
+  /**
+   * Claims attempt `attempt` at `now`: only if the attempts so far are `attempt - 1` and no other attempt is under way
+   * (or its claim is older than `staleBefore`), or attempt `attempt` itself was claimed before `staleBefore` (a crash).
+   * `afterFailed`: a redriven event may follow a `failed` state. false: a duplicate message, or the webhook is done.
+   */
+  claimAttempt(
+    requestId: string,
+    attempt: number,
+    now: string,
+    staleBefore: string,
+    afterFailed?: boolean,
+  ): Promise<boolean>;
+  /** Records how attempt `attempt` ended, if it is still the current one. */
+  recordAttempt(requestId: string, attempt: number, result: WebhookAttemptRecord): Promise<void>;
+}
+
+/** The signing secrets per API key owner (`whsec#<owner>` in the status table, src/adapters/webhookSecrets.ts). */
+export interface WebhookSecretStore {
+  /** Read consistently; undefined when the owner has none yet. */
+  get(owner: string): Promise<WebhookSecrets | undefined>;
+  /** Writes the owner's first secrets; false when some exist already (nothing written). */
+  create(owner: string, secrets: WebhookSecrets): Promise<boolean>;
+  /** Replaces the secrets if the current one is still `expectedCurrent`; false when another rotation won. */
+  replace(owner: string, secrets: WebhookSecrets, expectedCurrent: string): Promise<boolean>;
 }
 
 export interface BatchQueue {

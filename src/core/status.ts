@@ -2,6 +2,7 @@ import type { OutputCounts, OutputFormat } from './output';
 import type { WaitingFor } from './providerGate';
 import type { RequestStatus, StatusRecord, Usage } from '../schemas/status';
 import { priced } from './usage';
+import type { WebhookState } from '../schemas/webhook';
 
 /** The final status from what the output holds: all rows failed → failed, some → completed_with_errors. */
 export function finalStatus(counts: OutputCounts): RequestStatus {
@@ -50,6 +51,16 @@ export interface StatusResponse {
   /** A processing request while the provider gate is not closed: what its batches wait for, and since when. */
   waitingFor?: WaitingFor;
   waitingSince?: string;
+  /** A request created with a callbackUrl: where its completion webhook is (docs/api.md: Webhooks). */
+  webhook?: WebhookStatus;
+}
+
+export interface WebhookStatus {
+  state: WebhookState;
+  attempts: number;
+  lastStatusCode?: number;
+  deliveredAt?: string;
+  reason?: string;
 }
 
 /**
@@ -89,6 +100,16 @@ export function toStatusResponse(
       enriched: record.enrichedContacts,
       not_found: record.notFoundContacts ?? 0,
       failed: record.failedContacts ?? 0,
+    };
+  }
+  if (record.webhook) {
+    const { state, attempts, lastStatusCode, deliveredAt, reason } = record.webhook;
+    response.webhook = {
+      state,
+      attempts,
+      ...(lastStatusCode !== undefined ? { lastStatusCode } : {}),
+      ...(deliveredAt ? { deliveredAt } : {}),
+      ...(reason ? { reason } : {}),
     };
   }
   if (record.usage) {

@@ -26,7 +26,7 @@ export function makeHandler(deps: () => CreateDeps = createDeps) {
     requireJsonBody(event);
     const result = await createEnrichment(
       parseJsonBody(event, { refuseReplacementChar: true }),
-      { ...deps(), log, owner: ownerOf(event) },
+      { ...deps(), log, owner: ownerOf(event), downloadUrlOf: (id) => downloadUrlFor(event, id) },
       {
         // Dedup never crosses callers: the key's owner id is its scope.
         callerHash: ownerOf(event) ?? '',

@@ -6,7 +6,13 @@ import { awsClients, type AwsClients } from '../adapters/clients';
 import { datadogMetrics } from '../adapters/metrics';
 import { ddTracing } from '../adapters/tracing';
 import { presignDownload, s3ObjectStore, s3UploadStore } from '../adapters/s3';
-import { sqsAssemblyQueue, sqsBatchQueue, sqsIntakeQueue } from '../adapters/sqs';
+import { sqsAssemblyQueue, sqsBatchQueue, sqsIntakeQueue, sqsWebhookQueue } from '../adapters/sqs';
+import { dynamoWebhookDeliveries } from '../adapters/webhookDeliveries';
+import { httpWebhookSender } from '../adapters/webhookHttp';
+import { dynamoWebhookSecrets } from '../adapters/webhookSecrets';
+import type { DeliveryDeps, WebhookOutbox } from '../core/webhooks';
+import type { SecretDeps } from '../core/webhookSecrets';
+import type { CallbackRules } from '../core/webhookUrl';
 import { dynamoProviderGateStore } from '../adapters/providerGate';
 import { dynamoTokenBucketStore } from '../adapters/rateLimitTable';
 import { dynamoResultCache } from '../adapters/resultCache';
@@ -40,6 +46,21 @@ function useCaseDeps(clients: AwsClients) {
   };
 }
 
+/** Where a final request's webhook event is queued: the webhook queue, and the status item's `webhook`. */
+function webhookOutbox(clients: AwsClients): WebhookOutbox {
+  const c = config();
+  return {
+    queue: sqsWebhookQueue(c.WEBHOOK_QUEUE_NAME, c.WEBHOOK_DLQ_NAME, clients.sqs),
+    deliveries: dynamoWebhookDeliveries(c.TABLE_NAME, clients.ddb),
+  };
+}
+
+/** The SSRF rules of callbackUrls (WEBHOOK_ALLOW_PRIVATE, WEBHOOK_ALLOWED_PORTS). */
+const callbackRules = (c: Config = config()): CallbackRules => ({
+  allowPrivate: c.WEBHOOK_ALLOW_PRIVATE,
+  allowedPorts: c.WEBHOOK_ALLOWED_PORTS,
+});
+
 /**
  * Production wiring of the use cases to the AWS adapters. Fault hooks are never wired here.
  * `clients` are the function's own (its role's); tests pass a function's local identity.
@@ -54,6 +75,8 @@ export function createDeps(clients: AwsClients = awsClients()): CreateDeps {
     batchSize: c.BATCH_SIZE,
     deadlineSeconds: c.REQUEST_DEADLINE_SECONDS,
     ttlDays: c.RESULT_TTL_DAYS,
+    callbackRules: callbackRules(c),
+    webhookSecrets: dynamoWebhookSecrets(c.TABLE_NAME, clients.ddb),
   };
 }
 
@@ -154,6 +177,7 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
     outageHoldMs: c.PROVIDER_OUTAGE_HOLD_SECONDS * 1000,
     assemblyQueue: sqsAssemblyQueue(c.ASSEMBLY_QUEUE_NAME, clients.sqs),
     assemblyInlineMaxBatches: c.ASSEMBLY_INLINE_MAX_BATCHES,
+    webhooks: webhookOutbox(clients),
     pricePerMatch: c.PROVIDER_PRICE_PER_MATCH,
     ...(c.CACHE_TTL_DAYS > 0 && c.CACHE_TABLE
       ? {
@@ -182,7 +206,11 @@ export function reconcileDeps(clients: AwsClients = awsClients()): ReconcileDeps
 
 /** The assembleOutput function: the batch results, the outputs and the status table. Fault hooks are never wired here. */
 export function assemblyDeps(clients: AwsClients = awsClients()): AssembleDeps {
-  return { ...useCaseDeps(clients), pricePerMatch: config().PROVIDER_PRICE_PER_MATCH };
+  return {
+    ...useCaseDeps(clients),
+    pricePerMatch: config().PROVIDER_PRICE_PER_MATCH,
+    webhooks: webhookOutbox(clients),
+  };
 }
 
 /**
@@ -230,5 +258,33 @@ export function intakeDeps(clients: AwsClients = awsClients()): IntakeDeps {
     queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs),
     intakeQueue: sqsIntakeQueue(c.INTAKE_QUEUE_NAME, clients.sqs),
     timeReserveMs: c.INTAKE_TIME_RESERVE_MS,
+    webhooks: webhookOutbox(clients),
+  };
+}
+
+/** The deliverWebhook function: its queue, the status items' `webhook`, the signing secrets, the HTTP sender. */
+export function deliveryDeps(clients: AwsClients = awsClients()): DeliveryDeps {
+  const c = config();
+  return {
+    ...webhookOutbox(clients),
+    secrets: dynamoWebhookSecrets(c.TABLE_NAME, clients.ddb),
+    sender: httpWebhookSender({ ...callbackRules(c), timeoutMs: c.WEBHOOK_TIMEOUT_MS }),
+    clock: systemClock,
+    log: logger,
+    metrics: datadogMetrics,
+    firstRetrySeconds: c.WEBHOOK_FIRST_RETRY_SECONDS,
+    maxAttempts: c.WEBHOOK_MAX_ATTEMPTS,
+    // Longer than the function's 30 s timeout: only a crashed attempt's claim is this old.
+    claimStaleMs: 60_000,
+  };
+}
+
+/** The webhookSecret function: the signing secrets in the status table. */
+export function secretDeps(clients: AwsClients = awsClients()): SecretDeps {
+  const c = config();
+  return {
+    secrets: dynamoWebhookSecrets(c.TABLE_NAME, clients.ddb),
+    clock: systemClock,
+    overlapHours: c.WEBHOOK_SECRET_OVERLAP_HOURS,
   };
 }

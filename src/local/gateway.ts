@@ -67,7 +67,8 @@ class Limiter {
 
 /** The function a request goes to: the route whose method and path template match (`{id}` one segment, `{proxy+}` the rest). */
 export function routeMatcher(routes: Route[]): (method: string, url: string) => string | undefined {
-  const compiled = routes.map((r) => ({
+  const compiled = routes.map((r, index) => ({
+    index,
     key: r.functionKey,
     method: r.method.toUpperCase(),
     re: new RegExp(
@@ -77,6 +78,9 @@ export function routeMatcher(routes: Route[]): (method: string, url: string) => 
         .replace(/\{[^}]+\}/g, '[^/]+')}/?$`,
     ),
   }));
+  // As API Gateway: a path of literal segments wins over a template (GET /enrichment/webhook-secret is not {id}).
+  const variables = (r: Route) => (r.path.match(/\{/g) ?? []).length;
+  compiled.sort((a, b) => variables(routes[a.index]) - variables(routes[b.index]));
   return (method, url) => {
     const path = url.split('?')[0];
     return compiled.find((r) => (r.method === 'ANY' || r.method === method.toUpperCase()) && r.re.test(path))?.key;

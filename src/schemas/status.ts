@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EnrichFieldSchema } from './contact';
+import { WebhookRecordSchema } from './webhook';
 
 export const INPUT_FORMATS = ['json', 'ndjson', 'csv'] as const;
 
@@ -97,5 +98,7 @@ export const StatusRecordSchema = z.object({
    * far (no cost: the status answer prices it), summed from the shards like the batch counts; unset before any.
    */
   usage: UsageCountsSchema.extend({ estimatedCost: z.number().min(0).optional() }).optional(),
+  /** Set when the request was created with a callbackUrl: its completion webhook (src/core/webhooks.ts). */
+  webhook: WebhookRecordSchema.optional(),
 });
 export type StatusRecord = z.infer<typeof StatusRecordSchema>;

@@ -6,9 +6,11 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ServerlessConfig, type Doc } from '../../src/local/serverlessConfig';
 import { apiEvent, makeContacts } from '../support/factories';
-import { completeUploadFn, createUploadFn, downloadFn } from '../support/functions';
+import { completeUploadFn, createUploadFn, deliverWebhookFn, downloadFn, webhookSecretFn } from '../support/functions';
 import {
   reconcileWith,
   runIntakeSource,
@@ -60,7 +62,13 @@ const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
 
 describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynalite behind the local IAM edge)", () => {
   let service: TestService;
-  afterEach(() => service?.close());
+  let hook: http.Server | undefined;
+  afterEach(async () => {
+    hook?.closeAllConnections();
+    await new Promise((r) => (hook ? hook.close(r) : r(undefined)));
+    hook = undefined;
+    await service?.close();
+  });
 
   it('every role allows exactly what its functions do: no denial on any path, and no action that none of them uses', async () => {
     service = await startFaultService({
@@ -76,7 +84,22 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
       ASSEMBLY_INLINE_MAX_BATCHES: '1',
       // The result cache on: the worker reads it (BatchGetItem) before its calls and writes it (BatchWriteItem) after.
       CACHE_TTL_DAYS: '30',
+      // Completion webhooks to a receiver on 127.0.0.1, retried after a second.
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_FIRST_RETRY_SECONDS: '1',
     });
+    // deliverWebhook: the receiver answers 500 once (a retry is a new message), then 200.
+    const answers = [500];
+    const received: string[] = [];
+    hook = http.createServer((req, out) => {
+      req.resume();
+      req.on('end', () => {
+        received.push(String(req.headers['webhook-id']));
+        out.writeHead(answers.shift() ?? 200).end();
+      });
+    });
+    await new Promise<void>((r) => hook!.listen(0, '127.0.0.1', r));
+    const callbackUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
     // reconcile: a request whose messages are lost is re-sent, then expired at its deadline and assembled.
     const stalled = await submit({ contacts: makeContacts(150), fields_to_enrich: FIELDS });
     const stalledId: string = stalled.json.requestId;
@@ -126,13 +149,16 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
         Body: 'first_name,last_name,company_domain\nA,B,a.com\n',
       }),
     );
-    const gone = await submit({ contacts: 'uploads/iam-gone.csv', fields_to_enrich: FIELDS });
+    // With a callbackUrl: the create call makes the signing secret; the intake queues the rejected request's event.
+    const gone = await submit({ contacts: 'uploads/iam-gone.csv', fields_to_enrich: FIELDS, callbackUrl });
     await service.s3.send(new DeleteObjectCommand({ Bucket: service.bucket, Key: 'uploads/iam-gone.csv' }));
     runIntakeSource(service);
     await waitForRecord(gone.json.requestId, (r) => r.status === 'rejected');
     const poisoned = makeContacts(102, { poison: new Set([100, 101]) }); // batch 1: every contact fails, so it is dead-lettered
-    const res = await submit({ contacts: poisoned, fields_to_enrich: FIELDS });
+    const res = await submit({ contacts: poisoned, fields_to_enrich: FIELDS, callbackUrl });
     runPipeline(service, { concurrency: 2 });
+    const webhooks = service.resources.queues.WebhookQueue;
+    service.deliver(webhooks.url, webhooks.arn, deliverWebhookFn(), { functionKey: 'deliverWebhook' });
     await waitForRecord(stalledId, (r) => r.status === 'failed');
     const final = await waitForFinal(res.json.requestId, 30_000);
     expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 1, failedBatches: 1 });
@@ -141,6 +167,14 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     const download = await fetch(String(redirect.headers?.location));
     expect(download.status).toBe(200);
     expect(((await download.json()) as { enriched_contacts: unknown[] }).enriched_contacts).toHaveLength(102);
+    // The two events (the rejected upload's, the assembled request's) delivered, one after a retry.
+    await waitForRecord(res.json.requestId, (r) => r.webhook?.state === 'delivered');
+    await waitForRecord(gone.json.requestId, (r) => r.webhook?.state === 'delivered');
+    expect(received).toHaveLength(3);
+    expect(new Set(received)).toEqual(new Set([`evt_${gone.json.requestId}`, `evt_${res.json.requestId}`]));
+    // webhookSecret: the secret read, then rotated.
+    expect((await webhookSecretFn()(apiEvent({ httpMethod: 'GET' }))).statusCode).toBe(200);
+    expect((await webhookSecretFn()(apiEvent({ httpMethod: 'POST' }))).statusCode).toBe(200);
 
     // Direct uploads: create (presigning, the upload's record), a part PUT with the part URL (signed as
     // createUpload), complete (the record read and claimed, HeadObject of the result), an object over the cap

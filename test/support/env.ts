@@ -12,5 +12,7 @@ process.env.CACHE_TABLE ??= 'unit-result-cache';
 process.env.BATCH_QUEUE_NAME ??= 'unit-queue';
 process.env.INTAKE_QUEUE_NAME ??= 'unit-intake-queue';
 process.env.ASSEMBLY_QUEUE_NAME ??= 'unit-assembly-queue';
+process.env.WEBHOOK_QUEUE_NAME ??= 'unit-webhook-queue';
+process.env.WEBHOOK_DLQ_NAME ??= 'unit-webhook-dlq';
 process.env.ENRICHMENT_API_URL ??= 'http://127.0.0.1:9/mock/enrich';
 process.env.PUBLIC_API_URL ??= 'https://api.example.test/dev';

@@ -9,12 +9,16 @@ import { makeHandler as makeReconcile } from '../../src/handlers/reconcile';
 import { makeHandler as makeIntake } from '../../src/handlers/intake';
 import { makeHandler as makeIntakeDlq } from '../../src/handlers/handleFailedIntake';
 import { makeHandler as makeAssemble } from '../../src/handlers/assembleOutput';
+import { makeHandler as makeDeliverWebhook } from '../../src/handlers/deliverWebhook';
+import { makeHandler as makeWebhookSecret } from '../../src/handlers/webhookSecret';
 import {
   assemblyDeps,
   createDeps,
+  deliveryDeps,
   intakeDeps,
   readDeps,
   reconcileDeps,
+  secretDeps,
   uploadDeps,
   workerDeps,
 } from '../../src/handlers/wiring';
@@ -51,3 +55,7 @@ export const createUploadFn = (overrides: Partial<UploadDeps> = {}) =>
   makeCreateUpload(() => ({ ...uploadDeps(as('createUpload')), ...overrides }));
 export const completeUploadFn = (overrides: Partial<UploadDeps> = {}) =>
   makeCompleteUpload(() => ({ ...uploadDeps(as('completeUpload')), ...overrides }));
+/** The deliverWebhook function (its own role) on the webhook queue. */
+export const deliverWebhookFn = () => makeDeliverWebhook(() => deliveryDeps(as('deliverWebhook')));
+/** GET /enrichment/webhook-secret and POST …/rotate. */
+export const webhookSecretFn = () => makeWebhookSecret(() => secretDeps(as('webhookSecret')));

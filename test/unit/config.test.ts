@@ -17,6 +17,8 @@ const minimal = {
   BATCH_QUEUE_NAME: 'svc-dev-batches',
   INTAKE_QUEUE_NAME: 'svc-dev-intake',
   ASSEMBLY_QUEUE_NAME: 'svc-dev-assembly',
+  WEBHOOK_QUEUE_NAME: 'svc-dev-webhooks',
+  WEBHOOK_DLQ_NAME: 'svc-dev-webhooks-dlq',
   ENRICHMENT_API_URL: 'https://api.example.test/dev/mock/enrich',
 };
 
@@ -105,6 +107,12 @@ describe('loadConfig', () => {
       CACHE_TTL_DAYS: 30,
       NOT_FOUND_CACHE_TTL_DAYS: 7,
       CACHE_SCOPE: 'owner',
+      WEBHOOK_FIRST_RETRY_SECONDS: 5,
+      WEBHOOK_MAX_ATTEMPTS: 12,
+      WEBHOOK_TIMEOUT_MS: 10_000,
+      WEBHOOK_ALLOW_PRIVATE: false,
+      WEBHOOK_ALLOWED_PORTS: [443],
+      WEBHOOK_SECRET_OVERLAP_HOURS: 24,
       MAX_UPLOAD_BYTES: 2_147_483_648,
       UPLOAD_URL_TTL_SECONDS: 3600,
       METRICS_ENABLED: true,
@@ -166,6 +174,8 @@ describe('loadConfig', () => {
     'BATCH_QUEUE_NAME',
     'INTAKE_QUEUE_NAME',
     'ASSEMBLY_QUEUE_NAME',
+    'WEBHOOK_QUEUE_NAME',
+    'WEBHOOK_DLQ_NAME',
     'ENRICHMENT_API_URL',
   ])('fails fast naming a missing %s', (name) => {
     const env: NodeJS.ProcessEnv = { ...minimal };

@@ -115,7 +115,11 @@ const AWS_METRICS: Record<string, { metrics: string[]; tags: string[] }> = {
     tags: ['functionname', 'resource', 'region', ...COMMON_TAGS],
   },
   'aws.sqs.': {
-    metrics: ['approximate_number_of_messages_visible', 'approximate_age_of_oldest_message'],
+    metrics: [
+      'approximate_number_of_messages_visible',
+      'approximate_number_of_messages_delayed',
+      'approximate_age_of_oldest_message',
+    ],
     tags: ['queuename', 'region', ...COMMON_TAGS],
   },
   'aws.apigateway.': {

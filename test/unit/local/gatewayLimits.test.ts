@@ -17,6 +17,17 @@ describe('which function a request goes to (serverless.yml http events)', () => 
     expect(functionOf('GET', '/enrichment')).toBeUndefined();
     expect(functionOf('GET', '/enrichment/a/b/c')).toBeUndefined();
   });
+
+  it('prefers a literal path to a template, as API Gateway does, whatever their order in serverless.yml', () => {
+    const routes = [
+      { functionKey: 'byId', method: 'GET', path: 'enrichment/{id}' },
+      { functionKey: 'literal', method: 'GET', path: 'enrichment/webhook-secret' },
+    ];
+    expect(routeMatcher(routes)('GET', '/enrichment/webhook-secret')).toBe('literal');
+    expect(routeMatcher(routes)('GET', '/enrichment/abc')).toBe('byId');
+    expect(functionOf('GET', '/enrichment/webhook-secret')).toBe('webhookSecret');
+    expect(functionOf('POST', '/enrichment/webhook-secret/rotate')).toBe('webhookSecret');
+  });
 });
 
 /**

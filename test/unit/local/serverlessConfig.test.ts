@@ -173,6 +173,8 @@ describe('serverless.yml offline', () => {
     BATCH_QUEUE_NAME: 'queue',
     INTAKE_QUEUE_NAME: 'intake',
     ASSEMBLY_QUEUE_NAME: 'assembly',
+    WEBHOOK_QUEUE_NAME: 'webhooks',
+    WEBHOOK_DLQ_NAME: 'webhooks-dlq',
     ENRICHMENT_API_URL: 'https://api.example.test/enrich',
   };
   // Every runtime knob of src/config.ts that a stage sets through params (names, endpoints and region are not knobs).
@@ -198,6 +200,9 @@ describe('serverless.yml offline', () => {
     'NOT_FOUND_CACHE_TTL_DAYS',
     'CACHE_SCOPE',
     'PROVIDER_PRICE_PER_MATCH',
+    'WEBHOOK_MAX_ATTEMPTS',
+    'WEBHOOK_ALLOWED_PORTS',
+    'WEBHOOK_SECRET_OVERLAP_HOURS',
   ] as const;
 
   it('sets every runtime knob through params, with the same defaults as src/config.ts', () => {
@@ -231,6 +236,11 @@ describe('serverless.yml offline', () => {
       NOT_FOUND_CACHE_TTL_DAYS: '0',
       CACHE_SCOPE: 'service',
       PROVIDER_PRICE_PER_MATCH: '0.028',
+      WEBHOOK_FIRST_RETRY_SECONDS: '2',
+      WEBHOOK_MAX_ATTEMPTS: '3',
+      WEBHOOK_ALLOW_PRIVATE: 'false',
+      WEBHOOK_ALLOWED_PORTS: '443,8443',
+      WEBHOOK_SECRET_OVERLAP_HOURS: '1',
     };
     expect(stage('local', overrides).environment()).toMatchObject(overrides);
     const local = stage('local', { RESULT_TTL_DAYS: '3' });

@@ -20,6 +20,7 @@ import { handler as downloadEnrichment } from '../../../src/handlers/downloadEnr
 import { ownerIdOf, uploadPrefixOf } from '../../../src/core/owner';
 import { handler as getEnrichmentStatus } from '../../../src/handlers/getEnrichmentStatus';
 import { handler as mockEnrich } from '../../../src/handlers/mockEnrich';
+import { handler as webhookSecret } from '../../../src/handlers/webhookSecret';
 import { API_GATEWAY_MAX_BODY_BYTES } from '../../../src/inlineLimits';
 import { ServerlessConfig } from '../../../src/local/serverlessConfig';
 import { apiEvent, makeContacts } from '../../support/factories';
@@ -246,6 +247,79 @@ describe('docs/openapi.yaml matches the handlers', () => {
       expectConforms('GET', '/enrichment/{id}/download', res, 400);
       expect(JSON.parse(res.body).message).toBe(
         `Unknown format "xlsx". Allowed formats: ${documentedFormats().join(', ')}`,
+      );
+    });
+  });
+
+  describe('completion webhooks', () => {
+    it("202 for the spec's example with a callbackUrl; 400 for one to a private address, nothing written", async () => {
+      const body = example('POST', '/enrichment', 'withCallback');
+      const headers = { 'content-type': 'application/json' };
+      aws.ddb.on(GetCommand).resolves({}); // no signing secret yet: the create call makes it
+      expectConforms(
+        'POST',
+        '/enrichment',
+        await createEnrichment(apiEvent({ body: JSON.stringify(body), headers })),
+        202,
+      );
+      aws.ddb.reset();
+      const refused = await createEnrichment(
+        apiEvent({ body: JSON.stringify({ ...body, callbackUrl: 'https://10.0.0.1/hook' }), headers }),
+      );
+      expectConforms('POST', '/enrichment', refused, 400);
+      expect(JSON.parse(refused.body).errors).toEqual([
+        {
+          path: 'callbackUrl',
+          message: 'callbackUrl must point to a public address: 10.0.0.1 is not a public address (private)',
+        },
+      ]);
+      expect(aws.ddb.calls()).toHaveLength(0);
+    });
+
+    it('200 for a status with its webhook delivered', async () => {
+      aws.ddb.on(GetCommand).resolves({
+        Item: statusItem({
+          status: 'completed',
+          completedAt: '2026-11-25T16:26:00.000Z',
+          enrichedContacts: 250,
+          webhook: {
+            url: 'https://hooks.example.com/x',
+            downloadUrl: 'https://api.example.test/dev/enrichment/x/download',
+            state: 'delivered',
+            attempts: 4,
+            lastStatusCode: 200,
+            deliveredAt: '2026-11-25T16:27:00.000Z',
+          },
+        }),
+      });
+      const res = await getEnrichmentStatus(apiEvent({ httpMethod: 'GET', pathParameters: { id: ID } }));
+      expectConforms('GET', '/enrichment/{id}', res, 200);
+      expect(JSON.parse(res.body).webhook).toEqual({
+        state: 'delivered',
+        attempts: 4,
+        lastStatusCode: 200,
+        deliveredAt: '2026-11-25T16:27:00.000Z',
+      });
+    });
+
+    it('200 for the secret (made on first use) and for a rotation (with the previous one); 500 when the table fails', async () => {
+      const get = (path: string, method: string) => webhookSecret(apiEvent({ httpMethod: method, path }));
+      aws.ddb.on(GetCommand).resolves({});
+      expectConforms('GET', '/enrichment/webhook-secret', await get('/enrichment/webhook-secret', 'GET'), 200);
+      aws.ddb
+        .on(GetCommand)
+        .resolves({ Item: { current: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw+BDi3xKbThk=', createdAt: 'x' } });
+      const rotated = await get('/enrichment/webhook-secret/rotate', 'POST');
+      expectConforms('POST', '/enrichment/webhook-secret/rotate', rotated, 200);
+      expect(JSON.parse(rotated.body).previousSecret).toBe('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw+BDi3xKbThk=');
+      quietErrors();
+      aws.ddb.on(GetCommand).rejects(new Error('DynamoDB is down'));
+      expectConforms('GET', '/enrichment/webhook-secret', await get('/enrichment/webhook-secret', 'GET'), 500);
+      expectConforms(
+        'POST',
+        '/enrichment/webhook-secret/rotate',
+        await get('/enrichment/webhook-secret/rotate', 'POST'),
+        500,
       );
     });
   });
