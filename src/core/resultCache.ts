@@ -69,6 +69,20 @@ export function cacheKey(contact: Contact, fields: readonly EnrichField[], scope
   return sha256(canonicalJson({ scope, identity: normalizedIdentity(contact), fields: [...fields].sort() }));
 }
 
+/**
+ * The cache keys of a batch's contacts by position, each hashed once per batch: the read before the provider calls
+ * and the write after them share it (both hash the same contacts otherwise; the hash is a fair part of a worker's
+ * CPU in a cold batch). Held as long as the batch's contacts array is.
+ */
+const memo = new WeakMap<readonly Contact[], { of: string; keys: string[] }>();
+function batchKeys(contacts: readonly Contact[], fields: readonly EnrichField[], scope: string): (i: number) => string {
+  const of = JSON.stringify([scope, [...fields].sort()]);
+  let held = memo.get(contacts);
+  if (held?.of !== of) memo.set(contacts, (held = { of, keys: [] }));
+  const { keys } = held;
+  return (i) => (keys[i] ??= cacheKey(contacts[i], fields, scope));
+}
+
 const isOn = (ctx: CacheSettings) => ctx.ttlDays > 0;
 
 /** The positions of a progress still to enrich, in order. */
@@ -91,10 +105,11 @@ export async function settleFromCache(
   if (positions.length === 0) return progress;
   if (positions.length > CACHE_READ_MAX_KEYS) throw new Error(`a batch holds at most ${CACHE_READ_MAX_KEYS} contacts`);
   const scope = scopeOf(ctx.scope, ctx.owner);
-  const keyAt = new Map(positions.map((i) => [i, cacheKey(contacts[i], fields, scope)]));
+  const keyAt = batchKeys(contacts, fields, scope);
+  const keyOf = new Map(positions.map((i) => [i, keyAt(i)]));
   let items: CachedResult[] = [];
   try {
-    const read = await ctx.cache.getMany([...new Set(keyAt.values())]);
+    const read = await ctx.cache.getMany([...new Set(keyOf.values())]);
     items = read.items;
     if (read.unprocessed > 0) {
       ctx.log.warn('result cache read left keys unprocessed: taken as misses', { unprocessed: read.unprocessed });
@@ -108,7 +123,7 @@ export async function settleFromCache(
   const live = new Map(items.filter((item) => item.expiresAt > nowSeconds).map((item) => [item.cacheKey, item]));
   const rows = [...progress.rows];
   let hits = 0;
-  for (const [i, key] of keyAt) {
+  for (const [i, key] of keyOf) {
     const item = live.get(key);
     if (!item) continue;
     rows[i] = enrichedRow(contacts[i], fields, item.result, item.cachedAt);
@@ -151,13 +166,14 @@ export async function storeInCache(
   const cachedAt = now.toISOString();
   const nowSeconds = Math.floor(now.getTime() / 1000);
   const scope = scopeOf(ctx.scope, ctx.owner);
+  const keyAt = batchKeys(contacts, fields, scope);
   const items = new Map<string, CachedResult>();
   after.rows.forEach((row, i) => {
     if (!row || before.rows[i] !== null) return;
     const result = resultOf(row, fields, ctx);
     if (!result) return;
     const days = result.enrichment_status === 'enriched' ? ctx.ttlDays : ctx.notFoundTtlDays;
-    const key = cacheKey(contacts[i], fields, scope);
+    const key = keyAt(i);
     // One write per key: a batch may hold one person twice (BatchWriteItem refuses a repeated key).
     items.set(key, { cacheKey: key, result, cachedAt, expiresAt: nowSeconds + days * 86_400 });
   });

@@ -157,7 +157,11 @@ describe('result cache, scope owner (fauxqs + dynalite behind the IAM edge): no 
     const days = (i: number) => (expectedRows(stale, FIELDS)[i].enrichment_status === 'enriched' ? 30 : 7);
     const lifetimes = stale.map((c, i) => {
       const item = mine.find((m) => m.cacheKey === cacheKey(c, FIELDS, scope))!;
-      return [item.result.enrichment_status, Math.round((item.expiresAt - Date.now() / 1000) / 86_400) === days(i)];
+      // The result is one string attribute, its JSON (src/adapters/resultCache.ts).
+      return [
+        JSON.parse(item.result).enrichment_status,
+        Math.round((item.expiresAt - Date.now() / 1000) / 86_400) === days(i),
+      ];
     });
     expect(lifetimes).toEqual(stale.map((_, i) => [expectedRows(stale, FIELDS)[i].enrichment_status, true]));
   });

@@ -62,4 +62,19 @@ describe('dynamoResultCache', () => {
     expect(await cache().putMany([item(0), item(1)])).toEqual({ unprocessed: 2 });
     expect(ddb.commandCalls(BatchWriteCommand)).toHaveLength(4);
   });
+
+  it('stores the result as one string attribute (its JSON) and reads it back; a map from an older item too', async () => {
+    ddb.on(BatchWriteCommand).resolves({});
+    await cache().putMany([item(0)]);
+    const written = ddb.commandCalls(BatchWriteCommand)[0].args[0].input.RequestItems![TABLE][0].PutRequest!.Item!;
+    expect(written).toEqual({ ...item(0), result: JSON.stringify(item(0).result) });
+
+    ddb.on(BatchGetCommand).resolves({
+      Responses: {
+        [TABLE]: [written, { ...item(1) }, { ...item(2), result: '{not json' }],
+      },
+    });
+    // The string decoded, the older map as it is, the unreadable one a miss.
+    expect(await cache().getMany(['k0', 'k1', 'k2'])).toEqual({ items: [item(0), item(1)], unprocessed: 0 });
+  });
 });

@@ -1,3 +1,4 @@
+import * as dedup from '../../../src/core/dedup';
 import { EnrichmentUnavailableError } from '../../../src/core/errors';
 import { processBatch, type StoredProgress, type WorkerDeps } from '../../../src/core/processBatch';
 import { cacheKey, scopeOf, type CacheSettings } from '../../../src/core/resultCache';
@@ -208,5 +209,32 @@ describe('processBatch with the result cache', () => {
     seed(cache, h.contacts, T0, 3650);
     await processBatch(h.messages[0], { ...h.worker(), cache: settings(cache, { ttlDays: 0 }) } satisfies WorkerDeps);
     expect([cache.reads.length, cache.writes.length, h.api.calls.flat().length]).toEqual([0, 0, 100]);
+  });
+
+  it("hashes each contact's key once per batch: the read and the write share it", async () => {
+    const h = await seededRequest(100);
+    const cache = new MemoryResultCache();
+    seed(cache, h.contacts.slice(0, 30), T0, 3650);
+    const canonical = jest.spyOn(dedup, 'canonicalJson');
+    try {
+      await processBatch(h.messages[0], { ...h.worker(), cache: settings(cache) });
+      const keyed = canonical.mock.calls.filter(([v]) => typeof v === 'object' && v !== null && 'identity' in v);
+      expect(keyed).toHaveLength(100);
+    } finally {
+      canonical.mockRestore();
+    }
+    // The keys are the same as cacheKey's: read 100, wrote the 70 misses.
+    expect(cache.reads[0].sort()).toEqual(h.contacts.map((c) => cacheKey(c, FIELDS, SCOPE)).sort());
+    expect(
+      cache.writes
+        .flat()
+        .map((i) => i.cacheKey)
+        .sort(),
+    ).toEqual(
+      h.contacts
+        .slice(30)
+        .map((c) => cacheKey(c, FIELDS, SCOPE))
+        .sort(),
+    );
   });
 });
