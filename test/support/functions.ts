@@ -9,8 +9,10 @@ import { makeHandler as makeReconcile } from '../../src/handlers/reconcile';
 import { makeHandler as makeIntake } from '../../src/handlers/intake';
 import { makeHandler as makeIntakeDlq } from '../../src/handlers/handleFailedIntake';
 import { makeHandler as makeAssemble } from '../../src/handlers/assembleOutput';
+import { makeHandler as makeCancel } from '../../src/handlers/cancelEnrichment';
 import {
   assemblyDeps,
+  cancelDeps,
   createDeps,
   intakeDeps,
   readDeps,
@@ -33,6 +35,7 @@ import { as } from './service';
 export const createFn = () => makeCreate(() => createDeps(as('createEnrichment')));
 export const statusFn = () => makeStatus(() => readDeps(as('getEnrichmentStatus')));
 export const downloadFn = () => makeDownload(() => readDeps(as('downloadEnrichment')));
+export const cancelFn = () => makeCancel(() => cancelDeps(as('cancelEnrichment')));
 export const workerDepsFn =
   (overrides: Partial<WorkerDeps> = {}) =>
   (): WorkerDeps => ({ ...workerDeps(as('processBatch')), ...overrides });
