@@ -42,13 +42,19 @@ export async function cancelEnrichment(
   if (accepted) {
     deps.metrics?.emit('requestCancel', 1, { result: 'accepted' });
     deps.log.info('request cancel asked for', { requestId, status: record.status });
+    // The mark is written: the answer is `cancelling` (or `cancelled`, if the request ended in between).
+    return { outcome: record.status === 'cancelled' ? 'cancelled' : 'accepted', record: withMark(record) };
   }
   if (record.status === 'cancelled' || (!isFinal(record.status) && record.cancelRequestedAt)) {
-    if (!accepted) deps.metrics?.emit('requestCancel', 1, { result: 'repeated' });
-    return { outcome: accepted ? 'accepted' : record.status === 'cancelled' ? 'cancelled' : 'cancelling', record };
+    deps.metrics?.emit('requestCancel', 1, { result: 'repeated' });
+    return { outcome: record.status === 'cancelled' ? 'cancelled' : 'cancelling', record };
   }
   deps.metrics?.emit('requestCancel', 1, { result: 'final' });
   throw new EnrichmentError(`The enrichment request is ${record.status}: only a running request can be cancelled`, {
     kind: 'request_final',
   });
 }
+
+/** The request as the cancel left it: marked, in case a read racing the write did not show the mark yet. */
+const withMark = (record: StatusRecord): StatusRecord =>
+  record.cancelRequestedAt || isFinal(record.status) ? record : { ...record, cancelRequestedAt: record.updatedAt };
