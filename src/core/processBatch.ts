@@ -561,7 +561,8 @@ function workBudget(budget: TimeBudget | undefined, reserveMs: number): RetryBud
  * and the batch is counted as failed, once, unless a worker recorded it in the meantime.
  */
 export async function failBatch(message: BatchMessage, reason: string, deps: WorkerDeps): Promise<BatchHandling> {
-  // 1. Look up the status item and shard: skip unknown or finished requests, re-drive promotion and assembly for recorded batches.
+  // 1. Look up the status item and shard: skip unknown or finished requests, re-drive promotion and assembly for recorded
+  //    batches; a cancelled request's batch is recorded as a worker records it (settleCancelled).
   // 2. A worker result already in S3 (only its count kept failing) is counted as processed, as reconcile does.
   // 3. Otherwise write the failure result under the batch's failure key: the rows a worker settled
   //    before its time ran out are kept, only the contacts it never settled fail; its calls' usage stays counted.
@@ -569,6 +570,8 @@ export async function failBatch(message: BatchMessage, reason: string, deps: Wor
   const { requestId, batchIndex } = message;
   const request = await alreadyHandled(message, deps);
   if (typeof request === 'string') return request;
+  // A cancelled request's batch is not failed: its unsettled contacts are cancelled, as a worker records them.
+  if (request.cancelled) return settleCancelled(message, request, deps);
   const stored = await deps.store.getJson<BatchResult>(keys.batch(requestId, batchIndex));
   if (stored) {
     deps.log.warn('dead-lettered batch has a stored result; counted as processed', { requestId, batchIndex });

@@ -4,7 +4,7 @@ import { EnrichmentError } from '../../../src/core/errors';
 import { renderInput } from '../../../src/core/inputFile';
 import { runIntake } from '../../../src/core/intake';
 import { noFaults } from '../../../src/core/ports';
-import { processBatch, type StoredProgress, type WorkerDeps } from '../../../src/core/processBatch';
+import { failBatch, processBatch, type StoredProgress, type WorkerDeps } from '../../../src/core/processBatch';
 import { reconcileRequest } from '../../../src/core/reconcile';
 import { keys, toStatusResponse } from '../../../src/core/status';
 import { mockEnrichContact } from '../../../src/handlers/mockData';
@@ -113,6 +113,15 @@ describe('a cancelled request', () => {
     expect(statuses.slice(40).every((s) => s === 'cancelled')).toBe(true);
     expect(h.status.only()).toMatchObject({ status: 'cancelled', cancelledContacts: 60 });
     expect(h.status.only().usage).toMatchObject({ providerCalls: 1, cancelled: 60 });
+  });
+
+  it('has a dead-lettered batch of it recorded cancelled, not failed', async () => {
+    const h = await seededRequest(100);
+    await cancelEnrichment(REQUEST_ID, undefined, cancelDeps(h));
+    expect(await failBatch(h.messages[0], 'kept failing', h.worker())).toBe('cancelled');
+    const { statuses } = rowsOf(h);
+    expect(statuses.every((s) => s === 'cancelled')).toBe(true);
+    expect(h.status.only()).toMatchObject({ status: 'cancelled', failedBatches: 0, cancelledContacts: 100 });
   });
 
   it('is finished by reconcile once quiet: its missing batches recorded as cancelled, none re-sent', async () => {
