@@ -55,26 +55,37 @@ const USAGE_ATTRIBUTES: Record<keyof UsageCounts, string> = {
   notFound: 'uNotFound',
   failed: 'uFailed',
   rateLimitWaitMs: 'uWaitMs',
+  cancelled: 'uCancelled',
 };
 const USAGE_KEYS = Object.keys(USAGE_ATTRIBUTES) as (keyof UsageCounts)[];
 
 /** The running usage an item holds; undefined when it holds none (nothing recorded with usage yet). */
 function runningUsageOf(item: Record<string, unknown> | undefined): UsageCounts | undefined {
   if (!item || !USAGE_KEYS.some((k) => item[USAGE_ATTRIBUTES[k]] !== undefined)) return undefined;
-  return Object.fromEntries(USAGE_KEYS.map((k) => [k, Number(item[USAGE_ATTRIBUTES[k]] ?? 0)])) as UsageCounts;
+  // `cancelled` only once a cancel left rows unsettled: a request never cancelled shows none.
+  return Object.fromEntries(
+    USAGE_KEYS.filter((k) => k !== 'cancelled' || item[USAGE_ATTRIBUTES[k]] !== undefined).map((k) => [
+      k,
+      Number(item[USAGE_ATTRIBUTES[k]] ?? 0),
+    ]),
+  ) as UsageCounts;
 }
 
 const sumUsage = (a: UsageCounts | undefined, b: UsageCounts | undefined): UsageCounts | undefined =>
-  a && b ? (Object.fromEntries(USAGE_KEYS.map((k) => [k, a[k] + b[k]])) as UsageCounts) : (a ?? b);
+  a && b
+    ? (Object.fromEntries(
+        USAGE_KEYS.filter((k) => a[k] !== undefined || b[k] !== undefined).map((k) => [k, (a[k] ?? 0) + (b[k] ?? 0)]),
+      ) as UsageCounts)
+    : (a ?? b);
 
 /** `, #uProviderCalls :uProviderCalls, …` to join an ADD clause, with its names and values; nothing without usage. */
 function addUsageClause(usage: UsageCounts | undefined) {
   if (!usage) return { clause: '', names: {}, values: {} };
   const names: Record<string, string> = {};
   const values: Record<string, number> = {};
-  const parts = USAGE_KEYS.map((k) => {
+  const parts = USAGE_KEYS.filter((k) => usage[k] !== undefined).map((k) => {
     names[`#u_${k}`] = USAGE_ATTRIBUTES[k];
-    values[`:u_${k}`] = usage[k];
+    values[`:u_${k}`] = usage[k]!;
     return `#u_${k} :u_${k}`;
   });
   return { clause: `, ${parts.join(', ')}`, names, values };
@@ -327,42 +338,64 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
       return done;
     },
     async finalize(requestId, status, counts, now, usage) {
-      const record = await getItem(requestId, true);
-      if (record?.status !== 'processing') return false;
-      // The final counts come from every shard: a promotion lost in a crash still counts.
-      let processed = 0;
-      let failed = 0;
-      for (const s of await readShards(requestId, range(shardCount(record.totalBatches)))) {
-        processed += Number(s.item?.processed ?? 0);
-        failed += Number(s.item?.failed ?? 0);
+      // Two tries: a cancel that lands between the read and the write makes the first one fail its condition.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const record = await getItem(requestId, true);
+        if (record?.status !== 'processing') return false;
+        const cancelled = !!record.cancelRequestedAt;
+        // The final counts come from every shard: a promotion lost in a crash still counts.
+        let processed = 0;
+        let failed = 0;
+        for (const s of await readShards(requestId, range(shardCount(record.totalBatches)))) {
+          processed += Number(s.item?.processed ?? 0);
+          failed += Number(s.item?.failed ?? 0);
+        }
+        const withCancelled = cancelled || counts.cancelled !== undefined;
+        try {
+          await db.send(
+            new UpdateCommand({
+              TableName: table,
+              Key: { requestId },
+              UpdateExpression: `SET #status = :status, updatedAt = :now, completedAt = :now, enrichedContacts = :e, notFoundContacts = :n, failedContacts = :f, ${withCancelled ? 'cancelledContacts = :c, ' : ''}${usage ? '#usage = :usage, ' : ''}processedBatches = :pb, failedBatches = :fb REMOVE fullShards, running`,
+              // The cancel flag as read: one set since makes this try fail, and the next one ends it `cancelled`.
+              ConditionExpression: `#status = :processing AND ${cancelled ? 'attribute_exists' : 'attribute_not_exists'}(cancelRequestedAt)`,
+              // `usage` is a DynamoDB reserved word.
+              ExpressionAttributeNames: { '#status': 'status', ...(usage ? { '#usage': 'usage' } : {}) },
+              ExpressionAttributeValues: {
+                ...(usage ? { ':usage': usage } : {}),
+                ...(withCancelled ? { ':c': counts.cancelled ?? 0 } : {}),
+                ':status': cancelled ? 'cancelled' : status,
+                ':now': now,
+                ':e': counts.enriched,
+                ':n': counts.not_found,
+                ':f': counts.failed,
+                ':pb': processed,
+                ':fb': failed,
+                ':processing': 'processing',
+              },
+            }),
+          );
+          return true;
+        } catch (err) {
+          if (!isConditionFailure(err)) throw err;
+        }
       }
-      try {
-        await db.send(
+      return false;
+    },
+    async requestCancel(requestId, now) {
+      return conditional(
+        db.send(
           new UpdateCommand({
             TableName: table,
             Key: { requestId },
-            UpdateExpression: `SET #status = :status, updatedAt = :now, completedAt = :now, enrichedContacts = :e, notFoundContacts = :n, failedContacts = :f, ${usage ? '#usage = :usage, ' : ''}processedBatches = :pb, failedBatches = :fb REMOVE fullShards, running`,
-            ConditionExpression: '#status = :processing',
-            // `usage` is a DynamoDB reserved word.
-            ExpressionAttributeNames: { '#status': 'status', ...(usage ? { '#usage': 'usage' } : {}) },
-            ExpressionAttributeValues: {
-              ...(usage ? { ':usage': usage } : {}),
-              ':status': status,
-              ':now': now,
-              ':e': counts.enriched,
-              ':n': counts.not_found,
-              ':f': counts.failed,
-              ':pb': processed,
-              ':fb': failed,
-              ':processing': 'processing',
-            },
+            UpdateExpression: 'SET cancelRequestedAt = :now, updatedAt = :now',
+            ConditionExpression:
+              '(#status = :processing OR #status = :validating) AND attribute_not_exists(cancelRequestedAt)',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':now': now, ':processing': 'processing', ':validating': 'validating' },
           }),
-        );
-        return true;
-      } catch (err) {
-        if (isConditionFailure(err)) return false;
-        throw err;
-      }
+        ),
+      );
     },
     async touch(requestId, now) {
       await db

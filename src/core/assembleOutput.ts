@@ -181,7 +181,8 @@ async function assemble(requestId: string, deps: AssembleDeps): Promise<Assemble
   }
   if (!isComplete(record)) return 'incomplete';
 
-  const counts: OutputCounts = emptyCounts();
+  // A cancelled request's summary always carries its `cancelled` count, none left unsettled included.
+  const counts: OutputCounts = record.cancelRequestedAt ? { ...emptyCounts(), cancelled: 0 } : emptyCounts();
   let usage = noUsage();
   const log = deps.log.child({ requestId });
   const started = Date.now();
@@ -222,7 +223,7 @@ async function assemble(requestId: string, deps: AssembleDeps): Promise<Assemble
   await writeAll(deps.store, outputs, counted());
   await faults.at('assembly:after-upload', { requestId });
 
-  const status = finalStatus(counts);
+  const status = finalStatus(counts, !!record.cancelRequestedAt);
   const final = priced(usage, deps.pricePerMatch ?? 0);
   const won = await deps.status.finalize(requestId, status, counts, deps.clock.now().toISOString(), final);
   log.info(won ? 'request finalized' : 'request was finalized by another run', {

@@ -17,7 +17,9 @@ export type ClientErrorKind =
   // The same Idempotency-Key came with a different body (other contacts or fields).
   | 'idempotency_key_reused'
   // An identical request is still being accepted by another call and did not finish in time to answer with it.
-  | 'duplicate_in_progress';
+  | 'duplicate_in_progress'
+  // The request is final: it cannot be cancelled any more (src/core/cancel.ts).
+  | 'request_final';
 
 /** A batch the worker hands back for redelivery (then the dead-letter queue); never an HTTP answer. */
 export type BatchErrorKind = 'enrichment_unavailable' | 'batch_out_of_time' | 'enrichment_paused';

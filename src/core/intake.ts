@@ -17,7 +17,8 @@ import {
   type TimeBudget,
   type Tracer,
 } from './ports';
-import { placeholderOutput } from './output';
+import { cancelledRow, placeholderOutput, type BatchResult } from './output';
+import { noUsage } from './usage';
 import { keys } from './status';
 import { toFieldErrors } from './validation';
 import { enqueueFinalEvent, type WebhookOutbox } from './webhooks';
@@ -115,7 +116,8 @@ export async function failIntake(
  *    50 errors; checkpoint every few thousand contacts. Errors → `rejected`, nothing sent. Else record
  *    totalContacts/totalBatches.
  * 3. Pass 2 (send): stream it again, skip the batches already sent, send the rest with SendMessageBatch
- *    (10 a call, several calls at once); checkpoint after each group.
+ *    (10 a call, several calls at once); checkpoint after each group. Once the request is cancelled (read before
+ *    each group), record the groups left instead of sending them, every contact `cancelled`.
  * 4. Write the placeholder output and move the status to `processing`. If the workers had counted every batch
  *    by then (while the request was still validating), send the last batch once more: that duplicate makes a
  *    worker assemble the output. Else the last promotion, after the move, does.
@@ -220,6 +222,32 @@ async function intake(requestId: string, deps: IntakeDeps, budget?: TimeBudget):
   }
 }
 
+/** Batches recorded at once at a time: each is a PutObject and a conditional UpdateItem. */
+const RECORD_CONCURRENCY = 10;
+
+/**
+ * The batches of a cancelled request the intake has not sent: each stored as a result of `cancelled` rows and
+ * recorded once on its shard, as a worker would (a full shard promoted). While the request is still validating no
+ * promotion completes it: the move to processing does, as for any upload (runIntake step 4).
+ */
+async function recordCancelled(record: StatusRecord, batches: BatchMessage[], deps: IntakeDeps): Promise<void> {
+  const request = { totalBatches: record.totalBatches, expiresAt: record.expiresAt };
+  const one = async (batch: BatchMessage) => {
+    const rows = batch.contacts.map((contact) => cancelledRow(contact, batch.fields));
+    const result: BatchResult = { requestId: record.requestId, batchIndex: batch.batchIndex, rows };
+    await deps.store.putJson(keys.batch(record.requestId, batch.batchIndex), result);
+    const now = deps.clock.now().toISOString();
+    const r = await deps.status.recordBatch(record.requestId, batch.batchIndex, 'processed', now, request, {
+      ...noUsage(),
+      cancelled: rows.length,
+    });
+    if (r?.recorded) deps.metrics?.emit('contacts', rows.length, { outcome: 'cancelled' });
+    if (r && r.shard.done >= r.shard.size) await deps.status.promoteShard(r.shard, now);
+  };
+  for (let i = 0; i < batches.length; i += RECORD_CONCURRENCY)
+    await Promise.all(batches.slice(i, i + RECORD_CONCURRENCY).map(one));
+}
+
 const message = (record: StatusRecord, batchIndex: number, contacts: Contact[]): BatchMessage => ({
   requestId: record.requestId,
   batchIndex,
@@ -281,9 +309,13 @@ async function sendPass(
   let index = 0;
   let last: Contact[] | undefined;
   const midway = Math.floor(record.totalBatches / 2);
+  let cancelled = !!record.cancelRequestedAt;
   const flush = async () => {
     if (!group.length) return;
-    await deps.queue.send(group);
+    // A cancel stops the sending: the batches not sent yet are recorded here, every contact `cancelled`.
+    cancelled ||= !!(await deps.status.get(record.requestId))?.cancelRequestedAt;
+    if (cancelled) await recordCancelled(record, group, deps);
+    else await deps.queue.send(group);
     checkpoint.batchesSent = group[group.length - 1].batchIndex + 1;
     group = [];
     await deps.status.saveIntake(record.requestId, { intake: checkpoint }, deps.clock.now().toISOString());

@@ -53,8 +53,16 @@ export const METRICS = spec({
     name: 'enrichment.request.finalized',
     kind: 'distribution',
     unit: 'request',
-    tags: { status: ['completed', 'completed_with_errors', 'failed'] },
+    tags: { status: ['completed', 'completed_with_errors', 'failed', 'cancelled'] },
     meaning: 'A request whose output was assembled and whose status became final (counted once, by the run that won).',
+  },
+  requestCancel: {
+    name: 'enrichment.request.cancel',
+    kind: 'distribution',
+    unit: 'request',
+    tags: { result: ['accepted', 'repeated', 'final'] },
+    meaning:
+      'A POST /enrichment/{id}/cancel of an owned request: accepted, a running request marked cancelling (once per request); repeated, a cancel asked again (202 while cancelling, 200 once cancelled); final, a request already final otherwise (409).',
   },
   requestsProcessing: {
     name: 'enrichment.requests.processing',
@@ -83,10 +91,20 @@ export const METRICS = spec({
     kind: 'distribution',
     unit: 'delivery',
     tags: {
-      result: ['recorded', 'duplicate', 'held', 'skipped', 'out_of_time', 'circuit_open', 'unavailable', 'error'],
+      result: [
+        'recorded',
+        'duplicate',
+        'held',
+        'cancelled',
+        'skipped',
+        'out_of_time',
+        'circuit_open',
+        'unavailable',
+        'error',
+      ],
     },
     meaning:
-      'One per batch message a worker handled. held: re-sent with a delay (a pause not its own doing; no receive spent); out_of_time, circuit_open, unavailable and error are handed back to SQS (batchItemFailures); error is an unexpected failure: the worker error rate.',
+      'One per batch message a worker handled. held: re-sent with a delay (a pause not its own doing; no receive spent); cancelled: its request was cancelled, so it was recorded with its unsettled contacts cancelled and no provider call; out_of_time, circuit_open, unavailable and error are handed back to SQS (batchItemFailures); error is an unexpected failure: the worker error rate.',
   },
   batchFailed: {
     name: 'enrichment.batch.failed',
@@ -129,7 +147,7 @@ export const METRICS = spec({
     name: 'enrichment.contacts',
     kind: 'distribution',
     unit: 'contact',
-    tags: { outcome: ['enriched', 'not_found', 'failed'] },
+    tags: { outcome: ['enriched', 'not_found', 'failed', 'cancelled'] },
     meaning:
       'Contacts settled, by outcome, counted when their batch is recorded (once): a batch a worker stored, a dead-lettered batch, a batch failed at the deadline (one point per outcome present, the value the count).',
   },

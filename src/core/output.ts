@@ -51,10 +51,20 @@ export function failedRow(contact: Contact, fields: readonly EnrichField[], reas
   return row as OutputRow;
 }
 
+/** `cancelled` counts rows a cancel left unsettled: present once there is one (always on a cancelled request's). */
 export interface OutputCounts {
   enriched: number;
   not_found: number;
   failed: number;
+  cancelled?: number;
+}
+
+/** A contact a cancel left unsettled (POST /enrichment/{id}/cancel): no provider call was made for it. */
+export function cancelledRow(contact: Contact, fields: readonly EnrichField[]): OutputRow {
+  const row: Record<string, unknown> = { ...contact };
+  for (const field of fields) row[field] = null;
+  row.enrichment_status = 'cancelled';
+  return row as OutputRow;
 }
 
 export function emptyCounts(): OutputCounts {
@@ -62,7 +72,7 @@ export function emptyCounts(): OutputCounts {
 }
 
 export function countRow(counts: OutputCounts, status: EnrichmentStatus): void {
-  counts[status] += 1;
+  counts[status] = (counts[status] ?? 0) + 1;
 }
 
 /**
@@ -117,7 +127,7 @@ function jsonRenderer(requestId: string): OutputRenderer {
       return text;
     },
     end(counts) {
-      const total = counts.enriched + counts.not_found + counts.failed;
+      const total = counts.enriched + counts.not_found + counts.failed + (counts.cancelled ?? 0);
       return `\n],"summary":${JSON.stringify({ total, ...counts })}}\n`;
     },
   };

@@ -126,7 +126,8 @@ export interface StatusStore {
   /**
    * Moves a processing request to its final status, with the batch counts summed from its shards and the
    * promoted-shard set removed (the final item has a constant size), and `usage` (the assembly's exact count, which
-   * replaces the running one) when given. false when another caller already did.
+   * replaces the running one) when given. A request whose cancel was asked for ends `cancelled`, whatever `status`
+   * says (a cancel that came after the caller read it). false when another caller already did.
    */
   finalize(
     requestId: string,
@@ -135,6 +136,11 @@ export interface StatusStore {
     now: string,
     usage?: Usage,
   ): Promise<boolean>;
+  /**
+   * Marks a running request (`validating` or `processing`) cancelled by its caller: sets `cancelRequestedAt` with one
+   * conditional write, only if it is running and not marked yet. false when it was not (final, or marked before).
+   */
+  requestCancel(requestId: string, now: string): Promise<boolean>;
   /** Notes that reconcile looked at a request, so that it is not re-driven again before the next stall. */
   touch(requestId: string, now: string): Promise<void>;
   listProcessing(): AsyncIterable<StatusRecord>;

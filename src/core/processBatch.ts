@@ -11,7 +11,7 @@ import {
   type StoppedBy,
 } from './enrichBatch';
 import { BatchOutOfTimeError, EnrichmentPausedError, EnrichmentUnavailableError } from './errors';
-import { failedRow, type BatchResult } from './output';
+import { cancelledRow, failedRow, type BatchResult } from './output';
 import {
   noTracer,
   type Logger,
@@ -83,7 +83,14 @@ export interface StoredProgress extends EnrichProgress {
   batchIndex: number;
 }
 
-export type BatchHandling = 'recorded' | 'duplicate' | 'held' | 'request-final' | 'unknown-request' | 'out-of-range';
+export type BatchHandling =
+  | 'recorded'
+  | 'duplicate'
+  | 'held'
+  | 'cancelled'
+  | 'request-final'
+  | 'unknown-request'
+  | 'out-of-range';
 
 /** A batch is held at most this many times; then it is handed back to SQS as before (its receives, then the DLQ). */
 export const MAX_BATCH_HOLDS = 100;
@@ -252,13 +259,43 @@ async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<
     expiresAt: record.expiresAt,
     ...(record.owner ? { owner: record.owner } : {}),
     ...(record.refresh ? { refresh: true } : {}),
+    ...(record.cancelRequestedAt ? { cancelled: true } : {}),
   };
 }
 
-/** What the worker needs of its request's status item: what recording needs, and whose results it may reuse. */
+/**
+ * What the worker needs of its request's status item: what recording needs, whose results it may reuse, and whether
+ * its caller cancelled it (then the batch makes no provider call).
+ */
 interface WorkerRequest extends RequestRef {
   owner?: string;
   refresh?: boolean;
+  cancelled?: boolean;
+}
+
+/**
+ * A batch of a cancelled request, settled without the provider: a result a delivery stored before (its count was
+ * lost) is recorded as it is; otherwise the rows an earlier delivery settled (its kept progress, with its calls'
+ * usage) are kept and the others are `cancelled`. Recorded once, like any batch: the last one has the output assembled.
+ */
+async function settleCancelled(
+  message: BatchMessage,
+  request: WorkerRequest,
+  deps: WorkerDeps,
+): Promise<BatchHandling> {
+  const { requestId, batchIndex } = message;
+  const stored = await deps.store.getJson<BatchResult>(keys.batch(requestId, batchIndex));
+  const result = stored ?? (await cancelledResult(message, deps.store)).result;
+  if (!stored) await deps.store.putJson(keys.batch(requestId, batchIndex), result);
+  const cancelled = result.rows.filter((r) => r.enrichment_status === 'cancelled').length;
+  deps.log.info('batch of a cancelled request recorded without provider calls', {
+    requestId,
+    batchIndex,
+    contacts: result.rows.length,
+    cancelledContacts: cancelled,
+  });
+  const handling = await recordAndFinish(message, 'processed', request, deps, result.rows, batchUsage(result));
+  return handling === 'recorded' ? 'cancelled' : handling;
 }
 
 /**
@@ -279,7 +316,10 @@ export async function processBatch(
         const handling = await enrichAndRecord(message, deps, invocation);
         span.setTag('enrichment.handling', handling);
         deps.metrics?.emit('batchDelivery', 1, {
-          result: handling === 'recorded' || handling === 'duplicate' || handling === 'held' ? handling : 'skipped',
+          result:
+            handling === 'recorded' || handling === 'duplicate' || handling === 'held' || handling === 'cancelled'
+              ? handling
+              : 'skipped',
         });
         return handling;
       } catch (err) {
@@ -309,7 +349,8 @@ async function enrichAndRecord(
   deps: WorkerDeps,
   invocation: Invocation,
 ): Promise<BatchHandling> {
-  // 1. Look up the status item and the batch's shard (one read): skip unknown or finished requests.
+  // 1. Look up the status item and the batch's shard (one read): skip unknown or finished requests; a cancelled one's
+  //    batch is recorded at once, its unsettled contacts `cancelled` (settleCancelled).
   // 2. A batch recorded before (redelivery) only re-drives its shard's promotion and the assembly, which may have crashed.
   // 3. On a redelivery, pick up the progress an earlier delivery kept when its time ran out (with the usage of its calls).
   // 4. Enrich the contacts within the time budget and the batch's call budget, bisecting a failing
@@ -327,6 +368,8 @@ async function enrichAndRecord(
   const log = deps.log.child({ requestId, batchIndex });
   const request = await alreadyHandled(message, deps);
   if (typeof request === 'string') return request;
+  // Cancelled: no provider call (a held copy or a redelivery coming back later lands here too).
+  if (request.cancelled) return settleCancelled(message, request, deps);
 
   const started = Date.now();
   const size = message.contacts.length;
@@ -524,7 +567,8 @@ function workBudget(budget: TimeBudget | undefined, reserveMs: number): RetryBud
  * and the batch is counted as failed, once, unless a worker recorded it in the meantime.
  */
 export async function failBatch(message: BatchMessage, reason: string, deps: WorkerDeps): Promise<BatchHandling> {
-  // 1. Look up the status item and shard: skip unknown or finished requests, re-drive promotion and assembly for recorded batches.
+  // 1. Look up the status item and shard: skip unknown or finished requests, re-drive promotion and assembly for recorded
+  //    batches; a cancelled request's batch is recorded as a worker records it (settleCancelled).
   // 2. A worker result already in S3 (only its count kept failing) is counted as processed, as reconcile does.
   // 3. Otherwise write the failure result under the batch's failure key: the rows a worker settled
   //    before its time ran out are kept, only the contacts it never settled fail; its calls' usage stays counted.
@@ -532,6 +576,8 @@ export async function failBatch(message: BatchMessage, reason: string, deps: Wor
   const { requestId, batchIndex } = message;
   const request = await alreadyHandled(message, deps);
   if (typeof request === 'string') return request;
+  // A cancelled request's batch is not failed: its unsettled contacts are cancelled, as a worker records them.
+  if (request.cancelled) return settleCancelled(message, request, deps);
   const stored = await deps.store.getJson<BatchResult>(keys.batch(requestId, batchIndex));
   if (stored) {
     deps.log.warn('dead-lettered batch has a stored result; counted as processed', { requestId, batchIndex });
@@ -562,11 +608,28 @@ export async function failureResult(
   reason: string,
   store: ObjectStore,
 ): Promise<{ result: BatchResult; keptRows: number }> {
+  return settledOr(batch, store, (contact) => failedRow(contact, batch.fields, reason));
+}
+
+/** A cancelled request's batch that gets no more deliveries: the rows settled before kept, the others `cancelled`. */
+export async function cancelledResult(
+  batch: { requestId: string; batchIndex: number; contacts: readonly Contact[]; fields: readonly EnrichField[] },
+  store: ObjectStore,
+): Promise<{ result: BatchResult; keptRows: number }> {
+  return settledOr(batch, store, (contact) => cancelledRow(contact, batch.fields));
+}
+
+/** The batch's rows an earlier delivery settled (its kept progress, with its calls' usage), `unsettled` for the rest. */
+async function settledOr(
+  batch: { requestId: string; batchIndex: number; contacts: readonly Contact[] },
+  store: ObjectStore,
+  unsettled: (contact: Contact) => OutputRow,
+): Promise<{ result: BatchResult; keptRows: number }> {
   const { requestId, batchIndex } = batch;
   const kept = await store.getJson<StoredProgress>(keys.batchProgress(requestId, batchIndex));
   const fits = fitsBatch(kept, batch.contacts.length);
   const settled = fits ? kept.rows : [];
-  const rows = batch.contacts.map((c, i) => settled[i] ?? failedRow(c, batch.fields, reason));
+  const rows = batch.contacts.map((c, i) => settled[i] ?? unsettled(c));
   return {
     result: { requestId, batchIndex, rows, usage: callUsageOf(kept?.usage) },
     keptRows: settled.filter(Boolean).length,

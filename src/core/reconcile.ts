@@ -4,7 +4,7 @@ import { assemblesInline, requestAssembly } from './assembleOutput';
 import { inputOf, readInputBatches } from './inputFile';
 import { noTracer, type BatchOutcome, type BatchQueue, type PauseReason, type ProviderGateStore } from './ports';
 import { isClosed } from './providerGate';
-import { emitContactOutcomes, failureResult, type WorkerDeps } from './processBatch';
+import { cancelledResult, emitContactOutcomes, failureResult, type WorkerDeps } from './processBatch';
 import { batchUsage } from './usage';
 import type { UsageCounts } from '../schemas/status';
 import { isComplete, keys } from './status';
@@ -23,7 +23,7 @@ export interface ReconcileDeps extends WorkerDeps {
   gateStore?: ProviderGateStore;
 }
 
-export type ReconcileAction = 'none' | 'assembled' | 'resent' | 'recounted' | 'expired';
+export type ReconcileAction = 'none' | 'assembled' | 'resent' | 'recounted' | 'expired' | 'cancelled';
 
 export interface ReconcileReport {
   requestId: string;
@@ -31,6 +31,8 @@ export interface ReconcileReport {
   resentBatches: number[];
   recoveredBatches: number[];
   expiredBatches: number[];
+  /** A cancelled request's batches recorded by this pass instead of re-sent (only on such a pass). */
+  cancelledBatches?: number[];
   /** Where the output's assembly went, when this pass asked for it: inline, or queued for the assembleOutput function. */
   assembly?: 'inline' | 'queued';
 }
@@ -59,7 +61,8 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   // 2. Complete ones only need assembly (a crash after the last count, or a queued assembly that failed).
   // 3. Read the shards for the batches recorded; record results that reached S3 but were never counted.
   // 4. Past the deadline: write and record the missing batches as failed (keeping the rows a worker settled), then assemble.
-  // 5. Otherwise re-send the missing batches from input.json and note the visit.
+  // 5. Cancelled: record the missing batches as cancelled (no re-send), then assemble.
+  // 6. Otherwise re-send the missing batches from input.json and note the visit.
   const { requestId } = record;
   const report: ReconcileReport = {
     requestId,
@@ -131,6 +134,29 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   }
 
   if (missing.size === 0) return { ...report, action: 'assembled', assembly: await assemble() };
+
+  if (record.cancelRequestedAt) {
+    // Cancelled and quiet for the stall window: nothing is re-sent; the batches still missing are recorded as the
+    // workers would (the rows settled before kept, the others cancelled), and the request is assembled.
+    const cancelledBatches: number[] = [];
+    const contacts = await readInputBatches(deps.store, inputOf(record), record.batchSize ?? deps.batchSize, missing);
+    for (const index of missing) {
+      const { result } = await cancelledResult(
+        { requestId, batchIndex: index, contacts: contacts.get(index) ?? [], fields: record.fields },
+        deps.store,
+      );
+      await deps.store.putJson(keys.batch(requestId, index), result);
+      const r = await count(index, 'processed', batchUsage(result));
+      if (r?.recorded) {
+        cancelledBatches.push(index);
+        emitContactOutcomes(result.rows, deps.metrics);
+      }
+    }
+    log.info('cancelled request finished: its missing batches recorded as cancelled', {
+      batches: cancelledBatches.length,
+    });
+    return { ...report, action: 'cancelled', cancelledBatches, assembly: await assemble() };
+  }
 
   const contacts = await readInputBatches(deps.store, inputOf(record), record.batchSize ?? deps.batchSize, missing);
   const messages: BatchMessage[] = [...missing].map((batchIndex) => ({

@@ -4,9 +4,13 @@ import type { RequestStatus, StatusRecord, Usage } from '../schemas/status';
 import { priced } from './usage';
 import type { WebhookState } from '../schemas/webhook';
 
-/** The final status from what the output holds: all rows failed → failed, some → completed_with_errors. */
-export function finalStatus(counts: OutputCounts): RequestStatus {
-  const total = counts.enriched + counts.not_found + counts.failed;
+/**
+ * The final status from what the output holds: all rows failed → failed, some → completed_with_errors. A request
+ * with a cancel asked for (`cancelRequestedAt`) ends `cancelled`, whatever its rows are.
+ */
+export function finalStatus(counts: OutputCounts, cancelRequested = false): RequestStatus {
+  if (cancelRequested) return 'cancelled';
+  const total = counts.enriched + counts.not_found + counts.failed + (counts.cancelled ?? 0);
   if (counts.failed === 0) return 'completed';
   if (counts.failed === total) return 'failed';
   return 'completed_with_errors';
@@ -16,10 +20,14 @@ export function isComplete(record: Pick<StatusRecord, 'processedBatches' | 'fail
   return record.processedBatches + record.failedBatches >= record.totalBatches;
 }
 
-/** `validating` and `processing` go on; every other status is final (`rejected` included). */
+/** `validating`, `processing` and `cancelling` go on; every other status is final (`rejected` included). */
 export function isFinal(status: RequestStatus): boolean {
-  return status !== 'processing' && status !== 'validating';
+  return status !== 'processing' && status !== 'validating' && status !== 'cancelling';
 }
+
+/** The status a caller sees: a running request with a cancel asked for is `cancelling` (src/core/cancel.ts). */
+export const shownStatus = (record: Pick<StatusRecord, 'status' | 'cancelRequestedAt'>): RequestStatus =>
+  record.cancelRequestedAt && !isFinal(record.status) ? 'cancelling' : record.status;
 
 /** The totals are known once an upload's validation pass is done (always for inline requests). */
 export const countsKnown = (record: Pick<StatusRecord, 'status' | 'totalBatches'>): boolean =>
@@ -40,7 +48,8 @@ export interface StatusResponse {
   downloadUrl: string;
   /** Once the outputs exist (a final status): `downloadUrl` with each `?format=`. */
   downloadUrls?: Record<OutputFormat, string>;
-  summary?: { enriched: number; not_found: number; failed: number };
+  /** `cancelled`: only on a cancelled request (the rows a cancel left unsettled). */
+  summary?: { enriched: number; not_found: number; failed: number; cancelled?: number };
   /**
    * What the request cost at the provider (docs/api.md: Usage): final once the status is, running while processing
    * (from the first recorded batch on).
@@ -76,7 +85,7 @@ export function toStatusResponse(
 ): StatusResponse {
   const response: StatusResponse = {
     requestId: record.requestId,
-    status: record.status,
+    status: shownStatus(record),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     ...(countsKnown(record) ? { totalContacts: record.totalContacts, totalBatches: record.totalBatches } : {}),
@@ -94,12 +103,13 @@ export function toStatusResponse(
     };
   }
   if (record.status === 'rejected') response.errors = record.errors ?? [];
-  if (record.status === 'processing' && waiting) Object.assign(response, waiting);
+  if (response.status === 'processing' && waiting) Object.assign(response, waiting);
   if (record.enrichedContacts !== undefined) {
     response.summary = {
       enriched: record.enrichedContacts,
       not_found: record.notFoundContacts ?? 0,
       failed: record.failedContacts ?? 0,
+      ...(record.status === 'cancelled' ? { cancelled: record.cancelledContacts ?? 0 } : {}),
     };
   }
   if (record.webhook) {
@@ -144,5 +154,5 @@ export function outputKey(requestId: string, format: OutputFormat): string {
 
 /** Statuses the assembly sets once every output format is stored (only output.json has a placeholder before). */
 export function hasFinalOutput(status: RequestStatus): boolean {
-  return status === 'completed' || status === 'completed_with_errors' || status === 'failed';
+  return status === 'completed' || status === 'completed_with_errors' || status === 'failed' || status === 'cancelled';
 }

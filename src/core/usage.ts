@@ -39,13 +39,19 @@ export function callUsageOf(stored: unknown): CallUsage {
   };
 }
 
-/** The rows' part: cache hits, the provider's matches (billable) and not-found rows, failed rows. */
+/** The rows' part: cache hits, the provider's matches (billable) and not-found rows, failed rows, cancelled rows. */
 export function rowUsage(
   rows: readonly OutputRow[],
-): Pick<UsageCounts, 'cacheHits' | 'matches' | 'notFound' | 'failed'> {
-  const out = { cacheHits: 0, matches: 0, notFound: 0, failed: 0 };
+): Pick<UsageCounts, 'cacheHits' | 'matches' | 'notFound' | 'failed' | 'cancelled'> {
+  const out: Pick<UsageCounts, 'cacheHits' | 'matches' | 'notFound' | 'failed' | 'cancelled'> = {
+    cacheHits: 0,
+    matches: 0,
+    notFound: 0,
+    failed: 0,
+  };
   for (const row of rows) {
-    if (row.enrichment_status === 'failed') out.failed += 1;
+    if (row.enrichment_status === 'cancelled') out.cancelled = (out.cancelled ?? 0) + 1;
+    else if (row.enrichment_status === 'failed') out.failed += 1;
     else if (row.source === 'cache') out.cacheHits += 1;
     else if (row.enrichment_status === 'enriched') out.matches += 1;
     else out.notFound += 1;

@@ -24,6 +24,7 @@ export const WEBHOOK_EVENT_TYPES: Partial<Record<RequestStatus, `enrichment.${st
   completed_with_errors: 'enrichment.completed_with_errors',
   failed: 'enrichment.failed',
   rejected: 'enrichment.rejected',
+  cancelled: 'enrichment.cancelled',
 };
 
 /** The event's whole body stays under this (docs/api.md: Webhooks). */

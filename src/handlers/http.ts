@@ -20,6 +20,7 @@ const CLIENT_ERROR_STATUS: Record<ClientErrorKind, number> = {
   invalid_request: 400,
   not_found: 404,
   duplicate_in_progress: 409,
+  request_final: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   idempotency_key_reused: 422,

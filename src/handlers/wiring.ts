@@ -21,6 +21,7 @@ import { dynamoUploadRecords } from '../adapters/uploadRecords';
 import { FleetGate, TRIAL_LEASE_MARGIN_MS } from '../core/providerGate';
 import { planLimiter, TokenBucket, type BucketSeen } from '../core/rateLimiter';
 import type { AssembleDeps } from '../core/assembleOutput';
+import type { CancelDeps } from '../core/cancel';
 import type { CreateDeps } from '../core/createEnrichment';
 import type { IntakeDeps } from '../core/intake';
 import { noFaults, systemClock, type EnrichmentApi, type ProviderGateStore, type StatusStore } from '../core/ports';
@@ -286,5 +287,17 @@ export function secretDeps(clients: AwsClients = awsClients()): SecretDeps {
     secrets: dynamoWebhookSecrets(c.TABLE_NAME, clients.ddb),
     clock: systemClock,
     overlapHours: c.WEBHOOK_SECRET_OVERLAP_HOURS,
+  };
+}
+
+/** The cancel function: the status table (one conditional write), the clock, the logs and metrics. */
+export function cancelDeps(clients: AwsClients = awsClients()): CancelDeps & { pricePerMatch: number } {
+  const c = config();
+  return {
+    status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
+    clock: systemClock,
+    log: logger,
+    metrics: datadogMetrics,
+    pricePerMatch: c.PROVIDER_PRICE_PER_MATCH,
   };
 }

@@ -46,7 +46,8 @@ export type Contact = z.infer<typeof ContactSchema>;
  */
 export const MAX_CONTACT_BYTES = 2048;
 
-export type EnrichmentStatus = 'enriched' | 'not_found' | 'failed';
+/** `cancelled`: a contact a cancel left unsettled (POST /enrichment/{id}/cancel). */
+export type EnrichmentStatus = 'enriched' | 'not_found' | 'failed' | 'cancelled';
 
 /** Where a row's result came from: this request's own provider call, or the result cache. */
 export type RowSource = 'provider' | 'cache';

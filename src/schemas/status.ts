@@ -23,7 +23,8 @@ export type IntakeCheckpoint = z.infer<typeof IntakeCheckpointSchema>;
  * each attempt counted (those answered 429, 402 or 5xx too); contactsSent: the contacts in those calls; cacheHits:
  * rows settled from the result cache; matches: rows the provider enriched (billable); notFound: rows the provider
  * found nothing for; failed: failed rows; rateLimitWaitMs: time its batches spent taking the shared rate limiter's
- * tokens. cacheHits + matches + notFound + failed = the request's contacts, once final.
+ * tokens; cancelled: rows a cancel left unsettled. cacheHits + matches + notFound + failed + cancelled = the request's
+ * contacts, once final.
  */
 export const UsageCountsSchema = z.object({
   providerCalls: z.number().int().min(0),
@@ -33,6 +34,8 @@ export const UsageCountsSchema = z.object({
   notFound: z.number().int().min(0),
   failed: z.number().int().min(0),
   rateLimitWaitMs: z.number().int().min(0),
+  /** Rows a cancel left unsettled (`enrichment_status: "cancelled"`): present only when there are some. */
+  cancelled: z.number().int().min(0).optional(),
 });
 export type UsageCounts = z.infer<typeof UsageCountsSchema>;
 
@@ -43,6 +46,8 @@ export type Usage = z.infer<typeof UsageSchema>;
 /**
  * `validating`: a referenced upload is being read by the intake function (docs/api.md); `rejected`: it held an
  * invalid contact, or could not be read through (`errors` says why); no batch was sent and there is no output.
+ * `cancelling` is never stored: the status answer shows it for a running request with `cancelRequestedAt`
+ * (src/core/cancel.ts); `cancelled` is the final status the assembly sets for such a request.
  */
 const REQUEST_STATUSES = [
   'validating',
@@ -51,6 +56,8 @@ const REQUEST_STATUSES = [
   'completed_with_errors',
   'failed',
   'rejected',
+  'cancelling',
+  'cancelled',
 ] as const;
 const RequestStatusSchema = z.enum(REQUEST_STATUSES);
 export type RequestStatus = z.infer<typeof RequestStatusSchema>;
@@ -90,9 +97,15 @@ export const StatusRecordSchema = z.object({
   /** The intake's checkpoint while `validating` (src/core/intake.ts). */
   intake: IntakeCheckpointSchema.optional(),
   completedAt: z.string().optional(),
+  /**
+   * Set by POST /enrichment/{id}/cancel on a running request (src/core/cancel.ts): its workers call the provider no
+   * more for it, its intake sends no more batches, and it ends `cancelled`.
+   */
+  cancelRequestedAt: z.string().optional(),
   enrichedContacts: z.number().int().optional(),
   notFoundContacts: z.number().int().optional(),
   failedContacts: z.number().int().optional(),
+  cancelledContacts: z.number().int().optional(),
   /**
    * Final: the assembly's exact count with its cost. While processing: the running count of the batches recorded so
    * far (no cost: the status answer prices it), summed from the shards like the batch counts; unset before any.

@@ -10,7 +10,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ServerlessConfig, type Doc } from '../../src/local/serverlessConfig';
 import { apiEvent, makeContacts } from '../support/factories';
-import { completeUploadFn, createUploadFn, deliverWebhookFn, downloadFn, webhookSecretFn } from '../support/functions';
+import {
+  cancelFn,
+  completeUploadFn,
+  createUploadFn,
+  deliverWebhookFn,
+  downloadFn,
+  webhookSecretFn,
+} from '../support/functions';
 import {
   reconcileWith,
   runIntakeSource,
@@ -152,6 +159,21 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     // With a callbackUrl: the create call makes the signing secret; the intake queues the rejected request's event.
     const gone = await submit({ contacts: 'uploads/iam-gone.csv', fields_to_enrich: FIELDS, callbackUrl });
     await service.s3.send(new DeleteObjectCommand({ Bucket: service.bucket, Key: 'uploads/iam-gone.csv' }));
+    // cancel: an inline request (its status read sums the shard items; its worker records it without the provider)
+    // and an upload cancelled before its intake, which records its batch as cancelled instead of sending it.
+    const cancel = async (id: string) =>
+      (await cancelFn()(apiEvent({ httpMethod: 'POST', pathParameters: { id } }))).statusCode;
+    const inlineCancelled = await submit({ contacts: makeContacts(5), fields_to_enrich: FIELDS });
+    expect(await cancel(inlineCancelled.json.requestId)).toBe(202);
+    await service.s3.send(
+      new PutObjectCommand({
+        Bucket: service.bucket,
+        Key: 'uploads/iam-cancel.json',
+        Body: JSON.stringify({ contacts: makeContacts(4) }),
+      }),
+    );
+    const uploadCancelled = await submit({ contacts: 'uploads/iam-cancel.json', fields_to_enrich: FIELDS });
+    expect(await cancel(uploadCancelled.json.requestId)).toBe(202);
     runIntakeSource(service);
     await waitForRecord(gone.json.requestId, (r) => r.status === 'rejected');
     const poisoned = makeContacts(102, { poison: new Set([100, 101]) }); // batch 1: every contact fails, so it is dead-lettered
@@ -163,6 +185,8 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     const final = await waitForFinal(res.json.requestId, 30_000);
     expect(final).toMatchObject({ status: 'completed_with_errors', processedBatches: 1, failedBatches: 1 });
     expect((await waitForFinal(referenced.json.requestId, 30_000)).status).toBe('completed');
+    expect((await waitForFinal(inlineCancelled.json.requestId, 30_000)).status).toBe('cancelled');
+    expect((await waitForFinal(uploadCancelled.json.requestId, 30_000)).status).toBe('cancelled');
     const redirect = await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: res.json.requestId } }));
     const download = await fetch(String(redirect.headers?.location));
     expect(download.status).toBe(200);

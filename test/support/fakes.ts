@@ -252,6 +252,7 @@ export class MemoryStatusStore implements StatusStore {
   ): Promise<boolean> {
     const record = this.records.get(requestId);
     if (record?.status !== 'processing') return false;
+    if (record.cancelRequestedAt) status = 'cancelled';
     let processed = 0;
     let failed = 0;
     for (let k = 0; k < shardCount(record.totalBatches); k++) {
@@ -271,8 +272,19 @@ export class MemoryStatusStore implements StatusStore {
       enrichedContacts: counts.enriched,
       notFoundContacts: counts.not_found,
       failedContacts: counts.failed,
+      ...(record.cancelRequestedAt || counts.cancelled !== undefined
+        ? { cancelledContacts: counts.cancelled ?? 0 }
+        : {}),
     });
     this.journal.push(`status.finalize ${status}`);
+    return true;
+  }
+
+  async requestCancel(requestId: string, now: string): Promise<boolean> {
+    const record = this.records.get(requestId);
+    if ((record?.status !== 'processing' && record?.status !== 'validating') || record.cancelRequestedAt) return false;
+    Object.assign(record, { cancelRequestedAt: now, updatedAt: now });
+    this.journal.push('status.requestCancel');
     return true;
   }
 

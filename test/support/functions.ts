@@ -11,8 +11,10 @@ import { makeHandler as makeIntakeDlq } from '../../src/handlers/handleFailedInt
 import { makeHandler as makeAssemble } from '../../src/handlers/assembleOutput';
 import { makeHandler as makeDeliverWebhook } from '../../src/handlers/deliverWebhook';
 import { makeHandler as makeWebhookSecret } from '../../src/handlers/webhookSecret';
+import { makeHandler as makeCancel } from '../../src/handlers/cancelEnrichment';
 import {
   assemblyDeps,
+  cancelDeps,
   createDeps,
   deliveryDeps,
   intakeDeps,
@@ -37,6 +39,7 @@ import { as } from './service';
 export const createFn = () => makeCreate(() => createDeps(as('createEnrichment')));
 export const statusFn = () => makeStatus(() => readDeps(as('getEnrichmentStatus')));
 export const downloadFn = () => makeDownload(() => readDeps(as('downloadEnrichment')));
+export const cancelFn = () => makeCancel(() => cancelDeps(as('cancelEnrichment')));
 export const workerDepsFn =
   (overrides: Partial<WorkerDeps> = {}) =>
   (): WorkerDeps => ({ ...workerDeps(as('processBatch')), ...overrides });

@@ -10,12 +10,13 @@ import type { Contact, EnrichField, OutputRow } from '../../src/schemas/contact'
 export interface OutputDoc {
   requestId: string;
   enriched_contacts: OutputRow[];
-  summary: { total: number; enriched: number; not_found: number; failed: number };
+  summary: { total: number; enriched: number; not_found: number; failed: number; cancelled?: number };
 }
 
+/** The summary output.json must carry for these rows (`cancelled` only when some row is). */
 export function summaryOf(rows: readonly OutputRow[]) {
-  const s = { total: rows.length, enriched: 0, not_found: 0, failed: 0 };
-  for (const r of rows) s[r.enrichment_status] += 1;
+  const s: OutputDoc['summary'] = { total: rows.length, enriched: 0, not_found: 0, failed: 0 };
+  for (const r of rows) s[r.enrichment_status] = (s[r.enrichment_status] ?? 0) + 1;
   return s;
 }
 

@@ -144,4 +144,5 @@ export async function getStatus(
 }
 
 /** Still running: `validating` (an uploaded file being checked, before any batch) or `processing`. */
-export const isFinalStatus = (status: string) => status !== 'processing' && status !== 'validating';
+export const isFinalStatus = (status: string) =>
+  status !== 'processing' && status !== 'validating' && status !== 'cancelling';

@@ -309,7 +309,8 @@ describe('dynamoStatusStore.finalize', () => {
     ddb.on(UpdateCommand).resolves({});
     expect(await dynamoStatusStore().finalize(ID, 'completed_with_errors', counts, NOW)).toBe(true);
     const input = ddb.commandCalls(UpdateCommand)[0].args[0].input;
-    expect(input.ConditionExpression).toBe('#status = :processing');
+    // Only while not cancelled either: a cancel marked since the read makes it fail, and the next try ends it cancelled.
+    expect(input.ConditionExpression).toBe('#status = :processing AND attribute_not_exists(cancelRequestedAt)');
     expect(input.ExpressionAttributeValues).toMatchObject({
       ':status': 'completed_with_errors',
       ':now': NOW,
@@ -320,6 +321,16 @@ describe('dynamoStatusStore.finalize', () => {
     });
     expect(input.UpdateExpression).toMatch(/#status = :status/);
     expect(input.UpdateExpression).toMatch(/completedAt = :now/);
+  });
+
+  it('ends a request marked cancelled `cancelled`, with its cancelled count, whatever status it was given', async () => {
+    ddb.on(GetCommand).resolves({ Item: { ...item, cancelRequestedAt: NOW } });
+    ddb.on(UpdateCommand).resolves({});
+    expect(await dynamoStatusStore().finalize(ID, 'completed', { ...counts, cancelled: 0 }, NOW)).toBe(true);
+    const input = ddb.commandCalls(UpdateCommand)[0].args[0].input;
+    expect(input.ConditionExpression).toBe('#status = :processing AND attribute_exists(cancelRequestedAt)');
+    expect(input.ExpressionAttributeValues).toMatchObject({ ':status': 'cancelled', ':c': 0 });
+    expect(input.UpdateExpression).toMatch(/cancelledContacts = :c/);
   });
 
   it('returns false when another run finalized first', async () => {

@@ -277,6 +277,11 @@ describe('the webhook event', () => {
     expect(rejected.type).toBe('enrichment.rejected');
     expect(Buffer.byteLength(JSON.stringify(rejected))).toBeLessThan(MAX_EVENT_BYTES);
     expect(webhookEvent(statusRecordOf(ID, { status: 'processing', webhook }))).toBeUndefined();
+    // A cancelled request sends its event too, with its counts.
+    const cancelled = webhookEvent(
+      statusRecordOf(ID, { status: 'cancelled', completedAt: '2024-05-01T12:00:00.000Z', webhook }),
+    )!;
+    expect(cancelled).toMatchObject({ type: 'enrichment.cancelled', data: { status: 'cancelled' } });
   });
 });
 

@@ -19,6 +19,7 @@ import { handler as createUpload } from '../../../src/handlers/createUpload';
 import { handler as downloadEnrichment } from '../../../src/handlers/downloadEnrichment';
 import { ownerIdOf, uploadPrefixOf } from '../../../src/core/owner';
 import { handler as getEnrichmentStatus } from '../../../src/handlers/getEnrichmentStatus';
+import { handler as cancelEnrichment } from '../../../src/handlers/cancelEnrichment';
 import { handler as mockEnrich } from '../../../src/handlers/mockEnrich';
 import { handler as webhookSecret } from '../../../src/handlers/webhookSecret';
 import { API_GATEWAY_MAX_BODY_BYTES } from '../../../src/inlineLimits';
@@ -689,6 +690,78 @@ describe('docs/openapi.yaml matches the handlers', () => {
       expectConforms('GET', '/mock/stats', await send('/mock/stats', undefined, 'GET'), 200);
       expectConforms('POST', '/mock/credits', await send('/mock/credits', { add: 0 }), 400);
       expectConforms('POST', '/mock/outage', await send('/mock/outage', { seconds: -1 }), 400);
+    });
+  });
+
+  describe('POST /enrichment/{id}/cancel', () => {
+    const path = '/enrichment/{id}/cancel';
+    const post = (id: string) =>
+      cancelEnrichment(apiEvent({ httpMethod: 'POST', path: path.replace('{id}', id), pathParameters: { id } }));
+    const final = (status: string, extra: Record<string, unknown> = {}) =>
+      statusItem({
+        status,
+        processedBatches: 3,
+        completedAt: '2026-11-25T16:26:00.000Z',
+        enrichedContacts: 100,
+        notFoundContacts: 30,
+        failedContacts: 0,
+        ...extra,
+      });
+
+    it('202 with the status, now cancelling, for a running request (and again while it is cancelling)', async () => {
+      aws.ddb
+        .on(GetCommand)
+        .resolvesOnce({ Item: statusItem() })
+        .resolves({ Item: statusItem({ cancelRequestedAt: '2026-11-25T16:25:05.000Z' }) });
+      aws.ddb.on(UpdateCommand).resolves({});
+      const res = await post(ID);
+      expectConforms('POST', path, res, 202);
+      expect(JSON.parse(res.body).status).toBe('cancelling');
+      expectConforms('POST', path, await post(ID), 202);
+    });
+
+    it('200 for a request cancelled already, with its cancelled count and usage', async () => {
+      aws.ddb.on(GetCommand).resolves({
+        Item: final('cancelled', {
+          cancelledContacts: 120,
+          cancelRequestedAt: '2026-11-25T16:25:05.000Z',
+          usage: {
+            providerCalls: 2,
+            contactsSent: 200,
+            cacheHits: 0,
+            matches: 100,
+            notFound: 30,
+            failed: 0,
+            cancelled: 120,
+            rateLimitWaitMs: 0,
+            estimatedCost: 0,
+          },
+        }),
+      });
+      const res = await post(ID);
+      expectConforms('POST', path, res, 200);
+      expect(JSON.parse(res.body).summary).toEqual({ enriched: 100, not_found: 30, failed: 0, cancelled: 120 });
+    });
+
+    it('409 naming the status of a request final otherwise; 404 for none; 400 for an id that is not a UUID', async () => {
+      aws.ddb.on(GetCommand).resolves({ Item: final('completed') });
+      const res = await post(ID);
+      expectConforms('POST', path, res, 409);
+      expect(JSON.parse(res.body).message).toContain('completed');
+      aws.ddb.on(GetCommand).resolves({});
+      expectConforms('POST', path, await post(ID), 404);
+      expectConforms('POST', path, await post('not-a-uuid'), 400);
+    });
+
+    it('500 with a correlation id when DynamoDB fails', async () => {
+      aws.ddb.on(GetCommand).resolves({ Item: statusItem() });
+      aws.ddb.on(UpdateCommand).rejects(new Error('boom'));
+      const errors = quietErrors();
+      try {
+        expectConforms('POST', path, await post(ID), 500);
+      } finally {
+        errors.mockRestore();
+      }
     });
   });
 
