@@ -6,6 +6,8 @@ import {
   FieldsSchema,
   IdempotencyKeySchema,
   MAX_S3_KEY_BYTES,
+  MetadataSchema,
+  type Metadata,
   S3ReferenceSchema,
 } from '../schemas/request';
 import { encodeMessageBody, type BatchMessage } from '../schemas/message';
@@ -194,8 +196,8 @@ export async function createEnrichment(
 }
 
 async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCaller): Promise<CreateResult> {
-  // 1. Validate the request (inline contacts or an S3 reference, the Idempotency-Key, `dedupe`); nothing is
-  //    written before this passes.
+  // 1. Validate the request (inline contacts or an S3 reference, the Idempotency-Key, `dedupe`, `metadata`);
+  //    nothing is written before this passes.
   // 2. Dedup (unless `"dedupe": false` without an Idempotency-Key): claim the key with a conditional write
   //    before anything else; a repeat answers with the request that holds it and does nothing more.
   //    An upload reference is checked (bucket, prefix, owner, HeadObject: the body is not read) and, after
@@ -214,6 +216,7 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
     fields_to_enrich: rawFields,
     dedupe: rawDedupe,
     refresh: rawRefresh,
+    metadata: rawMetadata,
   } = body as Record<string, unknown>;
   const errors: FieldError[] = [];
   const fieldsParsed = FieldsSchema.safeParse(rawFields);
@@ -222,6 +225,8 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   if (!dedupeParsed.success) errors.push(...toFieldErrors(dedupeParsed.error, ['dedupe']));
   const refreshParsed = RefreshSchema.safeParse(rawRefresh);
   if (!refreshParsed.success) errors.push(...toFieldErrors(refreshParsed.error, ['refresh']));
+  const metadataParsed = MetadataSchema.safeParse(rawMetadata);
+  if (!metadataParsed.success) errors.push(...toFieldErrors(metadataParsed.error, ['metadata']));
   const keyParsed =
     caller.idempotencyKey === undefined ? undefined : IdempotencyKeySchema.safeParse(caller.idempotencyKey);
   if (keyParsed && !keyParsed.success)
@@ -246,6 +251,11 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   if (errors.length || !fieldsParsed.success) throw validationFailed(errors);
   const fields: EnrichField[] = fieldsParsed.data;
   const refresh = refreshParsed.success && refreshParsed.data === true;
+  // Stored only when it holds a pair: `{}` is no metadata.
+  const metadata: Metadata | undefined =
+    metadataParsed.success && metadataParsed.data && Object.keys(metadataParsed.data).length
+      ? metadataParsed.data
+      : undefined;
 
   const requestId = (deps.newId ?? randomUUID)();
   const now = deps.clock.now();
@@ -259,7 +269,13 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   if (idempotencyKey !== undefined || dedupeParsed.data !== false) {
     const workHash = reference ? referenceHash(reference, fields) : requestHash(contacts, fields);
     // A refresh is other work than a plain request of the same contacts: neither is a duplicate of the other.
-    const bodyHash = refresh ? sha256(canonicalJson({ body: workHash, refresh: true })) : workHash;
+    // So is the same work under other metadata (the caller's labels tell two jobs apart).
+    const bodyHash =
+      refresh || metadata
+        ? sha256(
+            canonicalJson({ body: workHash, ...(refresh ? { refresh: true } : {}), ...(metadata ? { metadata } : {}) }),
+          )
+        : workHash;
     const key = dedupKey(caller.callerHash ?? '', bodyHash, idempotencyKey);
     const outcome = await claimOrFindDuplicate(
       { key, requestId, bodyHash, expiresAt },
@@ -287,7 +303,8 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
     }
     claim = outcome.claimed;
   }
-  if (reference) return acceptReference(reference, fields, { requestId, now, expiresAt, claim, log, refresh }, deps);
+  if (reference)
+    return acceptReference(reference, fields, { requestId, now, expiresAt, claim, log, refresh, metadata }, deps);
 
   const record: StatusRecord = {
     requestId,
@@ -306,6 +323,7 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
     deadlineAt: new Date(now.getTime() + deps.deadlineSeconds * 1000).toISOString(),
     expiresAt,
     ...(refresh ? { refresh: true as const } : {}),
+    ...(metadata ? { metadata } : {}),
   };
   try {
     await deps.store.upload(keys.input(requestId), renderInput(contacts, fields), 'application/json');
@@ -350,7 +368,15 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
 async function acceptReference(
   reference: CheckedReference,
   fields: EnrichField[],
-  ctx: { requestId: string; now: Date; expiresAt: number; claim?: DedupClaim; log: Logger; refresh: boolean },
+  ctx: {
+    requestId: string;
+    now: Date;
+    expiresAt: number;
+    claim?: DedupClaim;
+    log: Logger;
+    refresh: boolean;
+    metadata?: Metadata;
+  },
   deps: CreateDeps,
 ): Promise<CreateResult> {
   const { requestId, now, claim, log } = ctx;
@@ -379,6 +405,7 @@ async function acceptReference(
     deadlineAt: new Date(now.getTime() + deps.deadlineSeconds * 1000).toISOString(),
     expiresAt: ctx.expiresAt,
     ...(ctx.refresh ? { refresh: true as const } : {}),
+    ...(ctx.metadata ? { metadata: ctx.metadata } : {}),
     intake: { phase: 'validate', contactsValidated: 0, batchesSent: 0, runs: 0 },
   };
   try {

@@ -43,7 +43,7 @@ export type Usage = z.infer<typeof UsageSchema>;
  * `validating`: a referenced upload is being read by the intake function (docs/api.md); `rejected`: it held an
  * invalid contact, or could not be read through (`errors` says why); no batch was sent and there is no output.
  */
-const REQUEST_STATUSES = [
+export const REQUEST_STATUSES = [
   'validating',
   'processing',
   'completed',
@@ -51,7 +51,7 @@ const REQUEST_STATUSES = [
   'failed',
   'rejected',
 ] as const;
-const RequestStatusSchema = z.enum(REQUEST_STATUSES);
+export const RequestStatusSchema = z.enum(REQUEST_STATUSES);
 export type RequestStatus = z.infer<typeof RequestStatusSchema>;
 
 /**
@@ -97,5 +97,7 @@ export const StatusRecordSchema = z.object({
    * far (no cost: the status answer prices it), summed from the shards like the batch counts; unset before any.
    */
   usage: UsageCountsSchema.extend({ estimatedCost: z.number().min(0).optional() }).optional(),
+  /** The caller's `metadata` as sent (src/schemas/request.ts MetadataSchema); unset when none was. */
+  metadata: z.record(z.string(), z.string()).optional(),
 });
 export type StatusRecord = z.infer<typeof StatusRecordSchema>;

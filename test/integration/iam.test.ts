@@ -8,7 +8,7 @@ import {
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ServerlessConfig, type Doc } from '../../src/local/serverlessConfig';
 import { apiEvent, makeContacts } from '../support/factories';
-import { completeUploadFn, createUploadFn, downloadFn } from '../support/functions';
+import { completeUploadFn, createUploadFn, downloadFn, listFn } from '../support/functions';
 import {
   reconcileWith,
   runIntakeSource,
@@ -89,6 +89,9 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     expect((await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: stalledId } }))).statusCode).toBe(
       302,
     );
+    // The list (the owner index) sums a running request's shard items too.
+    const listed = await listFn()(apiEvent({ httpMethod: 'GET', path: '/enrichment' }));
+    expect(JSON.parse(listed.body).requests).toEqual([expect.objectContaining({ requestId: stalledId })]);
     await takeAllBatchMessages(service);
     await sleep(1_200);
     expect((await reconcileWith()()).reconciled).toEqual([
