@@ -6,10 +6,11 @@ import {
   QueryCommand,
   UpdateCommand,
   type BatchGetCommandOutput,
+  type QueryCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { config } from '../config';
-import type { DedupClaim, ShardState, StatusStore } from '../core/ports';
+import type { DedupClaim, RequestHistory, ShardState, StatusStore } from '../core/ports';
 import { batchAt, offsetIn, shardCount, shardOf, shardSize } from '../core/shards';
 import { isComplete, isFinal } from '../core/status';
 import { StatusRecordSchema, type StatusRecord, type UsageCounts } from '../schemas/status';
@@ -36,6 +37,30 @@ const toRecord = (item: Record<string, unknown> | undefined): StatusRecord | und
 const RUNNING_INDEX = 'running';
 /** One partition: the index is written only when a request starts and ends, far below a partition's limit. */
 const RUNNING = 1;
+
+/**
+ * The sparse index of requests by owner (serverless/resources/table.yml): partition `listOwner`, sort `listSort`
+ * (`<createdAt>#<requestId>`, unique, so newest first is a total order and a page ends at one exact position). Only
+ * status items carry the two attributes: shards, dedup, upload, tombstone, gate and rate-limit items never show up.
+ */
+const OWNER_INDEX = 'byOwner';
+/** The partition of requests made without an API key (a stage without keys): owner ids are 32 hex digits. */
+const NO_OWNER = '-';
+const listKeysOf = (record: Pick<StatusRecord, 'owner' | 'createdAt' | 'requestId'>) => ({
+  listOwner: record.owner ?? NO_OWNER,
+  listSort: `${record.createdAt}#${record.requestId}`,
+});
+/** Items a list call reads at most (a status filter may skip many): then it answers a shorter page and a cursor. */
+const LIST_READ_BUDGET = 2_000;
+const LIST_FILTERED_PAGE = 500;
+
+/**
+ * What is left of a request once DynamoDB's TTL deleted its status item: `gone#<requestId>`, with its owner and
+ * expiry, itself deleted TOMBSTONE_DAYS later. Until then a download answers 410 rather than 404.
+ */
+const tombstoneKey = (requestId: string) => `gone#${requestId}`;
+export const TOMBSTONE_DAYS = 90;
+const TombstoneSchema = z.object({ owner: z.string().optional(), requestExpiresAt: z.number().int() });
 
 /** A shard item shares the table with the status items: its `requestId` key is `shard#<requestId>#<shard>`. */
 const shardKey = (requestId: string, shard: number) => `shard#${requestId}#${shard}`;
@@ -143,12 +168,8 @@ const toClaim = (item: Record<string, unknown> | undefined): DedupClaim | undefi
   };
 };
 
-export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClient()): StatusStore {
-  const getItem = async (requestId: string, consistent: boolean) =>
-    toRecord(
-      (await db.send(new GetCommand({ TableName: table, Key: { requestId }, ConsistentRead: consistent }))).Item,
-    );
-
+/** Reads of status items and their shards, shared by the status store and the request history. */
+function shardReads(table: string, db: ReturnType<typeof documentClient>) {
   /** Items by key, 100 keys a call, unprocessed keys retried. */
   async function batchGet(keys: string[], consistent: boolean): Promise<Map<string, Record<string, unknown>>> {
     const found = new Map<string, Record<string, unknown>>();
@@ -174,16 +195,14 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
     return shards.map((shard) => ({ shard, item: items.get(shardKey(requestId, shard)) }));
   };
 
-  /** The status item with the counts, running usage and latest update of the shards not promoted yet added in. */
-  async function get(requestId: string): Promise<StatusRecord | undefined> {
-    const statusItem = (await db.send(new GetCommand({ TableName: table, Key: { requestId }, ConsistentRead: true })))
-      .Item;
-    const record = toRecord(statusItem);
+  /** A status item as a record; a processing one with the counts of its shards not promoted yet summed in. */
+  async function withShards(statusItem: Record<string, unknown>): Promise<StatusRecord> {
+    const record = toRecord(statusItem)!;
     // Only a request in processing shows batch counts; one still validating shows no totals yet (docs/api.md: GET /enrichment/{id}).
-    if (record?.status !== 'processing') return record;
+    if (record.status !== 'processing') return record;
     let usage = runningUsageOf(statusItem);
     const pending = range(shardCount(record.totalBatches)).filter((k) => !record.fullShards?.has(k));
-    for (const { item } of pending.length ? await readShards(requestId, pending) : []) {
+    for (const { item } of pending.length ? await readShards(record.requestId, pending) : []) {
       if (!item) continue;
       record.processedBatches += Number(item.processed ?? 0);
       record.failedBatches += Number(item.failed ?? 0);
@@ -194,10 +213,42 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
     return record;
   }
 
+  return { batchGet, readShards, withShards };
+}
+
+export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClient()): StatusStore {
+  const getItem = async (requestId: string, consistent: boolean) =>
+    toRecord(
+      (await db.send(new GetCommand({ TableName: table, Key: { requestId }, ConsistentRead: consistent }))).Item,
+    );
+
+  const { batchGet, readShards, withShards } = shardReads(table, db);
+
+  /** The status item with the counts, running usage and latest update of the shards not promoted yet added in. */
+  async function get(requestId: string): Promise<StatusRecord | undefined> {
+    const statusItem = (await db.send(new GetCommand({ TableName: table, Key: { requestId }, ConsistentRead: true })))
+      .Item;
+    return statusItem && withShards(statusItem);
+  }
+
   return {
     async create(record) {
-      // Not final yet: the item joins the sparse index reconcile reads (finalize removes `running`).
-      const item = isFinal(record.status) ? record : { ...record, running: RUNNING };
+      // The tombstone first: alone (should the status item's write fail) it only turns a 404 into a 410 once expired.
+      await db.send(
+        new PutCommand({
+          TableName: table,
+          Item: {
+            requestId: tombstoneKey(record.requestId),
+            ...(record.owner ? { owner: record.owner } : {}),
+            requestExpiresAt: record.expiresAt,
+            expiresAt: record.expiresAt + TOMBSTONE_DAYS * 86_400,
+          },
+        }),
+      );
+      // Not final yet: the item joins the sparse index reconcile reads (finalize removes `running`). Every status
+      // item joins the owner index.
+      const listed = { ...record, ...listKeysOf(record) };
+      const item = isFinal(record.status) ? listed : { ...listed, running: RUNNING };
       await db.send(
         new PutCommand({ TableName: table, Item: item, ConditionExpression: 'attribute_not_exists(requestId)' }),
       );
@@ -459,7 +510,7 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
         db.send(
           new PutCommand({
             TableName: table,
-            Item: { ...rest, status: 'rejected', errors, updatedAt: now, completedAt: now },
+            Item: { ...rest, ...listKeysOf(record), status: 'rejected', errors, updatedAt: now, completedAt: now },
             ConditionExpression: '#status = :validating',
             ExpressionAttributeNames: { '#status': 'status' },
             ExpressionAttributeValues: { ':validating': 'validating' },
@@ -506,6 +557,59 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
         }
         start = res.LastEvaluatedKey;
       } while (start);
+    },
+  };
+}
+
+/** The owner index and the tombstones of the status table (RequestHistory). */
+export function dynamoRequestHistory(table = config().TABLE_NAME, db = documentClient()): RequestHistory {
+  // The index projects whole items: a processing one gets its shards' counts summed in, as GET /enrichment/{id}.
+  const { withShards } = shardReads(table, db);
+  return {
+    async listOwned(owner, { limit, status, after, now }) {
+      // Reads until limit + 1 matches: a next page exists only if one more follows (no empty last page behind a
+      // cursor), or until the read budget is spent (then a shorter page and a cursor where the reading stopped).
+      const listOwner = owner ?? NO_OWNER;
+      const items: Record<string, unknown>[] = [];
+      let start: Record<string, unknown> | undefined = after
+        ? { listOwner, listSort: after, requestId: after.slice(after.indexOf('#') + 1) }
+        : undefined;
+      let read = 0;
+      for (;;) {
+        const res: QueryCommandOutput = await db.send(
+          new QueryCommand({
+            TableName: table,
+            IndexName: OWNER_INDEX,
+            KeyConditionExpression: 'listOwner = :owner',
+            // The TTL deletes late (dynalite never): an expired request leaves the list at its expiresAt.
+            FilterExpression: `expiresAt > :now${status ? ' AND #status = :status' : ''}`,
+            ExpressionAttributeNames: status ? { '#status': 'status' } : undefined,
+            ExpressionAttributeValues: {
+              ':owner': listOwner,
+              ':now': Math.floor(now.getTime() / 1000),
+              ...(status ? { ':status': status } : {}),
+            },
+            ScanIndexForward: false,
+            // Without a status filter nearly every item read is listed; with one, wider pages.
+            Limit: status ? LIST_FILTERED_PAGE : limit + 1,
+            ExclusiveStartKey: start,
+          }),
+        );
+        read += res.ScannedCount ?? 0;
+        items.push(...(res.Items ?? []));
+        start = res.LastEvaluatedKey;
+        if (items.length > limit || !start) break;
+        if (read >= LIST_READ_BUDGET)
+          return { records: await Promise.all(items.map(withShards)), next: String(start.listSort) };
+      }
+      const page = await Promise.all(items.slice(0, limit).map(withShards));
+      return items.length > limit ? { records: page, next: String(items[limit - 1].listSort) } : { records: page };
+    },
+    async tombstone(requestId) {
+      const { Item } = await db.send(new GetCommand({ TableName: table, Key: { requestId: tombstoneKey(requestId) } }));
+      if (!Item) return undefined;
+      const t = TombstoneSchema.parse(Item);
+      return { ...(t.owner ? { owner: t.owner } : {}), expiresAt: t.requestExpiresAt };
     },
   };
 }

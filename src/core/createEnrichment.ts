@@ -6,6 +6,8 @@ import {
   FieldsSchema,
   IdempotencyKeySchema,
   MAX_S3_KEY_BYTES,
+  MetadataSchema,
+  type Metadata,
   S3ReferenceSchema,
 } from '../schemas/request';
 import { encodeMessageBody, type BatchMessage } from '../schemas/message';
@@ -220,8 +222,8 @@ export async function createEnrichment(
 }
 
 async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCaller): Promise<CreateResult> {
-  // 1. Validate the request (inline contacts or an S3 reference, the Idempotency-Key, `dedupe`, a callbackUrl
-  //    against the SSRF rules); nothing is written before this passes.
+  // 1. Validate the request (inline contacts or an S3 reference, the Idempotency-Key, `dedupe`, `metadata`, a
+  //    callbackUrl against the SSRF rules); nothing is written before this passes.
   // 2. Dedup (unless `"dedupe": false` without an Idempotency-Key): claim the key with a conditional write
   //    before anything else; a repeat answers with the request that holds it and does nothing more.
   //    An upload reference is checked (bucket, prefix, owner, HeadObject: the body is not read) and, after
@@ -242,6 +244,7 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
     dedupe: rawDedupe,
     refresh: rawRefresh,
     callbackUrl: rawCallbackUrl,
+    metadata: rawMetadata,
   } = body as Record<string, unknown>;
   const errors: FieldError[] = [];
   const fieldsParsed = FieldsSchema.safeParse(rawFields);
@@ -250,6 +253,8 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   if (!dedupeParsed.success) errors.push(...toFieldErrors(dedupeParsed.error, ['dedupe']));
   const refreshParsed = RefreshSchema.safeParse(rawRefresh);
   if (!refreshParsed.success) errors.push(...toFieldErrors(refreshParsed.error, ['refresh']));
+  const metadataParsed = MetadataSchema.safeParse(rawMetadata);
+  if (!metadataParsed.success) errors.push(...toFieldErrors(metadataParsed.error, ['metadata']));
   const keyParsed =
     caller.idempotencyKey === undefined ? undefined : IdempotencyKeySchema.safeParse(caller.idempotencyKey);
   if (keyParsed && !keyParsed.success)
@@ -277,6 +282,11 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   if (errors.length || !fieldsParsed.success) throw validationFailed(errors);
   const fields: EnrichField[] = fieldsParsed.data;
   const refresh = refreshParsed.success && refreshParsed.data === true;
+  // Stored only when it holds a pair: `{}` is no metadata.
+  const metadata: Metadata | undefined =
+    metadataParsed.success && metadataParsed.data && Object.keys(metadataParsed.data).length
+      ? metadataParsed.data
+      : undefined;
 
   const requestId = (deps.newId ?? randomUUID)();
   const now = deps.clock.now();
@@ -290,7 +300,13 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   if (idempotencyKey !== undefined || dedupeParsed.data !== false) {
     const workHash = reference ? referenceHash(reference, fields) : requestHash(contacts, fields);
     // A refresh is other work than a plain request of the same contacts: neither is a duplicate of the other.
-    const bodyHash = refresh ? sha256(canonicalJson({ body: workHash, refresh: true })) : workHash;
+    // So is the same work under other metadata (the caller's labels tell two jobs apart).
+    const bodyHash =
+      refresh || metadata
+        ? sha256(
+            canonicalJson({ body: workHash, ...(refresh ? { refresh: true } : {}), ...(metadata ? { metadata } : {}) }),
+          )
+        : workHash;
     const key = dedupKey(caller.callerHash ?? '', bodyHash, idempotencyKey);
     const outcome = await claimOrFindDuplicate(
       { key, requestId, bodyHash, expiresAt },
@@ -320,7 +336,12 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   }
   const webhook = callbackUrl === undefined ? undefined : newWebhook(callbackUrl, requestId, deps);
   if (reference)
-    return acceptReference(reference, fields, { requestId, now, expiresAt, claim, log, refresh, webhook }, deps);
+    return acceptReference(
+      reference,
+      fields,
+      { requestId, now, expiresAt, claim, log, refresh, webhook, metadata },
+      deps,
+    );
 
   const record: StatusRecord = {
     requestId,
@@ -340,6 +361,7 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
     expiresAt,
     ...(refresh ? { refresh: true as const } : {}),
     ...(webhook ? { webhook } : {}),
+    ...(metadata ? { metadata } : {}),
   };
   try {
     if (webhook)
@@ -394,6 +416,7 @@ async function acceptReference(
     log: Logger;
     refresh: boolean;
     webhook?: WebhookRecord;
+    metadata?: Metadata;
   },
   deps: CreateDeps,
 ): Promise<CreateResult> {
@@ -424,6 +447,7 @@ async function acceptReference(
     expiresAt: ctx.expiresAt,
     ...(ctx.refresh ? { refresh: true as const } : {}),
     ...(ctx.webhook ? { webhook: ctx.webhook } : {}),
+    ...(ctx.metadata ? { metadata: ctx.metadata } : {}),
     intake: { phase: 'validate', contactsValidated: 0, batchesSent: 0, runs: 0 },
   };
   try {

@@ -12,6 +12,8 @@ export interface FieldError {
 export type ClientErrorKind =
   | 'invalid_request'
   | 'not_found'
+  // A request past its expiresAt: its outputs are deleted (or about to be).
+  | 'gone'
   | 'payload_too_large'
   | 'unsupported_media_type'
   // The same Idempotency-Key came with a different body (other contacts or fields).

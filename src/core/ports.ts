@@ -164,6 +164,32 @@ export interface StatusStore {
   startProcessing(requestId: string, now: string): Promise<{ complete: boolean } | undefined>;
 }
 
+/** One page of an owner's requests (RequestHistory.listOwned). */
+export interface OwnedPage {
+  /** Newest first, at most `limit`; processing ones with their counts summed as StatusStore.get sums them. */
+  records: StatusRecord[];
+  /** Where the next page starts (the index position of the last request read); unset on the last page. */
+  next?: string;
+}
+
+/**
+ * The requests of an owner, newest first, from the status table's sparse owner index (only request items carry its
+ * keys), and what is left of a request once its status item is gone (its tombstone).
+ */
+export interface RequestHistory {
+  /**
+   * Requests of `owner` (undefined: those made without an API key) not expired at `now`, after `after` (a `next`
+   * handed out before), with `status` only when given. A page may hold fewer than `limit` and still have a `next`
+   * when a status filter skipped many requests (each call reads a bounded number).
+   */
+  listOwned(
+    owner: string | undefined,
+    query: { limit: number; status?: RequestStatus; after?: string; now: Date },
+  ): Promise<OwnedPage>;
+  /** The tombstone a request leaves for after its status item is gone: whose it was and when it expired. */
+  tombstone(requestId: string): Promise<{ owner?: string; expiresAt: number } | undefined>;
+}
+
 export interface IntakeUpdate {
   intake: IntakeCheckpoint;
   totalContacts?: number;

@@ -4,6 +4,14 @@ import type { RequestStatus, StatusRecord, Usage } from '../schemas/status';
 import { priced } from './usage';
 import type { WebhookState } from '../schemas/webhook';
 
+/** The record's `expiresAt` (epoch seconds, the table's TTL attribute) as an ISO time. */
+export const expiresAtIso = (record: Pick<StatusRecord, 'expiresAt'>) =>
+  new Date(record.expiresAt * 1000).toISOString();
+
+/** Expired from its expiresAt on, whether or not DynamoDB's TTL (which deletes late; dynalite never) removed it. */
+export const isExpired = (record: Pick<StatusRecord, 'expiresAt'>, now: Date) =>
+  record.expiresAt * 1000 <= now.getTime();
+
 /**
  * The final status from what the output holds: all rows failed → failed, some → completed_with_errors. A request
  * with a cancel asked for (`cancelRequestedAt`) ends `cancelled`, whatever its rows are.
@@ -39,6 +47,10 @@ export interface StatusResponse {
   createdAt: string;
   updatedAt: string;
   completedAt?: string;
+  /** When the outputs and the status go (createdAt + RESULT_TTL_DAYS): a download from then on answers 410. */
+  expiresAt: string;
+  /** The caller's labels, as sent at create; left out when none were. */
+  metadata?: Record<string, string>;
   /** Unknown while `validating` (the upload is still being counted): left out then. */
   totalContacts?: number;
   totalBatches?: number;
@@ -88,6 +100,8 @@ export function toStatusResponse(
     status: shownStatus(record),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
+    expiresAt: expiresAtIso(record),
+    ...(record.metadata ? { metadata: record.metadata } : {}),
     ...(countsKnown(record) ? { totalContacts: record.totalContacts, totalBatches: record.totalBatches } : {}),
     processedBatches: record.processedBatches,
     failedBatches: record.failedBatches,

@@ -51,8 +51,10 @@ export function webhookEvent(record: StatusRecord): WebhookEvent | undefined {
       enriched: record.enrichedContacts,
       not_found: record.notFoundContacts ?? 0,
       failed: record.failedContacts ?? 0,
+      ...(record.status === 'cancelled' ? { cancelled: record.cancelledContacts ?? 0 } : {}),
     };
   }
+  if (record.metadata) data.metadata = record.metadata;
   if (record.status !== 'rejected') data.downloadUrl = record.webhook.downloadUrl;
   if (record.usage && record.usage.estimatedCost !== undefined) data.usage = record.usage;
   if (record.status === 'rejected') {

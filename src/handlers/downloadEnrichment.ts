@@ -3,7 +3,8 @@ import { ValidationError } from '../core/errors';
 import { OUTPUT_CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat } from '../core/output';
 import { hasFinalOutput, outputKey } from '../core/status';
 import { quoteInput } from '../schemas/text';
-import { callersRequest, json, httpHandler } from './http';
+import { liveRequest } from '../core/expiry';
+import { json, ownerOf, requestIdOf, httpHandler } from './http';
 import { readDeps, type ReadDeps } from './wiring';
 
 /** `?format=` (json when absent); anything else is a 400 naming the formats there are. */
@@ -22,8 +23,9 @@ function formatOf(event: Pick<APIGatewayProxyEvent, 'queryStringParameters'>): O
 export function makeHandler(deps: () => ReadDeps = readDeps) {
   return httpHandler(async (event) => {
     const format = formatOf(event);
-    const { status, presign } = deps();
-    const record = await callersRequest(event, status);
+    const { status, history, clock, presign } = deps();
+    // 410 once expired (even after the status item is gone: its tombstone says so), 404 unknown or another key's.
+    const record = await liveRequest(requestIdOf(event), ownerOf(event), { status, history, clock });
     const headers = { 'cache-control': 'no-store', 'x-enrichment-status': record.status };
     if (record.status === 'rejected') {
       return json(

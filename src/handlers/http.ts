@@ -19,6 +19,7 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
 const CLIENT_ERROR_STATUS: Record<ClientErrorKind, number> = {
   invalid_request: 400,
   not_found: 404,
+  gone: 410,
   duplicate_in_progress: 409,
   request_final: 409,
   payload_too_large: 413,
@@ -131,6 +132,10 @@ export function ownerOf(event: Pick<APIGatewayProxyEvent, 'headers'>): string | 
   return key ? ownerIdOf(key) : undefined;
 }
 
+/** The `{id}` of a /enrichment/{id}… route: a 400 unless a UUID v4. */
+export const requestIdOf = (event: Pick<APIGatewayProxyEvent, 'pathParameters'>): string =>
+  parseOrThrow(RequestIdSchema, event.pathParameters?.id, 'Invalid request id', ['id']);
+
 /**
  * The request a GET /enrichment/{id}… names, if the caller may see it: another key's request is as
  * unknown as one that does not exist (404 either way).
@@ -139,7 +144,7 @@ export async function callersRequest(
   event: Pick<APIGatewayProxyEvent, 'pathParameters' | 'headers'>,
   status: StatusStore,
 ): Promise<StatusRecord> {
-  const id = parseOrThrow(RequestIdSchema, event.pathParameters?.id, 'Invalid request id', ['id']);
+  const id = requestIdOf(event);
   const record = await status.get(id);
   if (!record || !visibleTo(record, ownerOf(event)))
     throw new EnrichmentError(`No enrichment request with id ${id}`, { kind: 'not_found' });

@@ -16,7 +16,7 @@ import type { CallbackRules } from '../core/webhookUrl';
 import { dynamoProviderGateStore } from '../adapters/providerGate';
 import { dynamoTokenBucketStore } from '../adapters/rateLimitTable';
 import { dynamoResultCache } from '../adapters/resultCache';
-import { dynamoStatusStore } from '../adapters/statusTable';
+import { dynamoRequestHistory, dynamoStatusStore } from '../adapters/statusTable';
 import { dynamoUploadRecords } from '../adapters/uploadRecords';
 import { FleetGate, TRIAL_LEASE_MARGIN_MS } from '../core/providerGate';
 import { planLimiter, TokenBucket, type BucketSeen } from '../core/rateLimiter';
@@ -24,7 +24,15 @@ import type { AssembleDeps } from '../core/assembleOutput';
 import type { CancelDeps } from '../core/cancel';
 import type { CreateDeps } from '../core/createEnrichment';
 import type { IntakeDeps } from '../core/intake';
-import { noFaults, systemClock, type EnrichmentApi, type ProviderGateStore, type StatusStore } from '../core/ports';
+import {
+  noFaults,
+  systemClock,
+  type Clock,
+  type EnrichmentApi,
+  type ProviderGateStore,
+  type RequestHistory,
+  type StatusStore,
+} from '../core/ports';
 import type { WorkerDeps } from '../core/processBatch';
 import type { ReconcileDeps } from '../core/reconcile';
 import type { UploadDeps } from '../core/uploads';
@@ -220,6 +228,9 @@ export function assemblyDeps(clients: AwsClients = awsClients()): AssembleDeps {
  */
 export interface ReadDeps {
   status: StatusStore;
+  /** The tombstones of expired requests (a download answers 410 for them). */
+  history: RequestHistory;
+  clock: Clock;
   gate?: ProviderGateStore;
   presign(key: string, filename: string, contentType?: string): Promise<string>;
   /** PROVIDER_PRICE_PER_MATCH: prices a running request's usage (a final one carries its own cost). 0 when unset. */
@@ -230,8 +241,27 @@ export function readDeps(clients: AwsClients = awsClients()): ReadDeps {
   const c = config();
   return {
     status: dynamoStatusStore(c.TABLE_NAME, clients.ddb),
+    history: dynamoRequestHistory(c.TABLE_NAME, clients.ddb),
+    clock: systemClock,
     gate: providerGateStore(clients),
     presign: (key, filename, contentType) => presignDownload(key, filename, c.BUCKET_NAME, clients.s3, contentType),
+    pricePerMatch: c.PROVIDER_PRICE_PER_MATCH,
+  };
+}
+
+export interface ListHandlerDeps {
+  history: RequestHistory;
+  clock: Clock;
+  /** PROVIDER_PRICE_PER_MATCH, as ReadDeps. */
+  pricePerMatch?: number;
+}
+
+/** GET /enrichment: the status table's owner index only. */
+export function listDeps(clients: AwsClients = awsClients()): ListHandlerDeps {
+  const c = config();
+  return {
+    history: dynamoRequestHistory(c.TABLE_NAME, clients.ddb),
+    clock: systemClock,
     pricePerMatch: c.PROVIDER_PRICE_PER_MATCH,
   };
 }

@@ -35,6 +35,49 @@ export const DedupeSchema = z.boolean({ error: 'dedupe must be true or false' })
 /** `"refresh": true` asks for fresh provider results: the result cache is not read (the new results are still kept). */
 export const RefreshSchema = z.boolean({ error: 'refresh must be true or false' }).optional();
 
+/** `metadata`: the caller's own labels for a request, echoed on its status and in the list; never interpreted. */
+export const METADATA_MAX_PAIRS = 16;
+export const METADATA_MAX_KEY_CHARS = 64;
+export const METADATA_MAX_VALUE_CHARS = 512;
+/** Characters as the caller counts them: Unicode code points (an emoji is one). */
+const chars = (s: string) => [...s].length;
+
+export const MetadataSchema = z
+  .record(
+    z.string(),
+    z
+      .string({ error: 'metadata values must be strings' })
+      .refine((v) => chars(v) <= METADATA_MAX_VALUE_CHARS, {
+        error: `metadata values must be at most ${METADATA_MAX_VALUE_CHARS} characters`,
+      })
+      .superRefine((v, ctx) => {
+        const bad = unsafeCharIn(v);
+        if (bad) ctx.addIssue({ code: 'custom', message: `a metadata value ${bad}` });
+      }),
+    { error: 'metadata must be an object of string keys and string values' },
+  )
+  .superRefine((m, ctx) => {
+    const keys = Object.keys(m);
+    if (keys.length > METADATA_MAX_PAIRS)
+      ctx.addIssue({
+        code: 'custom',
+        message: `metadata may hold at most ${METADATA_MAX_PAIRS} pairs (it has ${keys.length})`,
+      });
+    for (const k of keys) {
+      const bad = unsafeCharIn(k);
+      const path = [k];
+      if (chars(k) < 1 || chars(k) > METADATA_MAX_KEY_CHARS)
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `metadata keys must be 1 to ${METADATA_MAX_KEY_CHARS} characters`,
+        });
+      else if (bad) ctx.addIssue({ code: 'custom', path, message: `a metadata key ${bad}` });
+    }
+  })
+  .optional();
+export type Metadata = NonNullable<z.infer<typeof MetadataSchema>>;
+
 export const CreateEnrichmentRequestSchema = z.object({
   contacts: z.union([
     z.array(ContactSchema, { error: 'contacts must be an array' }).min(1, { error: 'contacts must not be empty' }),
@@ -43,6 +86,7 @@ export const CreateEnrichmentRequestSchema = z.object({
   fields_to_enrich: FieldsSchema,
   dedupe: DedupeSchema,
   refresh: RefreshSchema,
+  metadata: MetadataSchema,
 });
 
 /** Request ids are stored in lowercase; an id in uppercase (UUIDs are case-insensitive) finds the same request. */

@@ -49,7 +49,7 @@ export type Usage = z.infer<typeof UsageSchema>;
  * `cancelling` is never stored: the status answer shows it for a running request with `cancelRequestedAt`
  * (src/core/cancel.ts); `cancelled` is the final status the assembly sets for such a request.
  */
-const REQUEST_STATUSES = [
+export const REQUEST_STATUSES = [
   'validating',
   'processing',
   'completed',
@@ -59,7 +59,7 @@ const REQUEST_STATUSES = [
   'cancelling',
   'cancelled',
 ] as const;
-const RequestStatusSchema = z.enum(REQUEST_STATUSES);
+export const RequestStatusSchema = z.enum(REQUEST_STATUSES);
 export type RequestStatus = z.infer<typeof RequestStatusSchema>;
 
 /**
@@ -113,5 +113,7 @@ export const StatusRecordSchema = z.object({
   usage: UsageCountsSchema.extend({ estimatedCost: z.number().min(0).optional() }).optional(),
   /** Set when the request was created with a callbackUrl: its completion webhook (src/core/webhooks.ts). */
   webhook: WebhookRecordSchema.optional(),
+  /** The caller's `metadata` as sent (src/schemas/request.ts MetadataSchema); unset when none was. */
+  metadata: z.record(z.string(), z.string()).optional(),
 });
 export type StatusRecord = z.infer<typeof StatusRecordSchema>;

@@ -33,10 +33,11 @@ describe('the same request twice is one job (fauxqs + dynalite, conditional writ
     const requestId: string = first.json.requestId;
     const after = await snapshot();
     expect(after.messages).toBe(100);
-    // The status item and one dedup item (sorting a matcher beside a string would depend on the UUID).
-    expect(after.items).toHaveLength(2);
+    // The status item, its tombstone and one dedup item (sorting a matcher beside a string would depend on the UUID).
+    expect(after.items).toHaveLength(3);
     expect(after.items).toContain(requestId);
-    expect(after.items.find((item: string) => item !== requestId)).toMatch(/^dedup#[0-9a-f]{64}$/);
+    expect(after.items).toContain(`gone#${requestId}`);
+    expect(after.items.find((item: string) => !item.endsWith(requestId))).toMatch(/^dedup#[0-9a-f]{64}$/);
 
     const again = await submit(body, KEY_A);
     expect(again.statusCode).toBe(200);
@@ -59,7 +60,7 @@ describe('the same request twice is one job (fauxqs + dynalite, conditional writ
     expect(results.filter((r) => r.statusCode === 200 && r.json.duplicate === true)).toHaveLength(19);
     expect(new Set(results.map((r) => r.json.requestId)).size).toBe(1);
     const { items, messages, objects } = await snapshot();
-    expect(items).toHaveLength(2); // one dedup item, one status item
+    expect(items).toHaveLength(3); // one dedup item, one status item, its tombstone
     expect(messages).toBe(100);
     expect(objects).toHaveLength(2); // one input.json, one placeholder output.json
   }, 60_000);

@@ -16,6 +16,7 @@ import {
   createUploadFn,
   deliverWebhookFn,
   downloadFn,
+  listFn,
   webhookSecretFn,
 } from '../support/functions';
 import {
@@ -119,6 +120,9 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     expect((await downloadFn()(apiEvent({ httpMethod: 'GET', pathParameters: { id: stalledId } }))).statusCode).toBe(
       302,
     );
+    // The list (the owner index) sums a running request's shard items too.
+    const listed = await listFn()(apiEvent({ httpMethod: 'GET', path: '/enrichment' }));
+    expect(JSON.parse(listed.body).requests).toEqual([expect.objectContaining({ requestId: stalledId })]);
     await takeAllBatchMessages(service);
     await sleep(1_200);
     expect((await reconcileWith()()).reconciled).toEqual([

@@ -44,14 +44,14 @@ export async function readOutput(service: TestService, requestId: string): Promi
 }
 
 /**
- * A rejected upload wrote only its status item and its dedup item: checks that, then removes both, so that the
- * table is empty again for the next case's check.
+ * A rejected upload wrote only its status item, its tombstone (for a 410 after its expiry) and its dedup item: checks
+ * that, then removes them, so that the table is empty again for the next case's check.
  */
 export async function expectOnlyStatusAndDedupItems(service: TestService, requestId: string): Promise<void> {
   const items = (await service.ddb.send(new ScanCommand({ TableName: service.table }))).Items ?? [];
-  expect(items.map((i) => i.requestId.S)).toHaveLength(2);
+  expect(items.map((i) => i.requestId.S)).toHaveLength(3);
   expect(items.map((i) => i.requestId.S)).toEqual(
-    expect.arrayContaining([requestId, expect.stringMatching(/^dedup#/)]),
+    expect.arrayContaining([requestId, `gone#${requestId}`, expect.stringMatching(/^dedup#/)]),
   );
   for (const i of items)
     await service.ddb.send(new DeleteItemCommand({ TableName: service.table, Key: { requestId: i.requestId } }));

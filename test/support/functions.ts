@@ -3,6 +3,7 @@ import { makeHandler as makeCreate } from '../../src/handlers/createEnrichment';
 import { makeHandler as makeCreateUpload } from '../../src/handlers/createUpload';
 import { makeHandler as makeDownload } from '../../src/handlers/downloadEnrichment';
 import { makeHandler as makeStatus } from '../../src/handlers/getEnrichmentStatus';
+import { makeHandler as makeList } from '../../src/handlers/listEnrichments';
 import { makeHandler as makeDlq } from '../../src/handlers/handleFailedBatch';
 import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
 import { makeHandler as makeReconcile } from '../../src/handlers/reconcile';
@@ -18,7 +19,10 @@ import {
   createDeps,
   deliveryDeps,
   intakeDeps,
+  listDeps,
   readDeps,
+  type ListHandlerDeps,
+  type ReadDeps,
   reconcileDeps,
   secretDeps,
   uploadDeps,
@@ -38,7 +42,12 @@ import { as } from './service';
  */
 export const createFn = () => makeCreate(() => createDeps(as('createEnrichment')));
 export const statusFn = () => makeStatus(() => readDeps(as('getEnrichmentStatus')));
-export const downloadFn = () => makeDownload(() => readDeps(as('downloadEnrichment')));
+/** The download function, optionally with deps replaced (a clock past the request's expiry). */
+export const downloadFn = (overrides: Partial<ReadDeps> = {}) =>
+  makeDownload(() => ({ ...readDeps(as('downloadEnrichment')), ...overrides }));
+/** GET /enrichment, optionally with deps replaced (a clock past the requests' expiry). */
+export const listFn = (overrides: Partial<ListHandlerDeps> = {}) =>
+  makeList(() => ({ ...listDeps(as('listEnrichments')), ...overrides }));
 export const cancelFn = () => makeCancel(() => cancelDeps(as('cancelEnrichment')));
 export const workerDepsFn =
   (overrides: Partial<WorkerDeps> = {}) =>

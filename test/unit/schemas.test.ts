@@ -1,6 +1,7 @@
 import { ContactSchema, EnrichFieldSchema, SUPPORTED_FIELDS } from '../../src/schemas/contact';
 import { BatchMessageSchema } from '../../src/schemas/message';
 import {
+  MetadataSchema,
   CreateEnrichmentRequestSchema,
   FieldsSchema,
   RequestIdSchema,
@@ -201,5 +202,31 @@ describe('StatusRecordSchema', () => {
     expect(parsed.failedBatches).toBe(0);
     expect(parsed.doneBatches).toEqual(new Set([0]));
     expect(StatusRecordSchema.safeParse({ ...parsed, status: 'done' }).success).toBe(false);
+  });
+});
+
+describe('MetadataSchema', () => {
+  const pairs = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
+
+  it('takes up to 16 string pairs, keys of 1 to 64 characters and values up to 512 (code points: an emoji is one)', () => {
+    for (const ok of [undefined, {}, pairs(16), { ['😀'.repeat(64)]: '😀'.repeat(512) }, { a: '' }])
+      expect(MetadataSchema.safeParse(ok).success).toBe(true);
+  });
+
+  it.each([
+    ['17 pairs', pairs(17), 'metadata may hold at most 16 pairs (it has 17)'],
+    ['an empty key', { '': 'v' }, 'metadata keys must be 1 to 64 characters'],
+    ['a key of 65 characters', { ['k'.repeat(65)]: 'v' }, 'metadata keys must be 1 to 64 characters'],
+    ['a value of 513 characters', { k: 'v'.repeat(513) }, 'metadata values must be at most 512 characters'],
+    ['a number value', { k: 1 }, 'metadata values must be strings'],
+    ['an array', ['a'], 'metadata must be an object of string keys and string values'],
+    ['null', null, 'metadata must be an object of string keys and string values'],
+    [
+      'a lone surrogate',
+      { k: '\ud800' },
+      'a metadata value contains U+D800 (a lone surrogate) at position 0, which cannot be stored or sent',
+    ],
+  ])('refuses %s, naming the rule', (_name, value, message) => {
+    expect(MetadataSchema.safeParse(value).error?.issues.map((i) => i.message)).toEqual([message]);
   });
 });

@@ -348,9 +348,11 @@ describe('dynamoStatusStore: create, get, touch, listProcessing', () => {
   it('creates the item only if it does not exist', async () => {
     ddb.on(PutCommand).resolves({});
     await dynamoStatusStore().create(item);
-    expect(ddb.commandCalls(PutCommand)[0].args[0].input).toEqual({
+    // [0] is its tombstone (test/unit/adapters/requestHistory.test.ts).
+    expect(ddb.commandCalls(PutCommand)[1].args[0].input).toEqual({
       TableName: 'unit-table',
-      Item: { ...item, running: 1 }, // in the sparse index of running requests
+      // In the sparse index of running requests, and in the owner index (no key: the `-` partition).
+      Item: { ...item, running: 1, listOwner: '-', listSort: `${item.createdAt}#${ID}` },
       ConditionExpression: 'attribute_not_exists(requestId)',
     });
   });

@@ -110,6 +110,35 @@ describe('createEnrichment: validation writes nothing', () => {
       { contacts: 'uploads/x.json', fields_to_enrich: ['nope'] },
       'fields_to_enrich[0]',
     ],
+    [
+      'metadata of 17 pairs',
+      {
+        contacts: good(),
+        fields_to_enrich: ['job_title'],
+        metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])),
+      },
+      'metadata',
+    ],
+    [
+      'a metadata key over 64 characters',
+      { contacts: good(), fields_to_enrich: ['job_title'], metadata: { ['k'.repeat(65)]: 'v' } },
+      `metadata.${'k'.repeat(65)}`,
+    ],
+    [
+      'a metadata value over 512 characters',
+      { contacts: good(), fields_to_enrich: ['job_title'], metadata: { note: 'v'.repeat(513) } },
+      'metadata.note',
+    ],
+    [
+      'a metadata value not a string',
+      { contacts: good(), fields_to_enrich: ['job_title'], metadata: { count: 3 } },
+      'metadata.count',
+    ],
+    [
+      'metadata on an S3 reference, not an object',
+      { contacts: 'uploads/x.json', fields_to_enrich: ['job_title'], metadata: ['a'] },
+      'metadata',
+    ],
   ];
 
   it.each(cases)('rejects %s', async (_name, body, path) => {
@@ -240,6 +269,33 @@ describe('createEnrichment: accepted requests', () => {
     );
     expect(a.requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(a.requestId).not.toBe(b.requestId);
+  });
+
+  it('keeps metadata on the status record, inline and upload-based alike ({} is none); other metadata is another request', async () => {
+    const metadata = Object.fromEntries(
+      Array.from({ length: 16 }, (_, i) => [`k${i}`.padEnd(64, 'x'), 'é'.repeat(512)]),
+    );
+    const inline = setup();
+    await createEnrichment({ contacts: makeContacts(3), fields_to_enrich: ['job_title'], metadata }, inline.deps);
+    expect(inline.status.only().metadata).toEqual(metadata);
+    const upload = setup();
+    await upload.store.upload('uploads/x.json', renderInput(makeContacts(3), ['job_title']));
+    await createEnrichment(
+      { contacts: 'uploads/x.json', fields_to_enrich: ['job_title'], metadata: { a: '' } },
+      upload.deps,
+    );
+    expect(upload.status.only().metadata).toEqual({ a: '' });
+    const none = setup();
+    await createEnrichment({ contacts: makeContacts(3), fields_to_enrich: ['job_title'], metadata: {} }, none.deps);
+    expect(none.status.only()).not.toHaveProperty('metadata');
+
+    let n = 0;
+    const ids = ['6f1c2d3e-4a5b-4c6d-8e7f-000000000001', '6f1c2d3e-4a5b-4c6d-8e7f-000000000002'];
+    const twice = setup({ newId: () => ids[n++] });
+    const body = { contacts: makeContacts(3), fields_to_enrich: ['job_title'] as EnrichField[] };
+    const first = await createEnrichment({ ...body, metadata: { run: '1' } }, twice.deps, { callerHash: 'c' });
+    const second = await createEnrichment({ ...body, metadata: { run: '2' } }, twice.deps, { callerHash: 'c' });
+    expect([first.requestId, second.requestId, second.duplicate]).toEqual([...ids, undefined]);
   });
 
   it('takes contacts from an uploads/ key or an s3:// reference into the service bucket, through the intake', async () => {

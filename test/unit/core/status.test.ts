@@ -56,6 +56,7 @@ describe('toStatusResponse', () => {
       status: 'processing',
       createdAt: record.createdAt,
       updatedAt: record.updatedAt,
+      expiresAt: '2024-06-01T12:00:00.000Z',
       totalContacts: 250,
       totalBatches: 3,
       processedBatches: 1,

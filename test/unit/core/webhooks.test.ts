@@ -279,9 +279,26 @@ describe('the webhook event', () => {
     expect(webhookEvent(statusRecordOf(ID, { status: 'processing', webhook }))).toBeUndefined();
     // A cancelled request sends its event too, with its counts.
     const cancelled = webhookEvent(
-      statusRecordOf(ID, { status: 'cancelled', completedAt: '2024-05-01T12:00:00.000Z', webhook }),
+      statusRecordOf(ID, {
+        status: 'cancelled',
+        completedAt: '2024-05-01T12:00:00.000Z',
+        enrichedContacts: 4,
+        notFoundContacts: 1,
+        failedContacts: 0,
+        cancelledContacts: 5,
+        metadata: { campaign: 'q4' },
+        webhook,
+      }),
     )!;
-    expect(cancelled).toMatchObject({ type: 'enrichment.cancelled', data: { status: 'cancelled' } });
+    // With its counts, the cancelled ones included, and the caller's metadata.
+    expect(cancelled).toMatchObject({
+      type: 'enrichment.cancelled',
+      data: {
+        status: 'cancelled',
+        summary: { enriched: 4, not_found: 1, failed: 0, cancelled: 5 },
+        metadata: { campaign: 'q4' },
+      },
+    });
   });
 });
 

@@ -52,9 +52,15 @@ describe('POST /enrichment handler', () => {
       enriched_contacts: [],
     });
 
-    // The dedup item first (a conditional put), then the status item.
-    const items = aws.ddb.commandCalls(PutCommand).map((c) => c.args[0].input);
-    expect(items).toHaveLength(2);
+    // The dedup item first (a conditional put), then the request's tombstone (a download answers 410 after its
+    // expiry), then the status item.
+    const [dedup, tombstone, status] = aws.ddb.commandCalls(PutCommand).map((c) => c.args[0].input);
+    expect(aws.ddb.commandCalls(PutCommand)).toHaveLength(3);
+    expect(tombstone).toEqual({
+      TableName: 'unit-table',
+      Item: { requestId: `gone#${id}`, requestExpiresAt: status.Item!.expiresAt, expiresAt: expect.any(Number) },
+    });
+    const items = [dedup, status];
     expect(items[0]).toMatchObject({
       TableName: 'unit-table',
       ConditionExpression: 'attribute_not_exists(requestId) OR expiresAt < :now',

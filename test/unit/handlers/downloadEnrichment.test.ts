@@ -30,7 +30,7 @@ const item = (status: string) => ({
   inputFileKey: `${ID}/input.json`,
   outputFileKey: `${ID}/output.json`,
   deadlineAt: 'd',
-  expiresAt: 1,
+  expiresAt: 4_102_444_800,
 });
 
 describe('GET /enrichment/{id}/download handler', () => {
@@ -49,7 +49,7 @@ describe('GET /enrichment/{id}/download handler', () => {
         inputFileKey: `${ID}/input.json`,
         outputFileKey: `${ID}/output.json`,
         deadlineAt: 'd',
-        expiresAt: 1,
+        expiresAt: 4_102_444_800,
       },
     });
     const res = await get(ID);

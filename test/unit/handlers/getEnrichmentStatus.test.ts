@@ -33,6 +33,7 @@ describe('GET /enrichment/{id} handler', () => {
       status: 'processing',
       createdAt: item.createdAt,
       updatedAt: item.updatedAt,
+      expiresAt: '2024-06-01T12:00:00.000Z',
       totalContacts: 250,
       totalBatches: 3,
       processedBatches: 2,

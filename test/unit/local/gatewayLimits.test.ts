@@ -14,7 +14,8 @@ describe('which function a request goes to (serverless.yml http events)', () => 
     expect(functionOf('GET', '/enrichment/abc?x=1')).toBe('getEnrichmentStatus');
     expect(functionOf('GET', '/enrichment/abc/download')).toBe('downloadEnrichment');
     expect(functionOf('POST', '/mock/enrich')).toBe('mockEnrich');
-    expect(functionOf('GET', '/enrichment')).toBeUndefined();
+    expect(functionOf('GET', '/enrichment')).toBe('listEnrichments');
+    expect(functionOf('DELETE', '/enrichment')).toBeUndefined();
     expect(functionOf('GET', '/enrichment/a/b/c')).toBeUndefined();
   });
 

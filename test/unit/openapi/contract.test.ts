@@ -10,7 +10,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { handler as createEnrichment, makeHandler as makeCreate } from '../../../src/handlers/createEnrichment';
 import { createDeps, uploadDeps } from '../../../src/handlers/wiring';
@@ -20,6 +20,7 @@ import { handler as downloadEnrichment } from '../../../src/handlers/downloadEnr
 import { ownerIdOf, uploadPrefixOf } from '../../../src/core/owner';
 import { handler as getEnrichmentStatus } from '../../../src/handlers/getEnrichmentStatus';
 import { handler as cancelEnrichment } from '../../../src/handlers/cancelEnrichment';
+import { handler as listEnrichments } from '../../../src/handlers/listEnrichments';
 import { handler as mockEnrich } from '../../../src/handlers/mockEnrich';
 import { handler as webhookSecret } from '../../../src/handlers/webhookSecret';
 import { API_GATEWAY_MAX_BODY_BYTES } from '../../../src/inlineLimits';
@@ -66,7 +67,8 @@ const statusItem = (extra: Record<string, unknown> = {}) => ({
   inputFileKey: `${ID}/input.json`,
   outputFileKey: `${ID}/output.json`,
   deadlineAt: '2026-11-25T17:25:03.921Z',
-  expiresAt: 1,
+  // 2100-01-01: not expired (from its expiresAt on, a download answers 410).
+  expiresAt: 4_102_444_800,
   ...extra,
 });
 
@@ -762,6 +764,99 @@ describe('docs/openapi.yaml matches the handlers', () => {
       } finally {
         errors.mockRestore();
       }
+    });
+  });
+
+  describe('GET /enrichment', () => {
+    const list = (query: Record<string, string> | null = null, key = 'key-a-0123456789abcdef') =>
+      listEnrichments(
+        apiEvent({
+          httpMethod: 'GET',
+          path: '/enrichment',
+          queryStringParameters: query,
+          headers: { 'x-api-key': key },
+        }),
+      );
+    const listed = (n: number) =>
+      Array.from({ length: n }, (_, i) => {
+        const requestId = `84fe817a-4c6d-48b6-8afa-${String(6493264 + i).padStart(12, '0')}`;
+        const createdAt = `2026-11-25T16:${String(59 - i).padStart(2, '0')}:03.921Z`;
+        return statusItem({
+          requestId,
+          createdAt,
+          status: 'completed',
+          completedAt: createdAt,
+          enrichedContacts: 250,
+          notFoundContacts: 0,
+          failedContacts: 0,
+          metadata: { campaign: 'q4' },
+          listOwner: 'o',
+          listSort: `${createdAt}#${requestId}`,
+        });
+      });
+
+    it('200 with a cursor when another page follows, and without on the last page', async () => {
+      aws.ddb.on(QueryCommand).resolves({ Items: listed(3), ScannedCount: 3 });
+      const first = await list({ limit: '2' });
+      expectConforms('GET', '/enrichment', first, 200);
+      const page = JSON.parse(first.body);
+      expect([page.requests.length, typeof page.cursor]).toEqual([2, 'string']);
+      expect(page.requests[0].metadata).toEqual({ campaign: 'q4' });
+      aws.ddb.on(QueryCommand).resolves({ Items: listed(1), ScannedCount: 1 });
+      const last = await list({ limit: '2', cursor: page.cursor });
+      expectConforms('GET', '/enrichment', last, 200);
+      expect(JSON.parse(last.body).cursor).toBeUndefined();
+    });
+
+    it.each([
+      ['limit=0', { limit: '0' }],
+      ['limit=101', { limit: '101' }],
+      ['an unknown status', { status: 'done' }],
+      ['a cursor that does not decode', { cursor: 'nope' }],
+    ])('400 for %s', async (_name, query) => {
+      expectConforms('GET', '/enrichment', await list(query), 400);
+    });
+
+    it("400 for another key's cursor", async () => {
+      aws.ddb.on(QueryCommand).resolves({ Items: listed(3), ScannedCount: 3 });
+      const { cursor } = JSON.parse((await list({ limit: '1' })).body);
+      const res = await list({ cursor }, 'key-b-0123456789abcdef');
+      expectConforms('GET', '/enrichment', res, 400);
+      expect(JSON.parse(res.body).errors[0].message).toMatch(/^cursor belongs to another API key/);
+    });
+
+    it('500 with a correlation id when DynamoDB fails', async () => {
+      aws.ddb.on(QueryCommand).rejects(new Error('boom'));
+      const errors = quietErrors();
+      try {
+        expectConforms('GET', '/enrichment', await list(), 500);
+      } finally {
+        errors.mockRestore();
+      }
+    });
+  });
+
+  describe('GET /enrichment/{id}/download of an expired request', () => {
+    const get = () =>
+      downloadEnrichment(
+        apiEvent({ httpMethod: 'GET', path: `/enrichment/${ID}/download`, pathParameters: { id: ID } }),
+      );
+
+    it('410 while its status item is still there (the TTL deletes late)', async () => {
+      aws.ddb.on(GetCommand).resolves({ Item: statusItem({ status: 'completed', expiresAt: 1_764_000_000 }) });
+      expectConforms('GET', '/enrichment/{id}/download', await get(), 410);
+    });
+
+    it('410 once the status item is gone, from its tombstone', async () => {
+      aws.ddb.on(GetCommand, { Key: { requestId: ID } }).resolves({});
+      aws.ddb
+        .on(GetCommand, { Key: { requestId: `gone#${ID}` } })
+        .resolves({ Item: { requestId: `gone#${ID}`, requestExpiresAt: 1_764_000_000, expiresAt: 1_771_776_000 } });
+      const res = await get();
+      expectConforms('GET', '/enrichment/{id}/download', res, 410);
+      expect(JSON.parse(res.body).message).toBe(
+        `Request ${ID} expired at 2025-11-24T16:00:00.000Z: its outputs and status are deleted after RESULT_TTL_DAYS; submit the contacts again`,
+      );
     });
   });
 
