@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { METRICS } from '../../../src/core/metricNames';
 import { processBatch } from '../../../src/core/processBatch';
 import { assembleOutput } from '../../../src/core/assembleOutput';
 import { reconcileAll, reconcileRequest } from '../../../src/core/reconcile';
@@ -206,6 +209,31 @@ describe('reconcileAll reports the provider gate (a pause shows even when no wor
       ['credits', 0],
       ['rate_limit', 0],
     ]);
+  });
+
+  it("the 'Provider credits spent' monitor's query would fire on the point a credit pause makes, and not without one", async () => {
+    const monitors = JSON.parse(readFileSync(path.join(__dirname, '../../../docs/datadog-monitors.json'), 'utf8')) as {
+      name: string;
+      query: string;
+    }[];
+    const { query } = monitors.find((m) => m.name.endsWith('Provider credits spent'))!;
+    // max(last_10m):max:<metric>{<tag>} by {env} >= <threshold>
+    const parsed = /^max\(last_\d+m\):max:([\w.]+)\{(\w+):(\w+)\} by \{env\} >= (\d+(?:\.\d+)?)$/.exec(query);
+    expect(parsed).not.toBeNull();
+    const [, metric, tagKey, tagValue, threshold] = parsed!;
+    expect(metric).toBe(METRICS.gateOpen.name);
+    const fires = (emit: jest.Mock) =>
+      emit.mock.calls.some(
+        ([key, value, tags]) => key === 'gateOpen' && tags[tagKey] === tagValue && value >= Number(threshold),
+      );
+    const h = await seededRequest(100);
+    const gateStore = new MemoryGateStore();
+    await reconcileAll({ ...h.reconciler(), gateStore });
+    expect(fires(h.metrics.emit)).toBe(false);
+    const now = h.clock.now().getTime();
+    await gateStore.open('credits', now + 300_000, now);
+    await reconcileAll({ ...h.reconciler(), gateStore });
+    expect(fires(h.metrics.emit)).toBe(true);
   });
 
   it('a gate that cannot be read is logged and the pass goes on', async () => {
