@@ -136,6 +136,9 @@ async function stopProcessGroup(child: ChildProcess, graceMs: number): Promise<v
  * serverless offline for the HTTP API and the functions, and local SQS event sources and a
  * reconcile schedule standing in for Lambda's triggers.
  */
+/** The most warm-up invocations started at once (else one function at a time). */
+const WARM_AT_ONCE = 40;
+
 /**
  * One warm-up invocation. On a loaded machine starting every instance at once can outlast a function's timeout
  * (serverless offline answers `[504] - Lambda timeout.`): that is tried again, then left to start on first use, since
@@ -312,12 +315,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     })),
   ];
   try {
-    // One function at a time (its instances at once, so that each gets its own thread): all of them at once, about
-    // 100 threads with 16 workers, took longer than a function's timeout on a loaded machine (a 504 "Lambda timeout").
-    for (const w of warm)
-      await Promise.all(
-        Array.from({ length: w.instances }, () => warmUp(() => invoke(w.functionKey, w.event), w.functionKey)),
-      );
+    // All at once up to WARM_AT_ONCE instances (each its own thread), else one function at a time: about 100 threads
+    // at once (16 workers) took longer than a function's timeout on a loaded machine (a 504 "Lambda timeout", which
+    // warmUp tries again); one at a time, a 2-worker stack took 2 s longer to start (13.4 s against 11.5 s).
+    const warmAll = (w: (typeof warm)[number]) =>
+      Array.from({ length: w.instances }, () => warmUp(() => invoke(w.functionKey, w.event), w.functionKey));
+    if (warm.reduce((n, w) => n + w.instances, 0) <= WARM_AT_ONCE) await Promise.all(warm.flatMap(warmAll));
+    else for (const w of warm) await Promise.all(warmAll(w));
   } catch (err) {
     await stop();
     throw err;
