@@ -4,22 +4,31 @@ import { createEnrichment, DEFAULT_FIELDS, type CreateResponse } from '../script
 import { checkOutput } from '../scripts/lib/checkOutput';
 import { generateContacts } from '../scripts/lib/contacts';
 import { downloadTo } from '../scripts/lib/download';
+import { request } from '../scripts/lib/api';
 import { waitForCompletion } from '../scripts/lib/poll';
 import { stackOptionsFromEnv, startStack, type Stack } from './stack';
+import { startWebhookReceiver } from './webhookReceiver';
 
 /**
  * `npm run demo`: the offline stack end to end. Starts it, submits generated contacts over HTTP,
  * polls with a progress bar, downloads output.json through the download link, checks it and
- * prints a summary, then stops the stack. Exits non-zero when any check fails.
+ * prints a summary with its own completion webhook, received and verified, then stops the stack. Exits non-zero when
+ * any check fails.
  */
 class CheckFailed extends Error {}
 
-async function demo(signal: AbortSignal, onStack: (stack: Stack) => void): Promise<void> {
+async function demo(
+  signal: AbortSignal,
+  onStack: (stack: Stack) => void,
+  onClose: (close: () => Promise<void>) => void,
+): Promise<void> {
   // 1. Start the stack (serverless offline's own output is hidden to keep the demo readable).
-  // 2. Generate the contacts and submit them inline.
+  // 2. Start a webhook receiver with this key's signing secret; generate the contacts and submit them inline with it
+  //    as the callbackUrl.
   // 3. Poll with a progress bar until the request is final.
   // 4. Download output.json via the download link and check it against the input.
-  // 5. Print the summary.
+  // 5. Wait for the completion webhook, verified by the receiver (standardwebhooks), and check it.
+  // 6. Print the summary.
   const { values } = parseArgs({
     options: {
       contacts: { type: 'string', default: '10000' },
@@ -42,9 +51,14 @@ async function demo(signal: AbortSignal, onStack: (stack: Stack) => void): Promi
   process.env.API_KEY = stack.apiKeys[0];
   console.log(`stack ready at ${stack.apiUrl} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 
+  const secret = await request<{ secret?: string }>('GET', '/enrichment/webhook-secret', { baseUrl: stack.apiUrl });
+  if (!secret.body?.secret) throw new CheckFailed(`GET /enrichment/webhook-secret answered ${secret.status}`);
+  const receiver = await startWebhookReceiver(secret.body.secret);
+  onClose(receiver.close);
+
   const contacts = [...generateContacts(count, { seed: Number(values.seed) })];
   const submitted = Date.now();
-  const res = await createEnrichment({ contacts, fields_to_enrich: fields }, stack.apiUrl);
+  const res = await createEnrichment({ contacts, fields_to_enrich: fields, callbackUrl: receiver.url }, stack.apiUrl);
   if (res.status !== 202) throw new CheckFailed(`POST /enrichment answered ${res.status}: ${JSON.stringify(res.body)}`);
   const accepted = res.body as CreateResponse;
   console.log(`submitted ${count.toLocaleString('en-US')} contacts: request ${accepted.requestId}`);
@@ -59,7 +73,13 @@ async function demo(signal: AbortSignal, onStack: (stack: Stack) => void): Promi
   const bytes = await downloadTo(accepted.downloadUrl, outFile, signal);
   const check = await checkOutput(outFile, contacts, fields);
 
+  // The event is sent once the request is final, by its own function: give it a few retries' time.
+  const hook = await receiver.next(60_000).catch((err: Error) => {
+    throw new CheckFailed(`${err.message} (refused: ${receiver.rejected.join('; ') || 'none'})`);
+  });
   const problems = [...check.problems];
+  if (hook.event.type !== `enrichment.${final.status}` || hook.event.data.requestId !== final.requestId)
+    problems.push(`the webhook says ${hook.event.type} for ${String(hook.event.data.requestId)}`);
   if (check.problemCount > check.problems.length)
     problems.push(`… and ${check.problemCount - check.problems.length} more`);
   if (final.status !== 'completed' && final.status !== 'completed_with_errors')
@@ -80,7 +100,9 @@ enrichment demo summary
   not_found   ${check.counts.not_found}
   failed      ${check.counts.failed}
   elapsed     ${elapsed.toFixed(1)}s from submit to final status (${((Date.now() - started) / 1000).toFixed(1)}s in all)
-  output      ${path.relative(process.cwd(), outFile)} (${(bytes / 1024 / 1024).toFixed(1)} MB)`);
+  output      ${path.relative(process.cwd(), outFile)} (${(bytes / 1024 / 1024).toFixed(1)} MB)
+  webhook     ${hook.event.type} ${hook.id}, verified (standardwebhooks: signature and timestamp)
+              ${JSON.stringify(hook.event.data.summary ?? {})}`);
   if (problems.length) throw new CheckFailed(`output check failed:\n  ${problems.join('\n  ')}`);
   console.log(
     `  check       ok: one row per input contact, in input order, with ${fields.join(', ')} and enrichment_status`,
@@ -90,6 +112,7 @@ enrichment demo summary
 async function main(): Promise<number> {
   const abort = new AbortController();
   let stack: Stack | undefined;
+  const closers: (() => Promise<void>)[] = [];
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) {
@@ -106,7 +129,11 @@ async function main(): Promise<number> {
 
   let code = 0;
   try {
-    await demo(abort.signal, (s) => (stack = s));
+    await demo(
+      abort.signal,
+      (s) => (stack = s),
+      (close) => closers.push(close),
+    );
   } catch (err) {
     if (interrupted) {
       console.error('\ninterrupted');
@@ -120,6 +147,7 @@ async function main(): Promise<number> {
       code = 1;
     }
   } finally {
+    await Promise.allSettled(closers.map((close) => close()));
     if (stack) {
       console.log('stopping the stack…');
       await stack.stop();

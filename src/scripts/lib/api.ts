@@ -123,7 +123,7 @@ export async function request<T = unknown>(
 
 /** POST /enrichment with a payload, or with a body already serialized (the one `inlineVerdict` measured). */
 export function createEnrichment(
-  payload: { contacts: unknown; fields_to_enrich: string[] } | string,
+  payload: { contacts: unknown; fields_to_enrich: string[]; callbackUrl?: string } | string,
   baseUrl?: string,
 ) {
   return request<CreateResponse>('POST', '/enrichment', { body: payload, baseUrl });
