@@ -31,7 +31,7 @@ interface Packaged {
 
 const dirs: string[] = [];
 
-async function slsPackage(args: string[], workFolder: string): Promise<Packaged> {
+async function slsPackage(args: string[]): Promise<Packaged> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sls-package-'));
   dirs.push(dir);
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
@@ -40,8 +40,6 @@ async function slsPackage(args: string[], workFolder: string): Promise<Packaged>
     AWS_SECRET_ACCESS_KEY: 'x',
     AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
     AWS_EC2_METADATA_DISABLED: 'true',
-    // serverless-esbuild's work folder (serverless/custom.yml), one per run so that runs can go at once.
-    OFFLINE_ESBUILD_FOLDER: workFolder,
   });
   const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
     execFile(
@@ -65,34 +63,31 @@ let prodMissing: Packaged;
 let prod: Packaged;
 let dev: Packaged;
 
-// At once, each in its own serverless-esbuild work folder (removed when it is done): a package installs the AWS SDK
-// for the zips and zips each function, over a minute each on 2 cores; together they take about the time of one and
-// a half.
+// One after the other: serverless-esbuild builds in the project's one .esbuild folder (and installs the AWS SDK
+// into each zip: about a minute each). Run at once, each in its own work folder, they still shared the .serverless
+// folder the zips are written to: one failed to hash another's zip (CI, 2026-12-07).
 beforeAll(async () => {
-  prodMissing = await slsPackage(
-    ['--stage', 'prod', '--param=workerTimeoutSeconds=120', '--param=enrichmentProvider=peopledatalabs'],
-    '.esbuild-test-missing',
-  );
-  // prod on the real provider, as a team paying People Data Labs deploys it (docs/providers.md).
-  [prod, dev] = await Promise.all([
-    slsPackage(
-      [
-        '--stage',
-        'prod',
-        '--param=enrichmentProvider=peopledatalabs',
-        '--param=enrichmentApiUrl=https://api.peopledatalabs.com',
-        `--param=pdlApiKeySecretArn=${PDL_SECRET}`,
-        `--param=ddApiKeySecretArn=${DD_SECRET}`,
-        '--param=workerMaxConcurrency=20',
-        '--param=resultTtlDays=7',
-        '--param=workerTimeoutSeconds=30',
-        '--param=queueVisibilitySeconds=180',
-        '--param=apiThrottleRateLimit=5',
-      ],
-      '.esbuild-test-prod',
-    ),
-    slsPackage(['--stage', 'dev', '--param=datadogEnabled=false'], '.esbuild-test-dev'),
+  prodMissing = await slsPackage([
+    '--stage',
+    'prod',
+    '--param=workerTimeoutSeconds=120',
+    '--param=enrichmentProvider=peopledatalabs',
   ]);
+  // prod on the real provider, as a team paying People Data Labs deploys it (docs/providers.md).
+  prod = await slsPackage([
+    '--stage',
+    'prod',
+    '--param=enrichmentProvider=peopledatalabs',
+    '--param=enrichmentApiUrl=https://api.peopledatalabs.com',
+    `--param=pdlApiKeySecretArn=${PDL_SECRET}`,
+    `--param=ddApiKeySecretArn=${DD_SECRET}`,
+    '--param=workerMaxConcurrency=20',
+    '--param=resultTtlDays=7',
+    '--param=workerTimeoutSeconds=30',
+    '--param=queueVisibilitySeconds=180',
+    '--param=apiThrottleRateLimit=5',
+  ]);
+  dev = await slsPackage(['--stage', 'dev', '--param=datadogEnabled=false']);
 }, 600_000);
 
 afterAll(async () => {
