@@ -29,6 +29,7 @@ interface Packaged {
   dir: string;
 }
 
+const TEMPLATE = 'cloudformation-template-update-stack.json';
 const dirs: string[] = [];
 
 async function slsPackage(args: string[]): Promise<Packaged> {
@@ -51,12 +52,22 @@ async function slsPackage(args: string[]): Promise<Packaged> {
       },
     );
   });
-  const file = path.join(dir, 'cloudformation-template-update-stack.json');
+  return { ...(await packaged(dir)), code, output };
+}
+
+/** What `sls package --package <dir>` left in the folder. */
+async function packaged(dir: string): Promise<Packaged> {
+  const file = path.join(dir, TEMPLATE);
   const written = await stat(file).then(
     () => true,
     () => false,
   );
-  return { code, output, dir, template: written ? (JSON.parse(await readFile(file, 'utf8')) as Template) : undefined };
+  return {
+    code: 0,
+    output: '',
+    dir,
+    template: written ? (JSON.parse(await readFile(file, 'utf8')) as Template) : undefined,
+  };
 }
 
 let prodMissing: Packaged;
@@ -87,7 +98,10 @@ beforeAll(async () => {
     '--param=queueVisibilitySeconds=180',
     '--param=apiThrottleRateLimit=5',
   ]);
-  dev = await slsPackage(['--stage', 'dev', '--param=datadogEnabled=false']);
+  // CI (.ci/run) has packaged the dev stage with these very arguments before the tests: reused, not made again.
+  dev = process.env.DEPLOY_TEST_DEV_PACKAGE
+    ? await packaged(process.env.DEPLOY_TEST_DEV_PACKAGE)
+    : await slsPackage(['--stage', 'dev', '--param=datadogEnabled=false']);
 }, 600_000);
 
 afterAll(async () => {
@@ -102,6 +116,20 @@ const env = (p: Packaged, fn: string) => resources(p)[`${fn}LambdaFunction`].Pro
 const roleKeys = (p: Packaged) => Object.keys(resources(p)).filter((k) => resources(p)[k].Type === 'AWS::IAM::Role');
 
 describe('sls package --stage prod', () => {
+  it("passes the template check (deploy/checkTemplate.js) with Datadog on: the plugin's layer, handler and secret policy included", async () => {
+    const result = await new Promise<{ code: number; output: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [path.join(ROOT, 'deploy/checkTemplate.js'), path.join(prod.dir, TEMPLATE)],
+        { cwd: ROOT },
+        (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` }),
+      );
+    });
+    expect(result).toMatchObject({ code: 0 });
+    expect(resources(prod).ProcessBatchLambdaFunction.Properties.Layers).toBeDefined();
+  });
+
   it('fails without enrichmentApiUrl and the Datadog secret, naming both params and how to pass them', () => {
     expect(prodMissing.code).not.toBe(0);
     expect(prodMissing.template).toBeUndefined();
