@@ -84,6 +84,17 @@ export interface WebhookStatus {
   reason?: string;
 }
 
+/** A final record's counts as the status and its webhook show them (`cancelled` only for a cancelled request). */
+export function recordSummary(record: StatusRecord): StatusResponse['summary'] {
+  if (record.enrichedContacts === undefined) return undefined;
+  return {
+    enriched: record.enrichedContacts,
+    not_found: record.notFoundContacts ?? 0,
+    failed: record.failedContacts ?? 0,
+    ...(record.status === 'cancelled' ? { cancelled: record.cancelledContacts ?? 0 } : {}),
+  };
+}
+
 /**
  * The status as GET /enrichment/{id} answers it. `pricePerMatch` (PROVIDER_PRICE_PER_MATCH) prices a running usage; a
  * final usage carries the cost the assembly set. `waiting`: what the provider gate says every processing request waits
@@ -118,14 +129,8 @@ export function toStatusResponse(
   }
   if (record.status === 'rejected') response.errors = record.errors ?? [];
   if (response.status === 'processing' && waiting) Object.assign(response, waiting);
-  if (record.enrichedContacts !== undefined) {
-    response.summary = {
-      enriched: record.enrichedContacts,
-      not_found: record.notFoundContacts ?? 0,
-      failed: record.failedContacts ?? 0,
-      ...(record.status === 'cancelled' ? { cancelled: record.cancelledContacts ?? 0 } : {}),
-    };
-  }
+  const summary = recordSummary(record);
+  if (summary) response.summary = summary;
   if (record.webhook) {
     const { state, attempts, lastStatusCode, deliveredAt, reason } = record.webhook;
     response.webhook = {

@@ -13,7 +13,7 @@ import type {
 } from './ports';
 import { secretOwner } from './webhookSecrets';
 import { signedHeaders, signingSecrets } from './webhookSigning';
-import { isFinal } from './status';
+import { isFinal, recordSummary } from './status';
 
 /**
  * The event type of each final status. A new final status (`cancelled`) is one more entry here: the type of the
@@ -46,14 +46,8 @@ export function webhookEvent(record: StatusRecord): WebhookEvent | undefined {
     completedAt: record.completedAt ?? record.updatedAt,
   };
   if (record.status !== 'rejected' || record.totalBatches > 0) data.totalContacts = record.totalContacts;
-  if (record.enrichedContacts !== undefined) {
-    data.summary = {
-      enriched: record.enrichedContacts,
-      not_found: record.notFoundContacts ?? 0,
-      failed: record.failedContacts ?? 0,
-      ...(record.status === 'cancelled' ? { cancelled: record.cancelledContacts ?? 0 } : {}),
-    };
-  }
+  const summary = recordSummary(record);
+  if (summary) data.summary = summary;
   if (record.metadata) data.metadata = record.metadata;
   if (record.status !== 'rejected') data.downloadUrl = record.webhook.downloadUrl;
   if (record.usage && record.usage.estimatedCost !== undefined) data.usage = record.usage;
