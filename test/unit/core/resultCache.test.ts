@@ -28,6 +28,14 @@ function seed(cache: MemoryResultCache, contacts: readonly Contact[], cachedAt: 
   }
 }
 
+/** The cache keys of `contacts`, sorted; and those the batch wrote, sorted. */
+const keysOf = (contacts: readonly Contact[]) => contacts.map((c) => cacheKey(c, FIELDS, SCOPE)).sort();
+const writtenKeys = (cache: MemoryResultCache) =>
+  cache.writes
+    .flat()
+    .map((i) => i.cacheKey)
+    .sort();
+
 const batchRows = (h: Awaited<ReturnType<typeof seededRequest>>, index = 0) =>
   h.store.json<{ rows: OutputRow[] }>(keys.batch(REQUEST_ID, index))!.rows;
 
@@ -84,17 +92,7 @@ describe('processBatch with the result cache', () => {
     expect(batchRows(h)[0].cachedAt).toBe(T0);
     expect(batchRows(h)[0]).not.toHaveProperty('cachedAt', CACHED_AT);
     // Written: the 50 results the provider gave, each once.
-    expect(
-      cache.writes
-        .flat()
-        .map((i) => i.cacheKey)
-        .sort(),
-    ).toEqual(
-      h.contacts
-        .slice(50)
-        .map((c) => cacheKey(c, FIELDS, SCOPE))
-        .sort(),
-    );
+    expect(writtenKeys(cache)).toEqual(keysOf(h.contacts.slice(50)));
     expect(h.metrics.emit).toHaveBeenCalledWith('cacheHits', 50);
     expect(h.metrics.emit).toHaveBeenCalledWith('cacheMisses', 50);
   });
@@ -224,17 +222,7 @@ describe('processBatch with the result cache', () => {
       canonical.mockRestore();
     }
     // The keys are the same as cacheKey's: read 100, wrote the 70 misses.
-    expect(cache.reads[0].sort()).toEqual(h.contacts.map((c) => cacheKey(c, FIELDS, SCOPE)).sort());
-    expect(
-      cache.writes
-        .flat()
-        .map((i) => i.cacheKey)
-        .sort(),
-    ).toEqual(
-      h.contacts
-        .slice(30)
-        .map((c) => cacheKey(c, FIELDS, SCOPE))
-        .sort(),
-    );
+    expect(cache.reads[0].sort()).toEqual(keysOf(h.contacts));
+    expect(writtenKeys(cache)).toEqual(keysOf(h.contacts.slice(30)));
   });
 });
