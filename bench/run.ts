@@ -33,6 +33,7 @@ import { handler as createUploadHandler } from '../src/handlers/createUpload';
 import { handler as mockEnrich } from '../src/handlers/mockEnrich';
 import { API_GATEWAY_MAX_BODY_BYTES, LAMBDA_MAX_EVENT_BYTES } from '../src/inlineLimits';
 import { startEmulators, useFakeAwsCredentials } from '../src/local/emulators';
+import { callsSince, perThousand } from './awsCalls';
 import { provisionFromServerlessYml } from '../src/local/provision';
 import { ServerlessConfig } from '../src/local/serverlessConfig';
 import { renderChart } from './chart';
@@ -182,7 +183,18 @@ async function main(): Promise<void> {
   process.env.LOG_SILENT = 'true';
   process.env.METRICS_ENABLED = 'false';
   process.env.MOCK_LATENCY_MS = '0';
-  const emulators = await startEmulators({ s3SqsPort: 0, dynamodbPort: 0 });
+  // Every AWS call the emulators receive, by service and operation, but the bench's own status reads (its
+  // user agent says bench-observer): what the pipeline itself costs per 1,000 contacts.
+  const awsCalls = new Map<string, number>();
+  const emulators = await startEmulators({
+    s3SqsPort: 0,
+    dynamodbPort: 0,
+    onCall: (service, operation, req) => {
+      if (String(req.headers['user-agent']).includes('bench-observer')) return;
+      const key = `${service} ${operation}`;
+      awsCalls.set(key, (awsCalls.get(key) ?? 0) + 1);
+    },
+  });
 
   // The mock API's handler behind a real HTTP server, no added latency: the pipeline's own cost.
   let mockCalls = 0;
@@ -205,6 +217,7 @@ async function main(): Promise<void> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 
   const jobs: Array<Record<string, number | string>> = [];
+  const callCounts: Array<ReturnType<typeof perThousand> & { 'idle polls': number }> = [];
   const rss: Array<{ role: string; contacts: number; MB: number; how: string }> = [];
   const itemSizes: Array<{
     contacts: number;
@@ -241,7 +254,11 @@ async function main(): Promise<void> {
   }
 
   const ddb = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ region: 'us-east-1', endpoint: emulators.dynamodbEndpoint }),
+    new DynamoDBClient({
+      region: 'us-east-1',
+      endpoint: emulators.dynamodbEndpoint,
+      customUserAgent: 'bench-observer',
+    }),
   );
 
   type Stage = Awaited<ReturnType<typeof provision>>;
@@ -268,6 +285,7 @@ async function main(): Promise<void> {
       inline !== '' &&
       Buffer.byteLength(inline) < Math.min(API_GATEWAY_MAX_BODY_BYTES, LAMBDA_MAX_EVENT_BYTES - 100_000);
     const callsBefore = mockCalls;
+    const awsBefore = new Map(awsCalls);
     const t0 = performance.now();
     let body = inline;
     let uploadKey = '';
@@ -303,6 +321,12 @@ async function main(): Promise<void> {
     const answers = await Promise.all(
       pollers.map((p) => p.ask<{ invocations: number; maxRssMB: number }>({ stop: true })),
     );
+    // A receive that brought messages is one invocation (the event source invokes once per such receive); the rest
+    // are idle long polls of the queues, a cost per queue and minute (on AWS too), not per contact: apart.
+    const aws = callsSince(awsBefore, awsCalls);
+    const sqsInvocations = answers.reduce((n, a) => n + a.invocations, 0);
+    const idlePolls = (aws.get('sqs ReceiveMessage') ?? 0) - sqsInvocations;
+    aws.set('sqs ReceiveMessage', sqsInvocations);
     await Promise.all([...pollers, creator].map(stopRole));
     return {
       pollers,
@@ -318,12 +342,17 @@ async function main(): Promise<void> {
       uploaded,
       accepted,
       calls: mockCalls - callsBefore,
+      aws,
+      idlePolls,
+      invocations: sqsInvocations + 1, // the create call's invocation too
     };
   }
 
   for (const size of list(values.sizes)) {
+    const job = await wholeJob(size, await provision());
     const { pollers, answers, created, item, maxBytes, statuses, final, seconds, fits, uploadKey, uploaded, accepted } =
-      await wholeJob(size, await provision());
+      job;
+    callCounts.push({ ...perThousand(size, job.aws, job.invocations), 'idle polls': job.idlePolls });
     itemSizes.push({
       contacts: size,
       status: final,
@@ -484,10 +513,16 @@ async function main(): Promise<void> {
     say(`chart written to ${chartFile}`);
   }
 
-  if (values.json) console.log(JSON.stringify({ workers, jobs, itemSizes, rss, flat, rmw, cache, cacheRuns }, null, 2));
+  if (values.json)
+    console.log(JSON.stringify({ workers, jobs, callCounts, itemSizes, rss, flat, rmw, cache, cacheRuns }, null, 2));
   else {
     console.log(`Whole jobs on the emulators (${workers} workers, mock latency 0; targets: 100k ≤ 10 s, 1M ≤ 100 s):`);
     console.table(jobs);
+    console.log(
+      "AWS calls and Lambda invocations per 1,000 contacts (the pipeline's own, receives that brought messages; the idle polls apart):",
+    );
+    console.table(callCounts.map(({ detail, ...row }) => row));
+    for (const { contacts, detail } of callCounts) console.log(`  ${contacts}: ${detail}`);
     console.log('Status item size after the job (DynamoDB item size rules):');
     console.table(itemSizes);
     console.log('Peak RSS per role (each role in its own process; its VmHWM):');

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 // fauxqs ships as an ES module only; keep a real import() under CommonJS compilation.
@@ -6,7 +7,11 @@ const nativeImport = new Function('specifier', 'return import(specifier)') as <T
 interface FauxqsApp {
   listen(o: { port: number; host: string }): Promise<string>;
   close(): Promise<void>;
+  server: import('node:http').Server;
 }
+
+/** An AWS call as an emulator received it: the service and the operation (SQS, DynamoDB) or the HTTP method (S3). */
+export type EmulatorCall = (service: 's3' | 'sqs' | 'dynamodb', operation: string, req: IncomingMessage) => void;
 
 export interface Emulators {
   /** fauxqs: S3 and SQS on one port. */
@@ -28,16 +33,27 @@ export function connectHost(host: string): string {
  * neither checks credentials, so anyone who can reach them can read and change everything). Port 0 picks a free port.
  */
 export async function startEmulators(
-  opts: { s3SqsPort?: number; dynamodbPort?: number; host?: string } = {},
+  opts: { s3SqsPort?: number; dynamodbPort?: number; host?: string; onCall?: EmulatorCall } = {},
 ): Promise<Emulators> {
   const host = opts.host ?? '127.0.0.1';
   // fauxqs's own startFauxqs() always listens on 0.0.0.0; its app listens where it is told.
   const { buildApp } = await nativeImport<{ buildApp(o: object): FauxqsApp }>('fauxqs');
   const fauxqs = buildApp({ logger: false });
   const fauxqsPort = Number(new URL(await fauxqs.listen({ port: opts.s3SqsPort ?? 0, host })).port);
+  const { onCall } = opts;
+  // SQS's JSON protocol names its operation in x-amz-target (AmazonSQS.ReceiveMessage); S3 requests carry none.
+  const target = (req: IncomingMessage) =>
+    String(req.headers['x-amz-target'] ?? '')
+      .split('.')
+      .pop() ?? '';
+  if (onCall)
+    fauxqs.server.prependListener('request', (req: IncomingMessage) =>
+      target(req) ? onCall('sqs', target(req), req) : onCall('s3', req.method ?? '', req),
+    );
 
   const dynalite = require('dynalite') as (o: object) => import('node:http').Server;
   const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }) as import('node:http').Server;
+  if (onCall) dynamo.prependListener('request', (req: IncomingMessage) => onCall('dynamodb', target(req), req));
   await new Promise<void>((resolve, reject) => {
     dynamo.once('error', reject);
     dynamo.listen(opts.dynamodbPort ?? 0, host, () => resolve());
