@@ -11,12 +11,13 @@ export const budgetOf = (context?: LambdaContext): TimeBudget | undefined =>
   context && { remainingMs: () => context.getRemainingTimeInMillis() };
 
 export function makeHandler(deps: () => WorkerDeps = workerDeps) {
-  return lambdaHandler(
-    (event: SQSEvent, context?: LambdaContext): Promise<SQSBatchResponse> =>
-      forEachBatchMessage(event, (message, receiveCount) =>
-        processBatch(message, deps(), { budget: budgetOf(context), receiveCount }),
-      ),
-  );
+  return lambdaHandler((event: SQSEvent, context?: LambdaContext): Promise<SQSBatchResponse> => {
+    // One set of deps for the invocation's messages (up to 10): their status lookups share one read.
+    const shared = deps();
+    return forEachBatchMessage(event, (message, receiveCount) =>
+      processBatch(message, shared, { budget: budgetOf(context), receiveCount }),
+    );
+  });
 }
 
 export const handler = makeHandler();

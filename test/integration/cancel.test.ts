@@ -43,7 +43,8 @@ describe('cancel (fauxqs + dynalite)', () => {
     const res = await submit({ contacts, fields_to_enrich: FIELDS }, KEY_A);
     expect(res.statusCode).toBe(202);
     const id = res.json.requestId;
-    runPipeline(service, { concurrency: CONCURRENCY, visibilityTimeout: 30 });
+    // One batch per invocation: CONCURRENCY batches in flight at the cancel (deployed, each invocation holds up to 10).
+    runPipeline(service, { concurrency: CONCURRENCY, visibilityTimeout: 30, batchSize: 1 });
     while ((await status(id, KEY_A)).processedBatches < 2) await sleep(25);
 
     expect((await cancel(id, KEY_B)).statusCode).toBe(404);

@@ -9,6 +9,7 @@ import {
   countingDeliveries,
   drainedDepth,
   crashAt,
+  dyingInvocations,
   reconcileWith,
   runPipeline,
   sendRaw,
@@ -38,11 +39,11 @@ describe('a crash at any step boundary, then normal redelivery: exact output (fa
   afterEach(() => service.close());
 
   /** 450 contacts (5 batches, the last one short) through the pipeline with `faults` in the worker. */
-  async function runWith(faults: FaultHooks, concurrency = 4) {
+  async function runWith(faults: FaultHooks, concurrency = 4, batchSize?: number) {
     const contacts = makeContacts(450, { extra: true });
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
     expect(res.json.totalBatches).toBe(5);
-    runPipeline(service, { worker: workerWith(faults), concurrency, visibilityTimeout: 1 });
+    runPipeline(service, { worker: workerWith(faults), concurrency, batchSize, visibilityTimeout: 1 });
     const final = await waitForFinal(res.json.requestId, 30_000);
     expect(final).toMatchObject({ status: 'completed', totalBatches: 5, processedBatches: 5, failedBatches: 0 });
     expect(sorted((await statusRecord(res.json.requestId)).doneBatches)).toEqual([0, 1, 2, 3, 4]);
@@ -60,10 +61,34 @@ describe('a crash at any step boundary, then normal redelivery: exact output (fa
     },
   );
 
+  // Deployed, the worker takes up to 10 messages per invocation (serverless/functions.yml, batchSize 10). A crash
+  // kills the invocation with messages at every stage: some recorded, some halfway, some not started. Every one of
+  // them is redelivered, the ones already recorded included.
+  it.each(['worker:after-enrich', 'worker:after-result-write', 'worker:after-shard-record', 'worker:after-record'])(
+    'an invocation of up to 10 messages dies when its third reaches %s: every message redelivered, exact output',
+    async (point) => {
+      const contacts = makeContacts(2_000, { extra: true });
+      const res = await submit({ contacts, fields_to_enrich: FIELDS });
+      expect(res.json.totalBatches).toBe(20);
+      const dying = dyingInvocations(point, { deaths: 2 });
+      const worker = countingDeliveries(dying.wrap(workerWith(dying.hooks)));
+      runPipeline(service, { worker: worker.handler, concurrency: 2, batchSize: 10, visibilityTimeout: 1 });
+      const final = await waitForFinal(res.json.requestId, 60_000);
+
+      expect(dying.hooks.deaths).toBe(2);
+      // The dead invocations' messages came back: more deliveries than batches.
+      expect([...worker.counts.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(20);
+      expect(final).toMatchObject({ status: 'completed', totalBatches: 20, processedBatches: 20, failedBatches: 0 });
+      expect(sorted((await statusRecord(res.json.requestId)).doneBatches)).toEqual([...Array(20).keys()]);
+      expectOutput(await readOutput(service, res.json.requestId), expectedRows(contacts, [...FIELDS]));
+      expect(await drainedDepth(service, service.dlqUrl)).toBe(0);
+    },
+  );
+
   it('the batch that completes the request crashes after its counter update, before assembly', async () => {
-    // One worker at a time, so the batch that sees the request complete is the one that completed it.
+    // One batch at a time, so the batch that sees the request complete is the one that completed it.
     const hook = crashAt('worker:after-record', { when: requestComplete });
-    await runWith(hook, 1);
+    await runWith(hook, 1, 1);
     expect(hook.crashes).toBe(1);
   });
 

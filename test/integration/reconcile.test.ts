@@ -137,7 +137,9 @@ describe('reconcile: lost messages, crashes between steps, deadlines (fauxqs + d
     const contacts = makeContacts(2_000);
     const res = await submit({ contacts, fields_to_enrich: FIELDS });
     const requestId: string = res.json.requestId;
-    runPipeline(service, { concurrency: 2, visibilityTimeout: 30 });
+    // One batch per invocation, so that batches are still in flight while reconcile runs (10 per invocation finish
+    // all 20 at once).
+    runPipeline(service, { concurrency: 2, visibilityTimeout: 30, batchSize: 1 });
     // A clock ahead of the workers' makes every pass see a stalled request.
     const ahead = reconcileWith({ clock: { now: () => new Date(Date.now() + 5_000) } });
     let resent = 0;

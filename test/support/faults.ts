@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
@@ -85,6 +86,46 @@ export function crashAt(
   };
 }
 
+/**
+ * An invocation that dies (its process crashes) when one of its messages reaches `point`, `deaths` times in all:
+ * the event source sees the whole invocation fail and redelivers every message of it, while the messages of the
+ * dead invocation stop at the next fault point they reach (a crashed process runs nothing more). Messages between
+ * two points when it dies run on to the next one, as work in flight on other threads of a crashing process may.
+ * `hooks` go into the worker's deps, `wrap` around its handler.
+ */
+export function dyingInvocations(point: string, opts: { deaths: number; afterHits?: number }) {
+  const invocation = new AsyncLocalStorage<{ die: (err: Error) => void; dead: boolean; hits: number }>();
+  const frozen = () => new Promise<void>(() => undefined);
+  let deaths = 0;
+  const hooks: FaultHooks & { readonly deaths: number } = {
+    get deaths() {
+      return deaths;
+    },
+    async at(at) {
+      const inv = invocation.getStore();
+      if (!inv) return;
+      if (inv.dead) return frozen();
+      if (at !== point || deaths >= opts.deaths) return;
+      // Dies at the (afterHits + 1)-th message of the invocation that reaches the point: some are past it already.
+      if (inv.hits++ < (opts.afterHits ?? 2)) return;
+      inv.dead = true;
+      deaths += 1;
+      inv.die(new InjectedCrash(point));
+      return frozen();
+    },
+  };
+  const wrap =
+    (handler: SqsHandler): SqsHandler =>
+    (event, context) => {
+      let die: (err: Error) => void = () => undefined;
+      const died = new Promise<never>((_, reject) => {
+        die = reject;
+      });
+      return invocation.run({ die, dead: false, hits: 0 }, () => Promise.race([handler(event, context), died]));
+    };
+  return { hooks, wrap };
+}
+
 export const withFaults = (faults: FaultHooks): (() => WorkerDeps) => workerDepsFn({ faults });
 
 /** The worker function (src/handlers/processBatch) with a fault hook wired in. */
@@ -151,7 +192,7 @@ export function runPipeline(
   service.deliver(service.queueUrl, service.queueArn, opts.worker ?? workerFn(), {
     concurrency: opts.concurrency ?? 4,
     visibilityTimeout: opts.visibilityTimeout ?? 1,
-    batchSize: opts.batchSize ?? 1,
+    batchSize: opts.batchSize,
     timeoutMs: opts.timeoutMs,
   });
   service.deliver(service.dlqUrl, service.dlqArn, opts.dlq ?? dlqFn(), {

@@ -254,7 +254,8 @@ export async function startTestService(
         renewSqs: sqs,
         queueUrl: url,
         queueArn: arn,
-        batchSize: opts.batchSize ?? 1,
+        // The function's own batchSize from serverless.yml (the worker's 10), unless the test says otherwise.
+        batchSize: opts.batchSize ?? sls.sqsEventSources().find((s) => s.functionKey === functionKey)?.batchSize ?? 1,
         reportBatchItemFailures: true,
         concurrency: opts.concurrency ?? 4,
         visibilityTimeout: opts.visibilityTimeout ?? 1,
