@@ -217,7 +217,7 @@ async function main(): Promise<void> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 
   const jobs: Array<Record<string, number | string>> = [];
-  const callCounts: Array<ReturnType<typeof perThousand> & { 'idle polls': number }> = [];
+  const callCounts: Array<ReturnType<typeof perThousand> & { 'idle polls': number; job?: string }> = [];
   const rss: Array<{ role: string; contacts: number; MB: number; how: string }> = [];
   const itemSizes: Array<{
     contacts: number;
@@ -411,6 +411,12 @@ async function main(): Promise<void> {
         ['warm', warm],
       ] as const)
         if (job.final !== 'completed') throw new Error(`cache ${what} job of ${size} ended ${job.final}`);
+      for (const [what, job] of [
+        ['cache off', off],
+        ['cache cold', cold],
+        ['cache warm', warm],
+      ] as const)
+        callCounts.push({ ...perThousand(size, job.aws, job.invocations), 'idle polls': job.idlePolls, job: what });
       cacheRuns.push({
         contacts: size,
         round,
@@ -522,7 +528,7 @@ async function main(): Promise<void> {
       "AWS calls and Lambda invocations per 1,000 contacts (the pipeline's own, receives that brought messages; the idle polls apart):",
     );
     console.table(callCounts.map(({ detail, ...row }) => row));
-    for (const { contacts, detail } of callCounts) console.log(`  ${contacts}: ${detail}`);
+    for (const { contacts, job, detail } of callCounts) console.log(`  ${contacts}${job ? ` ${job}` : ''}: ${detail}`);
     console.log('Status item size after the job (DynamoDB item size rules):');
     console.table(itemSizes);
     console.log('Peak RSS per role (each role in its own process; its VmHWM):');
