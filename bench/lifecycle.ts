@@ -194,7 +194,6 @@ const webhookRetries: Scenario = async (ctx, n) => {
       ctx,
       await submit(ctx, { label: `${contacts.length} contacts`, contacts, callbackUrl: receiver.url() }),
     );
-    const endedAt = since(ctx);
     const states: string[] = [];
     const settled = await webhookSettled(ctx, job.requestId, 120, states);
     const problems = [...job.check.problems];
