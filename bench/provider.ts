@@ -99,16 +99,20 @@ function parseOptions(args: string[]): Options {
   };
 }
 
-type Status = StatusResponse & { usage?: Usage; waitingFor?: string };
+export type Status = StatusResponse & { usage?: Usage; waitingFor?: string };
 type Stats = MockCounters & { creditsLeft: number | null; byDialect: Record<string, number> };
 
-/** A running stack and what the scenario needs of it. */
-interface Ctx {
+/** A running stack and its keys: what bench/lifecycle.ts's scenarios share with these. */
+export interface StackCtx {
   stack: Stack;
   /** The stack's two API keys: the first is also the one its workers send to its mock. */
   keys: [string, string];
-  opts: Options;
   say(s: string): void;
+}
+
+/** A running stack and what the scenario needs of it. */
+interface Ctx extends StackCtx {
+  opts: Options;
 }
 
 const identityOf = (c: Contact) => `${c.first_name}|${c.last_name}|${c.company_domain}`.trim().toLowerCase();
@@ -117,7 +121,7 @@ const identityOf = (c: Contact) => `${c.first_name}|${c.last_name}|${c.company_d
  * `count` contacts as createJson.ts makes them (seeded), none repeated and none in `taken` (which it extends), so that
  * the provider's and the cache's counters can be compared with the contacts exactly.
  */
-function uniqueContacts(count: number, seed: number, taken: Set<string>): Contact[] {
+export function uniqueContacts(count: number, seed: number, taken: Set<string>): Contact[] {
   const out: Contact[] = [];
   for (const c of generateContacts(count * 2 + 1000, { seed })) {
     if (out.length === count) break;
@@ -130,7 +134,7 @@ function uniqueContacts(count: number, seed: number, taken: Set<string>): Contac
   return out;
 }
 
-async function api<T>(ctx: Ctx, method: 'GET' | 'POST', path: string, body?: unknown, key = ctx.keys[0]) {
+export async function api<T>(ctx: StackCtx, method: 'GET' | 'POST', path: string, body?: unknown, key = ctx.keys[0]) {
   const res = await fetch(`${ctx.stack.apiUrl}${path}`, {
     method,
     headers: { 'content-type': 'application/json', 'x-api-key': key },
@@ -146,21 +150,26 @@ async function api<T>(ctx: Ctx, method: 'GET' | 'POST', path: string, body?: unk
   return { status: res.status, body: parsed as T };
 }
 
-async function mockStats(ctx: Ctx): Promise<Stats> {
+export async function mockStats(ctx: StackCtx): Promise<Stats> {
   const res = await api<Stats>(ctx, 'GET', '/mock/stats');
   if (res.status !== 200) throw new Error(`GET /mock/stats answered ${res.status}: ${JSON.stringify(res.body)}`);
   return res.body;
 }
 
-async function mockPost(ctx: Ctx, path: '/mock/credits' | '/mock/outage', body: unknown): Promise<unknown> {
+async function mockPost(ctx: StackCtx, path: '/mock/credits' | '/mock/outage', body: unknown): Promise<unknown> {
   const res = await api(ctx, 'POST', path, body);
   if (res.status !== 200) throw new Error(`POST ${path} answered ${res.status}: ${JSON.stringify(res.body)}`);
   return res.body;
 }
 
-interface JobSpec {
+export interface JobSpec {
   label: string;
   contacts: Contact[];
+  /** Sent instead of the contacts: the `s3://` reference of the same contacts uploaded (src/scripts/lib/upload.ts). */
+  reference?: string;
+  callbackUrl?: string;
+  /** The request may end `cancelled`: its output's `cancelled` rows are then counted, not refused. */
+  cancelled?: boolean;
   key?: string;
   /** Sent as the request's `dedupe` (false: a new job even for the same contacts). */
   dedupe?: boolean;
@@ -172,7 +181,7 @@ interface JobSpec {
   onPoll?: (status: Status, seconds: number) => Promise<void>;
 }
 
-interface Submitted {
+export interface Submitted {
   spec: JobSpec;
   t0: number;
   requestId: string;
@@ -194,16 +203,17 @@ export interface JobResult {
   rows: OutputRow[];
 }
 
-async function submit(ctx: Ctx, spec: JobSpec): Promise<Submitted> {
+export async function submit(ctx: StackCtx, spec: JobSpec): Promise<Submitted> {
   const t0 = performance.now();
   const res = await api<{ requestId: string; downloadUrl: string }>(
     ctx,
     'POST',
     '/enrichment',
     {
-      contacts: spec.contacts,
+      contacts: spec.reference ?? spec.contacts,
       fields_to_enrich: DEFAULT_FIELDS,
       ...(spec.dedupe === undefined ? {} : { dedupe: spec.dedupe }),
+      ...(spec.callbackUrl === undefined ? {} : { callbackUrl: spec.callbackUrl }),
     },
     spec.key,
   );
@@ -215,17 +225,22 @@ async function submit(ctx: Ctx, spec: JobSpec): Promise<Submitted> {
 }
 
 /** The output as a client downloads it: the API's link (with the key), then the presigned URL (without). */
-async function download(url: string, key: string): Promise<OutputRow[]> {
+export async function download(url: string, key: string): Promise<OutputRow[]> {
+  return (JSON.parse(await downloadText(url, key)) as { enriched_contacts: OutputRow[] }).enriched_contacts;
+}
+
+/** The output's text as a client downloads it (`url` may carry `?format=`). */
+export async function downloadText(url: string, key: string): Promise<string> {
   const first = await fetch(url, { redirect: 'manual', headers: { 'x-api-key': key } });
   const location = first.headers.get('location');
   if (!location) throw new Error(`download ${url} answered ${first.status}: ${(await first.text()).slice(0, 300)}`);
   await first.body?.cancel();
   const res = await fetch(new URL(location, url));
   if (!res.ok) throw new Error(`download answered ${res.status}`);
-  return ((await res.json()) as { enriched_contacts: OutputRow[] }).enriched_contacts;
+  return res.text();
 }
 
-async function finish(ctx: Ctx, sub: Submitted): Promise<JobResult> {
+export async function finish(ctx: StackCtx & { opts: { timeoutSeconds: number } }, sub: Submitted): Promise<JobResult> {
   const { spec } = sub;
   const key = spec.key ?? ctx.keys[0];
   const waitingFor = new Set<string>();
@@ -245,7 +260,7 @@ async function finish(ctx: Ctx, sub: Submitted): Promise<JobResult> {
       status = res.body;
       if (status.waitingFor) waitingFor.add(status.waitingFor);
       await spec.onPoll?.(status, (performance.now() - sub.t0) / 1000);
-      if (status.status !== 'processing' && status.status !== 'validating') break;
+      if (!['processing', 'validating', 'cancelling'].includes(status.status)) break;
     }
     const seconds = (performance.now() - sub.t0) / 1000;
     if (spec.giveUpAfterSeconds !== undefined && seconds > spec.giveUpAfterSeconds && status!) {
@@ -271,7 +286,11 @@ async function finish(ctx: Ctx, sub: Submitted): Promise<JobResult> {
   }
   const seconds = (performance.now() - sub.t0) / 1000;
   const rows = await download(sub.downloadUrl, key);
-  const check = checkExact(rows, spec.contacts, { summary: status.summary, mayFail: spec.mayFail });
+  const check = checkExact(rows, spec.contacts, {
+    summary: status.summary,
+    mayFail: spec.mayFail,
+    cancelled: spec.cancelled,
+  });
   ctx.say(
     `  ${spec.label}: ${status.status} in ${seconds.toFixed(1)} s, ${JSON.stringify(status.summary)}${check.exact ? '' : `, NOT exact: ${check.problems.join('; ')}`}`,
   );
@@ -374,7 +393,7 @@ function rowOf(groups: Group[], time: string, notes: string[], problems: string[
   };
 }
 
-const s1 = (seconds: number) => `${seconds.toFixed(1)} s`;
+export const s1 = (seconds: number) => `${seconds.toFixed(1)} s`;
 const pct = (part: number, whole: number) => (whole ? `${((100 * part) / whole).toFixed(1)}%` : '0%');
 
 type Scenario = (ctx: Ctx, n: (contacts: number) => number) => Promise<ScenarioResult>;
@@ -657,6 +676,78 @@ const pdlScenario: Scenario = async (ctx, n) => {
   );
 };
 
+/** When a scenario's stack was ready, and the machine's load then and now (for its notes). */
+export interface Started {
+  readySeconds: number;
+  loadBefore: string;
+  /** `load 1.2 → 1.9 (1-min average), stack ready in 14.0 s`, the load read now. */
+  note(): string;
+}
+
+/**
+ * The stacks of a bench's scenarios, one at a time: `run` starts `npm start`'s stack in this process with the
+ * scenario's environment and two fresh API keys on free ports, hands it to the scenario and stops it after (whatever
+ * happens). Ctrl-C stops the stack under way before exiting (its serverless offline has a watchdog too).
+ */
+export function scenarioStacks(opts: { workers: number; logs: boolean }, say: (s: string) => void) {
+  let current: Stack | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    say(`\n${signal}: stopping the stack…`);
+    void (current?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    async run<T>(name: string, env: Record<string, string>, scenario: (ctx: StackCtx, started: Started) => Promise<T>) {
+      const loadBefore = loadavg()[0].toFixed(1);
+      const shown = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+      say(`${name}: starting the stack (${shown.join(' ') || 'defaults'}), load ${loadBefore}`);
+      const keys: [string, string] = [
+        `bench-a-${randomBytes(8).toString('hex')}`,
+        `bench-b-${randomBytes(8).toString('hex')}`,
+      ];
+      const port = await freePort();
+      let lambdaPort = await freePort();
+      while (lambdaPort === port) lambdaPort = await freePort();
+      const t0 = performance.now();
+      try {
+        current = await startStack({
+          ...stackOptionsFromEnv(),
+          port,
+          lambdaPort,
+          s3SqsPort: 0,
+          dynamodbPort: 0,
+          workers: opts.workers,
+          apiKeys: keys,
+          stdio: opts.logs ? 'inherit' : 'ignore',
+          env: { ...(opts.logs ? {} : { LOG_SILENT: 'true' }), ...env },
+        });
+        const readySeconds = (performance.now() - t0) / 1000;
+        say(`${name}: stack ready in ${s1(readySeconds)} at ${current.apiUrl}`);
+        return await scenario(
+          { stack: current, keys, say },
+          {
+            readySeconds,
+            loadBefore,
+            note: () =>
+              `load ${loadBefore} → ${loadavg()[0].toFixed(1)} (1-min average), stack ready in ${s1(readySeconds)}`,
+          },
+        );
+      } catch (err) {
+        say(`${name} failed: ${err instanceof Error ? err.stack : String(err)}`);
+        throw err;
+      } finally {
+        await current?.stop();
+        current = undefined;
+      }
+    },
+    close() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
 const RUN: Record<ScenarioName, Scenario> = {
   'limit-on': limitScenario(true),
   'limit-off': limitScenario(false),
@@ -684,52 +775,18 @@ export async function runProviderBench(args: string[]): Promise<number> {
   const opts = parseOptions(args);
   const say = (s: string) => console.error(s);
   const rows: ScenarioRow[] = [];
-  let current: Stack | undefined;
-  // Ctrl-C: the stack of the scenario under way is stopped before we exit (its serverless offline has a watchdog too).
-  const onSignal = (signal: NodeJS.Signals) => {
-    say(`\n${signal}: stopping the stack…`);
-    void (current?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-
+  const stacks = scenarioStacks(opts, say);
   for (const name of opts.scenarios) {
     const env = scenarioEnv(name, opts);
-    const load = loadavg()[0].toFixed(1);
-    const shown = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-    say(`${name}: starting the stack (${shown.join(' ') || 'defaults'}), load ${load}`);
-    const keys: [string, string] = [
-      `bench-a-${randomBytes(8).toString('hex')}`,
-      `bench-b-${randomBytes(8).toString('hex')}`,
-    ];
-    const port = await freePort();
-    let lambdaPort = await freePort();
-    while (lambdaPort === port) lambdaPort = await freePort();
-    const t0 = performance.now();
     try {
-      current = await startStack({
-        ...stackOptionsFromEnv(),
-        port,
-        lambdaPort,
-        s3SqsPort: 0,
-        dynamodbPort: 0,
-        workers: opts.workers,
-        apiKeys: keys,
-        stdio: opts.logs ? 'inherit' : 'ignore',
-        env: { ...(opts.logs ? {} : { LOG_SILENT: 'true' }), ...env },
-      });
-      const ready = (performance.now() - t0) / 1000;
-      say(`${name}: stack ready in ${s1(ready)} at ${current.apiUrl}`);
-      const ctx: Ctx = { stack: current, keys, opts, say };
-      const row = await RUN[name](ctx, (x) => Math.max(100, Math.round(x * opts.scale)));
-      rows.push({
-        ...row,
-        scenario: name,
-        env,
-        notes: [...row.notes, `load ${load} → ${loadavg()[0].toFixed(1)} (1-min average), stack ready in ${s1(ready)}`],
-      });
+      const row = await stacks.run(name, env, (base, started) =>
+        RUN[name]({ ...base, opts }, (x) => Math.max(100, Math.round(x * opts.scale))).then((r) => ({
+          ...r,
+          notes: [...r.notes, started.note()],
+        })),
+      );
+      rows.push({ ...row, scenario: name, env });
     } catch (err) {
-      say(`${name} failed: ${err instanceof Error ? err.stack : String(err)}`);
       rows.push({
         scenario: name,
         time: '-',
@@ -744,15 +801,11 @@ export async function runProviderBench(args: string[]): Promise<number> {
         env,
         groups: [],
       });
-    } finally {
-      await current?.stop();
-      current = undefined;
     }
     const last = rows[rows.length - 1];
     say(`${name}: ${last.time}, exact ${last.exact}; ${last.notes.join('; ')}`);
   }
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  stacks.close();
 
   if (opts.json) console.log(JSON.stringify({ scale: opts.scale, workers: opts.workers, rows }, null, 2));
   else {

@@ -63,7 +63,8 @@ type RowStatus = 'enriched' | 'not_found' | 'failed';
 
 export interface ExactnessCheck {
   exact: boolean;
-  counts: Record<RowStatus, number>;
+  /** `cancelled` only when the check allows cancelled rows. */
+  counts: Record<RowStatus, number> & { cancelled?: number };
   /** The first problems found (at most 10), the row-count mismatch first. */
   problems: string[];
 }
@@ -74,20 +75,30 @@ const identity = (c: { first_name?: unknown; last_name?: unknown; company_domain
 /**
  * Every input contact exactly once in the output, in input order (its identity at the same index), a known status on
  * every row, `failed` exactly where `mayFail` allows it (no contact may fail otherwise), and the status's `summary`
- * equal to the rows' counts and adding up to the contacts.
+ * equal to the rows' counts and adding up to the contacts. With `cancelled` (a cancelled request), `cancelled` rows
+ * are a known status too, counted and compared like the others.
  */
 export function checkExact(
   rows: readonly OutputRow[],
   input: readonly Contact[],
-  opts: { summary?: Partial<Record<RowStatus, number>>; mayFail?: (contact: Contact) => boolean } = {},
+  opts: {
+    summary?: Partial<Record<RowStatus | 'cancelled', number>>;
+    mayFail?: (contact: Contact) => boolean;
+    cancelled?: boolean;
+  } = {},
 ): ExactnessCheck {
   const problems: string[] = [];
   const problem = (p: string) => problems.length < 10 && problems.push(p);
   if (rows.length !== input.length) problem(`output has ${rows.length} rows, input has ${input.length} contacts`);
-  const counts: Record<RowStatus, number> = { enriched: 0, not_found: 0, failed: 0 };
+  const counts: ExactnessCheck['counts'] = {
+    enriched: 0,
+    not_found: 0,
+    failed: 0,
+    ...(opts.cancelled ? { cancelled: 0 } : {}),
+  };
   rows.forEach((row, i) => {
     const status = row.enrichment_status as RowStatus;
-    if (status in counts) counts[status] += 1;
+    if (status in counts) counts[status] = (counts[status] ?? 0) + 1;
     else problem(`row ${i}: enrichment_status ${JSON.stringify(row.enrichment_status)}`);
     const contact = input[i];
     if (contact && identity(row) !== identity(contact))
@@ -97,11 +108,11 @@ export function checkExact(
     if (contact && status !== 'failed' && opts.mayFail?.(contact)) problem(`row ${i} was expected to fail: ${status}`);
   });
   if (opts.summary) {
-    for (const k of Object.keys(counts) as RowStatus[])
+    for (const k of Object.keys(counts) as Array<keyof typeof counts>)
       if ((opts.summary[k] ?? 0) !== counts[k])
         problem(`status says ${opts.summary[k] ?? 0} ${k}, the rows ${counts[k]}`);
   }
-  const total = counts.enriched + counts.not_found + counts.failed;
+  const total = counts.enriched + counts.not_found + counts.failed + (counts.cancelled ?? 0);
   if (total !== input.length) problem(`the counts add up to ${total}, not ${input.length}`);
   return { exact: problems.length === 0, counts, problems };
 }

@@ -82,12 +82,16 @@ export interface EnrichProgress {
 /**
  * What stopped an advance before every contact was settled: its own time budget, the provider gate (`breaker`: open
  * for an outage; `credits`: the provider's credits are spent; `rate_limit`: the provider's 429 pause running past the
- * time budget), or the shared rate limiter (`limit`: no tokens within the time budget, or a pause running past it).
+ * time budget), the shared rate limiter (`limit`: no tokens within the time budget, or a pause running past it), or
+ * the request's cancel (`cancelled`: seen before a retry or a bisection's calls).
  */
-export type StoppedBy = 'time' | 'breaker' | 'credits' | 'rate_limit' | 'limit';
+export type StoppedBy = 'time' | 'breaker' | 'credits' | 'rate_limit' | 'limit' | 'cancelled';
 
-/** When parts stop for different reasons, the batch is held for the strongest: credits, then a rate limit, then any. */
-const STOP_RANK: Record<StoppedBy, number> = { credits: 2, rate_limit: 1, limit: 0, breaker: 0, time: 0 };
+/**
+ * When parts stop for different reasons, the batch is held for the strongest: credits, then a rate limit, then any.
+ * A cancel outranks them all: the batch is then not held but settled (src/core/processBatch.ts).
+ */
+const STOP_RANK: Record<StoppedBy, number> = { cancelled: 3, credits: 2, rate_limit: 1, limit: 0, breaker: 0, time: 0 };
 
 /** A call the provider answered 429: not an attempt; call() makes it again once the gate lets it (or stops). */
 class RateLimitedCall extends EnrichmentError<'calls_stopped'> {
@@ -160,6 +164,11 @@ export interface AdvanceOptions {
   tags?: SpanTags;
   /** The clock the time taking rate-limiter tokens is measured with (usage.rateLimitWaitMs); Date.now when unset. */
   now?: () => number;
+  /**
+   * Asked before a retry and before each call of a bisection (never before a part's first call: the healthy path
+   * asks nothing): true stops the part, pending, with `stoppedBy: 'cancelled'`.
+   */
+  cancelled?: () => Promise<boolean>;
 }
 
 /**
@@ -341,7 +350,13 @@ export async function advanceEnrichment(
     let results: EnrichmentResult[];
     try {
       results = await withRetry(
-        (attempt, timeoutMs) => call(group, timeoutMs, attempt),
+        (attempt, timeoutMs) =>
+          opts.cancelled && (attempt > 1 || part.depth > 0)
+            ? opts.cancelled().then((stop) => {
+                if (stop) throw new CallsStoppedError('cancelled');
+                return call(group, timeoutMs, attempt);
+              })
+            : call(group, timeoutMs, attempt),
         callPolicy,
         () => {
           stats.retries += 1;

@@ -183,7 +183,7 @@ export function holdDecision(input: {
 }
 
 /** The batchHeld metric's reason for what stopped a held batch. */
-const HOLD_REASON: Record<Exclude<StoppedBy, 'time'>, string> = {
+const HOLD_REASON: Record<Exclude<StoppedBy, 'time' | 'cancelled'>, string> = {
   limit: 'tokens',
   rate_limit: 'rate_limit',
   breaker: 'outage',
@@ -358,7 +358,8 @@ async function enrichAndRecord(
   //    the progress and throw, so SQS redelivers the message to go on. Stopped by a pause that is not the batch's own
   //    doing (no tokens, the provider's 429 pause, the credit pause, a gate its own calls did not open): keep the
   //    progress and hold it, re-sent with a delay before this message is acknowledged, so no receive is spent
-  //    (holdDecision; a credit hold has no bound).
+  //    (holdDecision; a credit hold has no bound). A cancel seen before a retry, a bisection's calls or a hold (the
+  //    flag read again only then): the progress kept, the batch settled at once as a cancelled request's.
   // 5. If all of them failed and none for good (an outage), keep the calls spent and throw so SQS
   //    redelivers the message (and in the end dead-letters it).
   // 6. Store the batch result, with the usage of every delivery's calls, under its own key (overwrite).
@@ -411,6 +412,10 @@ async function enrichAndRecord(
     );
   }
   const stats: EnrichStats = { calls: 0, retries: 0, bisections: 0 };
+  // The cancel flag read again (the same one read as at the start), only where the batch would call the provider again
+  // or wait: before a retry or a bisection's calls (advanceEnrichment asks then), and before a hold.
+  const cancelRequested = async () =>
+    Boolean((await deps.status.lookupBatch(requestId, batchIndex))?.record.cancelRequestedAt);
   const maxCalls = deps.callBudgetFactor === undefined ? undefined : callBudget(size, deps.callBudgetFactor);
   let ownFailures = 0;
   const { stoppedBy, reopensInMs, ...progress } = await advanceEnrichment(
@@ -433,6 +438,7 @@ async function enrichAndRecord(
       metrics: deps.metrics,
       tags: batchTags(message),
       now: () => deps.clock.now().getTime(),
+      cancelled: cancelRequested,
     },
   );
   // This delivery's wait for the shared limiter's tokens: one point when it waited at all.
@@ -457,6 +463,11 @@ async function enrichAndRecord(
       ...stats,
       durationMs: Date.now() - started,
     };
+    // Cancelled meanwhile: settled now, its unsettled contacts `cancelled`, instead of a hold or a redelivery.
+    if (stoppedBy === 'cancelled' || (stoppedBy !== undefined && stoppedBy !== 'time' && (await cancelRequested()))) {
+      log.info("batch stopped by its request's cancel", fields);
+      return settleCancelled(message, request, deps);
+    }
     if (stoppedBy === 'breaker') deps.metrics?.emit('batchCircuitOpen', 1);
     const decision = holdDecision({
       stoppedBy,
@@ -480,7 +491,9 @@ async function enrichAndRecord(
       if (decision.ownHolds) copy.ownHolds = decision.ownHolds;
       if (decision.outageSince) copy.outageSince = decision.outageSince;
       await deps.queue.send([copy], { delaySeconds: decision.delaySeconds });
-      deps.metrics?.emit('batchHeld', 1, { reason: HOLD_REASON[stoppedBy as Exclude<StoppedBy, 'time'>] });
+      deps.metrics?.emit('batchHeld', 1, {
+        reason: HOLD_REASON[stoppedBy as Exclude<StoppedBy, 'time' | 'cancelled'>],
+      });
       log.warn('batch held: re-sent with a delay, its progress kept', {
         ...fields,
         stoppedBy,

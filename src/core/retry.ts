@@ -69,8 +69,11 @@ export function isPermanent(err: unknown): boolean {
 /** A 402 from the provider, whichever adapter saw it (a whole call's answer, or one record's). */
 export const isOutOfCredits = (err: unknown): boolean => err instanceof HttpError && err.status === 402;
 
-/** Why calls stopped: the call budget, the provider gate (open for an outage, the credits, a 429), the rate limiter. */
-export type StopReason = 'budget' | 'breaker' | 'credits' | 'rate_limit' | 'limit';
+/**
+ * Why calls stopped: the call budget, the provider gate (open for an outage, the credits, a 429), the rate limiter,
+ * the request's cancel.
+ */
+export type StopReason = 'budget' | 'breaker' | 'credits' | 'rate_limit' | 'limit' | 'cancelled';
 
 const STOP_MESSAGES: Record<StopReason, string> = {
   budget: 'enrichment call budget spent',
@@ -78,11 +81,13 @@ const STOP_MESSAGES: Record<StopReason, string> = {
   credits: "enrichment API paused: the provider's credits are spent",
   rate_limit: "enrichment API paused: the provider's rate limit",
   limit: 'no provider tokens within the time budget',
+  cancelled: 'the request was cancelled',
 };
 
 /**
  * The caller stopped calling before this attempt: the batch's call budget is spent, the provider gate is open (an
- * outage, the credits, the provider's 429 pause), or the shared rate limiter has no tokens within the time budget.
+ * outage, the credits, the provider's 429 pause), the shared rate limiter has no tokens within the time budget, or the
+ * request was cancelled (seen before a retry or a bisection's calls).
  * `attempts` counts the attempts that really failed before it; `reopensInMs`, for a gate, how long until it may let a
  * call through.
  */

@@ -111,6 +111,9 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     // reconcile: a request whose messages are lost is re-sent, then expired at its deadline and assembled.
     const stalled = await submit({ contacts: makeContacts(150), fields_to_enrich: FIELDS });
     const stalledId: string = stalled.json.requestId;
+    // A 1-batch one with a callbackUrl: reconcile assembles it inline when it expires and queues its event.
+    const stalledSmall = await submit({ contacts: makeContacts(50), fields_to_enrich: FIELDS, callbackUrl });
+    const smallId: string = stalledSmall.json.requestId;
     // A duplicate of a running request reads its status, which sums the shard items.
     expect((await submit({ contacts: makeContacts(150), fields_to_enrich: FIELDS })).json).toMatchObject({
       requestId: stalledId,
@@ -122,19 +125,24 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     );
     // The list (the owner index) sums a running request's shard items too.
     const listed = await listFn()(apiEvent({ httpMethod: 'GET', path: '/enrichment' }));
-    expect(JSON.parse(listed.body).requests).toEqual([expect.objectContaining({ requestId: stalledId })]);
+    const ids = (entries: Array<{ requestId: string }>) => entries.map((e) => e.requestId).sort();
+    expect(ids(JSON.parse(listed.body).requests)).toEqual([stalledId, smallId].sort());
     await takeAllBatchMessages(service);
     await sleep(1_200);
-    expect((await reconcileWith()()).reconciled).toEqual([
-      expect.objectContaining({ requestId: stalledId, action: 'resent' }),
-    ]);
+    const resent = (await reconcileWith()()).reconciled;
+    expect(ids(resent)).toEqual([stalledId, smallId].sort());
+    expect(resent.every((r) => r.action === 'resent')).toBe(true);
     await takeAllBatchMessages(service);
     await sleep(2_000);
     // Its assembly is queued: assembleOutput finishes it once the pipeline runs (below), reading failure
-    // records only (a read of a missing <index>.json: s3:ListBucket makes it a 404).
-    expect((await reconcileWith()()).reconciled).toEqual([
-      expect.objectContaining({ requestId: stalledId, action: 'expired', assembly: 'queued' }),
-    ]);
+    // records only (a read of a missing <index>.json: s3:ListBucket makes it a 404). The 1-batch one is assembled
+    // inline, and its event queued by reconcile.
+    expect((await reconcileWith()()).reconciled).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ requestId: stalledId, action: 'expired', assembly: 'queued' }),
+        expect.objectContaining({ requestId: smallId, action: 'expired', assembly: 'inline' }),
+      ]),
+    );
 
     // create (inline, an S3 reference, a missing reference), intake, worker, dead-letter handler, status, download.
     await service.s3.send(
@@ -144,7 +152,12 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
         Body: JSON.stringify({ contacts: makeContacts(3) }),
       }),
     );
-    const referenced = await submit({ contacts: `s3://${service.bucket}/uploads/iam.json`, fields_to_enrich: FIELDS });
+    // With a callbackUrl: a 1-batch request, assembled inline by the worker, which queues its event.
+    const referenced = await submit({
+      contacts: `s3://${service.bucket}/uploads/iam.json`,
+      fields_to_enrich: FIELDS,
+      callbackUrl,
+    });
     expect(referenced.statusCode).toBe(202);
     // A duplicate reads the dedup item and the status item it points at.
     expect(
@@ -195,11 +208,12 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     const download = await fetch(String(redirect.headers?.location));
     expect(download.status).toBe(200);
     expect(((await download.json()) as { enriched_contacts: unknown[] }).enriched_contacts).toHaveLength(102);
-    // The two events (the rejected upload's, the assembled request's) delivered, one after a retry.
-    await waitForRecord(res.json.requestId, (r) => r.webhook?.state === 'delivered');
-    await waitForRecord(gone.json.requestId, (r) => r.webhook?.state === 'delivered');
-    expect(received).toHaveLength(3);
-    expect(new Set(received)).toEqual(new Set([`evt_${gone.json.requestId}`, `evt_${res.json.requestId}`]));
+    // The four events delivered, one after a retry: queued by the intake (the rejected upload), assembleOutput (the
+    // 2-batch request), the worker (the 1-batch upload) and reconcile (the expired 1-batch request).
+    const events = [gone.json.requestId, res.json.requestId, referenced.json.requestId, smallId];
+    for (const id of events) await waitForRecord(id, (r) => r.webhook?.state === 'delivered');
+    expect(received).toHaveLength(5);
+    expect(new Set(received)).toEqual(new Set(events.map((id) => `evt_${id}`)));
     // webhookSecret: the secret read, then rotated.
     expect((await webhookSecretFn()(apiEvent({ httpMethod: 'GET' }))).statusCode).toBe(200);
     expect((await webhookSecretFn()(apiEvent({ httpMethod: 'POST' }))).statusCode).toBe(200);
@@ -243,6 +257,22 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     }
     expect(unused).toEqual([]);
   }, 60_000);
+
+  it('deliverWebhook dead-letters an event whose attempts are spent (its role sends to the webhook DLQ)', async () => {
+    service = await startFaultService({ WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_MAX_ATTEMPTS: '1' });
+    hook = http.createServer((req, out) => {
+      req.resume();
+      req.on('end', () => out.writeHead(500).end());
+    });
+    await new Promise<void>((r) => hook!.listen(0, '127.0.0.1', r));
+    const callbackUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook`;
+    const res = await submit({ contacts: makeContacts(2), fields_to_enrich: FIELDS, callbackUrl });
+    runPipeline(service, { concurrency: 1 });
+    const webhooks = service.resources.queues.WebhookQueue;
+    service.deliver(webhooks.url, webhooks.arn, deliverWebhookFn(), { functionKey: 'deliverWebhook' });
+    await waitForRecord(res.json.requestId, (r) => r.webhook?.state === 'failed');
+    expect(await service.queueDepth(service.resources.queues.WebhookDeadLetterQueue.url)).toBe(1);
+  });
 
   it('a call outside the role fails as AWS fails it, naming the function, the action and the resource', async () => {
     service = await startFaultService();

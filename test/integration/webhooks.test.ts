@@ -1,5 +1,6 @@
+import dns, { type LookupAddress } from 'node:dns';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { resetConfig } from '../../src/config';
 import { apiEvent, makeContacts } from '../support/factories';
@@ -34,6 +35,73 @@ async function receiver(answers: number[]) {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
     got,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** A name that resolves to a private address (the DNS case of the SSRF rules). */
+const PRIVATE_NAME = 'hooks.private-example.com';
+const PRIVATE_ADDRESS = '10.0.0.1';
+
+/**
+ * Name resolution answers PRIVATE_ADDRESS for PRIVATE_NAME (there is no DNS here); every other name as before. The
+ * delivery's own checks (src/adapters/webhookHttp.ts) see that answer and nothing else is replaced.
+ */
+function resolvePrivateName() {
+  const real = dns.lookup;
+  return jest.spyOn(dns, 'lookup').mockImplementation(((
+    host: string,
+    options: dns.LookupOptions | ((...a: unknown[]) => void),
+    callback?: (...a: unknown[]) => void,
+  ) => {
+    if (host !== PRIVATE_NAME) return (real as (...a: unknown[]) => void)(host, options, callback);
+    const cb = (typeof options === 'function' ? options : callback)!;
+    const all = typeof options === 'object' && options.all;
+    process.nextTick(() => (all ? cb(null, [{ address: PRIVATE_ADDRESS, family: 4 }]) : cb(null, PRIVATE_ADDRESS, 4)));
+  }) as unknown as typeof dns.lookup);
+}
+
+/**
+ * A guard for when the code is broken: a socket to PRIVATE_NAME that would connect to PRIVATE_ADDRESS connects to
+ * 127.0.0.1 instead (this machine's traffic never leaves it), so that a connection the rules should have prevented
+ * reaches `receiverCount`'s server and is counted. The address check itself runs unchanged, before this mapping.
+ */
+function keepPrivateNameLocal() {
+  const local = (a: string | LookupAddress[]) =>
+    Array.isArray(a)
+      ? a.map((x) => (x.address === PRIVATE_ADDRESS ? { address: '127.0.0.1', family: 4 } : x))
+      : a === PRIVATE_ADDRESS
+        ? '127.0.0.1'
+        : a;
+  const connect = net.Socket.prototype.connect;
+  return jest.spyOn(net.Socket.prototype, 'connect').mockImplementation(function (
+    this: net.Socket,
+    ...args: unknown[]
+  ) {
+    // net.createConnection passes its normalized [options, callback]; tls.connect passes the options.
+    const options = (Array.isArray(args[0]) ? args[0][0] : args[0]) as net.TcpNetConnectOpts | undefined;
+    if (options && typeof options === 'object' && options.host === PRIVATE_NAME) {
+      const lookup = (options.lookup ?? dns.lookup) as (...a: unknown[]) => void;
+      options.lookup = ((host: string, opts: unknown, cb: (e: unknown, a: unknown, f?: number) => void) =>
+        lookup(host, opts, (err: unknown, address: string | LookupAddress[], family?: number) =>
+          cb(err, address === undefined ? address : local(address), family),
+        )) as net.LookupFunction;
+    }
+    return (connect as (...a: unknown[]) => net.Socket).apply(this, args);
+  });
+}
+
+/** A TCP server on 127.0.0.1 that only counts the connections it gets. */
+async function connectionCounter() {
+  let count = 0;
+  const server = net.createServer((socket) => {
+    count++;
+    socket.destroy();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    count: () => count,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
@@ -132,6 +200,46 @@ describe('completion webhooks: signed, retried, delivered by their own function 
     }
     expect(await service.scanTable()).toBe(before);
   });
+
+  it('sends nothing to a name that resolves to a private address (WEBHOOK_ALLOW_PRIVATE=false) and puts the reason on the status', async () => {
+    const counter = await connectionCounter();
+    const resolver = resolvePrivateName();
+    const guard = keepPrivateNameLocal();
+    const ports = process.env.WEBHOOK_ALLOWED_PORTS;
+    process.env.WEBHOOK_ALLOW_PRIVATE = 'false';
+    process.env.WEBHOOK_ALLOWED_PORTS = `443,${counter.port}`;
+    resetConfig();
+    try {
+      // A name passes at create (its addresses are checked at each delivery, after resolution).
+      const callbackUrl = `https://${PRIVATE_NAME}:${counter.port}/hook`;
+      const body = { contacts: makeContacts(20), fields_to_enrich: FIELDS, callbackUrl, dedupe: false };
+      const res = await submit(body, KEY);
+      expect(res.statusCode).toBe(202);
+      const { requestId } = res.json;
+      await waitForFinal(requestId, 60_000, KEY);
+      let s = await status(requestId, KEY);
+      for (let i = 0; i < 600 && !['retrying', 'delivered', 'failed'].includes(s.webhook?.state ?? ''); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        s = await status(requestId, KEY);
+      }
+      expect(resolver.mock.calls.some(([host]) => host === PRIVATE_NAME)).toBe(true);
+      expect(s.webhook).toEqual({
+        state: 'failed',
+        attempts: 1,
+        reason: `${PRIVATE_NAME} resolves to an address that is not allowed: ${PRIVATE_ADDRESS} is not a public address (private)`,
+      });
+      expect(counter.count()).toBe(0);
+      expect(await service.queueDepth(service.resources.queues.WebhookQueue.url)).toBe(0);
+    } finally {
+      process.env.WEBHOOK_ALLOW_PRIVATE = 'true';
+      if (ports === undefined) delete process.env.WEBHOOK_ALLOWED_PORTS;
+      else process.env.WEBHOOK_ALLOWED_PORTS = ports;
+      resetConfig();
+      guard.mockRestore();
+      resolver.mockRestore();
+      await counter.close();
+    }
+  }, 90_000);
 
   it('rotates the secret: the previous one is answered beside the new one during the overlap', async () => {
     const first = JSON.parse((await webhookSecretFn()(apiEvent({ httpMethod: 'GET', headers: KEY }))).body);

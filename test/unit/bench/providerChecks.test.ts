@@ -49,6 +49,24 @@ describe('checkExact (the provider bench: every contact once, in order, the coun
     const check = checkExact([row(0), row(1), row(2)], input, { summary: { enriched: 2, not_found: 1 } });
     expect(check.problems).toEqual(['status says 2 enriched, the rows 3', 'status says 1 not_found, the rows 0']);
   });
+
+  it("counts a cancelled request's cancelled rows only when told, and compares them with the summary", () => {
+    const rows = [row(0), row(1, 'cancelled'), row(2, 'cancelled')];
+    expect(checkExact(rows, input).problems).toEqual([
+      'row 1: enrichment_status "cancelled"',
+      'row 2: enrichment_status "cancelled"',
+      'the counts add up to 1, not 3',
+    ]);
+    const summary = { enriched: 1, not_found: 0, failed: 0, cancelled: 2 };
+    expect(checkExact(rows, input, { summary, cancelled: true })).toEqual({
+      exact: true,
+      counts: { enriched: 1, not_found: 0, failed: 0, cancelled: 2 },
+      problems: [],
+    });
+    expect(checkExact(rows, input, { summary: { ...summary, cancelled: 1 }, cancelled: true }).problems).toEqual([
+      'status says 1 cancelled, the rows 2',
+    ]);
+  });
 });
 
 describe('usageVersusMock', () => {

@@ -6,9 +6,10 @@ import { runIntake } from '../../../src/core/intake';
 import { noFaults } from '../../../src/core/ports';
 import { failBatch, processBatch, type StoredProgress, type WorkerDeps } from '../../../src/core/processBatch';
 import { reconcileRequest } from '../../../src/core/reconcile';
+import { HttpError } from '../../../src/core/retry';
 import { keys, toStatusResponse } from '../../../src/core/status';
 import { mockEnrichContact } from '../../../src/handlers/mockData';
-import type { OutputRow } from '../../../src/schemas/contact';
+import type { Contact, EnrichField, OutputRow } from '../../../src/schemas/contact';
 import type { BatchMessage } from '../../../src/schemas/message';
 import { makeContacts } from '../../support/factories';
 import {
@@ -136,6 +137,52 @@ describe('a cancelled request', () => {
     expect(statuses.filter((s) => s === 'cancelled')).toHaveLength(200);
     expect(statuses.slice(100, 200).every((s) => s !== 'cancelled')).toBe(true);
     expect(h.status.only().status).toBe('cancelled');
+  });
+});
+
+describe('a cancel that lands while a batch is being worked on', () => {
+  const cancelNow = (h: Harness) => h.status.requestCancel(REQUEST_ID, h.clock.now().toISOString());
+  const retrying = { maxAttempts: 3, baseDelayMs: 0, maxDelayMs: 0 };
+
+  it('stops its retries: the flag is read again before a retry, and the batch is recorded cancelled', async () => {
+    const h = await seededRequest(100);
+    let calls = 0;
+    // The cancel lands during the first call, which then fails (500): the retry must not go out.
+    const api = {
+      async enrich(contacts: Contact[], fields: EnrichField[]) {
+        calls += 1;
+        if (calls > 1) return contacts.map((c) => mockEnrichContact(c, fields));
+        await cancelNow(h);
+        throw new HttpError(500, 'enrichment API answered 500');
+      },
+    };
+    expect(await processBatch(h.messages[0], { ...h.worker(), api, retry: retrying })).toBe('cancelled');
+    expect(calls).toBe(1);
+    expect(h.status.only().status).toBe('cancelled');
+    expect(new Set(rowsOf(h).statuses)).toEqual(new Set(['cancelled']));
+  });
+
+  it('settles a batch a pause stopped instead of holding it, when the request was cancelled meanwhile', async () => {
+    const h = await seededRequest(100);
+    // No tokens (a pause past the budget): the batch would be held; the cancel landed while it waited.
+    const limiter = {
+      async take() {
+        await cancelNow(h);
+        return false;
+      },
+      async pause() {},
+    };
+    expect(await processBatch(h.messages[0], { ...h.worker(), queue: h.queue, limiter })).toBe('cancelled');
+    expect(h.queue.drain()).toEqual([]);
+    expect(h.api.calls).toHaveLength(0);
+    expect(h.status.only().status).toBe('cancelled');
+  });
+
+  it('reads nothing more on the healthy path: one look-up of the request per batch', async () => {
+    const h = await seededRequest(100);
+    const lookups = jest.spyOn(h.status, 'lookupBatch');
+    expect(await processBatch(h.messages[0], { ...h.worker(), retry: retrying })).toBe('recorded');
+    expect(lookups).toHaveBeenCalledTimes(1);
   });
 });
 
