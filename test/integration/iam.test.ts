@@ -123,18 +123,32 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
     // The list (the owner index) sums a running request's shard items too.
     const listed = await listFn()(apiEvent({ httpMethod: 'GET', path: '/enrichment' }));
     expect(JSON.parse(listed.body).requests).toEqual([expect.objectContaining({ requestId: stalledId })]);
+    // A 1-batch request lost the same way is assembled inline by reconcile, which then deletes its batch results.
+    const stalledSmall: string = (await submit({ contacts: makeContacts(50), fields_to_enrich: FIELDS })).json
+      .requestId;
     await takeAllBatchMessages(service);
     await sleep(1_200);
-    expect((await reconcileWith()()).reconciled).toEqual([
-      expect.objectContaining({ requestId: stalledId, action: 'resent' }),
-    ]);
+    const resent = (await reconcileWith()()).reconciled;
+    expect(resent).toHaveLength(2);
+    expect(resent).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ requestId: stalledId, action: 'resent' }),
+        expect.objectContaining({ requestId: stalledSmall, action: 'resent' }),
+      ]),
+    );
     await takeAllBatchMessages(service);
     await sleep(2_000);
     // Its assembly is queued: assembleOutput finishes it once the pipeline runs (below), reading failure
     // records only (a read of a missing <index>.json: s3:ListBucket makes it a 404).
-    expect((await reconcileWith()()).reconciled).toEqual([
-      expect.objectContaining({ requestId: stalledId, action: 'expired', assembly: 'queued' }),
-    ]);
+    const expired = (await reconcileWith()()).reconciled;
+    expect(expired).toHaveLength(2);
+    expect(expired).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ requestId: stalledId, action: 'expired', assembly: 'queued' }),
+        expect.objectContaining({ requestId: stalledSmall, action: 'expired', assembly: 'inline' }),
+      ]),
+    );
+    expect(await service.listKeys(`${stalledSmall}/batches/`)).toEqual([]);
 
     // create (inline, an S3 reference, a missing reference), intake, worker, dead-letter handler, status, download.
     await service.s3.send(
