@@ -9,6 +9,7 @@
  *   npm run bench -- --chart                        # also redraw docs/benchmarks.svg (tracked: only when asked)
  *   npm run bench -- --profile .cpuprofile          # each role with node --cpu-prof; summary: bench/profile.ts
  *   npm run bench -- --provider [--scenarios ...]   # the provider scenarios on the offline stack: bench/provider.ts
+ *   npm run bench -- --soak [--minutes 10] [--idle-minutes 1]   # the offline stack's memory under load: bench/soak.ts
  *   (the emulators and the mock too: node --cpu-prof --cpu-prof-dir .cpuprofile -r ts-node/register/transpile-only bench/run.ts ...)
  *
  * Prints: whole jobs (time, contacts/s, batches/s, the targets), the status item's DynamoDB size, peak RSS
@@ -39,12 +40,14 @@ import { renderChart } from './chart';
 import { uploadJson } from './intakeStandIn';
 import { runProviderBench } from './provider';
 import { readModifyWrite } from './readModifyWrite';
+import { runSoakBench } from './soak';
 
 // --provider hands the whole command line (its own options) to bench/provider.ts; these options are then unused.
 const argv = process.argv.slice(2);
 const provider = argv.includes('--provider');
+const soak = argv.includes('--soak');
 const { values } = parseArgs({
-  args: provider ? [] : argv,
+  args: provider || soak ? [] : argv,
   options: {
     sizes: { type: 'string', default: '1000,20000,50000,100000' },
     'standin-sizes': { type: 'string', default: '100000,1000000,10000000' },
@@ -508,7 +511,12 @@ async function main(): Promise<void> {
   }
 }
 
-(provider ? runProviderBench(argv.filter((a) => a !== '--provider')) : main().then(() => 0)).then(
+(provider
+  ? runProviderBench(argv.filter((a) => a !== '--provider'))
+  : soak
+    ? runSoakBench(argv.filter((a) => a !== '--soak'))
+    : main().then(() => 0)
+).then(
   (code) => process.exit(code),
   (err) => {
     console.error(err);
