@@ -7,6 +7,7 @@
  *
  *   npm run bench -- --soak                                  # 10 minutes of load, 1 idle (LOCAL_RESULT_TTL_MINUTES=3)
  *   npm run bench -- --soak --minutes 3 --idle-minutes 0.5   # short, for development
+ *   npm run bench -- --soak --gc                             # a full GC of the host before each sample
  *
  * The stack's processes: this one (the emulators, the IAM and API edges, the sweeper, and this load generator, whose
  * own share is small: one job's contacts and output at a time per lane) and every process under it (serverless offline
@@ -156,8 +157,12 @@ export async function runSoakBench(args: string[]): Promise<number> {
       'idle-minutes': { type: 'string', default: '1' },
       workers: { type: 'string', default: '8' },
       logs: { type: 'boolean', default: false },
+      // A full garbage collection of this process before each sample (npm run bench runs node with --expose-gc): RSS
+      // then shows what the emulators hold rather than how far V8 let its heap grow before collecting.
+      gc: { type: 'boolean', default: false },
     },
   });
+  const collect = values.gc ? (globalThis as { gc?: () => void }).gc : undefined;
   const minutes = Number(values.minutes);
   const idleMinutes = Number(values['idle-minutes']);
   const ttl = process.env.LOCAL_RESULT_TTL_MINUTES ?? '3';
@@ -192,6 +197,7 @@ export async function runSoakBench(args: string[]): Promise<number> {
   const minute = () => (performance.now() - t0) / 60_000;
   let phase: Sample['phase'] = 'load';
   const sample = () => {
+    collect?.();
     const pids = stackPids();
     const s: Sample = {
       minute: Math.round(minute() * 10) / 10,
@@ -244,7 +250,7 @@ export async function runSoakBench(args: string[]): Promise<number> {
   const lastLoad = [...samples].reverse().find((s) => s.phase === 'load');
   const idle = samples[samples.length - 1];
   console.log(
-    `Soak (${minutes} min load + ${idleMinutes} idle, LOCAL_RESULT_TTL_MINUTES=${ttl}, LOCAL_WORKERS=${values.workers}, load ${loadBefore} → ${loadavg()[0].toFixed(1)}, ${new Date().toISOString()}):\n`,
+    `Soak (${minutes} min load + ${idleMinutes} idle, LOCAL_RESULT_TTL_MINUTES=${ttl}, LOCAL_WORKERS=${values.workers}${collect ? ', GC before each sample' : ''}, load ${loadBefore} → ${loadavg()[0].toFixed(1)}, ${new Date().toISOString()}):\n`,
   );
   console.log('| minute | total RSS MB | host MB | processes | jobs done | contacts done | phase |');
   console.log('| --- | --- | --- | --- | --- | --- | --- |');

@@ -1,10 +1,12 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { sweepOnce, sweepTargets } from '../../src/local/sweeper';
 import { ServerlessConfig } from '../../src/local/serverlessConfig';
 import { apiEvent, makeContacts } from '../support/factories';
 import { createFn, downloadFn } from '../support/functions';
+import { runPipeline } from '../support/faults';
+import { submit, waitForFinal } from '../support/flow';
 import { startTestService, type TestService } from '../support/service';
 
 const KEY = 'key-of-local-expiry-0123456789';
@@ -18,7 +20,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('local expiry: the sweeper deletes what the lifecycle rule and the TTLs would, and leaves the rest (fauxqs + dynalite)', () => {
   let service: TestService;
   beforeAll(async () => {
-    service = await startTestService({ RESULT_TTL_MINUTES: String(TTL_MINUTES) });
+    service = await startTestService({ RESULT_TTL_MINUTES: String(TTL_MINUTES), CACHE_TTL_DAYS: '30' });
   });
   afterAll(() => service.close());
 
@@ -98,5 +100,21 @@ describe('local expiry: the sweeper deletes what the lifecycle rule and the TTLs
     expect(download.statusCode).toBe(410);
     expect(report).toEqual({ objects: keysBefore.length - 1, items: expect.any(Number) });
     expect(report.items).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a result cached offline lives no longer than a request (CACHE_TTL_DAYS capped at the local TTL)', async () => {
+    const res = await submit({ contacts: makeContacts(5), fields_to_enrich: ['job_title'] });
+    const before = Math.floor(Date.now() / 1000);
+    runPipeline(service);
+    expect((await waitForFinal(res.json.requestId, 30_000)).status).toBe('completed');
+    const cached = (
+      await DynamoDBDocumentClient.from(service.ddb).send(
+        new ScanCommand({ TableName: service.resources.tables.ResultCacheTable }),
+      )
+    ).Items!.filter((i) => i.cacheKey !== 'fresh');
+    expect(cached.length).toBeGreaterThanOrEqual(5);
+    for (const item of cached)
+      expect(item.expiresAt).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + TTL_MINUTES * 60);
+    for (const item of cached) expect(item.expiresAt).toBeGreaterThanOrEqual(before + TTL_MINUTES * 60);
   });
 });
