@@ -10,6 +10,7 @@
  *   npm run bench -- --profile .cpuprofile          # each role with node --cpu-prof; summary: bench/profile.ts
  *   npm run bench -- --provider [--scenarios ...]   # the provider scenarios on the offline stack: bench/provider.ts
  *   npm run bench -- --lifecycle [--scenarios ...]  # webhooks and cancel on the offline stack: bench/lifecycle.ts
+ *   npm run bench -- --soak [--minutes 10] [--idle-minutes 1]   # the offline stack's memory under load: bench/soak.ts
  *   (the emulators and the mock too: node --cpu-prof --cpu-prof-dir .cpuprofile -r ts-node/register/transpile-only bench/run.ts ...)
  *
  * Prints: whole jobs (time, contacts/s, batches/s, the targets), the status item's DynamoDB size, peak RSS
@@ -42,14 +43,16 @@ import { uploadJson } from './intakeStandIn';
 import { runLifecycleBench } from './lifecycle';
 import { runProviderBench } from './provider';
 import { readModifyWrite } from './readModifyWrite';
+import { runSoakBench } from './soak';
 
 // --provider (--lifecycle) hands the whole command line (its own options) to bench/provider.ts (bench/lifecycle.ts);
 // these options are then unused.
 const argv = process.argv.slice(2);
 const provider = argv.includes('--provider');
 const lifecycle = argv.includes('--lifecycle');
+const soak = argv.includes('--soak');
 const { values } = parseArgs({
-  args: provider || lifecycle ? [] : argv,
+  args: provider || lifecycle || soak ? [] : argv,
   options: {
     sizes: { type: 'string', default: '1000,20000,50000,100000' },
     'standin-sizes': { type: 'string', default: '100000,1000000,10000000' },
@@ -557,7 +560,9 @@ async function main(): Promise<void> {
   ? runProviderBench(argv.filter((a) => a !== '--provider'))
   : lifecycle
     ? runLifecycleBench(argv.filter((a) => a !== '--lifecycle'))
-    : main().then(() => 0)
+    : soak
+      ? runSoakBench(argv.filter((a) => a !== '--soak'))
+      : main().then(() => 0)
 ).then(
   (code) => process.exit(code),
   (err) => {

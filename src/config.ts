@@ -99,6 +99,12 @@ const ConfigSchema = z
     RECONCILE_STALL_SECONDS: seconds.default(300),
     DOWNLOAD_URL_TTL_SECONDS: seconds.max(604_800).default(900),
     RESULT_TTL_DAYS: seconds.default(30),
+    /**
+     * Offline only (the offline stack sets it from LOCAL_RESULT_TTL_MINUTES): a request expires this many minutes after
+     * its creation instead of RESULT_TTL_DAYS, and the stack's sweeper applies the lifecycle rule and the tables' TTL
+     * on that clock. 0: RESULT_TTL_DAYS.
+     */
+    RESULT_TTL_MINUTES: z.coerce.number().int().min(0).max(525_600).default(0),
     /** The result cache's table (serverless/resources/cache.yml); required while CACHE_TTL_DAYS is above 0. */
     CACHE_TABLE: z.string().optional(),
     /** Days a provider result is reused by later requests (docs/architecture.md: Result cache); 0 turns the cache off. */

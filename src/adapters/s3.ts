@@ -3,6 +3,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -30,6 +31,9 @@ function isMissing(err: unknown): boolean {
     e?.$metadata?.httpStatusCode === 403
   );
 }
+
+/** The most keys one DeleteObjects call takes. */
+export const DELETE_OBJECTS_MAX = 1000;
 
 export function s3ObjectStore(bucket = config().BUCKET_NAME, client = s3Client()): ObjectStore {
   return {
@@ -86,6 +90,25 @@ export function s3ObjectStore(bucket = config().BUCKET_NAME, client = s3Client()
         token = res.IsTruncated ? res.NextContinuationToken : undefined;
       } while (token);
       return out;
+    },
+    async deleteKeys(keys) {
+      for (let i = 0; i < keys.length; i += DELETE_OBJECTS_MAX) {
+        const chunk = keys.slice(i, i + DELETE_OBJECTS_MAX);
+        const res = await client.send(
+          new DeleteObjectsCommand({
+            Bucket: bucket,
+            Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true },
+            // DeleteObjects requires an integrity checksum of its body (Content-MD5 or a flexible checksum).
+            ChecksumAlgorithm: 'CRC32',
+          }),
+        );
+        // A DeleteObjects call succeeds as a whole and reports each key that failed apart.
+        const failed = res.Errors ?? [];
+        if (failed.length)
+          throw new Error(
+            `S3 did not delete ${failed.length} of ${chunk.length} objects (first: ${failed[0].Key}: ${failed[0].Code})`,
+          );
+      }
     },
     async head(key) {
       try {

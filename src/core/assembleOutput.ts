@@ -23,6 +23,7 @@ import {
   type Tracer,
 } from './ports';
 import { finalStatus, isComplete, keys, outputKey } from './status';
+import type { StatusRecord } from '../schemas/status';
 import { addUsage, batchUsage, noUsage, priced } from './usage';
 import { enqueueFinalEvent, type WebhookOutbox } from './webhooks';
 
@@ -112,12 +113,15 @@ async function writeAll(
   if (rejected) throw (rejected as PromiseRejectedResult).reason;
 }
 
+/** A recorded batch whose result is not stored: a bug, or another run finalized the request and deleted its results. */
+class MissingBatchResult extends Error {}
+
 /** A batch's worker result, or else the failure record written for it by the DLQ handler or the deadline. */
 async function loadBatch(store: ObjectStore, requestId: string, index: number): Promise<BatchResult> {
   const result =
     (await store.getJson<BatchResult>(keys.batch(requestId, index))) ??
     (await store.getJson<BatchResult>(keys.failedBatch(requestId, index)));
-  if (!result) throw new Error(`batch ${index} of ${requestId} is recorded but has no stored result`);
+  if (!result) throw new MissingBatchResult(`batch ${index} of ${requestId} is recorded but has no stored result`);
   return result;
 }
 
@@ -171,7 +175,10 @@ async function assemble(requestId: string, deps: AssembleDeps): Promise<Assemble
   //    source and status); wait until all of them are stored.
   // 3. Set the final status and the usage, priced, with a conditional update (processing → final): the outputs
   //    exist by then.
-  // 4. A request with a callbackUrl: queue its event (once: src/core/webhooks.ts), whichever run set the status; a
+  // 4. The run that set the status deletes what only the assembly read: the batch results (and a worker's kept
+  //    progress), and the service's own copy of inline contacts (an upload is the caller's: its lifecycle rule expires
+  //    it). A run that finds them gone meanwhile finds the request final: nothing to assemble.
+  // 5. A request with a callbackUrl: queue its event (once: src/core/webhooks.ts), whichever run set the status; a
   //    run that finds the request final already queues it too, should the run that finalized it have crashed before.
   const record = await deps.status.get(requestId);
   if (!record) return 'unknown';
@@ -220,7 +227,16 @@ async function assemble(requestId: string, deps: AssembleDeps): Promise<Assemble
       yield { rows: batch.rows, json: needsJson ? rowsAsJson(batch.rows) : [] };
     }
   }
-  await writeAll(deps.store, outputs, counted());
+  try {
+    await writeAll(deps.store, outputs, counted());
+  } catch (err) {
+    // Another run finalized the request and deleted its batch results while this one read them: its outputs stand.
+    if (!(err instanceof MissingBatchResult)) throw err;
+    const now = await deps.status.get(requestId);
+    if (!now || now.status === 'processing') throw err;
+    log.info('request was finalized by another run while this one read its batch results', { status: now.status });
+    return 'already-final';
+  }
   await faults.at('assembly:after-upload', { requestId });
 
   const status = finalStatus(counts, !!record.cancelRequestedAt);
@@ -232,9 +248,27 @@ async function assemble(requestId: string, deps: AssembleDeps): Promise<Assemble
     usage: final,
     assemblyMs: Date.now() - started,
   });
-  if (won) deps.metrics?.emit('requestFinalized', 1, { status });
+  if (won) {
+    deps.metrics?.emit('requestFinalized', 1, { status });
+    await dropWorkFiles(record, deps.store, log);
+  }
   if (record.webhook && deps.webhooks) await enqueueFinalEvent(await deps.status.get(requestId), deps.webhooks, log);
   return won ? 'finalized' : 'already-final';
+}
+
+/**
+ * Deletes a final request's batch results and its inline input (the outputs hold every row). Best effort: a failure is
+ * logged, and the bucket's lifecycle rule expires whatever is left with the request.
+ */
+async function dropWorkFiles(record: StatusRecord, store: ObjectStore, log: Logger): Promise<void> {
+  if (!store.deleteKeys) return;
+  try {
+    const drop = await store.listKeys(keys.batchPrefix(record.requestId));
+    if (record.inputFileKey === keys.input(record.requestId)) drop.push(record.inputFileKey);
+    await store.deleteKeys(drop);
+  } catch (err) {
+    log.warn('deleting the batch results of a final request failed; the lifecycle rule expires them', { err });
+  }
 }
 
 /** Where a complete request's assembly runs: inline, or in the assembleOutput function through its queue. */

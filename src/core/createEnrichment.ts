@@ -36,7 +36,7 @@ import type { WebhookRecord } from '../schemas/webhook';
 import { callbackUrlProblem, type CallbackRules } from './webhookUrl';
 import { ensureWebhookSecrets, secretOwner } from './webhookSecrets';
 import { uploadPrefixOf } from './owner';
-import { countsKnown, keys } from './status';
+import { countsKnown, keys, resultTtlSeconds } from './status';
 import { toFieldErrors, validationFailed } from './validation';
 
 export interface CreateDeps {
@@ -53,6 +53,8 @@ export interface CreateDeps {
   batchSize: number;
   deadlineSeconds: number;
   ttlDays: number;
+  /** Offline only (RESULT_TTL_MINUTES): minutes instead of ttlDays. */
+  ttlMinutes?: number;
   newId?: () => string;
   /** The caller (src/core/owner.ts): it owns the request, and may only reference its own uploads. */
   owner?: string;
@@ -292,7 +294,7 @@ async function acceptRequest(body: unknown, deps: CreateDeps, caller: CreateCall
   const now = deps.clock.now();
   const batches = chunk(contacts, deps.batchSize);
   const log = deps.log.child({ requestId });
-  const expiresAt = Math.floor(now.getTime() / 1000) + deps.ttlDays * 86_400;
+  const expiresAt = Math.floor(now.getTime() / 1000) + resultTtlSeconds(deps);
 
   // With an Idempotency-Key, dedup applies even with "dedupe": false: the key is the client's own retry guard.
   const idempotencyKey = keyParsed?.success ? keyParsed.data : undefined;

@@ -25,6 +25,11 @@ export interface ObjectStore {
    * the create function uses it (stand-in stores of the bench leave it out).
    */
   head?(key: string): Promise<ObjectInfo | undefined>;
+  /**
+   * Deletes these objects (missing ones are no error), in calls of at most 1,000 keys. Optional: a store without it
+   * keeps them until the bucket's lifecycle rule expires them (stand-in stores of the bench and the unit tests).
+   */
+  deleteKeys?(keys: readonly string[]): Promise<void>;
 }
 
 export interface ObjectInfo {

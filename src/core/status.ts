@@ -8,6 +8,13 @@ import type { WebhookState } from '../schemas/webhook';
 export const expiresAtIso = (record: Pick<StatusRecord, 'expiresAt'>) =>
   new Date(record.expiresAt * 1000).toISOString();
 
+/**
+ * How long a request's status and objects are kept: `ttlMinutes` when set (offline, on the local clock: the offline
+ * stack's sweeper deletes what is past it, src/local/sweeper.ts), else `ttlDays` (RESULT_TTL_DAYS).
+ */
+export const resultTtlSeconds = (deps: { ttlDays: number; ttlMinutes?: number }): number =>
+  deps.ttlMinutes ? deps.ttlMinutes * 60 : deps.ttlDays * 86_400;
+
 /** Expired from its expiresAt on, whether or not DynamoDB's TTL (which deletes late; dynalite never) removed it. */
 export const isExpired = (record: Pick<StatusRecord, 'expiresAt'>, now: Date) =>
   record.expiresAt * 1000 <= now.getTime();

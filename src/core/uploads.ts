@@ -3,6 +3,7 @@ import { EnrichmentError, type FieldError, ValidationError } from './errors';
 import type { Clock, UploadRecord, UploadRecords, UploadStore, UploadedPart } from './ports';
 import { uploadPrefixOf } from './owner';
 import { parseOrThrow } from './validation';
+import { resultTtlSeconds } from './status';
 import {
   CompleteUploadRequestSchema,
   CreateUploadRequestSchema,
@@ -27,6 +28,8 @@ export interface UploadDeps {
   urlTtlSeconds: number;
   /** How long an upload record is kept (the table's TTL), as the bucket keeps the object. */
   ttlDays: number;
+  /** Offline only (RESULT_TTL_MINUTES): minutes instead of ttlDays. */
+  ttlMinutes?: number;
   /** How long a complete waits for a concurrent one of the same upload to finish before answering 409. */
   completeWaitMs?: number;
 }
@@ -75,7 +78,7 @@ export async function createUpload(body: unknown, deps: UploadDeps): Promise<Cre
     parts: count,
     format: input.format,
     createdAt: now.toISOString(),
-    expiresAt: Math.floor(now.getTime() / 1000) + deps.ttlDays * 86_400,
+    expiresAt: Math.floor(now.getTime() / 1000) + resultTtlSeconds(deps),
     state: 'open',
   });
   const parts = await Promise.all(

@@ -71,6 +71,13 @@ const callbackRules = (c: Config = config()): CallbackRules => ({
 });
 
 /**
+ * Offline (RESULT_TTL_MINUTES set) a cached result lives no longer than a request: the sweeper deletes it on the local
+ * clock like every item past its TTL, so the emulator's memory does not grow with every distinct contact ever seen.
+ */
+const onLocalClock = (days: number, c: Config) =>
+  c.RESULT_TTL_MINUTES > 0 && days > 0 ? Math.min(days, c.RESULT_TTL_MINUTES / 1440) : days;
+
+/**
  * Production wiring of the use cases to the AWS adapters. Fault hooks are never wired here.
  * `clients` are the function's own (its role's); tests pass a function's local identity.
  */
@@ -84,6 +91,7 @@ export function createDeps(clients: AwsClients = awsClients()): CreateDeps {
     batchSize: c.BATCH_SIZE,
     deadlineSeconds: c.REQUEST_DEADLINE_SECONDS,
     ttlDays: c.RESULT_TTL_DAYS,
+    ttlMinutes: c.RESULT_TTL_MINUTES,
     callbackRules: callbackRules(c),
     webhookSecrets: dynamoWebhookSecrets(c.TABLE_NAME, clients.ddb),
   };
@@ -192,8 +200,8 @@ export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
       ? {
           cache: {
             cache: dynamoResultCache(c.CACHE_TABLE, clients.ddb),
-            ttlDays: c.CACHE_TTL_DAYS,
-            notFoundTtlDays: c.NOT_FOUND_CACHE_TTL_DAYS,
+            ttlDays: onLocalClock(c.CACHE_TTL_DAYS, c),
+            notFoundTtlDays: onLocalClock(c.NOT_FOUND_CACHE_TTL_DAYS, c),
             scope: c.CACHE_SCOPE,
           },
         }
@@ -279,6 +287,7 @@ export function uploadDeps(clients: AwsClients = awsClients()): Omit<UploadDeps,
     maxBytes: c.MAX_UPLOAD_BYTES,
     urlTtlSeconds: c.UPLOAD_URL_TTL_SECONDS,
     ttlDays: c.RESULT_TTL_DAYS,
+    ttlMinutes: c.RESULT_TTL_MINUTES,
   };
 }
 

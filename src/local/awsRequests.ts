@@ -74,6 +74,33 @@ export function s3Authorizations(
   }
 }
 
+const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+const unescapeXml = (text: string) =>
+  text.replace(/&(#x[0-9a-fA-F]+|#\d+|amp|lt|gt|quot|apos);/g, (_, e: string) =>
+    e.startsWith('#x')
+      ? String.fromCodePoint(parseInt(e.slice(2), 16))
+      : e.startsWith('#')
+        ? String.fromCodePoint(Number(e.slice(1)))
+        : XML_ENTITIES[e],
+  );
+
+/** A DeleteObjects request: `POST /<bucket>?delete`, the keys in its body. */
+export function isDeleteObjects(method: string, pathname: string, query: URLSearchParams): boolean {
+  const [bucket, ...rest] = pathname.replace(/^\//, '').split('/');
+  return method === 'POST' && query.has('delete') && !!bucket && rest.join('') === '';
+}
+
+/**
+ * The authorizations of a DeleteObjects request: S3 checks s3:DeleteObject on each key its XML body names (the
+ * call itself needs no permission of its own). undefined for a body that names no key.
+ */
+export function deleteObjectsAuthorizations(pathname: string, body: string): Authorization[] | undefined {
+  const bucket = pathname.replace(/^\//, '').split('/')[0];
+  const keys = [...body.matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => unescapeXml(m[1]));
+  if (!bucket || !keys.length) return undefined;
+  return keys.map((key) => ({ action: 's3:DeleteObject', resource: s3Arn(bucket, key) }));
+}
+
 /** SQS's batch calls are authorized as their single-message actions. */
 const SQS_ACTION: Record<string, string> = {
   SendMessageBatch: 'SendMessage',

@@ -5,7 +5,9 @@ import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import type { Logger } from '../logger';
 import {
+  deleteObjectsAuthorizations,
   dynamodbAuthorizations,
+  isDeleteObjects,
   s3Arn,
   s3Authorizations,
   serviceOf,
@@ -161,6 +163,10 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
       if (!verified.ok)
         return refuseAuth(res, service, verified.failure, verified.message, Boolean(received.headers.authorization));
       const fn = byKey.get(verified.accessKeyId)!;
+      if (isDeleteObjects(req.method ?? 'GET', url.pathname, url.searchParams)) {
+        if (expectsContinue) res.writeContinue();
+        return deleteObjects(req, res, fn, url.pathname, verified.payloadHash, forward);
+      }
       const auths = s3Authorizations(req.method ?? 'GET', url.pathname, url.searchParams, req.headers);
       if (!auths)
         return refuse(
@@ -259,6 +265,45 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
         : dynamodbAuthorizations(target, parsed, opts.region, LOCAL_ACCOUNT_ID);
     if (!auths) return refuse(res, service, 'AccessDeniedException', `local IAM edge: no IAM mapping for ${target}`);
     for (const auth of auths) if (!(await decide(fn, auth))) return deny(res, service, fn, auth);
+    const up = forward();
+    up.on('response', (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      pipeline(answer, res, () => undefined);
+    });
+    up.on('error', (err) => upstreamFailed(res, err));
+    up.end(body);
+  }
+
+  /**
+   * DeleteObjects names its keys in its body (at most 1,000): the body is read whole, checked against the signed
+   * hash, and each key authorized as s3:DeleteObject before the emulator sees the call.
+   */
+  async function deleteObjects(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    fn: FunctionRole,
+    pathname: string,
+    payloadHash: string,
+    forward: () => http.ClientRequest,
+  ): Promise<void> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > EMULATOR_MAX_BODY_BYTES) {
+        req.resume();
+        return refuse(res, 's3', 'EntityTooLarge', TOO_LARGE_MESSAGE, { status: 400, close: true });
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const body = Buffer.concat(chunks);
+    if (HEX_SHA256.test(payloadHash) && createHash('sha256').update(body).digest('hex') !== payloadHash)
+      return refuse(res, 's3', 'XAmzContentSHA256Mismatch', 'The provided x-amz-content-sha256 header does not match', {
+        status: 400,
+      });
+    const auths = deleteObjectsAuthorizations(pathname, body.toString('utf8'));
+    if (!auths) return refuse(res, 's3', 'MalformedXML', 'local IAM edge: a DeleteObjects body naming no key');
+    for (const auth of auths) if (!(await decide(fn, auth))) return deny(res, 's3', fn, auth);
     const up = forward();
     up.on('response', (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);

@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createLogger } from '../logger';
 import { connectHost, startEmulators, useFakeAwsCredentials, type Emulators } from './emulators';
 import { startGateway } from './gateway';
@@ -11,6 +13,7 @@ import { freePort } from './tcpPorts';
 import { provisionFromServerlessYml, type LocalResources } from './provision';
 import { ServerlessConfig } from './serverlessConfig';
 import { startSqsEventSource, type EventSource } from './sqsEventSource';
+import { startSweeper, sweepTargets, type Sweeper } from './sweeper';
 
 export interface StackOptions {
   /** The address the API edge and the emulators listen on (HOST); 127.0.0.1 unless told otherwise. */
@@ -265,7 +268,20 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
 
   let gateway: { close(): Promise<void> } | undefined;
+  // The deployed lifecycle rule and TTLs on the local clock (LOCAL_RESULT_TTL_MINUTES; 0: nothing expires), with the
+  // stack's own credentials straight to the emulators.
+  const ttlMinutes = Number(sls.environment().RESULT_TTL_MINUTES ?? 0);
+  const admin = { region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+  const sweepS3 = new S3Client({ ...admin, endpoint: emulators.s3Endpoint, forcePathStyle: true });
+  const sweepDdb = new DynamoDBClient({ ...admin, endpoint: emulators.dynamodbEndpoint });
+  const sweeper: Sweeper | undefined =
+    ttlMinutes > 0
+      ? startSweeper(sweepTargets(sls), { s3: sweepS3, ddb: sweepDdb, ttlMinutes, now: () => new Date(), log })
+      : undefined;
   const stop = async () => {
+    await sweeper?.stop();
+    sweepS3.destroy();
+    sweepDdb.destroy();
     await Promise.allSettled(sources.map((s) => s.stop()));
     await gateway?.close();
     await stopProcessGroup(child, 5000);

@@ -129,6 +129,63 @@ describe('the assembleOutput function: large requests are assembled through the 
     await expectExactOutputs(requestId, expectedRows(contacts, [...FIELDS]));
   }, 60_000);
 
+  /** What the assembly alone read, which the run that finalized the request deletes. */
+  async function workFiles(requestId: string) {
+    return {
+      batches: await service.listKeys(`${requestId}/batches/`),
+      input: (await service.getObjectText(`${requestId}/input.json`)) !== undefined,
+    };
+  }
+
+  it('once final, the batch results and the inline input are deleted (by the assembler and by an inline assembly), and the outputs stay exact', async () => {
+    const large = makeContacts(500, { extra: true });
+    const small = makeContacts(150);
+    const a = await submit({ contacts: large, fields_to_enrich: FIELDS });
+    const b = await submit({ contacts: small, fields_to_enrich: FIELDS });
+    expect(await workFiles(a.json.requestId)).toEqual({ batches: [], input: true });
+    runPipeline(service);
+    expect((await waitForFinal(a.json.requestId, 30_000)).status).toBe('completed');
+    expect((await waitForFinal(b.json.requestId, 30_000)).status).toBe('completed');
+    for (const id of [a.json.requestId, b.json.requestId])
+      expect(await workFiles(id)).toEqual({ batches: [], input: false });
+    await expectExactOutputs(a.json.requestId, expectedRows(large, [...FIELDS]));
+    await expectExactOutputs(b.json.requestId, expectedRows(small, [...FIELDS]));
+  }, 60_000);
+
+  it('a run that finds the batch results deleted by a run that finalized meanwhile answers already-final, and the outputs stand', async () => {
+    const contacts = makeContacts(500, { extra: true });
+    const res = await submit({ contacts, fields_to_enrich: FIELDS });
+    const requestId: string = res.json.requestId;
+    // Complete, not assembled: the assembly message the worker sends is taken and dropped.
+    runPipeline(service, { assembler: () => Promise.resolve({ batchItemFailures: [] }) });
+    await waitForRecord(requestId, (r) => r.processedBatches === 5);
+    expect((await statusRecord(requestId)).status).toBe('processing');
+
+    // Run B reads one batch ahead and stops halfway until run A has finalized and deleted the batch results.
+    let reachedMidway!: () => void;
+    const midway = new Promise<void>((r) => (reachedMidway = r));
+    let resume!: () => void;
+    const resumed = new Promise<void>((r) => (resume = r));
+    const held: FaultHooks = {
+      at: async (point) => {
+        if (point !== 'assembly:midway') return;
+        reachedMidway();
+        await resumed;
+      },
+    };
+    const event = (id: string) => ({ Records: [{ messageId: id, body: JSON.stringify({ requestId }) }] }) as SQSEvent;
+    const runB = assembleFn({ faults: held, prefetch: 1 })(event('b'));
+    await midway;
+    expect(await assembleFn()(event('a'))).toEqual({ batchItemFailures: [] });
+    const final = await statusRecord(requestId);
+    expect(final.status).toBe('completed');
+    expect(await workFiles(requestId)).toEqual({ batches: [], input: false });
+    resume();
+    expect(await runB).toEqual({ batchItemFailures: [] });
+    expect(await statusRecord(requestId)).toEqual(final);
+    await expectExactOutputs(requestId, expectedRows(contacts, [...FIELDS]));
+  }, 60_000);
+
   it('a malformed assembly message is dropped, not retried', async () => {
     const { url } = assemblyQueue();
     await sendRaw(service, 'not json', url);

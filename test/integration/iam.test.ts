@@ -143,6 +143,8 @@ describe("each function's IAM role from serverless.yml, enforced (fauxqs + dynal
         expect.objectContaining({ requestId: smallId, action: 'expired', assembly: 'inline' }),
       ]),
     );
+    // Reconcile, having assembled it, deletes its batch results.
+    expect(await service.listKeys(`${smallId}/batches/`)).toEqual([]);
 
     // create (inline, an S3 reference, a missing reference), intake, worker, dead-letter handler, status, download.
     await service.s3.send(

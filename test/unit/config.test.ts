@@ -104,6 +104,7 @@ describe('loadConfig', () => {
       RECONCILE_STALL_SECONDS: 300,
       DOWNLOAD_URL_TTL_SECONDS: 900,
       RESULT_TTL_DAYS: 30,
+      RESULT_TTL_MINUTES: 0,
       CACHE_TTL_DAYS: 30,
       NOT_FOUND_CACHE_TTL_DAYS: 7,
       CACHE_SCOPE: 'owner',

@@ -1,4 +1,11 @@
-import { dynamodbAuthorizations, s3Authorizations, serviceOf, sqsAuthorizations } from '../../../src/local/awsRequests';
+import {
+  deleteObjectsAuthorizations,
+  dynamodbAuthorizations,
+  isDeleteObjects,
+  s3Authorizations,
+  serviceOf,
+  sqsAuthorizations,
+} from '../../../src/local/awsRequests';
 
 const q = (s = '') => new URLSearchParams(s);
 
@@ -41,6 +48,21 @@ describe('IAM mapping of the requests the functions make', () => {
     ]);
     expect(s3Authorizations('POST', '/b', q('delete'), {})).toBeUndefined();
     expect(s3Authorizations('GET', '/', q(), {})).toBeUndefined();
+  });
+
+  it('DeleteObjects: s3:DeleteObject on each key its XML body names (entities decoded); none named: refused', () => {
+    expect(isDeleteObjects('POST', '/b', q('delete'))).toBe(true);
+    expect(isDeleteObjects('POST', '/b/', q('delete'))).toBe(true);
+    expect(isDeleteObjects('POST', '/b/k', q('delete'))).toBe(false);
+    expect(isDeleteObjects('POST', '/b', q('uploads'))).toBe(false);
+    const body =
+      '<?xml version="1.0" encoding="UTF-8"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet>' +
+      '<Object><Key>r/batches/000000.json</Key></Object><Object><Key>a&amp;b &lt;c&gt; &#x41;&#66;</Key></Object></Delete>';
+    expect(deleteObjectsAuthorizations('/b', body)).toEqual([
+      { action: 's3:DeleteObject', resource: 'arn:aws:s3:::b/r/batches/000000.json' },
+      { action: 's3:DeleteObject', resource: 'arn:aws:s3:::b/a&b <c> AB' },
+    ]);
+    expect(deleteObjectsAuthorizations('/b', '<Delete></Delete>')).toBeUndefined();
   });
 
   it('SQS: the queue from QueueUrl or QueueName, batch calls as their single-message action', () => {
