@@ -43,7 +43,9 @@ import {
   downloadText,
   finish,
   mockStats,
+  positive,
   s1,
+  scenarioList,
   scenarioStacks,
   submit,
   uniqueContacts,
@@ -86,15 +88,7 @@ export function parseLifecycleOptions(args: string[]): LifecycleOptions {
       logs: { type: 'boolean', default: false },
     },
   });
-  const scenarios = values.scenarios.split(',').filter(Boolean) as ScenarioName[];
-  const unknown = scenarios.filter((s) => !LIFECYCLE_SCENARIOS.includes(s));
-  if (unknown.length)
-    throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${LIFECYCLE_SCENARIOS.join(', ')}`);
-  const positive = (name: string, v: string) => {
-    const n = Number(v);
-    if (!(n > 0)) throw new Error(`--${name} must be a positive number, got ${v}`);
-    return n;
-  };
+  const scenarios = scenarioList(values.scenarios, LIFECYCLE_SCENARIOS);
   return {
     scenarios,
     scale: positive('scale', values.scale),

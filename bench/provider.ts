@@ -57,6 +57,21 @@ interface Options {
   logs: boolean;
 }
 
+/** The scenarios a --scenarios list names, each one known (a bench's option parsing). */
+export function scenarioList<T extends string>(list: string, known: readonly T[]): T[] {
+  const scenarios = list.split(',').filter(Boolean) as T[];
+  const unknown = scenarios.filter((s) => !known.includes(s));
+  if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${known.join(', ')}`);
+  return scenarios;
+}
+
+/** A numeric option that must be above 0. */
+export function positive(name: string, v: string): number {
+  const n = Number(v);
+  if (!(n > 0)) throw new Error(`--${name} must be a positive number, got ${v}`);
+  return n;
+}
+
 function parseOptions(args: string[]): Options {
   const { values } = parseArgs({
     args,
@@ -78,14 +93,7 @@ function parseOptions(args: string[]): Options {
       logs: { type: 'boolean', default: false },
     },
   });
-  const scenarios = values.scenarios.split(',').filter(Boolean) as ScenarioName[];
-  const unknown = scenarios.filter((s) => !SCENARIOS.includes(s));
-  if (unknown.length) throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
-  const positive = (name: string, v: string) => {
-    const n = Number(v);
-    if (!(n > 0)) throw new Error(`--${name} must be a positive number, got ${v}`);
-    return n;
-  };
+  const scenarios = scenarioList(values.scenarios, SCENARIOS);
   return {
     scenarios,
     scale: positive('scale', values.scale),

@@ -238,17 +238,8 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
 
     if (declared !== undefined && declared > EMULATOR_MAX_BODY_BYTES) return tooLarge();
     if (expectsContinue) res.writeContinue();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > EMULATOR_MAX_BODY_BYTES) {
-        req.resume();
-        return tooLarge();
-      }
-      chunks.push(chunk as Buffer);
-    }
-    const body = Buffer.concat(chunks);
+    const body = await readBody(req);
+    if (!body) return tooLarge();
     const verified = await verifySigV4(received, { service, region: opts.region, secretOf, body });
     if (!verified.ok) return refuseAuth(res, service, verified.failure, verified.message, true);
     const fn = byKey.get(verified.accessKeyId)!;
@@ -265,13 +256,7 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
         : dynamodbAuthorizations(target, parsed, opts.region, LOCAL_ACCOUNT_ID);
     if (!auths) return refuse(res, service, 'AccessDeniedException', `local IAM edge: no IAM mapping for ${target}`);
     for (const auth of auths) if (!(await decide(fn, auth))) return deny(res, service, fn, auth);
-    const up = forward();
-    up.on('response', (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      pipeline(answer, res, () => undefined);
-    });
-    up.on('error', (err) => upstreamFailed(res, err));
-    up.end(body);
+    sendOn(forward(), res, body);
   }
 
   /**
@@ -286,17 +271,8 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
     payloadHash: string,
     forward: () => http.ClientRequest,
   ): Promise<void> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > EMULATOR_MAX_BODY_BYTES) {
-        req.resume();
-        return refuse(res, 's3', 'EntityTooLarge', TOO_LARGE_MESSAGE, { status: 400, close: true });
-      }
-      chunks.push(chunk as Buffer);
-    }
-    const body = Buffer.concat(chunks);
+    const body = await readBody(req);
+    if (!body) return refuse(res, 's3', 'EntityTooLarge', TOO_LARGE_MESSAGE, { status: 400, close: true });
     if (HEX_SHA256.test(payloadHash) && createHash('sha256').update(body).digest('hex') !== payloadHash)
       return refuse(res, 's3', 'XAmzContentSHA256Mismatch', 'The provided x-amz-content-sha256 header does not match', {
         status: 400,
@@ -304,13 +280,7 @@ export async function startIamEdge(opts: IamEdgeOptions): Promise<IamEdge> {
     const auths = deleteObjectsAuthorizations(pathname, body.toString('utf8'));
     if (!auths) return refuse(res, 's3', 'MalformedXML', 'local IAM edge: a DeleteObjects body naming no key');
     for (const auth of auths) if (!(await decide(fn, auth))) return deny(res, 's3', fn, auth);
-    const up = forward();
-    up.on('response', (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      pipeline(answer, res, () => undefined);
-    });
-    up.on('error', (err) => upstreamFailed(res, err));
-    up.end(body);
+    sendOn(forward(), res, body);
   }
 
   server.keepAliveTimeout = 65_000;
@@ -503,6 +473,31 @@ class BodyCheck extends Transform {
       },
     );
   }
+}
+
+/** A request's whole body; undefined (the rest drained) once it passes what the emulators take. */
+async function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > EMULATOR_MAX_BODY_BYTES) {
+      req.resume();
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Sends a checked body on to the emulator and the emulator's answer back as it is. */
+function sendOn(up: http.ClientRequest, res: http.ServerResponse, body: Buffer): void {
+  up.on('response', (answer) => {
+    res.writeHead(answer.statusCode ?? 502, answer.headers);
+    pipeline(answer, res, () => undefined);
+  });
+  up.on('error', (err) => upstreamFailed(res, err));
+  up.end(body);
 }
 
 function upstreamFailed(res: http.ServerResponse, err: Error): void {
