@@ -57,6 +57,18 @@ interface Options {
   logs: boolean;
 }
 
+/** Two fresh API keys (`<prefix>-a-…`, `<prefix>-b-…`) and two distinct free ports for a stack of a bench's own. */
+export async function stackAddress(prefix: string) {
+  const keys: [string, string] = [
+    `${prefix}-a-${randomBytes(8).toString('hex')}`,
+    `${prefix}-b-${randomBytes(8).toString('hex')}`,
+  ];
+  const port = await freePort();
+  let lambdaPort = await freePort();
+  while (lambdaPort === port) lambdaPort = await freePort();
+  return { keys, port, lambdaPort };
+}
+
 /** The scenarios a --scenarios list names, each one known (a bench's option parsing). */
 export function scenarioList<T extends string>(list: string, known: readonly T[]): T[] {
   const scenarios = list.split(',').filter(Boolean) as T[];
@@ -710,13 +722,7 @@ export function scenarioStacks(opts: { workers: number; logs: boolean }, say: (s
       const loadBefore = loadavg()[0].toFixed(1);
       const shown = Object.entries(env).map(([k, v]) => `${k}=${v}`);
       say(`${name}: starting the stack (${shown.join(' ') || 'defaults'}), load ${loadBefore}`);
-      const keys: [string, string] = [
-        `bench-a-${randomBytes(8).toString('hex')}`,
-        `bench-b-${randomBytes(8).toString('hex')}`,
-      ];
-      const port = await freePort();
-      let lambdaPort = await freePort();
-      while (lambdaPort === port) lambdaPort = await freePort();
+      const { keys, port, lambdaPort } = await stackAddress('bench');
       const t0 = performance.now();
       try {
         current = await startStack({

@@ -14,18 +14,17 @@
  * with the functions' worker threads, esbuild). LOCAL_RESULT_TTL_MINUTES from the environment, else 3: expiry then
  * happens within the soak.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { stackOptionsFromEnv, startStack, type Stack } from '../src/local/stack';
-import { freePort } from '../src/local/tcpPorts';
 import type { Contact } from '../src/schemas/contact';
 import { DEFAULT_FIELDS } from '../src/scripts/lib/api';
 import { generateContacts, writeContactsFile } from '../src/scripts/lib/contacts';
 import { uploadContactsFile } from '../src/scripts/lib/upload';
+import { stackAddress } from './provider';
 import { checkExact, type OutputRow } from './providerChecks';
 
 const INLINE_SIZES = [100, 1_000, 10_000];
@@ -167,13 +166,7 @@ export async function runSoakBench(args: string[]): Promise<number> {
   const idleMinutes = Number(values['idle-minutes']);
   const ttl = process.env.LOCAL_RESULT_TTL_MINUTES ?? '3';
   const say = (s: string) => process.stderr.write(`${s}\n`);
-  const keys: [string, string] = [
-    `soak-a-${randomBytes(8).toString('hex')}`,
-    `soak-b-${randomBytes(8).toString('hex')}`,
-  ];
-  const port = await freePort();
-  let lambdaPort = await freePort();
-  while (lambdaPort === port) lambdaPort = await freePort();
+  const { keys, port, lambdaPort } = await stackAddress('soak');
   const loadBefore = loadavg()[0].toFixed(1);
   say(`soak: ${minutes} min of load, ${idleMinutes} idle, LOCAL_RESULT_TTL_MINUTES=${ttl}, load ${loadBefore}`);
   const stack = await startStack({

@@ -47,9 +47,11 @@ export async function startEmulators(
       .split('.')
       .pop() ?? '';
   if (onCall)
-    fauxqs.server.prependListener('request', (req: IncomingMessage) =>
-      target(req) ? onCall('sqs', target(req), req) : onCall('s3', req.method ?? '', req),
-    );
+    fauxqs.server.prependListener('request', (req: IncomingMessage) => {
+      const operation = target(req);
+      if (operation) onCall('sqs', operation, req);
+      else onCall('s3', req.method ?? '', req);
+    });
 
   const dynalite = require('dynalite') as (o: object) => import('node:http').Server;
   const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }) as import('node:http').Server;
