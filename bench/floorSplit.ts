@@ -32,6 +32,19 @@ export function rates(t: FloorTiming): { callsPerSecond: number; msPerCall: numb
 }
 
 /**
+ * Which side an operation's calls wait on, from the CPU each process spent per call against the wall time per call:
+ * a side whose CPU per call reaches 90% of it was busy all along (the emulators are one Node process, the calling
+ * role another, each mostly one thread). Neither: the calls wait on something else (latency, timers, the network).
+ */
+export function ceiling(msPerCall: number, callerCpuMsPerCall: number, emulatorCpuMsPerCall: number): string {
+  const busy = (cpu: number) => cpu >= 0.9 * msPerCall;
+  if (busy(emulatorCpuMsPerCall) && busy(callerCpuMsPerCall)) return 'both';
+  if (busy(emulatorCpuMsPerCall)) return 'the emulator';
+  if (busy(callerCpuMsPerCall)) return 'the SDK (caller)';
+  return 'neither';
+}
+
+/**
  * A job's calls spread over the floor's operations. BatchGetItem is two calls of different sizes: a worker's lookup
  * (the status item and its shards, one per invocation, so as many as the receives that brought messages) and the
  * cache's (100 keys): the receives' count goes to the lookup, the rest to the cache. Operations the floor does not

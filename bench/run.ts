@@ -37,7 +37,7 @@ import { handler as mockEnrich } from '../src/handlers/mockEnrich';
 import { API_GATEWAY_MAX_BODY_BYTES, LAMBDA_MAX_EVENT_BYTES } from '../src/inlineLimits';
 import { startEmulators, useFakeAwsCredentials } from '../src/local/emulators';
 import { callsSince, perThousand } from './awsCalls';
-import { FLOOR_OPS, floorOfJob, rates, type FloorTiming } from './floorSplit';
+import { ceiling, FLOOR_OPS, floorOfJob, rates, type FloorTiming } from './floorSplit';
 import { provisionFromServerlessYml } from '../src/local/provision';
 import { ServerlessConfig } from '../src/local/serverlessConfig';
 import { renderChart } from './chart';
@@ -489,13 +489,16 @@ async function main(): Promise<void> {
         const cpu = process.cpuUsage(cpu0);
         const timing: FloorTiming = { op, calls, concurrency: workers, wallMs: r.wallMs };
         const { callsPerSecond, msPerCall } = rates(timing);
+        const sdkCpu = r.cpuMs / calls;
+        const emulatorCpu = (cpu.user + cpu.system) / 1000 / calls;
         floor.push({
           ...timing,
           wallMs: Math.round(r.wallMs),
           'calls/s': Math.round(callsPerSecond),
           'ms per call': +msPerCall.toFixed(2),
-          'SDK CPU ms/call': +(r.cpuMs / calls).toFixed(2),
-          'emulator CPU ms/call': +((cpu.user + cpu.system) / 1000 / calls).toFixed(2),
+          'SDK CPU ms/call': +sdkCpu.toFixed(2),
+          'emulator CPU ms/call': +emulatorCpu.toFixed(2),
+          'busy side': ceiling(msPerCall, sdkCpu, emulatorCpu),
         });
       }
     }

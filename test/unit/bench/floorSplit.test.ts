@@ -1,4 +1,4 @@
-import { floorOfJob, jobCallsByOp, rates, type FloorTiming } from '../../../bench/floorSplit';
+import { ceiling, floorOfJob, jobCallsByOp, rates, type FloorTiming } from '../../../bench/floorSplit';
 
 const timing = (op: FloorTiming['op'], calls: number, wallMs: number): FloorTiming => ({
   op,
@@ -10,6 +10,13 @@ const timing = (op: FloorTiming['op'], calls: number, wallMs: number): FloorTimi
 describe("the emulators' floor (bench/floorSplit.ts)", () => {
   it('gives calls per second and the wall time per call at the measured concurrency', () => {
     expect(rates(timing('s3 PUT', 1000, 2500))).toEqual({ callsPerSecond: 400, msPerCall: 2.5 });
+  });
+
+  it('names the side whose CPU per call reaches 90% of the wall time per call as the one the calls wait on', () => {
+    expect(ceiling(2, 0.5, 1.9)).toBe('the emulator');
+    expect(ceiling(2, 1.8, 0.4)).toBe('the SDK (caller)');
+    expect(ceiling(2, 2.2, 1.8)).toBe('both');
+    expect(ceiling(2, 1.7, 1.7)).toBe('neither');
   });
 
   it("splits BatchGetItem into one lookup per receive and the cache's rest, and keeps what the floor does not time apart", () => {
