@@ -218,7 +218,7 @@ export function floorCaller() {
       calls: number,
       concurrency: number,
       base: number,
-    ): Promise<{ wallMs: number; cpuMs: number }> {
+    ): Promise<{ wallMs: number; cpuMs: number; messages?: number }> {
       if (op === 'sqs ReceiveMessage') received = [];
       const indexes = Array.from({ length: calls }, (_, i) => i);
       const cpu0 = process.cpuUsage();
@@ -226,7 +226,13 @@ export function floorCaller() {
       await mapLimit(indexes, concurrency, (i) => call(op, i, base));
       const wallMs = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
-      return { wallMs, cpuMs: (cpu.user + cpu.system) / 1000 };
+      // The messages a receive run brought and the next delete run deleted: 10 a call, or the floor would flatter them.
+      const messages = op.startsWith('sqs ') ? received.reduce((n, m) => n + m.length, 0) : undefined;
+      return {
+        wallMs,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        messages: op === 'sqs SendMessageBatch' ? calls * 10 : messages,
+      };
     },
     stop: () => {
       s3.destroy();

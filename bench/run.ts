@@ -479,7 +479,7 @@ async function main(): Promise<void> {
       floor.length = 0;
       for (const op of FLOOR_OPS) {
         const cpu0 = process.cpuUsage();
-        const r = await role.ask<{ wallMs: number; cpuMs: number; error?: string }>({
+        const r = await role.ask<{ wallMs: number; cpuMs: number; messages?: number; error?: string }>({
           op,
           calls,
           concurrency: workers,
@@ -499,6 +499,7 @@ async function main(): Promise<void> {
           'SDK CPU ms/call': +sdkCpu.toFixed(2),
           'emulator CPU ms/call': +emulatorCpu.toFixed(2),
           'busy side': ceiling(msPerCall, sdkCpu, emulatorCpu),
+          'SQS messages': r.messages ?? '',
         });
       }
     }
