@@ -7,6 +7,8 @@
  *                     polls its queue through the real handler until told {stop}, answers {invocations, maxRssMB}.
  *   role=assembly:    assembleOutput alone against the byte-counting store (bench/assembly.ts) for {contacts}.
  *   role=intake-standin: the intake use case (runIntake) on an upload against that store (bench/intakeStandIn.ts).
+ *   role=floor:       the pipeline's AWS calls with no work (bench/floor.ts): answers each {op, calls, concurrency,
+ *                     base} with {wallMs, cpuMs} until told {stop}.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -66,6 +68,23 @@ async function main(): Promise<void> {
     const { intakeStandIn } = await import('./intakeStandIn');
     process.once('message', async (m: { contacts: number }) =>
       finish({ ...(await intakeStandIn(m.contacts)), maxRssMB: maxRssMB() }),
+    );
+  } else if (role === 'floor') {
+    const { floorCaller } = await import('./floor');
+    const caller = floorCaller();
+    await caller.setUp();
+    process.on(
+      'message',
+      async (m: { stop?: boolean; op: never; calls: number; concurrency: number; base: number }) => {
+        if (!m.stop)
+          return send(
+            await caller
+              .run(m.op, m.calls, m.concurrency, m.base)
+              .catch((err: Error) => ({ error: `${m.op}: ${err.name}: ${err.message}` })),
+          );
+        caller.stop();
+        finish({ maxRssMB: maxRssMB() });
+      },
     );
   } else if (role === 'create') {
     const create = handlerOf(sls, 'createEnrichment');

@@ -12,6 +12,7 @@
  *   npm run bench -- --provider [--scenarios ...]   # the provider scenarios on the offline stack: bench/provider.ts
  *   npm run bench -- --lifecycle [--scenarios ...]  # webhooks and cancel on the offline stack: bench/lifecycle.ts
  *   npm run bench -- --soak [--minutes 10] [--idle-minutes 1]   # the offline stack's memory under load: bench/soak.ts
+ *   npm run bench -- --floor [--floor-calls 1000] --sizes 50000 ...   # the AWS calls alone, and each job's share: bench/floor.ts
  *   (the emulators and the mock too: node --cpu-prof --cpu-prof-dir .cpuprofile -r ts-node/register/transpile-only bench/run.ts ...)
  *
  * Prints: whole jobs (time, contacts/s, batches/s, the targets), the status item's DynamoDB size, peak RSS
@@ -37,6 +38,7 @@ import { handler as mockEnrich } from '../src/handlers/mockEnrich';
 import { API_GATEWAY_MAX_BODY_BYTES, LAMBDA_MAX_EVENT_BYTES } from '../src/inlineLimits';
 import { startEmulators, useFakeAwsCredentials } from '../src/local/emulators';
 import { callsSince, perThousand } from './awsCalls';
+import { ceiling, FLOOR_OPS, floorOfJob, rates, type FloorTiming } from './floorSplit';
 import { provisionFromServerlessYml } from '../src/local/provision';
 import { ServerlessConfig } from '../src/local/serverlessConfig';
 import { renderChart } from './chart';
@@ -70,6 +72,9 @@ const { values } = parseArgs({
     chart: { type: 'boolean', default: false },
     'chart-file': { type: 'string' },
     profile: { type: 'string' },
+    // The emulators' floor (bench/floor.ts): the pipeline's calls with no work, after the whole jobs.
+    floor: { type: 'boolean', default: false },
+    'floor-calls': { type: 'string', default: '1000' },
     // Sent as x-api-key to the create, upload and complete handlers: the upload then lives under
     // uploads/<owner>/ (src/core/owner.ts). Empty: no key (a stage without keys; uploads under uploads/).
     'api-key': { type: 'string', default: 'bench-api-key-0001' },
@@ -239,6 +244,7 @@ async function main(): Promise<void> {
     'max bytes while running': number;
   }> = [];
   const rmw: Array<Record<string, number | string>> = [];
+  const jobCalls: Array<{ contacts: number; seconds: number; aws: Map<string, number> }> = [];
   let stageNo = 0;
 
   async function provision(overrides: NodeJS.ProcessEnv = {}) {
@@ -366,6 +372,7 @@ async function main(): Promise<void> {
     const { pollers, answers, created, item, maxBytes, statuses, final, seconds, fits, uploadKey, uploaded, accepted } =
       job;
     callCounts.push({ ...perThousand(size, job.aws, job.invocations), 'idle polls': job.idlePolls });
+    jobCalls.push({ contacts: size, seconds: job.seconds, aws: job.aws });
     itemSizes.push({
       contacts: size,
       status: final,
@@ -464,6 +471,62 @@ async function main(): Promise<void> {
     };
   });
 
+  // The emulators' floor: each operation the pipeline calls, alone, from a role process on a stage of its own (no
+  // pollers), a warm-up pass of 50 calls each, then --floor-calls each; the emulators' CPU is this process's.
+  const floor: Array<FloorTiming & Record<string, number | string>> = [];
+  const floorSplit: Array<Record<string, number | string>> = [];
+  if (values.floor) {
+    const { env } = await provision();
+    const role = await startRole('floor', env);
+    for (const [calls, base] of [
+      [50, 0],
+      [Number(values['floor-calls']), 1_000_000],
+    ]) {
+      floor.length = 0;
+      for (const op of FLOOR_OPS) {
+        const cpu0 = process.cpuUsage();
+        const r = await role.ask<{ wallMs: number; cpuMs: number; messages?: number; error?: string }>({
+          op,
+          calls,
+          concurrency: workers,
+          base,
+        });
+        if (r.error) throw new Error(`floor: ${r.error}`);
+        const cpu = process.cpuUsage(cpu0);
+        const timing: FloorTiming = { op, calls, concurrency: workers, wallMs: r.wallMs };
+        const { callsPerSecond, msPerCall } = rates(timing);
+        const sdkCpu = r.cpuMs / calls;
+        const emulatorCpu = (cpu.user + cpu.system) / 1000 / calls;
+        floor.push({
+          ...timing,
+          wallMs: Math.round(r.wallMs),
+          'calls/s': Math.round(callsPerSecond),
+          'ms per call': +msPerCall.toFixed(2),
+          'SDK CPU ms/call': +sdkCpu.toFixed(2),
+          'emulator CPU ms/call': +emulatorCpu.toFixed(2),
+          'busy side': ceiling(msPerCall, sdkCpu, emulatorCpu),
+          'SQS messages': r.messages ?? '',
+        });
+      }
+    }
+    await role.ask({ stop: true });
+    await stopRole(role);
+    for (const job of jobCalls) {
+      const split = floorOfJob(job.aws, floor, job.seconds);
+      const unmeasured = [...split.unmeasured.values()].reduce((a, b) => a + b, 0);
+      floorSplit.push({
+        contacts: job.contacts,
+        'job s': +job.seconds.toFixed(2),
+        'floor s': +split.floorSeconds.toFixed(2),
+        'floor share': `${(100 * split.share).toFixed(0)}%`,
+        'ours and the rest s': +(job.seconds - split.floorSeconds).toFixed(2),
+        'by operation (s)': split.byOp.map((r) => `${r.op} ${r.calls}: ${r.seconds.toFixed(2)}`).join(', '),
+        'calls not timed': unmeasured ? [...split.unmeasured].map(([k, n]) => `${k} ${n}`).join(', ') : 'none',
+      });
+    }
+    say(`floor: ${floor.map((f) => `${f.op} ${f['ms per call']} ms`).join(', ')}`);
+  }
+
   // Roles alone against the byte-counting stand-in store: sizes no in-memory emulator holds.
   for (const size of list(values['standin-sizes'])) {
     const role = await startRole('assembly', {});
@@ -533,7 +596,13 @@ async function main(): Promise<void> {
   }
 
   if (values.json)
-    console.log(JSON.stringify({ workers, jobs, callCounts, itemSizes, rss, flat, rmw, cache, cacheRuns }, null, 2));
+    console.log(
+      JSON.stringify(
+        { workers, jobs, callCounts, itemSizes, rss, flat, rmw, cache, cacheRuns, floor, floorSplit },
+        null,
+        2,
+      ),
+    );
   else {
     console.log(`Whole jobs on the emulators (${workers} workers, mock latency 0; targets: 100k ≤ 10 s, 1M ≤ 100 s):`);
     console.table(jobs);
@@ -552,6 +621,17 @@ async function main(): Promise<void> {
         'The result cache, limit off: the same job with the cache off, cold and warm (medians of the rounds):',
       );
       console.table(cache);
+    }
+    if (floor.length) {
+      console.log(
+        `The emulators' floor: each operation alone, no work, ${workers} in flight, from a role process (ms per call = wall / calls):`,
+      );
+      console.table(floor);
+    }
+    if (floorSplit.length) {
+      console.log("Each whole job's AWS calls at the floor's cost per call, against the job's time:");
+      console.table(floorSplit.map(({ 'by operation (s)': _, ...row }) => row));
+      for (const row of floorSplit) console.log(`  ${row.contacts}: ${row['by operation (s)']}`);
     }
     if (rmw.length) {
       console.log(

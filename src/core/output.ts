@@ -1,4 +1,3 @@
-import { stringify } from 'csv-stringify/sync';
 import type { Contact, EnrichField, EnrichmentStatus, OutputRow } from '../schemas/contact';
 import type { CallUsage } from './usage';
 
@@ -146,13 +145,69 @@ const CONTACT_COLUMNS = ['first_name', 'last_name', 'company_domain'] as const;
 const STATUS_COLUMNS = ['enrichment_status', 'failure_reason', 'source', 'cachedAt'] as const;
 
 /**
+ * One CSV cell, as csv-stringify 6 wrote it with the options this service used (`record_delimiter: 'windows'`,
+ * `quote_record_delimiter`, `escape_formulas`, booleans and numbers as text, objects as JSON), byte for byte (test:
+ * test/unit/core/outputGolden.test.ts and the comparison in outputFormats.test.ts), without the library's per-cell
+ * option objects and tuples: the 1M assembly spent more time there than in writing the rows as JSON.
+ * Null, undefined and '' are empty. A cell that starts with = + - @ tab or CR (or the full-width = + - @) gets a
+ * leading `'`, but a negative number does not. A cell holding a comma, a quote, a CR or a LF is quoted, its
+ * quotes doubled.
+ */
+export function csvCell(value: unknown): string {
+  let text: string;
+  switch (typeof value) {
+    case 'string':
+      text = value;
+      break;
+    case 'number':
+    case 'bigint':
+      // Never a quote, comma or line break; a leading - is the sign, not a formula.
+      return String(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object':
+      if (value === null) return '';
+      text = JSON.stringify(value) ?? '';
+      break;
+    case 'undefined':
+      return '';
+    default:
+      // Rows are parsed JSON: no functions or symbols.
+      text = String(value);
+  }
+  if (text === '') return '';
+  switch (text.charCodeAt(0)) {
+    case 0x3d: // =
+    case 0x2b: // +
+    case 0x2d: // -
+    case 0x40: // @
+    case 0x09: // tab
+    case 0x0d: // CR
+    case 0xff1d: // full-width =
+    case 0xff0b: // full-width +
+    case 0xff0d: // full-width -
+    case 0xff20: // full-width @
+      text = `'${text}`;
+  }
+  return NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+const NEEDS_QUOTES = /[",\r\n]/;
+
+/** One CSV record: its cells, comma-separated, and its CRLF. */
+const csvRecord = (cells: readonly unknown[]): string => {
+  let line = csvCell(cells[0]);
+  for (let i = 1; i < cells.length; i++) line += `,${csvCell(cells[i])}`;
+  return `${line}\r\n`;
+};
+
+/**
  * output.csv (RFC 4180: CRLF line ends, fields quoted when they hold a comma, a quote or a line break).
  * Columns: first_name, last_name, company_domain, the requested fields in request order,
  * enrichment_status, failure_reason, source, cachedAt, then the first row's other properties in that row's order, and
  * last `other_fields`: a JSON object of any property of a row that has no column of its own (so a row
  * with properties the first row lacked loses nothing). The header is fixed when the first row is seen:
  * the columns cannot depend on rows not read yet in a single pass.
- * Cells: null and absent are empty; strings as they are; numbers and booleans as text; objects and
+ * Cells (csvCell): null and absent are empty; strings as they are; numbers and booleans as text; objects and
  * arrays as JSON. A cell that starts with = + - @ tab or CR (or their full-width forms) gets a leading
  * `'` so that a spreadsheet shows it as text instead of running it as a formula (OWASP "CSV Injection").
  */
@@ -161,39 +216,30 @@ export function csvRenderer(fields: readonly EnrichField[]): OutputRenderer {
   let columns: string[] | undefined;
   let columnSet = new Set<string>();
   let overflow = 'other_fields';
-  const options = {
-    record_delimiter: 'windows',
-    // Given a record_delimiter, the library stops quoting values with a bare \n or \r unless told to.
-    quote_record_delimiter: true,
-    escape_formulas: true,
-    cast: {
-      boolean: (v: boolean) => String(v),
-      object: (v: object) => JSON.stringify(v),
-      number: (v: number) => String(v),
-    },
-  } as const;
   const header = (first: OutputRow | undefined): string => {
     const known = new Set(fixed);
     const extra = first ? Object.keys(first).filter((k) => !known.has(k)) : [];
     columns = [...fixed, ...extra];
     columnSet = new Set(columns);
     while (columns.includes(overflow)) overflow = `_${overflow}`;
-    return stringify([[...columns, overflow]], options);
+    return csvRecord([...columns, overflow]);
   };
-  const cells = (row: OutputRow): unknown[] => {
+  const record = (row: OutputRow): string => {
     const r = row as Record<string, unknown>;
-    const out: unknown[] = columns!.map((c) => r[c] ?? null);
+    const cols = columns!;
+    let line = csvCell(r[cols[0]]);
+    for (let i = 1; i < cols.length; i++) line += `,${csvCell(r[cols[i]])}`;
     let others: Record<string, unknown> | undefined;
     for (const key of Object.keys(r)) if (!columnSet.has(key)) (others ??= {})[key] = r[key];
-    out.push(others ? JSON.stringify(others) : null);
-    return out;
+    return others ? `${line},${csvCell(JSON.stringify(others))}\r\n` : `${line},\r\n`;
   };
   return {
     start: () => '',
     rows(rows) {
       if (rows.length === 0) return '';
-      const text = columns ? '' : header(rows[0]);
-      return text + stringify(rows.map(cells), options);
+      let text = columns ? '' : header(rows[0]);
+      for (const row of rows) text += record(row);
+      return text;
     },
     end: () => (columns ? '' : header(undefined)),
   };

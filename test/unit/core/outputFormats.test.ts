@@ -1,4 +1,5 @@
-import { csvRenderer, ndjsonRenderer, rowsAsJson, type OutputRenderer } from '../../../src/core/output';
+import { stringify } from 'csv-stringify/sync';
+import { csvCell, csvRenderer, ndjsonRenderer, rowsAsJson, type OutputRenderer } from '../../../src/core/output';
 import type { OutputRow } from '../../../src/schemas/contact';
 import { expectCsvMatches, parseCsv, parseNdjson } from '../../support/output';
 
@@ -145,5 +146,73 @@ describe('csvRenderer', () => {
 
   it('writes the header alone when there are no rows', () => {
     expect(csv([[], []])).toBe(`${[...FIXED, 'other_fields'].join(',')}\r\n`);
+  });
+});
+
+describe('csvCell', () => {
+  // The options the CSV output was written with through csv-stringify, before its own encoder replaced it.
+  const LIBRARY_OPTIONS = {
+    record_delimiter: 'windows',
+    quote_record_delimiter: true,
+    escape_formulas: true,
+    cast: {
+      boolean: (v: boolean) => String(v),
+      object: (v: object) => JSON.stringify(v),
+      number: (v: number) => String(v),
+    },
+  } as const;
+  const PIECES = [
+    ',',
+    '"',
+    '\r',
+    '\n',
+    '\r\n',
+    '=',
+    '+',
+    '-',
+    '@',
+    '\t',
+    '＝',
+    '＋',
+    '－',
+    '＠',
+    "'",
+    ';',
+    ' ',
+    'a',
+    'é',
+    '🙂',
+    '0',
+  ];
+
+  it('writes every cell as csv-stringify did with the same options, byte for byte (2,000 seeded records)', () => {
+    let seed = 19;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const text = () => Array.from({ length: next(5) }, () => PIECES[next(PIECES.length)]).join('');
+    const value = (depth = 0): unknown => {
+      switch (next(depth ? 6 : 9)) {
+        case 0:
+        case 1:
+        case 2:
+          return text();
+        case 3:
+          return [0, -0, -3, 7, -0.25, 1e21, -1e-7, Number.MAX_SAFE_INTEGER][next(8)];
+        case 4:
+          return next(2) === 0;
+        case 5:
+          return next(2) ? null : undefined;
+        case 6:
+          return Array.from({ length: next(3) }, () => value(depth + 1));
+        default:
+          return { [text()]: value(depth + 1), n: value(depth + 1) };
+      }
+    };
+    for (let i = 0; i < 2000; i++) {
+      const cells = Array.from({ length: 1 + next(4) }, () => value());
+      expect(`${cells.map(csvCell).join(',')}\r\n`).toBe(stringify([cells], LIBRARY_OPTIONS));
+    }
   });
 });
