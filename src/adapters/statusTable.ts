@@ -217,7 +217,10 @@ function shardReads(table: string, db: ReturnType<typeof documentClient>) {
   return { batchGet, readShards, withShards };
 }
 
-export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClient()): StatusStore {
+export function dynamoStatusStore(
+  table = config().TABLE_NAME,
+  db = documentClient(),
+): StatusStore & Required<Pick<StatusStore, 'recordBatches'>> {
   const getItem = async (requestId: string, consistent: boolean) =>
     toRecord(
       (await db.send(new GetCommand({ TableName: table, Key: { requestId }, ConsistentRead: consistent }))).Item,
@@ -355,6 +358,52 @@ export function dynamoStatusStore(table = config().TABLE_NAME, db = documentClie
           new GetCommand({ TableName: table, Key: { requestId: shardKey(requestId, shard) }, ConsistentRead: true }),
         );
         return { recorded: false, shard: toShard(requestId, shard, size, res.Item) };
+      }
+    },
+    async recordBatches(requestId, shard, batches, now, request) {
+      const offsets = batches.map((b) => {
+        if (shardOf(b.batchIndex) !== shard) throw new Error(`batch ${b.batchIndex} is not on shard ${shard}`);
+        return offsetIn(b.batchIndex);
+      });
+      if (new Set(offsets).size !== offsets.length) throw new Error('recordBatches takes distinct batches');
+      const processed = batches.filter((b) => b.outcome === 'processed').length;
+      const failed = batches.length - processed;
+      const added = addUsageClause(batches.reduce<UsageCounts | undefined>((u, b) => sumUsage(u, b.usage), undefined));
+      const counters = [processed ? ', #processed :p' : '', failed ? ', #failed :f' : ''].join('');
+      try {
+        // recordBatch's update for several offsets at once: all of them join the set and the counters (and the
+        // running usage) move by their sums, or, if any offset is there already, nothing happens.
+        const res = await db.send(
+          new UpdateCommand({
+            TableName: table,
+            Key: { requestId: shardKey(requestId, shard) },
+            UpdateExpression: `ADD #done :offSet${counters}${added.clause} SET updatedAt = :now, expiresAt = :exp`,
+            ConditionExpression: offsets.map((_, i) => `NOT contains(#done, :off${i})`).join(' AND '),
+            ExpressionAttributeNames: {
+              '#done': 'done',
+              ...(processed ? { '#processed': 'processed' } : {}),
+              ...(failed ? { '#failed': 'failed' } : {}),
+              ...added.names,
+            },
+            ExpressionAttributeValues: {
+              ':offSet': new Set(offsets),
+              ...Object.fromEntries(offsets.map((o, i) => [`:off${i}`, o])),
+              ...(processed ? { ':p': processed } : {}),
+              ...(failed ? { ':f': failed } : {}),
+              ':now': now,
+              ':exp': request.expiresAt,
+              ...added.values,
+            },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return {
+          recorded: true,
+          shard: toShard(requestId, shard, shardSize(shard, request.totalBatches), res.Attributes),
+        };
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+        return { recorded: false };
       }
     },
     async promoteShard(shard, now) {

@@ -119,6 +119,19 @@ export interface StatusStore {
     usage?: UsageCounts,
   ): Promise<RecordBatchResult | undefined>;
   /**
+   * Counts several batches of one shard (distinct indexes) with a single conditional update: their offsets, counts
+   * and usage together, only if none of them was counted before. recorded: false when one was (a redelivery): then
+   * nothing was counted, and each is recorded alone with recordBatch, which stays what counts a batch exactly once.
+   * Optional: a store without it has every batch recorded alone.
+   */
+  recordBatches?(
+    requestId: string,
+    shard: number,
+    batches: readonly { batchIndex: number; outcome: BatchOutcome; usage?: UsageCounts }[],
+    now: string,
+    request: RequestRef,
+  ): Promise<{ recorded: true; shard: ShardState } | { recorded: false }>;
+  /**
    * Adds a full shard's counts (and its running usage) to the status item, once (its number joins a set there). complete: the request
    * is processing and every batch is counted on the status item (whether this call or an earlier one did it).
    * undefined for an unknown request.

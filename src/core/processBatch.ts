@@ -1,6 +1,7 @@
 import type { OutputRow } from '../schemas/contact';
 import type { BatchMessage } from '../schemas/message';
 import { requestAssembly, type AssemblyRouting } from './assembleOutput';
+import { meeting, type Meeting, type Seat } from './meeting';
 import {
   advanceEnrichment,
   callBudget,
@@ -32,6 +33,7 @@ import {
 } from './ports';
 import { settleFromCache, storeInCache, type CacheContext, type CacheSettings } from './resultCache';
 import type { RetryBudget, RetryPolicy } from './retry';
+import { shardOf } from './shards';
 import { isFinal, keys } from './status';
 import { batchUsage, callUsageOf } from './usage';
 import type { Contact, EnrichField } from '../schemas/contact';
@@ -75,6 +77,16 @@ export interface Invocation {
   budget?: TimeBudget;
   /** SQS's ApproximateReceiveCount: only a redelivery can find progress kept by an earlier one. */
   receiveCount?: number;
+  /** The message's seat in its invocation's recorder (invocationRecorder): each batch recorded alone without. */
+  seat?: Seat<GroupedBatch, BatchHandling>;
+}
+
+/** An enriched batch whose result is stored, waiting to be recorded with its invocation's others. */
+export interface GroupedBatch {
+  message: BatchMessage;
+  request: WorkerRequest;
+  rows: OutputRow[];
+  usage: UsageCounts;
 }
 
 /** A batch's partial progress as stored between deliveries. */
@@ -226,6 +238,89 @@ async function promoteIfFull(shard: ShardState, now: string, deps: WorkerDeps): 
 }
 
 /**
+ * The recorder of one invocation's batches: the batches whose results are stored meet (src/core/meeting.ts) once
+ * every message of the invocation is stored or done some other way, or once the work budget is spent, and those of
+ * one shard are counted by one update (recordTogether).
+ */
+export function invocationRecorder(deps: WorkerDeps, budget?: TimeBudget): Meeting<GroupedBatch, BatchHandling> {
+  const reserveMs = deps.timeReserveMs ?? 0;
+  return meeting((batches) => recordTogether(batches, deps), budget && (() => budget.remainingMs() - reserveMs));
+}
+
+/**
+ * Records an invocation's stored batches, one outcome each (a failure is that batch's alone).
+ * 1. Group them by request and shard; a batch alone in its shard is recorded as ever (recordAndFinish).
+ * 2. Count a shard's batches with one conditional update (StatusStore.recordBatches). If one of them was counted
+ *    before (a redelivery) or the update fails, record each alone instead: recordBatch stays what counts exactly once.
+ * 3. Then each batch goes on as if recorded alone; the one with the highest index promotes the shard if full and has
+ *    the output assembled if that completed the request (a duplicate's redelivery repairs either, as before).
+ */
+function recordTogether(batches: GroupedBatch[], deps: WorkerDeps): Promise<BatchHandling>[] {
+  const alone = (b: GroupedBatch) => recordAndFinish(b.message, 'processed', b.request, deps, b.rows, b.usage);
+  const groups = new Map<string, number[]>();
+  batches.forEach((b, i) => {
+    const key = `${b.message.requestId}#${shardOf(b.message.batchIndex)}`;
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  });
+  const outcomes: Promise<BatchHandling>[] = [];
+  for (const members of groups.values()) {
+    // The same batch twice (concurrent duplicates): the copies are recorded alone once the first is.
+    const seen = new Set<number>();
+    const first = members.filter(
+      (i) => !seen.has(batches[i].message.batchIndex) && seen.add(batches[i].message.batchIndex),
+    );
+    const copies = members.filter((i) => !first.includes(i));
+    const firsts =
+      first.length === 1 || !deps.status.recordBatches
+        ? first.map((i) => alone(batches[i]))
+        : recordShard(
+            first.map((i) => batches[i]),
+            deps,
+            alone,
+          );
+    first.forEach((i, k) => {
+      outcomes[i] = firsts[k];
+    });
+    const settled = Promise.allSettled(firsts);
+    for (const i of copies) outcomes[i] = settled.then(() => alone(batches[i]));
+  }
+  return outcomes;
+}
+
+function recordShard(
+  batches: GroupedBatch[],
+  deps: WorkerDeps,
+  alone: (b: GroupedBatch) => Promise<BatchHandling>,
+): Promise<BatchHandling>[] {
+  const { requestId } = batches[0].message;
+  const shard = shardOf(batches[0].message.batchIndex);
+  const now = () => deps.clock.now().toISOString();
+  const written = deps.status.recordBatches!(
+    requestId,
+    shard,
+    batches.map((b) => ({ batchIndex: b.message.batchIndex, outcome: 'processed' as const, usage: b.usage })),
+    now(),
+    batches[0].request,
+  ).catch((err: unknown) => {
+    deps.log.warn('grouped shard record failed; each batch recorded alone', { requestId, shard, err });
+    return { recorded: false as const };
+  });
+  const last = Math.max(...batches.map((b) => b.message.batchIndex));
+  return batches.map(async (b) => {
+    const result = await written;
+    if (!result.recorded) return alone(b);
+    const { batchIndex } = b.message;
+    emitContactOutcomes(b.rows, deps.metrics);
+    await deps.faults.at('worker:after-shard-record', { requestId, batchIndex });
+    const complete = batchIndex === last ? await promoteIfFull(result.shard, now(), deps) : false;
+    if (complete === undefined) return 'unknown-request';
+    await deps.faults.at('worker:after-record', { requestId, batchIndex });
+    if (complete) await requestAssembly(requestId, b.request.totalBatches, deps);
+    return 'recorded';
+  });
+}
+
+/**
  * What makes a batch message need no work, shared by the worker and the DLQ handler: an unknown
  * request, an index outside it, a final request, or a batch recorded before (whose redelivery only
  * re-drives the promotion of its shard and the assembly, either of which may have crashed).
@@ -313,7 +408,7 @@ export async function processBatch(
     { ...tags, 'enrichment.contacts': message.contacts.length },
     async (span) => {
       try {
-        const handling = await enrichAndRecord(message, deps, invocation);
+        const handling = await enrichAndRecord(message, deps, invocation).finally(() => invocation.seat?.leave());
         span.setTag('enrichment.handling', handling);
         deps.metrics?.emit('batchDelivery', 1, {
           result:
@@ -364,7 +459,8 @@ async function enrichAndRecord(
   //    redelivers the message (and in the end dead-letters it).
   // 6. Store the batch result, with the usage of every delivery's calls, under its own key (overwrite).
   // 7. Record the batch (and add its usage to the running usage) exactly once on its shard; promote a full shard; if
-  //    that was the last one, assemble output.json and finalize.
+  //    that was the last one, assemble output.json and finalize. In an invocation, with the batches of the same shard
+  //    that got here too (invocationRecorder: one update for them all).
   const { requestId, batchIndex } = message;
   const log = deps.log.child({ requestId, batchIndex });
   const request = await alreadyHandled(message, deps);
@@ -556,6 +652,7 @@ async function enrichAndRecord(
   deps.metrics?.emit('batchDuration', Date.now() - started);
   deps.metrics?.emit('contactsFailed', failed);
   deps.metrics?.emit('apiRetries', stats.retries);
+  if (invocation.seat) return invocation.seat.arrive({ message, request, rows, usage: batchUsage(result) });
   return recordAndFinish(message, 'processed', request, deps, rows, batchUsage(result));
 }
 

@@ -215,6 +215,30 @@ export class MemoryStatusStore implements StatusStore {
     return { recorded: true, shard: this.shardState(requestId, batchIndex, totalBatches) };
   }
 
+  async recordBatches(
+    requestId: string,
+    shard: number,
+    batches: readonly { batchIndex: number; outcome: BatchOutcome; usage?: UsageCounts }[],
+    now: string,
+    request: RequestRef,
+  ): Promise<{ recorded: true; shard: ShardState } | { recorded: false }> {
+    const key = `${requestId}#${shard}`;
+    const s = this.shards.get(key) ?? { done: new Set<number>(), processed: 0, failed: 0, updatedAt: now };
+    // One conditional update: nothing happens if any of the batches is counted already.
+    if (batches.some((b) => shardOf(b.batchIndex) !== shard || s.done.has(offsetIn(b.batchIndex))))
+      return { recorded: false };
+    for (const b of batches) {
+      s.done.add(offsetIn(b.batchIndex));
+      if (b.outcome === 'processed') s.processed += 1;
+      else s.failed += 1;
+      if (b.usage) s.usage = s.usage ? addUsage(s.usage, b.usage) : clone(b.usage);
+    }
+    s.updatedAt = now;
+    this.shards.set(key, s);
+    this.journal.push(`status.record ${batches.map((b) => b.batchIndex).join(',')} together`);
+    return { recorded: true, shard: this.shardState(requestId, batches[0].batchIndex, request.totalBatches) };
+  }
+
   async promoteShard(shard: ShardState, now: string): Promise<{ complete: boolean } | undefined> {
     const record = this.records.get(shard.requestId);
     if (!record) return undefined;

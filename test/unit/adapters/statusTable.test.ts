@@ -106,6 +106,89 @@ describe('dynamoStatusStore.recordBatch', () => {
   });
 });
 
+describe('dynamoStatusStore.recordBatches', () => {
+  const REF10 = { totalBatches: 10, expiresAt: 1_700_000_000 };
+  it('counts several batches of a shard in one conditional update: their offsets, summed counters and usage, unless the set holds any', async () => {
+    ddb.on(UpdateCommand).resolves({
+      Attributes: { requestId: SHARD0, done: new Set([2, 3, 7]), processed: 2, failed: 1, uCalls: 3, uContacts: 300 },
+    });
+    const usage = (calls: number) => ({
+      providerCalls: calls,
+      contactsSent: 100 * calls,
+      cacheHits: 0,
+      matches: 0,
+      notFound: 0,
+      failed: 0,
+      rateLimitWaitMs: 0,
+    });
+    const result = await dynamoStatusStore().recordBatches(
+      ID,
+      0,
+      [
+        { batchIndex: 2, outcome: 'processed', usage: usage(1) },
+        { batchIndex: 7, outcome: 'failed', usage: usage(2) },
+        { batchIndex: 3, outcome: 'processed' },
+      ],
+      NOW,
+      REF10,
+    );
+    expect(result).toEqual({
+      recorded: true,
+      shard: {
+        requestId: ID,
+        shard: 0,
+        size: 10,
+        done: 3,
+        processed: 2,
+        failed: 1,
+        usage: expect.objectContaining({ providerCalls: 3, contactsSent: 300 }),
+      },
+    });
+    const calls = ddb.commandCalls(UpdateCommand);
+    expect(calls).toHaveLength(1);
+    const input = calls[0].args[0].input;
+    expect(input).toMatchObject({ TableName: 'unit-table', Key: { requestId: SHARD0 }, ReturnValues: 'ALL_NEW' });
+    expect(input.UpdateExpression).toBe(
+      'ADD #done :offSet, #processed :p, #failed :f, #u_providerCalls :u_providerCalls, #u_contactsSent :u_contactsSent, #u_cacheHits :u_cacheHits, #u_matches :u_matches, #u_notFound :u_notFound, #u_failed :u_failed, #u_rateLimitWaitMs :u_rateLimitWaitMs SET updatedAt = :now, expiresAt = :exp',
+    );
+    expect(input.ConditionExpression).toBe(
+      'NOT contains(#done, :off0) AND NOT contains(#done, :off1) AND NOT contains(#done, :off2)',
+    );
+    expect(input.ExpressionAttributeValues).toMatchObject({
+      ':offSet': new Set([2, 7, 3]),
+      ':off0': 2,
+      ':off1': 7,
+      ':off2': 3,
+      ':p': 2,
+      ':f': 1,
+      ':u_providerCalls': 3,
+      ':u_contactsSent': 300,
+      ':now': NOW,
+      ':exp': REF10.expiresAt,
+    });
+  });
+
+  it('returns recorded:false, without a re-read, when one of the batches was counted before', async () => {
+    ddb.on(UpdateCommand).rejects(conditionFailed());
+    const batches = [0, 1].map((batchIndex) => ({ batchIndex, outcome: 'processed' as const }));
+    expect(await dynamoStatusStore().recordBatches(ID, 0, batches, NOW, REF10)).toEqual({ recorded: false });
+    expect(ddb.commandCalls(GetCommand)).toHaveLength(0);
+    const input = ddb.commandCalls(UpdateCommand)[0].args[0].input;
+    expect(input.UpdateExpression).toBe('ADD #done :offSet, #processed :p SET updatedAt = :now, expiresAt = :exp');
+  });
+
+  it('passes other errors on, and refuses batches of another shard or the same batch twice', async () => {
+    ddb.on(UpdateCommand).rejects(new Error('ProvisionedThroughputExceeded'));
+    const store = dynamoStatusStore();
+    const ref = { totalBatches: 700, expiresAt: 1 };
+    const batch = (batchIndex: number) => ({ batchIndex, outcome: 'processed' as const });
+    await expect(store.recordBatches(ID, 0, [batch(0), batch(1)], NOW, ref)).rejects.toThrow('Provisioned');
+    await expect(store.recordBatches(ID, 0, [batch(0), batch(256)], NOW, ref)).rejects.toThrow('not on shard 0');
+    await expect(store.recordBatches(ID, 0, [batch(1), batch(1)], NOW, ref)).rejects.toThrow('distinct');
+    expect(ddb.commandCalls(UpdateCommand)).toHaveLength(1);
+  });
+});
+
 describe('dynamoStatusStore.promoteShard', () => {
   const full = { requestId: ID, shard: 1, size: 256, done: 256, processed: 250, failed: 6 };
 

@@ -1,11 +1,18 @@
 import { BatchOutOfTimeError, EnrichmentUnavailableError } from '../../../src/core/errors';
-import { failBatch, processBatch, type StoredProgress, type WorkerDeps } from '../../../src/core/processBatch';
+import {
+  failBatch,
+  invocationRecorder,
+  processBatch,
+  type StoredProgress,
+  type WorkerDeps,
+} from '../../../src/core/processBatch';
 import { reconcileRequest } from '../../../src/core/reconcile';
 import type { RetryPolicy } from '../../../src/core/retry';
 import { keys } from '../../../src/core/status';
 import { isHangingContact, isPoisonContact } from '../../../src/handlers/mockData';
 import { crashOnceAt, FakeEnrichmentApi, HangingEnrichmentApi, VirtualClock } from '../../support/fakes';
 import type { OutputRow } from '../../../src/schemas/contact';
+import type { BatchMessage } from '../../../src/schemas/message';
 import { FIELDS, REQUEST_ID, seededRequest } from '../../support/workerHarness';
 import { makeContacts } from '../../support/factories';
 import { expectOutput, type OutputDoc } from '../../support/output';
@@ -416,5 +423,113 @@ describe('usage per batch: carried across deliveries into the batch result, coun
     expect(both.sort()).toEqual(['duplicate', 'recorded']);
     expect(h.status.only().usage).toMatchObject({ providerCalls: 2, contactsSent: 200 });
     expect(h.metrics.emit).not.toHaveBeenCalledWith('rateLimitWait', expect.anything());
+  });
+});
+
+describe("processBatch: an invocation's batches of one shard recorded by one update", () => {
+  /** The messages as one invocation delivers them: each takes its seat before any starts. */
+  const invocation = (messages: BatchMessage[], deps: WorkerDeps, receiveCount = 1) => {
+    const recorder = invocationRecorder(deps);
+    return Promise.allSettled(messages.map((m) => processBatch(m, deps, { receiveCount, seat: recorder.seat() })));
+  };
+  const records = (journal: string[]) => journal.filter((j) => j.startsWith('status.record'));
+  const outcomes = (settled: PromiseSettledResult<string>[]) =>
+    settled.map((s) => (s.status === 'fulfilled' ? s.value : 'failed'));
+
+  it('records the batches of one shard with one update and completes the request exactly', async () => {
+    const h = await seededRequest(450);
+    expect(outcomes(await invocation(h.messages, h.worker()))).toEqual(Array(5).fill('recorded'));
+    expect(records(h.status.journal)).toEqual(['status.record 0,1,2,3,4 together']);
+    expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 5, failedBatches: 0 });
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
+  });
+
+  it('a redelivery that meets a partly recorded shard: the recorded ones are duplicates, the others counted together', async () => {
+    const h = await seededRequest(450);
+    expect(outcomes(await invocation([h.messages[1], h.messages[3]], h.worker()))).toEqual(['recorded', 'recorded']);
+    expect(records(h.status.journal)).toEqual(['status.record 1,3 together']);
+    expect(outcomes(await invocation(h.messages, h.worker(), 2))).toEqual([
+      'recorded',
+      'duplicate',
+      'recorded',
+      'duplicate',
+      'recorded',
+    ]);
+    // The recorded ones stop at their look-up (duplicates); the others are counted together.
+    expect(records(h.status.journal)).toEqual(['status.record 1,3 together', 'status.record 0,2,4 together']);
+    expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 5, failedBatches: 0 });
+    expect(h.status.only().usage).toMatchObject({ providerCalls: 5, contactsSent: 450 });
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
+  });
+
+  it('a grouped update that finds one of its batches counted meanwhile falls back to one update each', async () => {
+    const h = await seededRequest(450);
+    const deps = h.worker();
+    // Batch 2 is counted by another worker after this invocation looked it up, before its grouped update.
+    const recordBatches = h.status.recordBatches.bind(h.status);
+    let raced = false;
+    deps.status = Object.assign(Object.create(h.status), {
+      recordBatches: async (...args: Parameters<typeof recordBatches>) => {
+        if (!raced) {
+          raced = true;
+          await processBatch(h.messages[2], h.worker());
+        }
+        return recordBatches(...args);
+      },
+    });
+    expect(outcomes(await invocation(h.messages, deps))).toEqual([
+      'recorded',
+      'recorded',
+      'duplicate',
+      'recorded',
+      'recorded',
+    ]);
+    expect(records(h.status.journal)).toEqual([
+      'status.record 2 processed',
+      'status.record 0 processed',
+      'status.record 1 processed',
+      'status.record 3 processed',
+      'status.record 4 processed',
+    ]);
+    expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 5, failedBatches: 0 });
+    expect(h.status.only().usage).toMatchObject({ contactsSent: 450 });
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
+  });
+
+  it('one message fails: the others are recorded together without it, and its redelivery completes the request', async () => {
+    const h = await seededRequest(450);
+    const crash = crashOnceAt('worker:after-enrich', (ctx) => ctx.batchIndex === 3);
+    const settled = await invocation(h.messages, h.worker(crash));
+    expect(outcomes(settled)).toEqual(['recorded', 'recorded', 'recorded', 'failed', 'recorded']);
+    expect(records(h.status.journal)).toEqual(['status.record 0,1,2,4 together']);
+    expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 4 });
+    expect(outcomes(await invocation([h.messages[3]], h.worker(), 2))).toEqual(['recorded']);
+    expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 5, failedBatches: 0 });
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
+  });
+
+  it('a crash after the grouped update fails only its own message; promotion and assembly are repaired', async () => {
+    const h = await seededRequest(450);
+    // Batch 4, the highest, promotes the shard and has the output assembled: it crashes before.
+    const crash = crashOnceAt('worker:after-shard-record', (ctx) => ctx.batchIndex === 4);
+    expect(outcomes(await invocation(h.messages, h.worker(crash)))).toEqual([
+      'recorded',
+      'recorded',
+      'recorded',
+      'recorded',
+      'failed',
+    ]);
+    expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 5 });
+    expect(outcomes(await invocation([h.messages[4]], h.worker(), 2))).toEqual(['duplicate']);
+    expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 5, failedBatches: 0 });
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
+  });
+
+  it('the same batch twice in one invocation is counted once', async () => {
+    const h = await seededRequest(450);
+    const settled = await invocation([...h.messages, h.messages[1]], h.worker());
+    expect(outcomes(settled).sort()).toEqual([...Array(5).fill('recorded'), 'duplicate'].sort());
+    expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 5, failedBatches: 0 });
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
   });
 });
