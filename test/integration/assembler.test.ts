@@ -119,7 +119,10 @@ describe('the assembleOutput function: large requests are assembled through the 
     lose = false;
 
     // Within the assembly's timeout reconcile waits (the first assembly may still be running); after it, it queues again.
-    await sleep(1_200);
+    // Its clock starts at the status's last update, which a late worker message may still make: wait for the workers to
+    // drain, then for 1.2 s past that update.
+    expect(await drainedDepth(service)).toBe(0);
+    await sleep(Date.parse((await statusRecord(requestId)).updatedAt) + 1_200 - Date.now());
     expect((await reconcileWith({ stallSeconds: 1, assemblyTimeoutSeconds: 60 })()).reconciled).toEqual([]);
     expect((await reconcileWith({ stallSeconds: 1, assemblyTimeoutSeconds: 1 })()).reconciled).toEqual([
       expect.objectContaining({ requestId, action: 'assembled', assembly: 'queued' }),
