@@ -1,5 +1,5 @@
 /**
- * Concurrent GETs against the offline stack (docs/benchmarks.md, "Concurrent requests on npm start").
+ * Concurrent GETs against the offline stack (docs/benchmarks-history.md, "Concurrent requests on npm start").
  * Starts `npm start`'s entry point on free ports, creates one request, then sends --concurrency GET /enrichment/{id}
  * at once, --rounds times, and prints each round's latencies and the stack's memory: the summed RSS of every
  * process of the stack (found by an environment entry they all inherit), sampled from /proc every 100 ms.

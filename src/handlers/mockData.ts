@@ -20,7 +20,7 @@ const slug = (s: string) =>
 
 /**
  * Phones and job titles drawn once with a seeded faker, then picked by the contact's hash: seeding faker for
- * every contact was about 13% of the bench's CPU time (docs/benchmarks.md, "Where the time goes").
+ * every contact was about 13% of the bench's CPU time (docs/benchmarks-history.md, "Where the time goes").
  */
 const faker = new Faker({ locale: [en], seed: 20240611 });
 const PHONES = Array.from({ length: 4096 }, () => faker.phone.number({ style: 'international' }));
