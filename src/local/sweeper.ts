@@ -1,6 +1,7 @@
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { type AttributeValue, BatchWriteItemCommand, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { Logger } from '../logger';
+import type { ExpireItems } from './dynalite';
 import type { Doc, ServerlessConfig } from './serverlessConfig';
 
 /**
@@ -37,6 +38,11 @@ export interface SweepDeps {
   ttlMinutes: number;
   now: () => Date;
   log?: Logger;
+  /**
+   * Deletes a table's expired items inside the emulator, as DynamoDB's TTL does (Emulators.expireItems); without it,
+   * a Scan of the whole table and BatchWriteItem through `ddb`.
+   */
+  expireItems?: ExpireItems;
 }
 
 export interface SweepReport {
@@ -100,7 +106,10 @@ export async function sweepOnce(targets: SweepTargets, deps: SweepDeps): Promise
   for (const bucket of targets.buckets)
     for (const prefix of bucket.prefixes) report.objects += await sweepObjects(bucket.name, prefix, before, deps);
   const nowSeconds = Math.floor(now.getTime() / 1000);
-  for (const table of targets.tables) report.items += await sweepItems(table, nowSeconds, deps);
+  for (const table of targets.tables)
+    report.items += await (deps.expireItems
+      ? deps.expireItems(table, nowSeconds)
+      : sweepItems(table, nowSeconds, deps));
   return report;
 }
 
@@ -150,8 +159,11 @@ async function sweepItems(table: SweptTable, nowSeconds: number, deps: SweepDeps
     // A few BatchWriteItem calls at once: under load, expired items (cache items above all) come by the ten thousand.
     await Promise.all(
       Array.from({ length: Math.min(DELETE_CONCURRENCY, chunks.length) }, async () => {
-        for (let chunk = chunks.shift(); chunk; chunk = chunks.shift())
-          deleted += await deleteItems(table.name, chunk, deps);
+        for (let chunk = chunks.shift(); chunk; chunk = chunks.shift()) {
+          // Not `deleted += await …`: that reads `deleted` before the await, and the lanes' counts overwrite each other.
+          const done = await deleteItems(table.name, chunk, deps);
+          deleted += done;
+        }
       }),
     );
     start = page.LastEvaluatedKey;
