@@ -8,9 +8,9 @@ import type { Doc, ServerlessConfig } from './serverlessConfig';
  * The deployed stack's expiry, on a local clock. On AWS the bucket's lifecycle rules delete objects some days after
  * their creation and DynamoDB's TTL deletes items whose TTL attribute is past; the emulators do neither (fauxqs keeps
  * every object in memory, dynalite never expires an item), so offline nothing would ever go. The offline stack runs
- * this sweep every minute through the ordinary SDK, with the stack's own credentials, the rules read from
- * serverless.yml's resources: an object older than the local TTL under a prefix a lifecycle rule covers is deleted,
- * as is an item whose TTL attribute (epoch seconds) is past.
+ * this sweep every minute, the rules read from serverless.yml's resources: an object older than the local TTL under a
+ * prefix a lifecycle rule covers is deleted (through the ordinary SDK, with the stack's own credentials), as is an
+ * item whose TTL attribute (epoch seconds) is past (inside dynalite where the stack runs it, else through the SDK).
  */
 
 /** A bucket and the key prefixes its enabled lifecycle expiration rules cover ('' for a rule without a filter). */
