@@ -202,7 +202,10 @@ export async function runSoakBench(args: string[]): Promise<number> {
       phase,
     };
     samples.push(s);
-    say(`  ${s.minute} min: ${s.totalMb} MB (host ${s.hostMb} MB, ${s.processes} processes), ${jobs} jobs`);
+    // The host's V8 heap and its buffers (fauxqs's objects, dynalite's items): what RSS holds apart from free pages.
+    const { heapUsed, arrayBuffers } = process.memoryUsage();
+    const heap = `heap ${Math.round(heapUsed / 2 ** 20)} MB, buffers ${Math.round(arrayBuffers / 2 ** 20)} MB`;
+    say(`  ${s.minute} min: ${s.totalMb} MB (host ${s.hostMb} MB: ${heap}; ${s.processes} processes), ${jobs} jobs`);
   };
   sample();
   const sampler = setInterval(sample, SAMPLE_MS);

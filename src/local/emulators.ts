@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { startDynalite, type ExpireItems } from './dynalite';
 
 // fauxqs ships as an ES module only; keep a real import() under CommonJS compilation.
 const nativeImport = new Function('specifier', 'return import(specifier)') as <T>(specifier: string) => Promise<T>;
@@ -19,6 +20,16 @@ export interface Emulators {
   sqsEndpoint: string;
   /** dynalite: DynamoDB. */
   dynamodbEndpoint: string;
+  /**
+   * dynalite's store reads (a Scan's or Query's) not yet closed, each holding every item as it was when it opened;
+   * where this process started dynalite.
+   */
+  dynamodbOpenReads?(): number;
+  /**
+   * Deletes a table's items whose TTL attribute (epoch seconds) is at or before `nowSeconds` inside dynalite, as
+   * DynamoDB's TTL does (no API call, no capacity); where this process started dynalite. Returns how many went.
+   */
+  expireItems?: ExpireItems;
   stop(): Promise<void>;
 }
 
@@ -53,8 +64,8 @@ export async function startEmulators(
       else onCall('s3', req.method ?? '', req);
     });
 
-  const dynalite = require('dynalite') as (o: object) => import('node:http').Server;
-  const dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 }) as import('node:http').Server;
+  const dynalite = startDynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const dynamo = dynalite.server;
   if (onCall) dynamo.prependListener('request', (req: IncomingMessage) => onCall('dynamodb', target(req), req));
   await new Promise<void>((resolve, reject) => {
     dynamo.once('error', reject);
@@ -67,6 +78,8 @@ export async function startEmulators(
     s3Endpoint: fauxqsUrl,
     sqsEndpoint: fauxqsUrl,
     dynamodbEndpoint: `http://${connectHost(host)}:${dynamoPort}`,
+    dynamodbOpenReads: dynalite.openReads,
+    expireItems: dynalite.expireItems,
     async stop() {
       // Idle keep-alive connections (SDK clients, downloads) would hold the servers open.
       dynamo.closeAllConnections();

@@ -276,7 +276,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const sweepDdb = new DynamoDBClient({ ...admin, endpoint: emulators.dynamodbEndpoint });
   const sweeper: Sweeper | undefined =
     ttlMinutes > 0
-      ? startSweeper(sweepTargets(sls), { s3: sweepS3, ddb: sweepDdb, ttlMinutes, now: () => new Date(), log })
+      ? startSweeper(sweepTargets(sls), {
+          s3: sweepS3,
+          ddb: sweepDdb,
+          expireItems: emulators.expireItems,
+          ttlMinutes,
+          now: () => new Date(),
+          log,
+        })
       : undefined;
   const stop = async () => {
     await sweeper?.stop();

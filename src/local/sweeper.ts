@@ -1,15 +1,16 @@
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { type AttributeValue, BatchWriteItemCommand, type DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { Logger } from '../logger';
+import type { ExpireItems } from './dynalite';
 import type { Doc, ServerlessConfig } from './serverlessConfig';
 
 /**
  * The deployed stack's expiry, on a local clock. On AWS the bucket's lifecycle rules delete objects some days after
  * their creation and DynamoDB's TTL deletes items whose TTL attribute is past; the emulators do neither (fauxqs keeps
  * every object in memory, dynalite never expires an item), so offline nothing would ever go. The offline stack runs
- * this sweep every minute through the ordinary SDK, with the stack's own credentials, the rules read from
- * serverless.yml's resources: an object older than the local TTL under a prefix a lifecycle rule covers is deleted,
- * as is an item whose TTL attribute (epoch seconds) is past.
+ * this sweep every minute, the rules read from serverless.yml's resources: an object older than the local TTL under a
+ * prefix a lifecycle rule covers is deleted (through the ordinary SDK, with the stack's own credentials), as is an
+ * item whose TTL attribute (epoch seconds) is past (inside dynalite where the stack runs it, else through the SDK).
  */
 
 /** A bucket and the key prefixes its enabled lifecycle expiration rules cover ('' for a rule without a filter). */
@@ -37,6 +38,11 @@ export interface SweepDeps {
   ttlMinutes: number;
   now: () => Date;
   log?: Logger;
+  /**
+   * Deletes a table's expired items inside the emulator, as DynamoDB's TTL does (Emulators.expireItems); without it,
+   * a Scan of the whole table and BatchWriteItem through `ddb`.
+   */
+  expireItems?: ExpireItems;
 }
 
 export interface SweepReport {
@@ -100,7 +106,10 @@ export async function sweepOnce(targets: SweepTargets, deps: SweepDeps): Promise
   for (const bucket of targets.buckets)
     for (const prefix of bucket.prefixes) report.objects += await sweepObjects(bucket.name, prefix, before, deps);
   const nowSeconds = Math.floor(now.getTime() / 1000);
-  for (const table of targets.tables) report.items += await sweepItems(table, nowSeconds, deps);
+  for (const table of targets.tables)
+    report.items += await (deps.expireItems
+      ? deps.expireItems(table, nowSeconds)
+      : sweepItems(table, nowSeconds, deps));
   return report;
 }
 
@@ -150,8 +159,11 @@ async function sweepItems(table: SweptTable, nowSeconds: number, deps: SweepDeps
     // A few BatchWriteItem calls at once: under load, expired items (cache items above all) come by the ten thousand.
     await Promise.all(
       Array.from({ length: Math.min(DELETE_CONCURRENCY, chunks.length) }, async () => {
-        for (let chunk = chunks.shift(); chunk; chunk = chunks.shift())
-          deleted += await deleteItems(table.name, chunk, deps);
+        for (let chunk = chunks.shift(); chunk; chunk = chunks.shift()) {
+          // Not `deleted += await …`: that reads `deleted` before the await, and the lanes' counts overwrite each other.
+          const done = await deleteItems(table.name, chunk, deps);
+          deleted += done;
+        }
       }),
     );
     start = page.LastEvaluatedKey;
