@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -252,16 +253,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   pollers.push(operatorSqs);
 
   const invoke = async (functionKey: string, event: unknown): Promise<unknown> => {
-    const res = await fetch(
+    // Waits as long as the function may run, and a little more (serverless offline ends it at its timeout): fetch's
+    // own 300 s header timeout failed assembleOutput invocations that were still within their 900 s.
+    const res = await postJson(
       `http://127.0.0.1:${lambdaPort}/2015-03-31/functions/${sls.functionName(functionKey)}/invocations`,
-      {
-        method: 'POST',
-        body: JSON.stringify(event),
-      },
+      JSON.stringify(event),
+      (sls.functionTimeoutSeconds(functionKey) + 30) * 1000,
     );
-    const text = await res.text();
-    const payload = text ? JSON.parse(text) : undefined;
-    if (!res.ok || res.headers.get('x-amz-function-error')) {
+    const payload = res.text ? JSON.parse(res.text) : undefined;
+    if (res.status >= 300 || res.functionError) {
       throw new Error(`${functionKey} failed: ${payload?.errorMessage ?? payload?.Message ?? res.status}`);
     }
     return payload;
@@ -379,4 +379,38 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     );
   }
   return { apiUrl, apiKeys, emulators, iam, resources, env, invoke, stop };
+}
+
+/** A POST to a local endpoint, given up (the request destroyed) after `timeoutMs`. */
+function postJson(
+  url: string,
+  body: string,
+  timeoutMs: number,
+): Promise<{ status: number; functionError?: string; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          clearTimeout(timer);
+          const functionError = res.headers['x-amz-function-error'];
+          resolve({
+            status: res.statusCode ?? 0,
+            functionError: Array.isArray(functionError) ? functionError[0] : functionError,
+            text: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+      },
+    );
+    const timer = setTimeout(() => req.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end(body);
+  });
 }
