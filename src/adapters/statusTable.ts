@@ -63,6 +63,13 @@ const tombstoneKey = (requestId: string) => `gone#${requestId}`;
 export const TOMBSTONE_DAYS = 90;
 const TombstoneSchema = z.object({ owner: z.string().optional(), requestExpiresAt: z.number().int() });
 
+/**
+ * The shard item's string set of batches whose results are stored together: `<offset>.<offset>…><groupId>`, one entry
+ * per grouped record. The entries never share an offset: each was added by the update that counted its offsets.
+ */
+const TOGETHER = 'together';
+const togetherEntry = (offsets: readonly number[], groupId: string) => `${offsets.join('.')}>${groupId}`;
+
 /** A shard item shares the table with the status items: its `requestId` key is `shard#<requestId>#<shard>`. */
 const shardKey = (requestId: string, shard: number) => `shard#${requestId}#${shard}`;
 
@@ -220,7 +227,7 @@ function shardReads(table: string, db: ReturnType<typeof documentClient>) {
 export function dynamoStatusStore(
   table = config().TABLE_NAME,
   db = documentClient(),
-): StatusStore & Required<Pick<StatusStore, 'recordBatches'>> {
+): StatusStore & Required<Pick<StatusStore, 'recordBatches' | 'storedTogether'>> {
   const getItem = async (requestId: string, consistent: boolean) =>
     toRecord(
       (await db.send(new GetCommand({ TableName: table, Key: { requestId }, ConsistentRead: consistent }))).Item,
@@ -360,7 +367,7 @@ export function dynamoStatusStore(
         return { recorded: false, shard: toShard(requestId, shard, size, res.Item) };
       }
     },
-    async recordBatches(requestId, shard, batches, now, request) {
+    async recordBatches(requestId, shard, batches, now, request, groupId) {
       const offsets = batches.map((b) => {
         if (shardOf(b.batchIndex) !== shard) throw new Error(`batch ${b.batchIndex} is not on shard ${shard}`);
         return offsetIn(b.batchIndex);
@@ -377,16 +384,18 @@ export function dynamoStatusStore(
           new UpdateCommand({
             TableName: table,
             Key: { requestId: shardKey(requestId, shard) },
-            UpdateExpression: `ADD #done :offSet${counters}${added.clause} SET updatedAt = :now, expiresAt = :exp`,
+            UpdateExpression: `ADD #done :offSet${groupId ? ', #together :group' : ''}${counters}${added.clause} SET updatedAt = :now, expiresAt = :exp`,
             ConditionExpression: offsets.map((_, i) => `NOT contains(#done, :off${i})`).join(' AND '),
             ExpressionAttributeNames: {
               '#done': 'done',
+              ...(groupId ? { '#together': TOGETHER } : {}),
               ...(processed ? { '#processed': 'processed' } : {}),
               ...(failed ? { '#failed': 'failed' } : {}),
               ...added.names,
             },
             ExpressionAttributeValues: {
               ':offSet': new Set(offsets),
+              ...(groupId ? { ':group': new Set([togetherEntry(offsets, groupId)]) } : {}),
               ...Object.fromEntries(offsets.map((o, i) => [`:off${i}`, o])),
               ...(processed ? { ':p': processed } : {}),
               ...(failed ? { ':f': failed } : {}),
@@ -457,6 +466,16 @@ export function dynamoStatusStore(
         batchDone: !!(shardItem?.done as Set<number> | undefined)?.has(offsetIn(batchIndex)),
         shard: toShard(requestId, shard, shardSize(shard, record.totalBatches), shardItem),
       };
+    },
+    async storedTogether(record) {
+      const groups = new Map<number, string>();
+      for (const s of await readShards(record.requestId, range(shardCount(record.totalBatches)))) {
+        for (const entry of (s.item?.[TOGETHER] as Set<string> | undefined) ?? []) {
+          const [offsets, groupId] = entry.split('>');
+          for (const offset of offsets.split('.')) groups.set(batchAt(s.shard, Number(offset)), groupId);
+        }
+      }
+      return groups;
     },
     async doneBatches(record) {
       const done = new Set<number>();

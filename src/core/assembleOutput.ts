@@ -7,6 +7,7 @@ import {
   OUTPUT_FORMATS,
   rendererFor,
   rowsAsJson,
+  type BatchGroupResult,
   type BatchResult,
   type OutputCounts,
   type OutputFormat,
@@ -125,7 +126,32 @@ async function loadBatch(store: ObjectStore, requestId: string, index: number): 
   return result;
 }
 
-/** Batch results in index order, with a few reads in flight ahead of the consumer. */
+/**
+ * Reads the results stored together (StatusStore.storedTogether: batch index → group id) once per group: a group's
+ * object is kept from its first batch's read until its last batch is taken.
+ */
+function groupReader(store: ObjectStore, requestId: string, together: Map<number, string>) {
+  const left = new Map<string, number>();
+  for (const groupId of together.values()) left.set(groupId, (left.get(groupId) ?? 0) + 1);
+  const reads = new Map<string, Promise<BatchGroupResult | undefined>>();
+  return async (index: number): Promise<BatchResult> => {
+    const groupId = together.get(index);
+    if (groupId === undefined) return loadBatch(store, requestId, index);
+    let read = reads.get(groupId);
+    if (!read) {
+      read = store.getJson<BatchGroupResult>(keys.batchGroup(requestId, groupId));
+      reads.set(groupId, read);
+    }
+    const remaining = (left.get(groupId) ?? 1) - 1;
+    left.set(groupId, remaining);
+    if (remaining === 0) reads.delete(groupId);
+    const result = (await read)?.batches.find((b) => b.batchIndex === index);
+    if (!result)
+      throw new MissingBatchResult(`batch ${index} of ${requestId} is recorded in group ${groupId}, not stored`);
+    return result;
+  };
+}
+
 /**
  * Batch results read ahead of the writer: each GET waits on S3's latency (tens of ms), so a few in flight
  * would leave a 10M-contact assembly waiting on 100,000 reads one eighth at a time. 32 results are ~1 MB.
@@ -137,12 +163,14 @@ async function* batchesInOrder(
   requestId: string,
   total: number,
   prefetch: number,
+  together: Map<number, string>,
 ): AsyncGenerator<BatchResult> {
+  const load = groupReader(store, requestId, together);
   const pending: Promise<BatchResult>[] = [];
   let next = 0;
   const fill = () => {
     while (next < total && pending.length < prefetch) {
-      const p = loadBatch(store, requestId, next++);
+      const p = load(next++);
       p.catch(() => undefined); // surfaced when awaited below
       pending.push(p);
     }
@@ -170,7 +198,7 @@ export async function assembleOutput(requestId: string, deps: AssembleDeps): Pro
 
 async function assemble(requestId: string, deps: AssembleDeps): Promise<AssembleOutcome> {
   // 1. Re-read the status item: stop if it is final already or not every batch is recorded.
-  // 2. Read the batch results once, in order, rendering each into JSON, NDJSON and CSV, each streamed
+  // 2. Read the batch results once, in order (those stored together: their group's object once, per the shards), rendering each into JSON, NDJSON and CSV, each streamed
   //    into its own multipart upload (flat memory), and summing the usage (calls kept with each result, rows by
   //    source and status); wait until all of them are stored.
   // 3. Set the final status and the usage, priced, with a conditional update (processing → final): the outputs
@@ -194,6 +222,7 @@ async function assemble(requestId: string, deps: AssembleDeps): Promise<Assemble
   const log = deps.log.child({ requestId });
   const started = Date.now();
   const faults = deps.faults;
+  const together = (await deps.status.storedTogether?.(record)) ?? new Map<number, string>();
   async function* withCrashPoint(): AsyncGenerator<BatchResult> {
     let i = 0;
     for await (const batch of batchesInOrder(
@@ -201,6 +230,7 @@ async function assemble(requestId: string, deps: AssembleDeps): Promise<Assemble
       requestId,
       record!.totalBatches,
       deps.prefetch ?? DEFAULT_PREFETCH,
+      together,
     )) {
       if (i++ === Math.floor(record!.totalBatches / 2)) await faults.at('assembly:midway', { requestId });
       yield batch;

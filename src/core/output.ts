@@ -85,6 +85,13 @@ export interface BatchResult {
   usage?: CallUsage;
 }
 
+/** Several batches' results in one object (keys.batchGroup): one PUT and one GET for an invocation's batches of a shard. */
+export interface BatchGroupResult {
+  requestId: string;
+  groupId: string;
+  batches: BatchResult[];
+}
+
 export const placeholderOutput = (requestId: string) => ({
   requestId,
   status: 'processing',

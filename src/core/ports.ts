@@ -122,7 +122,8 @@ export interface StatusStore {
    * Counts several batches of one shard (distinct indexes) with a single conditional update: their offsets, counts
    * and usage together, only if none of them was counted before. recorded: false when one was (a redelivery): then
    * nothing was counted, and each is recorded alone with recordBatch, which stays what counts a batch exactly once.
-   * Optional: a store without it has every batch recorded alone.
+   * With `groupId`, the same update notes that their results are stored together, in keys.batchGroup(groupId)
+   * (storedTogether). Optional: a store without it has every batch recorded alone.
    */
   recordBatches?(
     requestId: string,
@@ -130,7 +131,13 @@ export interface StatusStore {
     batches: readonly { batchIndex: number; outcome: BatchOutcome; usage?: UsageCounts }[],
     now: string,
     request: RequestRef,
+    groupId?: string,
   ): Promise<{ recorded: true; shard: ShardState } | { recorded: false }>;
+  /**
+   * The batches whose results are stored together (recordBatches with a groupId), read consistently: batch index →
+   * group id. A batch not in it has its result under its own key. Optional along with recordBatches.
+   */
+  storedTogether?(record: StatusRecord): Promise<Map<number, string>>;
   /**
    * Adds a full shard's counts (and its running usage) to the status item, once (its number joins a set there). complete: the request
    * is processing and every batch is counted on the status item (whether this call or an earlier one did it).

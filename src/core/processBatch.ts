@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { OutputRow } from '../schemas/contact';
 import type { BatchMessage } from '../schemas/message';
 import { requestAssembly, type AssemblyRouting } from './assembleOutput';
@@ -12,7 +13,7 @@ import {
   type StoppedBy,
 } from './enrichBatch';
 import { BatchOutOfTimeError, EnrichmentPausedError, EnrichmentUnavailableError } from './errors';
-import { cancelledRow, failedRow, type BatchResult } from './output';
+import { cancelledRow, failedRow, type BatchGroupResult, type BatchResult } from './output';
 import {
   noTracer,
   type Logger,
@@ -81,12 +82,11 @@ export interface Invocation {
   seat?: Seat<GroupedBatch, BatchHandling>;
 }
 
-/** An enriched batch whose result is stored, waiting to be recorded with its invocation's others. */
+/** An enriched batch, waiting to be stored and recorded with its invocation's others. */
 export interface GroupedBatch {
   message: BatchMessage;
   request: WorkerRequest;
-  rows: OutputRow[];
-  usage: UsageCounts;
+  result: BatchResult;
 }
 
 /** A batch's partial progress as stored between deliveries. */
@@ -237,8 +237,17 @@ async function promoteIfFull(shard: ShardState, now: string, deps: WorkerDeps): 
   return (await deps.status.promoteShard(shard, now))?.complete;
 }
 
+/** Stores a batch's result under its own key, then counts it as recordAndFinish does. */
+async function storeAndRecord(batch: GroupedBatch, deps: WorkerDeps): Promise<BatchHandling> {
+  const { message, request, result } = batch;
+  const { requestId, batchIndex } = message;
+  await deps.store.putJson(keys.batch(requestId, batchIndex), result);
+  await deps.faults.at('worker:after-result-write', { requestId, batchIndex });
+  return recordAndFinish(message, 'processed', request, deps, result.rows, batchUsage(result));
+}
+
 /**
- * The recorder of one invocation's batches: the batches whose results are stored meet (src/core/meeting.ts) once
+ * The recorder of one invocation's batches: the enriched batches meet (src/core/meeting.ts) once
  * every message of the invocation is stored or done some other way, or once the work budget is spent, and those of
  * one shard are counted by one update (recordTogether).
  */
@@ -248,15 +257,17 @@ export function invocationRecorder(deps: WorkerDeps, budget?: TimeBudget): Meeti
 }
 
 /**
- * Records an invocation's stored batches, one outcome each (a failure is that batch's alone).
- * 1. Group them by request and shard; a batch alone in its shard is recorded as ever (recordAndFinish).
- * 2. Count a shard's batches with one conditional update (StatusStore.recordBatches). If one of them was counted
- *    before (a redelivery) or the update fails, record each alone instead: recordBatch stays what counts exactly once.
+ * Stores and records an invocation's enriched batches, one outcome each (a failure is that batch's alone).
+ * 1. Group them by request and shard; a batch alone in its shard is stored under its own key and recorded as ever.
+ * 2. Store a shard's batches in one object (keys.batchGroup) and count them with one conditional update
+ *    (StatusStore.recordBatches) that also notes where their results are. If the write fails, one of them was counted
+ *    before (a redelivery) or the update fails, store and record each alone instead: recordBatch stays what counts
+ *    exactly once, and a group object no update names is never read (the request's prefix goes with it).
  * 3. Then each batch goes on as if recorded alone; the one with the highest index promotes the shard if full and has
  *    the output assembled if that completed the request (a duplicate's redelivery repairs either, as before).
  */
 function recordTogether(batches: GroupedBatch[], deps: WorkerDeps): Promise<BatchHandling>[] {
-  const alone = (b: GroupedBatch) => recordAndFinish(b.message, 'processed', b.request, deps, b.rows, b.usage);
+  const alone = (b: GroupedBatch) => storeAndRecord(b, deps);
   const groups = new Map<string, number[]>();
   batches.forEach((b, i) => {
     const key = `${b.message.requestId}#${shardOf(b.message.batchIndex)}`;
@@ -295,24 +306,53 @@ function recordShard(
   const { requestId } = batches[0].message;
   const shard = shardOf(batches[0].message.batchIndex);
   const now = () => deps.clock.now().toISOString();
-  const written = deps.status.recordBatches!(
-    requestId,
-    shard,
-    batches.map((b) => ({ batchIndex: b.message.batchIndex, outcome: 'processed' as const, usage: b.usage })),
-    now(),
-    batches[0].request,
-  ).catch((err: unknown) => {
-    deps.log.warn('grouped shard record failed; each batch recorded alone', { requestId, shard, err });
-    return { recorded: false as const };
+  const first = Math.min(...batches.map((b) => b.message.batchIndex));
+  // A new id per write: an object is only ever read through the update that counted it, never a copy written by a
+  // duplicate delivery.
+  const groupId = `${String(first).padStart(6, '0')}-${randomBytes(6).toString('hex')}`;
+  const group: BatchGroupResult = { requestId, groupId, batches: batches.map((b) => b.result) };
+  const stored = deps.store.putJson(keys.batchGroup(requestId, groupId), group).then(
+    () => true,
+    (err: unknown) => {
+      deps.log.warn('storing batch results together failed; each stored alone', { requestId, shard, err });
+      return false;
+    },
+  );
+  // Each batch passes its own fault point after the write: one crashing there is left out of the update.
+  const passed = batches.map(async (b) => {
+    if (!(await stored)) return false;
+    await deps.faults.at('worker:after-result-write', { requestId, batchIndex: b.message.batchIndex });
+    return true;
   });
-  const last = Math.max(...batches.map((b) => b.message.batchIndex));
-  return batches.map(async (b) => {
+  const written = Promise.allSettled(passed).then(async (settled) => {
+    const members = batches.filter((_, k) => settled[k].status === 'fulfilled' && settled[k].value);
+    if (!members.length) return { recorded: false as const };
+    const result = await deps.status.recordBatches!(
+      requestId,
+      shard,
+      members.map((b) => ({
+        batchIndex: b.message.batchIndex,
+        outcome: 'processed' as const,
+        usage: batchUsage(b.result),
+      })),
+      now(),
+      members[0].request,
+      groupId,
+    ).catch((err: unknown) => {
+      deps.log.warn('grouped shard record failed; each batch recorded alone', { requestId, shard, err });
+      return { recorded: false as const };
+    });
+    return { ...result, last: Math.max(...members.map((b) => b.message.batchIndex)) };
+  });
+  return batches.map(async (b, k) => {
+    if (!(await stored)) return alone(b);
+    await passed[k];
     const result = await written;
     if (!result.recorded) return alone(b);
     const { batchIndex } = b.message;
-    emitContactOutcomes(b.rows, deps.metrics);
+    emitContactOutcomes(b.result.rows, deps.metrics);
     await deps.faults.at('worker:after-shard-record', { requestId, batchIndex });
-    const complete = batchIndex === last ? await promoteIfFull(result.shard, now(), deps) : false;
+    const complete = batchIndex === result.last ? await promoteIfFull(result.shard, now(), deps) : false;
     if (complete === undefined) return 'unknown-request';
     await deps.faults.at('worker:after-record', { requestId, batchIndex });
     if (complete) await requestAssembly(requestId, b.request.totalBatches, deps);
@@ -457,10 +497,11 @@ async function enrichAndRecord(
   //    flag read again only then): the progress kept, the batch settled at once as a cancelled request's.
   // 5. If all of them failed and none for good (an outage), keep the calls spent and throw so SQS
   //    redelivers the message (and in the end dead-letters it).
-  // 6. Store the batch result, with the usage of every delivery's calls, under its own key (overwrite).
+  // 6. Store the batch result, with the usage of every delivery's calls, under its own key (overwrite); in an
+  //    invocation, with the batches of the same shard that got here too, in one object (invocationRecorder).
   // 7. Record the batch (and add its usage to the running usage) exactly once on its shard; promote a full shard; if
   //    that was the last one, assemble output.json and finalize. In an invocation, with the batches of the same shard
-  //    that got here too (invocationRecorder: one update for them all).
+  //    that got here too (one update for them all, which notes where their results are).
   const { requestId, batchIndex } = message;
   const log = deps.log.child({ requestId, batchIndex });
   const request = await alreadyHandled(message, deps);
@@ -638,9 +679,6 @@ async function enrichAndRecord(
   await deps.faults.at('worker:after-enrich', { requestId, batchIndex });
 
   const result: BatchResult = { requestId, batchIndex, rows, usage: callUsageOf(progress.usage) };
-  await deps.store.putJson(keys.batch(requestId, batchIndex), result);
-  await deps.faults.at('worker:after-result-write', { requestId, batchIndex });
-
   const failed = rows.filter((r) => r.enrichment_status === 'failed').length;
   log.info('batch enriched', {
     contacts: rows.length,
@@ -652,8 +690,8 @@ async function enrichAndRecord(
   deps.metrics?.emit('batchDuration', Date.now() - started);
   deps.metrics?.emit('contactsFailed', failed);
   deps.metrics?.emit('apiRetries', stats.retries);
-  if (invocation.seat) return invocation.seat.arrive({ message, request, rows, usage: batchUsage(result) });
-  return recordAndFinish(message, 'processed', request, deps, rows, batchUsage(result));
+  if (invocation.seat) return invocation.seat.arrive({ message, request, result });
+  return storeAndRecord({ message, request, result }, deps);
 }
 
 /** Contacts settled, one point per outcome present (its count). */

@@ -7,6 +7,8 @@ import { isClosed } from './providerGate';
 import { cancelledResult, emitContactOutcomes, failureResult, type WorkerDeps } from './processBatch';
 import { batchUsage } from './usage';
 import type { UsageCounts } from '../schemas/status';
+import type { BatchGroupResult, BatchResult } from './output';
+import { shardOf } from './shards';
 import { isComplete, keys } from './status';
 
 export interface ReconcileDeps extends WorkerDeps {
@@ -38,16 +40,41 @@ export interface ReconcileReport {
 }
 
 const BATCH_KEY = /\/batches\/(\d+)(\.failed)?\.json$/;
+const GROUP_KEY = /\/batches\/g((\d+)-[0-9a-f]+)\.json$/;
 
-/** Batch indexes with a stored result that the counter does not hold yet, by kind. */
+/** Batch indexes with a result stored under their own key, by kind, and the objects holding several batches. */
 async function storedResults(deps: ReconcileDeps, requestId: string) {
   const processed = new Set<number>();
   const failed = new Set<number>();
+  const groups: { groupId: string; first: number }[] = [];
   for (const key of await deps.store.listKeys(keys.batchPrefix(requestId))) {
     const m = BATCH_KEY.exec(key);
     if (m) (m[2] ? failed : processed).add(Number(m[1]));
+    const g = GROUP_KEY.exec(key);
+    if (g) groups.push({ groupId: g[1], first: Number(g[2]) });
   }
-  return { processed, failed };
+  return { processed, failed, groups };
+}
+
+/**
+ * The results of `wanted` batches that only an object of several batches holds, one no update named (a crash between
+ * its write and the update): read from the objects that may hold them (their batches are of one shard, from the
+ * first index of their id on).
+ */
+async function resultsInGroups(
+  deps: ReconcileDeps,
+  requestId: string,
+  groups: readonly { groupId: string; first: number }[],
+  wanted: ReadonlySet<number>,
+): Promise<Map<number, BatchResult>> {
+  const found = new Map<number, BatchResult>();
+  for (const { groupId, first } of groups) {
+    if (![...wanted].some((i) => !found.has(i) && i >= first && shardOf(i) === shardOf(first))) continue;
+    const group = await deps.store.getJson<BatchGroupResult>(keys.batchGroup(requestId, groupId));
+    for (const batch of group?.batches ?? [])
+      if (wanted.has(batch.batchIndex) && !found.has(batch.batchIndex)) found.set(batch.batchIndex, batch);
+  }
+  return found;
 }
 
 /**
@@ -59,7 +86,8 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   // 1. Skip requests that made progress within the stall window (the record's updatedAt includes its shards');
   //    a complete one whose assembly goes to the queue waits at least the assembly function's timeout.
   // 2. Complete ones only need assembly (a crash after the last count, or a queued assembly that failed).
-  // 3. Read the shards for the batches recorded; record results that reached S3 but were never counted.
+  // 3. Read the shards for the batches recorded; record results that reached S3 but were never counted (one left only
+  //    in an object of several batches is first stored under its own key).
   // 4. Past the deadline: write and record the missing batches as failed (keeping the rows a worker settled), then assemble.
   // 5. Cancelled: record the missing batches as cancelled (no re-send), then assemble.
   // 6. Otherwise re-send the missing batches from input.json and note the visit.
@@ -100,6 +128,17 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
 
   const done = await deps.status.doneBatches(record);
   const stored = await storedResults(deps, requestId);
+  // A result left only in an object of several batches is stored under its batch's own key first: the assembly
+  // reads a batch from a group object only when the update that counted it named that object.
+  const unstored = new Set<number>();
+  for (let i = 0; i < record.totalBatches; i++)
+    if (!done.has(i) && !stored.processed.has(i) && !stored.failed.has(i)) unstored.add(i);
+  if (unstored.size && stored.groups.length) {
+    for (const [index, result] of await resultsInGroups(deps, requestId, stored.groups, unstored)) {
+      await deps.store.putJson(keys.batch(requestId, index), result);
+      stored.processed.add(index);
+    }
+  }
   for (let i = 0; i < record.totalBatches; i++) {
     if (done.has(i)) continue;
     const outcome = stored.processed.has(i) ? 'processed' : stored.failed.has(i) ? 'failed' : undefined;

@@ -164,6 +164,11 @@ export const keys = {
   batch: (requestId: string, index: number) => `${requestId}/batches/${String(index).padStart(6, '0')}.json`,
   failedBatch: (requestId: string, index: number) =>
     `${requestId}/batches/${String(index).padStart(6, '0')}.failed.json`,
+  /**
+   * The results of several batches of one shard stored together by one invocation (src/core/processBatch.ts); the
+   * batches' shard item says which of them it holds (StatusStore.storedTogether). Not a batch key: reconcile ignores it.
+   */
+  batchGroup: (requestId: string, groupId: string) => `${requestId}/batches/g${groupId}.json`,
   /** A worker's partial progress on a batch it could not finish in time (not a result: reconcile ignores it). */
   batchProgress: (requestId: string, index: number) =>
     `${requestId}/batches/${String(index).padStart(6, '0')}.progress.json`,

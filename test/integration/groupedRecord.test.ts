@@ -74,6 +74,10 @@ describe("an invocation's batches of one shard recorded by one update (fauxqs + 
     expect(first.together).toEqual([range(0, 10)]);
     expect(first.alone).toEqual([]);
     expect(sorted((await statusRecord(requestId)).doneBatches)).toEqual(range(0, 10));
+    // One object holds the ten results (one PUT), none under a batch's own key.
+    expect(await service.listKeys(`${requestId}/batches/`)).toEqual([
+      expect.stringMatching(new RegExp(`^${requestId}/batches/g000000-[0-9a-f]{12}\\.json$`)),
+    ]);
 
     // Batches 10-14 are delivered twice at once: the redelivery (5-14) looks them up before the first delivery
     // (10-14, its own worker) records them, and its grouped update meets them counted: each batch alone instead.

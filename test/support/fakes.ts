@@ -141,6 +141,9 @@ export class MemoryStatusStore implements StatusStore {
     { done: Set<number>; processed: number; failed: number; updatedAt: string; usage?: UsageCounts }
   >();
 
+  /** Batches whose results are stored together (`<requestId>#<batchIndex>` → group id), as the shard items note them. */
+  readonly together = new Map<string, string>();
+
   /** What get() answers: the status item with the unpromoted shards' counts added, and (only here) the done set. */
   private view(record: StatusRecord): StatusRecord {
     const out = clone(record);
@@ -221,6 +224,7 @@ export class MemoryStatusStore implements StatusStore {
     batches: readonly { batchIndex: number; outcome: BatchOutcome; usage?: UsageCounts }[],
     now: string,
     request: RequestRef,
+    groupId?: string,
   ): Promise<{ recorded: true; shard: ShardState } | { recorded: false }> {
     const key = `${requestId}#${shard}`;
     const s = this.shards.get(key) ?? { done: new Set<number>(), processed: 0, failed: 0, updatedAt: now };
@@ -235,6 +239,7 @@ export class MemoryStatusStore implements StatusStore {
     }
     s.updatedAt = now;
     this.shards.set(key, s);
+    if (groupId) for (const b of batches) this.together.set(`${requestId}#${b.batchIndex}`, groupId);
     this.journal.push(`status.record ${batches.map((b) => b.batchIndex).join(',')} together`);
     return { recorded: true, shard: this.shardState(requestId, batches[0].batchIndex, request.totalBatches) };
   }
@@ -260,6 +265,15 @@ export class MemoryStatusStore implements StatusStore {
       !!record.fullShards?.has(shard.shard) &&
       record.processedBatches + record.failedBatches >= record.totalBatches;
     return { complete };
+  }
+
+  async storedTogether(record: StatusRecord): Promise<Map<number, string>> {
+    const groups = new Map<number, string>();
+    for (let i = 0; i < record.totalBatches; i++) {
+      const groupId = this.together.get(`${record.requestId}#${i}`);
+      if (groupId) groups.set(i, groupId);
+    }
+    return groups;
   }
 
   async doneBatches(record: StatusRecord): Promise<Set<number>> {

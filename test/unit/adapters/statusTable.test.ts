@@ -177,6 +177,38 @@ describe('dynamoStatusStore.recordBatches', () => {
     expect(input.UpdateExpression).toBe('ADD #done :offSet, #processed :p SET updatedAt = :now, expiresAt = :exp');
   });
 
+  it('with a group id, the same update notes which batches its object holds; storedTogether reads them back', async () => {
+    ddb.on(UpdateCommand).resolves({ Attributes: { requestId: SHARD0, done: new Set([4, 9]), processed: 2 } });
+    const batches = [9, 4].map((batchIndex) => ({ batchIndex, outcome: 'processed' as const }));
+    await dynamoStatusStore().recordBatches(ID, 0, batches, NOW, { totalBatches: 300, expiresAt: 1 }, '000004-abc');
+    const input = ddb.commandCalls(UpdateCommand)[0].args[0].input;
+    expect(input.UpdateExpression).toBe(
+      'ADD #done :offSet, #together :group, #processed :p SET updatedAt = :now, expiresAt = :exp',
+    );
+    expect(input.ConditionExpression).toBe('NOT contains(#done, :off0) AND NOT contains(#done, :off1)');
+    expect(input.ExpressionAttributeNames).toMatchObject({ '#together': 'together' });
+    expect(input.ExpressionAttributeValues).toMatchObject({ ':group': new Set(['9.4>000004-abc']) });
+
+    // Two shards of a 300-batch request: each entry maps its offsets, on its own shard, to its group.
+    ddb.on(BatchGetCommand).resolves({
+      Responses: {
+        'unit-table': [
+          { requestId: SHARD0, done: new Set([4, 9, 10]), together: new Set(['9.4>000004-abc']) },
+          { requestId: `shard#${ID}#1`, done: new Set([0, 1, 2]), together: new Set(['0.2>000256-def']) },
+        ],
+      },
+    });
+    const record = { ...item, status: 'processing' as const, totalBatches: 300 };
+    expect(await dynamoStatusStore().storedTogether(record)).toEqual(
+      new Map([
+        [9, '000004-abc'],
+        [4, '000004-abc'],
+        [256, '000256-def'],
+        [258, '000256-def'],
+      ]),
+    );
+  });
+
   it('passes other errors on, and refuses batches of another shard or the same batch twice', async () => {
     ddb.on(UpdateCommand).rejects(new Error('ProvisionedThroughputExceeded'));
     const store = dynamoStatusStore();

@@ -8,6 +8,7 @@ import {
 } from '../../../src/core/processBatch';
 import { reconcileRequest } from '../../../src/core/reconcile';
 import type { RetryPolicy } from '../../../src/core/retry';
+import type { BatchGroupResult } from '../../../src/core/output';
 import { keys } from '../../../src/core/status';
 import { isHangingContact, isPoisonContact } from '../../../src/handlers/mockData';
 import { crashOnceAt, FakeEnrichmentApi, HangingEnrichmentApi, VirtualClock } from '../../support/fakes';
@@ -522,6 +523,41 @@ describe("processBatch: an invocation's batches of one shard recorded by one upd
     expect(h.status.only()).toMatchObject({ status: 'processing', processedBatches: 5 });
     expect(outcomes(await invocation([h.messages[4]], h.worker(), 2))).toEqual(['duplicate']);
     expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 5, failedBatches: 0 });
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
+  });
+
+  it("stores the shard's batches in one object, which the update names and the assembly reads once", async () => {
+    const h = await seededRequest(450);
+    expect(outcomes(await invocation(h.messages, h.worker()))).toEqual(Array(5).fill('recorded'));
+    const puts = h.store.journal.filter((j) => j.startsWith('put ') && j.includes('/batches/'));
+    expect(puts).toEqual([expect.stringMatching(/^put [^/]+\/batches\/g000000-[0-9a-f]{12}\.json$/)]);
+    const groupKey = puts[0].slice('put '.length);
+    expect(h.store.json<BatchGroupResult>(groupKey)!.batches.map((b) => b.batchIndex)).toEqual([0, 1, 2, 3, 4]);
+    const groupId = /\/batches\/g(.+)\.json$/.exec(groupKey)![1];
+    expect(await h.status.storedTogether(h.status.only())).toEqual(new Map([0, 1, 2, 3, 4].map((i) => [i, groupId])));
+    for (let i = 0; i < 5; i++) expect(h.store.text(keys.batch(REQUEST_ID, i))).toBeUndefined();
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
+  });
+
+  it('a crash after the shared write leaves its batch out of the update: its copy in the object is never read', async () => {
+    const h = await seededRequest(450);
+    const crash = crashOnceAt('worker:after-result-write', (ctx) => ctx.batchIndex === 2);
+    const settled = await invocation(h.messages, h.worker(crash));
+    expect(outcomes(settled)).toEqual(['recorded', 'recorded', 'failed', 'recorded', 'recorded']);
+    expect(records(h.status.journal)).toEqual(['status.record 0,1,3,4 together']);
+    // The object holds batch 2 as written before the crash; only the update says which of its batches count.
+    const groupKey = (await h.store.listKeys(keys.batchPrefix(REQUEST_ID))).find((k) => /\/batches\/g/.test(k))!;
+    const group = h.store.json<BatchGroupResult>(groupKey)!;
+    expect(group.batches.map((b) => b.batchIndex)).toEqual([0, 1, 2, 3, 4]);
+    for (const row of group.batches[2].rows) row.enrichment_status = 'failed';
+    h.store.put(groupKey, JSON.stringify(group));
+    expect([...(await h.status.storedTogether(h.status.only())).keys()]).toEqual([0, 1, 3, 4]);
+
+    // The redelivery stores and records batch 2 alone; the output takes it from its own key.
+    expect(outcomes(await invocation([h.messages[2]], h.worker(), 2))).toEqual(['recorded']);
+    expect(h.store.text(keys.batch(REQUEST_ID, 2))).toBeDefined();
+    expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 5, failedBatches: 0 });
+    expect(h.status.only().failedContacts).toBe(0);
     expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
   });
 
