@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { OutputRow } from '../schemas/contact';
 import type { BatchMessage } from '../schemas/message';
 import { requestAssembly, type AssemblyRouting } from './assembleOutput';
+import { newGroupId, uncountedResult } from './batchGroups';
 import { meeting, type Meeting, type Seat } from './meeting';
 import {
   advanceEnrichment,
@@ -307,9 +307,7 @@ function recordShard(
   const shard = shardOf(batches[0].message.batchIndex);
   const now = () => deps.clock.now().toISOString();
   const first = Math.min(...batches.map((b) => b.message.batchIndex));
-  // A new id per write: an object is only ever read through the update that counted it, never a copy written by a
-  // duplicate delivery.
-  const groupId = `${String(first).padStart(6, '0')}-${randomBytes(6).toString('hex')}`;
+  const groupId = newGroupId(first);
   const group: BatchGroupResult = { requestId, groupId, batches: batches.map((b) => b.result) };
   const stored = deps.store.putJson(keys.batchGroup(requestId, groupId), group).then(
     () => true,
@@ -717,7 +715,8 @@ function workBudget(budget: TimeBudget | undefined, reserveMs: number): RetryBud
 export async function failBatch(message: BatchMessage, reason: string, deps: WorkerDeps): Promise<BatchHandling> {
   // 1. Look up the status item and shard: skip unknown or finished requests, re-drive promotion and assembly for recorded
   //    batches; a cancelled request's batch is recorded as a worker records it (settleCancelled).
-  // 2. A worker result already in S3 (only its count kept failing) is counted as processed, as reconcile does.
+  // 2. A worker result already in S3 (only its count kept failing; one in a group object no update named is first
+  //    stored under its own key) is counted as processed, as reconcile does.
   // 3. Otherwise write the failure result under the batch's failure key: the rows a worker settled
   //    before its time ran out are kept, only the contacts it never settled fail; its calls' usage stays counted.
   // 4. Record the batch exactly once; assemble if it was the last one.
@@ -726,10 +725,12 @@ export async function failBatch(message: BatchMessage, reason: string, deps: Wor
   if (typeof request === 'string') return request;
   // A cancelled request's batch is not failed: its unsettled contacts are cancelled, as a worker records them.
   if (request.cancelled) return settleCancelled(message, request, deps);
-  const stored = await deps.store.getJson<BatchResult>(keys.batch(requestId, batchIndex));
+  const stored = await uncountedResult(deps.store, requestId, batchIndex);
   if (stored) {
     deps.log.warn('dead-lettered batch has a stored result; counted as processed', { requestId, batchIndex });
-    return recordAndFinish(message, 'processed', request, deps, undefined, batchUsage(stored));
+    // One found in a group object goes under its own key: the assembly reads a group only for the batches it counts.
+    if (stored.grouped) await deps.store.putJson(keys.batch(requestId, batchIndex), stored.result);
+    return recordAndFinish(message, 'processed', request, deps, undefined, batchUsage(stored.result));
   }
   const { result, keptRows } = await failureResult(message, reason, deps.store);
   await deps.store.putJson(keys.failedBatch(requestId, batchIndex), result);

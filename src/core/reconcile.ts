@@ -7,8 +7,7 @@ import { isClosed } from './providerGate';
 import { cancelledResult, emitContactOutcomes, failureResult, type WorkerDeps } from './processBatch';
 import { batchUsage } from './usage';
 import type { UsageCounts } from '../schemas/status';
-import type { BatchGroupResult, BatchResult } from './output';
-import { shardOf } from './shards';
+import { groupOfKey, resultsInGroups } from './batchGroups';
 import { isComplete, keys } from './status';
 
 export interface ReconcileDeps extends WorkerDeps {
@@ -40,7 +39,6 @@ export interface ReconcileReport {
 }
 
 const BATCH_KEY = /\/batches\/(\d+)(\.failed)?\.json$/;
-const GROUP_KEY = /\/batches\/g((\d+)-[0-9a-f]+)\.json$/;
 
 /** Batch indexes with a result stored under their own key, by kind, and the objects holding several batches. */
 async function storedResults(deps: ReconcileDeps, requestId: string) {
@@ -50,31 +48,10 @@ async function storedResults(deps: ReconcileDeps, requestId: string) {
   for (const key of await deps.store.listKeys(keys.batchPrefix(requestId))) {
     const m = BATCH_KEY.exec(key);
     if (m) (m[2] ? failed : processed).add(Number(m[1]));
-    const g = GROUP_KEY.exec(key);
-    if (g) groups.push({ groupId: g[1], first: Number(g[2]) });
+    const group = groupOfKey(key);
+    if (group) groups.push(group);
   }
   return { processed, failed, groups };
-}
-
-/**
- * The results of `wanted` batches that only an object of several batches holds, one no update named (a crash between
- * its write and the update): read from the objects that may hold them (their batches are of one shard, from the
- * first index of their id on).
- */
-async function resultsInGroups(
-  deps: ReconcileDeps,
-  requestId: string,
-  groups: readonly { groupId: string; first: number }[],
-  wanted: ReadonlySet<number>,
-): Promise<Map<number, BatchResult>> {
-  const found = new Map<number, BatchResult>();
-  for (const { groupId, first } of groups) {
-    if (![...wanted].some((i) => !found.has(i) && i >= first && shardOf(i) === shardOf(first))) continue;
-    const group = await deps.store.getJson<BatchGroupResult>(keys.batchGroup(requestId, groupId));
-    for (const batch of group?.batches ?? [])
-      if (wanted.has(batch.batchIndex) && !found.has(batch.batchIndex)) found.set(batch.batchIndex, batch);
-  }
-  return found;
 }
 
 /**
@@ -134,7 +111,7 @@ export async function reconcileRequest(record: StatusRecord, deps: ReconcileDeps
   for (let i = 0; i < record.totalBatches; i++)
     if (!done.has(i) && !stored.processed.has(i) && !stored.failed.has(i)) unstored.add(i);
   if (unstored.size && stored.groups.length) {
-    for (const [index, result] of await resultsInGroups(deps, requestId, stored.groups, unstored)) {
+    for (const [index, result] of await resultsInGroups(deps.store, requestId, stored.groups, unstored)) {
       await deps.store.putJson(keys.batch(requestId, index), result);
       stored.processed.add(index);
     }

@@ -561,6 +561,22 @@ describe("processBatch: an invocation's batches of one shard recorded by one upd
     expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
   });
 
+  it('a dead-lettered batch whose result only a group object holds (a crash after the shared write) is counted as processed', async () => {
+    const h = await seededRequest(450);
+    const crash = crashOnceAt('worker:after-result-write', (ctx) => ctx.batchIndex === 2);
+    expect(outcomes(await invocation(h.messages, h.worker(crash)))).toEqual([
+      'recorded',
+      'recorded',
+      'failed',
+      'recorded',
+      'recorded',
+    ]);
+    expect(await failBatch(h.messages[2], 'maxReceiveCount', h.worker())).toBe('recorded');
+    expect(h.store.text(keys.failedBatch(REQUEST_ID, 2))).toBeUndefined();
+    expect(h.status.only()).toMatchObject({ status: 'completed', processedBatches: 5, failedBatches: 0 });
+    expectOutput(h.store.json<OutputDoc>(keys.output(REQUEST_ID)), { contacts: h.contacts, fields: FIELDS });
+  });
+
   it('the same batch twice in one invocation is counted once', async () => {
     const h = await seededRequest(450);
     const settled = await invocation([...h.messages, h.messages[1]], h.worker());
