@@ -121,17 +121,35 @@ describe('httpEnrichmentApi', () => {
 
   it('rejects a body that is not JSON', async () => {
     reply = send(200, '<html>oops</html>');
-    // fetch's errors come from Node's own realm, so compare names rather than constructors.
+    // JSON.parse's error comes from Node's own realm (outside jest's), so compare names rather than constructors.
     expect(await failure(httpEnrichmentApi(url, 1_000).enrich(contacts, ['job_title']))).toMatchObject({
       name: 'SyntaxError',
     });
+  });
+
+  it('follows no redirect: a 3xx answer is an HttpError, and nothing is POSTed elsewhere', async () => {
+    reply = send(307, { message: 'moved' }, { location: `${stub.base}/elsewhere` });
+    const err = await failure(httpEnrichmentApi(url, 1_000).enrich(contacts, ['job_title']));
+    expect(err).toMatchObject({ name: 'HttpError', status: 307 });
+    expect(received.map((r) => r.url)).toEqual(['/mock/enrich']);
+  });
+
+  it('keeps the connection alive: calls in turn go over one socket', async () => {
+    const ports: number[] = [];
+    reply = (req, body, res) => {
+      ports.push(req.socket.remotePort!);
+      send(200, { results: [{ enrichment_status: 'not_found' }] })(req, body, res);
+    };
+    for (let i = 0; i < 3; i++) await httpEnrichmentApi(url, 1_000).enrich(makeContacts(1), ['job_title']);
+    expect(ports).toHaveLength(3);
+    expect(new Set(ports).size).toBe(1);
   });
 
   it('passes a connection failure on as a plain (retryable) error', async () => {
     const err = await failure(
       httpEnrichmentApi('http://127.0.0.1:9/mock/enrich', 1_000).enrich(contacts, ['job_title']),
     );
-    expect(err).toMatchObject({ name: 'TypeError', message: 'fetch failed' });
+    expect(err).toMatchObject({ code: 'ECONNREFUSED' });
     expect(err).not.toBeInstanceOf(HttpError);
     expect(err).not.toBeInstanceOf(TimeoutError);
   });
