@@ -226,10 +226,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     LOCAL_IAM_SECRET: iamSecret,
   });
 
-  // The preload gives each function (a worker thread) its own identity, which the IAM edge maps to its role.
+  // The preloads give each function (a worker thread) its own identity, which the IAM edge maps to its role, and
+  // the heap limits Lambda gives its memory size (functionMemory.js).
   const serverless = [
     '-r',
     path.join(__dirname, 'functionCredentials.js'),
+    '-r',
+    path.join(__dirname, 'functionMemory.js'),
     path.join(ROOT, 'node_modules/serverless/bin/serverless.js'),
     'offline',
     'start',
