@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { serverlessOfflineArgs } from '../../../src/local/stack';
 
 const PRELOAD = path.resolve(__dirname, '../../../src/local/functionMemory.js');
 /** A worker's code (an ES module or CommonJS alike) that posts its resource limits. */
@@ -25,6 +26,14 @@ async function limitsSeenBy(workerOptions: object[]): Promise<Record<string, num
 }
 
 describe("a function's worker thread offline (functionMemory.js)", () => {
+  it('is preloaded into serverless offline by the stack', () => {
+    const args = serverlessOfflineArgs('us-east-1');
+    const at = args.indexOf(PRELOAD);
+    expect(args[at - 1]).toBe('-r');
+    // A node option: before the script.
+    expect(at).toBeLessThan(args.findIndex((a) => a.endsWith('serverless.js')));
+  });
+
   it("gets the old space Lambda's Node.js runtime gives its memory size, and semi-spaces of at most 4 MB", async () => {
     // serverless offline passes the size as a number; a string (an environment) works the same.
     const seen = await limitsSeenBy([
