@@ -163,6 +163,26 @@ export async function warmUp(call: () => Promise<unknown>, functionKey: string, 
   }
 }
 
+/**
+ * serverless offline's node arguments. The preloads give each function (a worker thread) its own identity, which the
+ * IAM edge maps to its role (functionCredentials.js), and its heap limits (functionMemory.js).
+ */
+export function serverlessOfflineArgs(region: string): string[] {
+  return [
+    '-r',
+    path.join(__dirname, 'functionCredentials.js'),
+    '-r',
+    path.join(__dirname, 'functionMemory.js'),
+    path.join(ROOT, 'node_modules/serverless/bin/serverless.js'),
+    'offline',
+    'start',
+    '--stage',
+    'local',
+    '--region',
+    region,
+  ];
+}
+
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   useFakeAwsCredentials();
   const port = opts.port ?? DEFAULTS.port;
@@ -226,18 +246,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     LOCAL_IAM_SECRET: iamSecret,
   });
 
-  // The preload gives each function (a worker thread) its own identity, which the IAM edge maps to its role.
-  const serverless = [
-    '-r',
-    path.join(__dirname, 'functionCredentials.js'),
-    path.join(ROOT, 'node_modules/serverless/bin/serverless.js'),
-    'offline',
-    'start',
-    '--stage',
-    'local',
-    '--region',
-    region,
-  ];
+  const serverless = serverlessOfflineArgs(region);
   const child = spawn(process.execPath, [path.join(__dirname, 'watchdog.js'), process.execPath, ...serverless], {
     cwd: ROOT,
     env,
