@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { BatchGroupResult, BatchResult } from './output';
-import type { ObjectStore } from './ports';
+import type { Logger, ObjectStore } from './ports';
 import { shardOf } from './shards';
 import { keys } from './status';
 
@@ -43,16 +43,28 @@ export async function resultsInGroups(
 
 /**
  * A result a delivery stored for a batch it never counted: under the batch's own key, else in a group object (one
- * LIST of the request's group objects). The DLQ handler counts it as processed rather than failing the batch.
+ * LIST of the request's group objects). The DLQ handler counts it as processed rather than failing the batch. The
+ * group lookup is best effort: if it fails (logged), the batch is treated as having no result, so the handler still
+ * ends it (as failed, its contacts once).
  */
 export async function uncountedResult(
   store: ObjectStore,
   requestId: string,
   batchIndex: number,
+  log: Logger,
 ): Promise<{ result: BatchResult; grouped: boolean } | undefined> {
   const own = await store.getJson<BatchResult>(keys.batch(requestId, batchIndex));
   if (own) return { result: own, grouped: false };
-  const groups = (await store.listKeys(`${keys.batchPrefix(requestId)}g`)).flatMap((k) => groupOfKey(k) ?? []);
-  const result = (await resultsInGroups(store, requestId, groups, new Set([batchIndex]))).get(batchIndex);
-  return result && { result, grouped: true };
+  try {
+    const groups = (await store.listKeys(`${keys.batchPrefix(requestId)}g`)).flatMap((k) => groupOfKey(k) ?? []);
+    const result = (await resultsInGroups(store, requestId, groups, new Set([batchIndex]))).get(batchIndex);
+    return result && { result, grouped: true };
+  } catch (err) {
+    log.warn('could not look for the batch in group objects; treated as having no result', {
+      requestId,
+      batchIndex,
+      err,
+    });
+    return undefined;
+  }
 }

@@ -725,7 +725,7 @@ export async function failBatch(message: BatchMessage, reason: string, deps: Wor
   if (typeof request === 'string') return request;
   // A cancelled request's batch is not failed: its unsettled contacts are cancelled, as a worker records them.
   if (request.cancelled) return settleCancelled(message, request, deps);
-  const stored = await uncountedResult(deps.store, requestId, batchIndex);
+  const stored = await uncountedResult(deps.store, requestId, batchIndex, deps.log);
   if (stored) {
     deps.log.warn('dead-lettered batch has a stored result; counted as processed', { requestId, batchIndex });
     // One found in a group object goes under its own key: the assembly reads a group only for the batches it counts.

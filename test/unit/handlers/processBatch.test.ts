@@ -8,6 +8,7 @@ import type { StatusRecord } from '../../../src/schemas/status';
 import { statusRecordOf } from '../../support/fakes';
 import { awsMocks } from '../../support/awsMocks';
 import { makeContacts, sqsEvent } from '../../support/factories';
+import { type StubServer, startStubServer } from '../../support/stubServer';
 
 const R1 = '11111111-1111-4111-8111-111111111111';
 const R2 = '22222222-2222-4222-8222-222222222222';
@@ -52,23 +53,30 @@ describe('forEachBatchMessage', () => {
 
 describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', () => {
   const aws = awsMocks();
-  let fetchSpy: jest.SpyInstance;
+  // The enrichment API: a local server answering as the mock does (the adapter calls it over node:http).
+  let api: StubServer;
+  const apiUrl = process.env.ENRICHMENT_API_URL;
 
   const status = (requestId: string, over: Partial<StatusRecord> = {}): StatusRecord =>
     statusRecordOf(requestId, { totalContacts: 6, totalBatches: 2, ...over });
 
-  beforeEach(() => {
-    aws.reset();
-    fetchSpy = jest.spyOn(globalThis, 'fetch').mockImplementation(async (_url, init) => {
-      const { contacts, fields } = JSON.parse(String(init!.body));
-      return new Response(JSON.stringify({ results: contacts.map((c: never) => mockEnrichContact(c, fields)) }), {
-        status: 200,
-        headers: { 'content-type': 'application/json' },
-      });
+  beforeAll(async () => {
+    api = await startStubServer((_req, body, res) => {
+      const { contacts, fields } = JSON.parse(body);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ results: contacts.map((c: never) => mockEnrichContact(c, fields)) }));
     });
   });
-  afterEach(() => fetchSpy.mockRestore());
-  afterAll(() => aws.restore());
+  beforeEach(() => {
+    process.env.ENRICHMENT_API_URL = `${api.base}/mock/enrich`;
+    aws.reset();
+    api.received.length = 0;
+  });
+  afterAll(async () => {
+    aws.restore();
+    await api.close();
+    process.env.ENRICHMENT_API_URL = apiUrl;
+  });
 
   it('processes one record, lists the one whose status read fails, and drops the malformed one', async () => {
     aws.ddb.on(GetCommand, { Key: { requestId: R1 } }).resolves({ Item: status(R1) });
@@ -101,8 +109,7 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
     expect(res).toEqual({ batchItemFailures: [{ itemIdentifier: 'm2' }] });
 
     // Only R1 reached the API; the finished request R3 was skipped.
-    expect(fetchSpy).toHaveBeenCalledTimes(1);
-    expect(String(fetchSpy.mock.calls[0][0])).toBe(process.env.ENRICHMENT_API_URL);
+    expect(api.received.map((r) => `${r.method} ${r.url}`)).toEqual(['POST /mock/enrich']);
 
     const puts = aws.s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
     expect(puts.map((p) => p.Key)).toEqual([`${R1}/batches/000001.json`]);
@@ -124,7 +131,7 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
     const context = { getRemainingTimeInMillis: () => 4_000 }; // the default reserve is 5 s
     const res = await makeHandler()(sqsEvent([{ messageId: 'm1', body: JSON.stringify(message(R1)) }]), context);
     expect(res.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
-    expect(fetchSpy).not.toHaveBeenCalled();
+    expect(api.received).toHaveLength(0);
     const puts = aws.s3.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
     expect(puts.map((p) => p.Key)).toEqual([`${R1}/batches/000000.progress.json`]);
     expect(aws.ddb.commandCalls(UpdateCommand)).toHaveLength(0);
@@ -134,7 +141,7 @@ describe('processBatch handler (aws-sdk-client-mock, stubbed enrichment API)', (
       getRemainingTimeInMillis: () => 60_000,
     });
     expect(ok.batchItemFailures).toEqual([]);
-    expect(fetchSpy).toHaveBeenCalledTimes(1);
+    expect(api.received).toHaveLength(1);
   });
 
   it('lists a record whose result write fails, so SQS redelivers it', async () => {
