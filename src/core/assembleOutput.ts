@@ -198,9 +198,9 @@ export async function assembleOutput(requestId: string, deps: AssembleDeps): Pro
 
 async function assemble(requestId: string, deps: AssembleDeps): Promise<AssembleOutcome> {
   // 1. Re-read the status item: stop if it is final already or not every batch is recorded.
-  // 2. Read the batch results once, in order (those stored together: their group's object once, per the shards), rendering each into JSON, NDJSON and CSV, each streamed
-  //    into its own multipart upload (flat memory), and summing the usage (calls kept with each result, rows by
-  //    source and status); wait until all of them are stored.
+  // 2. Read the batch results once, in order (those stored together: their group's object once, per the shards),
+  //    rendering each into JSON, NDJSON and CSV, each streamed into its own multipart upload (flat memory), and
+  //    summing the usage (calls kept with each result, rows by source and status); wait until all of them are stored.
   // 3. Set the final status and the usage, priced, with a conditional update (processing → final): the outputs
   //    exist by then.
   // 4. The run that set the status deletes what only the assembly read: the batch results (and a worker's kept

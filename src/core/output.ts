@@ -87,7 +87,10 @@ export interface BatchResult {
   usage?: CallUsage;
 }
 
-/** Several batches' results in one object (keys.batchGroup): one PUT and one GET for an invocation's batches of a shard. */
+/**
+ * Several batches' results in one object (keys.batchGroup): one PUT and one GET for an invocation's batches of a
+ * shard.
+ */
 export interface BatchGroupResult {
   requestId: string;
   groupId: string;
