@@ -353,6 +353,7 @@ describe("advanceEnrichment with the provider gate: 402, 429 and a failed trial 
       limiter,
       callBudget: 1,
       onTransientFailure: () => (own += 1),
+      now: () => clock.now, // the takes are timed on the gate's clock too, never the host's
     });
     // One attempt allowed and a budget of one call: the three 429s spent neither.
     expect(calls).toEqual([3, 3, 3, 3]);
