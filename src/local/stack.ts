@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -98,6 +99,8 @@ export interface Stack {
 
 const log = createLogger({ service: 'enrichment-service', component: 'local-stack' });
 const ROOT = path.resolve(__dirname, '../..');
+/** serverless offline's esbuild folder (custom.esbuild.outputWorkFolder): its own, as `sls package` empties its. */
+const OFFLINE_BUILD_FOLDER = '.esbuild-offline';
 
 async function waitForHttp(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -142,6 +145,8 @@ async function stopProcessGroup(child: ChildProcess, graceMs: number): Promise<v
  */
 /** The most warm-up invocations started at once (else one function at a time). */
 const WARM_AT_ONCE = 40;
+/** The function a job runs many of at once: one per batch message in flight (serverless/functions.yml). */
+const BATCH_WORKER = 'processBatch';
 
 /**
  * One warm-up invocation. On a loaded machine starting every instance at once can outlast a function's timeout
@@ -161,6 +166,33 @@ export async function warmUp(call: () => Promise<unknown>, functionKey: string, 
       }
     }
   }
+}
+
+/**
+ * The warm-up invocations before the ready line, per function: the batch worker and the stack's own mock API (which
+ * the workers call) `workers` times, every other function once: a job runs one of each at a time, and more start on
+ * first use, as on Lambda. (Every queue-triggered function `workers` times took 11 s of an 8-worker stack's start and
+ * ~0.8 GB, for threads a job rarely uses.) Message-free events: each answers without work.
+ */
+export function warmUpPlan(
+  queueFunctions: string[],
+  httpFunctions: string[],
+  workers: number,
+  ownMock: string | undefined,
+): Array<{ functionKey: string; instances: number; event: unknown }> {
+  return [
+    ...queueFunctions.map((functionKey) => ({
+      functionKey,
+      instances: functionKey === BATCH_WORKER ? workers : 1,
+      event: { Records: [] },
+    })),
+    ...[...new Set(httpFunctions)].map((functionKey) => ({
+      functionKey,
+      instances: functionKey === ownMock ? workers : 1,
+      // No body and no key: each answers 4xx without an AWS call.
+      event: { httpMethod: 'GET', path: '/', headers: {}, requestContext: {} },
+    })),
+  ];
 }
 
 /**
@@ -207,7 +239,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     ...opts.env,
     OFFLINE_HTTP_PORT: String(offlinePort),
     // Its own esbuild folder (serverless.yml, custom.esbuild): `sls package` cleans .esbuild/ when it is done.
-    OFFLINE_ESBUILD_FOLDER: '.esbuild-offline',
+    OFFLINE_ESBUILD_FOLDER: OFFLINE_BUILD_FOLDER,
+    OFFLINE_BUNDLE_EXTERNALS: 'repository',
     OFFLINE_LAMBDA_PORT: String(lambdaPort),
     PUBLIC_API_URL: apiUrl,
     // The stack's own mock, in the provider's dialect (People Data Labs': its base, the adapter adds /v5/person/bulk).
@@ -246,6 +279,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     LOCAL_IAM_SECRET: iamSecret,
   });
 
+  // The functions resolve the SDK from the repository's node_modules (custom.esbuild.exclude): never from a copy an
+  // earlier start installed into the build folder, at a version the lock may have left since.
+  rmSync(path.join(ROOT, OFFLINE_BUILD_FOLDER, '.build', 'node_modules'), { recursive: true, force: true });
   const serverless = serverlessOfflineArgs(region);
   const child = spawn(process.execPath, [path.join(__dirname, 'watchdog.js'), process.execPath, ...serverless], {
     cwd: ROOT,
@@ -330,22 +366,18 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   }
 
   // serverless offline starts a worker thread for each concurrent invocation that finds no idle one: 2-3 s each on
-  // 2 cores, so a job's first batches waited 6-15 s. Message-free events start them now, before the ready line:
-  // each queue-triggered function and the stack's own mock API (which the workers call) as many at once as there
-  // are workers, each other HTTP function once. They stay (custom.terminateIdleLambdaTime).
+  // 2 cores, so a job's first batches waited 6-15 s. warmUpPlan's invocations start them now, before the ready line;
+  // they stay (custom.terminateIdleLambdaTime).
   const workers = opts.workers ?? DEFAULTS.workers;
   const ownMock = opts.env?.ENRICHMENT_API_URL
     ? undefined
     : sls.httpRoutes().find((r) => `${apiUrl}/${r.path}` === env.ENRICHMENT_API_URL)?.functionKey;
-  const warm = [
-    ...sls.sqsEventSources().map((s) => ({ functionKey: s.functionKey, instances: workers, event: { Records: [] } })),
-    ...[...new Set(sls.httpRoutes().map((r) => r.functionKey))].map((functionKey) => ({
-      functionKey,
-      instances: functionKey === ownMock ? workers : 1,
-      // No body and no key: each answers 4xx without an AWS call.
-      event: { httpMethod: 'GET', path: '/', headers: {}, requestContext: {} },
-    })),
-  ];
+  const warm = warmUpPlan(
+    sls.sqsEventSources().map((s) => s.functionKey),
+    sls.httpRoutes().map((r) => r.functionKey),
+    workers,
+    ownMock,
+  );
   try {
     // All at once up to WARM_AT_ONCE instances (each its own thread), else one function at a time: about 100 threads
     // at once (16 workers) took longer than a function's timeout on a loaded machine (a 504 "Lambda timeout", which

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { TOO_LARGE_MESSAGE } from '../../src/inlineLimits';
 import { makeContacts } from '../support/factories';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -45,6 +47,15 @@ describe('offline stack end to end (HTTP on free ports)', () => {
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+
+  it("runs its functions on the repository's own packages: nothing installed into the build folder", () => {
+    // The deployed zips get the SDK installed beside each bundle; offline that was an `npm ci` on every start.
+    const build = path.join(__dirname, '../../.esbuild-offline/.build');
+    expect(existsSync(path.join(build, 'src/handlers/processBatch.js'))).toBe(true);
+    expect(existsSync(path.join(build, 'node_modules'))).toBe(false);
+    // Still left out of the bundle, so the function finds it in the repository's node_modules.
+    expect(readFileSync(path.join(build, 'src/handlers/processBatch.js'), 'utf8')).toContain('@aws-sdk/client-sqs');
+  });
 
   it('accepts a job, reports progress, and serves the output through the download link', async () => {
     const contacts = makeContacts(1_234, { extra: true });
