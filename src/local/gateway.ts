@@ -31,7 +31,7 @@ export interface GatewayOptions {
   /** The functions behind the API, to queue each function's requests on its own (a request matching none shares one queue). */
   routes?: Route[];
   /**
-   * Requests each function handles at once, like a reserved concurrency (LOCAL_API_CONCURRENCY, default 8): serverless
+   * Requests each function handles at once, like a reserved concurrency (LOCAL_API_CONCURRENCY, default 16): serverless
    * offline starts a worker thread, kept for the stack's life, for every call that finds no idle one. More wait their turn.
    */
   concurrency?: number;
