@@ -10,7 +10,7 @@ import {
   type Metadata,
   S3ReferenceSchema,
 } from '../schemas/request';
-import { encodeMessageBody, type BatchMessage } from '../schemas/message';
+import { encodedLongerThan, type BatchMessage } from '../schemas/message';
 import { quoteInput } from '../schemas/text';
 import type { StatusRecord } from '../schemas/status';
 import { chunk } from './batching';
@@ -98,7 +98,7 @@ function validateContacts(items: Iterable<unknown>, errors: FieldError[]): Conta
   for (const item of items) {
     const parsed = ContactSchema.safeParse(item);
     if (!parsed.success) errors.push(...toFieldErrors(parsed.error, ['contacts', index]));
-    else if (encodeMessageBody(parsed.data).length > MAX_CONTACT_BYTES) {
+    else if (encodedLongerThan(parsed.data, MAX_CONTACT_BYTES)) {
       errors.push({
         path: `contacts[${index}]`,
         message: `a contact must serialize to at most ${MAX_CONTACT_BYTES} bytes (as sent: a non-ASCII character counts as its \\u escape, 6 bytes, an emoji 12)`,

@@ -58,10 +58,22 @@ const MAX_ELEMENT_CHARS = 1024 * 1024;
 const MAX_OUTER_CHARS = 64 * 1024;
 
 /** The contacts of an upload in its format, one at a time, in file order. Memory is flat in the file's size. */
-export function streamContactsOf(source: Readable, format: InputFormat): AsyncGenerator<unknown> {
-  if (format === 'ndjson') return streamNdjson(source);
-  if (format === 'csv') return streamCsv(source);
-  return streamJsonContacts(source);
+export async function* streamContactsOf(source: Readable, format: InputFormat): AsyncGenerator<unknown> {
+  for await (const run of streamContactRunsOf(source, format)) yield* run;
+}
+
+/**
+ * The same contacts in runs: those read from one chunk of the source at a time (never empty). A loop over a
+ * million contacts then awaits once a chunk instead of once a contact (the intake's passes: ~15% of their time).
+ */
+export function streamContactRunsOf(source: Readable, format: InputFormat): AsyncGenerator<unknown[]> {
+  if (format === 'ndjson') return ndjsonRuns(source);
+  if (format === 'csv') return csvRuns(source);
+  return jsonContactRuns(source);
+}
+
+async function* csvRuns(source: Readable): AsyncGenerator<unknown[]> {
+  for await (const contact of streamCsv(source)) yield [contact];
 }
 
 /**
@@ -72,6 +84,10 @@ export function streamContactsOf(source: Readable, format: InputFormat): AsyncGe
  * is refused wherever the fault is.
  */
 export async function* streamJsonContacts(source: Readable, key = 'contacts'): AsyncGenerator<unknown> {
+  for await (const run of jsonContactRuns(source, key)) yield* run;
+}
+
+async function* jsonContactRuns(source: Readable, key = 'contacts'): AsyncGenerator<unknown[]> {
   const quotedKey = JSON.stringify(key);
   let line = 1;
   let depth = 0;
@@ -110,21 +126,46 @@ export async function* streamJsonContacts(source: Readable, key = 'contacts'): A
       if (outer.length > MAX_OUTER_CHARS) fail('the document holds too much besides its contacts');
     };
     if (mode === 'element') elementStart = i;
-    for (; i < chunk.length; i++) {
+    const end = chunk.length;
+    // The next backslash and line feed in this chunk (end: none): a string's text is passed up to its next quote or
+    // backslash at once, counting the line feeds in it, not character by character.
+    let nextBackslash = -1;
+    let nextLf = -1;
+    for (; i < end; i++) {
       const c = chunk.charCodeAt(i);
-      if (c === 10) line += 1;
       if (inString) {
-        if (escaped) escaped = false;
-        else if (c === 92) escaped = true;
+        if (escaped) {
+          escaped = false;
+          if (c === 10) line += 1;
+        } else if (c === 92) escaped = true;
         else if (c === 34) {
           inString = false;
           if (keyStart >= 0) {
             lastKey = keyText + chunk.slice(keyStart, i + 1);
             keyStart = -1;
           }
+        } else {
+          let stop = chunk.indexOf('"', i + 1);
+          if (stop < 0) stop = end;
+          if (nextBackslash <= i) {
+            nextBackslash = chunk.indexOf('\\', i + 1);
+            if (nextBackslash < 0) nextBackslash = end;
+          }
+          if (nextBackslash < stop) stop = nextBackslash;
+          if (nextLf < i) {
+            nextLf = chunk.indexOf('\n', i);
+            if (nextLf < 0) nextLf = end;
+          }
+          while (nextLf < stop) {
+            line += 1;
+            nextLf = chunk.indexOf('\n', nextLf + 1);
+            if (nextLf < 0) nextLf = end;
+          }
+          i = stop - 1;
         }
         continue;
       }
+      if (c === 10) line += 1;
       const space = c === 32 || c === 10 || c === 13 || c === 9;
       if (mode === 'array') {
         if (space) continue;
@@ -222,11 +263,11 @@ export async function* streamJsonContacts(source: Readable, key = 'contacts'): A
       // The text before a byte that is not UTF-8 is read first: an error there comes first, and the line is known.
       feed(bytes.toString('utf8'));
       if (bad) {
-        yield* out.splice(0);
+        if (out.length) yield out.splice(0);
         notUtf8(bad);
       }
     }
-    yield* out.splice(0);
+    if (out.length) yield out.splice(0);
   }
   const bad = utf8.end();
   if (bad) notUtf8(bad);
@@ -251,6 +292,10 @@ export const streamContacts = (source: Readable): AsyncGenerator<unknown> => str
  * them); a line is refused as soon as it is longer than MAX_ELEMENT_CHARS, without being read whole.
  */
 export async function* streamNdjson(source: Readable): AsyncGenerator<unknown> {
+  for await (const run of ndjsonRuns(source)) yield* run;
+}
+
+async function* ndjsonRuns(source: Readable): AsyncGenerator<unknown[]> {
   const utf8 = new Utf8Check();
   const breaks = /\r\n|\n|\r/g;
   let line = 0;
@@ -305,26 +350,41 @@ export async function* streamNdjson(source: Readable): AsyncGenerator<unknown> {
       throw new InputParseError(`the line is larger than ${MAX_ELEMENT_CHARS} characters`, here());
   };
   const notUtf8 = (bad: NotUtf8) => new InputParseError(notUtf8Message(bad), here());
+  /** The values of `lines(text, last)` as one run; the lines before a faulty one come out before its error. */
+  const run: unknown[] = [];
+  const collect = (text: string, last: boolean): InputParseError | undefined => {
+    try {
+      for (const value of lines(text, last)) run.push(value);
+    } catch (err) {
+      if (err instanceof InputParseError) return err;
+      throw err;
+    }
+    return undefined;
+  };
   for await (const chunk of source) {
     if (typeof chunk === 'string') {
-      yield* lines(chunk, false);
+      const err = collect(chunk, false);
+      if (run.length) yield run.splice(0);
+      if (err) throw err;
       continue;
     }
     const { bytes, bad } = utf8.write(chunk as Buffer);
     // The lines before a byte that is not UTF-8 are read first: an error there comes first, and the line is known.
-    yield* lines(bytes.toString('utf8'), false);
-    if (bad) {
-      if (rest.endsWith('\r')) yield* lines('', true);
-      throw notUtf8(bad);
-    }
+    let err = collect(bytes.toString('utf8'), false);
+    if (!err && bad && rest.endsWith('\r')) err = collect('', true);
+    if (run.length) yield run.splice(0);
+    if (err) throw err;
+    if (bad) throw notUtf8(bad);
   }
   const bad = utf8.end();
   if (bad) throw notUtf8(bad);
-  yield* lines('', true);
+  const err = collect('', true);
+  if (run.length) yield run.splice(0);
+  if (err) throw err;
   if (rest) {
     const { value } = parseLine(rest);
     rest = '';
-    if (value !== undefined) yield value;
+    if (value !== undefined) yield [value];
   }
 }
 

@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream';
 import { ContactSchema, MAX_CONTACT_BYTES, type Contact } from '../schemas/contact';
-import { encodeMessageBody, type BatchMessage } from '../schemas/message';
+import { encodedLongerThan, type BatchMessage } from '../schemas/message';
 import type { IntakeCheckpoint, StatusRecord } from '../schemas/status';
 import { EnrichmentError, type FieldError } from './errors';
-import { InputParseError, inputOf, readInputBatches, streamContactsOf } from './inputFile';
+import { InputParseError, inputOf, readInputBatches, streamContactRunsOf } from './inputFile';
 import {
   noTracer,
   type Logger,
@@ -56,7 +56,7 @@ export type IntakeOutcome = 'not-validating' | 'rejected' | 'processing' | 'cont
 function checkContact(item: unknown, index: number): { contact?: Contact; errors: FieldError[] } {
   const parsed = ContactSchema.safeParse(item);
   if (!parsed.success) return { errors: toFieldErrors(parsed.error, ['contacts', index]) };
-  if (encodeMessageBody(parsed.data).length > MAX_CONTACT_BYTES) {
+  if (encodedLongerThan(parsed.data, MAX_CONTACT_BYTES)) {
     return {
       errors: [
         {
@@ -273,18 +273,21 @@ async function validatePass(
   const body = await openInput(record, deps);
   let index = 0;
   try {
-    for await (const item of streamContactsOf(body, inputOf(record).format)) {
-      if (index >= checkpoint.contactsValidated) {
-        errors.push(...checkContact(item, index).errors.slice(0, MAX_INTAKE_ERRORS - errors.length));
-        checkpoint.contactsValidated = index + 1;
-        if (errors.length >= MAX_INTAKE_ERRORS) break; // the report is full: the rest need not be read
-        if (checkpoint.contactsValidated % every === 0) {
-          checkpoint.errorsSoFar = errors;
-          if (outOfTime()) throw new OutOfTime();
-          await deps.status.saveIntake(record.requestId, { intake: checkpoint }, deps.clock.now().toISOString());
+    read: for await (const run of streamContactRunsOf(body, inputOf(record).format)) {
+      for (const item of run) {
+        if (index >= checkpoint.contactsValidated) {
+          const found = checkContact(item, index).errors;
+          if (found.length) errors.push(...found.slice(0, MAX_INTAKE_ERRORS - errors.length));
+          checkpoint.contactsValidated = index + 1;
+          if (errors.length >= MAX_INTAKE_ERRORS) break read; // the report is full: the rest need not be read
+          if (checkpoint.contactsValidated % every === 0) {
+            checkpoint.errorsSoFar = errors;
+            if (outOfTime()) throw new OutOfTime();
+            await deps.status.saveIntake(record.requestId, { intake: checkpoint }, deps.clock.now().toISOString());
+          }
         }
+        index += 1;
       }
-      index += 1;
     }
   } finally {
     body.destroy();
@@ -325,17 +328,19 @@ async function sendPass(
     if (checkpoint.batchesSent < record.totalBatches && outOfTime()) throw new OutOfTime();
   };
   try {
-    for await (const item of streamContactsOf(body, inputOf(record).format)) {
-      const batchIndex = Math.floor(index / batchSize);
-      index += 1;
-      if (batchIndex < checkpoint.batchesSent) continue;
-      // Validated in pass 1: parsing again applies the same trimming as the inline path.
-      batch.push(ContactSchema.parse(item));
-      if (batch.length === batchSize) {
-        group.push(message(record, batchIndex, batch));
-        last = batch;
-        batch = [];
-        if (group.length >= groupSize) await flush();
+    for await (const run of streamContactRunsOf(body, inputOf(record).format)) {
+      for (const item of run) {
+        const batchIndex = Math.floor(index / batchSize);
+        index += 1;
+        if (batchIndex < checkpoint.batchesSent) continue;
+        // Validated in pass 1: parsing again applies the same trimming as the inline path.
+        batch.push(ContactSchema.parse(item));
+        if (batch.length === batchSize) {
+          group.push(message(record, batchIndex, batch));
+          last = batch;
+          batch = [];
+          if (group.length >= groupSize) await flush();
+        }
       }
     }
     if (batch.length) {

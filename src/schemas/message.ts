@@ -39,6 +39,15 @@ export type BatchMessage = z.infer<typeof BatchMessageSchema>;
  */
 export const encodeMessageBody = (value: unknown): string => escapeNonAscii(JSON.stringify(value));
 
+/**
+ * Whether `value`'s message body (encodeMessageBody) is longer than `max` characters. An escape is at most 6
+ * characters for one of JSON's, so a JSON text of at most max/6 characters fits without escaping it.
+ */
+export function encodedLongerThan(value: unknown, max: number): boolean {
+  const json = JSON.stringify(value);
+  return json.length * 6 > max && escapeNonAscii(json).length > max;
+}
+
 /** A message of the intake queue: take in (or go on taking in) the upload of a `validating` request. */
 export const IntakeMessageSchema = z.object({ requestId: z.uuid() });
 export type IntakeMessage = z.infer<typeof IntakeMessageSchema>;

@@ -8,7 +8,7 @@ import { handler as createHandler } from '../../src/handlers/createEnrichment';
 import { parseJsonBody, requireJsonBody } from '../../src/handlers/http';
 import { handler as mockHandler } from '../../src/handlers/mockEnrich';
 import { ContactSchema, MAX_CONTACT_BYTES } from '../../src/schemas/contact';
-import { BatchMessageSchema, encodeMessageBody, type BatchMessage } from '../../src/schemas/message';
+import { BatchMessageSchema, encodedLongerThan, encodeMessageBody, type BatchMessage } from '../../src/schemas/message';
 import { RequestIdSchema } from '../../src/schemas/request';
 import { MAX_PROPERTY_DEPTH } from '../../src/schemas/text';
 import { apiEvent, makeContacts } from '../support/factories';
@@ -147,6 +147,21 @@ describe('sizes, measured as sent', () => {
     );
     expect(err.errors[0].path).toBe('contacts[0]');
     expect(journal).toEqual([]);
+  });
+
+  it('encodedLongerThan (the size check, which skips escaping a short text) agrees with the encoded length', () => {
+    const notes = [
+      ...Array.from({ length: 400 }, (_, k) => 'é'.repeat(k)),
+      ...Array.from({ length: 200 }, (_, k) => '😀'.repeat(k)),
+      ...Array.from({ length: 2100 }, (_, k) => 'a'.repeat(k)),
+    ];
+    // In a contact, and alone: a text all of whose characters escape is where the bound is tight.
+    for (const value of notes.flatMap((note) => [contact({ note }), note])) {
+      expect([value, encodedLongerThan(value, MAX_CONTACT_BYTES)]).toEqual([
+        value,
+        encodeMessageBody(value).length > MAX_CONTACT_BYTES,
+      ]);
+    }
   });
 
   it('fits 100 contacts at the limit, all emoji, in one SQS message and one SendMessageBatch call', async () => {

@@ -11,6 +11,7 @@ import {
   readInputBatches,
   renderInput,
   streamContacts,
+  streamContactRunsOf,
   streamContactsOf,
   streamJsonContacts,
   type InputFormat,
@@ -141,6 +142,37 @@ describe('streamContactsOf: JSON', () => {
     });
     const json = `\ufeff${JSON.stringify({ meta: { contacts: [1] }, contacts, z: [1, 2] }, null, 2)}`;
     for (const sizes of [[1], [2, 5], [4096]]) expect(await all(chunked(json, sizes), 'json')).toEqual(contacts);
+  });
+
+  it('passes over long strings, backslashes and escaped quotes at any chunk border, counting the lines in them', async () => {
+    const text = (n: number) => `${'x'.repeat(n)}\\"${'y'.repeat(n)}\\\\`;
+    const contacts = [1, 40, 300, 5000].map((n, i) => ({ first_name: text(n), last_name: `"${i}"`, note: '\\' }));
+    const json = JSON.stringify({ contacts }, null, 1);
+    for (const source of chunkings(Buffer.from(json))) expect(await all(source(), 'json')).toEqual(contacts);
+    // A raw line feed inside a string is not JSON: the element is refused on the line where it ends.
+    const bad = '{"contacts":[\n{"a":"x\\"y"},\n{"a":"b\nc\nd"},\n{"a":1}]}';
+    for (const source of chunkings(Buffer.from(bad))) {
+      const err = await parseError(source(), 'json');
+      expect([err.message, err.position]).toEqual([
+        expect.stringMatching(/contacts\[1\] is not valid JSON/),
+        'line 5, contacts[1]',
+      ]);
+    }
+  });
+
+  it('streamContactRunsOf: the same contacts in non-empty runs, one chunk at a time', async () => {
+    const contacts = makeContacts(300);
+    for (const [format, body] of [
+      ['json', JSON.stringify({ contacts })],
+      ['ndjson', contacts.map((c) => JSON.stringify(c)).join('\n')],
+    ] as const) {
+      const runs: unknown[][] = [];
+      for await (const run of streamContactRunsOf(chunked(body, [4096]), format)) runs.push(run);
+      expect(runs.flat()).toEqual(contacts);
+      expect(runs.length).toBeGreaterThan(1);
+      expect(runs.length).toBeLessThan(contacts.length / 10);
+      expect(runs.every((r) => r.length > 0)).toBe(true);
+    }
   });
 
   it.each([
