@@ -2,7 +2,7 @@ import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { invocationRecorder, processBatch, type WorkerDeps } from '../core/processBatch';
 import type { TimeBudget } from '../core/ports';
 import { forEachBatchMessage, lambdaHandler, type LambdaContext } from './sqsRecords';
-import { workerDeps } from './wiring';
+import { workerDeps } from './workerWiring';
 
 export type { LambdaContext };
 
