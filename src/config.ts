@@ -30,7 +30,7 @@ const ConfigSchema = z
     /** Time the intake keeps back from its timeout to save its checkpoint and queue its continuation. */
     INTAKE_TIME_RESERVE_MS: z.coerce.number().int().min(500).max(600_000).default(30_000),
     /**
-     * The enrichment provider the worker calls (src/handlers/wiring.ts): `mock`, the mock's own dialect (POST
+     * The enrichment provider the worker calls (src/handlers/workerWiring.ts): `mock`, the mock's own dialect (POST
      * ENRICHMENT_API_URL); `peopledatalabs`, People Data Labs' bulk person enrichment (POST
      * ENRICHMENT_API_URL/v5/person/bulk, ENRICHMENT_API_URL its base: https://api.peopledatalabs.com or the mock's …/mock).
      */

@@ -40,12 +40,26 @@ import { batchUsage, callUsageOf } from './usage';
 import type { Contact, EnrichField } from '../schemas/contact';
 import type { UsageCounts } from '../schemas/status';
 
-export interface WorkerDeps extends AssemblyRouting {
+/**
+ * What recording a batch needs, without the provider: the dead-letter function (failBatch) and reconcile run on these
+ * alone, so their wiring carries no provider adapter (src/handlers/workerWiring.ts has the worker's).
+ */
+export interface RecordingDeps extends AssemblyRouting {
   store: ObjectStore;
   status: StatusStore;
   clock: Clock;
   log: Logger;
   faults: FaultHooks;
+  /** Custom metrics: none when unset. */
+  metrics?: Metrics;
+  /** Spans `enrichment.batch` and, inside it, `enrichment.api.call` and `enrichment.bisect`: none when unset. */
+  tracer?: Tracer;
+  /** PROVIDER_PRICE_PER_MATCH, for the usage's estimatedCost when this worker assembles the output: 0 when unset. */
+  pricePerMatch?: number;
+}
+
+/** The worker's: recording's, and the provider with its retries, gate, limits, holds and cache. */
+export interface WorkerDeps extends RecordingDeps {
   api: EnrichmentApi;
   retry: RetryPolicy;
   /** Time kept back from the invocation's budget to store and record what was done. 0 when unset. */
@@ -62,14 +76,8 @@ export interface WorkerDeps extends AssemblyRouting {
   holdMaxDelaySeconds?: number;
   /** PROVIDER_OUTAGE_HOLD_SECONDS in ms: how long a batch is held through a provider outage. No bound when unset. */
   outageHoldMs?: number;
-  /** Custom metrics: none when unset. */
-  metrics?: Metrics;
-  /** Spans `enrichment.batch` and, inside it, `enrichment.api.call` and `enrichment.bisect`: none when unset. */
-  tracer?: Tracer;
   /** The result cache (src/core/resultCache.ts): none when unset. */
   cache?: CacheSettings;
-  /** PROVIDER_PRICE_PER_MATCH, for the usage's estimatedCost when this worker assembles the output: 0 when unset. */
-  pricePerMatch?: number;
 }
 
 /** What the worker knows about the invocation that carries the message. */
@@ -212,7 +220,7 @@ async function recordAndFinish(
   message: BatchMessage,
   outcome: BatchOutcome,
   request: RequestRef,
-  deps: WorkerDeps,
+  deps: RecordingDeps,
   /** The rows the batch settles: counted in the metrics only by the run that records the batch. */
   rows?: readonly OutputRow[],
   /** The batch's usage: added to the running usage by the same once-only update that counts the batch. */
@@ -232,7 +240,7 @@ async function recordAndFinish(
 }
 
 /** false for a shard not full yet; undefined for an unknown request. */
-async function promoteIfFull(shard: ShardState, now: string, deps: WorkerDeps): Promise<boolean | undefined> {
+async function promoteIfFull(shard: ShardState, now: string, deps: RecordingDeps): Promise<boolean | undefined> {
   if (shard.done < shard.size) return false;
   return (await deps.status.promoteShard(shard, now))?.complete;
 }
@@ -364,7 +372,7 @@ function recordShard(
  * re-drives the promotion of its shard and the assembly, either of which may have crashed).
  * Otherwise what recording the batch needs of its request.
  */
-async function alreadyHandled(message: BatchMessage, deps: WorkerDeps): Promise<BatchHandling | WorkerRequest> {
+async function alreadyHandled(message: BatchMessage, deps: RecordingDeps): Promise<BatchHandling | WorkerRequest> {
   const { requestId, batchIndex } = message;
   const found = await deps.status.lookupBatch(requestId, batchIndex);
   if (!found) {
@@ -414,7 +422,7 @@ interface WorkerRequest extends RequestRef {
 async function settleCancelled(
   message: BatchMessage,
   request: WorkerRequest,
-  deps: WorkerDeps,
+  deps: RecordingDeps,
 ): Promise<BatchHandling> {
   const { requestId, batchIndex } = message;
   const stored = await deps.store.getJson<BatchResult>(keys.batch(requestId, batchIndex));
@@ -712,7 +720,7 @@ function workBudget(budget: TimeBudget | undefined, reserveMs: number): RetryBud
  * Handles a batch that reached the dead-letter queue: its contacts are written as failed
  * and the batch is counted as failed, once, unless a worker recorded it in the meantime.
  */
-export async function failBatch(message: BatchMessage, reason: string, deps: WorkerDeps): Promise<BatchHandling> {
+export async function failBatch(message: BatchMessage, reason: string, deps: RecordingDeps): Promise<BatchHandling> {
   // 1. Look up the status item and shard: skip unknown or finished requests, re-drive promotion and assembly for recorded
   //    batches; a cancelled request's batch is recorded as a worker records it (settleCancelled).
   // 2. A worker result already in S3 (only its count kept failing; one in a group object no update named is first

@@ -4,13 +4,13 @@ import { assemblesInline, requestAssembly } from './assembleOutput';
 import { inputOf, readInputBatches } from './inputFile';
 import { noTracer, type BatchOutcome, type BatchQueue, type PauseReason, type ProviderGateStore } from './ports';
 import { isClosed } from './providerGate';
-import { cancelledResult, emitContactOutcomes, failureResult, type WorkerDeps } from './processBatch';
+import { cancelledResult, emitContactOutcomes, failureResult, type RecordingDeps } from './processBatch';
 import { batchUsage } from './usage';
 import type { UsageCounts } from '../schemas/status';
 import { groupOfKey, resultsInGroups } from './batchGroups';
 import { isComplete, keys } from './status';
 
-export interface ReconcileDeps extends WorkerDeps {
+export interface ReconcileDeps extends RecordingDeps {
   queue: BatchQueue;
   batchSize: number;
   stallSeconds: number;

@@ -1,8 +1,7 @@
 import type { SQSEvent } from 'aws-lambda';
 import { runIntake, type IntakeDeps } from '../core/intake';
 import { IntakeMessageSchema } from '../schemas/message';
-import { budgetOf } from './processBatch';
-import { forEachRecord, lambdaHandler, type LambdaContext } from './sqsRecords';
+import { budgetOf, forEachRecord, lambdaHandler, type LambdaContext } from './sqsRecords';
 import { intakeDeps } from './wiring';
 
 /**

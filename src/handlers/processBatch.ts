@@ -1,14 +1,9 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { invocationRecorder, processBatch, type WorkerDeps } from '../core/processBatch';
-import type { TimeBudget } from '../core/ports';
-import { forEachBatchMessage, lambdaHandler, type LambdaContext } from './sqsRecords';
-import { workerDeps } from './wiring';
+import { budgetOf, forEachBatchMessage, lambdaHandler, type LambdaContext } from './sqsRecords';
+import { workerDeps } from './workerWiring';
 
 export type { LambdaContext };
-
-/** The invocation's deadline as the core sees it; no limit without a context (direct calls in tests). */
-export const budgetOf = (context?: LambdaContext): TimeBudget | undefined =>
-  context && { remainingMs: () => context.getRemainingTimeInMillis() };
 
 export function makeHandler(deps: () => WorkerDeps = workerDeps) {
   return lambdaHandler((event: SQSEvent, context?: LambdaContext): Promise<SQSBatchResponse> => {

@@ -1,11 +1,16 @@
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { z } from 'zod';
 import { withMessageContext } from '../adapters/tracing';
+import type { TimeBudget } from '../core/ports';
 import { BatchMessageSchema, type BatchMessage } from '../schemas/message';
 import { logger, withInvocation } from '../logger';
 
 /** The part of Lambda's context the SQS functions use: the deadline, and the request id for the logs. */
 export type LambdaContext = Pick<Context, 'getRemainingTimeInMillis'> & Partial<Pick<Context, 'awsRequestId'>>;
+
+/** The invocation's deadline as the core sees it; no limit without a context (direct calls in tests). */
+export const budgetOf = (context?: LambdaContext): TimeBudget | undefined =>
+  context && { remainingMs: () => context.getRemainingTimeInMillis() };
 
 /** Every SQS function's wrapper (reconcile does the same): the invocation's awsRequestId on every log line. */
 export function lambdaHandler<E, R>(

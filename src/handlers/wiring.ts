@@ -1,7 +1,4 @@
 import { config, type Config } from '../config';
-import { httpEnrichmentApi } from '../adapters/enrichmentApi';
-import { peopleDataLabsApi } from '../adapters/peopleDataLabs';
-import { secretValue } from '../adapters/secrets';
 import { awsClients, type AwsClients } from '../adapters/clients';
 import { datadogMetrics } from '../adapters/metrics';
 import { ddTracing } from '../adapters/tracing';
@@ -14,26 +11,21 @@ import type { DeliveryDeps, WebhookOutbox } from '../core/webhooks';
 import type { SecretDeps } from '../core/webhookSecrets';
 import type { CallbackRules } from '../core/webhookUrl';
 import { dynamoProviderGateStore } from '../adapters/providerGate';
-import { dynamoTokenBucketStore } from '../adapters/rateLimitTable';
-import { dynamoResultCache } from '../adapters/resultCache';
 import { dynamoRequestHistory, dynamoStatusStore } from '../adapters/statusTable';
 import { dynamoUploadRecords } from '../adapters/uploadRecords';
-import { FleetGate, TRIAL_LEASE_MARGIN_MS } from '../core/providerGate';
-import { planLimiter, TokenBucket, type BucketSeen } from '../core/rateLimiter';
 import type { AssembleDeps } from '../core/assembleOutput';
 import type { CancelDeps } from '../core/cancel';
 import type { CreateDeps } from '../core/createEnrichment';
 import type { IntakeDeps } from '../core/intake';
+import type { RecordingDeps } from '../core/processBatch';
 import {
   noFaults,
   systemClock,
   type Clock,
-  type EnrichmentApi,
   type ProviderGateStore,
   type RequestHistory,
   type StatusStore,
 } from '../core/ports';
-import type { WorkerDeps } from '../core/processBatch';
 import type { ReconcileDeps } from '../core/reconcile';
 import type { UploadDeps } from '../core/uploads';
 import { logger } from '../logger';
@@ -71,15 +63,11 @@ const callbackRules = (c: Config = config()): CallbackRules => ({
 });
 
 /**
- * Offline (RESULT_TTL_MINUTES set) a cached result lives no longer than a request: the sweeper deletes it on the local
- * clock like every item past its TTL, so the emulator's memory does not grow with every distinct contact ever seen.
- */
-const onLocalClock = (days: number, c: Config) =>
-  c.RESULT_TTL_MINUTES > 0 && days > 0 ? Math.min(days, c.RESULT_TTL_MINUTES / 1440) : days;
-
-/**
  * Production wiring of the use cases to the AWS adapters. Fault hooks are never wired here.
  * `clients` are the function's own (its role's); tests pass a function's local identity.
+ * The enrichment provider's wiring is apart, in src/handlers/workerWiring.ts: only the worker imports it, so no other
+ * function's bundle requires the provider's adapters (People Data Labs' reads its key with
+ * @aws-sdk/client-secrets-manager, and serverless-esbuild installs every package a bundle requires into its zip).
  */
 export function createDeps(clients: AwsClients = awsClients()): CreateDeps {
   const c = config();
@@ -97,122 +85,29 @@ export function createDeps(clients: AwsClients = awsClients()): CreateDeps {
   };
 }
 
-/**
- * The enrichment provider's adapter, by ENRICHMENT_PROVIDER. Adding a provider: one adapter and one mapping
- * (docs/providers.md), one case here.
- */
-export function enrichmentApi(c: Config = config()): EnrichmentApi {
-  switch (c.ENRICHMENT_PROVIDER) {
-    case 'peopledatalabs': {
-      const arn = c.PDL_API_KEY_SECRET_ARN;
-      return peopleDataLabsApi({
-        baseUrl: c.ENRICHMENT_API_URL,
-        timeoutMs: c.ENRICHMENT_TIMEOUT_MS,
-        minLikelihood: c.PDL_MIN_LIKELIHOOD,
-        // The key of the environment wins (offline: the mock's); on AWS the secret, read once per cold start.
-        apiKey: async () => c.ENRICHMENT_API_KEY || (arn ? secretValue(arn, c.AWS_REGION) : undefined),
-      });
-    }
-    case 'mock':
-      return httpEnrichmentApi(c.ENRICHMENT_API_URL, c.ENRICHMENT_TIMEOUT_MS, c.ENRICHMENT_API_KEY);
-  }
-}
-
-let gates = new WeakMap<AwsClients, FleetGate>();
-
-/**
- * The worker's provider gate (src/core/providerGate.ts): one item of the status table shared by the fleet, seen
- * through module state, so one view per function instance (on AWS, per execution environment: one set of clients per
- * cold start), shared by the messages it handles over its life: its failure count, what it last read, its trial.
- * Keyed by the clients, so that in one process (the tests) each function identity has its own, as on AWS.
- */
-function workerGate(clients: AwsClients): FleetGate {
-  const c = config();
-  let gate = gates.get(clients);
-  if (gate) return gate;
-  gate = new FleetGate({
-    threshold: c.ENRICHMENT_BREAKER_THRESHOLD,
-    coolDownMs: c.ENRICHMENT_BREAKER_COOLDOWN_MS,
-    creditRetryMs: c.PROVIDER_CREDIT_RETRY_SECONDS * 1000,
-    leaseMs: c.ENRICHMENT_TIMEOUT_MS + TRIAL_LEASE_MARGIN_MS,
-    store: providerGateStore(clients),
-    log: logger,
-  });
-  gates.set(clients, gate);
-  return gate;
-}
-
 /** The provider gate's item (the status table), for the worker, the status read and reconcile's metric. */
-const providerGateStore = (clients: AwsClients): ProviderGateStore =>
+export const providerGateStore = (clients: AwsClients): ProviderGateStore =>
   dynamoProviderGateStore(config().TABLE_NAME, clients.ddb);
 
-/** For tests that start a new service (a new configuration) in the same process. */
-export function resetWorkerBreaker(): void {
-  gates = new WeakMap();
-  bucketSeen = new Map();
-}
-
 /**
- * What the instance last saw of the shared bucket's counters: a guess that saves a write after an idle spell
- * (src/core/rateLimiter.ts). Module state, as the breaker.
+ * What records a batch and has a complete request assembled, without the provider: the dead-letter function's deps,
+ * and the base of reconcile's and the worker's (src/handlers/workerWiring.ts).
  */
-let bucketSeen: BucketSeen = new Map();
-
-/** The provider's rate limits: one bucket in the status table shared by every worker (none when both limits are off). */
-function workerLimiter(clients: AwsClients): TokenBucket | undefined {
-  const c = config();
-  const plan = planLimiter({
-    callsPerMinute: c.PROVIDER_CALLS_PER_MINUTE,
-    contactsPerMinute: c.PROVIDER_CONTACTS_PER_MINUTE,
-    maxContactsPerCall: c.BATCH_SIZE,
-  });
-  if (!plan) return undefined;
-  return new TokenBucket(plan, dynamoTokenBucketStore(c.TABLE_NAME, clients.ddb), { seen: bucketSeen });
-}
-
-export function workerDeps(clients: AwsClients = awsClients()): WorkerDeps {
+export function recordingDeps(clients: AwsClients = awsClients()): RecordingDeps {
   const c = config();
   return {
     ...useCaseDeps(clients),
-    api: enrichmentApi(c),
-    retry: {
-      maxAttempts: c.ENRICHMENT_MAX_ATTEMPTS,
-      baseDelayMs: c.ENRICHMENT_BACKOFF_BASE_MS,
-      maxDelayMs: c.ENRICHMENT_BACKOFF_MAX_MS,
-      singleContactMaxAttempts: c.ENRICHMENT_SINGLE_MAX_ATTEMPTS,
-      subBatchMaxAttempts: c.ENRICHMENT_SUBBATCH_MAX_ATTEMPTS,
-      callTimeoutMs: c.ENRICHMENT_TIMEOUT_MS,
-    },
-    timeReserveMs: c.WORKER_TIME_RESERVE_MS,
-    callBudgetFactor: c.ENRICHMENT_CALL_BUDGET_FACTOR,
-    gate: workerGate(clients),
-    limiter: workerLimiter(clients),
-    // Holds re-send a batch with a delay; reconcile treats a request untouched for RECONCILE_STALL_SECONDS as stalled,
-    // so a hold comes back (and touches it again) well within that.
-    queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs),
-    holdMaxDelaySeconds: Math.min(900, Math.floor(c.RECONCILE_STALL_SECONDS / 2)),
-    outageHoldMs: c.PROVIDER_OUTAGE_HOLD_SECONDS * 1000,
     assemblyQueue: sqsAssemblyQueue(c.ASSEMBLY_QUEUE_NAME, clients.sqs),
     assemblyInlineMaxBatches: c.ASSEMBLY_INLINE_MAX_BATCHES,
     webhooks: webhookOutbox(clients),
     pricePerMatch: c.PROVIDER_PRICE_PER_MATCH,
-    ...(c.CACHE_TTL_DAYS > 0 && c.CACHE_TABLE
-      ? {
-          cache: {
-            cache: dynamoResultCache(c.CACHE_TABLE, clients.ddb),
-            ttlDays: onLocalClock(c.CACHE_TTL_DAYS, c),
-            notFoundTtlDays: onLocalClock(c.NOT_FOUND_CACHE_TTL_DAYS, c),
-            scope: c.CACHE_SCOPE,
-          },
-        }
-      : {}),
   };
 }
 
 export function reconcileDeps(clients: AwsClients = awsClients()): ReconcileDeps {
   const c = config();
   return {
-    ...workerDeps(clients),
+    ...recordingDeps(clients),
     queue: sqsBatchQueue(c.BATCH_QUEUE_NAME, clients.sqs),
     batchSize: c.BATCH_SIZE,
     stallSeconds: c.RECONCILE_STALL_SECONDS,

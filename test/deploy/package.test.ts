@@ -362,4 +362,22 @@ describe.each([
       }
     }
   });
+
+  it("carries the provider's SDK (client-secrets-manager, 2,219 files) in processBatch's zip alone: no other bundle requires it", async () => {
+    const p = packaged();
+    const SECRETS = '@aws-sdk/client-secrets-manager';
+    const carrying: string[] = [];
+    for (const key of functionKeys(p)) {
+      const zip = await zipOf(p, key);
+      const ours =
+        (resources(p)[key].Properties.Environment.Variables.DD_LAMBDA_HANDLER as string | undefined) ??
+        (resources(p)[key].Properties.Handler as string);
+      const bundle = await zip.file(`${ours.slice(0, ours.lastIndexOf('.'))}.js`)!.async('string');
+      const installed = zip.file(`node_modules/${SECRETS}/package.json`) !== null;
+      // The bundle's require and the installed package go together (serverless-esbuild installs what is required).
+      expect([key, bundle.includes(`require("${SECRETS}")`)]).toEqual([key, installed]);
+      if (installed) carrying.push(key);
+    }
+    expect(carrying).toEqual(['ProcessBatchLambdaFunction']);
+  });
 });

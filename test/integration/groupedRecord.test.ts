@@ -1,6 +1,6 @@
 import type { FaultHooks } from '../../src/core/ports';
 import { makeHandler } from '../../src/handlers/processBatch';
-import { workerDeps } from '../../src/handlers/wiring';
+import { workerDeps } from '../../src/handlers/workerWiring';
 import type { BatchMessage } from '../../src/schemas/message';
 import { makeContacts, sqsEvent } from '../support/factories';
 import {

@@ -4,7 +4,7 @@ import { ownerIdOf } from '../../src/core/owner';
 import type { EnrichmentApi } from '../../src/core/ports';
 import { cacheKey, scopeOf } from '../../src/core/resultCache';
 import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
-import { workerDeps } from '../../src/handlers/wiring';
+import { workerDeps } from '../../src/handlers/workerWiring';
 import type { Contact, EnrichField, OutputRow } from '../../src/schemas/contact';
 import { makeContacts } from '../support/factories';
 import { runPipeline } from '../support/faults';

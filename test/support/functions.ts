@@ -24,10 +24,11 @@ import {
   type ListHandlerDeps,
   type ReadDeps,
   reconcileDeps,
+  recordingDeps,
   secretDeps,
   uploadDeps,
-  workerDeps,
 } from '../../src/handlers/wiring';
+import { workerDeps } from '../../src/handlers/workerWiring';
 import type { UploadDeps } from '../../src/core/uploads';
 import type { AssembleDeps } from '../../src/core/assembleOutput';
 import type { IntakeDeps } from '../../src/core/intake';
@@ -53,7 +54,7 @@ export const workerDepsFn =
   (overrides: Partial<WorkerDeps> = {}) =>
   (): WorkerDeps => ({ ...workerDeps(as('processBatch')), ...overrides });
 export const workerFn = (faults?: FaultHooks) => makeWorker(workerDepsFn(faults ? { faults } : {}));
-export const dlqFn = () => makeDlq(() => workerDeps(as('handleFailedBatch')));
+export const dlqFn = () => makeDlq(() => recordingDeps(as('handleFailedBatch')));
 /** The intake function (its own role), optionally with fault hooks or other deps (checkpoint spacing) replaced. */
 export const intakeFn = (overrides: Partial<IntakeDeps> = {}) =>
   makeIntake(() => ({ ...intakeDeps(as('intake')), ...overrides }));

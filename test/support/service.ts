@@ -9,7 +9,7 @@ import { createAwsClients, resetClients, type AwsClients } from '../../src/adapt
 import { resetQueueUrls } from '../../src/adapters/sqs';
 import { resetConfig } from '../../src/config';
 import { handler as mockEnrich } from '../../src/handlers/mockEnrich';
-import { resetWorkerBreaker } from '../../src/handlers/wiring';
+import { resetWorkerBreaker } from '../../src/handlers/workerWiring';
 import { provisionFromServerlessYml, type LocalResources } from '../../src/local/provision';
 import { ServerlessConfig } from '../../src/local/serverlessConfig';
 import { describeDecision, startIamEdge, type IamEdge } from '../../src/local/iamEdge';

@@ -13,7 +13,8 @@ import { makeHandler as makeAssemble } from '../../src/handlers/assembleOutput';
 import { makeHandler as makeCreate } from '../../src/handlers/createEnrichment';
 import { makeHandler as makeIntake } from '../../src/handlers/intake';
 import { makeHandler as makeWorker } from '../../src/handlers/processBatch';
-import { assemblyDeps, createDeps, intakeDeps, workerDeps } from '../../src/handlers/wiring';
+import { assemblyDeps, createDeps, intakeDeps } from '../../src/handlers/wiring';
+import { workerDeps } from '../../src/handlers/workerWiring';
 import { lambdaContext } from './lambdaContext';
 
 /** Each function's production handler and wiring, on the given clients. */
