@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { ContactSchema, MAX_CONTACT_BYTES, type Contact, type EnrichField } from '../schemas/contact';
+import type { Contact, EnrichField } from '../schemas/contact';
 import {
   DedupeSchema,
   RefreshSchema,
@@ -10,7 +10,7 @@ import {
   type Metadata,
   S3ReferenceSchema,
 } from '../schemas/request';
-import { encodedLongerThan, type BatchMessage } from '../schemas/message';
+import type { BatchMessage } from '../schemas/message';
 import { quoteInput } from '../schemas/text';
 import type { StatusRecord } from '../schemas/status';
 import { chunk } from './batching';
@@ -37,7 +37,7 @@ import { callbackUrlProblem, type CallbackRules } from './webhookUrl';
 import { ensureWebhookSecrets, secretOwner } from './webhookSecrets';
 import { uploadPrefixOf } from './owner';
 import { countsKnown, keys, resultTtlSeconds } from './status';
-import { toFieldErrors, validationFailed } from './validation';
+import { checkContact, toFieldErrors, validationFailed } from './validation';
 
 export interface CreateDeps {
   store: ObjectStore;
@@ -96,14 +96,9 @@ function validateContacts(items: Iterable<unknown>, errors: FieldError[]): Conta
   const contacts: Contact[] = [];
   let index = 0;
   for (const item of items) {
-    const parsed = ContactSchema.safeParse(item);
-    if (!parsed.success) errors.push(...toFieldErrors(parsed.error, ['contacts', index]));
-    else if (encodedLongerThan(parsed.data, MAX_CONTACT_BYTES)) {
-      errors.push({
-        path: `contacts[${index}]`,
-        message: `a contact must serialize to at most ${MAX_CONTACT_BYTES} bytes (as sent: a non-ASCII character counts as its \\u escape, 6 bytes, an emoji 12)`,
-      });
-    } else contacts.push(parsed.data);
+    const { contact, errors: found } = checkContact(item, index);
+    if (contact) contacts.push(contact);
+    else errors.push(...found);
     index += 1;
   }
   return contacts;

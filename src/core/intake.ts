@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
-import { ContactSchema, MAX_CONTACT_BYTES, type Contact } from '../schemas/contact';
-import { encodedLongerThan, type BatchMessage } from '../schemas/message';
+import { ContactSchema, type Contact } from '../schemas/contact';
+import type { BatchMessage } from '../schemas/message';
 import type { IntakeCheckpoint, StatusRecord } from '../schemas/status';
 import { EnrichmentError, type FieldError } from './errors';
 import { InputParseError, inputOf, readInputBatches, streamContactRunsOf } from './inputFile';
@@ -20,7 +20,7 @@ import {
 import { cancelledRow, placeholderOutput, type BatchResult } from './output';
 import { noUsage } from './usage';
 import { keys } from './status';
-import { toFieldErrors } from './validation';
+import { checkContact } from './validation';
 import { enqueueFinalEvent, type WebhookOutbox } from './webhooks';
 
 export interface IntakeDeps {
@@ -51,23 +51,6 @@ const CHECKPOINT_EVERY = 5_000;
 const SEND_GROUP_BATCHES = 100;
 
 export type IntakeOutcome = 'not-validating' | 'rejected' | 'processing' | 'continued';
-
-/** One contact as the inline path checks it (createEnrichment.validateContacts): its errors, else the contact. */
-function checkContact(item: unknown, index: number): { contact?: Contact; errors: FieldError[] } {
-  const parsed = ContactSchema.safeParse(item);
-  if (!parsed.success) return { errors: toFieldErrors(parsed.error, ['contacts', index]) };
-  if (encodedLongerThan(parsed.data, MAX_CONTACT_BYTES)) {
-    return {
-      errors: [
-        {
-          path: `contacts[${index}]`,
-          message: `a contact must serialize to at most ${MAX_CONTACT_BYTES} bytes (as sent: a non-ASCII character counts as its \\u escape, 6 bytes, an emoji 12)`,
-        },
-      ],
-    };
-  }
-  return { contact: parsed.data, errors: [] };
-}
 
 class OutOfTime extends EnrichmentError<'out_of_time'> {
   constructor() {

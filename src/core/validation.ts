@@ -1,4 +1,6 @@
 import type { z } from 'zod';
+import { ContactSchema, MAX_CONTACT_BYTES, type Contact } from '../schemas/contact';
+import { encodedLongerThan } from '../schemas/message';
 import { quoteInput } from '../schemas/text';
 import { ValidationError, type FieldError } from './errors';
 
@@ -37,4 +39,24 @@ export function parseOrThrow<S extends z.ZodType>(
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw validationFailed(toFieldErrors(parsed.error, path), message);
   return parsed.data;
+}
+
+/**
+ * One input contact as every path checks it (inline, upload intake): the contact, trimmed, else its errors with the
+ * `contacts[index]` path; too large to travel in a batch message is an error too.
+ */
+export function checkContact(item: unknown, index: number): { contact?: Contact; errors: FieldError[] } {
+  const parsed = ContactSchema.safeParse(item);
+  if (!parsed.success) return { errors: toFieldErrors(parsed.error, ['contacts', index]) };
+  if (encodedLongerThan(parsed.data, MAX_CONTACT_BYTES)) {
+    return {
+      errors: [
+        {
+          path: `contacts[${index}]`,
+          message: `a contact must serialize to at most ${MAX_CONTACT_BYTES} bytes (as sent: a non-ASCII character counts as its \\u escape, 6 bytes, an emoji 12)`,
+        },
+      ],
+    };
+  }
+  return { contact: parsed.data, errors: [] };
 }
