@@ -19,7 +19,8 @@ import {
 } from '../support/faults';
 import { readOutput, status, submit, waitForFinal } from '../support/flow';
 import { downloadFn, intakeDlqFn, intakeFn } from '../support/functions';
-import type { TestService } from '../support/service';
+import { intakeDeps } from '../../src/handlers/wiring';
+import { as, type TestService } from '../support/service';
 import { expectedRows, expectOutput } from '../support/output';
 
 const FIELDS = ['professional_email', 'job_title'] as const;
@@ -227,6 +228,41 @@ describe('asynchronous intake of an upload (fauxqs + dynalite, each function wit
       ],
     });
   }, 60_000);
+
+  it.each([
+    ['within hold: pass 2 sends what pass 1 held, the upload read once', 0, 0, 1],
+    ['more contacts than hold.contacts: pass 2 reads the upload again', -1, 0, 2],
+    ['larger than hold.uploadBytes: pass 2 reads the upload again', 0, -1, 2],
+  ])(
+    '%s; the same batch messages either way',
+    async (_, moreContacts, moreBytes, reads) => {
+      const key = 'uploads/held.csv';
+      const contacts = makeContacts(N).map((c) => ({ ...c, first_name: ` ${c.first_name} ` })); // trimmed in both
+      const text = csvOf(contacts);
+      const res = await submit({ contacts: await upload(service, key, text), fields_to_enrich: FIELDS });
+      const store = intakeDeps(as('intake')).store;
+      let opened = 0;
+      const counted = { ...store, getStream: (k: string) => ((opened += k === key ? 1 : 0), store.getStream(k)) };
+      const hold = { contacts: N + moreContacts, uploadBytes: Buffer.byteLength(text) + moreBytes };
+      runIntakeSource(service, { intake: intakeFn({ ...SMALL_STEPS, hold, store: counted }) });
+      await waitForRecord(res.json.requestId, (r) => r.status !== 'validating');
+      expect(opened).toBe(reads);
+      const messages = await takeAllBatchMessages(service);
+      expect(messages).toEqual(
+        Array.from({ length: 30 }, (_, b) => ({
+          requestId: res.json.requestId,
+          batchIndex: b,
+          fields: [...FIELDS],
+          contacts: contacts.slice(b * 100, b * 100 + 100).map((c, i) => ({
+            ...c,
+            first_name: c.first_name.trim(),
+            crm_id: `crm-${b * 100 + i}`,
+          })),
+        })),
+      );
+    },
+    60_000,
+  );
 
   it('out of time: saves its checkpoint, queues its continuation, and goes on until done', async () => {
     const contacts = makeContacts(N);
