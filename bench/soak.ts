@@ -99,6 +99,17 @@ async function call<T>(ctx: Ctx, method: 'GET' | 'POST', url: string, key: strin
   return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
+/** `what` failed: the error names the step and, for a network error, its cause (fetch says only "fetch failed"). */
+async function step<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause ? ` (${[cause.code, cause.message].filter(Boolean).join(': ')})` : '';
+    throw new Error(`${what}: ${(err as Error).message}${why}`);
+  }
+}
+
 /** One job, submitted, waited for, downloaded and checked exact; throws otherwise. */
 async function runJob(ctx: Ctx, job: { size: number; upload: boolean; key: string; seed: number }): Promise<void> {
   const contacts: Contact[] = [...generateContacts(job.size, { seed: job.seed })];
@@ -108,14 +119,16 @@ async function runJob(ctx: Ctx, job: { size: number; upload: boolean; key: strin
     await writeContactsFile(file, job.size, { seed: job.seed }, 'csv');
     process.env.API_URL = ctx.stack.apiUrl;
     process.env.API_KEY = job.key;
-    payload = (await uploadContactsFile(file, { progress: false })).reference;
+    payload = (await step('upload', () => uploadContactsFile(file, { progress: false }))).reference;
     rmSync(file, { force: true });
   }
-  const created = await call<{ requestId: string; downloadUrl: string }>(ctx, 'POST', '/enrichment', job.key, {
-    contacts: payload,
-    fields_to_enrich: DEFAULT_FIELDS,
-    dedupe: false,
-  });
+  const created = await step('POST /enrichment', () =>
+    call<{ requestId: string; downloadUrl: string }>(ctx, 'POST', '/enrichment', job.key, {
+      contacts: payload,
+      fields_to_enrich: DEFAULT_FIELDS,
+      dedupe: false,
+    }),
+  );
   if (created.status !== 202) throw new Error(`POST /enrichment answered ${created.status}`);
   const { requestId, downloadUrl } = created.body;
   let status: { status: string; summary?: Record<string, number> };
@@ -135,12 +148,17 @@ async function runJob(ctx: Ctx, job: { size: number; upload: boolean; key: strin
     status = res.body;
     if (status.status !== 'processing' && status.status !== 'validating') break;
   }
-  const first = await fetch(downloadUrl, { redirect: 'manual', headers: { 'x-api-key': job.key } });
+  const first = await step('GET download', () =>
+    fetch(downloadUrl, { redirect: 'manual', headers: { 'x-api-key': job.key } }),
+  );
   const location = first.headers.get('location');
   await first.body?.cancel();
   if (!location) throw new Error(`download of ${requestId} answered ${first.status}`);
-  const rows = ((await (await fetch(new URL(location, downloadUrl))).json()) as { enriched_contacts: OutputRow[] })
-    .enriched_contacts;
+  const rows = (
+    (await step('GET output', async () => (await fetch(new URL(location, downloadUrl))).json())) as {
+      enriched_contacts: OutputRow[];
+    }
+  ).enriched_contacts;
   const check = checkExact(rows, contacts, { summary: status.summary });
   if (status.status !== 'completed' || !check.exact)
     throw new Error(
@@ -227,6 +245,7 @@ export async function runSoakBench(args: string[]): Promise<number> {
             contactsDone += size;
           } catch (err) {
             failures.push((err as Error).message);
+            say(`soak: a job failed at ${minute().toFixed(1)} min: ${(err as Error).message}`);
           }
         }
       }),
