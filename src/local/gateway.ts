@@ -94,6 +94,15 @@ export function routeMatcher(routes: Route[]): (method: string, url: string) => 
  * a function. Everything else is passed through unchanged, at most `concurrency` requests per function
  * at a time, and answered 504 if the function has not answered within the integration timeout.
  */
+/** How long an idle client connection stays open (advertised as `Keep-Alive: timeout=65`), as the IAM edge's. */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+/** The upstream connection's own headers (hop-by-hop, RFC 9110 7.6.1) are not the client connection's. */
+function endToEnd(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const { connection: _connection, 'keep-alive': _keepAlive, ...rest } = headers;
+  return rest;
+}
+
 export async function startGateway(opts: GatewayOptions): Promise<{ close(): Promise<void>; address: AddressInfo }> {
   const timeoutMs = opts.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
   const functionOf = routeMatcher(opts.routes ?? []);
@@ -163,7 +172,7 @@ export async function startGateway(opts: GatewayOptions): Promise<{ close(): Pro
           reply.once('close', resolve);
           if (res.writableEnded || res.destroyed) return void reply.resume();
           clearTimeout(timer); // the function has answered in time; its body may take as long as the client reads
-          res.writeHead(reply.statusCode ?? 502, reply.headers);
+          res.writeHead(reply.statusCode ?? 502, endToEnd(reply.headers));
           pipeline(reply, res, () => undefined);
         },
       );
@@ -178,6 +187,10 @@ export async function startGateway(opts: GatewayOptions): Promise<{ close(): Pro
 
   server.requestTimeout = timeoutMs;
   server.headersTimeout = Math.min(server.headersTimeout, timeoutMs);
+  // Well above a client's idle time, so that the client closes an idle connection first. At node's default (5 s) a
+  // client can reuse a connection just as the edge closes it, and a POST then fails ("fetch failed": fetch keeps an
+  // idle socket until the advertised timeout less 1 s, and a busy event loop runs that timer late).
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host ?? '127.0.0.1', resolve);

@@ -65,6 +65,23 @@ describe('local API Gateway edge (stub upstream)', () => {
     });
   }
 
+  it("keeps an idle connection 65 s and says so; the upstream connection's keep-alive (node's 5 s) is not passed on", async () => {
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+        http.get({ host: '127.0.0.1', port, path: '/enrichment/x', agent }, resolve).on('error', reject),
+      );
+      res.resume();
+      expect(res.statusCode).toBe(202);
+      expect(res.headers['x-upstream']).toBe('yes');
+      expect(res.headers.connection).toBe('keep-alive');
+      expect(res.headers['keep-alive']).toBe('timeout=65');
+      expect(received[0].headers.connection).toBe('keep-alive'); // upstream answered on a kept-alive connection
+    } finally {
+      agent.destroy();
+    }
+  });
+
   const contactsBody = (megabytes: number) => {
     const parts: string[] = [];
     let bytes = 0;
