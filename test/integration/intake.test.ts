@@ -242,7 +242,13 @@ describe('asynchronous intake of an upload (fauxqs + dynalite, each function wit
       const res = await submit({ contacts: await upload(service, key, text), fields_to_enrich: FIELDS });
       const store = intakeDeps(as('intake')).store;
       let opened = 0;
-      const counted = { ...store, getStream: (k: string) => ((opened += k === key ? 1 : 0), store.getStream(k)) };
+      const counted = {
+        ...store,
+        getStream: (k: string) => {
+          if (k === key) opened += 1;
+          return store.getStream(k);
+        },
+      };
       const hold = { contacts: N + moreContacts, uploadBytes: Buffer.byteLength(text) + moreBytes };
       runIntakeSource(service, { intake: intakeFn({ ...SMALL_STEPS, hold, store: counted }) });
       await waitForRecord(res.json.requestId, (r) => r.status !== 'validating');
