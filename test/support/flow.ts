@@ -4,7 +4,7 @@ import { isFinal, type StatusResponse } from '../../src/core/status';
 import { apiEvent } from './factories';
 import { createFn, statusFn } from './functions';
 import type { OutputDoc } from './output';
-import type { TestService } from './service';
+import { runningService, type TestService } from './service';
 
 /** POST /enrichment through the create function; `headers` as the client sends them (x-api-key, Idempotency-Key). */
 export async function submit(
@@ -22,7 +22,11 @@ export async function status(requestId: string, headers: Record<string, string> 
   return JSON.parse(res.body);
 }
 
-/** Polls the status until it is final (neither `validating` nor `processing`); fails the test after `timeoutMs`. */
+/**
+ * Polls the status until it is final (neither `validating` nor `processing`), then waits for the test service's
+ * invocations under way to end (TestService.invocationsEnded: the one that finalized the request may still be
+ * deleting its work files); fails the test after `timeoutMs`.
+ */
 export async function waitForFinal(
   requestId: string,
   timeoutMs = 60_000,
@@ -31,7 +35,10 @@ export async function waitForFinal(
   const until = Date.now() + timeoutMs;
   for (;;) {
     const s = await status(requestId, headers);
-    if (isFinal(s.status)) return s;
+    if (isFinal(s.status)) {
+      await runningService()?.invocationsEnded();
+      return s;
+    }
     if (Date.now() > until) throw new Error(`request still processing after ${timeoutMs} ms: ${JSON.stringify(s)}`);
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -120,6 +120,12 @@ export interface TestService {
       functionKey?: string;
     },
   ): EventSource;
+  /**
+   * Resolves once the invocations `deliver` has under way now have ended (later ones are not waited for). A
+   * request's status turns final before the invocation that finalized it returns: the assembly then deletes the
+   * batch results and the inline input, and the handler's own bookkeeping follows.
+   */
+  invocationsEnded(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -190,6 +196,7 @@ export async function startTestService(
   const bucket = Object.values(resources.buckets)[0];
   const table = Object.values(resources.tables)[0];
   const sources: EventSource[] = [];
+  const underWay = new Set<Promise<unknown>>();
   const functionClients = new Map<string, AwsClients>();
   const as = (functionKey: string): AwsClients => {
     let clients = functionClients.get(functionKey);
@@ -260,10 +267,19 @@ export async function startTestService(
         concurrency: opts.concurrency ?? 4,
         visibilityTimeout: opts.visibilityTimeout ?? 1,
         waitTimeSeconds: 1,
-        invoke: (event) => handler(event, lambdaContext(opts.timeoutMs ?? workerTimeoutMs)),
+        invoke: (event) => {
+          const run = handler(event, lambdaContext(opts.timeoutMs ?? workerTimeoutMs));
+          underWay.add(run);
+          const done = () => underWay.delete(run);
+          run.then(done, done);
+          return run;
+        },
       });
       sources.push(source);
       return source;
+    },
+    async invocationsEnded() {
+      await Promise.allSettled([...underWay]);
     },
     async close() {
       await Promise.allSettled(sources.map((s) => s.stop()));
@@ -279,6 +295,11 @@ export async function startTestService(
       ddb.destroy();
     },
   };
+  return current;
+}
+
+/** The test service started last and not closed, if any. */
+export function runningService(): TestService | undefined {
   return current;
 }
 
