@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { startDynalite } from '../../src/local/dynalite';
 
 /**
- * The offline stack's dynalite (src/local/dynalite.ts) keeps an ACTIVE table's description for its item operations.
+ * The offline stack's dynalite (src/local/dynalite.ts) keeps a table's description for its item operations.
  * A table deleted and created again under the same name, as a stage's tables are, must be seen as it is now.
  */
 describe("local dynalite: item operations follow a table's description when it changes", () => {
